@@ -1,0 +1,54 @@
+"""Typed identifiers. Strings on the wire, distinct types in the code."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import NewType
+
+from libs.common.domain.errors import InvalidIdentifier
+
+ClientOrderId = NewType("ClientOrderId", str)
+"""Our id for an order, sent as Bybit `orderLinkId`: the idempotency key end to end."""
+VenueOrderId = NewType("VenueOrderId", str)
+"""The venue's `orderId`."""
+ExecId = NewType("ExecId", str)
+"""The venue's `execId`: one fill, the dedupe key for positions."""
+Symbol = NewType("Symbol", str)
+EventId = NewType("EventId", str)
+CorrelationId = NewType("CorrelationId", str)
+
+CLIENT_ORDER_ID_MAX_LEN = 36
+_CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+def parse_client_order_id(value: str) -> ClientOrderId:
+    """Return `value` as a ClientOrderId, or raise if Bybit would refuse it as orderLinkId."""
+    if not _CLIENT_ORDER_ID_RE.fullmatch(value):
+        raise InvalidIdentifier(
+            f"clientOrderId {value!r} is invalid: expected 1-{CLIENT_ORDER_ID_MAX_LEN} "
+            "characters of [A-Za-z0-9_-]"
+        )
+    return ClientOrderId(value)
+
+
+def new_client_order_id(prefix: str = "mmx") -> ClientOrderId:
+    """Make a fresh client order id: `prefix-` plus random hex, at most 36 characters."""
+    room = CLIENT_ORDER_ID_MAX_LEN - len(prefix) - 1
+    if room < 12:
+        raise InvalidIdentifier(f"prefix {prefix!r} is too long: expected at most 23 characters")
+    return parse_client_order_id(f"{prefix}-{uuid.uuid4().hex[:room]}")
+
+
+def parse_symbol(value: str) -> Symbol:
+    """Return `value` as a Symbol, or raise if it is not an upper-case venue symbol."""
+    if not _SYMBOL_RE.fullmatch(value):
+        raise InvalidIdentifier(
+            f"symbol {value!r} is invalid: expected 2-30 upper-case letters or digits, e.g. BTCUSDT"
+        )
+    return Symbol(value)
+
+
+def new_event_id() -> EventId:
+    return EventId(uuid.uuid4().hex)
