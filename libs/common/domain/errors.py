@@ -2,7 +2,8 @@
 
     DomainError
     ├── InvalidIdentifier     an id or symbol the venue would refuse
-    ├── InvalidOrder          an order that cannot be made valid for its instrument
+    ├── InvalidOrder          an order (or an amendment) that cannot be made valid
+    ├── InvalidFill           a fill with a non-positive qty or price, or for another symbol
     ├── InvalidTransition     an (order state, event) pair the FSM does not allow
     └── Overfill              a fill that would take cumulative fills past the quantity
 
@@ -21,7 +22,11 @@ class InvalidIdentifier(DomainError, ValueError):
 
 
 class InvalidOrder(DomainError, ValueError):
-    """An order that cannot be rounded into something the instrument accepts."""
+    """An order the instrument cannot accept, or an amendment the order cannot take."""
+
+
+class InvalidFill(DomainError, ValueError):
+    """A fill that cannot be applied: non-positive qty or price, or the wrong symbol."""
 
 
 class InvalidTransition(DomainError):

@@ -1,0 +1,371 @@
+"""The order lifecycle: one transition table, one transition function, one frozen record.
+
+`TRANSITIONS` is the whole state machine; the `apply_*` functions check their edge with
+`transition` and return a new `Order`. Filled, Canceled and Rejected are terminal, but a
+Canceled order still takes late fills that executed before the cancel (Filled if they
+complete it): the venue's fills are the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from libs.common.domain.enums import OrderType, Side, TimeInForce, VenueOrderStatus
+from libs.common.domain.errors import InvalidFill, InvalidOrder, InvalidTransition, Overfill
+from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+
+
+class OrderStatus(StrEnum):
+    """Our view of an order. Pending, PendingCancel and PendingAmend await the venue."""
+
+    PENDING = "Pending"
+    """Written to the store, not yet acknowledged: it may or may not exist on the venue."""
+    NEW = "New"
+    PARTIALLY_FILLED = "PartiallyFilled"
+    FILLED = "Filled"
+    CANCELED = "Canceled"
+    REJECTED = "Rejected"
+    PENDING_CANCEL = "PendingCancel"
+    PENDING_AMEND = "PendingAmend"
+
+
+class OrderEventKind(StrEnum):
+    """What can happen to an order: our requests and the venue's answers."""
+
+    ACKNOWLEDGED = "Acknowledged"
+    """The venue accepted the create: retCode 0, or an order push with status New."""
+    REJECTED = "Rejected"
+    PARTIALLY_FILLED = "PartiallyFilled"
+    FILLED = "Filled"
+    CANCEL_REQUESTED = "CancelRequested"
+    CANCELED = "Canceled"
+    CANCEL_REJECTED = "CancelRejected"
+    """The venue refused the cancel, e.g. 110001 "order not exists or too late to cancel"."""
+    AMEND_REQUESTED = "AmendRequested"
+    AMENDED = "Amended"
+    AMEND_REJECTED = "AmendRejected"
+
+    @property
+    def label(self) -> str:
+        """Human form for messages: "Cancel requested"."""
+        return self.name.replace("_", " ").capitalize()
+
+
+_S = OrderStatus
+_E = OrderEventKind
+
+# Why the permissive edges (tagged below) exist; venue reality, see reference/bybit-v5.md:
+#   late ack    the REST create reply (retCode 0) lags the private WS push that already moved
+#               the order on; the REST reply and the push New also acknowledge it twice.
+#   fill race   `execution` and `order` are separate topics, unordered with each other and
+#               with REST replies; a fill can execute before a cancel or amend reaches the
+#               matcher, and Bybit can push Filled after it accepted a cancel.
+#   late reply  the answer to an amend or cancel arrives after the push that ended the order;
+#               110001 "too late to cancel / replace" is *because* it filled or was cancelled.
+#   freeze      a freeze cancels every order at once (in flight, mid-amend) and may repeat it.
+# Edges back to "working" lead to New; `_settle` refines New by the fills the order has.
+TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus] = MappingProxyType(
+    {
+        (_S.PENDING, _E.ACKNOWLEDGED): _S.NEW,
+        (_S.PENDING, _E.REJECTED): _S.REJECTED,
+        (_S.PENDING, _E.PARTIALLY_FILLED): _S.PARTIALLY_FILLED,  # fill race: fill before ack
+        (_S.PENDING, _E.FILLED): _S.FILLED,  # fill race: a crossing order fills before its ack
+        # IOC with nothing to match, crossing PostOnly: cancelled at once, before any ack.
+        (_S.PENDING, _E.CANCELED): _S.CANCELED,
+        (_S.PENDING, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,  # freeze: cancel by orderLinkId
+        (_S.NEW, _E.ACKNOWLEDGED): _S.NEW,  # late ack (the second of two)
+        # retCode 0 only means "accepted"; the push can still say Rejected (risk price limit).
+        (_S.NEW, _E.REJECTED): _S.REJECTED,
+        (_S.NEW, _E.PARTIALLY_FILLED): _S.PARTIALLY_FILLED,
+        (_S.NEW, _E.FILLED): _S.FILLED,
+        (_S.NEW, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,
+        # The venue cancels on its own: IOC rest, DCP, reduce-only, SMP, another instance.
+        (_S.NEW, _E.CANCELED): _S.CANCELED,
+        (_S.NEW, _E.AMEND_REQUESTED): _S.PENDING_AMEND,
+        (_S.PARTIALLY_FILLED, _E.ACKNOWLEDGED): _S.PARTIALLY_FILLED,  # late ack
+        (_S.PARTIALLY_FILLED, _E.PARTIALLY_FILLED): _S.PARTIALLY_FILLED,
+        (_S.PARTIALLY_FILLED, _E.FILLED): _S.FILLED,
+        (_S.PARTIALLY_FILLED, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,
+        (_S.PARTIALLY_FILLED, _E.CANCELED): _S.CANCELED,
+        (_S.PARTIALLY_FILLED, _E.AMEND_REQUESTED): _S.PENDING_AMEND,
+        (_S.PENDING_CANCEL, _E.CANCELED): _S.CANCELED,
+        (_S.PENDING_CANCEL, _E.CANCEL_REJECTED): _S.NEW,  # working until a push says otherwise
+        # freeze, or a retry after a timeout (unknown outcome); cancels are idempotent.
+        (_S.PENDING_CANCEL, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,
+        (_S.PENDING_CANCEL, _E.ACKNOWLEDGED): _S.PENDING_CANCEL,  # freeze: cancelled in flight
+        (_S.PENDING_CANCEL, _E.REJECTED): _S.REJECTED,  # freeze: cancelled in flight
+        (_S.PENDING_CANCEL, _E.PARTIALLY_FILLED): _S.PENDING_CANCEL,  # fill race
+        (_S.PENDING_CANCEL, _E.FILLED): _S.FILLED,  # fill race: the cancel lost
+        (_S.PENDING_CANCEL, _E.AMENDED): _S.PENDING_CANCEL,  # freeze: cancelled mid-amend
+        (_S.PENDING_CANCEL, _E.AMEND_REJECTED): _S.PENDING_CANCEL,  # freeze: cancelled mid-amend
+        (_S.PENDING_AMEND, _E.AMENDED): _S.NEW,
+        (_S.PENDING_AMEND, _E.AMEND_REJECTED): _S.NEW,
+        (_S.PENDING_AMEND, _E.ACKNOWLEDGED): _S.PENDING_AMEND,  # late ack
+        (_S.PENDING_AMEND, _E.REJECTED): _S.REJECTED,  # as New -> Rejected, amend in flight
+        (_S.PENDING_AMEND, _E.PARTIALLY_FILLED): _S.PENDING_AMEND,  # fill race
+        (_S.PENDING_AMEND, _E.FILLED): _S.FILLED,  # fill race: the amend lost
+        (_S.PENDING_AMEND, _E.CANCELED): _S.CANCELED,  # the venue cancels on its own
+        (_S.PENDING_AMEND, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,  # freeze never waits
+        (_S.FILLED, _E.ACKNOWLEDGED): _S.FILLED,  # late ack: a crossing order filled at once
+        (_S.FILLED, _E.CANCEL_REJECTED): _S.FILLED,  # late reply: 110001 too late to cancel
+        (_S.FILLED, _E.AMEND_REJECTED): _S.FILLED,  # late reply: 110001 too late to replace
+        (_S.FILLED, _E.AMENDED): _S.FILLED,  # late reply: amended, then filled in full
+        (_S.CANCELED, _E.ACKNOWLEDGED): _S.CANCELED,  # late ack: IOC / PostOnly cancelled
+        # fill race: executed before the cancel, pushed after it; Bybit Cancelled may carry
+        # fills. If late fills complete the qty the cancel never took effect: Filled wins.
+        (_S.CANCELED, _E.PARTIALLY_FILLED): _S.CANCELED,
+        (_S.CANCELED, _E.FILLED): _S.FILLED,
+        (_S.CANCELED, _E.CANCELED): _S.CANCELED,  # late reply: cancel-all reply after the push
+        (_S.CANCELED, _E.CANCEL_REJECTED): _S.CANCELED,  # late reply: someone else cancelled it
+        (_S.CANCELED, _E.AMENDED): _S.CANCELED,  # late reply: amended, then cancelled
+        (_S.CANCELED, _E.AMEND_REJECTED): _S.CANCELED,  # late reply: 110001 too late to replace
+        (_S.REJECTED, _E.ACKNOWLEDGED): _S.REJECTED,  # late ack: the Rejected push came first
+    }
+)
+
+TERMINAL_STATUSES = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED})
+
+
+def transition(status: OrderStatus, event_kind: OrderEventKind) -> OrderStatus:
+    """Return the status after `event_kind`, or raise InvalidTransition if there is no edge."""
+    try:
+        return TRANSITIONS[(status, event_kind)]
+    except KeyError:
+        raise InvalidTransition(
+            f"{status} -> {event_kind.label}: no such transition in the order state machine"
+        ) from None
+
+
+def is_terminal(status: OrderStatus) -> bool:
+    """True for Filled, Canceled, Rejected. A Canceled order can still take late fills."""
+    return status in TERMINAL_STATUSES
+
+
+def is_open(status: OrderStatus) -> bool:
+    """True while the order may be live on the venue. Pending counts: its outcome is unknown."""
+    return status not in TERMINAL_STATUSES
+
+
+class Order(BaseModel):
+    """One order as we know it. Replace it with the `apply_*` functions, never mutate it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    qty: Decimal = Field(gt=0)
+    price: Decimal | None = Field(default=None, gt=0)
+    """Limit price; None for a Market order."""
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    status: OrderStatus = OrderStatus.PENDING
+    filled_qty: Decimal = Field(default=Decimal(0), ge=0)
+    avg_fill_price: Decimal | None = Field(default=None, gt=0)
+    venue_order_id: VenueOrderId | None = None
+    created_ts_ns: int = Field(ge=0)
+    updated_ts_ns: int = Field(ge=0)
+    version: int = Field(default=0, ge=0)
+    """Bumped on every change: the optimistic-locking token for the store."""
+    exec_ids: frozenset[ExecId] = frozenset()
+    """Fills already applied, so a replayed execution changes nothing."""
+    amend_qty: Decimal | None = Field(default=None, gt=0)
+    """The qty of an amend sent and not yet answered; fills may reach it before the reply."""
+
+    @model_validator(mode="after")
+    def _check_consistent(self) -> Self:
+        if self.order_type is OrderType.LIMIT and self.price is None:
+            raise ValueError("a Limit order needs a price")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise ValueError(f"a Market order has no price, was {self.price}")
+        if self.filled_qty > self.qty:
+            raise ValueError(f"filled_qty {self.filled_qty} is above qty {self.qty}")
+        if (self.filled_qty == 0) != (self.avg_fill_price is None):
+            raise ValueError("avg_fill_price must be set exactly when filled_qty > 0")
+        return self
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        """Quantity still to fill."""
+        return self.qty - self.filled_qty
+
+
+def apply_event(order: Order, event_kind: OrderEventKind, *, ts_ns: int) -> Order:
+    """Apply an event that carries no data: a reject, a cancel request or its answers."""
+    if event_kind in _DATA_EVENTS:
+        raise ValueError(f"{event_kind.label} carries data: use {_DATA_EVENTS[event_kind]}")
+    if event_kind is OrderEventKind.AMEND_REJECTED:
+        return _advance(order, event_kind, ts_ns, amend_qty=None)
+    return _advance(order, event_kind, ts_ns)
+
+
+def apply_ack(order: Order, venue_order_id: VenueOrderId | None, *, ts_ns: int) -> Order:
+    """Record the venue's acknowledgement and its order id."""
+    return _advance(
+        order,
+        OrderEventKind.ACKNOWLEDGED,
+        ts_ns,
+        venue_order_id=order.venue_order_id or venue_order_id,
+    )
+
+
+def apply_cancel(order: Order, *, ts_ns: int) -> Order:
+    """Record that the venue cancelled the order."""
+    return _advance(order, OrderEventKind.CANCELED, ts_ns)
+
+
+def apply_fill(order: Order, exec_id: ExecId, qty: Decimal, price: Decimal, *, ts_ns: int) -> Order:
+    """Apply one execution. A replayed `exec_id` returns `order` unchanged.
+
+    Raises Overfill if cumulative fills would pass the order quantity (or the quantity of
+    an amend in flight): that is a duplicate under a new id or a wrong order, never a fill
+    to book.
+    """
+    if exec_id in order.exec_ids:
+        return order
+    if qty <= 0 or price <= 0:
+        raise InvalidFill(f"fill {exec_id}: qty {qty} and price {price} must both be positive")
+    filled = order.filled_qty + qty
+    cap = max(order.qty, order.amend_qty or order.qty)
+    if filled > cap:
+        raise Overfill(
+            f"order {order.client_order_id}: fill {exec_id} of {qty} would take filled qty to "
+            f"{filled}, above the order qty {cap}"
+        )
+    avg = price if order.avg_fill_price is None else _vwap(order, qty, price, filled)
+    kind = OrderEventKind.FILLED if filled == cap else OrderEventKind.PARTIALLY_FILLED
+    return _advance(
+        order,
+        kind,
+        ts_ns,
+        # Venue reality: fills past the old qty prove an amend up took effect on the venue,
+        # even though its REST reply has not arrived yet.
+        qty=cap if filled > order.qty else order.qty,
+        filled_qty=filled,
+        avg_fill_price=avg,
+        exec_ids=order.exec_ids | {exec_id},
+    )
+
+
+def request_amend(
+    order: Order, qty: Decimal | None = None, price: Decimal | None = None, *, ts_ns: int
+) -> Order:
+    """Record that we are sending an amend; None keeps the current qty or price.
+
+    The venue refuses a qty at or below the filled qty (110064), so we refuse it first.
+    """
+    if qty is not None and qty <= order.filled_qty:
+        raise InvalidOrder(
+            f"amend of {order.client_order_id}: qty {qty} must be above the filled qty "
+            f"{order.filled_qty}"
+        )
+    _check_amend_price(order, price)
+    return _advance(order, OrderEventKind.AMEND_REQUESTED, ts_ns, amend_qty=qty)
+
+
+def apply_amend(
+    order: Order, qty: Decimal | None = None, price: Decimal | None = None, *, ts_ns: int
+) -> Order:
+    """Record an amendment the venue accepted; None keeps the current qty or price.
+
+    The new qty must be at least the filled qty; equal means the order is now Filled
+    (fills that raced the amend completed it). On a terminal order this late reply changes
+    nothing but clearing `amend_qty`: the terminal record is final.
+    """
+    if is_terminal(order.status):
+        return _advance(order, OrderEventKind.AMENDED, ts_ns, amend_qty=None)
+    new_qty = order.qty if qty is None else qty
+    if new_qty < order.filled_qty:
+        raise InvalidOrder(
+            f"amend of {order.client_order_id}: qty {new_qty} is below the filled qty "
+            f"{order.filled_qty}"
+        )
+    _check_amend_price(order, price)
+    return _advance(
+        order,
+        OrderEventKind.AMENDED,
+        ts_ns,
+        qty=new_qty,
+        price=order.price if price is None else price,
+        amend_qty=None,
+    )
+
+
+def status_from_venue(
+    venue_status: VenueOrderStatus, cum_exec_qty: Decimal, qty: Decimal
+) -> OrderStatus:
+    """Map a venue snapshot (REST or the `order` topic) to our status, for reconciliation."""
+    if venue_status is VenueOrderStatus.REJECTED:
+        return OrderStatus.REJECTED
+    if cum_exec_qty >= qty:
+        return OrderStatus.FILLED
+    status = _VENUE_STATUSES[venue_status]
+    if status is OrderStatus.NEW and cum_exec_qty > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+# Untriggered and Triggered are conditional orders waiting or firing: working for us.
+# Bybit's Cancelled (derivatives) and PartiallyFilledCanceled (spot) may carry fills.
+_VENUE_STATUSES: Mapping[VenueOrderStatus, OrderStatus] = MappingProxyType(
+    {
+        VenueOrderStatus.NEW: OrderStatus.NEW,
+        VenueOrderStatus.PARTIALLY_FILLED: OrderStatus.NEW,
+        VenueOrderStatus.UNTRIGGERED: OrderStatus.NEW,
+        VenueOrderStatus.TRIGGERED: OrderStatus.NEW,
+        VenueOrderStatus.FILLED: OrderStatus.FILLED,
+        VenueOrderStatus.CANCELLED: OrderStatus.CANCELED,
+        VenueOrderStatus.PARTIALLY_FILLED_CANCELED: OrderStatus.CANCELED,
+        VenueOrderStatus.DEACTIVATED: OrderStatus.CANCELED,
+        VenueOrderStatus.REJECTED: OrderStatus.REJECTED,
+    }
+)
+
+_DATA_EVENTS: Mapping[OrderEventKind, str] = MappingProxyType(
+    {
+        OrderEventKind.PARTIALLY_FILLED: "apply_fill",
+        OrderEventKind.FILLED: "apply_fill",
+        OrderEventKind.AMEND_REQUESTED: "request_amend",
+        OrderEventKind.AMENDED: "apply_amend",
+    }
+)
+
+
+def _check_amend_price(order: Order, price: Decimal | None) -> None:
+    if price is not None and (order.order_type is OrderType.MARKET or price <= 0):
+        raise InvalidOrder(
+            f"amend of {order.client_order_id}: price {price} is invalid for a "
+            f"{order.order_type} order: expected a positive Limit price"
+        )
+
+
+def _vwap(order: Order, qty: Decimal, price: Decimal, filled: Decimal) -> Decimal:
+    assert order.avg_fill_price is not None
+    return (order.avg_fill_price * order.filled_qty + price * qty) / filled
+
+
+def _settle(status: OrderStatus, filled_qty: Decimal, qty: Decimal) -> OrderStatus:
+    """Refine a "working again" New by the fills the order already has, through the table."""
+    if status is not OrderStatus.NEW or filled_qty == 0:
+        return status
+    kind = OrderEventKind.FILLED if filled_qty == qty else OrderEventKind.PARTIALLY_FILLED
+    return transition(status, kind)
+
+
+def _advance(order: Order, kind: OrderEventKind, ts_ns: int, **changes: Any) -> Order:
+    """Transition, apply `changes`, bump the version; return `order` itself if nothing changed."""
+    status = transition(order.status, kind)
+    changes["status"] = _settle(
+        status, changes.get("filled_qty", order.filled_qty), changes.get("qty", order.qty)
+    )
+    if all(getattr(order, name) == value for name, value in changes.items()):
+        return order
+    fields = order.model_dump() | changes | {"updated_ts_ns": ts_ns, "version": order.version + 1}
+    return Order.model_validate(fields)
