@@ -17,12 +17,14 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# redis-server is needed by the Redis-backed tests and by `mmx up` (embedded Redis).
+# redis-server: the Redis-backed tests and `mmx up` (embedded Redis).
+# promtool: the Prometheus rule tests (Debian's `prometheus` package).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || \
 	  { echo "redis-server is missing and could not be installed"; exit 1; }; }
+	@bash scripts/ensure_promtool.sh >/dev/null
 
 up: setup
 	$(VENV)/bin/mmx up

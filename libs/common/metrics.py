@@ -1,0 +1,488 @@
+"""The one catalogue of mmx's Prometheus metrics, and how a service exposes them.
+
+Every metric of every service is declared here and nowhere else. The alert rules in
+`deploy/prometheus/` and the dashboards in `deploy/grafana/` use only these names; tests hold
+them to it. `docs/observability.md` explains each metric and alert for the operator.
+
+A process builds one `EngineMetrics` on its own `CollectorRegistry` and serves
+`render_metrics(registry)` at `/metrics`. Nothing is registered at import time and the global
+default registry is never used, so tests and several services in one process cannot collide.
+
+Counting each event once with N instances of a service. Prometheus scrapes every instance and
+dashboards `sum()` across them, so:
+
+- A counter is incremented by the instance whose atomic Redis transition recorded the event
+  (the order moved to Submitted, Filled, Rejected...; the freeze key moved to FROZEN). An
+  instance handling a redelivered message finds the transition already done and counts nothing.
+- A gauge of shared state (positions, trading state, utilisation, edge, stream lag, dead
+  letters) is set by every instance of its service from a periodic read of Redis, never from
+  the messages that instance happened to handle: the instances agree, and queries take
+  `max by (...)`, never `sum`.
+- A gauge of one instance's own state (circuit breaker, rate-limit headroom it saw, last poll)
+  is per instance: queries keep or aggregate the `instance` label as the alert needs.
+
+Labels are bounded vocabularies (see the enums below): never an order id, a price or a free-text
+message, each of which would create a new time series per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+
+from libs.common.domain.enums import Side
+from libs.common.domain.risk_checks import RiskLimits, TradingState
+
+LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+"""Seconds; the prototype's buckets, shared by every latency histogram."""
+RETRY_BUCKETS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
+"""Retries per order: 0 is the normal case; p95 above 2 is an alert (HighOrderRetries)."""
+
+ALL_SYMBOLS = "ALL"
+"""The `symbol` label value of a desk-wide figure (e.g. the `max_total_notional` limit)."""
+
+
+# -- Label vocabularies ----------------------------------------------------------------------
+
+
+class FreezeReason(StrEnum):
+    """`freeze_triggered_total{reason}`: what froze trading. Alert rules match these values."""
+
+    EDGE_COLLAPSE = "edge_collapse"
+    """Edge fell below `edge_freeze_threshold_bps`."""
+    MANUAL = "manual"
+    """An operator froze trading (`mmx freeze`, POST /v1/risk/freeze)."""
+
+
+class DenyReason(StrEnum):
+    """`orders_denied_total{reason}`: which pre-trade check refused the order."""
+
+    TRADING_STATE = "trading_state"
+    NO_MARK = "no_mark"
+    PRICE_BAND = "price_band"
+    ORDER_NOTIONAL = "order_notional"
+    OPEN_ORDERS = "open_orders"
+    ORDER_RATE = "order_rate"
+    INVENTORY = "inventory"
+    TOTAL_NOTIONAL = "total_notional"
+    DAILY_LOSS = "daily_loss"
+
+
+class EdgeSource(StrEnum):
+    """`edge_bps{source}`: who says what the edge is."""
+
+    REPORTED = "reported"
+    """The strategy's own estimate (ReportEdge)."""
+    MEASURED = "measured"
+    """Risk's measure from fills against the mid at fill time (EdgeMeasured)."""
+
+
+class CircuitState(StrEnum):
+    """`venue_circuit_state{state}`: the router's circuit breaker in front of the venue."""
+
+    CLOSED = "closed"
+    HALF_OPEN = "half_open"
+    OPEN = "open"
+
+
+class DriftKind(StrEnum):
+    """`reconciliation_drift{kind}`: what the last reconciliation found different at the venue."""
+
+    POSITION_QTY = "position_qty"
+    """|venue qty - local qty| of a symbol's position, in base units."""
+    OPEN_ORDERS = "open_orders"
+    """Orders open on one side only (venue or local), counted."""
+    EXECUTIONS = "executions"
+    """Venue executions missing locally, counted."""
+
+
+class WsChannel(StrEnum):
+    """`venue_ws_reconnects_total{channel}`: which venue WebSocket reconnected."""
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+RET_CODE_TIMEOUT = "timeout"
+"""`venue_request_seconds{ret_code}` of a request that got no answer in time."""
+RET_CODE_CONNECTION_ERROR = "connection_error"
+"""`venue_request_seconds{ret_code}` of a request that could not reach the venue."""
+
+
+def http_ret_code(status: int) -> str:
+    """`ret_code` label of an HTTP answer without a Bybit envelope, e.g. `http_503`."""
+    return f"http_{status}"
+
+
+# -- The catalogue ---------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric: its exposed name, type, labels, buckets and who emits it."""
+
+    name: str
+    """As Prometheus sees it: counters end in `_total`, histograms add `_bucket/_sum/_count`."""
+    kind: Kind
+    labels: tuple[str, ...]
+    help: str
+    emitter: str
+    """Which service and which of its instances change it (see the module docstring)."""
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def sample_names(self) -> frozenset[str]:
+        """Every series name this metric exposes (what a PromQL expression can select)."""
+        if self.kind is Kind.HISTOGRAM:
+            return frozenset(f"{self.name}{s}" for s in ("_bucket", "_sum", "_count"))
+        return frozenset({self.name})
+
+
+_ORDER = ("symbol", "side")
+
+ORDERS_PLACED = MetricSpec(
+    "orders_placed_total",
+    Kind.COUNTER,
+    _ORDER,
+    "Orders sent to the venue (accepted or rejected there), once per order",
+    "router: the instance that moved the order to Submitted",
+)
+ORDERS_FILLED = MetricSpec(
+    "orders_filled_total",
+    Kind.COUNTER,
+    _ORDER,
+    "Orders fully filled",
+    "router: the instance that moved the order to Filled (the private-stream lease holder)",
+)
+ORDERS_PARTIALLY_FILLED = MetricSpec(
+    "orders_partially_filled_total",
+    Kind.COUNTER,
+    _ORDER,
+    "Orders that became partially filled, once per order",
+    "router: the instance that moved the order to PartiallyFilled (private-stream lease holder)",
+)
+ORDERS_REJECTED = MetricSpec(
+    "orders_rejected_total",
+    Kind.COUNTER,
+    (*_ORDER, "reason"),
+    "Orders the venue rejected; reason is the retCode or the venue's rejectReason",
+    "router: the instance that moved the order to Rejected",
+)
+ORDERS_CANCELED = MetricSpec(
+    "orders_canceled_total",
+    Kind.COUNTER,
+    _ORDER,
+    "Orders cancelled at the venue, whoever asked",
+    "router: the instance that moved the order to Canceled",
+)
+ORDERS_DENIED = MetricSpec(
+    "orders_denied_total",
+    Kind.COUNTER,
+    (*_ORDER, "reason"),
+    "Orders refused by the pre-trade risk checks (never sent); reason is the check",
+    "risk: the instance that handled the command and published OrderDenied",
+)
+FREEZE_TRIGGERED = MetricSpec(
+    "freeze_triggered_total",
+    Kind.COUNTER,
+    ("reason",),
+    "Transitions of trading into FROZEN",
+    "risk: the instance that won the freeze transition",
+)
+ORDER_LATENCY = MetricSpec(
+    "order_latency_seconds",
+    Kind.HISTOGRAM,
+    ("symbol",),
+    "Seconds from sending an order to the venue's answer, retries included",
+    "router: the instance that placed the order",
+    LATENCY_BUCKETS,
+)
+FILL_LATENCY = MetricSpec(
+    "fill_latency_seconds",
+    Kind.HISTOGRAM,
+    ("symbol",),
+    "Seconds from sending an order to each of its fills (venue execTime)",
+    "router: the private-stream lease holder, once per execId",
+    LATENCY_BUCKETS,
+)
+ORDER_RETRY_COUNT = MetricSpec(
+    "order_retry_count",
+    Kind.HISTOGRAM,
+    ("symbol",),
+    "Retries needed to place an order (0 when the first send was answered)",
+    "router: the instance that placed the order, once per order",
+    RETRY_BUCKETS,
+)
+POSITION_QTY = MetricSpec(
+    "position_qty",
+    Kind.GAUGE,
+    ("symbol",),
+    "Signed position in base units",
+    "positions: every instance, from Redis; query with max by (symbol)",
+)
+POSITION_PNL = MetricSpec(
+    "position_pnl",
+    Kind.GAUGE,
+    ("symbol",),
+    "Position P&L in quote currency: realized + unrealized - fees",
+    "positions: every instance, from Redis; query with max by (symbol)",
+)
+RISK_UTILISATION = MetricSpec(
+    "risk_utilisation_ratio",
+    Kind.GAUGE,
+    ("limit", "symbol"),
+    "Used fraction of a risk limit (1 = at the limit); symbol ALL for desk-wide limits",
+    "risk: every instance, from Redis; query with max by (limit, symbol)",
+)
+TRADING_STATE = MetricSpec(
+    "trading_state",
+    Kind.GAUGE,
+    ("state",),
+    "1 for the current trading state (ACTIVE, REDUCING, FROZEN), 0 for the others",
+    "risk: every instance, from the freeze key; query with max by (state)",
+)
+EDGE = MetricSpec(
+    "edge_bps",
+    Kind.GAUGE,
+    ("symbol", "source"),
+    "Edge in bps: reported by the strategy or measured from fills against the mid",
+    "risk: every instance, from Redis; query with max by (symbol, source)",
+)
+EDGE_THRESHOLD = MetricSpec(
+    "edge_threshold_bps",
+    Kind.GAUGE,
+    ("symbol",),
+    "Edge below which trading freezes (edge_freeze_threshold_bps)",
+    "risk: every instance, from the live limits; query with max by (symbol)",
+)
+STREAM_LAG = MetricSpec(
+    "stream_lag",
+    Kind.GAUGE,
+    ("stream", "group"),
+    "Entries of the stream not yet delivered to the group (XINFO GROUPS lag)",
+    "each service for the groups it reads, from XINFO GROUPS; query with max by (stream, group)",
+)
+STREAM_PENDING = MetricSpec(
+    "stream_pending",
+    Kind.GAUGE,
+    ("stream", "group"),
+    "Entries delivered to the group but not acknowledged (XINFO GROUPS pending)",
+    "each service for the groups it reads, from XINFO GROUPS; query with max by (stream, group)",
+)
+DEAD_LETTER_LENGTH = MetricSpec(
+    "dead_letter_length",
+    Kind.GAUGE,
+    ("stream",),
+    "Entries in the dead-letter stream <stream>.dlq (XLEN)",
+    "each service for the streams it reads; query with max by (stream)",
+)
+SUBSCRIBER_LAST_POLL = MetricSpec(
+    "subscriber_last_poll_timestamp_seconds",
+    Kind.GAUGE,
+    ("stream", "group"),
+    "Unix time of the last pass of this instance's consumer loop (readiness)",
+    "each instance for its own consumers, after every read (even an empty one)",
+)
+VENUE_REQUEST = MetricSpec(
+    "venue_request_seconds",
+    Kind.HISTOGRAM,
+    ("endpoint", "ret_code"),
+    "Seconds per venue REST request, by path and retCode (or http_<status>, timeout, ...)",
+    "router (and any service calling the venue REST API): the instance that sent it",
+    LATENCY_BUCKETS,
+)
+VENUE_RATE_LIMIT_REMAINING = MetricSpec(
+    "venue_rate_limit_remaining",
+    Kind.GAUGE,
+    ("endpoint",),
+    "Requests left in the venue's current rate-limit window (X-Bapi-Limit-Status)",
+    "the instance that got the answer; the quota is the account's: query with min by (endpoint)",
+)
+VENUE_CIRCUIT_STATE = MetricSpec(
+    "venue_circuit_state",
+    Kind.GAUGE,
+    ("state",),
+    "1 for the circuit breaker's current state (closed, half_open, open), 0 for the others",
+    "router: each instance for its own breaker",
+)
+RECONCILIATION_DRIFT = MetricSpec(
+    "reconciliation_drift",
+    Kind.GAUGE,
+    ("kind", "symbol"),
+    "What the last reconciliation found different at the venue (0 = none)",
+    "the reconciliation lease holder (router: orders and executions; positions: positions)",
+)
+VENUE_WS_RECONNECTS = MetricSpec(
+    "venue_ws_reconnects_total",
+    Kind.COUNTER,
+    ("channel",),
+    "Reconnections of a venue WebSocket",
+    "the instance holding the connection",
+)
+
+CATALOGUE: tuple[MetricSpec, ...] = (
+    ORDERS_PLACED,
+    ORDERS_FILLED,
+    ORDERS_PARTIALLY_FILLED,
+    ORDERS_REJECTED,
+    ORDERS_CANCELED,
+    ORDERS_DENIED,
+    FREEZE_TRIGGERED,
+    ORDER_LATENCY,
+    FILL_LATENCY,
+    ORDER_RETRY_COUNT,
+    POSITION_QTY,
+    POSITION_PNL,
+    RISK_UTILISATION,
+    TRADING_STATE,
+    EDGE,
+    EDGE_THRESHOLD,
+    STREAM_LAG,
+    STREAM_PENDING,
+    DEAD_LETTER_LENGTH,
+    SUBSCRIBER_LAST_POLL,
+    VENUE_REQUEST,
+    VENUE_RATE_LIMIT_REMAINING,
+    VENUE_CIRCUIT_STATE,
+    RECONCILIATION_DRIFT,
+    VENUE_WS_RECONNECTS,
+)
+
+RISK_LIMIT_NAMES: frozenset[str] = frozenset(RiskLimits.model_fields)
+"""Values of `risk_utilisation_ratio{limit}`: the fields of `RiskLimits`."""
+
+
+def _counter(spec: MetricSpec, registry: CollectorRegistry) -> Counter:
+    # prometheus_client appends `_total` itself; passing the bare name makes that explicit.
+    return Counter(spec.name.removesuffix("_total"), spec.help, spec.labels, registry=registry)
+
+
+def _gauge(spec: MetricSpec, registry: CollectorRegistry) -> Gauge:
+    return Gauge(spec.name, spec.help, spec.labels, registry=registry)
+
+
+def _histogram(spec: MetricSpec, registry: CollectorRegistry) -> Histogram:
+    return Histogram(spec.name, spec.help, spec.labels, buckets=spec.buckets, registry=registry)
+
+
+class EngineMetrics:
+    """Every mmx metric, registered on `registry`. One per process; see `CATALOGUE` for who
+    changes which.
+
+    The attributes are plain prometheus_client metrics: `m.orders_placed.labels(symbol=s,
+    side=side).inc()`, `with m.order_latency.labels(symbol=s).time(): ...`. The helpers below
+    cover the metrics whose label values must stay consistent (one-hot states, limit names).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.orders_placed = _counter(ORDERS_PLACED, registry)
+        self.orders_filled = _counter(ORDERS_FILLED, registry)
+        self.orders_partially_filled = _counter(ORDERS_PARTIALLY_FILLED, registry)
+        self.orders_rejected = _counter(ORDERS_REJECTED, registry)
+        self.orders_canceled = _counter(ORDERS_CANCELED, registry)
+        self.orders_denied = _counter(ORDERS_DENIED, registry)
+        self.freeze_triggered = _counter(FREEZE_TRIGGERED, registry)
+        self.order_latency = _histogram(ORDER_LATENCY, registry)
+        self.fill_latency = _histogram(FILL_LATENCY, registry)
+        self.order_retry_count = _histogram(ORDER_RETRY_COUNT, registry)
+        self.position_qty = _gauge(POSITION_QTY, registry)
+        self.position_pnl = _gauge(POSITION_PNL, registry)
+        self.risk_utilisation = _gauge(RISK_UTILISATION, registry)
+        self.trading_state = _gauge(TRADING_STATE, registry)
+        self.edge = _gauge(EDGE, registry)
+        self.edge_threshold = _gauge(EDGE_THRESHOLD, registry)
+        self.stream_lag = _gauge(STREAM_LAG, registry)
+        self.stream_pending = _gauge(STREAM_PENDING, registry)
+        self.dead_letter_length = _gauge(DEAD_LETTER_LENGTH, registry)
+        self.subscriber_last_poll = _gauge(SUBSCRIBER_LAST_POLL, registry)
+        self.venue_request = _histogram(VENUE_REQUEST, registry)
+        self.venue_rate_limit_remaining = _gauge(VENUE_RATE_LIMIT_REMAINING, registry)
+        self.venue_circuit_state = _gauge(VENUE_CIRCUIT_STATE, registry)
+        self.reconciliation_drift = _gauge(RECONCILIATION_DRIFT, registry)
+        self.venue_ws_reconnects = _counter(VENUE_WS_RECONNECTS, registry)
+        # A counter series that first appears already at 1 shows no increase() to Prometheus,
+        # so the first freeze would not alert: expose every reason at 0 from the start.
+        for reason in FreezeReason:
+            self.freeze_triggered.labels(reason=reason.value)
+
+    def init_order_series(self, symbols: Iterable[str]) -> None:
+        """Expose the order counters of `symbols` at 0 (router, at start-up), for the same
+        reason as the freeze counter: rates then see the first order of each symbol.
+        """
+        for symbol in symbols:
+            for side in Side:
+                for counter in (
+                    self.orders_placed,
+                    self.orders_filled,
+                    self.orders_partially_filled,
+                    self.orders_canceled,
+                ):
+                    counter.labels(symbol=symbol, side=side.value)
+
+    def set_trading_state(self, state: TradingState) -> None:
+        """Set `trading_state` to 1 for `state` and 0 for every other state."""
+        for each in TradingState:
+            self.trading_state.labels(state=each.value).set(1 if each is state else 0)
+
+    def set_circuit_state(self, state: CircuitState) -> None:
+        """Set `venue_circuit_state` to 1 for `state` and 0 for every other state."""
+        for each in CircuitState:
+            self.venue_circuit_state.labels(state=each.value).set(1 if each is state else 0)
+
+    def set_risk_utilisation(self, limit: str, symbol: str, ratio: float) -> None:
+        """Set the used fraction of `limit` (a `RiskLimits` field) on `symbol` or ALL."""
+        if limit not in RISK_LIMIT_NAMES:
+            raise ValueError(
+                f"risk limit {limit!r} is unknown: expected one of {sorted(RISK_LIMIT_NAMES)}"
+            )
+        self.risk_utilisation.labels(limit=limit, symbol=symbol).set(ratio)
+
+
+# -- Exposition ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """A `/metrics` answer: the body and its Content-Type header."""
+
+    body: bytes
+    content_type: str
+
+
+class _WithoutCreated:
+    """The registry without the `*_created` series prometheus_client adds to counters and
+    histograms: nothing in mmx reads them and they double the series count.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            created = family.name + "_created"
+            kept.samples = [s for s in family.samples if s.name != created]
+            yield kept
+
+
+def render_metrics(registry: CollectorRegistry) -> Exposition:
+    """Render `registry` in the Prometheus text format, for a `/metrics` endpoint."""
+    return Exposition(generate_latest(_WithoutCreated(registry)), CONTENT_TYPE_LATEST)
