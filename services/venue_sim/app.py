@@ -1,0 +1,137 @@
+"""The aiohttp application: REST and WebSocket on one port, plus the market and publish loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+
+from aiohttp import web
+
+from libs.common.domain.enums import Category
+from services.venue_sim import control, rest_account, rest_market, rest_trade
+from services.venue_sim.gate import STATE, Handler, private, public
+from services.venue_sim.settings import SimSettings
+from services.venue_sim.state import SimState
+from services.venue_sim.ws_common import Callbacks, serve
+
+log = logging.getLogger("services.venue_sim")
+
+PUBLIC: list[tuple[str, Handler]] = [
+    ("/v5/market/time", rest_market.server_time),
+    ("/v5/market/instruments-info", rest_market.instruments),
+    ("/v5/market/tickers", rest_market.tickers),
+    ("/v5/market/orderbook", rest_market.orderbook),
+]
+PRIVATE_POST: list[tuple[str, Handler, str]] = [
+    ("/v5/order/create", rest_trade.create, "trade"),
+    ("/v5/order/amend", rest_trade.amend, "trade"),
+    ("/v5/order/cancel", rest_trade.cancel, "trade"),
+    ("/v5/order/cancel-all", rest_trade.cancel_all, "cancel-all"),
+    ("/v5/order/create-batch", rest_trade.create_batch, "batch"),
+    ("/v5/order/amend-batch", rest_trade.amend_batch, "batch"),
+    ("/v5/order/cancel-batch", rest_trade.cancel_batch, "batch"),
+    ("/v5/order/disconnected-cancel-all", rest_trade.set_dcp, "dcp"),
+]
+PRIVATE_GET: list[tuple[str, Handler, str]] = [
+    ("/v5/order/realtime", rest_account.open_orders, "realtime"),
+    ("/v5/order/history", rest_account.order_history, "history"),
+    ("/v5/execution/list", rest_account.executions, "execution"),
+    ("/v5/position/list", rest_account.positions, "position"),
+    ("/v5/account/wallet-balance", rest_account.wallet_balance, "wallet"),
+    ("/v5/account/fee-rate", rest_account.fee_rate, "fee-rate"),
+    ("/v5/account/info", rest_account.account_info, "account-info"),
+    ("/v5/account/query-dcp-info", rest_account.dcp_info, "dcp-info"),
+    ("/v5/user/query-api", rest_account.query_api, "query-api"),
+]
+"""(path, handler, rate-limit group): each query endpoint has its own quota."""
+
+
+async def _every(seconds: Callable[[], float], action: Callable[[], None], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds())
+        try:
+            action()
+        except Exception:
+            log.exception("%s failed", name)
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    interval = state.settings.public_interval_ms / 1000
+    tasks = [
+        asyncio.create_task(_every(lambda: state.tick_ms / 1000, state.step_market, "market")),
+        asyncio.create_task(_every(lambda: interval, state.public.flush, "public flush")),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    state.private.drop_all()
+    state.public.drop_all()
+
+
+def _ws_handler(
+    state: SimState, channel: str
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    callbacks: Callbacks
+    if channel == "private":
+        hub = state.private
+        callbacks = (hub.on_open, hub.on_message, hub.on_close)
+    else:
+        callbacks = state.public.endpoint(Category(channel))
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await serve(request, *callbacks)
+
+    return handler
+
+
+def create_app(settings: SimSettings | None = None) -> web.Application:
+    """The simulator as an aiohttp application (REST `/v5/...`, WS, control `/sim/...`)."""
+    settings = settings or SimSettings()
+    state = SimState(settings)
+    app = web.Application()
+    app[STATE] = state
+    router = app.router
+    for path, handler in PUBLIC:
+        router.add_get(path, public(handler))
+    for path, handler, group in PRIVATE_POST:
+        units = rest_trade.batch_units if group == "batch" else None
+        router.add_post(path, private(handler, group, units))
+    for path, handler, group in PRIVATE_GET:
+        router.add_get(path, private(handler, group))
+    router.add_get("/v5/private", _ws_handler(state, "private"))
+    router.add_get("/v5/public/linear", _ws_handler(state, "linear"))
+    router.add_get("/v5/public/spot", _ws_handler(state, "spot"))
+    for method, path, control_handler in control.ROUTES:
+        router.add_route(method, path, control_handler)
+    app.cleanup_ctx.append(_background)
+    return app
+
+
+def run(settings: SimSettings | None = None) -> None:
+    """Serve the simulator until SIGINT/SIGTERM (uvloop when available)."""
+    settings = settings or SimSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    loop: asyncio.AbstractEventLoop | None = None
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is installed wherever it builds
+        pass
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        loop=loop,
+        print=partial(print, flush=True),
+    )

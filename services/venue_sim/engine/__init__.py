@@ -1,0 +1,17 @@
+"""The pure core of the simulator: no I/O, no asyncio, time from an injected clock."""
+
+from services.venue_sim.engine.errors import SimError
+from services.venue_sim.engine.exchange import Exchange
+from services.venue_sim.engine.market import SyntheticMarket
+from services.venue_sim.engine.model import Changes, Execution, Position, PublicTrade, SimOrder
+
+__all__ = [
+    "Changes",
+    "Exchange",
+    "Execution",
+    "Position",
+    "PublicTrade",
+    "SimError",
+    "SimOrder",
+    "SyntheticMarket",
+]

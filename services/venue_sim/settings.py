@@ -1,0 +1,106 @@
+"""Simulator settings: environment variables with the prefix `MMX_SIM_`.
+
+Lists and maps are plain comma-separated strings so they are easy to set from a shell:
+`MMX_SIM_KEYS="key:secret,key2:secret2"`, `MMX_SIM_SYMBOLS="BTCUSDT,ETHUSDT"`,
+`MMX_SIM_WALLET="USDT:100000,BTC:1"`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_KEY = "mmx-dev-key"
+DEV_SECRET = "mmx-dev-secret"
+
+
+def _pairs(value: Any, what: str) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, str):
+        raise ValueError(f"{what}: expected 'a:b,c:d', was {value!r}")
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, rest = item.partition(":")
+        if not sep or not name or not rest:
+            raise ValueError(f"{what}: expected 'a:b,c:d', was item {item!r}")
+        pairs[name.strip()] = rest.strip()
+    if not pairs:
+        raise ValueError(f"{what}: expected at least one 'a:b' pair")
+    return pairs
+
+
+class SimSettings(BaseSettings):
+    """Everything the simulator can be configured with (all overridable by `MMX_SIM_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MMX_SIM_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {DEV_KEY: DEV_SECRET})
+    """API key -> secret. All keys trade the same account (one UID)."""
+    symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    )
+    """Symbols listed in both linear and spot, picked from the built-in catalogue."""
+
+    seed: int = 7
+    market_frozen: bool = False
+    """When true the mids do not walk and no synthetic trades print (tests drive the market)."""
+    tick_ms: int = Field(default=250, ge=10)
+    volatility_bps: float = Field(default=2.0, ge=0)
+    """Standard deviation of one tick's relative mid move, in basis points."""
+    half_spread_ticks: int = Field(default=1, ge=1)
+    public_interval_ms: int = Field(default=100, ge=10)
+    """How often public order book and ticker changes are pushed on the public WebSocket."""
+
+    taker_fee: Decimal = Decimal("0.00055")
+    maker_fee: Decimal = Decimal("0.0002")
+    spot_taker_fee: Decimal = Decimal("0.001")
+    spot_maker_fee: Decimal = Decimal("0.001")
+    leverage: Decimal = Decimal("10")
+    wallet: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"USDT": "100000"})
+    """Starting coin balances of the unified account."""
+    max_active_orders: int = Field(default=500, ge=1)
+    """Open orders allowed per (category, symbol): 110020 / 170810 beyond it."""
+
+    trade_per_second: int = Field(default=10, ge=1)
+    """Linear create/amend/cancel, cancel-all and batch (per order) limit, rolling 1 s per UID."""
+    spot_trade_per_second: int = Field(default=20, ge=1)
+    query_per_second: int = Field(default=50, ge=1)
+    dcp_per_second: int = Field(default=5, ge=1)
+    ip_per_5s: int = Field(default=600, ge=1)
+    ip_ban_seconds: int = Field(default=600, ge=0)
+
+    log_level: str = "WARNING"
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> dict[str, str]:
+        return _pairs(value, "MMX_SIM_KEYS")
+
+    @field_validator("wallet", mode="before")
+    @classmethod
+    def _parse_wallet(cls, value: Any) -> dict[str, str]:
+        pairs = _pairs(value, "MMX_SIM_WALLET")
+        for coin, amount in pairs.items():
+            Decimal(amount)  # raises on garbage
+            if coin != coin.upper():
+                raise ValueError(f"MMX_SIM_WALLET: coin {coin!r} must be upper-case")
+        return pairs
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _parse_symbols(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not value:
+            raise ValueError("MMX_SIM_SYMBOLS: expected a comma-separated list of symbols")
+        return [str(v).upper() for v in value]
+
+    def wallet_balances(self) -> dict[str, Decimal]:
+        """Starting balances as Decimals."""
+        return {coin: Decimal(amount) for coin, amount in self.wallet.items()}

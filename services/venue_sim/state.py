@@ -1,0 +1,110 @@
+"""The running simulator: settings, the exchange, the synthetic market, limits, faults, hubs."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import fields
+
+from libs.common.domain.enums import Category
+from services.venue_sim.auth import Authenticator
+from services.venue_sim.dcp import DcpWatch
+from services.venue_sim.engine import Changes, Exchange, SyntheticMarket
+from services.venue_sim.engine.catalog import specs_for
+from services.venue_sim.faults import Faults
+from services.venue_sim.ratelimit import IpGuard, Limits, RateLimiter
+from services.venue_sim.settings import SimSettings
+from services.venue_sim.ws_private import PrivateHub
+from services.venue_sim.ws_public import PublicHub
+
+
+def limits_from(settings: SimSettings) -> Limits:
+    return Limits(
+        trade_per_second=settings.trade_per_second,
+        spot_trade_per_second=settings.spot_trade_per_second,
+        query_per_second=settings.query_per_second,
+        dcp_per_second=settings.dcp_per_second,
+        ip_per_5s=settings.ip_per_5s,
+        ip_ban_seconds=settings.ip_ban_seconds,
+    )
+
+
+class SimState:
+    """Everything one simulator process holds; `reset()` brings it back to the start."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        self.specs = specs_for(settings.symbols)
+        self.auth = Authenticator(settings.keys)
+        self.faults = Faults()
+        self.limits = limits_from(settings)
+        self.limiter = RateLimiter(self.limits)
+        self.ip_guard = IpGuard(self.limits)
+        self.ret_codes: Counter[int] = Counter()
+        self.market_frozen = settings.market_frozen
+        self.tick_ms = settings.tick_ms
+        self.volatility_bps = settings.volatility_bps
+        self.seed = settings.seed
+        self.exchange = self._new_exchange()
+        self.market = SyntheticMarket(
+            self.exchange, seed=self.seed, volatility_bps=self.volatility_bps
+        )
+        self.dcp = DcpWatch(self._dcp_fire)
+        self.private = PrivateHub(self.auth, lambda: self.exchange, self.now, self.dcp)
+        self.public = PublicHub(lambda: self.exchange, self.now)
+
+    def now(self) -> int:
+        """The venue clock in ms (wall clock plus any injected offset)."""
+        return int(time.time() * 1000) + self.faults.clock_offset_ms
+
+    def _new_exchange(self) -> Exchange:
+        s = self.settings
+        return Exchange(
+            self.specs,
+            clock=self.now,
+            fees={
+                Category.LINEAR: (s.maker_fee, s.taker_fee),
+                Category.SPOT: (s.spot_maker_fee, s.spot_taker_fee),
+            },
+            balances=s.wallet_balances(),
+            leverage=s.leverage,
+            half_spread_ticks=s.half_spread_ticks,
+            max_active_orders=s.max_active_orders,
+        )
+
+    def publish(self, changes: Changes) -> None:
+        """Hand an operation's changes to the private and public streams."""
+        self.private.dispatch(changes)
+        self.public.dispatch(changes)
+
+    def step_market(self) -> None:
+        """One tick of the synthetic market (no-op while frozen)."""
+        if not self.market_frozen:
+            self.publish(self.market.step())
+
+    def reset(self, *, seed: int | None = None, market_frozen: bool | None = None) -> None:
+        """Drop all orders, fills, positions, faults and limit overrides; re-seed the market."""
+        if seed is not None:
+            self.seed = seed
+        self.market_frozen = self.settings.market_frozen if market_frozen is None else market_frozen
+        self.tick_ms = self.settings.tick_ms
+        self.volatility_bps = self.settings.volatility_bps
+        self.faults = Faults()
+        fresh = limits_from(self.settings)
+        for field in fields(Limits):
+            setattr(self.limits, field.name, getattr(fresh, field.name))
+        self.limiter.clear()
+        self.ip_guard.clear()
+        self.ret_codes.clear()
+        self.exchange = self._new_exchange()
+        self.market = SyntheticMarket(
+            self.exchange, seed=self.seed, volatility_bps=self.volatility_bps
+        )
+        self.dcp.reset()
+        self.public.reset()
+
+    def _dcp_fire(self, category: Category) -> None:
+        _, changes = self.exchange.cancel_where(
+            lambda order: order.category is category, cancel_type="CancelByDCP"
+        )
+        self.publish(changes)
