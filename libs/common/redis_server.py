@@ -1,0 +1,94 @@
+"""Run a throwaway `redis-server` child process on a free local port.
+
+For tests and benchmarks: no persistence, bound to 127.0.0.1, stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+
+class RedisServerError(RuntimeError):
+    """redis-server is missing or did not start."""
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server child process; `stop()` ends it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    workdir: tempfile.TemporaryDirectory[str]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.workdir.cleanup()
+
+
+def start_redis_server(*, binary: str | None = None, timeout_s: float = 10.0) -> RedisServer:
+    """Start redis-server (from PATH unless `binary` is given) and wait until it answers PING."""
+    path = binary or shutil.which("redis-server")
+    if path is None:
+        raise RedisServerError("redis-server was not found on PATH")
+    workdir = tempfile.TemporaryDirectory(prefix="mmx-redis-")
+    port = _free_port()
+    log = Path(workdir.name) / "redis.log"
+    argv = [
+        path,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", workdir.name,
+        "--logfile", str(log),
+    ]  # fmt: skip
+    server = RedisServer(subprocess.Popen(argv), port, workdir)
+    try:
+        _wait_for_ping(server, log, timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_ping(server: RedisServer, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    with redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=1) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise RedisServerError(
+                    f"redis-server exited with code {server.process.returncode}:\n{tail}"
+                )
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+    raise RedisServerError(f"redis-server on port {server.port} did not answer PING in time")

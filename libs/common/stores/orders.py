@@ -1,0 +1,273 @@
+"""The order store: order records by client order id, changed only by compare-and-set.
+
+The client order id (Bybit `orderLinkId`) is the idempotency key end to end: `create` is a
+set-if-absent, so a redelivered command finds the record the first delivery wrote.
+
+Every change goes through `update(id, fn)`: read the record, apply a pure domain function
+(`apply_fill`, `apply_ack`, `apply_cancel`, ...) in Python, and write the result only if the
+stored `Order.version` is still the one read; otherwise read again and re-apply. `fn` may
+therefore run more than once and must have no side effects. A result equal to the record
+read is not written (a replayed fill changes nothing, not even the version).
+
+The store keeps two indexes in step with the records, in the same atomic write: the open
+orders of each symbol (`open_orders`) and the venue order id (`find_by_venue_id`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Protocol
+
+from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.orders import Order, is_open
+from libs.common.stores._support import backoff
+from libs.common.stores.errors import ConcurrentUpdateError, InvalidUpdate, OrderNotFound
+
+UpdateFn = Callable[[Order], Order]
+"""A pure function from the stored order to the next one, e.g. `partial(apply_cancel, ts_ns=t)`."""
+UpdateResult = Order | Exception
+"""Per item of `update_many`: the order after the item's function, or why it was not applied."""
+
+DEFAULT_MAX_RETRIES = 16
+"""Conflicts tolerated per update. Each conflict means another writer succeeded, so with N
+writers on one order at most N - 1 conflicts can happen to any of them."""
+
+
+class OrderStore(Protocol):
+    """Order records keyed by client order id, with open-order and venue-id indexes."""
+
+    async def create(self, order: Order) -> tuple[Order, bool]:
+        """Store `order` unless its client order id exists; return (stored record, created)."""
+        ...
+
+    async def get(self, client_order_id: ClientOrderId) -> Order | None:
+        """The order, or None if the store has no such id."""
+        ...
+
+    async def get_many(self, client_order_ids: Sequence[ClientOrderId]) -> list[Order | None]:
+        """The orders in the order asked, None for unknown ids; one round trip."""
+        ...
+
+    async def update(
+        self, client_order_id: ClientOrderId, fn: UpdateFn, *, max_retries: int = ...
+    ) -> Order:
+        """Apply `fn` by compare-and-set and return the stored result.
+
+        Raises OrderNotFound, ConcurrentUpdateError after `max_retries` lost races,
+        InvalidUpdate if `fn` broke the rules, or whatever `fn` raised (nothing is written).
+        """
+        ...
+
+    async def update_many(
+        self, items: Sequence[tuple[ClientOrderId, UpdateFn]], *, max_retries: int = ...
+    ) -> list[UpdateResult]:
+        """Apply each item's `fn` as `update` would, batched; results in item order.
+
+        One read round trip and one write round trip per attempt; only the orders whose
+        write lost a race are read and written again. Items on the same id are composed in
+        item order and written once. An error (as `update` raises it) takes the place of
+        its item's result and the other items still apply.
+        """
+        ...
+
+    async def open_orders(self, symbol: Symbol) -> list[Order]:
+        """The orders on `symbol` that are not terminal (Pending included), oldest first."""
+        ...
+
+    async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
+        """The order the venue calls `venue_order_id`, once an ack recorded that id."""
+        ...
+
+
+class CasOutcome(Enum):
+    """What a compare-and-set write did."""
+
+    WRITTEN = "written"
+    CONFLICT = "conflict"
+    """The stored version is no longer the one read: read again."""
+    MISSING = "missing"
+
+
+class CasBackend(ABC):
+    """The compare-and-set primitives of a store, and `update` / `update_many` built on them."""
+
+    @abstractmethod
+    async def read(self, ids: Sequence[ClientOrderId]) -> list[Order | None]:
+        """The stored records of `ids`, None where absent."""
+
+    @abstractmethod
+    async def write(self, writes: Sequence[tuple[Order, Order]]) -> list[CasOutcome]:
+        """Write each (read, new) pair if the stored version is still `read.version`."""
+
+    async def update(
+        self,
+        client_order_id: ClientOrderId,
+        fn: UpdateFn,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> Order:
+        """See `OrderStore.update`."""
+        (result,) = await run_updates(self, [(client_order_id, fn)], max_retries)
+        return unwrap(result)
+
+    async def update_many(
+        self,
+        items: Sequence[tuple[ClientOrderId, UpdateFn]],
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> list[UpdateResult]:
+        """See `OrderStore.update_many`."""
+        return await run_updates(self, items, max_retries)
+
+
+async def run_updates(
+    backend: CasBackend, items: Sequence[tuple[ClientOrderId, UpdateFn]], max_retries: int
+) -> list[UpdateResult]:
+    """The compare-and-set loop of `update_many`, shared by every OrderStore."""
+    if max_retries < 0:
+        raise ValueError(f"max_retries {max_retries} is invalid: expected >= 0")
+    results: list[UpdateResult | None] = [None] * len(items)
+    groups: dict[ClientOrderId, list[int]] = {}
+    for index, (client_order_id, _) in enumerate(items):
+        groups.setdefault(client_order_id, []).append(index)
+    pending = list(groups)
+    for attempt in range(max_retries + 1):
+        if attempt:
+            await backoff(attempt)
+        pending = await _attempt(backend, items, groups, pending, results)
+        if not pending:
+            break
+    for cid in pending:
+        error = ConcurrentUpdateError(
+            f"order {cid}: other writers changed it before each of {max_retries + 1} writes; "
+            "gave up (raise max_retries if this contention is expected)"
+        )
+        _fail(results, groups[cid], error)
+    assert all(result is not None for result in results), "every item has a result"
+    return [result for result in results if result is not None]
+
+
+async def _attempt(
+    backend: CasBackend,
+    items: Sequence[tuple[ClientOrderId, UpdateFn]],
+    groups: dict[ClientOrderId, list[int]],
+    pending: list[ClientOrderId],
+    results: list[UpdateResult | None],
+) -> list[ClientOrderId]:
+    """Read `pending`, apply their items, write the changed ones; return those that lost."""
+    writes: list[tuple[Order, Order]] = []
+    for cid, order in zip(pending, await backend.read(pending), strict=True):
+        if order is None:
+            _fail(results, groups[cid], _not_found(cid))
+        elif (new := _apply(order, [(i, items[i][1]) for i in groups[cid]], results)) != order:
+            writes.append((order, new))
+    lost: list[ClientOrderId] = []
+    for (old, _), outcome in zip(writes, await backend.write(writes), strict=True):
+        cid = old.client_order_id
+        if outcome is CasOutcome.CONFLICT:
+            lost.append(cid)
+        elif outcome is CasOutcome.MISSING:  # expired between the read and the write
+            _fail(results, groups[cid], _not_found(cid))
+    return lost
+
+
+def unwrap(result: UpdateResult) -> Order:
+    """The order of a single update's result, or raise its error."""
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _apply(
+    order: Order, steps: list[tuple[int, UpdateFn]], results: list[UpdateResult | None]
+) -> Order:
+    """Compose the steps over `order`; record each step's result (or error) at its index."""
+    state = order
+    for index, fn in steps:
+        try:
+            state = _checked(state, fn(state))
+        except Exception as exc:  # as gather(return_exceptions=True): the item's own failure
+            results[index] = exc
+        else:
+            results[index] = state
+    return state
+
+
+def _checked(old: Order, new: Order) -> Order:
+    if new == old:
+        return old
+    if new.client_order_id != old.client_order_id or new.symbol != old.symbol:
+        raise InvalidUpdate(
+            f"order {old.client_order_id} {old.symbol}: an update returned "
+            f"{new.client_order_id} {new.symbol}; the id and symbol of an order never change"
+        )
+    if new.version <= old.version:
+        raise InvalidUpdate(
+            f"order {old.client_order_id}: an update changed it without bumping the version "
+            f"({old.version} -> {new.version}); build new orders with the domain functions"
+        )
+    return new
+
+
+def _not_found(client_order_id: ClientOrderId) -> OrderNotFound:
+    return OrderNotFound(f"order {client_order_id} is not in the store")
+
+
+def _fail(results: list[UpdateResult | None], indexes: list[int], error: Exception) -> None:
+    for index in indexes:
+        results[index] = error
+
+
+class InMemoryOrderStore(CasBackend):
+    """The OrderStore fake: a dict, with the same compare-and-set loop as the Redis store.
+
+    It yields to the event loop between a read and its write, so concurrent updates in a
+    test do conflict and retry (and call `fn` again), as they would against Redis. Records
+    never expire here.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[ClientOrderId, Order] = {}
+
+    async def create(self, order: Order) -> tuple[Order, bool]:
+        existing = self._records.setdefault(order.client_order_id, order)
+        return existing, existing is order
+
+    async def get(self, client_order_id: ClientOrderId) -> Order | None:
+        return self._records.get(client_order_id)
+
+    async def get_many(self, client_order_ids: Sequence[ClientOrderId]) -> list[Order | None]:
+        return [self._records.get(cid) for cid in client_order_ids]
+
+    async def open_orders(self, symbol: Symbol) -> list[Order]:
+        orders = [o for o in self._records.values() if o.symbol == symbol and is_open(o.status)]
+        return sorted(orders, key=lambda o: (o.created_ts_ns, o.client_order_id))
+
+    async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
+        return next((o for o in self._records.values() if o.venue_order_id == venue_order_id), None)
+
+    def force_put(self, order: Order) -> None:
+        """Overwrite the record as is, bypassing compare-and-set: a test's foreign writer."""
+        self._records[order.client_order_id] = order
+
+    # -- CasBackend --------------------------------------------------------------------------
+
+    async def read(self, ids: Sequence[ClientOrderId]) -> list[Order | None]:
+        return [self._records.get(cid) for cid in ids]
+
+    async def write(self, writes: Sequence[tuple[Order, Order]]) -> list[CasOutcome]:
+        await asyncio.sleep(0)  # yield as a round trip would: concurrent updates interleave
+        outcomes: list[CasOutcome] = []
+        for old, new in writes:
+            current = self._records.get(old.client_order_id)
+            if current is None:
+                outcomes.append(CasOutcome.MISSING)
+            elif current.version != old.version:
+                outcomes.append(CasOutcome.CONFLICT)
+            else:
+                self._records[old.client_order_id] = new
+                outcomes.append(CasOutcome.WRITTEN)
+        return outcomes

@@ -1,0 +1,84 @@
+"""The position store: one position per symbol, folded fill by fill, each execId once.
+
+`apply_fill` is idempotent on the fill's execId across any number of instances: the first
+call to apply an execId changes the position and returns applied=True; every replay
+(redelivery, a second instance, reconciliation) returns the position and applied=False.
+
+The dedupe set lives apart from the position: the store remembers applied execIds for
+`SEEN_TTL_S` (7 days, far beyond any redelivery or reconciliation window), and positions
+it returns carry no `exec_ids`. A position record therefore stays small however many
+fills it has taken (`Position.exec_ids` grows without bound).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.positions import Fill, Position
+from libs.common.domain.positions import apply_fill as fold
+from libs.common.stores._support import Clock, monotonic
+
+SEEN_TTL_S = 7 * 24 * 3600
+"""How long an applied execId is remembered: a replay after that would apply again."""
+DEFAULT_MAX_RETRIES = 64
+"""Conflicts tolerated per fill: with N instances folding fills of one symbol at once, at
+most N - 1 conflicts can happen to any of them."""
+
+
+class PositionStore(Protocol):
+    """Positions by symbol, changed only by applying fills."""
+
+    async def apply_fill(self, fill: Fill, *, max_retries: int = ...) -> tuple[Position, bool]:
+        """Fold `fill` into its symbol's position once; return (position, applied).
+
+        applied=False means the execId was applied before and nothing changed. Raises
+        ConcurrentUpdateError if other writers won every one of `max_retries` + 1 attempts.
+        """
+        ...
+
+    async def get(self, symbol: Symbol) -> Position | None:
+        """The position on `symbol`, or None if no fill was ever applied to it."""
+        ...
+
+    async def all(self) -> list[Position]:
+        """Every position, flat ones included, by symbol."""
+        ...
+
+
+def fold_once(position: Position | None, fill: Fill) -> Position:
+    """The position after `fill`, without the execId set (the store keeps that apart)."""
+    base = position or Position(symbol=fill.symbol)
+    return fold(base, fill).model_copy(update={"exec_ids": frozenset()})
+
+
+class InMemoryPositionStore:
+    """The PositionStore fake: a dict of positions and a dict of execIds with expiry times.
+
+    An update here cannot be interleaved (no await between read and write), so it never
+    conflicts; `max_retries` is accepted for the same signature.
+    """
+
+    def __init__(self, *, clock: Clock = monotonic, seen_ttl_s: float = SEEN_TTL_S) -> None:
+        self._positions: dict[Symbol, Position] = {}
+        self._seen: dict[ExecId, float] = {}
+        self._clock = clock
+        self._seen_ttl_s = seen_ttl_s
+
+    async def apply_fill(
+        self, fill: Fill, *, max_retries: int = DEFAULT_MAX_RETRIES
+    ) -> tuple[Position, bool]:
+        now = self._clock()
+        current = self._positions.get(fill.symbol)
+        if self._seen.get(fill.exec_id, now) > now:
+            return current or Position(symbol=fill.symbol), False
+        position = fold_once(current, fill)
+        self._positions[fill.symbol] = position
+        self._seen[fill.exec_id] = now + self._seen_ttl_s
+        return position, True
+
+    async def get(self, symbol: Symbol) -> Position | None:
+        return self._positions.get(symbol)
+
+    async def all(self) -> list[Position]:
+        return [self._positions[symbol] for symbol in sorted(self._positions)]

@@ -1,0 +1,129 @@
+"""The position store over Redis: a hash per symbol, changed by one compare-and-set script.
+
+`position_key(symbol)` is a hash of the position's numbers as exact decimal strings
+(`qty`, `avg_entry_price` ("" when flat), `realized_pnl`, `fees_paid`, `updated_ts_ns`) and
+a `version` bumped on every fill. No execIds are kept in it: `exec_seen_key(execId)` marks
+an applied fill for `SEEN_TTL_S`, written by the same script that writes the position.
+`POSITION_SYMBOLS_KEY` lists the symbols that have a record.
+
+The fold (Decimal VWAP, realized P&L, flips) runs in Python with the pure domain function;
+Redis only decides, atomically, whether the result may be written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+
+from libs.common.domain.ids import Symbol
+from libs.common.domain.positions import Fill, Position
+from libs.common.stores._support import LuaScript, ScriptArg, backoff, text
+from libs.common.stores.errors import ConcurrentUpdateError
+from libs.common.stores.positions import DEFAULT_MAX_RETRIES, SEEN_TTL_S, fold_once
+from libs.common.topology import POSITION_SYMBOLS_KEY, exec_seen_key, position_key
+
+# Apply a fill's result once per execId, and only over the version it was computed from.
+# KEYS[1] position hash, KEYS[2] seen key of the execId, KEYS[3] set of symbols.
+# ARGV[1] version read, ARGV[2] seen TTL ms, ARGV[3] symbol, ARGV[4..] field, value pairs.
+# Returns 1 applied (position, seen key and symbol set written together), 0 the execId was
+# applied before (nothing changes), -1 the position moved on since the read (nothing
+# changes: read again and re-fold). So across N instances each execId moves the position
+# exactly once, and no fold is computed from a stale position.
+_APPLY = LuaScript(
+    """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'version', tostring(version + 1), unpack(ARGV, 4))
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+"""
+)
+
+
+class RedisPositionStore:
+    """PositionStore over Redis; safe to share between any number of instances."""
+
+    def __init__(self, redis: Redis, *, seen_ttl_s: float = SEEN_TTL_S) -> None:
+        self._redis = redis
+        self._seen_ttl_ms = int(seen_ttl_s * 1000)
+        if self._seen_ttl_ms < 1:
+            raise ValueError(f"seen_ttl_s {seen_ttl_s} is invalid: expected at least 0.001")
+
+    async def apply_fill(
+        self, fill: Fill, *, max_retries: int = DEFAULT_MAX_RETRIES
+    ) -> tuple[Position, bool]:
+        keys = [position_key(fill.symbol), exec_seen_key(fill.exec_id), POSITION_SYMBOLS_KEY]
+        for attempt in range(max_retries + 1):
+            if attempt:
+                await backoff(attempt)
+            current, version, seen = await self._read(fill)
+            if seen:
+                return current or Position(symbol=fill.symbol), False
+            position = fold_once(current, fill)
+            args: list[ScriptArg] = [version, self._seen_ttl_ms, fill.symbol, *_fields(position)]
+            reply = int(await _APPLY(self._redis, keys, args))
+            if reply == 1:
+                return position, True
+            if reply == 0:  # another instance applied this execId between our read and write
+                current, _, _ = await self._read(fill)
+                return current or Position(symbol=fill.symbol), False
+        raise ConcurrentUpdateError(
+            f"position {fill.symbol}: other writers changed it before each of "
+            f"{max_retries + 1} attempts to apply fill {fill.exec_id}; gave up"
+        )
+
+    async def get(self, symbol: Symbol) -> Position | None:
+        return _decode(symbol, await self._redis.hgetall(position_key(symbol)))
+
+    async def all(self) -> list[Position]:
+        symbols = sorted(Symbol(text(s)) for s in await self._redis.smembers(POSITION_SYMBOLS_KEY))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for symbol in symbols:
+                pipe.hgetall(position_key(symbol))
+            records = await pipe.execute()
+        positions = (_decode(s, r) for s, r in zip(symbols, records, strict=True))
+        return [p for p in positions if p is not None]
+
+    async def _read(self, fill: Fill) -> tuple[Position | None, int, bool]:
+        """The position, its version (0 if none) and whether the fill was applied: one trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(position_key(fill.symbol))
+            pipe.exists(exec_seen_key(fill.exec_id))
+            record, seen = await pipe.execute()
+        version = int(_field(record, "version") or 0)
+        return _decode(fill.symbol, record), version, bool(seen)
+
+
+def _fields(position: Position) -> list[str]:
+    entry = position.avg_entry_price
+    return [
+        "qty", str(position.qty),
+        "avg_entry_price", "" if entry is None else str(entry),
+        "realized_pnl", str(position.realized_pnl),
+        "fees_paid", str(position.fees_paid),
+        "updated_ts_ns", str(position.updated_ts_ns),
+    ]  # fmt: skip
+
+
+def _field(record: Mapping[Any, Any], name: str) -> str | None:
+    value = record.get(name.encode(), record.get(name))
+    return None if value is None else text(value)
+
+
+def _decode(symbol: Symbol, record: Mapping[Any, Any]) -> Position | None:
+    if not record:
+        return None
+    entry = _field(record, "avg_entry_price")
+    return Position(
+        symbol=symbol,
+        qty=Decimal(_field(record, "qty") or 0),
+        avg_entry_price=Decimal(entry) if entry else None,
+        realized_pnl=Decimal(_field(record, "realized_pnl") or 0),
+        fees_paid=Decimal(_field(record, "fees_paid") or 0),
+        updated_ts_ns=int(_field(record, "updated_ts_ns") or 0),
+    )

@@ -1,0 +1,231 @@
+"""Every stream, consumer group and Redis key name of mmx, and how long each stream is kept.
+
+No other module spells a stream, group or key name: they import it from here.
+
+    gateway ──orders.requests──▶ risk ──orders.approved──▶ router ──▶ venue
+                                   ▲                          │
+       gateway, positions, risk ◀──┴──────orders.events───────┘
+       gateway ◀── positions.updates ◀── positions
+       every router ◀── control (freeze broadcast, read without a group)
+
+Each stream `S` has a dead-letter stream `S.dlq` for the entries its groups gave up on.
+
+Trimming: every XADD trims its stream with `MAXLEN ~ maxlen`. Trimming ignores consumer groups,
+so `maxlen` must cover the worst outage of the slowest group reading the stream: an entry
+trimmed before it is read or claimed is gone. The figures below hold hours of traffic at the
+expected rates (a few hundred orders per second at peak).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from libs.common.domain.enums import Side
+from libs.common.domain.ids import ClientOrderId, EventId, ExecId, Symbol, VenueOrderId
+
+DLQ_SUFFIX = ".dlq"
+DLQ_MAXLEN = 50_000
+"""Dead letters are rare and each is a bug or a poison message to look at: keep plenty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A Redis stream and its trim policy (`XADD ... MAXLEN ~ maxlen`)."""
+
+    name: str
+    maxlen: int
+
+    def __post_init__(self) -> None:
+        if not self.name or self.maxlen < 1:
+            raise ValueError(
+                f"stream {self.name!r} with maxlen {self.maxlen} is invalid: "
+                "expected a non-empty name and maxlen >= 1"
+            )
+
+    @property
+    def dlq(self) -> Stream:
+        """The dead-letter stream of this stream, `<name>.dlq`."""
+        if self.name.endswith(DLQ_SUFFIX):
+            raise ValueError(f"stream {self.name!r} is a dead-letter stream: it has no dlq")
+        return Stream(self.name + DLQ_SUFFIX, DLQ_MAXLEN)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- Streams ---------------------------------------------------------------------------------
+
+ORDERS_REQUESTS = Stream("orders.requests", maxlen=200_000)
+"""Commands from the gateway (place, amend, cancel, cancel-all) for risk to check."""
+ORDERS_APPROVED = Stream("orders.approved", maxlen=200_000)
+"""Commands risk approved, for the router to send to the venue."""
+ORDERS_EVENTS = Stream("orders.events", maxlen=500_000)
+"""Everything that happened to orders (denied, accepted, filled, cancelled, ...), for everyone."""
+POSITIONS_UPDATES = Stream("positions.updates", maxlen=200_000)
+"""Position and P&L changes from the positions service."""
+CONTROL = Stream("control", maxlen=10_000)
+"""Freeze / unfreeze broadcasts: every router reads it without a group (see `BROADCASTS`)."""
+RISK_FREEZE_HISTORY = Stream("risk.freeze_history", maxlen=100_000)
+"""Append-only audit trail of freezes and unfreezes, read with XREVRANGE."""
+AUDIT = Stream("audit", maxlen=500_000)
+"""Operator actions and other audit records, read with XREVRANGE."""
+
+STREAMS: tuple[Stream, ...] = (
+    ORDERS_REQUESTS,
+    ORDERS_APPROVED,
+    ORDERS_EVENTS,
+    POSITIONS_UPDATES,
+    CONTROL,
+    RISK_FREEZE_HISTORY,
+    AUDIT,
+)
+DLQS: tuple[Stream, ...] = tuple(s.dlq for s in STREAMS)
+
+
+# -- Consumer groups -------------------------------------------------------------------------
+
+
+class Group(StrEnum):
+    """Consumer groups: one per service, shared by all of its instances."""
+
+    RISK = "risk"
+    ROUTER = "router"
+    POSITIONS = "positions"
+    GATEWAY = "gateway"
+
+
+CONSUMES: Mapping[Group, tuple[Stream, ...]] = {
+    Group.RISK: (ORDERS_REQUESTS, ORDERS_EVENTS),
+    Group.ROUTER: (ORDERS_APPROVED,),
+    Group.POSITIONS: (ORDERS_EVENTS,),
+    # The gateway reads orders.events and positions.updates without a group: every instance
+    # must see every event for its own WebSocket clients and waiting requests. Group.GATEWAY
+    # is for work exactly one gateway instance must do; none exists yet, and a group nobody
+    # reads would only pile up lag.
+}
+"""Which streams each group reads, so that groups can be declared before any service starts."""
+
+BROADCASTS: tuple[Stream, ...] = (CONTROL,)
+"""Streams every instance reads in full, without a group (XREAD)."""
+
+
+# -- Keys ------------------------------------------------------------------------------------
+
+KEY_PREFIX = "mmx"
+
+FREEZE_KEY = f"{KEY_PREFIX}:risk:freeze"
+"""Hash holding the durable freeze state and its `epoch`, bumped on every freeze or unfreeze.
+
+A router reads it before every venue call, so a missed `control` broadcast cannot let an
+order through; the epoch tells a router whether the broadcast it saw is stale.
+"""
+RISK_LIMITS_KEY = f"{KEY_PREFIX}:risk:limits"
+"""Hash of the live desk-wide risk limits."""
+POSITION_SYMBOLS_KEY = f"{KEY_PREFIX}:positions"
+"""Set of symbols that have a position record."""
+
+
+def order_key(client_order_id: ClientOrderId) -> str:
+    """Key of the order record, written before the order is sent: `mmx:order:{clientOrderId}`."""
+    return f"{KEY_PREFIX}:order:{client_order_id}"
+
+
+def open_orders_key(symbol: Symbol) -> str:
+    """Key of the set of client order ids of the open orders on `symbol`."""
+    return f"{KEY_PREFIX}:orders:open:{symbol}"
+
+
+def position_key(symbol: Symbol) -> str:
+    """Key of the position record (hash) on `symbol`."""
+    return f"{KEY_PREFIX}:position:{symbol}"
+
+
+def symbol_limits_key(symbol: Symbol) -> str:
+    """Key of the per-symbol risk limits (hash), overriding `RISK_LIMITS_KEY`."""
+    return f"{KEY_PREFIX}:risk:limits:{symbol}"
+
+
+def idempotency_key(namespace: str, key: str) -> str:
+    """Key that records that `key` was handled in `namespace` (set with NX and a TTL)."""
+    return f"{KEY_PREFIX}:idem:{namespace}:{key}"
+
+
+def event_seen_key(group: Group, event_id: EventId) -> str:
+    """Idempotency key of `event_id` for a group: each group handles an event once."""
+    return idempotency_key(f"event:{group}", event_id)
+
+
+def exec_seen_key(exec_id: ExecId) -> str:
+    """Idempotency key of a fill: positions folds each venue execId once."""
+    return idempotency_key("exec", exec_id)
+
+
+def lease_key(name: str) -> str:
+    """Key of a lease (SET NX PX) held by one instance, e.g. the reconciliation leader."""
+    return f"{KEY_PREFIX}:lease:{name}"
+
+
+def venue_order_key(venue_order_id: VenueOrderId) -> str:
+    """Key holding the client order id of the order the venue calls `venue_order_id`."""
+    return f"{KEY_PREFIX}:orders:venue:{venue_order_id}"
+
+
+def reservations_key(symbol: Symbol, side: Side) -> str:
+    """Hash of the exposure risk reserved on one side of `symbol`: clientOrderId -> units."""
+    return f"{KEY_PREFIX}:risk:reserved:{symbol}:{side}"
+
+
+def reservation_key(client_order_id: ClientOrderId) -> str:
+    """Where the reservation of an order lives (`symbol:side`), or a tombstone once released."""
+    return f"{KEY_PREFIX}:risk:reservation:{client_order_id}"
+
+
+def rate_limit_key(bucket: str) -> str:
+    """Token-bucket state (hash) of a rate limit shared by every instance, e.g. a venue quota."""
+    return f"{KEY_PREFIX}:ratelimit:{bucket}"
+
+
+# -- Marks and risk bookkeeping (added with the risk and positions services) -----------------
+
+MARK_SYMBOLS_KEY = f"{KEY_PREFIX}:marks"
+"""Set of symbols that have a mark (`mark_key`)."""
+EDGE_KEY = f"{KEY_PREFIX}:risk:edge"
+"""Hash of the latest edge per symbol: `{symbol}|reported`, `{symbol}|measured`, ... (bps)."""
+
+
+def mark_key(symbol: Symbol) -> str:
+    """Hash of the latest mark of `symbol`: {mark, bid, ask, mid, ts_ns, seen_ns}."""
+    return f"{KEY_PREFIX}:mark:{symbol}"
+
+
+def mark_history_key(symbol: Symbol) -> str:
+    """Sorted set of the recent marks of `symbol` by time, for "the mid at fill time"."""
+    return f"{KEY_PREFIX}:mark-history:{symbol}"
+
+
+def order_times_key(symbol: Symbol) -> str:
+    """Sorted set of the orders risk approved on `symbol` in the last seconds, by time (ns)."""
+    return f"{KEY_PREFIX}:risk:order-times:{symbol}"
+
+
+def edge_fills_key(symbol: Symbol) -> str:
+    """List of the last measured fills of `symbol` (`weight|edge_bps`), newest first."""
+    return f"{KEY_PREFIX}:risk:edge-fills:{symbol}"
+
+
+def pnl_baseline_key(day: str) -> str:
+    """The desk's net P&L when day `day` (UTC, YYYYMMDD) was first observed: P&L today is
+    measured from it."""
+    return f"{KEY_PREFIX}:risk:pnl-baseline:{day}"
+
+
+def venue_circuit_key(instance: str) -> str:
+    """Hash of a router instance's venue circuit breaker: {state, failures, reason, updated_ns}."""
+    return f"{KEY_PREFIX}:router:circuit:{instance}"
+
+
+def exec_cursor_key(category: str) -> str:
+    """The venue execTime (ms) up to which the private-stream holder has published fills."""
+    return f"{KEY_PREFIX}:router:exec_cursor:{category}"

@@ -1,0 +1,140 @@
+"""Every contract suite runs twice: against the fake (`[fake]`) and against Redis (`[redis]`).
+
+A port's fixture gives two instances that share state, as two service instances would:
+for Redis, stores over two separate clients (the second decodes responses, so both client
+kinds are covered); for the fake, the same object twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from libs.common.domain.orders import Order
+from libs.common.stores import (
+    IdempotencyStore,
+    InMemoryIdempotencyStore,
+    InMemoryLeaseStore,
+    InMemoryOrderStore,
+    InMemoryPositionStore,
+    InMemoryRateLimiter,
+    InMemoryRiskStateStore,
+    LeaseStore,
+    OrderStore,
+    PositionStore,
+    RateLimit,
+    RateLimiter,
+    RedisIdempotencyStore,
+    RedisLeaseStore,
+    RedisOrderStore,
+    RedisPositionStore,
+    RedisRateLimiter,
+    RedisRiskStateStore,
+    RiskStateStore,
+)
+from libs.common.topology import order_key
+
+Clients = tuple[aioredis.Redis, aioredis.Redis]
+
+RATE_LIMITS = {"orders": RateLimit(rate_per_s=20, burst=5), "other": RateLimit(5, 2)}
+"""The buckets the rate limiter fixtures know."""
+
+
+@pytest.fixture(params=["fake", pytest.param("redis", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which implementation the suite runs against; `-m "not integration"` runs the fakes only."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def clients(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[Clients | None]:
+    """Two clients on the session's Redis db, flushed first (as the `redis` fixture does), or
+    None for the fake. The first returns bytes, the second decodes responses."""
+    if backend == "fake":
+        yield None
+        return
+    # The `redis_url` fixture only when needed: the fake runs need no server.
+    redis_url: str = request.getfixturevalue("redis_url")
+    first = aioredis.Redis.from_url(redis_url)
+    second = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await first.flushdb()
+        yield first, second
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@pytest.fixture
+def order_stores(clients: Clients | None) -> tuple[OrderStore, OrderStore]:
+    if clients is None:
+        fake = InMemoryOrderStore()
+        return fake, fake
+    return RedisOrderStore(clients[0]), RedisOrderStore(clients[1])
+
+
+@pytest.fixture
+def order_store(order_stores: tuple[OrderStore, OrderStore]) -> OrderStore:
+    return order_stores[0]
+
+
+@pytest.fixture
+def foreign_write(
+    order_store: OrderStore, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Order], None]]:
+    """Write a record bypassing compare-and-set, synchronously: a writer that always wins."""
+    if isinstance(order_store, InMemoryOrderStore):
+        yield order_store.force_put
+        return
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+
+    def write(order: Order) -> None:
+        client.set(order_key(order.client_order_id), order.model_dump_json())
+
+    try:
+        yield write
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def position_stores(clients: Clients | None) -> tuple[PositionStore, PositionStore]:
+    if clients is None:
+        fake = InMemoryPositionStore()
+        return fake, fake
+    return RedisPositionStore(clients[0]), RedisPositionStore(clients[1])
+
+
+@pytest.fixture
+def risk_stores(clients: Clients | None) -> tuple[RiskStateStore, RiskStateStore]:
+    if clients is None:
+        fake = InMemoryRiskStateStore()
+        return fake, fake
+    return RedisRiskStateStore(clients[0]), RedisRiskStateStore(clients[1])
+
+
+@pytest.fixture
+def idempotency_stores(clients: Clients | None) -> tuple[IdempotencyStore, IdempotencyStore]:
+    if clients is None:
+        fake = InMemoryIdempotencyStore()
+        return fake, fake
+    return RedisIdempotencyStore(clients[0]), RedisIdempotencyStore(clients[1])
+
+
+@pytest.fixture
+def lease_stores(clients: Clients | None) -> tuple[LeaseStore, LeaseStore]:
+    if clients is None:
+        fake = InMemoryLeaseStore()
+        return fake, fake
+    return RedisLeaseStore(clients[0]), RedisLeaseStore(clients[1])
+
+
+@pytest.fixture
+def rate_limiters(clients: Clients | None) -> tuple[RateLimiter, RateLimiter]:
+    if clients is None:
+        fake = InMemoryRateLimiter(RATE_LIMITS)
+        return fake, fake
+    return RedisRateLimiter(clients[0], RATE_LIMITS), RedisRateLimiter(clients[1], RATE_LIMITS)

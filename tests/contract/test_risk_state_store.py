@@ -1,0 +1,265 @@
+"""Contract of RiskStateStore: limits, freeze / unfreeze with epochs, exposure reservations."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import Decimal
+
+import pytest
+
+from libs.common.domain.enums import Side
+from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.stores import RiskStateStore, UnfreezeOutcome
+
+BTC = Symbol("BTCUSDT")
+ETH = Symbol("ETHUSDT")
+T0 = 1_700_000_000_123_456_789
+"""A realistic ns timestamp: above 2^53, so a double could not compare it to the ns."""
+COOLDOWN = 60 * 10**9
+
+Stores = tuple[RiskStateStore, RiskStateStore]
+
+
+# -- limits -----------------------------------------------------------------------------------
+
+
+async def test_limits_are_the_defaults_until_set(risk_stores: Stores) -> None:
+    assert await risk_stores[0].get_limits() == RiskLimits()
+    assert await risk_stores[0].get_limits(BTC) == RiskLimits()
+
+
+async def test_set_limits_replaces_desk_limits_exactly(risk_stores: Stores) -> None:
+    writer, reader = risk_stores
+    limits = RiskLimits(max_inventory_usd=Decimal("12345.67"), max_open_orders_per_symbol=7)
+
+    await writer.set_limits(limits)
+
+    assert await reader.get_limits() == limits
+
+
+async def test_symbol_overrides_apply_to_that_symbol_only(risk_stores: Stores) -> None:
+    writer, reader = risk_stores
+    await writer.set_limits(RiskLimits(max_order_notional=Decimal(1000)))
+
+    await writer.set_symbol_overrides(BTC, {"max_inventory_usd": Decimal("2500.5")})
+
+    btc = await reader.get_limits(BTC)
+    assert btc.max_inventory_usd == Decimal("2500.5")
+    assert btc.max_order_notional == 1000
+    assert (await reader.get_limits(ETH)).max_inventory_usd == RiskLimits().max_inventory_usd
+    await writer.set_symbol_overrides(BTC, {})
+    assert await reader.get_limits(BTC) == RiskLimits(max_order_notional=Decimal(1000))
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"max_inventory": Decimal(1)}, {"max_inventory_usd": Decimal(-1)}]
+)
+async def test_invalid_symbol_overrides_are_refused(
+    risk_stores: Stores, overrides: dict[str, Decimal]
+) -> None:
+    with pytest.raises(ValueError, match="max_inventory"):
+        await risk_stores[0].set_symbol_overrides(BTC, overrides)
+    assert await risk_stores[0].get_limits(BTC) == RiskLimits()
+
+
+# -- trading state ----------------------------------------------------------------------------
+
+
+async def test_trading_state_is_active_at_epoch_zero_until_changed(risk_stores: Stores) -> None:
+    status = await risk_stores[0].trading_state()
+
+    assert (status.state, status.epoch) == (TradingState.ACTIVE, 0)
+    assert await risk_stores[0].freeze_history() == []
+
+
+async def test_freeze_sets_frozen_bumps_epoch_and_records_history(risk_stores: Stores) -> None:
+    writer, reader = risk_stores
+
+    result = await writer.freeze("edge collapsed", "risk-1", T0)
+
+    assert result == (1, True)
+    status = await reader.trading_state()
+    assert status == (TradingState.FROZEN, 1, "edge collapsed", "risk-1", T0)
+    (record,) = await reader.freeze_history()
+    assert (record.state, record.previous, record.epoch) == (
+        TradingState.FROZEN,
+        TradingState.ACTIVE,
+        1,
+    )
+    assert (record.reason, record.actor, record.ts_ns) == ("edge collapsed", "risk-1", T0)
+
+
+async def test_freeze_when_frozen_keeps_first_freeze_and_reports_unchanged(
+    risk_stores: Stores,
+) -> None:
+    await risk_stores[0].freeze("first", "a", T0)
+
+    result = await risk_stores[1].freeze("second", "b", T0 + 5)
+
+    assert result == (1, False)
+    status = await risk_stores[0].trading_state()
+    assert (status.reason, status.since_ns) == ("first", T0)
+    assert len(await risk_stores[0].freeze_history()) == 1
+
+
+async def test_concurrent_freezes_are_won_by_exactly_one_caller(risk_stores: Stores) -> None:
+    results = await asyncio.gather(
+        *(risk_stores[i % 2].freeze(f"breach {i}", f"risk-{i}", T0 + i) for i in range(20))
+    )
+
+    assert sum(changed for _, changed in results) == 1
+    assert {epoch for epoch, _ in results} == {1}
+    assert (await risk_stores[0].trading_state()).epoch == 1
+    assert len(await risk_stores[1].freeze_history()) == 1
+
+
+async def test_unfreeze_within_cooldown_is_refused_and_stays_frozen(risk_stores: Stores) -> None:
+    await risk_stores[0].freeze("loss", "risk", T0)
+
+    result = await risk_stores[1].unfreeze("ok", "op", T0 + COOLDOWN - 1, COOLDOWN)
+
+    assert result == (1, UnfreezeOutcome.COOLDOWN)
+    assert (await risk_stores[0].trading_state()).state is TradingState.FROZEN
+
+
+async def test_unfreeze_at_cooldown_end_resumes_trading(risk_stores: Stores) -> None:
+    await risk_stores[0].freeze("loss", "risk", T0)
+
+    result = await risk_stores[1].unfreeze("ok", "op", T0 + COOLDOWN, COOLDOWN)
+
+    assert result == (2, UnfreezeOutcome.RESUMED)
+    status = await risk_stores[0].trading_state()
+    assert status == (TradingState.ACTIVE, 2, "ok", "op", T0 + COOLDOWN)
+
+
+async def test_forced_unfreeze_within_cooldown_resumes_trading(risk_stores: Stores) -> None:
+    await risk_stores[0].freeze("loss", "risk", T0)
+
+    result = await risk_stores[0].unfreeze("manual", "op", T0 + 1, COOLDOWN, force=True)
+
+    assert result == (2, UnfreezeOutcome.RESUMED)
+    assert (await risk_stores[1].trading_state()).state is TradingState.ACTIVE
+
+
+async def test_unfreeze_when_active_changes_nothing(risk_stores: Stores) -> None:
+    result = await risk_stores[0].unfreeze("ok", "op", T0, COOLDOWN)
+
+    assert result == (0, UnfreezeOutcome.ALREADY_ACTIVE)
+    assert await risk_stores[0].freeze_history() == []
+
+
+async def test_reducing_is_entered_from_active_but_never_leaves_a_freeze(
+    risk_stores: Stores,
+) -> None:
+    store = risk_stores[0]
+
+    assert await store.set_reducing("daily loss", "risk", T0) == (1, True)
+    assert await store.set_reducing("daily loss", "risk", T0 + 1) == (1, False)
+    assert await store.freeze("edge", "risk", T0 + 2) == (2, True)
+    assert await store.set_reducing("daily loss", "risk", T0 + 3) == (2, False)
+    assert (await store.trading_state()).state is TradingState.FROZEN
+    assert await store.unfreeze("ok", "op", T0 + 4, 0) == (3, UnfreezeOutcome.RESUMED)
+
+
+async def test_freeze_history_is_newest_first_and_limited(risk_stores: Stores) -> None:
+    store = risk_stores[0]
+    await store.freeze("one", "a", T0)
+    await store.unfreeze("two", "b", T0 + 1, 0)
+    await store.freeze("three", "c", T0 + 2)
+
+    records = await risk_stores[1].freeze_history(limit=2)
+
+    assert [(r.reason, r.epoch, r.state) for r in records] == [
+        ("three", 3, TradingState.FROZEN),
+        ("two", 2, TradingState.ACTIVE),
+    ]
+
+
+# -- exposure reservations --------------------------------------------------------------------
+
+
+async def test_reservations_are_admitted_up_to_the_limit_exactly(risk_stores: Stores) -> None:
+    store = risk_stores[0]
+    limit = Decimal(10_000)
+
+    assert await store.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal("6000.5"), limit)
+    assert not await store.reserve(BTC, Side.BUY, ClientOrderId("b"), Decimal("4000"), limit)
+    assert await store.reserve(BTC, Side.BUY, ClientOrderId("c"), Decimal("3999.5"), limit)
+    assert await store.reserved(BTC, Side.BUY) == {"a": Decimal("6000.5"), "c": Decimal("3999.5")}
+
+
+async def test_reservations_of_each_side_and_symbol_are_separate(risk_stores: Stores) -> None:
+    store = risk_stores[0]
+    limit = Decimal(100)
+
+    assert await store.reserve(BTC, Side.BUY, ClientOrderId("a"), limit, limit)
+    assert await store.reserve(BTC, Side.SELL, ClientOrderId("b"), limit, limit)
+    assert await store.reserve(ETH, Side.BUY, ClientOrderId("c"), limit, limit)
+
+
+async def test_reserve_is_idempotent_per_order(risk_stores: Stores) -> None:
+    first, second = risk_stores
+    limit = Decimal(100)
+    assert await first.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
+
+    again = await second.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
+
+    assert again is True
+    assert await first.reserved(BTC, Side.BUY) == {"a": Decimal(80)}
+
+
+async def test_release_frees_the_reservation_once_and_the_order_cannot_reserve_again(
+    risk_stores: Stores,
+) -> None:
+    first, second = risk_stores
+    limit = Decimal(100)
+    await first.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
+
+    assert await second.release(ClientOrderId("a")) is True
+    assert await first.release(ClientOrderId("a")) is False
+
+    assert await first.reserved(BTC, Side.BUY) == {}
+    assert not await first.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
+    assert await first.reserve(BTC, Side.BUY, ClientOrderId("b"), Decimal(100), limit)
+
+
+async def test_release_of_an_order_without_reservation_does_nothing(risk_stores: Stores) -> None:
+    assert await risk_stores[0].release(ClientOrderId("never")) is False
+
+
+async def test_concurrent_reservations_never_exceed_the_limit(risk_stores: Stores) -> None:
+    rng = random.Random(7)
+    limit = Decimal(10_000)
+    asks = [(ClientOrderId(f"o{i}"), Decimal(rng.randint(1, 150_000)) / 100) for i in range(200)]
+
+    admitted = await asyncio.gather(
+        *(risk_stores[i % 2].reserve(BTC, Side.SELL, cid, notional, limit)
+          for i, (cid, notional) in enumerate(asks))
+    )  # fmt: skip
+
+    reserved = await risk_stores[0].reserved(BTC, Side.SELL)
+    expected = {cid: notional for (cid, notional), ok in zip(asks, admitted, strict=True) if ok}
+    assert reserved == expected
+    assert sum(reserved.values()) <= limit
+    smallest_refused = min(n for (_, n), ok in zip(asks, admitted, strict=True) if not ok)
+    assert sum(reserved.values()) + smallest_refused > limit  # refused only for the limit
+
+
+async def test_concurrent_reserve_and_release_keep_the_limit(risk_stores: Stores) -> None:
+    limit = Decimal(1000)
+    store_a, store_b = risk_stores
+
+    async def churn(k: int) -> None:
+        for round_ in range(10):
+            cid = ClientOrderId(f"o{k}-{round_}")
+            if await (store_a if k % 2 else store_b).reserve(
+                BTC, Side.BUY, cid, Decimal(300), limit
+            ):
+                assert sum((await store_a.reserved(BTC, Side.BUY)).values()) <= limit
+                await (store_b if k % 2 else store_a).release(cid)
+
+    await asyncio.gather(*(churn(k) for k in range(8)))
+
+    assert await store_a.reserved(BTC, Side.BUY) == {}

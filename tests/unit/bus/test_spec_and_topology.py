@@ -1,0 +1,80 @@
+"""Consumer specs, retry backoff and topology names: no Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from libs.common import topology
+from libs.common.bus import Ack, BusConfigError, ConsumerSpec, default_consumer_name
+from libs.common.domain.ids import ClientOrderId, EventId, Symbol
+
+
+def make_spec(**overrides: Any) -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=topology.ORDERS_REQUESTS, group=topology.Group.RISK, ack=Ack.BATCH, **overrides
+    )
+
+
+def test_spec_defaults_bound_the_batch_and_name_the_consumer_per_process() -> None:
+    spec = make_spec()
+
+    assert spec.max_records == 50
+    assert spec.consumer != make_spec().consumer
+    assert spec.consumer.count("-") >= 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"max_records": 0}, "max_records"),
+        ({"block_ms": 0}, "block_ms"),
+        ({"max_deliveries": 0}, "max_deliveries"),
+        ({"claim_idle_ms": 300, "retry_backoff_ms": 200}, "claim_idle_ms must exceed"),
+        ({"start_id": ">"}, "start_id"),
+        ({"consumer": ""}, "non-empty"),
+    ],
+)
+def test_spec_with_bad_settings_is_refused_at_construction(
+    overrides: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(BusConfigError, match=problem):
+        make_spec(**overrides)
+
+
+def test_retry_delay_doubles_per_delivery_up_to_half_the_claim_idle() -> None:
+    spec = make_spec(retry_backoff_ms=100, claim_idle_ms=1_000)
+
+    assert [spec.retry_delay_ms(n) for n in (1, 2, 3, 4, 50)] == [100, 200, 400, 500, 500]
+
+
+def test_default_consumer_name_is_unique() -> None:
+    assert len({default_consumer_name() for _ in range(100)}) == 100
+
+
+def test_every_stream_has_a_distinct_name_and_a_dlq() -> None:
+    names = [s.name for s in (*topology.STREAMS, *topology.DLQS)]
+
+    assert len(names) == len(set(names))
+    assert topology.ORDERS_EVENTS.dlq.name == "orders.events.dlq"
+    with pytest.raises(ValueError, match="dead-letter"):
+        _ = topology.ORDERS_EVENTS.dlq.dlq
+
+
+def test_every_consumed_stream_is_in_the_topology() -> None:
+    consumed = {s for streams in topology.CONSUMES.values() for s in streams}
+
+    assert consumed <= set(topology.STREAMS)
+    assert topology.CONTROL not in consumed, "control is read without a group"
+
+
+def test_key_builders() -> None:
+    assert topology.order_key(ClientOrderId("mm-1")) == "mmx:order:mm-1"
+    assert topology.open_orders_key(Symbol("BTCUSDT")) == "mmx:orders:open:BTCUSDT"
+    assert topology.position_key(Symbol("BTCUSDT")) == "mmx:position:BTCUSDT"
+    assert (
+        topology.event_seen_key(topology.Group.POSITIONS, EventId("e1"))
+        == "mmx:idem:event:positions:e1"
+    )
+    assert topology.lease_key("reconcile") == "mmx:lease:reconcile"
