@@ -199,6 +199,17 @@ class SetRiskLimits(Command):
 # -- Events -----------------------------------------------------------------------------
 
 
+class OperatorAction(Event):
+    """An audit record (stream `audit`) of an operator action that has no command of its
+    own: cancel-all, an API key issued or revoked. `actor` names who did it, never a key."""
+
+    TYPE = "OperatorAction"
+    action: Text
+    actor: Text
+    reason: str = ""
+    details: dict[str, str] = Field(default_factory=dict)
+
+
 class OrderApproved(Event):
     """Risk approved the order; the router may send it."""
 

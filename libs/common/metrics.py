@@ -63,6 +63,12 @@ class FreezeReason(StrEnum):
     """Edge fell below `edge_freeze_threshold_bps`."""
     MANUAL = "manual"
     """An operator froze trading (`mmx freeze`, POST /v1/risk/freeze)."""
+    DAILY_LOSS = "daily_loss"
+    """Today's P&L fell to the daily loss limit."""
+    VENUE_CIRCUIT = "venue_circuit"
+    """The router's venue circuit breaker opened."""
+    AUTH = "auth"
+    """The venue refused the credentials even after a refresh (10003 / 10004)."""
 
 
 class DenyReason(StrEnum):
@@ -114,6 +120,9 @@ class WsChannel(StrEnum):
     PUBLIC = "public"
 
 
+REJECT_REASON_VENUE = "venue"
+"""`orders_rejected_total{reason}` of a venue rejection that gave no reason of its own; the
+router exposes it at 0 for every symbol at start-up, so rejection rates are 0, not empty."""
 RET_CODE_TIMEOUT = "timeout"
 """`venue_request_seconds{ret_code}` of a request that got no answer in time."""
 RET_CODE_CONNECTION_ERROR = "connection_error"
@@ -422,10 +431,13 @@ class EngineMetrics:
         # so the first freeze would not alert: expose every reason at 0 from the start.
         for reason in FreezeReason:
             self.freeze_triggered.labels(reason=reason.value)
+        for channel in WsChannel:  # likewise: the first reconnect must show as an increase
+            self.venue_ws_reconnects.labels(channel=channel.value)
 
     def init_order_series(self, symbols: Iterable[str]) -> None:
         """Expose the order counters of `symbols` at 0 (router, at start-up), for the same
-        reason as the freeze counter: rates then see the first order of each symbol.
+        reason as the freeze counter: rates then see the first order of each symbol (and
+        `orders_rejected_total` with reason `venue`, so rejection rates read 0, not nothing).
         """
         for symbol in symbols:
             for side in Side:
@@ -436,6 +448,9 @@ class EngineMetrics:
                     self.orders_canceled,
                 ):
                     counter.labels(symbol=symbol, side=side.value)
+                self.orders_rejected.labels(
+                    symbol=symbol, side=side.value, reason=REJECT_REASON_VENUE
+                )
 
     def set_trading_state(self, state: TradingState) -> None:
         """Set `trading_state` to 1 for `state` and 0 for every other state."""

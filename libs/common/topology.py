@@ -229,3 +229,14 @@ def venue_circuit_key(instance: str) -> str:
 def exec_cursor_key(category: str) -> str:
     """The venue execTime (ms) up to which the private-stream holder has published fills."""
     return f"{KEY_PREFIX}:router:exec_cursor:{category}"
+
+
+# -- Access control (added with the gateway's API keys) --------------------------------------
+
+API_KEYS_KEY = f"{KEY_PREFIX}:apikeys"
+"""Set of the ids of every API key record (`api_key_key`), revoked ones included."""
+
+
+def api_key_key(key_id: str) -> str:
+    """Hash of one gateway API key: {hash, role, name, created_ns, revoked_ns}; never the key."""
+    return f"{KEY_PREFIX}:apikey:{key_id}"

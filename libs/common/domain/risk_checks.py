@@ -8,7 +8,7 @@ reducing a position that is already over a limit stays possible.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 
@@ -28,6 +28,21 @@ class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
     FROZEN = "FROZEN"
+
+
+class Check(StrEnum):
+    """The pre-trade check that denied an order (`orders_denied_total{reason}` spells them
+    the same)."""
+
+    TRADING_STATE = "trading_state"
+    NO_MARK = "no_mark"
+    PRICE_BAND = "price_band"
+    ORDER_NOTIONAL = "order_notional"
+    OPEN_ORDERS = "open_orders"
+    ORDER_RATE = "order_rate"
+    INVENTORY = "inventory"
+    TOTAL_NOTIONAL = "total_notional"
+    DAILY_LOSS = "daily_loss"
 
 
 class RiskLimits(BaseModel):
@@ -227,23 +242,43 @@ def run_pre_trade_checks(
     intent: OrderIntent, snapshot: RiskSnapshot, limits: RiskLimits, now_ns: int
 ) -> str | None:
     """Run every check in order; return the first reason to deny, or None to approve."""
+    denial = pre_trade_denial(intent, snapshot, limits, now_ns)
+    return None if denial is None else denial[1]
+
+
+def pre_trade_denial(
+    intent: OrderIntent, snapshot: RiskSnapshot, limits: RiskLimits, now_ns: int
+) -> tuple[Check, str] | None:
+    """As `run_pre_trade_checks`, with the check that denied: (check, reason), or None."""
     symbol = intent.symbol
     position = snapshot.positions.get(symbol, _ZERO)
     orders = snapshot.open_orders.get(symbol, ())
     if reason := check_trading_state(intent, snapshot.trading_state, position, orders):
-        return reason
+        return Check.TRADING_STATE, reason
     mark = snapshot.marks.get(symbol)
     if mark is None:
-        return f"no mark price for {symbol}: cannot check the order"
-    return (
-        check_price_band(intent, mark, limits)
-        or check_order_notional(intent, mark, limits)
-        or check_open_orders(intent, len(orders), limits)
-        or check_order_rate(intent, snapshot.recent_order_ts_ns.get(symbol, ()), now_ns, limits)
-        or check_inventory(intent, position, orders, mark, limits)
-        or check_total_notional(intent, snapshot, limits)
-        or check_daily_loss(intent, snapshot.pnl_today, position, orders, limits)
+        return Check.NO_MARK, f"no mark price for {symbol}: cannot check the order"
+    checks: tuple[tuple[Check, Callable[[], str | None]], ...] = (
+        (Check.PRICE_BAND, lambda: check_price_band(intent, mark, limits)),
+        (Check.ORDER_NOTIONAL, lambda: check_order_notional(intent, mark, limits)),
+        (Check.OPEN_ORDERS, lambda: check_open_orders(intent, len(orders), limits)),
+        (
+            Check.ORDER_RATE,
+            lambda: check_order_rate(
+                intent, snapshot.recent_order_ts_ns.get(symbol, ()), now_ns, limits
+            ),
+        ),
+        (Check.INVENTORY, lambda: check_inventory(intent, position, orders, mark, limits)),
+        (Check.TOTAL_NOTIONAL, lambda: check_total_notional(intent, snapshot, limits)),
+        (
+            Check.DAILY_LOSS,
+            lambda: check_daily_loss(intent, snapshot.pnl_today, position, orders, limits),
+        ),
     )
+    for check, run in checks:
+        if reason := run():
+            return check, reason
+    return None
 
 
 def measured_edge_bps(side: Side, fill_price: Decimal, mid: Decimal) -> Decimal:

@@ -1,0 +1,330 @@
+"""What every mmx service shares: settings, the Redis client, the bus, `/health`, `/ready`,
+`/metrics`, and a lifespan that starts and stops its runners in order.
+
+    def create_app(settings: RouterSettings) -> FastAPI:
+        return service_app("router", settings, build=lambda rt: _wire(rt, settings))
+
+`build` runs inside the lifespan (after Redis answers and the consumer groups exist): it adds
+runners (consumers, broadcast readers, periodic tasks) and readiness checks to the runtime.
+Nothing connects at import time or in `create_app`.
+
+Every service also gets, without wiring anything, a `StreamHealth` runner for the consumer
+groups it reads: each `stream_health_interval_s` it sets `stream_lag` and `stream_pending`
+(XINFO GROUPS), `dead_letter_length` (XLEN of each `.dlq`) and
+`subscriber_last_poll_timestamp_seconds`, and `/ready` fails ("subscribers") when one of its
+consumer loops has not polled for `stall_after_s`. A consumer added with `add_runner` is found
+by itself; one started inside another runner must be named with `runtime.watch(consumer)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import uvicorn
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.asyncio import Redis
+
+from libs.common import topology
+from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
+from libs.common.messages import Envelope
+from libs.common.metrics import EngineMetrics, render_metrics
+
+__all__ = [
+    "EnvelopeCodec",
+    "ReadinessCheck",
+    "Runner",
+    "ServiceRuntime",
+    "ServiceSettings",
+    "StreamHealth",
+    "run",
+    "service_app",
+    "stalled",
+]
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Returns None when ready, else what is wrong (shown by `/ready`)."""
+
+
+class Runner(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set `port` and add their own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="MMX_", extra="ignore", frozen=True)
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "MMX_REDIS_URL")
+    )
+    host: str = "127.0.0.1"
+    port: int
+    instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{_pid()}")
+    """Unique per process: consumer names, lease owners, log lines."""
+    stall_after_s: float = 30.0
+    """A runner that has not made progress for this long makes `/ready` fail."""
+    stream_health_interval_s: float = Field(5.0, gt=0)
+    """How often `stream_lag`, `stream_pending`, `dead_letter_length` and
+    `subscriber_last_poll_timestamp_seconds` are refreshed."""
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+@dataclass
+class ServiceRuntime:
+    """The live parts of one service process, built in the lifespan."""
+
+    name: str
+    settings: ServiceSettings
+    redis: Redis
+    bus: Bus[Envelope]
+    registry: CollectorRegistry
+    metrics: EngineMetrics
+    runners: list[Runner] = field(default_factory=list)
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    """Service-specific objects that routes need (stores, the venue adapter, ...)."""
+    watched: list[StreamConsumer[Any]] = field(default_factory=list)
+
+    def add_runner(self, runner: Runner) -> None:
+        self.runners.append(runner)
+
+    def watch(self, consumer: StreamConsumer[Any]) -> None:
+        """Report on `consumer` (stream metrics, stall readiness) although it is not one of
+        `runners` itself: for a consumer started inside another runner."""
+        if consumer not in self.watched:
+            self.watched.append(consumer)
+
+    def consumers(self) -> list[StreamConsumer[Any]]:
+        """The consumer-group readers of this process: those among `runners`, and watched."""
+        found = [r for r in self.runners if isinstance(r, StreamConsumer)]
+        return found + [c for c in self.watched if c not in found]
+
+    def add_check(self, name: str, check: ReadinessCheck) -> None:
+        self.checks[name] = check
+
+    async def readiness(self) -> dict[str, str | None]:
+        results = await asyncio.gather(*(check() for check in self.checks.values()))
+        return dict(zip(self.checks, results, strict=True))
+
+
+def service_app(
+    name: str,
+    settings: ServiceSettings,
+    *,
+    build: Callable[[ServiceRuntime], Awaitable[None]],
+    app: FastAPI | None = None,
+) -> FastAPI:
+    """Make the service's FastAPI app: health, readiness, metrics and the lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        try:
+            await redis.ping()
+            await ensure_groups(redis)
+            registry = CollectorRegistry()
+            runtime = ServiceRuntime(
+                name=name,
+                settings=settings,
+                redis=redis,
+                bus=Bus(redis, EnvelopeCodec()),
+                registry=registry,
+                metrics=EngineMetrics(registry),
+            )
+            runtime.add_check("redis", lambda: _redis_check(redis))
+            await build(runtime)
+            health = StreamHealth(runtime)
+            runtime.add_check("subscribers", health.readiness)
+            runtime.add_runner(health)
+            app.state.runtime = runtime
+            for runner in runtime.runners:
+                await runner.start()
+            try:
+                yield
+            finally:
+                await _stop_in_reverse(runtime.runners, name)
+        finally:
+            await redis.aclose()
+
+    if app is None:
+        app = FastAPI(title=f"mmx {name}", lifespan=lifespan)
+    else:
+        app.router.lifespan_context = lifespan
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "service": name, "instance": settings.instance}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        """Readiness: Redis answers and every runner is making progress."""
+        runtime: ServiceRuntime = app.state.runtime
+        problems = {k: v for k, v in (await runtime.readiness()).items() if v is not None}
+        return JSONResponse(
+            {"ready": not problems, "problems": problems}, status_code=503 if problems else 200
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        runtime: ServiceRuntime = app.state.runtime
+        exposition = render_metrics(runtime.registry)
+        return Response(exposition.body, media_type=exposition.content_type)
+
+    return app
+
+
+async def _stop_in_reverse(runners: list[Runner], service: str) -> None:
+    """Stop runners one at a time, last started first; a failure is logged, not raised, so
+    every runner gets its stop."""
+    for runner in reversed(runners):
+        try:
+            await runner.stop()
+        except Exception:
+            log.exception("%s: stopping %r failed", service, runner)
+
+
+async def _redis_check(redis: Redis) -> str | None:
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=1.0)
+    except Exception as error:  # any failure means not ready; say which
+        return f"redis unreachable: {type(error).__name__}: {error}"
+    return None
+
+
+class StreamHealth:
+    """The stream gauges and the stall check of the consumers of one process.
+
+    Gauges of shared state (lag, pending, dead letters) are read from Redis, so every instance
+    of a service reports the same values (queries take `max`); the last poll is this
+    instance's own.
+    """
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self._runtime = runtime
+        self._interval_s = runtime.settings.stream_health_interval_s
+        self._stall_after_s = runtime.settings.stall_after_s
+        self._started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        self._started = time.monotonic()
+        self._stop.clear()
+        self._task = asyncio.create_task(self._loop(), name=f"{self._runtime.name}:stream-health")
+
+    async def stop(self) -> None:
+        """Let the current refresh finish (a Redis call is not cut in half), then end."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def readiness(self) -> str | None:
+        """Which consumer loops have not polled for `stall_after_s` (since start, if never)."""
+        now = time.monotonic()
+        stalled_ = [
+            f"{c.spec.stream.name}/{c.spec.group} {now - since:.0f} s"
+            for c in self._runtime.consumers()
+            if now - (since := max(c.stats.last_poll, self._started)) > self._stall_after_s
+        ]
+        if not stalled_:
+            return None
+        return f"no poll for over {self._stall_after_s:.0f} s: {', '.join(stalled_)}"
+
+    async def refresh(self) -> None:
+        """Set every gauge once: one pipeline of XINFO GROUPS and XLEN for all streams."""
+        consumers = self._runtime.consumers()
+        metrics = self._runtime.metrics
+        wall_minus_mono = time.time() - time.monotonic()
+        for c in consumers:
+            if c.stats.last_poll:
+                labels = {"stream": c.spec.stream.name, "group": str(c.spec.group)}
+                metrics.subscriber_last_poll.labels(**labels).set(
+                    c.stats.last_poll + wall_minus_mono
+                )
+        groups = sorted({(c.spec.stream.name, str(c.spec.group)) for c in consumers})
+        streams = sorted({stream for stream, _ in groups})
+        if not streams:
+            return
+        async with self._runtime.redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xinfo_groups(stream)
+                pipe.xlen(f"{stream}{topology.DLQ_SUFFIX}")
+            replies = await pipe.execute(raise_on_error=False)
+        for index, stream in enumerate(streams):
+            infos, dead = replies[2 * index], replies[2 * index + 1]
+            if isinstance(dead, int):
+                metrics.dead_letter_length.labels(stream=stream).set(dead)
+            if isinstance(infos, Exception):
+                continue  # the stream is gone (FLUSHDB); its consumer re-creates it
+            for info in infos:
+                group = _text(info.get("name"))
+                if (stream, group) not in groups:
+                    continue
+                labels = {"stream": stream, "group": group}
+                metrics.stream_pending.labels(**labels).set(int(info.get("pending") or 0))
+                if (lag := info.get("lag")) is not None:  # nil: Redis cannot tell (trimmed)
+                    metrics.stream_lag.labels(**labels).set(int(lag))
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.refresh()
+            except Exception as error:  # Redis away: /ready says so; keep trying
+                log.warning("%s: stream health refresh failed: %r", self._runtime.name, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._interval_s)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def stalled(last_progress_monotonic: Callable[[], float], limit_s: float) -> ReadinessCheck:
+    """A readiness check that fails when a loop has not made progress for `limit_s`."""
+
+    async def check() -> str | None:
+        idle = time.monotonic() - last_progress_monotonic()
+        return f"no progress for {idle:.0f} s (limit {limit_s:.0f} s)" if idle > limit_s else None
+
+    return check
+
+
+def run(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve `app` in the foreground (uvloop, no access log) until SIGINT / SIGTERM."""
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="info",
+    )

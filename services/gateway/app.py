@@ -1,0 +1,133 @@
+"""The gateway: the only door in. REST + WebSocket for strategies and operators.
+
+    POST   /v1/orders[?wait=true]      place (Pending record first, then PlaceOrder)
+    POST   /v1/orders/batch            place several
+    PATCH  /v1/orders/{clientOrderId}  amend          DELETE /v1/orders/{clientOrderId} cancel
+    DELETE /v1/orders?symbol=X         cancel all     GET    /v1/orders[/{id}], /v1/positions
+    GET    /v1/risk                    limits, utilisation, trading state, freeze history
+    PUT    /v1/risk/limits             POST /v1/risk/{freeze,unfreeze,edge,simulate}
+    WS     /v1/stream                  order events, fills, positions, trading state
+
+The gateway publishes commands on `orders.requests` and never talks to the venue. Each
+instance follows `orders.events`, `positions.updates` and `control` without a group (every
+instance sees every entry): for `?wait=true` answers and for its WebSocket clients.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from libs.common import topology
+from libs.common.api_keys import RedisApiKeyStore
+from libs.common.bus_types import Delivery, Handler
+from libs.common.messages import Envelope
+from libs.common.risk_snapshot import RiskSnapshotReader
+from libs.common.service import ServiceRuntime, service_app
+from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
+from libs.common.stores.marks import RedisMarkStore
+from services.gateway import auth, errors, keys, routes_orders, routes_positions, routes_risk
+from services.gateway.context import STATE_KEY, Gateway
+from services.gateway.settings import GatewaySettings
+from services.gateway.stream import StreamHub
+from services.gateway.waiters import Waiters
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """The only door into mmx: orders, positions, risk and the live stream.
+
+JSON is camelCase, with Bybit V5's field names for orders. Send numbers as decimal strings
+(`"0.001"`) or exact JSON numbers; they are never read through a float. Every error is
+`{"error": "...", "details": [...]}` with a 4xx that says what was wrong and what was
+expected. `clientOrderId` is the idempotency key: a retry with the same one never places twice.
+
+Live feed: WebSocket `/v1/stream` (optionally `?symbols=BTCUSDT,ETHUSDT`) pushes
+`{"type": ..., "data": ...}` for order events, fills (`OrderFilled`), positions
+(`PositionUpdated`) and trading state (`TradingStateChanged`), starting with the current
+`TradingState`. A client that falls too far behind is closed with code 1013.
+"""
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """Build the gateway app; nothing connects until its lifespan starts."""
+    app = FastAPI(
+        title="mmx gateway",
+        description=DESCRIPTION,
+        version="1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    errors.install(app)
+    auth.install(app)
+    for module in (routes_orders, routes_positions, routes_risk):
+        app.include_router(module.router, responses=auth.RESPONSES)
+
+    async def build(runtime: ServiceRuntime) -> None:
+        _wire(runtime, settings)
+
+    return service_app("gateway", settings, build=build, app=app)
+
+
+def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
+    redis = runtime.redis
+    auth.redact_server_logs()  # in the lifespan: after uvicorn has configured its loggers
+    _wire_keys(runtime, settings)
+    orders, positions = RedisOrderStore(redis), RedisPositionStore(redis)
+    risk, marks = RedisRiskStateStore(redis), RedisMarkStore(redis)
+    gateway = Gateway(
+        settings=settings,
+        redis=redis,
+        bus=runtime.bus,
+        metrics=runtime.metrics,
+        orders=orders,
+        positions=positions,
+        risk=risk,
+        marks=marks,
+        snapshots=RiskSnapshotReader(
+            redis,
+            mark_max_age_s=settings.mark_max_age_s,
+            orders=orders,
+            positions=positions,
+            risk=risk,
+            marks=marks,
+        ),
+        waiters=Waiters(),
+        hub=StreamHub(settings.stream_queue_size),
+    )
+    runtime.state[STATE_KEY] = gateway
+    bus, hub = runtime.bus, gateway.hub
+    events = fan_out(gateway.waiters.on_event, hub.on_entry)
+    runtime.add_runner(bus.broadcast_reader(topology.ORDERS_EVENTS, events))
+    runtime.add_runner(bus.broadcast_reader(topology.POSITIONS_UPDATES, hub.on_entry))
+    runtime.add_runner(bus.broadcast_reader(topology.CONTROL, hub.on_entry))
+
+
+def _wire_keys(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
+    """The KeyRing (and the secret's key list, first among the runners: a missing secret
+    stops the start before anything else runs); nothing when auth is disabled."""
+    if settings.auth == "disabled":
+        log.warning(
+            "MMX_GATEWAY_AUTH=disabled: every caller is admitted as an operator and named by "
+            "the unverified X-MMX-Actor header; never run this outside development"
+        )
+        return
+    secret_keys = None
+    if settings.secrets_env:
+        client = keys.secrets_client(f"gateway:{settings.instance}")
+        secret_keys = keys.SecretKeys(client, settings.secrets_env, settings.api_keys_refresh_s)
+        runtime.add_runner(secret_keys)
+    runtime.state[keys.STATE_KEY] = keys.KeyRing(RedisApiKeyStore(runtime.redis), secret_keys)
+
+
+def fan_out(*handlers: Handler[Envelope]) -> Handler[Envelope]:
+    """One handler that runs each of `handlers`; one failing does not stop the others."""
+
+    async def handle(delivery: Delivery[Envelope]) -> None:
+        for handler in handlers:
+            try:
+                await handler(delivery)
+            except Exception:
+                log.exception("%s: handler failed on entry %s", delivery.stream, delivery.entry_id)
+
+    return handle

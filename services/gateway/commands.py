@@ -1,0 +1,84 @@
+"""Amend, cancel and cancel-all: check the order against its state machine, then publish.
+
+The gateway does not move the record: risk passes the command on and the router records
+the request (`request_amend`, CancelRequested) when it sends it. The checks here run the
+same pure functions on the record as read, so a command the state machine would refuse
+(amending a Filled order, cancelling a Canceled one) is answered 409 at once.
+"""
+
+from __future__ import annotations
+
+from libs.common import topology
+from libs.common.domain.enums import Category, OrderType
+from libs.common.domain.errors import InvalidOrder, InvalidTransition
+from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.orders import Order, is_terminal, request_amend
+from libs.common.messages import AmendOrder, CancelAllOrders, CancelOrder, Envelope
+from services.gateway.context import Gateway
+from services.gateway.errors import Conflict, Invalid, NotFound
+from services.gateway.schemas import AmendBody, CommandAccepted, OrderView
+
+
+async def find(gateway: Gateway, client_order_id: ClientOrderId) -> Order:
+    """The stored order, or 404."""
+    order = await gateway.orders.get(client_order_id)
+    if order is None:
+        raise NotFound(
+            f"order {client_order_id} is unknown: no order with this clientOrderId was placed "
+            "through the gateway (or its record expired after it ended)"
+        )
+    return order
+
+
+async def amend(
+    gateway: Gateway, client_order_id: ClientOrderId, body: AmendBody
+) -> CommandAccepted:
+    """Publish AmendOrder for an order that can take it."""
+    order = await find(gateway, client_order_id)
+    if body.price is not None and order.order_type is OrderType.MARKET:
+        raise Invalid(f"order {client_order_id} is a Market order: it has no price to amend")
+    if is_terminal(order.status):
+        raise Conflict(
+            f"order {client_order_id} is {order.status}: an ended order cannot be amended"
+        )
+    try:
+        request_amend(order, body.qty, body.price, ts_ns=gateway.clock_ns())
+    except InvalidTransition:
+        raise Conflict(
+            f"order {client_order_id} is {order.status}: it cannot be amended until the venue "
+            "has acknowledged it and no other amend or cancel is in flight"
+        ) from None
+    except InvalidOrder as error:
+        raise Conflict(str(error)) from None
+    command = AmendOrder(
+        client_order_id=client_order_id, symbol=order.symbol, qty=body.qty, price=body.price
+    )
+    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    return _accepted(command.TYPE, order)
+
+
+async def cancel(gateway: Gateway, client_order_id: ClientOrderId) -> CommandAccepted:
+    """Publish CancelOrder for an order that has not ended."""
+    order = await find(gateway, client_order_id)
+    if is_terminal(order.status):
+        raise Conflict(f"order {client_order_id} is {order.status}: there is nothing to cancel")
+    command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    return _accepted(command.TYPE, order)
+
+
+async def cancel_all(gateway: Gateway, symbol: Symbol, category: Category) -> CommandAccepted:
+    """Publish CancelAllOrders: the router cancels at the venue, whatever the store holds."""
+    open_orders = await gateway.orders.open_orders(symbol)
+    command = CancelAllOrders(symbol=symbol, category=category)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    return CommandAccepted(command=command.TYPE, symbol=symbol, open_orders=len(open_orders))
+
+
+def _accepted(command: str, order: Order) -> CommandAccepted:
+    return CommandAccepted(
+        command=command,
+        symbol=order.symbol,
+        client_order_id=order.client_order_id,
+        order=OrderView.of(order),
+    )

@@ -1,0 +1,51 @@
+"""The gateway's live parts, built once in the lifespan and handed to every route."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, cast
+
+from fastapi import Depends
+from redis.asyncio import Redis
+from starlette.requests import HTTPConnection
+
+from libs.common.bus import Bus
+from libs.common.messages import Envelope
+from libs.common.metrics import EngineMetrics
+from libs.common.risk_snapshot import RiskSnapshotReader
+from libs.common.stores import OrderStore, PositionStore, RiskStateStore
+from libs.common.stores.marks import MarkStore
+from services.gateway.settings import GatewaySettings
+from services.gateway.stream import StreamHub
+from services.gateway.waiters import Waiters
+
+STATE_KEY = "gateway"
+"""Where the Gateway lives in `ServiceRuntime.state`."""
+
+
+@dataclass
+class Gateway:
+    """What the routes need: stores, the bus, the waiters and the WebSocket hub."""
+
+    settings: GatewaySettings
+    redis: Redis
+    bus: Bus[Envelope]
+    metrics: EngineMetrics
+    orders: OrderStore
+    positions: PositionStore
+    risk: RiskStateStore
+    marks: MarkStore
+    snapshots: RiskSnapshotReader
+    """The risk view (limits, exposure, marks, P&L today) as the risk service reads it."""
+    waiters: Waiters
+    hub: StreamHub
+    clock_ns: Callable[[], int] = field(default=time.time_ns)
+
+
+def _gateway(connection: HTTPConnection) -> Gateway:
+    return cast(Gateway, connection.app.state.runtime.state[STATE_KEY])
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]

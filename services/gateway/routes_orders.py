@@ -1,0 +1,156 @@
+"""`/v1/orders`: place (one or a batch), amend, cancel, cancel-all, read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from libs.common import topology
+from libs.common.api_keys import OperatorAction
+from libs.common.domain.enums import Category
+from libs.common.domain.ids import Symbol
+from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
+from libs.common.topology import open_orders_key
+from services.gateway import commands, placing
+from services.gateway.auth import Principal, Role, require_role
+from services.gateway.context import Gateway, GatewayDep
+from services.gateway.errors import Invalid, responses
+from services.gateway.routing import ExactJsonRoute
+from services.gateway.schemas import (
+    AmendBody,
+    BatchBody,
+    BatchResult,
+    CommandAccepted,
+    OrderBody,
+    OrderList,
+    OrderView,
+    Outcome,
+    PlaceResult,
+)
+
+router = APIRouter(prefix="/v1", tags=["orders"], route_class=ExactJsonRoute)
+
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+TRADER = Depends(require_role(Role.TRADER))
+VIEWER = Depends(require_role(Role.VIEWER))
+ERRORS = responses(404, 409, 422, 503)
+PLACE_ERRORS = responses(422, 503)
+
+Wait = Annotated[bool, Query(description="answer with the first outcome (or 202 on timeout)")]
+WaitMs = Annotated[
+    int | None,
+    Query(alias="waitMs", ge=1, le=60_000, description="how long to wait (default 2000 ms)"),
+]
+OrderId = Annotated[ClientOrderIdField, Path(alias="clientOrderId")]
+SymbolQuery = Annotated[SymbolField, Query(description="e.g. BTCUSDT")]
+Reason = Annotated[str, Query(min_length=1, max_length=500, description="why, for the audit trail")]
+
+
+@router.post("/orders", status_code=202, dependencies=[TRADER], responses=PLACE_ERRORS)
+async def place_order(
+    body: OrderBody,
+    gateway: GatewayDep,
+    response: Response,
+    wait: Wait = False,
+    wait_ms: WaitMs = None,
+) -> PlaceResult:
+    """Record the order as Pending, then send it to risk. 202 with the record; with
+    `?wait=true`, 200 with the first outcome (accepted, denied, rejected) or 202 on timeout.
+    The same clientOrderId again: 200 with the existing order, nothing placed."""
+    (result,) = await placing.place(gateway, [body], _wait_ms(gateway, wait, wait_ms))
+    response.status_code = _status([result])
+    return result
+
+
+@router.post("/orders/batch", status_code=202, dependencies=[TRADER], responses=PLACE_ERRORS)
+async def place_batch(
+    body: BatchBody,
+    gateway: GatewayDep,
+    response: Response,
+    wait: Wait = False,
+    wait_ms: WaitMs = None,
+) -> BatchResult:
+    """Place several orders, each as `POST /v1/orders` would; results in the same order.
+    The whole batch is validated before anything is written."""
+    limit = gateway.settings.batch_max_orders
+    if len(body.orders) > limit:
+        raise Invalid(f"a batch has {len(body.orders)} orders: expected at most {limit}")
+    results = await placing.place(gateway, body.orders, _wait_ms(gateway, wait, wait_ms))
+    response.status_code = _status(results)
+    return BatchResult(results=results)
+
+
+@router.patch("/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=ERRORS)
+async def amend_order(
+    client_order_id: OrderId, body: AmendBody, gateway: GatewayDep
+) -> CommandAccepted:
+    """Send an amend of qty and/or price; the result arrives as OrderAmended or
+    OrderAmendRejected on the stream."""
+    return await commands.amend(gateway, client_order_id, body)
+
+
+@router.delete("/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=ERRORS)
+async def cancel_order(client_order_id: OrderId, gateway: GatewayDep) -> CommandAccepted:
+    """Send a cancel; the result arrives as OrderCanceled or OrderCancelRejected."""
+    return await commands.cancel(gateway, client_order_id)
+
+
+@router.delete("/orders", status_code=202, responses=ERRORS)
+async def cancel_all_orders(
+    symbol: SymbolQuery,
+    gateway: GatewayDep,
+    principal: Operator,
+    category: Category = Category.LINEAR,
+    reason: Reason = "not given",
+) -> CommandAccepted:
+    """Cancel every open order of `symbol` at the venue, whoever placed it (operators only;
+    allowed even when frozen). Recorded in the audit trail with the caller and `reason`."""
+    accepted = await commands.cancel_all(gateway, symbol, category)
+    details = {"symbol": symbol, "category": category, "openOrders": str(accepted.open_orders)}
+    action = OperatorAction(
+        action="cancel_all", actor=principal.actor, reason=reason, details=details
+    )
+    await gateway.bus.publish(topology.AUDIT, Envelope.wrap(action))
+    return accepted
+
+
+@router.get("/orders/{clientOrderId}", dependencies=[VIEWER], responses=ERRORS)
+async def get_order(client_order_id: OrderId, gateway: GatewayDep) -> OrderView:
+    """The order record."""
+    return OrderView.of(await commands.find(gateway, client_order_id))
+
+
+@router.get("/orders", dependencies=[VIEWER], responses=ERRORS)
+async def list_open_orders(
+    gateway: GatewayDep,
+    symbol: Annotated[SymbolField | None, Query(description="all symbols when absent")] = None,
+) -> OrderList:
+    """Open orders (Pending included), oldest first, of one symbol or of every symbol."""
+    symbols = [symbol] if symbol is not None else await symbols_with_open_orders(gateway)
+    orders = [o for s in symbols for o in await gateway.orders.open_orders(s)]
+    return OrderList(orders=[OrderView.of(order) for order in orders])
+
+
+async def symbols_with_open_orders(gateway: Gateway) -> list[Symbol]:
+    """Symbols whose open-order set exists (Redis deletes empty sets). A SCAN of the
+    keyspace: fine for an operator's listing, not for a hot path."""
+    prefix = open_orders_key(Symbol(""))
+    keys = [k async for k in gateway.redis.scan_iter(match=open_orders_key(Symbol("*")))]
+    names = (k.decode() if isinstance(k, bytes) else str(k) for k in keys)
+    return sorted({Symbol(name.removeprefix(prefix)) for name in names})
+
+
+def _wait_ms(gateway: Gateway, wait: bool, wait_ms: int | None) -> int | None:
+    if not wait:
+        return None
+    settings = gateway.settings
+    if wait_ms is not None and wait_ms > settings.wait_max_ms:
+        raise Invalid(f"waitMs {wait_ms} is too long: expected at most {settings.wait_max_ms}")
+    return wait_ms or settings.wait_default_ms
+
+
+def _status(results: list[PlaceResult]) -> int:
+    """202 while any new order has no outcome yet, else 200."""
+    pending = any(r.created and r.outcome is Outcome.PENDING for r in results)
+    return 202 if pending else 200

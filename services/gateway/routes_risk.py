@@ -1,0 +1,179 @@
+"""`/v1/risk`: limits and utilisation, freeze / unfreeze, edge reports, order simulation.
+
+Freeze and unfreeze go through `libs.common.freeze` from here, not through the risk
+service, so an operator can freeze even while risk is down. Every operator action that
+changes something is appended to the `audit` stream as its command (FreezeTrading,
+UnfreezeTrading, SetRiskLimits) with the actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from libs.common import topology
+from libs.common.domain.ids import ClientOrderId, Symbol, new_client_order_id
+from libs.common.domain.risk_checks import OrderIntent, TradingState, run_pre_trade_checks
+from libs.common.domain.time import NS_PER_SECOND, seconds_to_ns
+from libs.common.freeze import request_unfreeze, trigger_freeze
+from libs.common.messages import (
+    Envelope,
+    FreezeTrading,
+    Message,
+    ReportEdge,
+    SetRiskLimits,
+    UnfreezeTrading,
+)
+from libs.common.metrics import ALL_SYMBOLS, FreezeReason
+from libs.common.risk_snapshot import RiskView, utilisation
+from libs.common.stores import UnfreezeOutcome
+from services.gateway.auth import Principal, Role, require_role
+from services.gateway.context import Gateway, GatewayDep
+from services.gateway.errors import Conflict, responses
+from services.gateway.routing import ExactJsonRoute
+from services.gateway.schemas import CommandAccepted, OrderBody
+from services.gateway.schemas_risk import (
+    EdgeBody,
+    FreezeBody,
+    Limits,
+    RiskState,
+    SimulateResult,
+    StateChange,
+    TradingChange,
+    TradingView,
+    UnfreezeBody,
+    Utilisation,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/risk", tags=["risk"], route_class=ExactJsonRoute)
+
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+TRADER = Depends(require_role(Role.TRADER))
+VIEWER = Depends(require_role(Role.VIEWER))
+ERRORS = responses(422)
+RATIO_PLACES = Decimal("0.0001")
+
+
+@router.get("", dependencies=[VIEWER])
+async def get_risk(gateway: GatewayDep) -> RiskState:
+    """Live limits, their utilisation, P&L today, the trading state and the freeze history."""
+    limit = gateway.settings.freeze_history_limit
+    view, history = await asyncio.gather(
+        gateway.snapshots.read(gateway.clock_ns()), gateway.risk.freeze_history(limit)
+    )
+    return RiskState(
+        limits=Limits.of(view.desk_limits),
+        trading=TradingView.of(view.status),
+        utilisation=_utilisation(view),
+        pnl_today=view.snapshot.pnl_today,
+        net_pnl=view.net_pnl,
+        freeze_history=[StateChange.of(record) for record in history],
+    )
+
+
+@router.put("/limits", responses=ERRORS)
+async def put_limits(body: Limits, gateway: GatewayDep, principal: Operator) -> Limits:
+    """Set the desk-wide limits. Fields left out keep their live value; the result is
+    validated as a whole and returned."""
+    limits = body.merged_into(await gateway.risk.get_limits())
+    await gateway.risk.set_limits(limits)
+    changed = ", ".join(sorted(body.model_fields_set)) or "nothing"
+    await _audit(gateway, SetRiskLimits(limits=limits, actor=principal.actor, reason=changed))
+    return Limits.of(limits)
+
+
+@router.post("/freeze", responses=ERRORS)
+async def freeze(body: FreezeBody, gateway: GatewayDep, principal: Operator) -> TradingChange:
+    """Freeze trading now: no new orders, every router cancels everything."""
+    result = await trigger_freeze(
+        gateway.risk,
+        gateway.bus,
+        gateway.metrics,
+        reason=FreezeReason.MANUAL,
+        detail=body.reason,
+        actor=principal.actor,
+        now_ns=gateway.clock_ns(),
+    )
+    await _audit(gateway, FreezeTrading(reason=body.reason, actor=principal.actor))
+    log.warning(
+        "trading FROZEN by %s: %s (changed=%s)", principal.actor, body.reason, result.changed
+    )
+    return TradingChange(state=TradingState.FROZEN, epoch=result.epoch, changed=result.changed)
+
+
+@router.post("/unfreeze", responses=responses(409, 422))
+async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator) -> TradingChange:
+    """Resume trading; refused within the cooldown after the freeze unless `force`."""
+    now_ns = gateway.clock_ns()
+    cooldown_ns = seconds_to_ns(_decimal(gateway.settings.unfreeze_cooldown_s))
+    result = await request_unfreeze(
+        gateway.risk,
+        gateway.bus,
+        reason=body.reason,
+        actor=principal.actor,
+        now_ns=now_ns,
+        cooldown_ns=cooldown_ns,
+        force=body.force,
+    )
+    if result.outcome is UnfreezeOutcome.COOLDOWN:
+        status = await gateway.risk.trading_state()
+        raise Conflict(
+            f"cooldown: frozen {(now_ns - status.since_ns) // NS_PER_SECOND}s ago, cooldown "
+            f"{cooldown_ns // NS_PER_SECOND}s; pass force=true to override"
+        )
+    await _audit(
+        gateway, UnfreezeTrading(reason=body.reason, actor=principal.actor, force=body.force)
+    )
+    log.warning("trading ACTIVE by %s: %s (%s)", principal.actor, body.reason, result.outcome)
+    changed = result.outcome is UnfreezeOutcome.RESUMED
+    return TradingChange(state=TradingState.ACTIVE, epoch=result.epoch, changed=changed)
+
+
+@router.post("/edge", status_code=202, dependencies=[TRADER], responses=ERRORS)
+async def report_edge(body: EdgeBody, gateway: GatewayDep) -> CommandAccepted:
+    """Report a strategy's edge; risk freezes trading when it is below the threshold."""
+    command = ReportEdge(symbol=body.symbol, edge_bps=body.edge_bps, source=body.source)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    return CommandAccepted(command=command.TYPE, symbol=body.symbol)
+
+
+@router.post("/simulate", dependencies=[TRADER], responses=ERRORS)
+async def simulate(body: OrderBody, gateway: GatewayDep) -> SimulateResult:
+    """Run the pre-trade checks on an order against the live risk view, without placing it.
+    Orders approved meanwhile by risk (and their reservations) may still change the answer."""
+    intent = body.to_command(body.client_order_id or _placeholder_id()).to_intent()
+    reason = await _check(gateway, intent)
+    return SimulateResult(approved=reason is None, reason=reason)
+
+
+async def _check(gateway: Gateway, intent: OrderIntent) -> str | None:
+    now_ns = gateway.clock_ns()
+    view = await gateway.snapshots.read(now_ns, symbols=[intent.symbol])
+    return run_pre_trade_checks(intent, view.snapshot, view.limits(intent.symbol), now_ns)
+
+
+def _utilisation(view: RiskView) -> list[Utilisation]:
+    rows = []
+    for (limit, symbol), ratio in sorted(utilisation(view).items()):
+        limits = view.desk_limits if symbol == ALL_SYMBOLS else view.limits(Symbol(symbol))
+        value = Decimal(getattr(limits, limit))
+        shown = Decimal(repr(ratio)).quantize(RATIO_PLACES)
+        rows.append(Utilisation(limit=limit, symbol=symbol, limit_value=value, ratio=shown))
+    return rows
+
+
+async def _audit(gateway: Gateway, command: Message) -> None:
+    await gateway.bus.publish(topology.AUDIT, Envelope.wrap(command))
+
+
+def _placeholder_id() -> ClientOrderId:
+    return new_client_order_id("simulate")
+
+
+def _decimal(seconds: float) -> Decimal:
+    return Decimal(str(seconds))

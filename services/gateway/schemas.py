@@ -1,0 +1,273 @@
+"""The `/v1` JSON shapes: camelCase like Bybit's, Decimals as exact strings on the way out.
+
+Numbers on the way in may be JSON strings ("0.001") or JSON numbers (0.001): the routes parse
+numbers exactly (see `routing`), never through a float. Unknown fields are refused, so a typo
+(`"reduce_only"`) is an error rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from libs.common.domain.enums import Category, OrderType, Side, TimeInForce
+from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.orders import Order, OrderStatus
+from libs.common.domain.positions import Position, unrealized_pnl
+from libs.common.domain.time import ns_to_ms
+from libs.common.messages import ClientOrderIdField, PlaceOrder, SymbolField
+from libs.common.stores.marks import Mark
+
+MAX_AMOUNT = Decimal("1e15")
+MAX_DECIMAL_PLACES = 18
+
+
+class ApiModel(BaseModel):
+    """Base of every `/v1` answer: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+REQUEST_CONFIG = ConfigDict(
+    frozen=True,
+    extra="forbid",
+    alias_generator=to_camel,
+    validate_by_alias=True,
+    validate_by_name=False,
+)
+"""Bodies take camelCase names only: `reduce_only` is an unknown field, not `reduceOnly`."""
+
+
+class RequestModel(BaseModel):
+    """Base of every `/v1` request body; in Python, `model_validate(data, by_name=True)`."""
+
+    model_config = REQUEST_CONFIG
+
+
+def _exact_number(value: Any) -> Any:
+    if isinstance(value, bool | float):
+        raise ValueError(f'{value!r} is not an exact number: send a decimal string such as "0.001"')
+    return value
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    if abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"{value} is out of range: expected below {MAX_AMOUNT:f}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
+        raise ValueError(f"{value} has too many decimal places: expected at most 18")
+    return value
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError(f"{value} must be above 0")
+    return value
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_number), AfterValidator(_finite)]
+"""A decimal sent as a string or an exact JSON number; finite, below 1e15, <= 18 places."""
+Amount = Annotated[ExactDecimal, AfterValidator(_positive)]
+"""A positive ExactDecimal: a quantity or a price."""
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+# -- Orders ------------------------------------------------------------------------------
+
+
+class OrderBody(RequestModel):
+    """An order, in Bybit V5's field names. `clientOrderId` (Bybit `orderLinkId`) is the
+    idempotency key: sending the same one again returns the first order and places nothing.
+    One is generated when absent."""
+
+    category: Category = Category.LINEAR
+    symbol: SymbolField = Field(examples=["BTCUSDT"])
+    side: Side
+    order_type: OrderType
+    qty: Amount = Field(examples=["0.001"])
+    price: Amount | None = Field(default=None, examples=["65000.5"])
+    """Required for Limit, absent for Market."""
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: StrictBool = False
+    client_order_id: ClientOrderIdField | None = Field(
+        default=None, description="1-36 characters of [A-Za-z0-9_-]; generated when absent"
+    )
+
+    @model_validator(mode="after")
+    def _check_price(self) -> Self:
+        if self.order_type is OrderType.LIMIT and self.price is None:
+            raise ValueError("a Limit order needs a price: set price, or use orderType Market")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise ValueError("a Market order takes no price: drop price, or use orderType Limit")
+        return self
+
+    def to_command(self, client_order_id: ClientOrderId) -> PlaceOrder:
+        """The PlaceOrder command for this body under `client_order_id`."""
+        return PlaceOrder(
+            client_order_id=client_order_id,
+            symbol=self.symbol,
+            category=self.category,
+            side=self.side,
+            order_type=self.order_type,
+            qty=self.qty,
+            price=self.price,
+            time_in_force=self.time_in_force,
+            reduce_only=self.reduce_only,
+        )
+
+
+class BatchBody(RequestModel):
+    orders: list[OrderBody] = Field(min_length=1)
+
+
+class AmendBody(RequestModel):
+    """New qty and/or price of an open order; a field left out keeps its value."""
+
+    qty: Amount | None = None
+    price: Amount | None = None
+
+    @model_validator(mode="after")
+    def _check_change(self) -> Self:
+        if self.qty is None and self.price is None:
+            raise ValueError("an amend needs a new qty or a new price (or both)")
+        return self
+
+
+class OrderView(ApiModel):
+    """An order record as stored. Times are Unix milliseconds, as Bybit gives them."""
+
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    time_in_force: TimeInForce
+    reduce_only: bool
+    status: OrderStatus
+    filled_qty: Decimal
+    leaves_qty: Decimal
+    avg_fill_price: Decimal | None
+    venue_order_id: VenueOrderId | None
+    created_time: int
+    updated_time: int
+    version: int
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        return cls(
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            qty=order.qty,
+            price=order.price,
+            time_in_force=order.time_in_force,
+            reduce_only=order.reduce_only,
+            status=order.status,
+            filled_qty=order.filled_qty,
+            leaves_qty=order.leaves_qty,
+            avg_fill_price=order.avg_fill_price,
+            venue_order_id=order.venue_order_id,
+            created_time=ns_to_ms(order.created_ts_ns),
+            updated_time=ns_to_ms(order.updated_ts_ns),
+            version=order.version,
+        )
+
+
+class Outcome(StrEnum):
+    """The first answer to a placed order."""
+
+    PENDING = "pending"
+    """No answer yet (or not waited for): the order is recorded and on its way."""
+    ACCEPTED = "accepted"
+    """The venue took it (acknowledged, or already filled or cancelled)."""
+    DENIED = "denied"
+    """Risk refused it before it reached the venue; `reason` says which limit."""
+    REJECTED = "rejected"
+    """The venue (or the router, when frozen) refused it; `reason` says why."""
+
+
+class PlaceResult(ApiModel):
+    order: OrderView
+    outcome: Outcome
+    reason: str | None = None
+    created: bool
+    """False when the clientOrderId already existed: nothing was placed, this is that order."""
+
+
+class BatchResult(ApiModel):
+    results: list[PlaceResult]
+
+
+class OrderList(ApiModel):
+    orders: list[OrderView]
+
+
+class CommandAccepted(ApiModel):
+    """A command published for risk and the router; its effects arrive as order events."""
+
+    command: str
+    symbol: Symbol
+    client_order_id: ClientOrderId | None = None
+    order: OrderView | None = None
+    """The record when the command was published."""
+    open_orders: int | None = None
+    """For a cancel-all: the open orders the store held for the symbol."""
+
+
+# -- Positions ---------------------------------------------------------------------------
+
+
+class PositionView(ApiModel):
+    """A position, marked when a mark is known: netPnl = realized + unrealized - fees.
+    `markTime` is the venue's time of the mark (Unix ms)."""
+
+    symbol: Symbol
+    qty: Decimal
+    avg_entry_price: Decimal | None
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    mark: Decimal | None
+    mark_time: int | None
+    unrealized_pnl: Decimal | None
+    net_pnl: Decimal
+    updated_time: int
+
+    @classmethod
+    def of(cls, position: Position, mark: Mark | None) -> PositionView:
+        unrealized = None if mark is None else unrealized_pnl(position, mark.mark)
+        return cls(
+            symbol=position.symbol,
+            qty=position.qty,
+            avg_entry_price=position.avg_entry_price,
+            realized_pnl=position.realized_pnl,
+            fees_paid=position.fees_paid,
+            mark=None if mark is None else mark.mark,
+            mark_time=None if mark is None else ns_to_ms(mark.ts_ns),
+            unrealized_pnl=unrealized,
+            net_pnl=position.realized_pnl + (unrealized or 0) - position.fees_paid,
+            updated_time=ns_to_ms(position.updated_ts_ns),
+        )
+
+
+class PositionList(ApiModel):
+    positions: list[PositionView]
+    net_pnl: Decimal
+    """Sum of the positions' netPnl (unmarked positions count without unrealized P&L)."""

@@ -1,0 +1,121 @@
+"""The `/v1/risk` JSON shapes (camelCase)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field, StrictBool
+
+from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.domain.time import ns_to_ms
+from libs.common.messages import SymbolField
+from libs.common.stores import StateChangeRecord, TradingStatus
+from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
+
+
+class Limits(RiskLimits):
+    """The risk limits in camelCase (USD amounts, counts, bps)."""
+
+    model_config = REQUEST_CONFIG
+
+    @classmethod
+    def of(cls, limits: RiskLimits) -> Limits:
+        return cls.model_validate(limits.model_dump(), by_name=True)
+
+    def merged_into(self, current: RiskLimits) -> RiskLimits:
+        """`current` with the fields this body set replaced (validated as a whole)."""
+        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        return RiskLimits.model_validate(current.model_dump() | changes)
+
+
+class TradingView(ApiModel):
+    state: TradingState
+    epoch: int
+    reason: str
+    actor: str
+    since: int
+    """Unix ms of the last change (0 if never changed)."""
+
+    @classmethod
+    def of(cls, status: TradingStatus) -> TradingView:
+        return cls(
+            state=status.state,
+            epoch=status.epoch,
+            reason=status.reason,
+            actor=status.actor,
+            since=ns_to_ms(status.since_ns),
+        )
+
+
+class StateChange(ApiModel):
+    state: TradingState
+    previous: TradingState
+    reason: str
+    actor: str
+    epoch: int
+    time: int
+
+    @classmethod
+    def of(cls, record: StateChangeRecord) -> StateChange:
+        return cls(
+            state=record.state,
+            previous=record.previous,
+            reason=record.reason,
+            actor=record.actor,
+            epoch=record.epoch,
+            time=ns_to_ms(record.ts_ns),
+        )
+
+
+class Utilisation(ApiModel):
+    """Used fraction of one limit, as `risk_utilisation_ratio{limit, symbol}` reports it."""
+
+    limit: str
+    """The RiskLimits field (snake_case, as the metric label)."""
+    symbol: str
+    """A symbol, or ALL for a desk-wide limit."""
+    limit_value: Decimal
+    ratio: Decimal
+    """1 is at the limit (4 decimal places)."""
+
+
+class RiskState(ApiModel):
+    limits: Limits
+    """Desk-wide; a symbol's overrides show in its utilisation rows' limitValue."""
+    trading: TradingView
+    utilisation: list[Utilisation]
+    pnl_today: Decimal
+    """Net P&L since the day's (UTC) baseline: what the daily loss limit is checked against."""
+    net_pnl: Decimal
+    """Net P&L of every position: realized - fees + unrealized at the latest mark."""
+    freeze_history: list[StateChange]
+    """Newest first."""
+
+
+class FreezeBody(RequestModel):
+    reason: Reason = Field(examples=["exchange connectivity issues"])
+
+
+class UnfreezeBody(RequestModel):
+    reason: Reason = Field(examples=["issue resolved"])
+    force: StrictBool = False
+    """Unfreeze even within the cooldown after the freeze."""
+
+
+class TradingChange(ApiModel):
+    state: TradingState
+    epoch: int
+    changed: bool
+    """False when trading already was in this state: nothing was broadcast."""
+
+
+class EdgeBody(RequestModel):
+    symbol: SymbolField
+    edge_bps: ExactDecimal
+    source: Reason = "api"
+
+
+class SimulateResult(ApiModel):
+    approved: bool
+    reason: str | None
+    """Why the order would be denied; None when approved."""

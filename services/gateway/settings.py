@@ -1,0 +1,47 @@
+"""Gateway settings: environment variables with the prefix `MMX_GATEWAY_` (and `REDIS_URL`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from libs.common.service import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    """Everything the gateway can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MMX_GATEWAY_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    port: int = 8080
+    unfreeze_cooldown_s: float = Field(default=300.0, ge=0)
+    """An unfreeze within this long of the freeze is refused unless forced (0: no cooldown)."""
+    wait_default_ms: int = Field(default=2_000, ge=1)
+    """How long `?wait=true` waits for an order's first outcome when `waitMs` is not given."""
+    wait_max_ms: int = Field(default=10_000, ge=1)
+    """The largest `waitMs` a client may ask for."""
+    batch_max_orders: int = Field(default=20, ge=1, le=500)
+    """Orders per `POST /v1/orders/batch`."""
+    client_order_id_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_]{1,23}$")
+    """Prefix of the clientOrderIds the gateway generates for orders sent without one."""
+    stream_queue_size: int = Field(default=1_000, ge=1)
+    """Messages queued per WebSocket client; a client that falls this far behind is closed."""
+    mark_max_age_s: float = Field(default=30.0, ge=0)
+    """A mark not confirmed current for this long is no mark for `/v1/risk/simulate` (0: any);
+    keep it equal to MMX_RISK_MARK_MAX_AGE_S so that a simulation answers as risk would."""
+    freeze_history_limit: int = Field(default=50, ge=1, le=10_000)
+    """Freeze history entries shown by `GET /v1/risk`."""
+    auth: Literal["required", "disabled"] = "required"
+    """`required`: every `/v1` call needs an API key with the route's role. `disabled` admits
+    every caller as an operator, named by the unverified X-MMX-Actor header: development only."""
+    secrets_env: str | None = Field(
+        default=None, validation_alias=AliasChoices("MMX_SECRETS_ENV", "MMX_GATEWAY_SECRETS_ENV")
+    )
+    """When set, the keys listed in the secret `{env}/gateway/api-keys` are accepted too
+    (read through libs.common.secrets; `SECRETS_MOCK_MODE=1` reads the environment)."""
+    api_keys_refresh_s: float = Field(default=60.0, gt=0)
+    """How often the secret's key list is re-read."""

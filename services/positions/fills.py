@@ -1,0 +1,92 @@
+"""Fold `OrderFilled` into positions and publish `PositionUpdated`, a batch at a time.
+
+Fills of one symbol are applied in arrival order (one after the other: they change the same
+record); symbols go concurrently. `PositionStore.apply_fill` applies each execId once across
+every instance, so a replayed fill changes nothing and publishes nothing, unless it is a
+redelivery (attempt > 1): an earlier delivery may have applied the fill and failed before
+publishing, so the position as it stands now is published again, under the same event id.
+A fill that fails, or whose update could not be published, is retried alone by the bus
+(as a redelivery, so it is said then); its neighbours are done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from libs.common import topology
+from libs.common.batching import Incoming, Results, derive_event_id, gather_limited
+from libs.common.bus import Bus
+from libs.common.domain.ids import Symbol
+from libs.common.domain.positions import Position
+from libs.common.messages import Envelope, OrderFilled, PositionUpdated
+from libs.common.stores import PositionStore
+from libs.common.stores.marks import Mark, MarkStore
+
+log = logging.getLogger(__name__)
+
+_Fill = tuple[int, Incoming, OrderFilled]
+_Outcome = tuple[int, Incoming, OrderFilled, Position | BaseException, bool]
+
+
+def position_update(position: Position, mark: Mark | None) -> PositionUpdated:
+    """The event describing `position`, marked at `mark`'s price when there is one."""
+    return PositionUpdated.from_position(position, None if mark is None else mark.mark)
+
+
+class FillsHandler:
+    """The `positions` group's handler of `orders.events` batches."""
+
+    def __init__(self, *, positions: PositionStore, marks: MarkStore, bus: Bus[Envelope]) -> None:
+        self._positions = positions
+        self._marks = marks
+        self._bus = bus
+
+    async def __call__(self, batch: Sequence[Incoming]) -> Results:
+        results: list[BaseException | None] = [None] * len(batch)
+        by_symbol: dict[Symbol, list[_Fill]] = {}
+        for index, incoming in enumerate(batch):
+            if isinstance(fill := incoming.message, OrderFilled):
+                by_symbol.setdefault(fill.symbol, []).append((index, incoming, fill))
+        if not by_symbol:
+            return results
+        applied = await gather_limited(self._apply(fills) for fills in by_symbol.values())
+        marks = await self._marks_of(list(by_symbol))
+        updates: list[tuple[int, Envelope]] = []
+        for index, incoming, fill, outcome, changed in (o for per in applied for o in per):
+            if isinstance(outcome, BaseException):
+                results[index] = outcome
+            elif changed or incoming.attempt > 1:
+                update = position_update(outcome, marks.get(fill.symbol))
+                event_id = derive_event_id(incoming.envelope.event_id, "position")
+                envelope = Envelope.wrap(
+                    update, incoming.envelope.correlation_id, event_id=event_id
+                )
+                updates.append((index, envelope))
+        if updates:
+            try:
+                await self._bus.publish_many(topology.POSITIONS_UPDATES, [e for _, e in updates])
+            except Exception as error:  # applied, not said: redelivered, they are said then
+                for index, _ in updates:
+                    results[index] = error
+        return results
+
+    async def _marks_of(self, symbols: Sequence[Symbol]) -> dict[Symbol, Mark]:
+        """The marks of `symbols`; none if they cannot be read (an update without a mark
+        still says the position)."""
+        try:
+            return await self._marks.get_many(symbols)
+        except Exception:
+            log.warning("marks of %s unreadable: positions published without marks", symbols)
+            return {}
+
+    async def _apply(self, fills: Sequence[_Fill]) -> list[_Outcome]:
+        done: list[_Outcome] = []
+        for index, incoming, fill in fills:
+            try:
+                position, changed = await self._positions.apply_fill(fill.to_fill())
+            except Exception as error:  # this fill alone is retried
+                done.append((index, incoming, fill, error, False))
+            else:
+                done.append((index, incoming, fill, position, changed))
+        return done

@@ -1,0 +1,50 @@
+"""Settings of the positions service, from `MMX_POSITIONS_*` (and `REDIS_URL`); the venue
+from `MMX_VENUE`, `MMX_VENUE_URL`, `MMX_API_KEY`, ... (`VenueConfig`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from libs.common.domain.ids import Symbol, parse_symbol
+from libs.common.service import ServiceSettings
+from libs.common.venue import VenueConfig
+
+
+class PositionsSettings(ServiceSettings):
+    """How the positions service folds fills, marks to market and reconciles."""
+
+    model_config = SettingsConfigDict(env_prefix="MMX_POSITIONS_", extra="ignore", frozen=True)
+
+    port: int = 9103
+    symbols: Annotated[tuple[Symbol, ...], NoDecode] = (
+        Symbol("BTCUSDT"),
+        Symbol("ETHUSDT"),
+        Symbol("SOLUSDT"),
+    )
+    """Symbols whose tickers are followed for marks; every traded symbol needs one."""
+    venue: VenueConfig = Field(default_factory=VenueConfig)
+    batch_size: int = Field(50, ge=1, le=100)
+    block_ms: int = Field(100, ge=1)
+    claim_idle_ms: int = Field(30_000, ge=1_000)
+    refresh_interval_s: float = Field(1.0, gt=0)
+    """How often the position gauges are refreshed from Redis."""
+    lease_ttl_ms: int = Field(5_000, ge=100)
+    """TTL of the "marks" and "positions-reconcile" leases; renewed every third of it."""
+    marks_flush_interval_s: float = Field(0.1, gt=0)
+    """How often the newest tickers are written to the mark store."""
+    marks_touch_interval_s: float = Field(1.0, gt=0)
+    """How often a connected ticker stream confirms the marks current."""
+    mark_update_interval_s: float = Field(1.0, gt=0)
+    """How often positions are re-marked: a PositionUpdated when unrealized P&L moved."""
+    reconcile_interval_s: float = Field(30.0, gt=0)
+    """How often positions are compared with the venue's."""
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return tuple(parse_symbol(str(s)) for s in value)

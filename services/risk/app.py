@@ -1,0 +1,126 @@
+"""The risk service: pre-trade checks, reservations, edge and loss monitoring, freezes.
+
+    orders.requests (group risk) ──▶ RequestsHandler ──▶ orders.approved / orders.events
+    orders.events   (group risk) ──▶ OrderEventsHandler (edge from fills, releases)
+    every refresh_interval_s     ──▶ RiskMonitor (gauges, daily loss, reservation sweep)
+
+Risk never unfreezes: that is an operator's action through the gateway.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI
+
+from libs.common import topology
+from libs.common.batching import BatchHandler, Periodic, batched
+from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
+from libs.common.messages import Envelope
+from libs.common.risk_snapshot import RiskSnapshotReader
+from libs.common.service import ServiceRuntime, service_app, stalled
+from libs.common.stores import (
+    RedisIdempotencyStore,
+    RedisOrderStore,
+    RedisRiskStateStore,
+)
+from libs.common.stores.marks import RedisMarkStore
+from services.risk.amending import Amender
+from services.risk.decisions import DecisionStore
+from services.risk.edge import EdgeBook, EdgeWatch
+from services.risk.events import OrderEventsHandler
+from services.risk.monitor import RiskMonitor
+from services.risk.placing import Placer
+from services.risk.requests import RequestsHandler
+from services.risk.settings import RiskSettings
+
+STATE_MONITOR = "risk.monitor"
+STATE_CONSUMERS = "risk.consumers"
+
+
+def create_app(settings: RiskSettings) -> FastAPI:
+    """Build the risk app; nothing connects until its lifespan starts."""
+
+    async def build(runtime: ServiceRuntime) -> None:
+        _wire(runtime, settings)
+
+    return service_app("risk", settings, build=build)
+
+
+def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
+    redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
+    clock = time.time_ns
+    orders, risk, marks = RedisOrderStore(redis), RedisRiskStateStore(redis), RedisMarkStore(redis)
+    reader = RiskSnapshotReader(
+        redis, mark_max_age_s=settings.mark_max_age_s, orders=orders, risk=risk, marks=marks
+    )
+    book = EdgeBook(redis, window=settings.edge_window_fills)
+    actor = f"{settings.actor}:{settings.instance}"
+    edge = EdgeWatch(
+        book=book,
+        marks=marks,
+        risk=risk,
+        bus=bus,
+        metrics=metrics,
+        min_fills=settings.edge_min_fills,
+        actor=actor,
+    )
+    placer = Placer(
+        redis=redis,
+        orders=orders,
+        risk=risk,
+        reader=reader,
+        decisions=DecisionStore(redis, "risk:place", settings.decision_ttl_s),
+        metrics=metrics,
+    )
+    amender = Amender(
+        orders=orders,
+        reader=reader,
+        decisions=DecisionStore(redis, "risk:amend", settings.decision_ttl_s),
+    )
+    requests = RequestsHandler(
+        placer=placer, amender=amender, edge=edge, risk=risk, bus=bus, metrics=metrics, clock=clock
+    )
+    events = OrderEventsHandler(orders=orders, risk=risk, edge=edge, bus=bus, clock=clock)
+    consumers = [
+        _consumer(runtime, settings, topology.ORDERS_REQUESTS, requests),
+        _consumer(runtime, settings, topology.ORDERS_EVENTS, events),
+    ]
+    monitor = RiskMonitor(
+        redis=redis,
+        reader=reader,
+        orders=orders,
+        risk=risk,
+        edges=book,
+        idempotency=RedisIdempotencyStore(redis),
+        bus=bus,
+        metrics=metrics,
+        clock=clock,
+        actor=actor,
+    )
+    periodic = Periodic("risk-monitor", settings.refresh_interval_s, monitor.refresh)
+    runtime.add_runner(periodic)
+    runtime.add_check("monitor", stalled(lambda: periodic.last_progress, settings.stall_after_s))
+    runtime.state[STATE_MONITOR] = monitor
+    runtime.state[STATE_CONSUMERS] = consumers
+
+
+def _consumer(
+    runtime: ServiceRuntime,
+    settings: RiskSettings,
+    stream: topology.Stream,
+    handler: BatchHandler,
+) -> StreamConsumer[Envelope]:
+    spec = ConsumerSpec(
+        stream=stream,
+        group=topology.Group.RISK,
+        ack=Ack.BATCH,
+        max_records=settings.batch_size,
+        block_ms=settings.block_ms,
+        claim_idle_ms=settings.claim_idle_ms,
+    )
+    consumer = runtime.bus.batch_consumer(spec, batched(handler))
+    runtime.add_runner(consumer)
+    check = stalled(lambda: consumer.stats.last_poll, settings.stall_after_s)
+    runtime.add_check(f"consumer {stream.name}", check)
+    return consumer

@@ -1,0 +1,125 @@
+"""What every risk instance does each `refresh_interval_s`, from Redis alone.
+
+- Gauges of shared state (the metrics docstring): `trading_state`, `risk_utilisation_ratio`
+  per limit, `edge_threshold_bps` and `edge_bps` per symbol. Every instance sets the same
+  values; dashboards take `max by`.
+- Daily loss: P&L today (see `libs.common.risk_snapshot`) at or below -daily_loss_limit
+  freezes trading (DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps
+  trading, and the pre-trade check still allows only reducing orders.
+- Reservations of orders that have ended (or whose record is gone) are released: a safety
+  net under the release on terminal events, so exposure cannot stay reserved forever.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+
+from libs.common.batching import Clock, gather_limited
+from libs.common.bus import Bus
+from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.orders import is_terminal
+from libs.common.domain.risk_checks import daily_loss_breach
+from libs.common.freeze import trigger_freeze
+from libs.common.messages import Envelope
+from libs.common.metrics import EngineMetrics, FreezeReason
+from libs.common.risk_snapshot import (
+    RiskSnapshotReader,
+    RiskView,
+    ensure_pnl_baseline,
+    utc_day,
+    utilisation,
+)
+from libs.common.stores import IdempotencyStore, OrderStore, RiskStateStore
+from services.risk.edge import EdgeBook
+
+log = logging.getLogger(__name__)
+
+DAILY_LOSS_NAMESPACE = "risk:daily-loss"
+DAILY_LOSS_CLAIM_TTL_S = 2 * 24 * 3600
+
+
+class RiskMonitor:
+    """One `refresh` per tick; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        reader: RiskSnapshotReader,
+        orders: OrderStore,
+        risk: RiskStateStore,
+        edges: EdgeBook,
+        idempotency: IdempotencyStore,
+        bus: Bus[Envelope],
+        metrics: EngineMetrics,
+        clock: Clock,
+        actor: str,
+    ) -> None:
+        self._redis = redis
+        self._reader = reader
+        self._orders = orders
+        self._risk = risk
+        self._edges = edges
+        self._idempotency = idempotency
+        self._bus = bus
+        self._metrics = metrics
+        self._clock = clock
+        self._actor = actor
+
+    async def refresh(self) -> None:
+        now_ns = self._clock()
+        view = await self._reader.read(now_ns)
+        await self._gauges(view)
+        await self._check_daily_loss(view, now_ns)
+        await self._sweep_reservations(view)
+
+    async def _gauges(self, view: RiskView) -> None:
+        metrics = self._metrics
+        metrics.set_trading_state(view.status.state)
+        for (limit, symbol), ratio in utilisation(view).items():
+            metrics.set_risk_utilisation(limit, symbol, ratio)
+        for symbol in view.symbols:
+            threshold = view.limits(symbol).edge_freeze_threshold_bps
+            metrics.edge_threshold.labels(symbol=symbol).set(float(threshold))
+        for (symbol, source), edge in (await self._edges.all()).items():
+            metrics.edge.labels(symbol=symbol, source=source.value).set(float(edge))
+
+    async def _check_daily_loss(self, view: RiskView, now_ns: int) -> None:
+        baseline = view.pnl_baseline
+        if baseline is None:
+            baseline = await ensure_pnl_baseline(self._redis, now_ns, view.net_pnl)
+        pnl_today, limit = view.net_pnl - baseline, view.desk_limits.daily_loss_limit
+        day = utc_day(now_ns)
+        if not daily_loss_breach(pnl_today, limit):
+            return
+        if await self._idempotency.seen(DAILY_LOSS_NAMESPACE, day):
+            return  # frozen for it today already; an operator may have resumed since
+        detail = f"P&L today {pnl_today:.2f} USD reached the daily loss limit {limit} USD"
+        result = await trigger_freeze(
+            self._risk,
+            self._bus,
+            self._metrics,
+            reason=FreezeReason.DAILY_LOSS,
+            detail=detail,
+            actor=self._actor,
+            now_ns=now_ns,
+        )
+        await self._idempotency.claim(DAILY_LOSS_NAMESPACE, day, DAILY_LOSS_CLAIM_TTL_S)
+        if result.changed:
+            log.warning("trading FROZEN (epoch %d): %s", result.epoch, detail)
+
+    async def _sweep_reservations(self, view: RiskView) -> None:
+        cids = sorted({cid for reserved in view.reserved.values() for cid in reserved})
+        if not cids:
+            return
+        records = await self._orders.get_many(cids)
+        ended: list[ClientOrderId] = [
+            cid
+            for cid, record in zip(cids, records, strict=True)
+            if record is None or is_terminal(record.status)
+        ]
+        released = await gather_limited(self._risk.release(cid) for cid in ended)
+        if any(released):
+            log.info("released the reservations of %d ended orders", sum(released))

@@ -1,0 +1,106 @@
+"""What risk does with `orders.requests`, a batch at a time.
+
+    FreezeTrading        freeze (MANUAL), first: later orders of the batch see it
+    ReportEdge           record the strategy's edge; below the threshold, freeze
+    PlaceOrder           checks + reservation -> OrderApproved, or OrderDenied (placing.py)
+    AmendOrder           price band + inventory -> approved as is, or OrderAmendRejected
+    CancelOrder          always approved (even frozen: a cancel only reduces risk)
+    CancelAllOrders      always approved
+
+Controls run before orders, so an order batched after a freeze is denied; one batched
+before it may be denied too (the batch reads its snapshot once), which errs on the safe
+side. Every approval goes out on `orders.approved` in one `publish_many`, every event on
+`orders.events` in another, after the batch's state is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from libs.common.batching import Clock, Incoming, Results
+from libs.common.bus import Bus, PoisonMessage
+from libs.common.freeze import trigger_freeze
+from libs.common.messages import (
+    AmendOrder,
+    CancelAllOrders,
+    CancelOrder,
+    Envelope,
+    FreezeTrading,
+    PlaceOrder,
+    ReportEdge,
+)
+from libs.common.metrics import EngineMetrics, FreezeReason
+from libs.common.stores import RiskStateStore
+from services.risk.amending import Amender
+from services.risk.edge import EdgeWatch
+from services.risk.outbox import Outbox
+from services.risk.placing import Placer
+
+log = logging.getLogger(__name__)
+
+
+class RequestsHandler:
+    """The `risk` group's handler of `orders.requests` batches."""
+
+    def __init__(
+        self,
+        *,
+        placer: Placer,
+        amender: Amender,
+        edge: EdgeWatch,
+        risk: RiskStateStore,
+        bus: Bus[Envelope],
+        metrics: EngineMetrics,
+        clock: Clock,
+    ) -> None:
+        self._placer = placer
+        self._amender = amender
+        self._edge = edge
+        self._risk = risk
+        self._bus = bus
+        self._metrics = metrics
+        self._clock = clock
+
+    async def __call__(self, batch: Sequence[Incoming]) -> Results:
+        now_ns = self._clock()
+        outbox = Outbox()
+        places: list[tuple[Envelope, PlaceOrder]] = []
+        amends: list[tuple[Envelope, AmendOrder]] = []
+        results: list[BaseException | None] = [None] * len(batch)
+        for index, incoming in enumerate(batch):
+            envelope, message = incoming.envelope, incoming.message
+            match message:
+                case FreezeTrading():
+                    await self._freeze(message, now_ns)
+                case ReportEdge():
+                    await self._edge.on_report(message, now_ns)
+                case PlaceOrder():
+                    places.append((envelope, message))
+                case AmendOrder():
+                    amends.append((envelope, message))
+                case CancelOrder() | CancelAllOrders():
+                    outbox.approved.append(envelope)
+                case _:
+                    results[index] = PoisonMessage(
+                        f"risk does not handle {envelope.type} on orders.requests"
+                    )
+        await self._placer.place(places, outbox, now_ns)
+        await self._amender.amend(amends, outbox, now_ns)
+        await outbox.send(self._bus)
+        return results
+
+    async def _freeze(self, command: FreezeTrading, now_ns: int) -> None:
+        result = await trigger_freeze(
+            self._risk,
+            self._bus,
+            self._metrics,
+            reason=FreezeReason.MANUAL,
+            detail=command.reason,
+            actor=command.actor,
+            now_ns=now_ns,
+        )
+        if result.changed:
+            log.warning(
+                "trading FROZEN by %s (epoch %d): %s", command.actor, result.epoch, command.reason
+            )

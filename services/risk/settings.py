@@ -1,0 +1,33 @@
+"""Settings of the risk service, from `MMX_RISK_*` (and `REDIS_URL`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from libs.common.service import ServiceSettings
+
+
+class RiskSettings(ServiceSettings):
+    """How the risk service reads, decides and watches."""
+
+    model_config = SettingsConfigDict(env_prefix="MMX_RISK_", extra="ignore", frozen=True)
+
+    port: int = 9102
+    batch_size: int = Field(50, ge=1, le=100)
+    """Entries per XREADGROUP of each consumer."""
+    block_ms: int = Field(100, ge=1)
+    claim_idle_ms: int = Field(30_000, ge=1_000)
+    """Entries pending this long in a dead consumer are claimed by a live one."""
+    mark_max_age_s: float = Field(30.0, ge=0)
+    """A mark not confirmed by a connected ticker stream for this long is no mark (0: any)."""
+    refresh_interval_s: float = Field(1.0, gt=0)
+    """How often gauges are refreshed from Redis and the daily loss is checked."""
+    edge_window_fills: int = Field(50, ge=1)
+    """Measured edge is the size-weighted mean over this many latest fills of a symbol."""
+    edge_min_fills: int = Field(20, ge=1)
+    """Measured edge freezes trading only once it averages at least this many fills."""
+    decision_ttl_s: float = Field(24 * 3600.0, gt=0)
+    """How long a decision on an order is remembered against redeliveries."""
+    actor: str = "risk"
+    """Who risk says froze trading, in the freeze history."""

@@ -1,0 +1,181 @@
+"""The router service: `create_app(settings)` wires the parts; nothing runs at import time.
+
+Runners, started in this order and stopped in reverse:
+
+    venue            the adapter's HTTP pool (the clock is synced by the first probe)
+    VenueHealth      circuit breaker state to Redis, freeze on OPEN, the venue probe
+    CredentialKeeper on a refused key: refresh once (MMX_SECRETS_ENV), retry, else freeze
+    FreezeWatcher    `control` broadcasts; sweeps the venue flat while FROZEN
+    consumer         `orders.approved` (group router, batches) -> Intake -> Placer / Commands
+    PrivateStreamOwner   the private WebSocket, while this instance holds its lease
+    Reconciler       the venue vs the records, while this instance holds its lease
+
+`/ready` fails when Redis does not answer, when the consumer loop has stalled, or when the
+last venue probe failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from fastapi import FastAPI
+
+from libs.common import topology
+from libs.common.bus import Ack, ConsumerSpec, default_consumer_name
+from libs.common.domain.enums import Category
+from libs.common.service import Runner, ServiceRuntime, service_app, stalled
+from libs.common.stores import (
+    RedisIdempotencyStore,
+    RedisLeaseStore,
+    RedisOrderStore,
+    RedisRateLimiter,
+    RedisRiskStateStore,
+)
+from libs.common.venue import BybitVenue, VenueConfig
+from services.router.circuit import CircuitBreaker
+from services.router.commands import Commands
+from services.router.context import RouterContext
+from services.router.credentials import (
+    CredentialKeeper,
+    CredentialSettings,
+    credential_source,
+    with_credentials,
+)
+from services.router.freeze_watch import FreezeWatcher
+from services.router.gate import ENDPOINT_GROUPS, VenueGate, bucket
+from services.router.intake import Intake
+from services.router.placing import Placer
+from services.router.private_stream import PrivateStreamOwner
+from services.router.reconcile import Reconciler
+from services.router.settings import RouterSettings
+from services.router.sync import VenueSync
+from services.router.venue_health import VenueHealth
+
+log = logging.getLogger(__name__)
+
+CLAIM_IDLE_MS = 120_000
+"""Above the worst time to handle a batch (a place timing out, then its lookups)."""
+
+
+class InOrder:
+    """Runners started in order and stopped one by one in reverse: nothing still running
+    may find the venue closed under it (the service kit stops its runners concurrently)."""
+
+    def __init__(self, venue: BybitVenue, *runners: Runner) -> None:
+        self._venue = venue
+        self._runners = runners
+        self._started: list[Runner] = []
+
+    async def start(self) -> None:
+        await self._venue.start()
+        try:
+            for runner in self._runners:
+                await runner.start()
+                self._started.append(runner)
+        except BaseException:
+            await self.stop()  # the service kit stops only what started in full
+            raise
+
+    async def stop(self) -> None:
+        while self._started:
+            runner = self._started.pop()
+            try:
+                await runner.stop()
+            except Exception:
+                log.exception("router: stopping %s failed", type(runner).__name__)
+        await self._venue.close()
+
+
+def create_app(settings: RouterSettings, venue: VenueConfig | None = None) -> FastAPI:
+    """The router app; `venue` defaults to `VenueConfig()` (MMX_VENUE, MMX_VENUE_URL, ...)."""
+    return service_app("router", settings, build=partial(_build, settings, venue))
+
+
+async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: ServiceRuntime) -> None:
+    config = (venue or VenueConfig()).model_copy(update={"sync_clock_on_start": False})
+    credentials = CredentialSettings()
+    source = credential_source(credentials, principal=f"router:{settings.instance}")
+    if credentials.secrets_env:  # the secret is the truth; missing, it stops the start here
+        try:
+            creds = await source.read()
+        except BaseException:
+            source.close()
+            raise
+        config = with_credentials(config, creds)
+        log.info("router: venue credentials %r", creds)
+    rt.metrics.init_order_series(settings.symbols)
+    risk = RedisRiskStateStore(rt.redis)
+    health = VenueHealth(
+        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_s),
+        metrics=rt.metrics,
+        redis=rt.redis,
+        risk=risk,
+        bus=rt.bus,
+        instance=settings.instance,
+        probe_interval_s=settings.venue_probe_interval_s,
+    )
+    adapter = BybitVenue(config, on_request=health.on_request)
+    health.venue = adapter
+    keeper = CredentialKeeper(
+        adapter,
+        source,
+        verify=lambda: adapter.open_orders(settings.category),
+        on_failure=health.auth_failed,
+        cooldown_s=credentials.credential_refresh_cooldown_s,
+    )
+    health.credentials = keeper
+    limits = {
+        bucket(category, group): settings.rate_limit(group)
+        for category in Category
+        for group in ENDPOINT_GROUPS
+    }
+    gate = VenueGate(
+        adapter,
+        health=health,
+        limiter=RedisRateLimiter(rt.redis, limits),
+        risk=risk,
+        burst=lambda group: settings.rate_limit(group).burst,
+        retries=settings.transient_retries,
+        backoff_s=settings.retry_backoff_s,
+    )
+    ctx = RouterContext(
+        settings=settings,
+        redis=rt.redis,
+        bus=rt.bus,
+        metrics=rt.metrics,
+        gate=gate,
+        orders=RedisOrderStore(rt.redis),
+        risk=risk,
+        idempotency=RedisIdempotencyStore(rt.redis),
+        leases=RedisLeaseStore(rt.redis),
+    )
+    sync = VenueSync(ctx)
+    placer = Placer(ctx)
+    spec = ConsumerSpec(
+        stream=topology.ORDERS_APPROVED,
+        group=topology.Group.ROUTER,
+        ack=Ack.BATCH,
+        consumer=f"{settings.instance}-{default_consumer_name()}",
+        max_records=settings.batch_size,
+        claim_idle_ms=CLAIM_IDLE_MS,
+    )
+    consumer = rt.bus.batch_consumer(spec, Intake(placer, Commands(ctx)))
+    freeze = FreezeWatcher(ctx)
+    owner = PrivateStreamOwner(ctx, adapter, sync)
+    reconciler = Reconciler(ctx, sync)
+    rt.add_runner(InOrder(adapter, health, keeper, freeze, consumer, owner, reconciler))
+    rt.add_check("consumer", stalled(lambda: consumer.stats.last_poll, settings.stall_after_s))
+    rt.watch(consumer)  # inside InOrder: name it for the stream metrics
+    rt.add_check("venue", health.readiness)
+    rt.state.update(
+        context=ctx,
+        venue=adapter,
+        health=health,
+        credentials=keeper,
+        placer=placer,
+        consumer=consumer,
+        freeze=freeze,
+        private_stream=owner,
+        reconciler=reconciler,
+    )

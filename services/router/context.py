@@ -1,0 +1,50 @@
+"""What every router component shares, built once per process by `app.py`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from libs.common import topology
+from libs.common.bus import Bus
+from libs.common.domain.ids import CorrelationId
+from libs.common.messages import Envelope, Message
+from libs.common.metrics import EngineMetrics
+from libs.common.stores import IdempotencyStore, LeaseStore, OrderStore, RiskStateStore
+from services.router.gate import VenueGate
+from services.router.settings import RouterSettings
+
+Outgoing = tuple[Message, CorrelationId | None]
+"""An event to publish on `orders.events`, with the correlation id of its cause if known."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterContext:
+    settings: RouterSettings
+    redis: Redis
+    bus: Bus[Envelope]
+    metrics: EngineMetrics
+    gate: VenueGate
+    orders: OrderStore
+    risk: RiskStateStore
+    idempotency: IdempotencyStore
+    leases: LeaseStore
+
+    @property
+    def instance(self) -> str:
+        return self.settings.instance
+
+    async def publish(self, events: Sequence[Outgoing]) -> None:
+        """Publish order events on `orders.events`, in order, in one pipeline."""
+        if events:
+            await self.bus.publish_many(
+                topology.ORDERS_EVENTS,
+                [Envelope.wrap(message, correlation) for message, correlation in events],
+            )
+
+
+def now_ns() -> int:
+    return time.time_ns()

@@ -1,0 +1,297 @@
+"""The only door to the venue: rate limit, circuit breaker, freeze key, transient retries.
+
+Every place or amend call, batch or single, goes through `VenueGate`, which in order:
+
+1. asks the circuit breaker (open: the call is refused, `circuit_open`);
+2. takes tokens from the rate limiter shared by every router instance (per endpoint group,
+   a batch pays one token per order);
+3. reads the freeze key right before the call (FROZEN: refused, `frozen`);
+4. calls the adapter, and retries with tenacity only what certainly did not reach the
+   venue (rate limited, no connection): never a rejected order, never an unknown outcome.
+
+Cancels skip steps 1 and 3: a cancel only reduces risk, and a freeze needs them most.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from libs.common.domain.enums import Category
+from libs.common.domain.risk_checks import TradingState
+from libs.common.stores import RateLimiter, RiskStateStore, throttle
+from libs.common.venue import (
+    AmendOrder,
+    AuthenticationFailed,
+    BatchErrorKind,
+    BatchItemResult,
+    CancelOrder,
+    InvalidOrderRequest,
+    IpBanned,
+    OrderAck,
+    PlaceOrder,
+    RateLimited,
+    VenueError,
+    VenuePort,
+    VenueRejected,
+    VenueUnavailable,
+)
+from services.router.venue_health import VenueHealth
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R", PlaceOrder, AmendOrder, CancelOrder)
+Req = PlaceOrder | AmendOrder | CancelOrder
+
+REFUSED_CODE = -1
+"""The `code` of a refusal decided by the router itself: the venue was not called."""
+FROZEN = "frozen"
+CIRCUIT_OPEN = "circuit_open"
+ENDPOINT_GROUPS = ("create", "amend", "cancel", "cancel_all", "query")
+
+
+def bucket(category: Category, group: str) -> str:
+    """Rate-limit bucket of an endpoint group, e.g. `bybit:linear:create`."""
+    return f"bybit:{category.value}:{group}"
+
+
+class Outcome(StrEnum):
+    ACKED = "acked"
+    REJECTED = "rejected"
+    """The venue refused it, or it cannot be made valid (never sent)."""
+    UNKNOWN = "unknown"
+    """The adapter could not establish the outcome even by querying: reconcile."""
+    NOT_SENT = "not_sent"
+    """Certainly never reached the venue, after the transient retries."""
+    REFUSED = "refused"
+    """The router did not call the venue: frozen or circuit open (`reason`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What became of one order, amend or cancel sent through the gate."""
+
+    outcome: Outcome
+    ack: OrderAck | None = None
+    code: int = REFUSED_CODE
+    reason: str = ""
+    retries: int = 0
+    """Sends repeated by the gate and the adapter (0 when the first send was answered)."""
+
+
+class _NotSentYet(Exception):
+    """Some items certainly did not reach the venue: try them again (tenacity)."""
+
+
+def _transient_query(exc: BaseException) -> bool:
+    return isinstance(exc, RateLimited | VenueUnavailable)
+
+
+def result_of(item: BatchItemResult, retries: int) -> Sent:
+    """One item of an adapter batch as a `Sent`."""
+    if item.ack is not None:
+        return Sent(Outcome.ACKED, item.ack, 0, retries=retries + item.ack.attempts - 1)
+    if item.error_kind is BatchErrorKind.UNKNOWN:
+        return Sent(Outcome.UNKNOWN, code=item.code, reason=item.message, retries=retries)
+    if item.error_kind is BatchErrorKind.NOT_SENT:
+        return Sent(Outcome.NOT_SENT, code=item.code, reason=item.message, retries=retries)
+    code = item.code if item.error_kind is BatchErrorKind.REJECTED else REFUSED_CODE
+    return Sent(Outcome.REJECTED, code=code, reason=item.message, retries=retries)
+
+
+def classify_error(exc: Exception) -> tuple[BatchErrorKind, int, str]:
+    """(kind, code, message) of a single call's error, as the adapter's batches report it."""
+    if isinstance(exc, InvalidOrderRequest):
+        return BatchErrorKind.INVALID, REFUSED_CODE, str(exc)
+    if isinstance(exc, VenueRejected):
+        return BatchErrorKind.REJECTED, exc.code, exc.venue_message
+    if isinstance(exc, VenueUnavailable) and exc.sent:
+        return BatchErrorKind.UNKNOWN, 0, str(exc)
+    if isinstance(exc, VenueUnavailable | RateLimited | IpBanned | AuthenticationFailed):
+        return BatchErrorKind.NOT_SENT, 0, str(exc)
+    return BatchErrorKind.UNKNOWN, 0, str(exc)  # OutcomeUnknown and anything unforeseen
+
+
+def error_items(reqs: Sequence[Req], exc: Exception) -> list[BatchItemResult]:
+    """The same error for every item of a call that failed as a whole."""
+    kind, code, message = classify_error(exc)
+    return [
+        BatchItemResult(
+            client_order_id=r.client_order_id, error_kind=kind, code=code, message=message
+        )
+        for r in reqs
+    ]
+
+
+async def settle_one(req: Req, call: Awaitable[OrderAck]) -> BatchItemResult:
+    """A single call's outcome in the shape of a batch item."""
+    try:
+        ack = await call
+    except VenueError as exc:
+        (item,) = error_items([req], exc)
+        return item
+    return BatchItemResult(
+        client_order_id=req.client_order_id, venue_order_id=ack.venue_order_id, ack=ack
+    )
+
+
+class VenueGate:
+    """Sends orders, amends, cancels and queries to the venue under the router's rules."""
+
+    def __init__(
+        self,
+        venue: VenuePort,
+        *,
+        health: VenueHealth,
+        limiter: RateLimiter,
+        risk: RiskStateStore,
+        burst: Callable[[str], int],
+        retries: int,
+        backoff_s: float,
+    ) -> None:
+        self.venue = venue
+        self._health = health
+        self._limiter = limiter
+        self._risk = risk
+        self._burst = burst
+        self._retries = retries
+        self._backoff_s = backoff_s
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    async def place(self, orders: Sequence[PlaceOrder]) -> list[Sent]:
+        """Place orders of one category: one call, `place_batch` for more than one order."""
+        return await self._send_all(orders, "create", self._place_call)
+
+    async def amend(self, amend: AmendOrder) -> Sent:
+        (sent,) = await self._send_all([amend], "amend", self._amend_call)
+        return sent
+
+    async def cancel(self, cancels: Sequence[CancelOrder]) -> list[Sent]:
+        """Cancel orders (never refused: no freeze check, no breaker)."""
+        return await self._send_all(cancels, "cancel", self._cancel_call, gated=False)
+
+    async def cancel_all(self, category: Category, symbol: str) -> list[OrderAck]:
+        """Cancel every open order of `symbol`; raises what the venue raised after retries."""
+        return await self._retrying(
+            category, "cancel_all", lambda: self.venue.cancel_all(category, symbol), mutating=True
+        )
+
+    async def query(self, category: Category, call: Callable[[], Awaitable[T]]) -> T:
+        """A read-only call, throttled and retried on transient errors."""
+        return await self._retrying(category, "query", call, mutating=False)
+
+    # -- the calls, one attempt each -----------------------------------------------------------
+
+    async def _place_call(self, orders: Sequence[PlaceOrder]) -> list[BatchItemResult]:
+        if len(orders) == 1:
+            return [await settle_one(orders[0], self.venue.place(orders[0]))]
+        return await self._batch(orders, self.venue.place_batch(orders))
+
+    async def _amend_call(self, amends: Sequence[AmendOrder]) -> list[BatchItemResult]:
+        return [await settle_one(a, self.venue.amend(a)) for a in amends]
+
+    async def _cancel_call(self, cancels: Sequence[CancelOrder]) -> list[BatchItemResult]:
+        if len(cancels) == 1:
+            return [await settle_one(cancels[0], self.venue.cancel(cancels[0]))]
+        return await self._batch(cancels, self.venue.cancel_batch(cancels))
+
+    async def _batch(
+        self, reqs: Sequence[Req], call: Awaitable[list[BatchItemResult]]
+    ) -> list[BatchItemResult]:
+        """A batch call; an error before any item was sent applies to every item."""
+        try:
+            return await call
+        except VenueError as exc:
+            return error_items(reqs, exc)
+
+    # -- admission and retries -------------------------------------------------------------------
+
+    async def _send_all(
+        self,
+        reqs: Sequence[R],
+        group: str,
+        call: Callable[[Sequence[R]], Awaitable[list[BatchItemResult]]],
+        *,
+        gated: bool = True,
+    ) -> list[Sent]:
+        """Send `reqs` (one category) in one call per attempt; retry only the items that
+        certainly did not reach the venue."""
+        if not reqs:
+            return []
+        results: dict[int, Sent] = {}
+        pending = list(range(len(reqs)))
+        try:
+            async for attempt in self._retry_policy(retry_if_exception(_is_not_sent_yet)):
+                with attempt:
+                    retries = attempt.retry_state.attempt_number - 1
+                    batch = [reqs[i] for i in pending]
+                    refusal = await self._admit(batch[0].category, group, len(batch), gated)
+                    if refusal is not None:
+                        refused = Sent(Outcome.REFUSED, reason=refusal, retries=retries)
+                        results.update(dict.fromkeys(pending, refused))
+                        return [results[i] for i in range(len(reqs))]
+                    for i, item in zip(pending, await call(batch), strict=True):
+                        results[i] = result_of(item, retries)
+                    pending = [i for i in pending if results[i].outcome is Outcome.NOT_SENT]
+                    if pending:
+                        raise _NotSentYet(f"{len(pending)} of {len(batch)} not sent")
+        except _NotSentYet:
+            log.warning("%s: %d item(s) not sent after the retries", group, len(pending))
+        return [results[i] for i in range(len(reqs))]
+
+    async def _admit(self, category: Category, group: str, cost: int, gated: bool) -> str | None:
+        """Breaker, rate limit, then the freeze key right before the call."""
+        if gated and not self._health.allow():
+            return CIRCUIT_OPEN
+        await self._take(category, group, cost)
+        if gated and (await self._risk.trading_state()).state is TradingState.FROZEN:
+            return FROZEN
+        return None
+
+    async def _take(self, category: Category, group: str, cost: int) -> None:
+        burst = self._burst(group)
+        while cost > 0:
+            step = min(cost, burst)
+            await throttle(self._limiter, bucket(category, group), step)
+            cost -= step
+
+    async def _retrying(
+        self, category: Category, group: str, call: Callable[[], Awaitable[T]], *, mutating: bool
+    ) -> T:
+        retry = retry_if_exception(_not_sent if mutating else _transient_query)
+        async for attempt in self._retry_policy(retry):
+            with attempt:
+                await self._take(category, group, 1)
+                return await call()
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _retry_policy(self, retry: retry_if_exception) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._retries + 1),
+            wait=wait_exponential(multiplier=self._backoff_s, max=2.0)
+            + wait_random(0, self._backoff_s),
+            retry=retry,
+            reraise=True,
+        )
+
+
+def _is_not_sent_yet(exc: BaseException) -> bool:
+    return isinstance(exc, _NotSentYet)
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """A mutating call that certainly did not reach the venue: safe to send again."""
+    return isinstance(exc, RateLimited) or (isinstance(exc, VenueUnavailable) and not exc.sent)

@@ -1,0 +1,282 @@
+"""Placing approved orders: a batch of `OrderApproved` in, one venue call per category out.
+
+For a batch the router reads every record in one round trip (creating any the gateway did
+not write: set-if-absent on the clientOrderId), rounds each Pending order to its instrument
+and writes the rounded terms before sending, then sends each category's orders in one call
+through the gate (`place_batch` for more than one). The answers move the records in one
+compare-and-set round trip and are published in one `publish_many`:
+
+    ack            Pending -> New (venue order id)     OrderSubmitted, OrderAcknowledged
+    venue reject   Pending -> Rejected (code, reason)  OrderSubmitted, OrderRejected
+    frozen, circuit open, stale, invalid               OrderRejected (never sent)
+    unknown        stays Pending; reconciliation settles it (never resent blindly)
+    not sent       stays Pending; the message fails and the bus redelivers it
+
+A redelivered message finds its record past Pending and sends nothing. After an ack the
+freeze key is read again: an order that raced a freeze is cancelled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from libs.common.domain.errors import InvalidOrder
+from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.instruments import normalize_order
+from libs.common.domain.orders import Order, OrderEventKind, OrderStatus, apply_ack, apply_event
+from libs.common.domain.risk_checks import TradingState
+from libs.common.messages import Envelope, OrderAcknowledged, OrderSubmitted
+from libs.common.messages import PlaceOrder as PlaceCommand
+from libs.common.venue import CancelOrder, InvalidOrderRequest, PlaceOrder, VenueError
+from services.router.context import Outgoing, RouterContext, now_ns
+from services.router.gate import REFUSED_CODE, Outcome, Sent
+from services.router.tracking import Change, Tracker, count_change
+from services.router.transitions import order_events, with_terms
+
+log = logging.getLogger(__name__)
+
+STALE = "stale"
+INVALID = "invalid"
+
+
+class NotSent(Exception):
+    """The order certainly did not reach the venue; the bus redelivers its message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """One approved place of a batch: its place in the batch and its envelope."""
+
+    index: int
+    command: PlaceCommand
+    envelope: Envelope
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    item: Approved
+    order: Order
+    """The record as it was sent (terms rounded)."""
+
+
+class Placer:
+    def __init__(self, ctx: RouterContext) -> None:
+        self._ctx = ctx
+        self.unknown_outcomes = 0
+        """Sends whose outcome the adapter could not establish (left to reconciliation)."""
+
+    async def handle(self, items: Sequence[Approved]) -> dict[int, Exception]:
+        """Place a batch; returns the failures by batch index (the rest are done)."""
+        firsts: dict[ClientOrderId, Approved] = {}
+        for item in items:
+            firsts.setdefault(item.command.client_order_id, item)
+        records = await self._records(list(firsts.values()))
+        ready, refused, events = await self._prepare(list(firsts.values()), records)
+        tracker = Tracker()
+        outcomes = [(self._queue(tracker, s, r), s, r) for s, r in refused]
+        for batch in _by_category(ready):
+            sent = await self._ctx.gate.place([_venue_order(s) for s in batch])
+            outcomes += [
+                (self._queue(tracker, s, r), s, r) for s, r in zip(batch, sent, strict=True)
+            ]
+        results = await tracker.run(self._ctx.orders)
+        events += self._outcome_events(outcomes, results)
+        await self._cancel_if_frozen([s for _, s, r in outcomes if r.outcome is Outcome.ACKED])
+        await self._ctx.publish(events)
+        failures: dict[int, Exception] = {}
+        for _, send, outcome in outcomes:
+            if outcome.outcome is Outcome.NOT_SENT:
+                cid = send.order.client_order_id
+                error = NotSent(f"order {cid} was not sent: {outcome.reason}")
+                failures |= {i.index: error for i in items if i.command.client_order_id == cid}
+        return failures
+
+    async def _records(self, items: Sequence[Approved]) -> dict[ClientOrderId, Order]:
+        """The record of each order; one written now (set-if-absent) where none exists."""
+        cids = [i.command.client_order_id for i in items]
+        found = dict(zip(cids, await self._ctx.orders.get_many(cids), strict=True))
+        missing = [i for i in items if found[i.command.client_order_id] is None]
+        created = await asyncio.gather(
+            *(self._ctx.orders.create(i.command.to_order(now_ns())) for i in missing)
+        )
+        records = {cid: o for cid, o in found.items() if o is not None}
+        records |= {order.client_order_id: order for order, _ in created}
+        return records
+
+    async def _prepare(
+        self, items: Sequence[Approved], records: dict[ClientOrderId, Order]
+    ) -> tuple[list[_Send], list[tuple[_Send, Sent]], list[Outgoing]]:
+        """Split into (to send, refused, events replayed for redeliveries); write the
+        rounded terms of the orders to send before they are sent."""
+        ready: list[_Send] = []
+        refused: list[tuple[_Send, Sent]] = []
+        replayed: list[Outgoing] = []
+        max_age_ns = int(self._ctx.settings.max_order_age_s * 1e9)
+        tracker = Tracker()
+        for item in items:
+            order = records[item.command.client_order_id]
+            if order.status is not OrderStatus.PENDING:
+                replayed += _replay(item, order)
+            elif now_ns() - order.created_ts_ns > max_age_ns:
+                refused.append((_Send(item, order), Sent(Outcome.REFUSED, reason=STALE)))
+            elif isinstance(terms := await self._terms(item.command, order), str):
+                why = f"{INVALID}: {terms}"
+                refused.append((_Send(item, order), Sent(Outcome.REFUSED, reason=why)))
+            else:
+                qty, price = terms
+                fn = partial(with_terms, qty=qty, price=price, ts_ns=now_ns())
+                tracker.add(order.client_order_id, fn)
+                ready.append(_Send(item, order))
+        sendable: list[_Send] = []
+        for send, result in zip(ready, await tracker.run(self._ctx.orders), strict=True):
+            if isinstance(result, Exception):
+                log.error("order %s not sent: its terms not written: %s", send.order, result)
+            elif result.after.status is OrderStatus.PENDING:  # else handled meanwhile
+                sendable.append(_Send(send.item, result.after))
+        return sendable, refused, replayed
+
+    async def _terms(
+        self, command: PlaceCommand, order: Order
+    ) -> tuple[Decimal, Decimal | None] | str:
+        """The order's qty and price rounded to the instrument, or why it cannot be sent."""
+        try:
+            rules = await self._ctx.gate.venue.rules(command.category, command.symbol)
+            qty, price = normalize_order(
+                rules,
+                side=order.side,
+                order_type=order.order_type,
+                qty=order.qty,
+                price=order.price,
+            )
+        except (InvalidOrder, InvalidOrderRequest) as exc:
+            return str(exc)
+        return qty, price
+
+    def _queue(self, tracker: Tracker, send: _Send, sent: Sent) -> int:
+        cid = send.order.client_order_id
+        if sent.outcome is Outcome.ACKED:
+            assert sent.ack is not None
+            return tracker.add(
+                cid, partial(apply_ack, venue_order_id=sent.ack.venue_order_id, ts_ns=now_ns())
+            )
+        if sent.outcome in (Outcome.REJECTED, Outcome.REFUSED):
+            return tracker.add(
+                cid, partial(apply_event, event_kind=OrderEventKind.REJECTED, ts_ns=now_ns())
+            )
+        if sent.outcome is Outcome.UNKNOWN:
+            self.unknown_outcomes += 1
+            log.warning(
+                "order %s: outcome unknown, left Pending for reconciliation: %s", cid, sent.reason
+            )
+        return -1
+
+    def _outcome_events(
+        self,
+        outcomes: Sequence[tuple[int, _Send, Sent]],
+        results: Sequence[Change | Exception],
+    ) -> list[Outgoing]:
+        events: list[Outgoing] = []
+        metrics = self._ctx.metrics
+        for index, send, sent in outcomes:
+            item = send.item
+            corr = item.envelope.correlation_id
+            command = item.command
+            if sent.outcome in _SENT:
+                submitted = OrderSubmitted(
+                    client_order_id=command.client_order_id,
+                    symbol=command.symbol,
+                    ts_event_ns=now_ns(),
+                )
+                events.append((submitted, corr))
+                metrics.order_retry_count.labels(symbol=command.symbol).observe(sent.retries)
+            if sent.outcome is Outcome.ACKED:
+                latency_s = max(0.0, (now_ns() - item.envelope.ts_ns) / 1e9)
+                metrics.order_latency.labels(symbol=command.symbol).observe(latency_s)
+            result = results[index] if index >= 0 else None
+            if isinstance(result, Exception):
+                log.error(
+                    "order %s: outcome %s not recorded: %s",
+                    command.client_order_id,
+                    sent.outcome,
+                    result,
+                )
+            elif isinstance(result, Change) and result.changed:
+                label = _reject_label(sent)
+                count_change(metrics, result, reject_reason=label)
+                why = sent.reason or label
+                code = sent.code if sent.outcome is Outcome.REJECTED else REFUSED_CODE
+                events += [
+                    (e, corr)
+                    for e in order_events(result.before, result.after, code=code, reason=why)
+                ]
+        return events
+
+    async def _cancel_if_frozen(self, sends: Sequence[_Send]) -> None:
+        """Cancel the orders just acknowledged if a freeze came while they were in flight."""
+        if not sends or (await self._ctx.risk.trading_state()).state is not TradingState.FROZEN:
+            return
+        log.warning("frozen while %d order(s) were in flight: cancelling them", len(sends))
+        cancels = [
+            CancelOrder(
+                category=s.item.command.category,
+                symbol=s.order.symbol,
+                client_order_id=s.order.client_order_id,
+            )
+            for s in sends
+        ]
+        try:
+            await self._ctx.gate.cancel(cancels)
+        except VenueError:
+            log.exception("cancel of orders placed during a freeze failed; the sweep retries")
+
+
+_SENT = frozenset({Outcome.ACKED, Outcome.REJECTED, Outcome.UNKNOWN})
+
+
+def _reject_label(sent: Sent) -> str:
+    """`orders_rejected_total{reason}`: a bounded value (retCode, or the router's reason)."""
+    if sent.outcome is Outcome.REFUSED:
+        return sent.reason.split(":", 1)[0]
+    return str(sent.code) if sent.code > 0 else INVALID
+
+
+def _replay(item: Approved, order: Order) -> list[Outgoing]:
+    """A redelivered approval of a placed order: announce its acknowledgement again, in case
+    the first delivery wrote the record and died before publishing (consumers dedupe)."""
+    if item.attempt == 1 or order.venue_order_id is None:
+        return []
+    ack = OrderAcknowledged(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        ts_event_ns=order.updated_ts_ns,
+        venue_order_id=order.venue_order_id,
+    )
+    return [(ack, item.envelope.correlation_id)]
+
+
+def _by_category(sends: Sequence[_Send]) -> list[list[_Send]]:
+    groups: dict[str, list[_Send]] = {}
+    for send in sends:
+        groups.setdefault(send.item.command.category, []).append(send)
+    return list(groups.values())
+
+
+def _venue_order(send: _Send) -> PlaceOrder:
+    order, command = send.order, send.item.command
+    return PlaceOrder(
+        category=command.category,
+        symbol=order.symbol,
+        side=order.side,
+        order_type=order.order_type,
+        qty=order.qty,
+        price=order.price,
+        time_in_force=order.time_in_force,
+        reduce_only=order.reduce_only,
+        client_order_id=order.client_order_id,
+    )

@@ -1,0 +1,165 @@
+"""The venue's private stream, owned by exactly one router instance at a time.
+
+Every instance tries to take the lease `PRIVATE_STREAM_LEASE`; the holder opens the private
+WebSocket, renews the lease every third of its TTL and stops the stream the moment a
+renewal fails (another instance may hold it by then). When the holder stops it releases the
+lease; when it dies the lease lapses after its TTL; either way another instance takes over.
+
+The holder turns every push into record transitions and events through `VenueSync` (order
+pushes: acknowledged, cancelled, rejected, amended; executions: `OrderFilled`, once per
+execId). It keeps the execTime up to which it has published fills in Redis, so the next
+holder's reconnect snapshot starts there and no fill falls in the gap between two holders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from libs.common.metrics import WsChannel
+from libs.common.topology import exec_cursor_key
+from libs.common.venue import (
+    BybitVenue,
+    Execution,
+    PrivateEvent,
+    PrivateSnapshot,
+    PrivateStream,
+    VenueOrder,
+)
+from services.router.context import RouterContext
+from services.router.sync import VenueSync
+
+log = logging.getLogger(__name__)
+
+PRIVATE_STREAM_LEASE = "venue-private"
+"""Lease name (`lease_key`) of the private stream's owner."""
+
+
+class PrivateStreamOwner:
+    """Holds the private stream while it holds the lease (a Runner)."""
+
+    def __init__(self, ctx: RouterContext, venue: BybitVenue, sync: VenueSync) -> None:
+        self._ctx = ctx
+        self._venue = venue
+        self._sync = sync
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._cursor_ms = 0
+        self._stream: PrivateStream | None = None
+        self.holding = False
+        """True while this instance owns the private stream."""
+        self.executions_seen = 0
+        """Executions this instance applied from the stream (replays included)."""
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="router:private-stream")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def connected(self) -> bool:
+        """True while this instance holds the stream and it is connected and snapshotted."""
+        return self._stream is not None and self._stream.connected.is_set()
+
+    @property
+    def _ttl_ms(self) -> int:
+        return int(self._ctx.settings.lease_ttl_s * 1000)
+
+    async def _run(self) -> None:
+        period = self._ctx.settings.lease_ttl_s / 3
+        leases, me = self._ctx.leases, self._ctx.instance
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if await leases.acquire(PRIVATE_STREAM_LEASE, me, self._ttl_ms):
+                        await self._hold(period)
+                except Exception:
+                    log.exception("private stream: lease or stream failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), period)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(leases.release(PRIVATE_STREAM_LEASE, me))
+
+    async def _hold(self, period: float) -> None:
+        """Own the stream until the lease is lost, the stream ends, or we stop."""
+        self.holding = True
+        since_ms = await self._start_cursor()
+        log.info(
+            "private stream: lease taken by %s; fills from %d ms", self._ctx.instance, since_ms
+        )
+        stream = PrivateStream(
+            self._venue, categories=(self._ctx.settings.category,), since_ms=since_ms
+        )
+        self._stream = stream
+        try:
+            async with stream:
+                consume = asyncio.create_task(self._consume(stream), name="router:private-push")
+                try:
+                    await self._renew_while(consume, period)
+                finally:
+                    consume.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await consume
+        finally:
+            self.holding = False
+            self._stream = None
+
+    async def _renew_while(self, consume: asyncio.Task[None], period: float) -> None:
+        leases, me = self._ctx.leases, self._ctx.instance
+        while not self._stopping.is_set():
+            await asyncio.wait([consume], timeout=period)
+            if consume.done():
+                log.error("private stream ended: %s", consume.exception())
+                return
+            if not await leases.renew(PRIVATE_STREAM_LEASE, me, self._ttl_ms):
+                log.warning("private stream: lease lost by %s; stopping the stream", me)
+                return
+
+    async def _start_cursor(self) -> int:
+        raw = await self._ctx.redis.get(exec_cursor_key(self._ctx.settings.category))
+        lookback_ms = int(self._ctx.settings.exec_lookback_s * 1000)
+        self._cursor_ms = int(raw) if raw is not None else int(time.time() * 1000) - lookback_ms
+        return self._cursor_ms
+
+    async def _consume(self, stream: PrivateStream) -> None:
+        async for event in stream:
+            delay = 0.05
+            while True:  # never skip a push: retry it until it is applied
+                try:
+                    await self._apply(event)
+                    break
+                except Exception:
+                    log.exception(
+                        "private stream: applying %s failed; retrying", type(event).__name__
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+
+    async def _apply(self, event: PrivateEvent) -> None:
+        snaps: tuple[VenueOrder, ...] = ()
+        fills: tuple[Execution, ...] = ()
+        if isinstance(event, PrivateSnapshot):
+            if event.connection > 0:
+                self._ctx.metrics.venue_ws_reconnects.labels(channel=WsChannel.PRIVATE.value).inc()
+            snaps, fills = event.open_orders, event.executions
+        elif isinstance(event, VenueOrder):
+            snaps = (event,)
+        elif isinstance(event, Execution):
+            fills = (event,)
+        else:
+            return  # positions: the positions service reconciles those
+        await self._sync.apply(snaps, fills)
+        self.executions_seen += len(fills)
+        latest = max((f.exec_time_ms for f in fills), default=0)
+        if latest > self._cursor_ms:
+            self._cursor_ms = latest
+            await self._ctx.redis.set(exec_cursor_key(self._ctx.settings.category), latest)

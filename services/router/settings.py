@@ -1,0 +1,94 @@
+"""Router settings, read from `MMX_ROUTER_*` (the venue itself from `MMX_VENUE*`, see
+`libs.common.venue.VenueConfig`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Self
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from libs.common.domain.enums import Category
+from libs.common.domain.ids import Symbol, parse_symbol
+from libs.common.service import ServiceSettings
+from libs.common.stores import RateLimit
+
+
+class RouterSettings(ServiceSettings):
+    """Everything the router is configured with; the venue comes from `VenueConfig`."""
+
+    model_config = SettingsConfigDict(env_prefix="MMX_ROUTER_", extra="ignore", frozen=True)
+
+    port: int = 9101
+    symbols: Annotated[tuple[Symbol, ...], NoDecode] = (
+        Symbol("BTCUSDT"),
+        Symbol("ETHUSDT"),
+        Symbol("SOLUSDT"),
+    )
+    """Symbols reconciled, swept on a freeze and exposed in the order metrics."""
+    category: Category = Category.LINEAR
+    """Category of the commands that carry none (amend, cancel), freezes and reconciliation."""
+    batch_size: int = Field(50, ge=1, le=100)
+    """Approved commands handled per read of `orders.approved`."""
+
+    lease_ttl_s: float = Field(6.0, gt=0)
+    """TTL of the private-stream lease; renewed every third of it."""
+    reconcile_interval_s: float = Field(30.0, gt=0)
+    pending_check_s: float = Field(5.0, gt=0)
+    """Pending (or PendingAmend / PendingCancel) records older than this are looked up."""
+    pending_grace_s: float = Field(60.0, gt=0)
+    """A Pending record the venue still does not know after this is Rejected "not at venue"."""
+    max_order_age_s: float = Field(30.0, gt=0)
+    """An approved order whose record is older than this is not sent: Rejected "stale"."""
+    exec_lookback_s: float = Field(3600.0, gt=0)
+    """Where the first private-stream holder starts its execution snapshot (no cursor yet)."""
+    fill_dedupe_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
+    """How long a published execId is remembered (the venue keeps executions 7 days)."""
+
+    rate_limit_per_s: float = Field(10.0, gt=0)
+    """Venue requests per second of each endpoint group, shared by every router instance."""
+    rate_limit_burst: int = Field(20, ge=1)
+    rate_limits: dict[str, float] = Field(default_factory=lambda: {"query": 50.0})
+    """Per endpoint group overrides (create, amend, cancel, cancel_all, query), per second."""
+    transient_retries: int = Field(3, ge=0)
+    """Retries of a venue call that certainly did not act (rate limited, not connected)."""
+    retry_backoff_s: float = Field(0.1, gt=0)
+
+    circuit_failure_threshold: int = Field(5, ge=1)
+    """Consecutive failed venue exchanges that open the circuit (an IP ban opens it at once)."""
+    circuit_cooldown_s: float = Field(30.0, gt=0)
+    """Open for this long, then half-open: one probe decides."""
+    venue_probe_interval_s: float = Field(5.0, gt=0)
+    """How often the venue's server time is asked (readiness, clock sync)."""
+    freeze_backoff_s: float = Field(0.2, gt=0)
+    freeze_backoff_max_s: float = Field(5.0, gt=0)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(s.strip() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: tuple[str, ...]) -> tuple[Symbol, ...]:
+        if not value:
+            raise ValueError("symbols is empty: expected at least one symbol, e.g. BTCUSDT")
+        return tuple(parse_symbol(s) for s in value)
+
+    @model_validator(mode="after")
+    def _check_timings(self) -> Self:
+        if self.pending_grace_s <= self.max_order_age_s + self.pending_check_s:
+            raise ValueError(
+                f"pending_grace_s {self.pending_grace_s} must exceed max_order_age_s "
+                f"{self.max_order_age_s} + pending_check_s {self.pending_check_s}: an order "
+                "may still be sent until it is max_order_age_s old"
+            )
+        return self
+
+    def rate_limit(self, group: str) -> RateLimit:
+        """The limit of one endpoint group; the burst covers at least one second of it."""
+        rate = self.rate_limits.get(group, self.rate_limit_per_s)
+        return RateLimit(rate, max(self.rate_limit_burst, math.ceil(rate)))

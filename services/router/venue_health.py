@@ -1,0 +1,240 @@
+"""Venue health: every HTTP exchange with the venue feeds the metrics and the circuit breaker.
+
+`on_request` is the adapter's hook (synchronous, after every exchange): it observes
+`venue_request_seconds`, sets `venue_rate_limit_remaining` from the answer's headers and
+tells the breaker whether the venue answered. Breaker changes are shown at once in
+`venue_circuit_state` and written, by a background task, to `venue_circuit_key(instance)`;
+when the circuit OPENS that task freezes trading (`FreezeReason.VENUE_CIRCUIT`), as it does
+when the venue refuses our credentials (`FreezeReason.AUTH`: nothing can trade), unless a
+`CredentialKeeper` is set: it refreshes the credentials once first and reports here only
+what it could not cure (`auth_failed`). The same task asks the venue's server time every
+`probe_interval_s`: the readiness of the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis.asyncio import Redis
+
+from libs.common.bus import Bus
+from libs.common.freeze import trigger_freeze
+from libs.common.messages import Envelope
+from libs.common.metrics import (
+    RET_CODE_CONNECTION_ERROR,
+    CircuitState,
+    EngineMetrics,
+    FreezeReason,
+    http_ret_code,
+)
+from libs.common.stores import RiskStateStore
+from libs.common.topology import venue_circuit_key
+from libs.common.venue import BybitVenue
+from libs.common.venue.errors import AUTH_CODES
+from services.router.circuit import CircuitBreaker, CircuitChange
+from services.router.credentials import CredentialKeeper
+
+log = logging.getLogger(__name__)
+
+TRANSPORT_ERROR = -1
+"""The adapter's `ret_code` for an exchange that got no HTTP answer."""
+_BUSY_CODES = frozenset({10000, 10016})
+"""Bybit "server timeout / busy": the venue is struggling, as with an HTTP 5xx."""
+
+
+def ret_code_label(ret_code: int) -> str:
+    """`venue_request_seconds{ret_code}` for the adapter's `ret_code` (see `OnRequest`)."""
+    if ret_code == TRANSPORT_ERROR:
+        return RET_CODE_CONNECTION_ERROR
+    return http_ret_code(-ret_code) if ret_code < 0 else str(ret_code)
+
+
+def failure_of(ret_code: int) -> tuple[str, bool] | None:
+    """(why, fatal) when an exchange counts as a venue failure; None when the venue answered."""
+    if ret_code == TRANSPORT_ERROR:
+        return "no answer (connection error or timeout)", False
+    if ret_code == -403:
+        return "HTTP 403: the IP is banned", True
+    if ret_code <= -500 or ret_code == -429:
+        return f"HTTP {-ret_code}", False
+    if ret_code in _BUSY_CODES:
+        return f"retCode {ret_code} (server busy)", False
+    return None
+
+
+class VenueHealth:
+    """The adapter hook, the breaker's publisher and the venue probe (a Runner)."""
+
+    def __init__(
+        self,
+        *,
+        breaker: CircuitBreaker,
+        metrics: EngineMetrics,
+        redis: Redis,
+        risk: RiskStateStore,
+        bus: Bus[Envelope],
+        instance: str,
+        probe_interval_s: float,
+    ) -> None:
+        self.breaker = breaker
+        self.venue: BybitVenue | None = None
+        self.credentials: CredentialKeeper | None = None
+        """Refreshes the credentials once before a refusal freezes (None: freeze at once)."""
+        self._metrics = metrics
+        self._redis = redis
+        self._risk = risk
+        self._bus = bus
+        self._instance = instance
+        self._probe_interval_s = probe_interval_s
+        self._events: asyncio.Queue[CircuitChange | str] = asyncio.Queue()
+        """Breaker changes to publish, and credential refusals (their text) to freeze on."""
+        self._probe_error: str | None = "the venue was not probed yet"
+        self._probe_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+        metrics.set_circuit_state(breaker.state)
+
+    # -- synchronous hooks --------------------------------------------------------------------
+
+    def on_request(self, path: str, ret_code: int, seconds: float) -> None:
+        """`BybitVenue(on_request=...)`: runs after every HTTP exchange with the venue."""
+        label = ret_code_label(ret_code)
+        self._metrics.venue_request.labels(endpoint=path, ret_code=label).observe(seconds)
+        status = self.venue.rest.rate_limits.get(path) if self.venue is not None else None
+        if status is not None and status.remaining is not None:
+            self._metrics.venue_rate_limit_remaining.labels(endpoint=path).set(status.remaining)
+        if ret_code in AUTH_CODES or ret_code == -401:
+            refusal = f"{path}: venue refused the credentials ({ret_code})"
+            if self.credentials is None:
+                self.auth_failed(refusal)
+            else:  # the request was signed when its exchange started, `seconds` ago
+                self.credentials.refused(refusal, signed_at=time.perf_counter() - seconds)
+        failure = failure_of(ret_code)
+        if failure is None:
+            self._changed(self.breaker.record_success())
+        else:
+            why, fatal = failure
+            self._changed(self.breaker.record_failure(f"{path}: {why}", fatal=fatal))
+
+    def auth_failed(self, detail: str) -> None:
+        """The venue refuses the credentials for good: freeze trading (reason `auth`)."""
+        self._events.put_nowait(detail)
+
+    def allow(self) -> bool:
+        """May a new order or amend go to the venue now (the breaker's gate)?"""
+        allowed, change = self.breaker.allow()
+        self._changed(change)
+        return allowed
+
+    def _changed(self, change: CircuitChange | None) -> None:
+        if change is None:
+            return
+        self._metrics.set_circuit_state(change.state)
+        level = logging.ERROR if change.state is CircuitState.OPEN else logging.WARNING
+        log.log(
+            level,
+            "venue circuit %s -> %s after %d failures: %s",
+            change.previous,
+            change.state,
+            change.failures,
+            change.reason,
+        )
+        self._events.put_nowait(change)
+
+    # -- readiness ------------------------------------------------------------------------------
+
+    async def readiness(self) -> str | None:
+        """None while the last probe of the venue answered recently; else what is wrong."""
+        if self._probe_error is not None:
+            return self._probe_error
+        age = time.monotonic() - self._probe_at
+        if age > 3 * self._probe_interval_s:
+            return f"venue probe is {age:.0f} s old (every {self._probe_interval_s:.0f} s)"
+        return None
+
+    # -- the background task --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="router:venue-health")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        next_probe = 0.0
+        while True:
+            self._changed(self.breaker.tick())  # before the probe: its answer may close it
+            now = time.monotonic()
+            if now >= next_probe:
+                next_probe = now + self._probe_interval_s
+                await self._probe()
+            try:
+                async with asyncio.timeout(max(0.01, next_probe - time.monotonic())):
+                    event = await self._events.get()
+            except TimeoutError:
+                continue
+            await self._publish(event)
+
+    async def _probe(self) -> None:
+        if self.venue is None:
+            return
+        try:
+            await self.venue.server_time_ms()
+        except Exception as exc:  # any failure means the venue is not usable; say which
+            self._probe_error = f"venue unreachable: {type(exc).__name__}: {exc}"
+        else:
+            self._probe_error = None
+            self._probe_at = time.monotonic()
+        with contextlib.suppress(Exception):  # best effort; the next probe writes it again
+            await self._write_state(self.breaker.state)
+
+    async def _publish(self, event: CircuitChange | str) -> None:
+        """Write the state to Redis and freeze when due, retrying until Redis takes it."""
+        delay = 0.05
+        while True:
+            try:
+                if isinstance(event, str):
+                    await self._freeze(FreezeReason.AUTH, event)
+                    return
+                await self._write_state(event.state)
+                if event.state is CircuitState.OPEN:
+                    detail = f"{event.failures} consecutive venue failures, last: {event.reason}"
+                    await self._freeze(FreezeReason.VENUE_CIRCUIT, detail)
+                return
+            except Exception:
+                log.exception("venue health: could not publish %s; retrying", event)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _write_state(self, state: CircuitState) -> None:
+        key = venue_circuit_key(self._instance)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "state": state.value,
+                    "failures": self.breaker.failures,
+                    "reason": self.breaker.last_failure,
+                    "updated_ns": time.time_ns(),
+                },
+            )
+            pipe.pexpire(key, int(max(60.0, 3 * self._probe_interval_s) * 1000))
+            await pipe.execute()
+
+    async def _freeze(self, reason: FreezeReason, detail: str) -> None:
+        result = await trigger_freeze(
+            self._risk,
+            self._bus,
+            self._metrics,
+            reason=reason,
+            detail=detail,
+            actor=f"router:{self._instance}",
+            now_ns=time.time_ns(),
+        )
+        log.error("%s (%s): trading frozen, epoch %d, changed %s", reason, detail, *result)

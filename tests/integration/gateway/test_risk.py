@@ -1,0 +1,251 @@
+"""The risk routes of the gateway against real Redis: freeze, unfreeze, limits, edge."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from libs.common import topology
+from libs.common.domain.enums import Side
+from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.positions import Fill
+from libs.common.domain.risk_checks import TradingState
+from libs.common.messages import (
+    FreezeTrading,
+    ReportEdge,
+    SetRiskLimits,
+    TradingStateChanged,
+    UnfreezeTrading,
+)
+from libs.common.stores import RedisPositionStore, RedisRiskStateStore
+from libs.common.stores.marks import Mark, RedisMarkStore
+from tests.integration.gateway.conftest import COOLDOWN_S, messages
+
+pytestmark = pytest.mark.integration
+
+BTC = Symbol("BTCUSDT")
+OPERATOR = {"X-MMX-Actor": "alice"}
+
+
+async def test_freeze_sets_the_freeze_key_and_broadcasts_on_control(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    response = await client.post(
+        "/v1/risk/freeze", json={"reason": "exchange issues"}, headers=OPERATOR
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"state": "FROZEN", "epoch": 1, "changed": True}
+    status = await RedisRiskStateStore(redis).trading_state()
+    assert (status.state, status.actor) == (TradingState.FROZEN, "alice")
+    assert "exchange issues" in status.reason
+    (broadcast,) = await messages(redis, topology.CONTROL)
+    assert isinstance(broadcast, TradingStateChanged)
+    assert (broadcast.state, broadcast.epoch) == (TradingState.FROZEN, 1)
+    (audit,) = await messages(redis, topology.AUDIT)
+    assert audit == FreezeTrading(reason="exchange issues", actor="alice")
+
+
+async def test_freeze_twice_broadcasts_once(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await client.post("/v1/risk/freeze", json={"reason": "one"})
+    again = await client.post("/v1/risk/freeze", json={"reason": "two"})
+
+    assert again.json() == {"state": "FROZEN", "epoch": 1, "changed": False}
+    assert len(await messages(redis, topology.CONTROL)) == 1
+
+
+async def test_freeze_counts_the_manual_freeze_metric(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/risk/freeze", json={"reason": "drill"})
+
+    metrics = (await client.get("/metrics")).text
+
+    assert 'freeze_triggered_total{reason="manual"} 1.0' in metrics
+
+
+async def test_freeze_without_reason_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/risk/freeze", json={"reason": ""})
+
+    assert response.status_code == 422
+    assert "reason" in response.json()["error"]
+
+
+async def test_unfreeze_within_the_cooldown_is_409_and_stays_frozen(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await client.post("/v1/risk/freeze", json={"reason": "drill"})
+
+    response = await client.post("/v1/risk/unfreeze", json={"reason": "fixed"})
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error.startswith("cooldown: frozen 0s ago, cooldown 60s")
+    assert "pass force=true to override" in error
+    assert COOLDOWN_S == 60
+    assert (await RedisRiskStateStore(redis).trading_state()).state is TradingState.FROZEN
+    assert len(await messages(redis, topology.CONTROL)) == 1
+
+
+async def test_unfreeze_with_force_resumes_and_broadcasts(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await client.post("/v1/risk/freeze", json={"reason": "drill"})
+
+    response = await client.post(
+        "/v1/risk/unfreeze", json={"reason": "fixed", "force": True}, headers=OPERATOR
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"state": "ACTIVE", "epoch": 2, "changed": True}
+    assert (await RedisRiskStateStore(redis).trading_state()).state is TradingState.ACTIVE
+    resumed = (await messages(redis, topology.CONTROL))[-1]
+    assert isinstance(resumed, TradingStateChanged) and resumed.state is TradingState.ACTIVE
+    audit = (await messages(redis, topology.AUDIT))[-1]
+    assert audit == UnfreezeTrading(reason="fixed", actor="alice", force=True)
+
+
+async def test_unfreeze_when_active_changes_nothing(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    response = await client.post("/v1/risk/unfreeze", json={"reason": "just in case"})
+
+    assert response.json() == {"state": "ACTIVE", "epoch": 0, "changed": False}
+    assert await messages(redis, topology.CONTROL) == []
+
+
+async def test_get_risk_shows_state_limits_and_freeze_history(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/risk/freeze", json={"reason": "drill"}, headers=OPERATOR)
+
+    risk = (await client.get("/v1/risk")).json()
+
+    assert risk["trading"]["state"] == "FROZEN"
+    assert (risk["trading"]["epoch"], risk["trading"]["actor"]) == (1, "alice")
+    assert risk["limits"]["maxInventoryUsd"] == "10000"
+    (change,) = risk["freezeHistory"]
+    assert (change["previous"], change["state"], change["actor"]) == ("ACTIVE", "FROZEN", "alice")
+
+
+async def put_mark(redis: aioredis.Redis, price: int) -> None:
+    now = time.time_ns()
+    await RedisMarkStore(redis).put_many([Mark(symbol=BTC, mark=Decimal(price), ts_ns=now,
+                                               seen_ns=now)])  # fmt: skip
+
+
+async def test_get_risk_shows_utilisation_of_marked_positions(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    fill = Fill(exec_id=ExecId("e1"), symbol=BTC, side=Side.BUY, qty=Decimal("0.1"),
+                price=Decimal(50_000), ts_ns=1)  # fmt: skip
+    await RedisPositionStore(redis).apply_fill(fill)
+    await put_mark(redis, 60_000)
+
+    risk = (await client.get("/v1/risk")).json()
+
+    rows = {f"{r['limit']}/{r['symbol']}": r for r in risk["utilisation"]}
+    inventory = rows["max_inventory_usd/BTCUSDT"]
+    assert (inventory["limitValue"], inventory["ratio"]) == ("10000", "0.6000")
+    assert rows["max_total_notional/ALL"]["ratio"] == "0.1200"
+    assert rows["daily_loss_limit/ALL"]["ratio"] == "0.0000"
+    assert risk["netPnl"] == "1000.0"
+
+
+async def test_put_limits_changes_the_given_fields_and_audits(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    response = await client.put(
+        "/v1/risk/limits", json={"maxInventoryUsd": "20000", "maxOpenOrdersPerSymbol": 5}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["maxInventoryUsd"] == "20000"
+    assert response.json()["maxTotalNotional"] == "50000"  # untouched
+    limits = await RedisRiskStateStore(redis).get_limits()
+    assert (limits.max_inventory_usd, limits.max_open_orders_per_symbol) == (Decimal(20_000), 5)
+    (audit,) = await messages(redis, topology.AUDIT)
+    assert isinstance(audit, SetRiskLimits) and audit.limits == limits
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"maxInventoryUsd": "-1"}, "maxInventoryUsd"),
+        ({"max_inventory_usd": "1"}, "unknown field"),
+        ({"maxOpenOrdersPerSymbol": "many"}, "maxOpenOrdersPerSymbol"),
+    ],
+)
+async def test_put_bad_limits_is_422_and_changes_nothing(
+    client: httpx.AsyncClient, redis: aioredis.Redis, body: dict[str, Any], mentions: str
+) -> None:
+    response = await client.put("/v1/risk/limits", json=body)
+
+    assert response.status_code == 422
+    assert mentions in response.json()["error"]
+    assert not await redis.exists(topology.RISK_LIMITS_KEY)
+
+
+async def test_report_edge_publishes_report_edge(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    response = await client.post(
+        "/v1/risk/edge", json={"symbol": "BTCUSDT", "edgeBps": "-12.5", "source": "mm-1"}
+    )
+
+    assert response.status_code == 202
+    (report,) = await messages(redis, topology.ORDERS_REQUESTS)
+    assert report == ReportEdge(symbol=BTC, edge_bps=Decimal("-12.5"), source="mm-1")
+
+
+async def test_simulate_answers_without_placing(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await put_mark(redis, 60_000)
+    order = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "1", "price": "60000"}
+
+    small = (await client.post("/v1/risk/simulate", json=order | {"qty": "0.01"})).json()
+    too_big = (await client.post("/v1/risk/simulate", json=order)).json()
+
+    assert small == {"approved": True, "reason": None}
+    assert too_big["approved"] is False
+    assert "order notional BTCUSDT 60000 USD is above the limit 5000 USD" in too_big["reason"]
+    assert await redis.xlen(topology.ORDERS_REQUESTS.name) == 0
+
+
+async def test_simulate_without_a_mark_is_denied(client: httpx.AsyncClient) -> None:
+    order = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.01"}
+
+    answer = (await client.post("/v1/risk/simulate", json=order)).json()
+
+    assert answer == {
+        "approved": False,
+        "reason": "no mark price for BTCUSDT: cannot check the order",
+    }
+
+
+async def test_simulate_when_frozen_is_denied(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/risk/freeze", json={"reason": "drill"})
+    order = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.01"}
+
+    answer = (await client.post("/v1/risk/simulate", json=order)).json()
+
+    assert answer == {"approved": False, "reason": "trading is FROZEN: no new orders"}
+
+
+async def test_get_positions_marks_them(client: httpx.AsyncClient, redis: aioredis.Redis) -> None:
+    fill = Fill(exec_id=ExecId("e1"), symbol=BTC, side=Side.BUY, qty=Decimal("0.1"),
+                price=Decimal(50_000), fee=Decimal(3), ts_ns=1)  # fmt: skip
+    await RedisPositionStore(redis).apply_fill(fill)
+    await put_mark(redis, 51_000)
+
+    answer = (await client.get("/v1/positions")).json()
+
+    (btc,) = answer["positions"]
+    assert (btc["symbol"], btc["qty"], btc["avgEntryPrice"]) == ("BTCUSDT", "0.1", "50000")
+    assert (btc["mark"], btc["unrealizedPnl"], btc["feesPaid"]) == ("51000", "100.0", "3")
+    assert btc["netPnl"] == answer["netPnl"] == "97.0"
+    assert btc["markTime"] > 0
