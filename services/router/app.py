@@ -54,9 +54,6 @@ from services.router.venue_health import VenueHealth
 
 log = logging.getLogger(__name__)
 
-CLAIM_IDLE_MS = 120_000
-"""Above the worst time to handle a batch (a place timing out, then its lookups)."""
-
 
 class InOrder:
     """Runners started in order and stopped one by one in reverse: nothing still running
@@ -158,7 +155,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         ack=Ack.BATCH,
         consumer=f"{settings.instance}-{default_consumer_name()}",
         max_records=settings.batch_size,
-        claim_idle_ms=CLAIM_IDLE_MS,
+        claim_idle_ms=int(settings.claim_idle_s * 1000),
     )
     consumer = rt.bus.batch_consumer(spec, Intake(placer, Commands(ctx)))
     freeze = FreezeWatcher(ctx)

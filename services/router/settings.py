@@ -41,6 +41,11 @@ class RouterSettings(ServiceSettings):
     """A Pending record the venue still does not know after this is Rejected "not at venue"."""
     max_order_age_s: float = Field(30.0, gt=0)
     """An approved order whose record is older than this is not sent: Rejected "stale"."""
+    claim_idle_s: float = Field(15.0, gt=0)
+    """A dead router's pending approvals are claimed by a live one after this long. Below
+    `max_order_age_s`, so they are still sent. A claim of a batch that a slow live router is
+    still handling is safe: the record's compare-and-set and the venue's refusal of a second
+    order with the same orderLinkId make the second handling a no-op."""
     exec_lookback_s: float = Field(3600.0, gt=0)
     """Where the first private-stream holder starts its execution snapshot (no cursor yet)."""
     fill_dedupe_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
@@ -80,6 +85,12 @@ class RouterSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _check_timings(self) -> Self:
+        if self.claim_idle_s >= self.max_order_age_s:
+            raise ValueError(
+                f"claim_idle_s {self.claim_idle_s} must be below max_order_age_s "
+                f"{self.max_order_age_s}: a dead router's approvals would be claimed too late "
+                "to be sent"
+            )
         if self.pending_grace_s <= self.max_order_age_s + self.pending_check_s:
             raise ValueError(
                 f"pending_grace_s {self.pending_grace_s} must exceed max_order_age_s "

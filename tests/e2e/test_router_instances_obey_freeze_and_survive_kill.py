@@ -37,7 +37,11 @@ from tests.e2e.harness import E2EStack, ServiceProcess, wait_for
 pytestmark = pytest.mark.e2e
 
 FLOW = 200
-ROUTER_ENV = {"MMX_ROUTER_MAX_ORDER_AGE_S": "4", "MMX_ROUTER_PENDING_GRACE_S": "6"}
+ROUTER_ENV = {
+    "MMX_ROUTER_MAX_ORDER_AGE_S": "4",
+    "MMX_ROUTER_PENDING_GRACE_S": "6",
+    "MMX_ROUTER_CLAIM_IDLE_S": "2",
+}
 """Settle an unsent approval of the dead router within seconds (defaults: 30 s and 60 s)."""
 CREATE_PATHS = ["/v5/order/create", "/v5/order/create-batch"]
 ROUTER_BATCH = 50
