@@ -7,7 +7,7 @@ numbers exactly (see `routing`), never through a float. Unknown fields are refus
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -235,9 +235,27 @@ class CommandAccepted(ApiModel):
 # -- Positions ---------------------------------------------------------------------------
 
 
+DISPLAY_QUANTUM = Decimal("1E-8")
+"""Prices and P&L are shown to 8 decimals (Bybit's own precision for P&L). The positions
+store keeps them exact: a VWAP entry is a division, so it can carry 28 significant digits."""
+
+
+_DISPLAY_EXPONENT = -8
+
+
+def _shown(value: Decimal) -> Decimal:
+    """`value` with at most 8 decimals, trailing zeros of the rounding dropped."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent >= _DISPLAY_EXPONENT:
+        return value
+    text = format(value.quantize(DISPLAY_QUANTUM, rounding=ROUND_HALF_EVEN), "f")
+    return Decimal(text.rstrip("0").rstrip(".") if "." in text else text)
+
+
 class PositionView(ApiModel):
     """A position, marked when a mark is known: netPnl = realized + unrealized - fees.
-    `markTime` is the venue's time of the mark (Unix ms)."""
+    `markTime` is the venue's time of the mark (Unix ms). Prices and P&L are rounded to
+    8 decimals for display (`DISPLAY_QUANTUM`)."""
 
     symbol: Symbol
     qty: Decimal
@@ -253,16 +271,17 @@ class PositionView(ApiModel):
     @classmethod
     def of(cls, position: Position, mark: Mark | None) -> PositionView:
         unrealized = None if mark is None else unrealized_pnl(position, mark.mark)
+        entry = position.avg_entry_price
         return cls(
             symbol=position.symbol,
             qty=position.qty,
-            avg_entry_price=position.avg_entry_price,
-            realized_pnl=position.realized_pnl,
-            fees_paid=position.fees_paid,
+            avg_entry_price=None if entry is None else _shown(entry),
+            realized_pnl=_shown(position.realized_pnl),
+            fees_paid=_shown(position.fees_paid),
             mark=None if mark is None else mark.mark,
             mark_time=None if mark is None else ns_to_ms(mark.ts_ns),
-            unrealized_pnl=unrealized,
-            net_pnl=position.realized_pnl + (unrealized or 0) - position.fees_paid,
+            unrealized_pnl=None if unrealized is None else _shown(unrealized),
+            net_pnl=_shown(position.realized_pnl + (unrealized or 0) - position.fees_paid),
             updated_time=ns_to_ms(position.updated_ts_ns),
         )
 
