@@ -272,6 +272,31 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: the simulator's own counters in Prometheus text format, so the stack's
+    Prometheus scrapes it like every service (names prefixed `venue_sim_`)."""
+    state = request.app[STATE]
+    ex = state.exchange
+    lines = [
+        "# HELP venue_sim_orders Orders the simulator holds, any status.",
+        "# TYPE venue_sim_orders gauge",
+        f"venue_sim_orders {len(ex.orders)}",
+        "# HELP venue_sim_open_orders Orders resting on the simulator's books.",
+        "# TYPE venue_sim_open_orders gauge",
+        f"venue_sim_open_orders {len(ex.open_orders)}",
+        "# HELP venue_sim_executions Fills the simulator has made.",
+        "# TYPE venue_sim_executions gauge",
+        f"venue_sim_executions {sum(len(v) for v in ex.executions.values())}",
+        "# HELP venue_sim_responses_total Private REST answers by retCode.",
+        "# TYPE venue_sim_responses_total counter",
+    ]
+    lines += [
+        f'venue_sim_responses_total{{ret_code="{code}"}} {n}'
+        for code, n in sorted(state.ret_codes.items())
+    ]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
 ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] = [
     ("POST", "/sim/reset", reset),
     ("POST", "/sim/mid", mid),
@@ -284,4 +309,5 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
     ("GET", "/sim/executions", executions),
     ("GET", "/sim/positions", positions),
     ("GET", "/sim/health", health),
+    ("GET", "/metrics", metrics),
 ]

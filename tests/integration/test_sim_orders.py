@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.simulator import SimClient, SimProcess
 
 LINEAR = {"category": "linear", "symbol": "BTCUSDT"}
@@ -171,3 +173,24 @@ async def test_account_endpoints(sim_client: SimClient) -> None:
     assert fees == [
         {"symbol": "BTCUSDT", "baseCoin": "", "takerFeeRate": "0.00055", "makerFeeRate": "0.0002"}
     ]
+
+
+async def test_metrics_exposition_parses_and_counts_orders_and_ret_codes(
+    venue_sim: SimProcess, sim_client: SimClient
+) -> None:
+    await sim_client.post("/v5/order/create", limit("Buy", "0.01", "59000", orderLinkId="m-1"))
+    await sim_client.post("/v5/order/create", limit("Buy", "0.01", "59000", orderLinkId="m-1"))
+
+    async with sim_client.session.get(f"{venue_sim.base_url}/metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("venue_sim_orders", ())] == 1
+    assert samples[("venue_sim_open_orders", ())] == 1
+    assert samples[("venue_sim_responses_total", (("ret_code", "0"),))] >= 1
+    assert samples[("venue_sim_responses_total", (("ret_code", "110072"),))] == 1
