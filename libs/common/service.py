@@ -25,18 +25,19 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import Redis
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
+from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
 
@@ -47,6 +48,7 @@ __all__ = [
     "ServiceRuntime",
     "ServiceSettings",
     "StreamHealth",
+    "SymbolList",
     "run",
     "service_app",
     "stalled",
@@ -62,6 +64,18 @@ class Runner(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+def _symbol_list(value: object) -> tuple[Symbol, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("symbols is empty: expected at least one symbol, e.g. BTCUSDT")
+    return tuple(parse_symbol(str(symbol)) for symbol in value)
+
+
+SymbolList = Annotated[tuple[Symbol, ...], NoDecode, BeforeValidator(_symbol_list)]
+"""A settings field of symbols: comma-separated in the environment (`BTCUSDT,ETHUSDT`)."""
 
 
 class ServiceSettings(BaseSettings):

@@ -3,13 +3,11 @@ from `MMX_VENUE`, `MMX_VENUE_URL`, `MMX_API_KEY`, ... (`VenueConfig`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
-
-from libs.common.domain.ids import Symbol, parse_symbol
-from libs.common.service import ServiceSettings
+from libs.common.domain.ids import Symbol
+from libs.common.service import ServiceSettings, SymbolList
 from libs.common.venue import VenueConfig
 
 
@@ -19,7 +17,7 @@ class PositionsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MMX_POSITIONS_", extra="ignore", frozen=True)
 
     port: int = 9103
-    symbols: Annotated[tuple[Symbol, ...], NoDecode] = (
+    symbols: SymbolList = (
         Symbol("BTCUSDT"),
         Symbol("ETHUSDT"),
         Symbol("SOLUSDT"),
@@ -41,10 +39,3 @@ class PositionsSettings(ServiceSettings):
     """How often positions are re-marked: a PositionUpdated when unrealized P&L moved."""
     reconcile_interval_s: float = Field(30.0, gt=0)
     """How often positions are compared with the venue's."""
-
-    @field_validator("symbols", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return tuple(parse_symbol(str(s)) for s in value)

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Self
+from typing import Self
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import Symbol, parse_symbol
-from libs.common.service import ServiceSettings
+from libs.common.domain.ids import Symbol
+from libs.common.service import ServiceSettings, SymbolList
 from libs.common.stores import RateLimit
 
 
@@ -21,7 +21,7 @@ class RouterSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MMX_ROUTER_", extra="ignore", frozen=True)
 
     port: int = 9101
-    symbols: Annotated[tuple[Symbol, ...], NoDecode] = (
+    symbols: SymbolList = (
         Symbol("BTCUSDT"),
         Symbol("ETHUSDT"),
         Symbol("SOLUSDT"),
@@ -68,20 +68,6 @@ class RouterSettings(ServiceSettings):
     """How often the venue's server time is asked (readiness, clock sync)."""
     freeze_backoff_s: float = Field(0.2, gt=0)
     freeze_backoff_max_s: float = Field(5.0, gt=0)
-
-    @field_validator("symbols", mode="before")
-    @classmethod
-    def _split_symbols(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(s.strip() for s in value.split(",") if s.strip())
-        return value
-
-    @field_validator("symbols")
-    @classmethod
-    def _check_symbols(cls, value: tuple[str, ...]) -> tuple[Symbol, ...]:
-        if not value:
-            raise ValueError("symbols is empty: expected at least one symbol, e.g. BTCUSDT")
-        return tuple(parse_symbol(s) for s in value)
 
     @model_validator(mode="after")
     def _check_timings(self) -> Self:
