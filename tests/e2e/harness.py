@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,8 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from libs.common.api_keys import ApiKeyRecord, RedisApiKeyStore, Role, issue_key
+from libs.common.domain.ids import Symbol
+from libs.common.stores.marks import Mark, RedisMarkStore
 from tests.simulator import REPO_ROOT, SimProcess, free_port
 
 T = TypeVar("T")
@@ -339,14 +342,25 @@ class E2EStack:
         await self.wait_mark(symbol, price)
 
     async def wait_mark(self, symbol: str, price: str, timeout_s: float = 10.0) -> None:
-        """Wait until a small order at `price` passes the pre-trade checks (mark near `price`)."""
-        body = {"symbol": symbol, "side": "Buy", "orderType": "Limit", "qty": "0.001"}
+        """Wait until the mark store holds a fresh mark for `symbol` within 10 bps of `price`.
 
-        async def approved() -> dict[str, Any] | None:
-            reply = (await self.gateway.post("/v1/risk/simulate", {**body, "price": price})).json()
-            return reply if reply.get("approved") else None
+        Read from Redis, not through `/v1/risk/simulate`: simulate also denies for a freeze,
+        which a test may have provoked meanwhile, though the mark is there."""
+        target = Decimal(price)
+        client = aioredis.Redis.from_url(self.redis_url)
+        marks = RedisMarkStore(client)
 
-        await wait_for(approved, what=f"a mark for {symbol} near {price}", timeout_s=timeout_s)
+        async def near() -> Mark | None:
+            mark = await marks.get(Symbol(symbol))
+            if mark is None or time.time_ns() - mark.seen_ns > 10 * 1_000_000_000:
+                return None
+            reference = mark.mid or mark.mark
+            return mark if abs(reference - target) <= target * Decimal("0.001") else None
+
+        try:
+            await wait_for(near, what=f"a mark for {symbol} near {price}", timeout_s=timeout_s)
+        finally:
+            await client.aclose()
 
     async def set_limits(self, **limits: Any) -> dict[str, Any]:
         """PUT /v1/risk/limits with camelCase fields; the limits now live."""
