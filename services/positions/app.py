@@ -86,7 +86,6 @@ def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
         runtime.add_check(f"lease {task.name}", _progress(task, settings.stall_after_s))
     runtime.add_runner(gauges)
     limit = settings.stall_after_s
-    runtime.add_check("consumer orders.events", stalled(lambda: consumer.stats.last_poll, limit))
     runtime.add_check("gauges", stalled(lambda: gauges.last_progress, limit))
     runtime.state[STATE_KEY] = PositionsParts(consumer, feed, reconciler, *leased)
 

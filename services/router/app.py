@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from libs.common import topology
 from libs.common.bus import Ack, ConsumerSpec, default_consumer_name
 from libs.common.domain.enums import Category
-from libs.common.service import Runner, ServiceRuntime, service_app, stalled
+from libs.common.service import Runner, ServiceRuntime, service_app
 from libs.common.stores import (
     RedisIdempotencyStore,
     RedisLeaseStore,
@@ -162,8 +162,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     owner = PrivateStreamOwner(ctx, adapter, sync)
     reconciler = Reconciler(ctx, sync)
     rt.add_runner(InOrder(adapter, health, keeper, freeze, consumer, owner, reconciler))
-    rt.add_check("consumer", stalled(lambda: consumer.stats.last_poll, settings.stall_after_s))
-    rt.watch(consumer)  # inside InOrder: name it for the stream metrics
+    rt.watch(consumer)  # inside InOrder: for the stream metrics and the "subscribers" check
     rt.add_check("venue", health.readiness)
     rt.state.update(
         context=ctx,
