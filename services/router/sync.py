@@ -85,7 +85,7 @@ class VenueSync:
     def _snapshot_events(self, result: Change | Exception, snap: VenueOrder) -> list[Outgoing]:
         if not isinstance(result, Change) or not result.changed:
             return []
-        count_change(self._ctx.metrics, result, reject_reason=snap.reject_reason or "venue")
+        count_change(self._ctx.metrics, result, reject_reason=snap.reject_reason)
         events = order_events(result.before, result.after, reason=snapshot_reason(snap))
         return [(event, None) for event in events]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.orders import Order, OrderStatus
-from libs.common.metrics import EngineMetrics
+from libs.common.metrics import REJECT_REASON_VENUE, EngineMetrics
 from libs.common.stores import OrderStore, UpdateFn
 
 
@@ -71,7 +71,8 @@ def count_change(metrics: EngineMetrics, change: Change, *, reject_reason: str =
         metrics.orders_placed.labels(**labels).inc()
     if after.status is not before.status:
         if after.status is OrderStatus.REJECTED:
-            metrics.orders_rejected.labels(**labels, reason=reject_reason or "venue").inc()
+            reason = reject_reason or REJECT_REASON_VENUE
+            metrics.orders_rejected.labels(**labels, reason=reason).inc()
         elif after.status is OrderStatus.CANCELED:
             metrics.orders_canceled.labels(**labels).inc()
         elif after.status is OrderStatus.FILLED:
