@@ -235,27 +235,25 @@ class CommandAccepted(ApiModel):
 # -- Positions ---------------------------------------------------------------------------
 
 
-DISPLAY_QUANTUM = Decimal("1E-8")
+DISPLAY_DECIMALS = 8
 """Prices and P&L are shown to 8 decimals (Bybit's own precision for P&L). The positions
 store keeps them exact: a VWAP entry is a division, so it can carry 28 significant digits."""
-
-
-_DISPLAY_EXPONENT = -8
+_DISPLAY_QUANTUM = Decimal(1).scaleb(-DISPLAY_DECIMALS)
 
 
 def _shown(value: Decimal) -> Decimal:
     """`value` with at most 8 decimals, trailing zeros of the rounding dropped."""
     exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent >= _DISPLAY_EXPONENT:
+    if not isinstance(exponent, int) or exponent >= -DISPLAY_DECIMALS:
         return value
-    text = format(value.quantize(DISPLAY_QUANTUM, rounding=ROUND_HALF_EVEN), "f")
+    text = format(value.quantize(_DISPLAY_QUANTUM, rounding=ROUND_HALF_EVEN), "f")
     return Decimal(text.rstrip("0").rstrip(".") if "." in text else text)
 
 
 class PositionView(ApiModel):
     """A position, marked when a mark is known: netPnl = realized + unrealized - fees.
     `markTime` is the venue's time of the mark (Unix ms). Prices and P&L are rounded to
-    8 decimals for display (`DISPLAY_QUANTUM`)."""
+    8 decimals for display (`DISPLAY_DECIMALS`)."""
 
     symbol: Symbol
     qty: Decimal
