@@ -1,6 +1,13 @@
 """What every mmx service shares: settings, the Redis client, the bus, `/health`, `/ready`,
 `/metrics`, and a lifespan that starts and stops its runners in order.
 
+The Redis client of a service is `redis_client(settings)`: one `BlockingConnectionPool` of
+`redis_pool_size` connections built from `redis_url` (password, ACL user, `rediss://` and its
+TLS query parameters as redis-py reads them). When every connection is busy a command waits
+up to `redis_pool_timeout_s` for one instead of failing at once ("Too many connections");
+past that it fails with a `ConnectionError` ("No connection available."), which a service's
+routes answer as Redis being unavailable.
+
     def create_app(settings: RouterSettings) -> FastAPI:
         return service_app("router", settings, build=lambda rt: _wire(rt, settings))
 
@@ -31,9 +38,10 @@ import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import parse_url
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
@@ -49,6 +57,7 @@ __all__ = [
     "ServiceSettings",
     "StreamHealth",
     "SymbolList",
+    "redis_client",
     "run",
     "service_app",
     "stalled",
@@ -95,6 +104,73 @@ class ServiceSettings(BaseSettings):
     stream_health_interval_s: float = Field(5.0, gt=0)
     """How often `stream_lag`, `stream_pending`, `dead_letter_length` and
     `subscriber_last_poll_timestamp_seconds` are refreshed."""
+    redis_pool_size: int = 64
+    """Connections in this process's Redis pool (`{prefix}REDIS_POOL_SIZE`, 1 to 1024). Each
+    consumer or broadcast reader holds one during its BLOCK (100 ms); the rest serve the
+    routes and the stores. Count every instance of every service against Redis'
+    `maxclients` (10000 by default)."""
+    redis_pool_timeout_s: float = 5.0
+    """How long a command waits for a free connection when all `redis_pool_size` are busy
+    (`{prefix}REDIS_POOL_TIMEOUT_S`, above 0, at most 60) before failing as Redis
+    unavailable."""
+
+    @field_validator("redis_pool_size")
+    @classmethod
+    def _pool_size_in_range(cls, value: int, info: ValidationInfo) -> int:
+        if not 1 <= value <= REDIS_POOL_SIZE_MAX:
+            raise ValueError(
+                f"{cls.env_name(info.field_name)}={value} is out of range: expected a number "
+                f"of Redis connections from 1 to {REDIS_POOL_SIZE_MAX}"
+            )
+        return value
+
+    @field_validator("redis_pool_timeout_s")
+    @classmethod
+    def _pool_timeout_in_range(cls, value: float, info: ValidationInfo) -> float:
+        if not 0 < value <= REDIS_POOL_TIMEOUT_MAX_S:  # also refuses NaN
+            raise ValueError(
+                f"{cls.env_name(info.field_name)}={value} is out of range: expected seconds "
+                f"to wait for a free Redis connection, above 0 and at most "
+                f"{REDIS_POOL_TIMEOUT_MAX_S:g}"
+            )
+        return value
+
+    @classmethod
+    def env_name(cls, field_name: str | None) -> str:
+        """The environment variable of `field_name` for this settings class."""
+        return f"{cls.model_config.get('env_prefix', '')}{field_name or ''}".upper()
+
+
+REDIS_POOL_SIZE_MAX = 1024
+"""The largest `redis_pool_size`: a pool past this points at a leak, not at load."""
+REDIS_POOL_TIMEOUT_MAX_S = 60.0
+"""The longest `redis_pool_timeout_s`: a request waiting longer has been given up on."""
+_POOL_QUERY_KEYS = ("max_connections", "timeout")
+"""Query parameters of a Redis URL that would override the pool settings."""
+
+
+def redis_client(settings: ServiceSettings) -> Redis:
+    """A bytes client for `settings.redis_url` on a pool that waits when it is full.
+
+    The URL is read exactly as `Redis.from_url` reads it (scheme, user, password, db, TLS
+    query parameters); the pool's size and wait come from the settings only, so a URL that
+    sets `max_connections` or `timeout` is refused rather than silently winning. Nothing
+    connects until the first command. Closing the client closes its pool.
+    """
+    conflicting = [key for key in _POOL_QUERY_KEYS if key in parse_url(settings.redis_url)]
+    if conflicting:
+        raise ValueError(
+            f"the Redis URL sets {', '.join(conflicting)} in its query: expected the pool to be "
+            f"configured by {settings.env_name('redis_pool_size')} and "
+            f"{settings.env_name('redis_pool_timeout_s')} only; remove it from the URL"
+        )
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_pool_timeout_s,
+        decode_responses=False,
+    )
+    return Redis.from_pool(pool)
 
 
 def _pid() -> int:
@@ -152,7 +228,7 @@ def service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        redis = redis_client(settings)
         try:
             await redis.ping()
             await ensure_groups(redis)

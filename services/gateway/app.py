@@ -27,7 +27,15 @@ from libs.common.risk_snapshot import RiskSnapshotReader
 from libs.common.service import ServiceRuntime, service_app
 from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
 from libs.common.stores.marks import RedisMarkStore
-from services.gateway import auth, errors, keys, routes_orders, routes_positions, routes_risk
+from services.gateway import (
+    admission,
+    auth,
+    errors,
+    keys,
+    routes_orders,
+    routes_positions,
+    routes_risk,
+)
 from services.gateway.context import STATE_KEY, Gateway
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream import StreamHub
@@ -41,6 +49,8 @@ JSON is camelCase, with Bybit V5's field names for orders. Send numbers as decim
 (`"0.001"`) or exact JSON numbers; they are never read through a float. Every error is
 `{"error": "...", "details": [...]}` with a 4xx that says what was wrong and what was
 expected. `clientOrderId` is the idempotency key: a retry with the same one never places twice.
+Under overload a place or amend is refused at once with 429 and `Retry-After`, before
+anything is written; cancels are never refused.
 
 Live feed: WebSocket `/v1/stream` (optionally `?symbols=BTCUSDT,ETHUSDT`) pushes
 `{"type": ..., "data": ...}` for order events, fills (`OrderFilled`), positions
@@ -59,6 +69,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         openapi_url="/openapi.json",
     )
     errors.install(app)
+    admission.install(app)
     auth.install(app)
     for module in (routes_orders, routes_positions, routes_risk):
         app.include_router(module.router, responses=auth.RESPONSES)
@@ -96,6 +107,9 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         hub=StreamHub(settings.stream_queue_size),
     )
     runtime.state[STATE_KEY] = gateway
+    runtime.state[admission.STATE_KEY] = admission.Admission(
+        settings.max_inflight_orders, settings.shed_retry_after_s
+    )
     bus, hub = runtime.bus, gateway.hub
     events = fan_out(gateway.waiters.on_event, hub.on_entry)
     runtime.add_runner(bus.broadcast_reader(topology.ORDERS_EVENTS, events))

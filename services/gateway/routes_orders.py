@@ -12,7 +12,8 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import Symbol
 from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
 from libs.common.topology import open_orders_key
-from services.gateway import commands, placing
+from services.gateway import admission, commands, placing
+from services.gateway.admission import AdmissionDep, ShedRoute
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import Invalid, responses
@@ -35,7 +36,8 @@ Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 TRADER = Depends(require_role(Role.TRADER))
 VIEWER = Depends(require_role(Role.VIEWER))
 ERRORS = responses(404, 409, 422, 503)
-PLACE_ERRORS = responses(422, 503)
+AMEND_ERRORS = ERRORS | admission.RESPONSES
+PLACE_ERRORS = responses(422, 503) | admission.RESPONSES
 
 Wait = Annotated[bool, Query(description="answer with the first outcome (or 202 on timeout)")]
 WaitMs = Annotated[
@@ -51,14 +53,18 @@ Reason = Annotated[str, Query(min_length=1, max_length=500, description="why, fo
 async def place_order(
     body: OrderBody,
     gateway: GatewayDep,
+    gate: AdmissionDep,
     response: Response,
     wait: Wait = False,
     wait_ms: WaitMs = None,
 ) -> PlaceResult:
     """Record the order as Pending, then send it to risk. 202 with the record; with
     `?wait=true`, 200 with the first outcome (accepted, denied, rejected) or 202 on timeout.
-    The same clientOrderId again: 200 with the existing order, nothing placed."""
-    (result,) = await placing.place(gateway, [body], _wait_ms(gateway, wait, wait_ms))
+    The same clientOrderId again: 200 with the existing order, nothing placed.
+    429 with `Retry-After` when too many orders are in flight: nothing written."""
+    wait_for = _wait_ms(gateway, wait, wait_ms)
+    with gate.admit(1, ShedRoute.PLACE):
+        (result,) = await placing.place(gateway, [body], wait_for)
     response.status_code = _status([result])
     return result
 
@@ -67,32 +73,41 @@ async def place_order(
 async def place_batch(
     body: BatchBody,
     gateway: GatewayDep,
+    gate: AdmissionDep,
     response: Response,
     wait: Wait = False,
     wait_ms: WaitMs = None,
 ) -> BatchResult:
     """Place several orders, each as `POST /v1/orders` would; results in the same order.
-    The whole batch is validated before anything is written."""
+    The whole batch is validated before anything is written. Each order counts against the
+    in-flight bound: 429 with `Retry-After` for the whole batch when they do not all fit."""
     limit = gateway.settings.batch_max_orders
     if len(body.orders) > limit:
         raise Invalid(f"a batch has {len(body.orders)} orders: expected at most {limit}")
-    results = await placing.place(gateway, body.orders, _wait_ms(gateway, wait, wait_ms))
+    wait_for = _wait_ms(gateway, wait, wait_ms)
+    with gate.admit(len(body.orders), ShedRoute.PLACE_BATCH):
+        results = await placing.place(gateway, body.orders, wait_for)
     response.status_code = _status(results)
     return BatchResult(results=results)
 
 
-@router.patch("/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=ERRORS)
+@router.patch(
+    "/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=AMEND_ERRORS
+)
 async def amend_order(
-    client_order_id: OrderId, body: AmendBody, gateway: GatewayDep
+    client_order_id: OrderId, body: AmendBody, gateway: GatewayDep, gate: AdmissionDep
 ) -> CommandAccepted:
     """Send an amend of qty and/or price; the result arrives as OrderAmended or
-    OrderAmendRejected on the stream."""
-    return await commands.amend(gateway, client_order_id, body)
+    OrderAmendRejected on the stream. 429 with `Retry-After` when too many orders are in
+    flight: nothing sent."""
+    with gate.admit(1, ShedRoute.AMEND):
+        return await commands.amend(gateway, client_order_id, body)
 
 
 @router.delete("/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=ERRORS)
 async def cancel_order(client_order_id: OrderId, gateway: GatewayDep) -> CommandAccepted:
-    """Send a cancel; the result arrives as OrderCanceled or OrderCancelRejected."""
+    """Send a cancel; the result arrives as OrderCanceled or OrderCancelRejected. Never
+    refused for load (it reduces risk): it is not counted against the in-flight bound."""
     return await commands.cancel(gateway, client_order_id)
 
 
@@ -105,7 +120,8 @@ async def cancel_all_orders(
     reason: Reason = "not given",
 ) -> CommandAccepted:
     """Cancel every open order of `symbol` at the venue, whoever placed it (operators only;
-    allowed even when frozen). Recorded in the audit trail with the caller and `reason`."""
+    allowed even when frozen, never refused for load). Recorded in the audit trail with the
+    caller and `reason`."""
     accepted = await commands.cancel_all(gateway, symbol, category)
     details = {"symbol": symbol, "category": category, "openOrders": str(accepted.open_orders)}
     action = OperatorAction(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.service import ServiceSettings
@@ -26,6 +26,15 @@ class GatewaySettings(ServiceSettings):
     """The largest `waitMs` a client may ask for."""
     batch_max_orders: int = Field(default=20, ge=1, le=500)
     """Orders per `POST /v1/orders/batch`."""
+    max_inflight_orders: int = Field(default=256, ge=1, le=100_000)
+    """Orders (a batch counts each of its orders) being placed or amended at once by this
+    instance, `?wait=true` waits included. One more is refused at once with 429 and a
+    `Retry-After`, before anything is written. Cancels and cancel-all are never refused.
+    The default is 4 orders per connection of the default Redis pool (64): an order holds a
+    connection for about one round trip, so a full gate queues a few round trips at the
+    pool, far inside `redis_pool_timeout_s`. At least `batch_max_orders`."""
+    shed_retry_after_s: int = Field(default=1, ge=1, le=60)
+    """The `Retry-After` (seconds) of a 429 from the in-flight bound."""
     client_order_id_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_]{1,23}$")
     """Prefix of the clientOrderIds the gateway generates for orders sent without one."""
     stream_queue_size: int = Field(default=1_000, ge=1)
@@ -45,3 +54,15 @@ class GatewaySettings(ServiceSettings):
     (read through libs.common.secrets; `SECRETS_MOCK_MODE=1` reads the environment)."""
     api_keys_refresh_s: float = Field(default=60.0, gt=0)
     """How often the secret's key list is re-read."""
+
+    @field_validator("max_inflight_orders")
+    @classmethod
+    def _admits_a_full_batch(cls, value: int, info: ValidationInfo) -> int:
+        batch = info.data.get("batch_max_orders")
+        if batch is not None and value < batch:
+            raise ValueError(
+                f"{cls.env_name('max_inflight_orders')}={value} is below "
+                f"{cls.env_name('batch_max_orders')}={batch}: a full batch could never be "
+                f"admitted; expected at least {batch}"
+            )
+        return value

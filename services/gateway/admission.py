@@ -1,0 +1,153 @@
+"""Load shedding: a bound on the orders this gateway instance is working on at once.
+
+A place or amend is admitted only while the orders in flight, its own included, stay within
+`max_inflight_orders` (a batch counts each of its orders). Otherwise it is refused at once,
+before anything is written or published, with `429 Too Many Requests`, a `Retry-After` and
+the usual error body: the client can retry the same request (same clientOrderIds) safely.
+The gate never waits: a queue in front of an overloaded gateway only makes every answer late.
+
+Cancels and cancel-all are never shed: they reduce risk, and a market maker that cannot pull
+its quotes while the gateway is busy is the worst case. They go through the Redis pool like
+everything else, so under overload they wait there (up to `redis_pool_timeout_s`) instead.
+
+    with gate.admit(len(orders), ShedRoute.PLACE_BATCH):   # raises Overloaded when full
+        await placing.place(...)                             # the slots are freed on exit
+
+`Admission.shed` counts refused requests per route, for the `gateway_requests_shed_total`
+counter once it is in the metrics catalogue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+
+from services.gateway.errors import ApiError, ErrorBody, error_body
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "admission"
+"""Where the gateway's `Admission` lives in `ServiceRuntime.state`."""
+
+
+class ShedRoute(StrEnum):
+    """The routes the gate guards: the `route` label of `gateway_requests_shed_total`."""
+
+    PLACE = "place"
+    PLACE_BATCH = "place_batch"
+    AMEND = "amend"
+
+
+class Overloaded(ApiError):
+    """429: the gateway has `limit` orders in flight already; retry after `retry_after_s`."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, details: list[Any]) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
+
+
+class Admission:
+    """A non-blocking counter of the orders in flight, and of the requests it refused.
+
+    Used from one event loop: `admit` checks and takes its slots in one synchronous step, so
+    no two requests can both take the last slots.
+    """
+
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        if limit < 1:
+            raise ValueError(f"admission limit {limit} is not positive: expected at least 1")
+        if retry_after_s < 1:
+            raise ValueError(f"Retry-After {retry_after_s} s: expected at least 1 s")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self._inflight = 0
+        self.shed: Counter[ShedRoute] = Counter()
+        """Requests refused, per route (each request once, whatever its number of orders)."""
+
+    @property
+    def inflight(self) -> int:
+        """Orders admitted and not finished yet."""
+        return self._inflight
+
+    @contextmanager
+    def admit(self, orders: int, route: ShedRoute) -> Iterator[None]:
+        """Hold `orders` slots for the `with` block, or raise `Overloaded` at once if they do
+        not all fit (nothing is taken then: a batch is admitted whole or not at all)."""
+        if orders < 1:
+            raise ValueError(f"admit({orders}): expected at least one order")
+        if self._inflight + orders > self.limit:
+            self.shed[route] += 1
+            raise self._refusal(orders, route)
+        self._inflight += orders
+        try:
+            yield
+        finally:
+            self._inflight -= orders
+
+    def _refusal(self, orders: int, route: ShedRoute) -> Overloaded:
+        # debug, not warning: under overload a line per refusal would add to the load
+        log.debug(
+            "shed %s of %d order(s): %d of %d in flight", route, orders, self._inflight, self.limit
+        )
+        return Overloaded(
+            f"the gateway is at its limit of {self.limit} orders in flight ({self._inflight} "
+            f"now, this request has {orders}): nothing was written or sent; retry after "
+            f"{self.retry_after_s} s (the same clientOrderId never places twice)",
+            retry_after_s=self.retry_after_s,
+            details=[
+                {
+                    "reason": "max_inflight_orders",
+                    "inflight": self._inflight,
+                    "limit": self.limit,
+                    "orders": orders,
+                    "retryAfterS": self.retry_after_s,
+                }
+            ],
+        )
+
+
+def _admission(connection: HTTPConnection) -> Admission:
+    return cast(Admission, connection.app.state.runtime.state[STATE_KEY])
+
+
+AdmissionDep = Annotated[Admission, Depends(_admission)]
+"""The gateway's `Admission`, for a route parameter."""
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": (
+            "Too many orders in flight: nothing was written or sent. Retry after `Retry-After` "
+            "seconds; the same clientOrderId never places twice"
+        ),
+        "model": ErrorBody,
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying (at least 1)",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+}
+"""OpenAPI `responses` of a route the gate guards."""
+
+
+def install(app: FastAPI) -> None:
+    """Answer `Overloaded` as a 429 error body with its `Retry-After` header."""
+
+    @app.exception_handler(Overloaded)
+    async def on_overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.message, exc.details),
+            status_code=exc.status,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
