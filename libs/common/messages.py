@@ -210,6 +210,20 @@ class OperatorAction(Event):
     details: dict[str, str] = Field(default_factory=dict)
 
 
+class ExposureRepaired(Event):
+    """An audit record (stream `audit`): the exposure audit found the ledger differing from
+    the records and repaired it. `kind` is `exposure_drift_total{kind}`; `key` the order's
+    clientOrderId, the fill's execId or the total's name; amounts in USD (counts for the
+    `count` total)."""
+
+    TYPE = "ExposureRepaired"
+    symbol: SymbolField
+    kind: Text
+    key: Text
+    recorded: Decimal
+    expected: Decimal
+
+
 class OrderApproved(Event):
     """Risk approved the order; the router may send it."""
 

@@ -46,6 +46,25 @@ from libs.common.domain.risk_checks import RiskLimits, TradingState
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Seconds; the prototype's buckets, shared by every latency histogram."""
+STAGE_BUCKETS: tuple[float, ...] = (
+    0.000_5,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+)
+"""Seconds; finer than LATENCY_BUCKETS at the low end, where one stage of a healthy order
+lives (a 3 ms p50 target must be readable from the histogram)."""
 RETRY_BUCKETS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
 """Retries per order: 0 is the normal case; p95 above 2 is an alert (HighOrderRetries)."""
 
@@ -83,6 +102,7 @@ class DenyReason(StrEnum):
     INVENTORY = "inventory"
     TOTAL_NOTIONAL = "total_notional"
     DAILY_LOSS = "daily_loss"
+    POSITIONS_LAG = "positions_lag"
 
 
 class EdgeSource(StrEnum):
@@ -111,6 +131,30 @@ class DriftKind(StrEnum):
     """Orders open on one side only (venue or local), counted."""
     EXECUTIONS = "executions"
     """Venue executions missing locally, counted."""
+
+
+class Stage(StrEnum):
+    """`order_stage_seconds{stage}`: one leg of an order's way, each measured where it ends."""
+
+    GATEWAY_TO_RISK = "gateway_to_risk"
+    """Gateway accepted the intent (its record's created time) -> risk decided it."""
+    RISK_TO_SEND = "risk_to_send"
+    """Risk admitted it (the approval's time) -> the router starts the venue call."""
+    SEND_TO_ACK = "send_to_ack"
+    """The router starts the venue call -> the venue's answer (retries included)."""
+    FILL_TO_POSITION = "fill_to_position"
+    """The router published the fill -> positions folded it into the position."""
+
+
+class ExposureDriftKind(StrEnum):
+    """`exposure_drift_total{kind}`: what the exposure audit found wrong and repaired."""
+
+    ORDER = "order"
+    """An order's entry differed from its record."""
+    FILL = "fill"
+    """A fill positions had folded was still counted as unfolded."""
+    TOTAL = "total"
+    """A total was not the sum of its entries."""
 
 
 class WsChannel(StrEnum):
@@ -219,9 +263,25 @@ ORDER_LATENCY = MetricSpec(
     "order_latency_seconds",
     Kind.HISTOGRAM,
     ("symbol",),
-    "Seconds from sending an order to the venue's answer, retries included",
-    "router: the instance that placed the order",
+    "Seconds from the gateway accepting an order intent to the venue acknowledging it",
+    "router: the instance that placed the order, once per acknowledged order",
     LATENCY_BUCKETS,
+)
+ORDER_STAGE = MetricSpec(
+    "order_stage_seconds",
+    Kind.HISTOGRAM,
+    ("stage",),
+    "Seconds an order spends in one stage of its way (see the stage label's values)",
+    "the service where the stage ends: risk (gateway_to_risk), router (risk_to_send, "
+    "send_to_ack), positions (fill_to_position); once per order or fill",
+    STAGE_BUCKETS,
+)
+EXPOSURE_DRIFT = MetricSpec(
+    "exposure_drift_total",
+    Kind.COUNTER,
+    ("kind",),
+    "Differences the exposure audit found between the ledger and the records, repaired",
+    "risk: the instance holding the audit lease, once per repair",
 )
 FILL_LATENCY = MetricSpec(
     "fill_latency_seconds",
@@ -355,6 +415,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ORDERS_DENIED,
     FREEZE_TRIGGERED,
     ORDER_LATENCY,
+    ORDER_STAGE,
+    EXPOSURE_DRIFT,
     FILL_LATENCY,
     ORDER_RETRY_COUNT,
     POSITION_QTY,
@@ -410,6 +472,8 @@ class EngineMetrics:
         self.orders_denied = _counter(ORDERS_DENIED, registry)
         self.freeze_triggered = _counter(FREEZE_TRIGGERED, registry)
         self.order_latency = _histogram(ORDER_LATENCY, registry)
+        self.order_stage = _histogram(ORDER_STAGE, registry)
+        self.exposure_drift = _counter(EXPOSURE_DRIFT, registry)
         self.fill_latency = _histogram(FILL_LATENCY, registry)
         self.order_retry_count = _histogram(ORDER_RETRY_COUNT, registry)
         self.position_qty = _gauge(POSITION_QTY, registry)
@@ -433,6 +497,8 @@ class EngineMetrics:
             self.freeze_triggered.labels(reason=reason.value)
         for channel in WsChannel:  # likewise: the first reconnect must show as an increase
             self.venue_ws_reconnects.labels(channel=channel.value)
+        for kind in ExposureDriftKind:  # and the first drift
+            self.exposure_drift.labels(kind=kind.value)
 
     def init_order_series(self, symbols: Iterable[str]) -> None:
         """Expose the order counters of `symbols` at 0 (router, at start-up), for the same

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from libs.common.domain.enums import Side
 from libs.common.domain.ids import ClientOrderId, EventId, ExecId, Symbol, VenueOrderId
 
 DLQ_SUFFIX = ".dlq"
@@ -172,14 +171,21 @@ def venue_order_key(venue_order_id: VenueOrderId) -> str:
     return f"{KEY_PREFIX}:orders:venue:{venue_order_id}"
 
 
-def reservations_key(symbol: Symbol, side: Side) -> str:
-    """Hash of the exposure risk reserved on one side of `symbol`: clientOrderId -> units."""
-    return f"{KEY_PREFIX}:risk:reserved:{symbol}:{side}"
+EXPOSURE_SYMBOLS_KEY = f"{KEY_PREFIX}:exposure:symbols"
+"""Set of the symbols that have exposure: an admitted order, an unfolded fill or a position."""
 
 
-def reservation_key(client_order_id: ClientOrderId) -> str:
-    """Where the reservation of an order lives (`symbol:side`), or a tombstone once released."""
-    return f"{KEY_PREFIX}:risk:reservation:{client_order_id}"
+def exposure_key(symbol: Symbol) -> str:
+    """Hash of the exposure ledger of `symbol` (`libs.common.stores.exposure_redis`): the
+    totals `buy`, `sell`, `count`, `ubuy`, `usell` (micro-USD), `o:{clientOrderId}` per
+    admitted open order and `x:{execId}` per fill positions has not folded yet."""
+    return f"{KEY_PREFIX}:exposure:{symbol}"
+
+
+def unfolded_key(symbol: Symbol) -> str:
+    """Sorted set of the execIds of `symbol` not folded by positions yet, by the ms they
+    were reported: the oldest tells how far positions lags."""
+    return f"{KEY_PREFIX}:exposure:unfolded:{symbol}"
 
 
 def rate_limit_key(bucket: str) -> str:
@@ -206,7 +212,8 @@ def mark_history_key(symbol: Symbol) -> str:
 
 
 def order_times_key(symbol: Symbol) -> str:
-    """Sorted set of the orders risk approved on `symbol` in the last seconds, by time (ns)."""
+    """Sorted set of the orders and amends risk admitted on `symbol` in the last second, by
+    time (ms): the order-rate check."""
     return f"{KEY_PREFIX}:risk:order-times:{symbol}"
 
 

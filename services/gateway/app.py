@@ -23,9 +23,10 @@ from libs.common import topology
 from libs.common.api_keys import RedisApiKeyStore
 from libs.common.bus_types import Delivery, Handler
 from libs.common.messages import Envelope
-from libs.common.risk_snapshot import RiskSnapshotReader
+from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app
 from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
+from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.stores.marks import RedisMarkStore
 from services.gateway import (
     admission,
@@ -95,13 +96,13 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         positions=positions,
         risk=risk,
         marks=marks,
-        snapshots=RiskSnapshotReader(
+        snapshots=RiskReader(
             redis,
-            mark_max_age_s=settings.mark_max_age_s,
-            orders=orders,
-            positions=positions,
             risk=risk,
+            positions=positions,
             marks=marks,
+            ledger=RedisExposureLedger(redis),
+            mark_max_age_s=settings.mark_max_age_s,
         ),
         waiters=Waiters(),
         hub=StreamHub(settings.stream_queue_size),

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from libs.common.bus import Bus
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics
-from libs.common.risk_snapshot import RiskSnapshotReader
+from libs.common.risk_view import RiskReader
 from libs.common.stores import OrderStore, PositionStore, RiskStateStore
 from libs.common.stores.marks import MarkStore
 from services.gateway.settings import GatewaySettings
@@ -37,7 +37,7 @@ class Gateway:
     positions: PositionStore
     risk: RiskStateStore
     marks: MarkStore
-    snapshots: RiskSnapshotReader
+    snapshots: RiskReader
     """The risk view (limits, exposure, marks, P&L today) as the risk service reads it."""
     waiters: Waiters
     hub: StreamHub

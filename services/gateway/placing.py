@@ -1,21 +1,22 @@
-"""Placing orders: validate, write the Pending record, then publish `PlaceOrder`.
+"""Placing orders: validate, then write the Pending record and its `PlaceOrder` in one step.
 
-The record is written first with `OrderStore.create`, a set-if-absent on the clientOrderId:
-a client retrying a POST finds the record its first attempt wrote, gets it back with
-`created: false`, and nothing is published again, so a retry can never place twice.
+`OrderStore.create_and_send` writes the record if its clientOrderId is new and, only then,
+appends the command to `orders.requests`, atomically per order: a record never exists
+without its command, and a client retrying a POST finds the record its first attempt wrote,
+gets it back with `created: false`, and nothing is sent again, so a retry never places twice.
 
-Publishing after the record is not one atomic step (the store's create is its own script).
-If the publish fails, the record stays Pending with no command behind it and the client gets
-a 503 that says so: the order's outcome is unknown to the client until reconciliation settles
-the record (it never reached the venue), and a retry with the same clientOrderId is safe.
+If Redis fails mid-call, some orders of a batch may have been written (each with its
+command) and some not; the client gets a 503 saying so, and a retry with the same
+clientOrderIds completes exactly the ones that are missing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
+
+from redis.exceptions import RedisError
 
 from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, new_client_order_id
@@ -32,14 +33,14 @@ log = logging.getLogger(__name__)
 async def place(
     gateway: Gateway, bodies: Sequence[OrderBody], wait_ms: int | None
 ) -> list[PlaceResult]:
-    """Place `bodies` (one pipeline of commands); wait up to `wait_ms` for outcomes if set."""
+    """Place `bodies` (one pipeline of records and commands); wait up to `wait_ms` for
+    outcomes if set."""
     commands = _commands(gateway, bodies)
     now_ns = gateway.clock_ns()
     ids = [c.client_order_id for c in commands]
     with gateway.waiters.expect(ids if wait_ms else ()) as futures:
-        stored = await _create(gateway, commands, now_ns)
+        stored = await _create_and_send(gateway, commands, now_ns)
         created = [c for c, (_, new) in zip(commands, stored, strict=True) if new]
-        await _publish(gateway, created)
         resolutions = {}
         if wait_ms and created:
             waited = {c.client_order_id: futures[c.client_order_id] for c in created}
@@ -62,43 +63,35 @@ def _commands(gateway: Gateway, bodies: Sequence[OrderBody]) -> list[PlaceOrder]
     return [body.to_command(cid) for body, cid in zip(bodies, ids, strict=True)]
 
 
-async def _create(
+async def _create_and_send(
     gateway: Gateway, commands: list[PlaceOrder], now_ns: int
 ) -> list[tuple[Order, bool]]:
-    """Create every record; if some failed, still publish those created, then say so."""
-    replies = await asyncio.gather(
-        *(gateway.orders.create(c.to_order(now_ns)) for c in commands), return_exceptions=True
-    )
-    stored = [r for r in replies if not isinstance(r, BaseException)]
+    """Write each record with its command; a Redis failure is a 503 that says what to do."""
+    items = [(c.to_order(now_ns), Envelope.wrap(c).to_json()) for c in commands]
+    try:
+        results = await gateway.orders.create_and_send(items, topology.ORDERS_REQUESTS)
+    except RedisError as error:
+        ids = ", ".join(c.client_order_id for c in commands)
+        log.error("orders %s: record and command not confirmed: %r", ids, error)
+        raise Unavailable(
+            f"order(s) {ids}: Redis failed while recording them ({type(error).__name__}); "
+            "each was either recorded with its command or not at all. Retry with the same "
+            "clientOrderIds: a retry never places twice."
+        ) from error
+    stored = [r for r in results if not isinstance(r, Exception)]
     if len(stored) == len(commands):
         return stored
-    pairs = list(zip(commands, replies, strict=True))
-    failed = [c.client_order_id for c, r in pairs if isinstance(r, BaseException)]
-    created = [c for c, r in pairs if not isinstance(r, BaseException) and r[1]]
-    await _publish(gateway, created)
-    placed = f" (order(s) {', '.join(c.client_order_id for c in created)} were placed)"
-    raise Unavailable(
-        f"could not record order(s) {', '.join(failed)}: nothing was placed for them; "
-        f"retry with the same clientOrderId{placed if created else ''}"
+    pairs = list(zip(commands, results, strict=True))
+    failed = [c.client_order_id for c, r in pairs if isinstance(r, Exception)]
+    placed = [c.client_order_id for c, r in pairs if not isinstance(r, Exception) and r[1]]
+    log.error(
+        "orders %s not recorded: %s", failed, [r for r in results if isinstance(r, Exception)]
     )
-
-
-async def _publish(gateway: Gateway, commands: Sequence[PlaceOrder]) -> None:
-    if not commands:
-        return
-    try:
-        await gateway.bus.publish_many(
-            topology.ORDERS_REQUESTS, [Envelope.wrap(command) for command in commands]
-        )
-    except Exception as error:
-        ids = ", ".join(c.client_order_id for c in commands)
-        log.error("orders %s recorded Pending but not published: %r", ids, error)
-        raise Unavailable(
-            f"order(s) {ids} were recorded as Pending but the command could not be published "
-            f"({type(error).__name__}); the outcome is unknown until reconciliation settles "
-            "them. Check GET /v1/orders/{clientOrderId}; a retry with the same clientOrderId "
-            "never places twice."
-        ) from error
+    said = f" (order(s) {', '.join(placed)} were placed)" if placed else ""
+    raise Unavailable(
+        f"could not record order(s) {', '.join(failed)}: nothing was written or sent for "
+        f"them; retry with the same clientOrderId{said}"
+    )
 
 
 def _result(order: Order, created: bool, resolution: Resolution | None) -> PlaceResult:

@@ -16,8 +16,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from libs.common import topology
+from libs.common.domain.exposure import (
+    FROZEN_REASON,
+    Candidate,
+    ExposureCheck,
+    explain,
+    to_units,
+)
 from libs.common.domain.ids import ClientOrderId, Symbol, new_client_order_id
-from libs.common.domain.risk_checks import OrderIntent, TradingState, run_pre_trade_checks
+from libs.common.domain.risk_checks import OrderIntent, TradingState, order_denial
 from libs.common.domain.time import NS_PER_SECOND, seconds_to_ns
 from libs.common.freeze import request_unfreeze, trigger_freeze
 from libs.common.messages import (
@@ -29,7 +36,7 @@ from libs.common.messages import (
     UnfreezeTrading,
 )
 from libs.common.metrics import ALL_SYMBOLS, FreezeReason
-from libs.common.risk_snapshot import RiskView, utilisation
+from libs.common.risk_view import RiskView, utilisation
 from libs.common.stores import UnfreezeOutcome
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
@@ -64,13 +71,13 @@ async def get_risk(gateway: GatewayDep) -> RiskState:
     """Live limits, their utilisation, P&L today, the trading state and the freeze history."""
     limit = gateway.settings.freeze_history_limit
     view, history = await asyncio.gather(
-        gateway.snapshots.read(gateway.clock_ns()), gateway.risk.freeze_history(limit)
+        gateway.snapshots.read(gateway.clock_ns(), books=True), gateway.risk.freeze_history(limit)
     )
     return RiskState(
         limits=Limits.of(view.desk_limits),
         trading=TradingView.of(view.status),
         utilisation=_utilisation(view),
-        pnl_today=view.snapshot.pnl_today,
+        pnl_today=view.pnl_today,
         net_pnl=view.net_pnl,
         freeze_history=[StateChange.of(record) for record in history],
     )
@@ -144,17 +151,34 @@ async def report_edge(body: EdgeBody, gateway: GatewayDep) -> CommandAccepted:
 
 @router.post("/simulate", dependencies=[TRADER], responses=ERRORS)
 async def simulate(body: OrderBody, gateway: GatewayDep) -> SimulateResult:
-    """Run the pre-trade checks on an order against the live risk view, without placing it.
-    Orders approved meanwhile by risk (and their reservations) may still change the answer."""
-    intent = body.to_command(body.client_order_id or _placeholder_id()).to_intent()
-    reason = await _check(gateway, intent)
+    """Run every pre-trade check on an order against the live risk view and exposure
+    ledger, without placing it. Orders admitted meanwhile may still change the answer."""
+    command = body.to_command(body.client_order_id or _placeholder_id())
+    reason = await _check(gateway, command.to_intent())
     return SimulateResult(approved=reason is None, reason=reason)
 
 
 async def _check(gateway: Gateway, intent: OrderIntent) -> str | None:
-    now_ns = gateway.clock_ns()
-    view = await gateway.snapshots.read(now_ns, symbols=[intent.symbol])
-    return run_pre_trade_checks(intent, view.snapshot, view.limits(intent.symbol), now_ns)
+    """What risk would answer now: the checks without exposure, then the ledger's rule."""
+    view = await gateway.snapshots.read(gateway.clock_ns(), symbols=[intent.symbol], books=True)
+    if view.status.state is TradingState.FROZEN:
+        return FROZEN_REASON
+    mark = view.fresh.get(intent.symbol)
+    if denial := order_denial(intent, mark, view.limits(intent.symbol)):
+        return denial[1]
+    terms = {s: t for s in view.symbols if (t := view.terms(s)) is not None}
+    if len(terms) < len(view.symbols):
+        return "no fresh mark price for a symbol with a position: total exposure cannot be counted"
+    assert mark is not None
+    units = to_units(intent.qty * (intent.price or mark), round_up=True)
+    candidate = Candidate(
+        intent.symbol, intent.side, units, place=True, must_reduce=view.daily_loss_reached
+    )
+    check = ExposureCheck(
+        view.status.state, view.desk_terms(), terms, dict(view.books), dict(view.rates)
+    )
+    denied = check.decide(candidate, 0)
+    return None if denied is None else explain(denied, candidate, view.status.state)
 
 
 def _utilisation(view: RiskView) -> list[Utilisation]:

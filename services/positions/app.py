@@ -56,7 +56,8 @@ def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
         claim_idle_ms=settings.claim_idle_ms,
     )
     consumer = bus.batch_consumer(
-        spec, batched(FillsHandler(positions=positions, marks=marks, bus=bus))
+        spec,
+        batched(FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)),
     )
     feed = MarksFeed(settings=settings, marks=marks, positions=positions, bus=bus)
     reconciler = PositionReconciler(positions=positions, metrics=metrics)

@@ -12,6 +12,7 @@ A fill that fails, or whose update could not be published, is retried alone by t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from libs.common import topology
@@ -20,6 +21,7 @@ from libs.common.bus import Bus
 from libs.common.domain.ids import Symbol
 from libs.common.domain.positions import Position
 from libs.common.messages import Envelope, OrderFilled, PositionUpdated
+from libs.common.metrics import EngineMetrics, Stage
 from libs.common.stores import PositionStore
 from libs.common.stores.marks import Mark, MarkStore
 
@@ -37,10 +39,18 @@ def position_update(position: Position, mark: Mark | None) -> PositionUpdated:
 class FillsHandler:
     """The `positions` group's handler of `orders.events` batches."""
 
-    def __init__(self, *, positions: PositionStore, marks: MarkStore, bus: Bus[Envelope]) -> None:
+    def __init__(
+        self,
+        *,
+        positions: PositionStore,
+        marks: MarkStore,
+        bus: Bus[Envelope],
+        metrics: EngineMetrics,
+    ) -> None:
         self._positions = positions
         self._marks = marks
         self._bus = bus
+        self._metrics = metrics
 
     async def __call__(self, batch: Sequence[Incoming]) -> Results:
         results: list[BaseException | None] = [None] * len(batch)
@@ -53,10 +63,15 @@ class FillsHandler:
         applied = await gather_limited(self._apply(fills) for fills in by_symbol.values())
         marks = await self._marks_of(list(by_symbol))
         updates: list[tuple[int, Envelope]] = []
+        stage = self._metrics.order_stage.labels(stage=Stage.FILL_TO_POSITION.value)
+        folded_ns = time.time_ns()
         for index, incoming, fill, outcome, changed in (o for per in applied for o in per):
             if isinstance(outcome, BaseException):
                 results[index] = outcome
-            elif changed or incoming.attempt > 1:
+                continue
+            if changed:
+                stage.observe(max(0.0, (folded_ns - incoming.envelope.ts_ns) / 1e9))
+            if changed or incoming.attempt > 1:
                 update = position_update(outcome, marks.get(fill.symbol))
                 event_id = derive_event_id(incoming.envelope.event_id, "position")
                 envelope = Envelope.wrap(

@@ -1,152 +1,154 @@
-"""AmendOrder: the amended order must pass the price band, order notional and inventory.
+"""AmendOrder: every check a place runs, and the increase reserved before it is sent.
 
-The order is checked as it would stand after the amend (new qty less what is filled, new
-price) against a snapshot without it, and its notional must fit in the side's headroom
-less the other orders' reservations. Approved: the command goes on to `orders.approved` as
-it came. Denied: `OrderAmendRejected` (code `RISK_REFUSAL_CODE`) on `orders.events`, and a
-record the router already moved to PendingAmend goes back with AmendRejected.
+An amend is prepared against the batch's `RiskView` like a place: the amended order (what
+can still fill at the new qty, at the new price) must have a fresh mark, stay in the price
+band and within the order notional; then the ledger admits it against the state, positions
+lag, open-orders-free rate, inventory, total notional and daily loss checks. Admitted, the
+record takes the amend's terms (`reserve_amend`): until the venue answers, the order counts
+at the larger of its current and amended terms, so an amend up is reserved before it can
+take effect. The admission also writes the decision (under the command's event id) and
+republishes the command on `orders.approved`, in the same step.
 
-Known gap: an amend up is checked against the reservations but does not reserve the
-increase, so two instances approving amends up on one side at the same instant could pass
-the limit by the increases. Orders (the common case) reserve atomically.
-
-Decisions are remembered by the command's event id, as for orders.
+A denial is remembered under the command's event id (`DecisionStore`), moves a record the
+router already put in PendingAmend back, and publishes `OrderAmendRejected` (code
+`RISK_REFUSAL_CODE`). A redelivered command finds its decision: admitted, nothing to do;
+denied, the refusal is published again (consumers dedupe it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from decimal import Decimal
 from functools import partial
 
 from libs.common.batching import derive_event_id
-from libs.common.domain.orders import Order, OrderEventKind, OrderStatus, apply_event, is_terminal
+from libs.common.domain.exposure import FROZEN_REASON, Candidate, order_units
+from libs.common.domain.orders import (
+    Order,
+    OrderEventKind,
+    OrderStatus,
+    apply_event,
+    is_terminal,
+    reserve_amend,
+)
+from libs.common.domain.risk_checks import Check, OrderIntent, TradingState, order_denial
 from libs.common.messages import AmendOrder, Envelope, OrderAmendRejected
-from libs.common.risk_snapshot import RiskSnapshotReader, RiskView
+from libs.common.risk_view import RiskView
 from libs.common.stores import OrderStore
+from libs.common.stores.exposure import AdmitRequest
+from libs.common.topology import idempotency_key
 from services.risk.decisions import Decision, DecisionStore
 from services.risk.outbox import Outbox
-from services.risk.rules import amend_denial, amend_intent, with_open
+from services.risk.placing import Denied, Prepared, Replay
 
 log = logging.getLogger(__name__)
 
 RISK_REFUSAL_CODE = -1
 """`code` of a refusal by risk in a VenueRefusal event: no venue retCode is negative."""
-
-Item = tuple[Envelope, AmendOrder]
-
-
-@dataclass(frozen=True, slots=True)
-class _Decided:
-    envelope: Envelope
-    command: AmendOrder
-    decision: Decision
+AMEND_NAMESPACE = "risk:amend"
+"""Decisions on amends are kept under `idempotency_key(AMEND_NAMESPACE, event id)`."""
+ADMITTED = Decision.approve().model_dump_json()
 
 
-class Amender:
-    """Decides AmendOrder commands; see the module docstring."""
-
-    def __init__(
-        self, *, orders: OrderStore, reader: RiskSnapshotReader, decisions: DecisionStore
-    ) -> None:
-        self._orders = orders
-        self._reader = reader
-        self._decisions = decisions
-
-    async def amend(self, items: Sequence[Item], outbox: Outbox, now_ns: int) -> None:
-        """Decide `items` (a batch's AmendOrders, in order) and queue their messages."""
-        if not items:
-            return
-        keys = [env.event_id for env, _ in items]
-        records, known = await asyncio.gather(
-            self._orders.get_many([cmd.client_order_id for _, cmd in items]),
-            self._decisions.get_many(keys),
-        )
-        fresh = [
-            (item, record)
-            for item, record, decision in zip(items, records, known, strict=True)
-            if decision is None
-        ]
-        decided = [
-            _Decided(*item, decision)
-            for item, decision in zip(items, known, strict=True)
-            if decision is not None
-        ]
-        decided += await self._decide(fresh, now_ns)
-        await self._apply(decided, outbox, now_ns)
-
-    async def _decide(
-        self, fresh: Sequence[tuple[Item, Order | None]], now_ns: int
-    ) -> list[_Decided]:
-        if not fresh:
-            return []
-        view = await self._reader.read(
-            now_ns,
-            symbols={cmd.symbol for (_, cmd), _ in fresh},
-            exclude={cmd.client_order_id for (_, cmd), _ in fresh},
-        )
-        decisions = []
-        for (_, cmd), record in fresh:
-            decision, view = _check(cmd, record, view)
-            decisions.append(decision)
-        keyed = [(env.event_id, d) for ((env, _), _), d in zip(fresh, decisions, strict=True)]
-        recorded = await self._decisions.record_many(keyed)
-        return [
-            _Decided(env, cmd, kept)
-            for ((env, cmd), _), (kept, _) in zip(fresh, recorded, strict=True)
-        ]
-
-    async def _apply(self, decided: Sequence[_Decided], outbox: Outbox, now_ns: int) -> None:
-        denied = [d for d in decided if not d.decision.approved]
-        back = partial(_amend_rejected, ts_ns=now_ns)
-        results = await self._orders.update_many(
-            [(d.command.client_order_id, back) for d in denied]
-        )
-        for d, result in zip(denied, results, strict=True):
-            if isinstance(result, Exception):
-                log.warning(
-                    "amend of %s: record not updated: %s", d.command.client_order_id, result
-                )
-        for d in decided:
-            if d.decision.approved:
-                outbox.approved.append(d.envelope)
-                continue
-            refusal = OrderAmendRejected(
-                client_order_id=d.command.client_order_id,
-                symbol=d.command.symbol,
-                ts_event_ns=now_ns,
-                code=RISK_REFUSAL_CODE,
-                reason=d.decision.reason,
-            )
-            event_id = derive_event_id(d.envelope.event_id, "amend-denied")
-            outbox.events.append(
-                Envelope.wrap(refusal, d.envelope.correlation_id, event_id=event_id)
-            )
-            log.info("amend of %s denied: %s", d.command.client_order_id, d.decision.reason)
-
-
-def _check(cmd: AmendOrder, record: Order | None, view: RiskView) -> tuple[Decision, RiskView]:
-    """The decision on one amend, and the view with the order as amended if approved."""
+def prepare_amend(
+    envelope: Envelope,
+    command: AmendOrder,
+    record: Order | None,
+    decision: Decision | None,
+    view: RiskView,
+) -> Prepared:
+    """The admission request of a fresh amend, or why not (see the module docstring)."""
+    if decision is not None:
+        return None if decision.approved else Replay()
+    cid = command.client_order_id
     if record is None:
-        return _refuse(f"order {cmd.client_order_id} is unknown: nothing to amend"), view
-    if is_terminal(record.status):
-        return _refuse(f"order {cmd.client_order_id} is {record.status}: nothing to amend"), view
-    intent = amend_intent(record, cmd.qty, cmd.price)
+        return Denied(None, f"order {cid} is unknown: nothing to amend")
+    if is_terminal(record.status) or record.status is OrderStatus.PENDING:
+        return Denied(None, f"order {cid} is {record.status}: nothing to amend")
+    intent = amend_intent(record, command.qty, command.price)
     if isinstance(intent, str):
-        return _refuse(intent), view
-    own = view.reserved.get((record.symbol, record.side), {}).get(record.client_order_id, 0)
-    others = view.reserved_total(record.symbol, record.side) - own
-    limits = view.limits(record.symbol)
-    denial = amend_denial(intent, view.snapshot, limits, reserved_by_others=others)
-    if denial is not None:
-        return Decision.deny(*denial), view
-    return Decision.approve(), replace(view, snapshot=with_open(view.snapshot, intent))
+        return Denied(None, intent)
+    if view.status.state is TradingState.FROZEN:  # the ledger checks it again, atomically
+        return Denied(Check.TRADING_STATE, FROZEN_REASON)
+    mark = view.fresh.get(record.symbol)
+    if denial := order_denial(intent, mark, view.limits(record.symbol)):
+        return Denied(*denial)
+    try:
+        admitted = reserve_amend(record, command.qty, command.price, ts_ns=view.now_ns)
+    except ValueError as error:
+        return Denied(None, str(error))
+    candidate = Candidate(
+        symbol=record.symbol,
+        side=record.side,
+        units=order_units(admitted),
+        place=False,
+        must_reduce=view.daily_loss_reached,
+    )
+    return AdmitRequest(
+        candidate=candidate,
+        read=record,
+        admitted=admitted,
+        event=envelope.to_json(),
+        rate_member=f"{cid}:{envelope.event_id}",
+        decision_key=idempotency_key(AMEND_NAMESPACE, envelope.event_id),
+        decision=ADMITTED,
+    )
 
 
-def _refuse(reason: str) -> Decision:
-    return Decision(approved=False, reason=reason)
+def amend_intent(order: Order, qty: Decimal | None, price: Decimal | None) -> OrderIntent | str:
+    """The order as it would stand after the amend (what can still fill), or why it cannot."""
+    new_qty = order.qty if qty is None else qty
+    leaves = new_qty - order.filled_qty
+    if leaves <= 0:
+        return (
+            f"amend of {order.client_order_id}: qty {new_qty} is not above the filled qty "
+            f"{order.filled_qty}"
+        )
+    return OrderIntent(
+        symbol=order.symbol,
+        side=order.side,
+        qty=leaves,
+        price=order.price if price is None else price,
+        reduce_only=order.reduce_only,
+    )
+
+
+async def deny_amends(
+    denials: Sequence[tuple[Envelope, AmendOrder, Denied | None]],
+    *,
+    orders: OrderStore,
+    decisions: DecisionStore,
+    outbox: Outbox,
+    now_ns: int,
+) -> None:
+    """Remember each denial (a replay, `None`, keeps the one remembered), move a record in
+    PendingAmend back, and queue `OrderAmendRejected` for each."""
+    if not denials:
+        return
+    fresh = [
+        (env.event_id, Decision(approved=False, check=d.check, reason=d.reason))
+        for env, _, d in denials
+        if d is not None
+    ]
+    await decisions.record_many(fresh)
+    kept = await decisions.get_many([env.event_id for env, _, _ in denials])
+    back = partial(_amend_rejected, ts_ns=now_ns)
+    results = await orders.update_many([(cmd.client_order_id, back) for _, cmd, _ in denials])
+    for (envelope, command, _), decision, result in zip(denials, kept, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("amend of %s: record not updated: %s", command.client_order_id, result)
+        reason = decision.reason if decision is not None else "denied by risk"
+        refusal = OrderAmendRejected(
+            client_order_id=command.client_order_id,
+            symbol=command.symbol,
+            ts_event_ns=now_ns,
+            code=RISK_REFUSAL_CODE,
+            reason=reason,
+        )
+        event_id = derive_event_id(envelope.event_id, "amend-denied")
+        outbox.events.append(Envelope.wrap(refusal, envelope.correlation_id, event_id=event_id))
+        log.info("amend of %s denied: %s", command.client_order_id, reason)
 
 
 def _amend_rejected(order: Order, *, ts_ns: int) -> Order:

@@ -1,8 +1,10 @@
 """The risk service: pre-trade checks, reservations, edge and loss monitoring, freezes.
 
     orders.requests (group risk) ──▶ RequestsHandler ──▶ orders.approved / orders.events
-    orders.events   (group risk) ──▶ OrderEventsHandler (edge from fills, releases)
-    every refresh_interval_s     ──▶ RiskMonitor (gauges, daily loss, reservation sweep)
+    orders.events   (group risk) ──▶ OrderEventsHandler (edge from fills)
+    every refresh_interval_s     ──▶ RiskMonitor (gauges, daily loss)
+    every audit_interval_s       ──▶ ExposureAuditor (the ledger against the records; one
+                                     instance, under a lease)
 
 Risk never unfreezes: that is an operator's action through the gateway.
 """
@@ -10,6 +12,7 @@ Risk never unfreezes: that is an operator's action through the gateway.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
@@ -17,25 +20,30 @@ from libs.common import topology
 from libs.common.batching import BatchHandler, Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
 from libs.common.messages import Envelope
-from libs.common.risk_snapshot import RiskSnapshotReader
+from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app, stalled
 from libs.common.stores import (
     RedisIdempotencyStore,
+    RedisLeaseStore,
     RedisOrderStore,
+    RedisPositionStore,
     RedisRiskStateStore,
 )
+from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.stores.marks import RedisMarkStore
-from services.risk.amending import Amender
+from services.risk.amending import AMEND_NAMESPACE
+from services.risk.audit import ExposureAuditor
+from services.risk.deciding import Decider
 from services.risk.decisions import DecisionStore
 from services.risk.edge import EdgeBook, EdgeWatch
 from services.risk.events import OrderEventsHandler
 from services.risk.monitor import RiskMonitor
-from services.risk.placing import Placer
 from services.risk.requests import RequestsHandler
 from services.risk.settings import RiskSettings
 
 STATE_MONITOR = "risk.monitor"
 STATE_CONSUMERS = "risk.consumers"
+STATE_AUDITOR = "risk.auditor"
 
 
 def create_app(settings: RiskSettings) -> FastAPI:
@@ -51,8 +59,14 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
     clock = time.time_ns
     orders, risk, marks = RedisOrderStore(redis), RedisRiskStateStore(redis), RedisMarkStore(redis)
-    reader = RiskSnapshotReader(
-        redis, mark_max_age_s=settings.mark_max_age_s, orders=orders, risk=risk, marks=marks
+    ledger = RedisExposureLedger(redis)
+    reader = RiskReader(
+        redis,
+        risk=risk,
+        positions=RedisPositionStore(redis),
+        marks=marks,
+        ledger=ledger,
+        mark_max_age_s=settings.mark_max_age_s,
     )
     book = EdgeBook(redis, window=settings.edge_window_fills)
     actor = f"{settings.actor}:{settings.instance}"
@@ -65,23 +79,18 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         min_fills=settings.edge_min_fills,
         actor=actor,
     )
-    placer = Placer(
-        redis=redis,
+    decider = Decider(
         orders=orders,
-        risk=risk,
         reader=reader,
-        decisions=DecisionStore(redis, "risk:place", settings.decision_ttl_s),
+        ledger=ledger,
+        amend_decisions=DecisionStore(redis, AMEND_NAMESPACE, settings.decision_ttl_s),
         metrics=metrics,
-    )
-    amender = Amender(
-        orders=orders,
-        reader=reader,
-        decisions=DecisionStore(redis, "risk:amend", settings.decision_ttl_s),
+        decision_ttl_s=settings.decision_ttl_s,
     )
     requests = RequestsHandler(
-        placer=placer, amender=amender, edge=edge, risk=risk, bus=bus, metrics=metrics, clock=clock
+        decider=decider, edge=edge, risk=risk, bus=bus, metrics=metrics, clock=clock
     )
-    events = OrderEventsHandler(orders=orders, risk=risk, edge=edge, bus=bus, clock=clock)
+    events = OrderEventsHandler(edge=edge, bus=bus, clock=clock)
     consumers = [
         _consumer(runtime, settings, topology.ORDERS_REQUESTS, requests),
         _consumer(runtime, settings, topology.ORDERS_EVENTS, events),
@@ -89,7 +98,6 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     monitor = RiskMonitor(
         redis=redis,
         reader=reader,
-        orders=orders,
         risk=risk,
         edges=book,
         idempotency=RedisIdempotencyStore(redis),
@@ -98,11 +106,30 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         clock=clock,
         actor=actor,
     )
+    auditor = ExposureAuditor(
+        redis=redis,
+        ledger=ledger,
+        leases=RedisLeaseStore(redis),
+        bus=bus,
+        metrics=metrics,
+        owner=settings.instance,
+        lease_ttl_ms=int(settings.audit_interval_s * 3000),
+    )
     periodic = Periodic("risk-monitor", settings.refresh_interval_s, monitor.refresh)
+    auditing = Periodic("risk-exposure-audit", settings.audit_interval_s, _drop(auditor.run))
     runtime.add_runner(periodic)
+    runtime.add_runner(auditing)
     runtime.add_check("monitor", stalled(lambda: periodic.last_progress, settings.stall_after_s))
     runtime.state[STATE_MONITOR] = monitor
+    runtime.state[STATE_AUDITOR] = auditor
     runtime.state[STATE_CONSUMERS] = consumers
+
+
+def _drop(run: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        await run()
+
+    return call
 
 
 def _consumer(

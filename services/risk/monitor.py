@@ -6,8 +6,9 @@
 - Daily loss: P&L today (see `libs.common.risk_snapshot`) at or below -daily_loss_limit
   freezes trading (DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps
   trading, and the pre-trade check still allows only reducing orders.
-- Reservations of orders that have ended (or whose record is gone) are released: a safety
-  net under the release on terminal events, so exposure cannot stay reserved forever.
+
+Exposure needs no sweep: the ledger changes with every record write; `services.risk.audit`
+verifies it.
 """
 
 from __future__ import annotations
@@ -16,22 +17,20 @@ import logging
 
 from redis.asyncio import Redis
 
-from libs.common.batching import Clock, gather_limited
+from libs.common.batching import Clock
 from libs.common.bus import Bus
-from libs.common.domain.ids import ClientOrderId
-from libs.common.domain.orders import is_terminal
 from libs.common.domain.risk_checks import daily_loss_breach
 from libs.common.freeze import trigger_freeze
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, FreezeReason
-from libs.common.risk_snapshot import (
-    RiskSnapshotReader,
+from libs.common.risk_view import (
+    RiskReader,
     RiskView,
     ensure_pnl_baseline,
     utc_day,
     utilisation,
 )
-from libs.common.stores import IdempotencyStore, OrderStore, RiskStateStore
+from libs.common.stores import IdempotencyStore, RiskStateStore
 from services.risk.edge import EdgeBook
 
 log = logging.getLogger(__name__)
@@ -47,8 +46,7 @@ class RiskMonitor:
         self,
         *,
         redis: Redis,
-        reader: RiskSnapshotReader,
-        orders: OrderStore,
+        reader: RiskReader,
         risk: RiskStateStore,
         edges: EdgeBook,
         idempotency: IdempotencyStore,
@@ -59,7 +57,6 @@ class RiskMonitor:
     ) -> None:
         self._redis = redis
         self._reader = reader
-        self._orders = orders
         self._risk = risk
         self._edges = edges
         self._idempotency = idempotency
@@ -70,10 +67,9 @@ class RiskMonitor:
 
     async def refresh(self) -> None:
         now_ns = self._clock()
-        view = await self._reader.read(now_ns)
+        view = await self._reader.read(now_ns, books=True)
         await self._gauges(view)
         await self._check_daily_loss(view, now_ns)
-        await self._sweep_reservations(view)
 
     async def _gauges(self, view: RiskView) -> None:
         metrics = self._metrics
@@ -109,17 +105,3 @@ class RiskMonitor:
         await self._idempotency.claim(DAILY_LOSS_NAMESPACE, day, DAILY_LOSS_CLAIM_TTL_S)
         if result.changed:
             log.warning("trading FROZEN (epoch %d): %s", result.epoch, detail)
-
-    async def _sweep_reservations(self, view: RiskView) -> None:
-        cids = sorted({cid for reserved in view.reserved.values() for cid in reserved})
-        if not cids:
-            return
-        records = await self._orders.get_many(cids)
-        ended: list[ClientOrderId] = [
-            cid
-            for cid, record in zip(cids, records, strict=True)
-            if record is None or is_terminal(record.status)
-        ]
-        released = await gather_limited(self._risk.release(cid) for cid in ended)
-        if any(released):
-            log.info("released the reservations of %d ended orders", sum(released))

@@ -2,15 +2,17 @@
 
     FreezeTrading        freeze (MANUAL), first: later orders of the batch see it
     ReportEdge           record the strategy's edge; below the threshold, freeze
-    PlaceOrder           checks + reservation -> OrderApproved, or OrderDenied (placing.py)
-    AmendOrder           price band + inventory -> approved as is, or OrderAmendRejected
+    PlaceOrder           every check, admitted with its approval in one step, or OrderDenied
+    AmendOrder           every check, the increase reserved, or OrderAmendRejected
+                         (both in deciding.py, placing.py, amending.py)
     CancelOrder          always approved (even frozen: a cancel only reduces risk)
     CancelAllOrders      always approved
 
 Controls run before orders, so an order batched after a freeze is denied; one batched
-before it may be denied too (the batch reads its snapshot once), which errs on the safe
-side. Every approval goes out on `orders.approved` in one `publish_many`, every event on
-`orders.events` in another, after the batch's state is written.
+before it is denied too (the ledger reads the freeze key in the admission step), which errs
+on the safe side. Approvals are published by the admission step itself; cancels and the
+batch's events (denials) go out after the batch's state is written, one `publish_many` per
+stream.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from libs.common.messages import (
 )
 from libs.common.metrics import EngineMetrics, FreezeReason
 from libs.common.stores import RiskStateStore
-from services.risk.amending import Amender
+from services.risk.deciding import Decider, Item
 from services.risk.edge import EdgeWatch
 from services.risk.outbox import Outbox
-from services.risk.placing import Placer
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,14 @@ class RequestsHandler:
     def __init__(
         self,
         *,
-        placer: Placer,
-        amender: Amender,
+        decider: Decider,
         edge: EdgeWatch,
         risk: RiskStateStore,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
         clock: Clock,
     ) -> None:
-        self._placer = placer
-        self._amender = amender
+        self._decider = decider
         self._edge = edge
         self._risk = risk
         self._bus = bus
@@ -65,8 +64,7 @@ class RequestsHandler:
     async def __call__(self, batch: Sequence[Incoming]) -> Results:
         now_ns = self._clock()
         outbox = Outbox()
-        places: list[tuple[Envelope, PlaceOrder]] = []
-        amends: list[tuple[Envelope, AmendOrder]] = []
+        orders: list[Item] = []
         results: list[BaseException | None] = [None] * len(batch)
         for index, incoming in enumerate(batch):
             envelope, message = incoming.envelope, incoming.message
@@ -75,18 +73,16 @@ class RequestsHandler:
                     await self._freeze(message, now_ns)
                 case ReportEdge():
                     await self._edge.on_report(message, now_ns)
-                case PlaceOrder():
-                    places.append((envelope, message))
-                case AmendOrder():
-                    amends.append((envelope, message))
+                case PlaceOrder() | AmendOrder():
+                    orders.append(Item(index, envelope, message))
                 case CancelOrder() | CancelAllOrders():
                     outbox.approved.append(envelope)
                 case _:
                     results[index] = PoisonMessage(
                         f"risk does not handle {envelope.type} on orders.requests"
                     )
-        await self._placer.place(places, outbox, now_ns)
-        await self._amender.amend(amends, outbox, now_ns)
+        for index, error in (await self._decider.decide(orders, outbox)).items():
+            results[index] = error
         await outbox.send(self._bus)
         return results
 

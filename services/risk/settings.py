@@ -28,6 +28,10 @@ class RiskSettings(ServiceSettings):
     edge_min_fills: int = Field(20, ge=1)
     """Measured edge freezes trading only once it averages at least this many fills."""
     decision_ttl_s: float = Field(24 * 3600.0, gt=0)
-    """How long a decision on an order is remembered against redeliveries."""
+    """How long a decision on an amend is remembered against redeliveries (a place's
+    decision is its record)."""
+    audit_interval_s: float = Field(10.0, gt=0, le=3600)
+    """How often the exposure audit recomputes the ledger from the records (one instance,
+    under a lease)."""
     actor: str = "risk"
     """Who risk says froze trading, in the freeze history."""

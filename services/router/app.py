@@ -32,6 +32,7 @@ from libs.common.stores import (
     RedisRateLimiter,
     RedisRiskStateStore,
 )
+from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.venue import BybitVenue, VenueConfig
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
@@ -146,6 +147,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         risk=risk,
         idempotency=RedisIdempotencyStore(rt.redis),
         leases=RedisLeaseStore(rt.redis),
+        ledger=RedisExposureLedger(rt.redis),
     )
     sync = VenueSync(ctx)
     placer = Placer(ctx)

@@ -29,6 +29,7 @@ from libs.common.domain.orders import (
     OrderEventKind,
     apply_amend,
     apply_event,
+    drop_amend,
     is_terminal,
     request_amend,
 )
@@ -101,6 +102,7 @@ class Commands:
             fn = partial(request_amend, qty=qty, price=price, ts_ns=now_ns())
             requested = await self._ctx.orders.update(cid, fn)
         except (DomainError, OrderNotFound, InvalidOrderRequest) as exc:
+            await self._drop_amend(cid)
             return [_amend_rejected(command, REFUSED_CODE, str(exc))]
         sent = await self._ctx.gate.amend(
             VenueAmend(
@@ -135,6 +137,13 @@ class Commands:
         qty = None if command.qty is None else round_qty(rules, command.qty)
         price = None if command.price is None else round_price(rules, order.side, command.price)
         return qty, price
+
+    async def _drop_amend(self, cid: ClientOrderId) -> None:
+        """Clear the amend terms risk reserved for an amend that will not be sent."""
+        try:
+            await self._update(cid, partial(drop_amend, ts_ns=now_ns()))
+        except (DomainError, OrderNotFound) as exc:
+            log.info("amend of %s: reserved terms not cleared: %s", cid, exc)
 
     # -- cancel -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from libs.common.domain.ids import CorrelationId
 from libs.common.messages import Envelope, Message
 from libs.common.metrics import EngineMetrics
 from libs.common.stores import IdempotencyStore, LeaseStore, OrderStore, RiskStateStore
+from libs.common.stores.exposure import ExposureLedger
 from services.router.gate import VenueGate
 from services.router.settings import RouterSettings
 
@@ -32,6 +33,7 @@ class RouterContext:
     risk: RiskStateStore
     idempotency: IdempotencyStore
     leases: LeaseStore
+    ledger: ExposureLedger
 
     @property
     def instance(self) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -28,10 +28,11 @@ from functools import partial
 from libs.common.domain.errors import InvalidOrder
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.instruments import normalize_order
-from libs.common.domain.orders import Order, OrderEventKind, OrderStatus, apply_ack, apply_event
+from libs.common.domain.orders import Order, OrderStatus, apply_ack, reject
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, OrderAcknowledged, OrderSubmitted
 from libs.common.messages import PlaceOrder as PlaceCommand
+from libs.common.metrics import Stage
 from libs.common.venue import CancelOrder, InvalidOrderRequest, PlaceOrder, VenueError
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE, Outcome, Sent
@@ -81,7 +82,10 @@ class Placer:
         tracker = Tracker()
         outcomes = [(self._queue(tracker, s, r), s, r) for s, r in refused]
         for batch in _by_category(ready):
+            sent_ns = now_ns()
+            self._observe(Stage.RISK_TO_SEND, (sent_ns - s.item.envelope.ts_ns for s in batch))
             sent = await self._ctx.gate.place([_venue_order(s) for s in batch])
+            self._observe(Stage.SEND_TO_ACK, [now_ns() - sent_ns] * len(batch))
             outcomes += [
                 (self._queue(tracker, s, r), s, r) for s, r in zip(batch, sent, strict=True)
             ]
@@ -166,9 +170,10 @@ class Placer:
                 cid, partial(apply_ack, venue_order_id=sent.ack.venue_order_id, ts_ns=now_ns())
             )
         if sent.outcome in (Outcome.REJECTED, Outcome.REFUSED):
-            return tracker.add(
-                cid, partial(apply_event, event_kind=OrderEventKind.REJECTED, ts_ns=now_ns())
-            )
+            why = sent.reason or _reject_label(sent)
+            if sent.outcome is Outcome.REJECTED and sent.code > 0:
+                why = f"{sent.code}: {why}"
+            return tracker.add(cid, partial(reject, reason=why, ts_ns=now_ns()))
         if sent.outcome is Outcome.UNKNOWN:
             self.unknown_outcomes += 1
             log.warning(
@@ -195,8 +200,8 @@ class Placer:
                 )
                 events.append((submitted, corr))
                 metrics.order_retry_count.labels(symbol=command.symbol).observe(sent.retries)
-            if sent.outcome is Outcome.ACKED:
-                latency_s = max(0.0, (now_ns() - item.envelope.ts_ns) / 1e9)
+            if sent.outcome is Outcome.ACKED:  # intent accepted by the gateway -> venue ack
+                latency_s = max(0.0, (now_ns() - send.order.created_ts_ns) / 1e9)
                 metrics.order_latency.labels(symbol=command.symbol).observe(latency_s)
             result = results[index] if index >= 0 else None
             if isinstance(result, Exception):
@@ -216,6 +221,11 @@ class Placer:
                     for e in order_events(result.before, result.after, code=code, reason=why)
                 ]
         return events
+
+    def _observe(self, stage: Stage, latencies_ns: Iterable[int]) -> None:
+        histogram = self._ctx.metrics.order_stage.labels(stage=stage.value)
+        for latency_ns in latencies_ns:
+            histogram.observe(max(0.0, latency_ns / 1e9))
 
     async def _cancel_if_frozen(self, sends: Sequence[_Send]) -> None:
         """Cancel the orders just acknowledged if a freeze came while they were in flight."""

@@ -4,25 +4,33 @@ Used by the private-stream lease holder for every push and reconnect snapshot, a
 reconciliation for what it finds. Each call is one batch: one read of the records, one
 compare-and-set round trip, one claim per execution, one `publish_many`.
 
-Fills are published exactly once per venue execId: the record takes each execId once
-(`apply_fill` ignores a replay, and refuses an overfill), and `OrderFilled` is published only
-by the caller whose claim of the execId in `FILL_NAMESPACE` succeeded. That namespace is the
-router's own: positions dedupes its fold on `exec_seen_key` (namespace `exec`), and sharing it
-would make positions skip every fill the router announced.
+Fills are published exactly once per venue execId, before the records take them: the
+exposure ledger's `record_fills` claims the execId (`FILL_NAMESPACE`), counts the fill as
+unfolded exposure and publishes `OrderFilled`, in one atomic step, so a fill is counted from
+the moment it is published and no crash can leave it claimed and unpublished. Only then do
+the records take the fills (`apply_fill` ignores a replay): between the two steps the fill is
+counted twice (as unfolded, and in its order's open quantity), never not at all. A fill its
+order refuses (an overfill: a duplicate under a new id, or a wrong order) is not published.
+The namespace is the router's own: positions dedupes its fold on `exec_seen_key` (namespace
+`exec`), and sharing it would make positions skip every fill the router announced.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from libs.common import topology
+from libs.common.domain.errors import DomainError
+from libs.common.domain.exposure import fill_units
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import Order, apply_fill
-from libs.common.messages import OrderFilled
+from libs.common.messages import Envelope, OrderFilled
 from libs.common.stores import OrderNotFound
+from libs.common.stores.exposure import FillRecord
+from libs.common.topology import idempotency_key
 from libs.common.venue import Execution, VenueOrder
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.tracking import Change, Tracker, count_change
@@ -57,6 +65,8 @@ class VenueSync:
         """Move the records as `snaps` and `executions` say; publish the events."""
         fills = [e for e in executions if is_trade(e)]
         records = await self._records(snaps, fills)
+        booked = [(f, records.get(f.venue_order_id)) for f in fills if self._bookable(f, records)]
+        published = await self._publish_fills(booked)
         ts = now_ns()
         tracker = Tracker()
         snap_items = [
@@ -66,19 +76,16 @@ class VenueSync:
         ]
         fill_items = {
             fill.exec_id: tracker.add(order.client_order_id, partial(_fill, fill=fill, ts_ns=ts))
-            for fill in fills
-            if (order := records.get(fill.venue_order_id)) is not None
+            for fill, order in booked
+            if order is not None
         }
         results = await tracker.run(self._ctx.orders)
         events: list[Outgoing] = []
         for index, snap in snap_items:
             events += self._snapshot_events(results[index], snap)
-        booked = [
-            (fill, records.get(fill.venue_order_id))
-            for fill in fills
-            if self._booked(fill, _result(results, fill_items.get(fill.exec_id)))
-        ]
-        published = await self._publish_fills(events, booked)
+        for fill, _ in booked:
+            self._count_fill(fill, _result(results, fill_items.get(fill.exec_id)))
+        await self._ctx.publish(events)
         changed = {r.after.client_order_id for r in results if isinstance(r, Change) and r.changed}
         return SyncResult(len(changed), published)
 
@@ -89,16 +96,24 @@ class VenueSync:
         events = order_events(result.before, result.after, reason=snapshot_reason(snap))
         return [(event, None) for event in events]
 
-    def _booked(self, fill: Execution, result: Change | Exception | None) -> bool:
-        """Is the fill to be published? Not when its order refused it (an overfill)."""
-        if isinstance(result, Change):
-            if result.changed:
-                count_change(self._ctx.metrics, result)
+    def _bookable(self, fill: Execution, records: dict[str, Order]) -> bool:
+        """May the fill be published? Not when its order, as read, refuses it (an overfill);
+        a fill of an order we do not know is published: positions still needs it."""
+        order = records.get(fill.venue_order_id)
+        if order is None:
             return True
-        if isinstance(result, Exception) and not isinstance(result, OrderNotFound):
-            log.error("fill %s not booked on its order: %s", fill.exec_id, result)
+        try:
+            apply_fill(order, fill.exec_id, fill.qty, fill.price, ts_ns=now_ns())
+        except DomainError as error:
+            log.error("fill %s not booked on its order: %s", fill.exec_id, error)
             return False
-        return True  # not our order (or no longer stored): positions still needs it
+        return True
+
+    def _count_fill(self, fill: Execution, result: Change | Exception | None) -> None:
+        if isinstance(result, Change) and result.changed:
+            count_change(self._ctx.metrics, result)
+        elif isinstance(result, Exception) and not isinstance(result, OrderNotFound):
+            log.error("fill %s published, not booked on its order: %s", fill.exec_id, result)
 
     async def _records(
         self, snaps: Sequence[VenueOrder], fills: Sequence[Execution]
@@ -118,22 +133,28 @@ class VenueSync:
                 records[venue_id] = order
         return records
 
-    async def _publish_fills(
-        self, events: list[Outgoing], fills: Sequence[tuple[Execution, Order | None]]
-    ) -> int:
-        """Claim each execId; publish the order events and the fills this call claimed."""
-        ttl = self._ctx.settings.fill_dedupe_ttl_s
-        idem = self._ctx.idempotency
-        claims = await asyncio.gather(
-            *(idem.claim(FILL_NAMESPACE, f.exec_id, ttl) for f, _ in fills)
+    async def _publish_fills(self, fills: Sequence[tuple[Execution, Order | None]]) -> int:
+        """Claim, count and publish each fill once (`ExposureLedger.record_fills`)."""
+        if not fills:
+            return 0
+        records = [
+            FillRecord(
+                symbol=Symbol(fill.symbol),
+                exec_id=fill.exec_id,
+                side=fill.side,
+                units=fill_units(fill.qty, fill.price),
+                claim_key=idempotency_key(FILL_NAMESPACE, fill.exec_id),
+                event=Envelope.wrap(_filled(fill, order)).to_json(),
+            )
+            for fill, order in fills
+        ]
+        won = await self._ctx.ledger.record_fills(
+            records,
+            to=topology.ORDERS_EVENTS,
+            claim_ttl_ms=int(self._ctx.settings.fill_dedupe_ttl_s * 1000),
+            now_ms=now_ns() // 1_000_000,
         )
-        claimed = [(f, order) for (f, order), won in zip(fills, claims, strict=True) if won]
-        events = events + [(_filled(f, order), None) for f, order in claimed]
-        try:
-            await self._ctx.publish(events)
-        except BaseException:
-            await asyncio.gather(*(idem.forget(FILL_NAMESPACE, f.exec_id) for f, _ in claimed))
-            raise
+        claimed = [item for item, first in zip(fills, won, strict=True) if first]
         for fill, order in claimed:
             if order is not None:
                 latency_s = max(0.0, fill.exec_time_ms / 1000 - order.created_ts_ns / 1e9)

@@ -139,7 +139,8 @@ def adopted_id(snap: VenueOrder) -> ClientOrderId:
 
 def adopted_order(snap: VenueOrder, *, ts_ns: int) -> Order:
     """A New record for an open venue order we have no record of. Its fills are applied
-    afterwards from the venue's executions, one execId each."""
+    afterwards from the venue's executions, one execId each. It is live at the venue, so it
+    counts as exposure at once (its risk price is its limit price): nobody checked it."""
     return Order(
         client_order_id=adopted_id(snap),
         symbol=Symbol(snap.symbol),
@@ -151,6 +152,7 @@ def adopted_order(snap: VenueOrder, *, ts_ns: int) -> Order:
         reduce_only=snap.reduce_only,
         status=OrderStatus.NEW,
         venue_order_id=VenueOrderId(snap.venue_order_id),
+        risk_price=snap.price if snap.order_type is OrderType.LIMIT and snap.price else None,
         created_ts_ns=snap.created_ms * 1_000_000,
         updated_ts_ns=ts_ns,
     )

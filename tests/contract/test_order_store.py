@@ -23,10 +23,13 @@ from libs.common.domain.orders import (
 )
 from libs.common.stores import (
     ConcurrentUpdateError,
+    InMemoryOrderStore,
     InvalidUpdate,
     OrderNotFound,
     OrderStore,
 )
+from libs.common.topology import Stream
+from tests.contract.conftest import Clients
 
 BTC = Symbol("BTCUSDT")
 ETH = Symbol("ETHUSDT")
@@ -365,3 +368,26 @@ async def test_find_by_venue_id_finds_order_once_acknowledged(
     assert await reader.find_by_venue_id(VenueOrderId("v-1")) == acked
     cancelled = await writer.update(ClientOrderId("a"), cancel)
     assert await reader.find_by_venue_id(VenueOrderId("v-1")) == cancelled
+
+
+async def test_create_and_send_writes_each_new_record_with_its_command_once(
+    order_stores: tuple[OrderStore, OrderStore], clients: Clients | None
+) -> None:
+    first, second = order_stores
+    stream = Stream("test.requests", maxlen=1_000)
+    one, two = make_order("c-1"), make_order("c-2")
+    await second.create(two)  # already there: no command for it
+
+    results = await first.create_and_send([(one, b"cmd-1"), (two, b"cmd-2")], stream)
+    again = await second.create_and_send([(one, b"cmd-1 again")], stream)
+
+    assert [created for _, created in results] == [True, False]
+    assert again == [(one, False)]
+    assert await second.get(ClientOrderId("c-1")) == one
+    if clients is None:
+        assert isinstance(first, InMemoryOrderStore)
+        sent = [entry for name, entry in first.sent if name == stream.name]
+    else:
+        entries = await clients[0].xrange(stream.name)
+        sent = [fields[b"__data__"] for _, fields in entries]
+    assert sent == [b"cmd-1"]

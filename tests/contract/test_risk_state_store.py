@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from decimal import Decimal
 
 import pytest
 
-from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.stores import RiskStateStore, UnfreezeOutcome
 
@@ -177,89 +175,13 @@ async def test_freeze_history_is_newest_first_and_limited(risk_stores: Stores) -
     ]
 
 
-# -- exposure reservations --------------------------------------------------------------------
 
 
-async def test_reservations_are_admitted_up_to_the_limit_exactly(risk_stores: Stores) -> None:
-    store = risk_stores[0]
-    limit = Decimal(10_000)
-
-    assert await store.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal("6000.5"), limit)
-    assert not await store.reserve(BTC, Side.BUY, ClientOrderId("b"), Decimal("4000"), limit)
-    assert await store.reserve(BTC, Side.BUY, ClientOrderId("c"), Decimal("3999.5"), limit)
-    assert await store.reserved(BTC, Side.BUY) == {"a": Decimal("6000.5"), "c": Decimal("3999.5")}
-
-
-async def test_reservations_of_each_side_and_symbol_are_separate(risk_stores: Stores) -> None:
-    store = risk_stores[0]
-    limit = Decimal(100)
-
-    assert await store.reserve(BTC, Side.BUY, ClientOrderId("a"), limit, limit)
-    assert await store.reserve(BTC, Side.SELL, ClientOrderId("b"), limit, limit)
-    assert await store.reserve(ETH, Side.BUY, ClientOrderId("c"), limit, limit)
-
-
-async def test_reserve_is_idempotent_per_order(risk_stores: Stores) -> None:
-    first, second = risk_stores
-    limit = Decimal(100)
-    assert await first.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
-
-    again = await second.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
-
-    assert again is True
-    assert await first.reserved(BTC, Side.BUY) == {"a": Decimal(80)}
-
-
-async def test_release_frees_the_reservation_once_and_the_order_cannot_reserve_again(
+async def test_limits_of_many_symbols_are_read_at_once_with_their_overrides(
     risk_stores: Stores,
 ) -> None:
     first, second = risk_stores
-    limit = Decimal(100)
-    await first.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
-
-    assert await second.release(ClientOrderId("a")) is True
-    assert await first.release(ClientOrderId("a")) is False
-
-    assert await first.reserved(BTC, Side.BUY) == {}
-    assert not await first.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(80), limit)
-    assert await first.reserve(BTC, Side.BUY, ClientOrderId("b"), Decimal(100), limit)
-
-
-async def test_release_of_an_order_without_reservation_does_nothing(risk_stores: Stores) -> None:
-    assert await risk_stores[0].release(ClientOrderId("never")) is False
-
-
-async def test_concurrent_reservations_never_exceed_the_limit(risk_stores: Stores) -> None:
-    rng = random.Random(7)
-    limit = Decimal(10_000)
-    asks = [(ClientOrderId(f"o{i}"), Decimal(rng.randint(1, 150_000)) / 100) for i in range(200)]
-
-    admitted = await asyncio.gather(
-        *(risk_stores[i % 2].reserve(BTC, Side.SELL, cid, notional, limit)
-          for i, (cid, notional) in enumerate(asks))
-    )  # fmt: skip
-
-    reserved = await risk_stores[0].reserved(BTC, Side.SELL)
-    expected = {cid: notional for (cid, notional), ok in zip(asks, admitted, strict=True) if ok}
-    assert reserved == expected
-    assert sum(reserved.values()) <= limit
-    smallest_refused = min(n for (_, n), ok in zip(asks, admitted, strict=True) if not ok)
-    assert sum(reserved.values()) + smallest_refused > limit  # refused only for the limit
-
-
-async def test_concurrent_reserve_and_release_keep_the_limit(risk_stores: Stores) -> None:
-    limit = Decimal(1000)
-    store_a, store_b = risk_stores
-
-    async def churn(k: int) -> None:
-        for round_ in range(10):
-            cid = ClientOrderId(f"o{k}-{round_}")
-            if await (store_a if k % 2 else store_b).reserve(
-                BTC, Side.BUY, cid, Decimal(300), limit
-            ):
-                assert sum((await store_a.reserved(BTC, Side.BUY)).values()) <= limit
-                await (store_b if k % 2 else store_a).release(cid)
-
-    await asyncio.gather(*(churn(k) for k in range(8)))
-
-    assert await store_a.reserved(BTC, Side.BUY) == {}
+    await first.set_symbol_overrides(BTC, {"max_inventory_usd": Decimal(2_000)})
+    limits = await second.get_limits_many([BTC, ETH])
+    assert limits[BTC].max_inventory_usd == Decimal(2_000)
+    assert limits[ETH] == await second.get_limits()

@@ -178,6 +178,14 @@ class Order(BaseModel):
     """Fills already applied, so a replayed execution changes nothing."""
     amend_qty: Decimal | None = Field(default=None, gt=0)
     """The qty of an amend sent and not yet answered; fills may reach it before the reply."""
+    amend_price: Decimal | None = Field(default=None, gt=0)
+    """The price of that amend: until the venue answers, either price may be the live one."""
+    risk_price: Decimal | None = Field(default=None, gt=0)
+    """The price risk values the order at (its limit price, or the mark for a Market order),
+    set when risk admits it: an order risk has not admitted is no exposure yet. See
+    `libs.common.domain.exposure`."""
+    reason: str = ""
+    """Why the order was Rejected (the risk check, or the venue's code and message)."""
 
     @model_validator(mode="after")
     def _check_consistent(self) -> Self:
@@ -202,8 +210,15 @@ def apply_event(order: Order, event_kind: OrderEventKind, *, ts_ns: int) -> Orde
     if event_kind in _DATA_EVENTS:
         raise ValueError(f"{event_kind.label} carries data: use {_DATA_EVENTS[event_kind]}")
     if event_kind is OrderEventKind.AMEND_REJECTED:
-        return _advance(order, event_kind, ts_ns, amend_qty=None)
+        return _advance(order, event_kind, ts_ns, amend_qty=None, amend_price=None)
     return _advance(order, event_kind, ts_ns)
+
+
+def reject(order: Order, reason: str, *, ts_ns: int) -> Order:
+    """Record a rejection (by risk or the venue) and why; a Rejected order keeps its reason."""
+    if order.status is OrderStatus.REJECTED:
+        return order
+    return _advance(order, OrderEventKind.REJECTED, ts_ns, reason=reason[:500])
 
 
 def apply_ack(order: Order, venue_order_id: VenueOrderId | None, *, ts_ns: int) -> Order:
@@ -267,7 +282,56 @@ def request_amend(
             f"{order.filled_qty}"
         )
     _check_amend_price(order, price)
-    return _advance(order, OrderEventKind.AMEND_REQUESTED, ts_ns, amend_qty=qty)
+    return _advance(order, OrderEventKind.AMEND_REQUESTED, ts_ns, amend_qty=qty, amend_price=price)
+
+
+def admit(order: Order, risk_price: Decimal, *, ts_ns: int) -> Order:
+    """Record that risk admitted a Pending order, valued at `risk_price` (see `risk_price`).
+
+    Not a transition: the order stays Pending until the venue answers. Admitting twice is
+    refused, so that an order is never counted against the limits on two decisions.
+    """
+    if order.status is not OrderStatus.PENDING or order.risk_price is not None:
+        raise InvalidTransition(
+            f"order {order.client_order_id} is {order.status}"
+            f"{' and already admitted' if order.risk_price is not None else ''}: "
+            "risk admits only a Pending order it has not admitted"
+        )
+    if risk_price <= 0:
+        raise InvalidOrder(f"risk price {risk_price} is invalid: expected a positive price")
+    return _changed(order, ts_ns, risk_price=risk_price)
+
+
+def reserve_amend(
+    order: Order, qty: Decimal | None = None, price: Decimal | None = None, *, ts_ns: int
+) -> Order:
+    """Record the terms of an amend risk admitted, before the router sends it.
+
+    Not a transition: until the venue answers, the order counts as exposure at the larger of
+    its current and its amended terms (`amend_qty`, `amend_price`), so an amend up is
+    reserved before it can take effect. The router's `request_amend` then moves the order
+    to PendingAmend with the same terms; `drop_amend` clears terms that were never sent.
+    """
+    if is_terminal(order.status) or order.status is OrderStatus.PENDING:
+        raise InvalidTransition(
+            f"order {order.client_order_id} is {order.status}: only an order the venue "
+            "acknowledged and that has not ended can take an amend"
+        )
+    if qty is not None and qty <= order.filled_qty:
+        raise InvalidOrder(
+            f"amend of {order.client_order_id}: qty {qty} must be above the filled qty "
+            f"{order.filled_qty}"
+        )
+    _check_amend_price(order, price)
+    return _changed(order, ts_ns, amend_qty=qty, amend_price=price)
+
+
+def drop_amend(order: Order, *, ts_ns: int) -> Order:
+    """Clear the terms of an amend that will not be sent (refused before the venue call).
+    An order in PendingAmend keeps them: only the venue's answer ends that amend."""
+    if order.status is OrderStatus.PENDING_AMEND:
+        return order
+    return _changed(order, ts_ns, amend_qty=None, amend_price=None)
 
 
 def apply_amend(
@@ -279,7 +343,7 @@ def apply_amend(
     (fills that raced the amend completed it). On a terminal order this late reply changes
     nothing but clearing `amend_qty`: the terminal record is final.
     """
-    if is_terminal(order.status):
+    if is_terminal(order.status):  # an ended order counts nothing: its amend terms are moot
         return _advance(order, OrderEventKind.AMENDED, ts_ns, amend_qty=None)
     new_qty = order.qty if qty is None else qty
     if new_qty < order.filled_qty:
@@ -288,13 +352,17 @@ def apply_amend(
             f"{order.filled_qty}"
         )
     _check_amend_price(order, price)
+    new_price = order.price if price is None else price
     return _advance(
         order,
         OrderEventKind.AMENDED,
         ts_ns,
         qty=new_qty,
-        price=order.price if price is None else price,
+        price=new_price,
         amend_qty=None,
+        amend_price=None,
+        # a Limit order's value follows its price; a Market order keeps the mark it had
+        risk_price=new_price if order.risk_price is not None and new_price else order.risk_price,
     )
 
 
@@ -359,13 +427,18 @@ def _settle(status: OrderStatus, filled_qty: Decimal, qty: Decimal) -> OrderStat
     return transition(status, kind)
 
 
+def _changed(order: Order, ts_ns: int, **changes: Any) -> Order:
+    """`order` with `changes` and its version bumped, or `order` itself if nothing changed."""
+    if all(getattr(order, name) == value for name, value in changes.items()):
+        return order
+    fields = order.model_dump() | changes | {"updated_ts_ns": ts_ns, "version": order.version + 1}
+    return Order.model_validate(fields)
+
+
 def _advance(order: Order, kind: OrderEventKind, ts_ns: int, **changes: Any) -> Order:
     """Transition, apply `changes`, bump the version; return `order` itself if nothing changed."""
     status = transition(order.status, kind)
     changes["status"] = _settle(
         status, changes.get("filled_qty", order.filled_qty), changes.get("qty", order.qty)
     )
-    if all(getattr(order, name) == value for name, value in changes.items()):
-        return order
-    fields = order.model_dump() | changes | {"updated_ts_ns": ts_ns, "version": order.version + 1}
-    return Order.model_validate(fields)
+    return _changed(order, ts_ns, **changes)

@@ -45,11 +45,14 @@ class LuaScript:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
 
 
-async def run_scripts(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+async def run_scripts(
+    redis: Redis, calls: Sequence[ScriptCall], *, raise_on_error: bool = True
+) -> list[Any]:
     """Run many script calls in one pipeline (one round trip); results in call order.
 
     Calls answered NOSCRIPT did not run: their scripts are loaded and only they run again.
-    Any other error reply is raised, after the whole pipeline ran.
+    Any other error reply is raised, after the whole pipeline ran; or, with
+    `raise_on_error=False`, left in its call's place as the exception.
     """
     if not calls:
         return []
@@ -62,7 +65,7 @@ async def run_scripts(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
         for i, result in zip(missing, rerun, strict=True):
             results[i] = result
     for result in results:
-        if isinstance(result, Exception):
+        if isinstance(result, Exception) and raise_on_error:
             raise result
     return results
 

@@ -10,7 +10,8 @@ therefore run more than once and must have no side effects. A result equal to th
 read is not written (a replayed fill changes nothing, not even the version).
 
 The store keeps two indexes in step with the records, in the same atomic write: the open
-orders of each symbol (`open_orders`) and the venue order id (`find_by_venue_id`).
+orders of each symbol (`open_orders`) and the venue order id (`find_by_venue_id`); and the
+order's contribution to the exposure ledger (`libs.common.stores.exposure`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, is_open
 from libs.common.stores._support import backoff
 from libs.common.stores.errors import ConcurrentUpdateError, InvalidUpdate, OrderNotFound
+from libs.common.stores.exposure import LedgerState
+from libs.common.topology import Stream
 
 UpdateFn = Callable[[Order], Order]
 """A pure function from the stored order to the next one, e.g. `partial(apply_cancel, ts_ns=t)`."""
@@ -41,6 +44,16 @@ class OrderStore(Protocol):
 
     async def create(self, order: Order) -> tuple[Order, bool]:
         """Store `order` unless its client order id exists; return (stored record, created)."""
+        ...
+
+    async def create_and_send(
+        self, items: Sequence[tuple[Order, bytes]], stream: Stream
+    ) -> list[tuple[Order, bool] | Exception]:
+        """For each (order, entry): create the record unless its id exists and, only if this
+        call created it, append `entry` to `stream`, in one atomic step per order (pipelined
+        for the batch); return (stored record, created) per item, or the error of an item
+        that wrote nothing. A record is never written without its command, nor a command
+        sent twice for one id. Raises if the store could not be reached at all."""
         ...
 
     async def get(self, client_order_id: ClientOrderId) -> Order | None:
@@ -229,12 +242,31 @@ class InMemoryOrderStore(CasBackend):
     never expire here.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: LedgerState | None = None) -> None:
         self._records: dict[ClientOrderId, Order] = {}
+        self.ledger = ledger or LedgerState()
+        """The exposure ledger this store keeps in step with every record it writes."""
+        self.sent: list[tuple[str, bytes]] = []
+        """What `create_and_send` appended, by stream name."""
 
     async def create(self, order: Order) -> tuple[Order, bool]:
-        existing = self._records.setdefault(order.client_order_id, order)
-        return existing, existing is order
+        existing = self._records.get(order.client_order_id)
+        if existing is not None:
+            return existing, False
+        self._records[order.client_order_id] = order
+        self.ledger.set_order(order)
+        return order, True
+
+    async def create_and_send(
+        self, items: Sequence[tuple[Order, bytes]], stream: Stream
+    ) -> list[tuple[Order, bool] | Exception]:
+        results: list[tuple[Order, bool] | Exception] = []
+        for order, entry in items:
+            stored, created = await self.create(order)
+            if created:
+                self.sent.append((stream.name, entry))
+            results.append((stored, created))
+        return results
 
     async def get(self, client_order_id: ClientOrderId) -> Order | None:
         return self._records.get(client_order_id)
@@ -252,6 +284,7 @@ class InMemoryOrderStore(CasBackend):
     def force_put(self, order: Order) -> None:
         """Overwrite the record as is, bypassing compare-and-set: a test's foreign writer."""
         self._records[order.client_order_id] = order
+        self.ledger.set_order(order)
 
     # -- CasBackend --------------------------------------------------------------------------
 
@@ -269,5 +302,6 @@ class InMemoryOrderStore(CasBackend):
                 outcomes.append(CasOutcome.CONFLICT)
             else:
                 self._records[old.client_order_id] = new
+                self.ledger.set_order(new)
                 outcomes.append(CasOutcome.WRITTEN)
         return outcomes

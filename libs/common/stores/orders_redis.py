@@ -3,8 +3,9 @@
 Keys (from `topology`): `order_key(id)` holds the Order's pydantic JSON (Decimals as exact
 strings); `open_orders_key(symbol)` is the set of open client order ids of a symbol;
 `venue_order_key(venue id)` holds the client order id. Every write of a record goes
-through one script that also maintains both indexes, so no reader can see a record and
-an index that disagree, and no crash can leave them apart.
+through one script that also maintains both indexes and the order's entry in the exposure
+ledger (`libs.common.stores.exposure_redis`), so no reader can see a record and an index or
+a total that disagree, and no crash can leave them apart.
 
 A terminal record (and its venue-id entry) expires `terminal_retention_s` after its last
 write, so the keyspace does not grow forever; a late fill within that time still applies.
@@ -17,19 +18,32 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from libs.common.domain.exposure import order_units
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, is_open
 from libs.common.stores._support import LuaScript, ScriptArg, ScriptCall, run_scripts, text
+from libs.common.stores.exposure_redis import LEDGER_LUA
 from libs.common.stores.orders import CasBackend, CasOutcome
-from libs.common.topology import open_orders_key, order_key, venue_order_key
+from libs.common.topology import (
+    EXPOSURE_SYMBOLS_KEY,
+    Stream,
+    exposure_key,
+    open_orders_key,
+    order_key,
+    venue_order_key,
+)
 
 DEFAULT_TERMINAL_RETENTION_S = 7 * 24 * 3600
 
 # Shared by both scripts. KEYS[1] the record, KEYS[2] the open-order set of its symbol,
-# KEYS[3] (only when the order has a venue id) the venue-id index entry.
+# KEYS[3] the exposure ledger of its symbol, KEYS[4] EXPOSURE_SYMBOLS_KEY, KEYS[5] (only when
+# the order has a venue id) the venue-id index entry. ARGV[...] (see `_args`) ends with the
+# symbol, side and units of the order's exposure (`order_units`: '0' when none).
 # An open order is in the set; a terminal one is not, and it expires after the retention.
-_INDEX = """
-local function index(cid, open, retention_ms)
+_INDEX = (
+    LEDGER_LUA
+    + """
+local function index(cid, open, retention_ms, symbol, side, units, venue_key)
   local expire = tonumber(retention_ms) > 0 and open ~= '1'
   if open == '1' then
     redis.call('SADD', KEYS[2], cid)
@@ -37,14 +51,17 @@ local function index(cid, open, retention_ms)
     redis.call('SREM', KEYS[2], cid)
   end
   if expire then redis.call('PEXPIRE', KEYS[1], retention_ms) end
-  if KEYS[3] then
-    redis.call('SET', KEYS[3], cid)
-    if expire then redis.call('PEXPIRE', KEYS[3], retention_ms) end
+  if venue_key then
+    redis.call('SET', venue_key, cid)
+    if expire then redis.call('PEXPIRE', venue_key, retention_ms) end
   end
+  ledger_set(KEYS[3], KEYS[4], symbol, cid, side, units)
 end
 """
+)
 
-# Create if absent. ARGV: order JSON, client order id, '1' if open, retention ms.
+# Create if absent. ARGV: order JSON, client order id, '1' if open, retention ms, symbol,
+# side, units.
 # Returns {1} when this call created the record (and its index entries), else
 # {0, stored JSON}: a duplicate create changes nothing and gets the record that won.
 _CREATE = LuaScript(
@@ -53,13 +70,14 @@ _CREATE = LuaScript(
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   return {0, redis.call('GET', KEYS[1])}
 end
-index(ARGV[2], ARGV[3], ARGV[4])
+index(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], KEYS[5])
 return {1}
 """
 )
 
 # Compare-and-set on the version. ARGV: version read, new JSON, client order id, '1' if
-# open, retention ms. Returns 1 written (record and indexes together), 0 the stored version
+# open, retention ms, symbol, side, units. Returns 1 written (record, indexes and exposure
+# together), 0 the stored version
 # moved on since the read (nothing written: read again), -1 no record.
 _CAS = LuaScript(
     _INDEX
@@ -68,8 +86,26 @@ local current = redis.call('GET', KEYS[1])
 if not current then return -1 end
 if cjson.decode(current)['version'] ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
-index(ARGV[3], ARGV[4], ARGV[5])
+index(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], KEYS[5])
 return 1
+"""
+)
+
+# Create if absent and send its command in the same step. KEYS[1..4] as `_CREATE` (a new
+# record has no venue id), KEYS[5] the stream. ARGV as `_CREATE`, then the stream's maxlen
+# and the entry. Returns as `_CREATE`. The command is appended first: Redis does not undo a
+# script's writes when a later call fails, so the call most likely to fail (the stream's)
+# goes before the record, and a failure leaves nothing written.
+_CREATE_AND_SEND = LuaScript(
+    _INDEX
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('GET', KEYS[1])}
+end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', '__data__', ARGV[9])
+redis.call('SET', KEYS[1], ARGV[1])
+index(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], false)
+return {1}
 """
 )
 
@@ -95,6 +131,30 @@ class RedisOrderStore(CasBackend):
         if int(reply[0]) == 1:
             return order, True
         return _decode(reply[1]), False
+
+    async def create_and_send(
+        self, items: Sequence[tuple[Order, bytes]], stream: Stream
+    ) -> list[tuple[Order, bool] | Exception]:
+        """See `OrderStore.create_and_send`."""
+        if any(order.venue_order_id is not None for order, _ in items):
+            raise ValueError("create_and_send writes new orders: none has a venue id yet")
+        calls: list[ScriptCall] = [
+            (
+                _CREATE_AND_SEND,
+                [*_keys(order), stream.name],
+                [*self._args(order), stream.maxlen, entry],
+            )
+            for order, entry in items
+        ]
+        replies = await run_scripts(self._redis, calls, raise_on_error=False)
+        return [
+            reply
+            if isinstance(reply, Exception)
+            else (order, True)
+            if int(reply[0]) == 1
+            else (_decode(reply[1]), False)
+            for (order, _), reply in zip(items, replies, strict=True)
+        ]
 
     async def get(self, client_order_id: ClientOrderId) -> Order | None:
         raw = await self._redis.get(order_key(client_order_id))
@@ -140,11 +200,19 @@ class RedisOrderStore(CasBackend):
             order.client_order_id,
             "1" if is_open(order.status) else "0",
             self._retention_ms,
+            order.symbol,
+            order.side.value,
+            str(order_units(order)),
         ]
 
 
 def _keys(order: Order) -> list[str]:
-    keys = [order_key(order.client_order_id), open_orders_key(order.symbol)]
+    keys = [
+        order_key(order.client_order_id),
+        open_orders_key(order.symbol),
+        exposure_key(order.symbol),
+        EXPOSURE_SYMBOLS_KEY,
+    ]
     if order.venue_order_id is not None:
         keys.append(venue_order_key(order.venue_order_id))
     return keys

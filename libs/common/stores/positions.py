@@ -12,12 +12,14 @@ fills it has taken (`Position.exec_ids` grows without bound).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from libs.common.domain.ids import ExecId, Symbol
 from libs.common.domain.positions import Fill, Position
 from libs.common.domain.positions import apply_fill as fold
 from libs.common.stores._support import Clock, monotonic
+from libs.common.stores.exposure import LedgerState
 
 SEEN_TTL_S = 7 * 24 * 3600
 """How long an applied execId is remembered: a replay after that would apply again."""
@@ -45,6 +47,12 @@ class PositionStore(Protocol):
         """Every position, flat ones included, by symbol."""
         ...
 
+    async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
+        """The positions of `symbols` with their versions (bumped by every fold; 0 and a flat
+        position when none was folded): the exposure ledger refuses an admission checked
+        against a version that has moved on."""
+        ...
+
 
 def fold_once(position: Position | None, fill: Fill) -> Position:
     """The position after `fill`, without the execId set (the store keeps that apart)."""
@@ -59,11 +67,19 @@ class InMemoryPositionStore:
     conflicts; `max_retries` is accepted for the same signature.
     """
 
-    def __init__(self, *, clock: Clock = monotonic, seen_ttl_s: float = SEEN_TTL_S) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock = monotonic,
+        seen_ttl_s: float = SEEN_TTL_S,
+        ledger: LedgerState | None = None,
+    ) -> None:
         self._positions: dict[Symbol, Position] = {}
         self._seen: dict[ExecId, float] = {}
         self._clock = clock
         self._seen_ttl_s = seen_ttl_s
+        self.ledger = ledger or LedgerState()
+        """The exposure ledger whose unfolded fills this store folds."""
 
     async def apply_fill(
         self, fill: Fill, *, max_retries: int = DEFAULT_MAX_RETRIES
@@ -71,11 +87,19 @@ class InMemoryPositionStore:
         now = self._clock()
         current = self._positions.get(fill.symbol)
         if self._seen.get(fill.exec_id, now) > now:
+            self.ledger.fold(fill.symbol, fill.exec_id, applied=False)
             return current or Position(symbol=fill.symbol), False
         position = fold_once(current, fill)
         self._positions[fill.symbol] = position
         self._seen[fill.exec_id] = now + self._seen_ttl_s
+        self.ledger.fold(fill.symbol, fill.exec_id, applied=True)
         return position, True
+
+    async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
+        versions = self.ledger.position_versions
+        return {
+            s: (self._positions.get(s) or Position(symbol=s), versions.get(s, 0)) for s in symbols
+        }
 
     async def get(self, symbol: Symbol) -> Position | None:
         return self._positions.get(symbol)

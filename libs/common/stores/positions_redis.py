@@ -3,7 +3,8 @@
 `position_key(symbol)` is a hash of the position's numbers as exact decimal strings
 (`qty`, `avg_entry_price` ("" when flat), `realized_pnl`, `fees_paid`, `updated_ts_ns`) and
 a `version` bumped on every fill. No execIds are kept in it: `exec_seen_key(execId)` marks
-an applied fill for `SEEN_TTL_S`, written by the same script that writes the position.
+an applied fill for `SEEN_TTL_S`, written by the same script that writes the position and
+removes the fill from the exposure ledger's unfolded fills.
 `POSITION_SYMBOLS_KEY` lists the symbols that have a record.
 
 The fold (Decimal VWAP, realized P&L, flips) runs in Python with the pure domain function;
@@ -12,7 +13,7 @@ Redis only decides, atomically, whether the result may be written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,24 +23,40 @@ from libs.common.domain.ids import Symbol
 from libs.common.domain.positions import Fill, Position
 from libs.common.stores._support import LuaScript, ScriptArg, backoff, text
 from libs.common.stores.errors import ConcurrentUpdateError
+from libs.common.stores.exposure_redis import LEDGER_LUA
 from libs.common.stores.positions import DEFAULT_MAX_RETRIES, SEEN_TTL_S, fold_once
-from libs.common.topology import POSITION_SYMBOLS_KEY, exec_seen_key, position_key
+from libs.common.topology import (
+    EXPOSURE_SYMBOLS_KEY,
+    POSITION_SYMBOLS_KEY,
+    exec_seen_key,
+    exposure_key,
+    position_key,
+    unfolded_key,
+)
 
 # Apply a fill's result once per execId, and only over the version it was computed from.
-# KEYS[1] position hash, KEYS[2] seen key of the execId, KEYS[3] set of symbols.
-# ARGV[1] version read, ARGV[2] seen TTL ms, ARGV[3] symbol, ARGV[4..] field, value pairs.
-# Returns 1 applied (position, seen key and symbol set written together), 0 the execId was
-# applied before (nothing changes), -1 the position moved on since the read (nothing
-# changes: read again and re-fold). So across N instances each execId moves the position
-# exactly once, and no fold is computed from a stale position.
+# KEYS[1] position hash, KEYS[2] seen key of the execId, KEYS[3] set of symbols, KEYS[4] the
+# symbol's exposure ledger, KEYS[5] its unfolded fills, KEYS[6] EXPOSURE_SYMBOLS_KEY.
+# ARGV[1] version read, ARGV[2] seen TTL ms, ARGV[3] symbol, ARGV[4] execId, ARGV[5..] field,
+# value pairs. Returns 1 applied (position, seen key, symbol set and the fill's removal from
+# the unfolded exposure written together), 0 the execId was applied before (only the removal
+# from the unfolded exposure, in case it was counted again), -1 the position moved on since
+# the read (nothing changes: read again and re-fold). So across N instances each execId
+# moves the position exactly once, and no fold is computed from a stale position; and a fill
+# leaves the unfolded exposure in the very step it enters the position.
 _APPLY = LuaScript(
-    """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+    LEDGER_LUA
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  ledger_unfold(KEYS[4], KEYS[5], KEYS[6], ARGV[3], ARGV[4])
+  return 0
+end
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version ~= tonumber(ARGV[1]) then return -1 end
-redis.call('HSET', KEYS[1], 'version', tostring(version + 1), unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], 'version', tostring(version + 1), unpack(ARGV, 5))
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
+ledger_unfold(KEYS[4], KEYS[5], KEYS[6], ARGV[3], ARGV[4])
 return 1
 """
 )
@@ -57,20 +74,31 @@ class RedisPositionStore:
     async def apply_fill(
         self, fill: Fill, *, max_retries: int = DEFAULT_MAX_RETRIES
     ) -> tuple[Position, bool]:
-        keys = [position_key(fill.symbol), exec_seen_key(fill.exec_id), POSITION_SYMBOLS_KEY]
+        keys = [
+            position_key(fill.symbol),
+            exec_seen_key(fill.exec_id),
+            POSITION_SYMBOLS_KEY,
+            exposure_key(fill.symbol),
+            unfolded_key(fill.symbol),
+            EXPOSURE_SYMBOLS_KEY,
+        ]
         for attempt in range(max_retries + 1):
             if attempt:
                 await backoff(attempt)
-            current, version, seen = await self._read(fill)
-            if seen:
-                return current or Position(symbol=fill.symbol), False
+            current, version = await self._read(fill.symbol)
             position = fold_once(current, fill)
-            args: list[ScriptArg] = [version, self._seen_ttl_ms, fill.symbol, *_fields(position)]
+            args: list[ScriptArg] = [
+                version,
+                self._seen_ttl_ms,
+                fill.symbol,
+                fill.exec_id,
+                *_fields(position),
+            ]
             reply = int(await _APPLY(self._redis, keys, args))
             if reply == 1:
                 return position, True
             if reply == 0:  # another instance applied this execId between our read and write
-                current, _, _ = await self._read(fill)
+                current, _ = await self._read(fill.symbol)
                 return current or Position(symbol=fill.symbol), False
         raise ConcurrentUpdateError(
             f"position {fill.symbol}: other writers changed it before each of "
@@ -89,14 +117,24 @@ class RedisPositionStore:
         positions = (_decode(s, r) for s, r in zip(symbols, records, strict=True))
         return [p for p in positions if p is not None]
 
-    async def _read(self, fill: Fill) -> tuple[Position | None, int, bool]:
-        """The position, its version (0 if none) and whether the fill was applied: one trip."""
+    async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
+        listed = list(symbols)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(position_key(fill.symbol))
-            pipe.exists(exec_seen_key(fill.exec_id))
-            record, seen = await pipe.execute()
-        version = int(_field(record, "version") or 0)
-        return _decode(fill.symbol, record), version, bool(seen)
+            for symbol in listed:
+                pipe.hgetall(position_key(symbol))
+            records = await pipe.execute()
+        return {s: read_versioned(s, r) for s, r in zip(listed, records, strict=True)}
+
+    async def _read(self, symbol: Symbol) -> tuple[Position | None, int]:
+        """The position (None if none) and its version (0 if none): one round trip."""
+        record = await self._redis.hgetall(position_key(symbol))
+        return _decode(symbol, record), int(_field(record, "version") or 0)
+
+
+def read_versioned(symbol: Symbol, record: Mapping[Any, Any]) -> tuple[Position, int]:
+    """A position hash as (position, version): flat at version 0 when there is none."""
+    version = int(_field(record, "version") or 0)
+    return _decode(symbol, record) or Position(symbol=symbol), version
 
 
 def _fields(position: Position) -> list[str]:

@@ -1,4 +1,4 @@
-"""The risk state store: live limits, the durable trading state, exposure reservations.
+"""The risk state store: live limits and the durable trading state.
 
 Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns}; no key means
 ACTIVE at epoch 0. Every change bumps the epoch and appends a record to
@@ -8,42 +8,26 @@ nothing and reports changed=False: of N instances that detect the same breach an
 and publishes `TradingStateChanged`. Unfreezing is refused within `cooldown_ns` of the
 freeze unless forced.
 
-Exposure reservations: how N risk instances share `max_inventory_usd`. The pure check
-`check_inventory` sees the open orders in the store, but an order approved by another
-instance a moment ago is not there yet, so two instances could each approve an order that
-alone fits and together pass the limit. After every pure check passed, risk therefore calls
-
-    limit = max_inventory_usd - side.sign * position_qty * mark   # headroom of this side
-    reserve(symbol, side, client_order_id, notional=qty * (price or mark), limit=limit)
-
-and approves only if it returns True. The store checks "reserved on this side + notional
-<= limit" and records the reservation in one atomic step, so concurrent reservations can
-never together pass the limit. The reservation is released (`release`, idempotent, any
-instance) when the order ends: Filled, Canceled, Rejected, or denied after reserving. A
-partly filled order keeps its whole reservation while its fills also count in the
-position: exposure is over-counted until it ends, never under-counted. A released order id
-can never reserve again (a late redelivery of its command is refused). Amounts are kept in
-whole micro-USD: a reservation rounds up, a limit rounds down.
+Exposure is not kept here: the exposure ledger (`libs.common.stores.exposure`) holds it,
+changed in the same atomic step as every order transition.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from pydantic import ValidationError
+
+from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 
-UNITS_PER_USD = 1_000_000
-"""Reservations are integers of micro-USD, exact in Redis (Lua numbers are doubles)."""
-MAX_UNITS = 2**50
-"""Largest single amount in units (about 1.1e9 USD). The Lua sum of a side's reservations is
-exact while it stays below 2^53 units (about 9e9 USD), far above any desk limit."""
+log = logging.getLogger(__name__)
 
 
 class UnfreezeOutcome(StrEnum):
@@ -93,10 +77,14 @@ class StateChangeRecord:
 
 
 class RiskStateStore(Protocol):
-    """Limits, trading state with its audit trail, and exposure reservations."""
+    """Limits, and the trading state with its audit trail."""
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
         """Desk limits (defaults if never set), with `symbol`'s overrides when given."""
+        ...
+
+    async def get_limits_many(self, symbols: Iterable[Symbol]) -> dict[Symbol, RiskLimits]:
+        """Each symbol's limits (the desk's with its overrides); one round trip."""
         ...
 
     async def set_limits(self, limits: RiskLimits) -> None:
@@ -131,40 +119,29 @@ class RiskStateStore(Protocol):
         """The last `limit` state changes, newest first."""
         ...
 
-    async def reserve(
-        self,
-        symbol: Symbol,
-        side: Side,
-        client_order_id: ClientOrderId,
-        notional: Decimal,
-        limit: Decimal,
-    ) -> bool:
-        """Reserve `notional` USD for the order if the side's total stays <= `limit`.
 
-        True if reserved now or already by this order; False if it would pass the limit,
-        or if this order's reservation was released before.
-        """
-        ...
+def stored_limits(*layers: Mapping[str, str]) -> RiskLimits:
+    """The limits from stored layers (desk, then a symbol's overrides) over the defaults.
 
-    async def release(self, client_order_id: ClientOrderId) -> bool:
-        """Drop the order's reservation; True if this call released it. Idempotent."""
-        ...
-
-    async def reserved(self, symbol: Symbol, side: Side) -> dict[ClientOrderId, Decimal]:
-        """The live reservations of one side, USD by order (for utilisation and reconciling)."""
-        ...
-
-
-def to_units(usd: Decimal, *, round_up: bool) -> int:
-    """USD as whole micro-USD; raises if beyond MAX_UNITS."""
-    units = int((usd * UNITS_PER_USD).to_integral_value(ROUND_CEILING if round_up else ROUND_FLOOR))
-    if abs(units) > MAX_UNITS:
-        raise ValueError(f"amount {usd} USD is out of range: expected at most {MAX_UNITS} units")
-    return units
-
-
-def from_units(units: int) -> Decimal:
-    return Decimal(units) / UNITS_PER_USD
+    A stored value that is no longer valid (written by an older version, or by hand) is
+    dropped with an error log, never raised: a read of stored state must not fail a check
+    or an API answer. The field keeps the value of the layer below.
+    """
+    fields: dict[str, str] = RiskLimits().model_dump(mode="json")
+    for layer in layers:
+        known = {k: v for k, v in layer.items() if k in RiskLimits.model_fields}
+        for name in sorted(set(layer) - set(known)):
+            log.error("stored risk limit %r is not a limit: ignored", name)
+        candidate = fields | known
+        try:
+            RiskLimits.model_validate(candidate)
+        except ValidationError as error:
+            bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+            for name in sorted(bad):
+                log.error("stored risk limit %s=%r is invalid: ignored", name, known.get(name))
+            candidate = fields | {k: v for k, v in known.items() if k not in bad}
+        fields = candidate
+    return RiskLimits.model_validate(fields)
 
 
 def check_overrides(

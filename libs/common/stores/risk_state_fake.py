@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.stores.risk_state import (
     StateChangeRecord,
@@ -14,8 +13,6 @@ from libs.common.stores.risk_state import (
     TradingStatus,
     Transition,
     check_overrides,
-    from_units,
-    to_units,
 )
 
 
@@ -27,13 +24,13 @@ class InMemoryRiskStateStore(StateMachine):
         self._overrides: dict[Symbol, dict[str, Decimal | int]] = {}
         self._status = TradingStatus(TradingState.ACTIVE, 0, "", "", 0)
         self._history: list[StateChangeRecord] = []
-        self._reserved: dict[tuple[Symbol, Side], dict[ClientOrderId, int]] = {}
-        self._refs: dict[ClientOrderId, tuple[Symbol, Side] | None] = {}
-        """Where each order's reservation is; None once released (it may not reserve again)."""
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
         overrides = self._overrides.get(symbol, {}) if symbol is not None else {}
         return RiskLimits.model_validate(self._limits.model_dump() | overrides)
+
+    async def get_limits_many(self, symbols: Iterable[Symbol]) -> dict[Symbol, RiskLimits]:
+        return {s: await self.get_limits(s) for s in symbols}
 
     async def set_limits(self, limits: RiskLimits) -> None:
         self._limits = limits
@@ -66,33 +63,3 @@ class InMemoryRiskStateStore(StateMachine):
 
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
         return self._history[::-1][:limit]
-
-    async def reserve(
-        self,
-        symbol: Symbol,
-        side: Side,
-        client_order_id: ClientOrderId,
-        notional: Decimal,
-        limit: Decimal,
-    ) -> bool:
-        units, limit_units = to_units(notional, round_up=True), to_units(limit, round_up=False)
-        if client_order_id in self._refs:
-            return self._refs[client_order_id] == (symbol, side)
-        side_reserved = self._reserved.setdefault((symbol, side), {})
-        if sum(side_reserved.values()) + units > limit_units:
-            return False
-        side_reserved[client_order_id] = units
-        self._refs[client_order_id] = (symbol, side)
-        return True
-
-    async def release(self, client_order_id: ClientOrderId) -> bool:
-        where = self._refs.get(client_order_id)
-        if where is None:
-            return False
-        del self._reserved[where][client_order_id]
-        self._refs[client_order_id] = None
-        return True
-
-    async def reserved(self, symbol: Symbol, side: Side) -> dict[ClientOrderId, Decimal]:
-        side_reserved = self._reserved.get((symbol, side), {})
-        return {cid: from_units(units) for cid, units in side_reserved.items()}

@@ -2,21 +2,18 @@
 
 Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes of limit
 field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, since_ns};
-`RISK_FREEZE_HISTORY` stream of state changes; `reservations_key(symbol, side)` hash of
-clientOrderId -> micro-USD; `reservation_key(clientOrderId)` = "symbol:side" while reserved,
-"-" (a tombstone kept `TOMBSTONE_TTL_S`) once released.
+`RISK_FREEZE_HISTORY` stream of state changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
 
-from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.stores._support import LuaScript, ScriptArg, text
 from libs.common.stores.risk_state import (
@@ -25,20 +22,14 @@ from libs.common.stores.risk_state import (
     TradingStatus,
     Transition,
     check_overrides,
-    from_units,
-    to_units,
+    stored_limits,
 )
 from libs.common.topology import (
     FREEZE_KEY,
     RISK_FREEZE_HISTORY,
     RISK_LIMITS_KEY,
-    reservation_key,
-    reservations_key,
     symbol_limits_key,
 )
-
-TOMBSTONE_TTL_S = 7 * 24 * 3600
-_TOMBSTONE = "-"
 
 # Change the trading state with its epoch and its audit record, or refuse, in one step.
 # KEYS[1] FREEZE_KEY hash, KEYS[2] history stream. ARGV: target state, reason, actor, now ns,
@@ -72,48 +63,12 @@ return {epoch, 'changed'}
 """
 )
 
-# Reserve if the side's total stays within the limit: the check and the write are one step,
-# so N risk instances reserving at once can never together pass the limit.
-# KEYS[1] reservations hash of (symbol, side), KEYS[2] the order's reservation ref.
-# ARGV: client order id, units, limit units, 'symbol:side'.
-# Returns 1 reserved (now, or before by this order: a redelivery does not reserve twice),
-# 0 refused by the limit, -1 refused: the order id reserved elsewhere or was released.
-# Units are integers far below 2^53, so the Lua (double) sum is exact.
-_RESERVE = LuaScript(
-    """
-local ref = redis.call('GET', KEYS[2])
-if ref then
-  if ref == ARGV[4] then return 1 end
-  return -1
-end
-local total = 0
-for _, units in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(units) end
-if total + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[4])
-return 1
-"""
-)
-
-# Release a reservation found at the ref read just before; leave a tombstone so that the
-# order cannot reserve again. KEYS[1] the ref, KEYS[2] the hash it named. ARGV: client order
-# id, ref read, tombstone TTL ms. Returns 1 released, 0 nothing to do (released meanwhile).
-_RELEASE = LuaScript(
-    """
-if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('SET', KEYS[1], '-', 'PX', ARGV[3])
-return 1
-"""
-)
-
 
 class RedisRiskStateStore(StateMachine):
     """RiskStateStore over Redis; safe to share between any number of instances."""
 
-    def __init__(self, redis: Redis, *, tombstone_ttl_s: float = TOMBSTONE_TTL_S) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._tombstone_ttl_ms = int(tombstone_ttl_s * 1000)
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -121,10 +76,19 @@ class RedisRiskStateStore(StateMachine):
             if symbol is not None:
                 pipe.hgetall(symbol_limits_key(symbol))
             records = await pipe.execute()
-        fields = RiskLimits().model_dump(mode="json")
-        for record in records:
-            fields |= _strings(record)
-        return RiskLimits.model_validate(fields)
+        return stored_limits(*(_strings(record) for record in records))
+
+    async def get_limits_many(self, symbols: Iterable[Symbol]) -> dict[Symbol, RiskLimits]:
+        listed = list(dict.fromkeys(symbols))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(RISK_LIMITS_KEY)
+            for symbol in listed:
+                pipe.hgetall(symbol_limits_key(symbol))
+            desk, *overrides = await pipe.execute()
+        return {
+            s: stored_limits(_strings(desk), _strings(o))
+            for s, o in zip(listed, overrides, strict=True)
+        }
 
     async def set_limits(self, limits: RiskLimits) -> None:
         await self._replace(RISK_LIMITS_KEY, limits.model_dump(mode="json"))
@@ -157,32 +121,6 @@ class RedisRiskStateStore(StateMachine):
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
         entries: Any = await self._redis.xrevrange(RISK_FREEZE_HISTORY.name, count=limit)
         return [_record(entry_id, fields) for entry_id, fields in entries or ()]
-
-    async def reserve(
-        self,
-        symbol: Symbol,
-        side: Side,
-        client_order_id: ClientOrderId,
-        notional: Decimal,
-        limit: Decimal,
-    ) -> bool:
-        units, limit_units = to_units(notional, round_up=True), to_units(limit, round_up=False)
-        keys = [reservations_key(symbol, side), reservation_key(client_order_id)]
-        args: list[ScriptArg] = [client_order_id, units, limit_units, f"{symbol}:{side}"]
-        return int(await _RESERVE(self._redis, keys, args)) == 1
-
-    async def release(self, client_order_id: ClientOrderId) -> bool:
-        ref = await self._redis.get(reservation_key(client_order_id))
-        if ref is None or text(ref) == _TOMBSTONE:
-            return False
-        symbol, side = text(ref).split(":")
-        keys = [reservation_key(client_order_id), reservations_key(Symbol(symbol), Side(side))]
-        args: list[ScriptArg] = [client_order_id, text(ref), self._tombstone_ttl_ms]
-        return int(await _RELEASE(self._redis, keys, args)) == 1
-
-    async def reserved(self, symbol: Symbol, side: Side) -> dict[ClientOrderId, Decimal]:
-        record = await self._redis.hgetall(reservations_key(symbol, side))
-        return {ClientOrderId(k): from_units(int(v)) for k, v in _strings(record).items()}
 
     async def _replace(self, key: str, mapping: Mapping[str, str | int]) -> None:
         """Swap a hash's whole content in one MULTI: readers never see half of it."""

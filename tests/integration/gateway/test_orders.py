@@ -458,7 +458,7 @@ async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
     assert response.json()["error"] == "Not Found"
 
 
-async def test_place_when_the_command_cannot_be_published_is_503_and_leaves_the_record_pending(
+async def test_place_when_the_command_cannot_be_sent_is_503_and_writes_no_record(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     stream = topology.ORDERS_REQUESTS.name
@@ -466,14 +466,15 @@ async def test_place_when_the_command_cannot_be_published_is_503_and_leaves_the_
     await redis.set(stream, "not a stream")  # every XADD now fails (WRONGTYPE)
 
     refused = await client.post("/v1/orders", json=order())
+    assert await RedisOrderStore(redis).get(ClientOrderId("strat1-0001")) is None
     await redis.delete(stream)
     retried = await client.post("/v1/orders", json=order())
 
     assert refused.status_code == 503
-    assert "recorded as Pending but the command could not be published" in refused.json()["error"]
-    stored = await RedisOrderStore(redis).get(ClientOrderId("strat1-0001"))
-    assert stored is not None and stored.status == "Pending"
-    assert (retried.status_code, retried.json()["created"]) == (200, False)  # never twice
+    assert "nothing was written or sent for them" in refused.json()["error"]
+    assert (retried.status_code, retried.json()["created"]) == (202, True)
+    placed = await messages(redis, topology.ORDERS_REQUESTS)
+    assert [c.client_order_id for c in placed if isinstance(c, PlaceOrder)] == ["strat1-0001"]
 
 
 async def test_batch_when_one_record_cannot_be_written_places_the_others_and_says_which(

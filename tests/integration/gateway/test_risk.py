@@ -177,6 +177,9 @@ async def test_put_limits_changes_the_given_fields_and_audits(
         ({"maxInventoryUsd": "-1"}, "maxInventoryUsd"),
         ({"max_inventory_usd": "1"}, "unknown field"),
         ({"maxOpenOrdersPerSymbol": "many"}, "maxOpenOrdersPerSymbol"),
+        ({"maxInventoryUsd": "1E-25"}, "maxInventoryUsd: Decimal input should have no more than 6"),
+        ({"maxTotalNotional": "1e12"}, "maxTotalNotional: Input should be less than or equal to"),
+        ({"maxPositionsLagS": "0"}, "maxPositionsLagS: Input should be greater than or equal to"),
     ],
 )
 async def test_put_bad_limits_is_422_and_changes_nothing(
@@ -249,3 +252,18 @@ async def test_get_positions_marks_them(client: httpx.AsyncClient, redis: aiored
     assert (btc["mark"], btc["unrealizedPnl"], btc["feesPaid"]) == ("51000", "100.0", "3")
     assert btc["netPnl"] == answer["netPnl"] == "97.0"
     assert btc["markTime"] > 0
+
+
+async def test_get_risk_answers_with_defaults_for_stored_limits_that_are_no_longer_valid(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await redis.hset(  # written by an older version, or by hand
+        topology.RISK_LIMITS_KEY,
+        mapping={"max_inventory_usd": "1E-25", "max_total_notional": "70000"},
+    )
+
+    response = await client.get("/v1/risk")
+
+    assert response.status_code == 200, response.text
+    limits = response.json()["limits"]
+    assert (limits["maxInventoryUsd"], limits["maxTotalNotional"]) == ("10000", "70000")

@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
 from libs.common.batching import Incoming
 from libs.common.bus import Bus
 from libs.common.domain.enums import Side
+from libs.common.metrics import EngineMetrics
 from libs.common.service import EnvelopeCodec
 from libs.common.stores import RedisPositionStore
 from libs.common.stores.marks import Mark, RedisMarkStore
@@ -121,6 +123,7 @@ async def test_redelivered_fill_republishes_the_position_under_the_same_event_id
         positions=RedisPositionStore(redis),
         marks=RedisMarkStore(redis),
         bus=Bus(redis, EnvelopeCodec()),
+        metrics=EngineMetrics(CollectorRegistry()),
     )
     fill = filled("e1", Side.SELL, "2", "50")
     envelope = await publish(redis, fill)

@@ -14,12 +14,14 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import OrderType, Side
+from libs.common.domain.exposure import from_units
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, new_client_order_id
 from libs.common.domain.positions import Fill
 from libs.common.domain.risk_checks import RiskLimits
 from libs.common.messages import Envelope, Message, PlaceOrder
 from libs.common.service import EnvelopeCodec, ServiceRuntime
 from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
+from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.stores.marks import Mark, RedisMarkStore
 from services.risk.app import create_app
 from services.risk.settings import RiskSettings
@@ -51,6 +53,7 @@ class Desk:
         self.risk = RedisRiskStateStore(redis)
         self.positions = RedisPositionStore(redis)
         self.marks = RedisMarkStore(redis)
+        self.ledger = RedisExposureLedger(redis)
         self._codec = EnvelopeCodec()
 
     async def limits(self, **fields: Any) -> RiskLimits:
@@ -127,7 +130,9 @@ class Desk:
         await self.positions.apply_fill(fill)
 
     async def reserved_usd(self, side: Side = Side.BUY, symbol: Symbol = BTC) -> Decimal:
-        return sum((await self.risk.reserved(symbol, side)).values(), Decimal(0))
+        """What the exposure ledger counts for the open orders of one side."""
+        book = (await self.ledger.books([symbol]))[symbol]
+        return from_units(book.side(side))
 
     async def status_of(self, client_order_id: ClientOrderId) -> str | None:
         order = await self.orders.get(client_order_id)

@@ -20,7 +20,7 @@ from libs.common.messages import (
     ReportEdge,
     TradingStateChanged,
 )
-from libs.common.risk_snapshot import utc_day
+from libs.common.risk_view import utc_day
 from libs.common.service import ServiceRuntime
 from libs.common.topology import pnl_baseline_key
 from tests.integration.bus.helpers import wait_until

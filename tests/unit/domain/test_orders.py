@@ -398,3 +398,39 @@ def test_status_from_venue_maps_snapshot_and_fills(
 def test_status_from_venue_covers_every_venue_status() -> None:
     for venue in VenueOrderStatus:
         assert status_from_venue(venue, D(0), D(1)) in OrderStatus
+
+
+# -- Risk's marks on a record: admission, amend terms, rejection reasons -------------------------
+
+
+def test_admit_values_a_pending_order_once_without_a_transition() -> None:
+    from libs.common.domain.orders import admit
+
+    admitted = admit(make_order(), D("50000"), ts_ns=2)
+    assert (admitted.status, admitted.risk_price, admitted.version) == (S.PENDING, D(50000), 1)
+    with pytest.raises(InvalidTransition, match="already admitted"):
+        admit(admitted, D("50000"), ts_ns=3)
+    with pytest.raises(InvalidTransition, match="only a Pending order"):
+        admit(acked(), D("50000"), ts_ns=3)
+
+
+def test_reserve_amend_holds_the_terms_and_drop_amend_clears_them() -> None:
+    from libs.common.domain.orders import drop_amend, reserve_amend
+
+    reserved = reserve_amend(acked(), D("2"), D("49000"), ts_ns=3)
+    assert (reserved.status, reserved.amend_qty, reserved.amend_price) == (S.NEW, D(2), D(49000))
+    assert drop_amend(reserved, ts_ns=4).amend_qty is None
+    in_flight = request_amend(reserved, D("2"), D("49000"), ts_ns=4)
+    assert drop_amend(in_flight, ts_ns=5) is in_flight  # only the venue's answer ends it
+    with pytest.raises(InvalidTransition, match="acknowledged"):
+        reserve_amend(make_order(), D("2"), ts_ns=3)
+    with pytest.raises(InvalidOrder, match="above the filled qty"):
+        reserve_amend(fill(acked(), "e1", "0.5"), D("0.5"), ts_ns=4)
+
+
+def test_reject_keeps_the_first_reason() -> None:
+    from libs.common.domain.orders import reject
+
+    rejected = reject(make_order(), "inventory BTCUSDT Buy would be 12000 USD", ts_ns=2)
+    assert (rejected.status, rejected.reason) == (S.REJECTED, rejected.reason)
+    assert reject(rejected, "another", ts_ns=3) is rejected

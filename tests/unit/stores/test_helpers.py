@@ -16,7 +16,7 @@ from libs.common.stores import (
     InMemoryRateLimiter,
     RateLimit,
 )
-from libs.common.stores.risk_state import cooldown_cutoff, from_units, to_units
+from libs.common.stores.risk_state import cooldown_cutoff, stored_limits
 
 
 class ManualClock:
@@ -27,16 +27,20 @@ class ManualClock:
         return self.now
 
 
-def test_to_units_rounds_reservations_up_and_limits_down() -> None:
-    assert to_units(Decimal("0.0000001"), round_up=True) == 1
-    assert to_units(Decimal("0.0000019"), round_up=False) == 1
-    assert to_units(Decimal("12.345678"), round_up=True) == 12_345_678
-    assert from_units(12_345_678) == Decimal("12.345678")
-
-
-def test_to_units_refuses_amounts_beyond_exact_range() -> None:
-    with pytest.raises(ValueError, match="out of range"):
-        to_units(Decimal(10**10), round_up=True)
+def test_stored_limits_drop_invalid_values_field_by_field_instead_of_failing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    desk = {"max_inventory_usd": "1E-25", "max_total_notional": "70000", "bogus": "1"}
+    symbol = {"max_order_notional": "1e12", "max_open_orders_per_symbol": "7"}
+    limits = stored_limits(desk, symbol)
+    assert limits.max_inventory_usd == Decimal(10_000)  # the default: the stored one is invalid
+    assert limits.max_total_notional == Decimal(70_000)
+    assert limits.max_order_notional == Decimal(5_000)
+    assert limits.max_open_orders_per_symbol == 7
+    logged = caplog.text
+    assert "max_inventory_usd='1E-25' is invalid" in logged
+    assert "max_order_notional='1e12' is invalid" in logged
+    assert "'bogus' is not a limit" in logged
 
 
 def test_cooldown_cutoff_is_none_when_forced_or_without_cooldown() -> None:

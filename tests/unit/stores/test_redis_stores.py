@@ -22,7 +22,6 @@ from libs.common.topology import (
     FREEZE_KEY,
     exec_seen_key,
     order_key,
-    reservation_key,
     venue_order_key,
 )
 
@@ -103,14 +102,3 @@ async def test_freeze_state_is_a_hash_routers_can_read(redis: aioredis.Redis) ->
         b"state": b"FROZEN", b"reason": b"edge", b"actor": b"risk", b"epoch": b"1",
         b"since_ns": b"123",
     }  # fmt: skip
-
-
-async def test_released_reservation_leaves_an_expiring_tombstone(redis: aioredis.Redis) -> None:
-    store = RedisRiskStateStore(redis, tombstone_ttl_s=60)
-    await store.reserve(BTC, Side.BUY, ClientOrderId("a"), Decimal(1), Decimal(10))
-    assert await redis.get(reservation_key(ClientOrderId("a"))) == b"BTCUSDT:Buy"
-
-    await store.release(ClientOrderId("a"))
-
-    assert await redis.get(reservation_key(ClientOrderId("a"))) == b"-"
-    assert 0 < await redis.pttl(reservation_key(ClientOrderId("a"))) <= 60_000

@@ -1,0 +1,391 @@
+"""The exposure ledger over Redis: running totals kept by Lua, in the same step as each change.
+
+Keys (from `topology`), per symbol: `exposure_key(symbol)`, a hash of the totals `buy`, `sell`,
+`count`, `ubuy`, `usell` (micro-USD) with one field per entry they sum: `o:{clientOrderId}` =
+`{side}:{units}` for each admitted open order, `x:{execId}` = `{side}:{units}` for each fill
+positions has not folded; `unfolded_key(symbol)`, those execIds by the ms they were
+reported; `order_times_key(symbol)`, the order-rate window. `EXPOSURE_SYMBOLS_KEY` lists
+the symbols that have had exposure.
+
+`LEDGER_LUA` holds the Lua functions that change the totals. The order store's scripts, the
+position store's fold and the scripts below include it, so every change to an entry changes
+its total in the same atomic step: the totals always equal the sum of the entries, which is
+what `audit` verifies. Amounts travel as decimal strings and are added with HINCRBY, so they
+never pass through a Lua double on their way into Redis.
+
+`_ADMIT` is `libs.common.domain.exposure.ExposureCheck.decide`, line for line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from libs.common.domain.exposure import (
+    RATE_WINDOW_MS,
+    Denial,
+    DeskTerms,
+    SymbolBook,
+    SymbolTerms,
+)
+from libs.common.domain.ids import Symbol
+from libs.common.domain.risk_checks import Check
+from libs.common.stores._support import LuaScript, ScriptCall, run_scripts, text
+from libs.common.stores.exposure import (
+    Admission,
+    AdmitOutcome,
+    AdmitRequest,
+    FillRecord,
+    StaleView,
+)
+from libs.common.topology import (
+    EXPOSURE_SYMBOLS_KEY,
+    FREEZE_KEY,
+    Stream,
+    exposure_key,
+    order_key,
+    order_times_key,
+    position_key,
+    unfolded_key,
+)
+
+LEDGER_LUA = """
+local function ledger_total(side, unfolded)
+  if side == 'Buy' then
+    if unfolded then return 'ubuy' end
+    return 'buy'
+  end
+  if unfolded then return 'usell' end
+  return 'sell'
+end
+-- Set the order's contribution to `units` (a decimal string; '0': none) on `side`.
+-- Returns the entry it replaced ('' when none), or false when nothing changed.
+local function ledger_set(kexp, kset, symbol, cid, side, units)
+  local field = 'o:' .. cid
+  local old = redis.call('HGET', kexp, field)
+  local new = false
+  if units ~= '0' then new = side .. ':' .. units end
+  if old == new then return false end
+  if old then
+    local oside, ounits = string.match(old, '^(%a+):(%d+)$')
+    redis.call('HINCRBY', kexp, ledger_total(oside, false), '-' .. ounits)
+    redis.call('HINCRBY', kexp, 'count', -1)
+    redis.call('HDEL', kexp, field)
+  end
+  if new then
+    redis.call('HSET', kexp, field, new)
+    redis.call('HINCRBY', kexp, ledger_total(side, false), units)
+    redis.call('HINCRBY', kexp, 'count', 1)
+    redis.call('SADD', kset, symbol)
+  end
+  return old or ''
+end
+-- Count a reported fill until positions folds it; once per execId.
+local function ledger_add_fill(kexp, kunf, kset, symbol, exec, side, units, ts)
+  if redis.call('HSETNX', kexp, 'x:' .. exec, side .. ':' .. units) == 1 then
+    redis.call('HINCRBY', kexp, ledger_total(side, true), units)
+    redis.call('ZADD', kunf, ts, exec)
+    redis.call('SADD', kset, symbol)
+  end
+end
+-- Positions folded the fill (or had folded it before): it is unfolded no more.
+local function ledger_unfold(kexp, kunf, kset, symbol, exec)
+  local field = 'x:' .. exec
+  local entry = redis.call('HGET', kexp, field)
+  if entry then
+    local side, units = string.match(entry, '^(%a+):(%d+)$')
+    redis.call('HINCRBY', kexp, ledger_total(side, true), '-' .. units)
+    redis.call('HDEL', kexp, field)
+  end
+  redis.call('ZREM', kunf, exec)
+  redis.call('SADD', kset, symbol)
+end
+"""
+
+# Admit a batch: `ExposureCheck.decide` for each request, and for each one admitted its
+# record, contribution, rate entry, decision key and approval, all in this one step.
+# KEYS[1] freeze hash, KEYS[2] EXPOSURE_SYMBOLS_KEY, KEYS[3] the approval stream; then per
+# symbol of the spec 4 keys (exposure, position, rate window, unfolded); then per request 2
+# (record, decision key or the record again). ARGV[1] the spec as JSON (see `_spec`).
+# Returns {'stale', what, symbol} (nothing written), or one reply per request:
+# {'ok'} | {'deny', check, value, limit} | {'conflict'} | {'dup'} | {'missing'}.
+_ADMIT = LuaScript(
+    LEDGER_LUA
+    + """
+local spec = cjson.decode(ARGV[1])
+local now = spec.now
+local state = redis.call('HGET', KEYS[1], 'state') or 'ACTIVE'
+local books, known, total, oldest = {}, {}, 0, false
+local function num(v) return tonumber(v or '0') or 0 end
+local function worst(b, buy, sell)
+  local p = b.pos + b.ubuy - b.usell
+  return math.max(math.abs(p + buy), math.abs(p - sell))
+end
+for i, t in ipairs(spec.symbols) do
+  local k = 3 + 4 * (i - 1)
+  if num(redis.call('HGET', KEYS[k + 2], 'version')) ~= t.v then
+    return {'stale', 'position', t.s}
+  end
+  local f = redis.call('HMGET', KEYS[k + 1], 'buy', 'sell', 'count', 'ubuy', 'usell')
+  redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now - 1000)
+  local b = {s = t.s, kexp = KEYS[k + 1], krate = KEYS[k + 3], pos = t.p, inv = t.inv,
+    open = t.open, rate_limit = t.rate, buy = num(f[1]), sell = num(f[2]), count = num(f[3]),
+    ubuy = num(f[4]), usell = num(f[5]), rate = redis.call('ZCARD', KEYS[k + 3])}
+  local first = redis.call('ZRANGE', KEYS[k + 4], 0, 0, 'WITHSCORES')
+  if first[2] and (not oldest or tonumber(first[2]) < oldest) then oldest = tonumber(first[2]) end
+  books[i] = b
+  known[t.s] = true
+  total = total + worst(b, b.buy, b.sell)
+end
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if not known[member] then return {'stale', 'symbols', member} end
+end
+local lag = 0
+if oldest then lag = math.max(0, now - oldest) end
+local base = 3 + 4 * #spec.symbols
+local replies = {}
+for j, c in ipairs(spec.requests) do
+  local korder, kdec = KEYS[base + 2 * j - 1], KEYS[base + 2 * j]
+  local reply
+  local stored = redis.call('GET', korder)
+  if c.dec and redis.call('EXISTS', kdec) == 1 then
+    reply = {'dup'}
+  elseif not stored then
+    reply = {'missing'}
+  elseif cjson.decode(stored)['version'] ~= c.ver then
+    reply = {'conflict'}
+  else
+    local b = books[c.i]
+    local own = redis.call('HGET', b.kexp, 'o:' .. c.cid)
+    local current = 0
+    if own then current = tonumber(string.match(own, ':(%d+)$')) end
+    local delta = c.u - current
+    local p = b.pos + b.ubuy - b.usell
+    local side_now = b.sell
+    if c.side == 'Buy' then side_now = b.buy end
+    local after_side = side_now + delta
+    local reduces
+    if c.side == 'Buy' then reduces = p < 0 and after_side <= -p
+    else reduces = p > 0 and after_side <= p end
+    local buy, sell = b.buy, b.sell
+    if c.side == 'Buy' then buy = after_side else sell = after_side end
+    local count_delta = 0
+    if c.u > 0 then count_delta = count_delta + 1 end
+    if current > 0 then count_delta = count_delta - 1 end
+    local new_total = total - worst(b, b.buy, b.sell) + worst(b, buy, sell)
+    local side_worst = -(p - sell)
+    if c.side == 'Buy' then side_worst = p + buy end
+    if state == 'FROZEN' then
+      reply = {'deny', 'trading_state', 0, 0}
+    elseif lag > spec.lag then
+      reply = {'deny', 'positions_lag', lag, spec.lag}
+    elseif state == 'REDUCING' and delta > 0 and not reduces then
+      reply = {'deny', 'trading_state', after_side, math.abs(p)}
+    elseif c.place and b.count >= b.open then
+      reply = {'deny', 'open_orders', b.count, b.open}
+    elseif b.rate >= b.rate_limit then
+      reply = {'deny', 'order_rate', b.rate, b.rate_limit}
+    elseif delta > 0 and side_worst > b.inv then
+      reply = {'deny', 'inventory', side_worst, b.inv}
+    elseif delta > 0 and new_total > spec.total and new_total > total then
+      reply = {'deny', 'total_notional', new_total, spec.total}
+    elseif delta > 0 and c.reduce and not reduces then
+      reply = {'deny', 'daily_loss', after_side, math.abs(p)}
+    else
+      -- the approval first: a failing call leaves nothing admitted (Redis undoes nothing)
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', spec.maxlen, '*', '__data__', c.data)
+      redis.call('SET', korder, c.json)
+      ledger_set(b.kexp, KEYS[2], b.s, c.cid, c.side, c.units)
+      b.buy, b.sell, b.count = buy, sell, b.count + count_delta
+      redis.call('ZADD', b.krate, now, c.rm)
+      redis.call('PEXPIRE', b.krate, 10000)
+      b.rate = b.rate + 1
+      total = new_total
+      if c.dec then redis.call('SET', kdec, c.decv, 'PX', spec.ttl) end
+      reply = {'ok'}
+    end
+  end
+  replies[j] = reply
+end
+return replies
+"""
+)
+
+# Claim a fill, count it as unfolded and publish it, in one step; nothing if claimed before.
+# KEYS: claim key, exposure hash, unfolded set, EXPOSURE_SYMBOLS_KEY, stream.
+# ARGV: claim TTL ms, symbol, execId, side, units, now ms, maxlen, entry data.
+# Returns 1 published now, 0 claimed before. The entry goes first: Redis does not undo a
+# script's writes when a later call fails, so a failure leaves the fill unclaimed.
+_RECORD_FILL = LuaScript(
+    LEDGER_LUA
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', '__data__', ARGV[8])
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+ledger_add_fill(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return 1
+"""
+)
+
+_BOOK_FIELDS = ("buy", "sell", "count", "ubuy", "usell")
+
+
+class RedisExposureLedger:
+    """ExposureLedger over Redis; safe to share between any number of instances."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def admit(
+        self,
+        desk: DeskTerms,
+        terms: Sequence[SymbolTerms],
+        requests: Sequence[AdmitRequest],
+        *,
+        to: Stream,
+        decision_ttl_ms: int,
+    ) -> list[Admission]:
+        if not requests:
+            return []
+        index = {t.symbol: i for i, t in enumerate(terms, start=1)}
+        keys = [FREEZE_KEY, EXPOSURE_SYMBOLS_KEY, to.name]
+        for t in terms:
+            keys += [
+                exposure_key(t.symbol),
+                position_key(t.symbol),
+                order_times_key(t.symbol),
+                unfolded_key(t.symbol),
+            ]
+        for r in requests:
+            record = _order_key(r)
+            keys += [record, r.decision_key or record]
+        spec = _spec(desk, terms, requests, index, to, decision_ttl_ms)
+        reply = await _ADMIT(self._redis, keys, [spec])
+        if reply and text(reply[0]) == "stale":
+            raise StaleView(f"{text(reply[1])} {text(reply[2])} moved since the batch read it")
+        return [_admission(r) for r in reply]
+
+    async def record_fills(
+        self, fills: Sequence[FillRecord], *, to: Stream, claim_ttl_ms: int, now_ms: int
+    ) -> list[bool]:
+        calls: list[ScriptCall] = [
+            (
+                _RECORD_FILL,
+                [
+                    f.claim_key,
+                    exposure_key(f.symbol),
+                    unfolded_key(f.symbol),
+                    EXPOSURE_SYMBOLS_KEY,
+                    to.name,
+                ],
+                [
+                    claim_ttl_ms,
+                    f.symbol,
+                    f.exec_id,
+                    f.side.value,
+                    str(f.units),
+                    now_ms,
+                    to.maxlen,
+                    f.event,
+                ],
+            )
+            for f in fills
+        ]
+        return [int(r) == 1 for r in await run_scripts(self._redis, calls)]
+
+    async def books(self, symbols: Iterable[Symbol]) -> dict[Symbol, SymbolBook]:
+        listed = list(symbols)
+        if not listed:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for symbol in listed:
+                pipe.hmget(exposure_key(symbol), list(_BOOK_FIELDS))
+                pipe.zrange(unfolded_key(symbol), 0, 0, withscores=True)
+            replies = await pipe.execute()
+        return {s: _book(replies[2 * i], replies[2 * i + 1]) for i, s in enumerate(listed)}
+
+    async def symbols(self) -> set[Symbol]:
+        return {Symbol(text(m)) for m in await self._redis.smembers(EXPOSURE_SYMBOLS_KEY)}
+
+    async def rates(self, symbols: Iterable[Symbol], now_ms: int) -> dict[Symbol, int]:
+        listed = list(symbols)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for symbol in listed:
+                pipe.zcount(order_times_key(symbol), f"({now_ms - RATE_WINDOW_MS}", "+inf")
+            counts = await pipe.execute()
+        return {s: int(n) for s, n in zip(listed, counts, strict=True)}
+
+
+def _order_key(request: AdmitRequest) -> str:
+    return order_key(request.read.client_order_id)
+
+
+def _spec(
+    desk: DeskTerms,
+    terms: Sequence[SymbolTerms],
+    requests: Sequence[AdmitRequest],
+    index: dict[Symbol, int],
+    to: Stream,
+    decision_ttl_ms: int,
+) -> bytes:
+    return orjson.dumps(
+        {
+            "now": desk.now_ms,
+            "total": desk.total_limit,
+            "lag": desk.max_positions_lag_ms,
+            "ttl": decision_ttl_ms,
+            "maxlen": to.maxlen,
+            "symbols": [
+                {
+                    "s": t.symbol,
+                    "v": t.position_version,
+                    "p": t.position,
+                    "inv": t.inventory_limit,
+                    "open": t.max_open_orders,
+                    "rate": t.max_orders_per_second,
+                }
+                for t in terms
+            ],
+            "requests": [
+                {
+                    "i": index[r.candidate.symbol],
+                    "cid": r.read.client_order_id,
+                    "side": r.candidate.side.value,
+                    "u": r.candidate.units,
+                    "units": str(r.candidate.units),
+                    "place": r.candidate.place,
+                    "reduce": r.candidate.must_reduce,
+                    "ver": r.read.version,
+                    "json": r.admitted.model_dump_json(),
+                    "dec": r.decision_key is not None,
+                    "decv": r.decision,
+                    "rm": r.rate_member,
+                    "data": r.event.decode(),
+                }
+                for r in requests
+            ],
+        }
+    )
+
+
+def _admission(reply: Sequence[Any]) -> Admission:
+    what = text(reply[0])
+    if what == "ok":
+        return Admission(AdmitOutcome.ADMITTED)
+    if what == "deny":
+        denial = Denial(Check(text(reply[1])), int(reply[2]), int(reply[3]))
+        return Admission(AdmitOutcome.DENIED, denial)
+    return Admission(
+        {"conflict": AdmitOutcome.CONFLICT, "dup": AdmitOutcome.DUPLICATE}.get(
+            what, AdmitOutcome.MISSING
+        )
+    )
+
+
+def _book(totals: Sequence[Any], first: Sequence[Any]) -> SymbolBook:
+    buy, sell, count, ubuy, usell = (int(text(v)) if v is not None else 0 for v in totals)
+    oldest = int(first[0][1]) if first else None
+    return SymbolBook(buy, sell, count, ubuy, usell, oldest)
