@@ -14,6 +14,8 @@ dashboards `sum()` across them, so:
 - A counter is incremented by the instance whose atomic Redis transition recorded the event
   (the order moved to Submitted, Filled, Rejected...; the freeze key moved to FROZEN). An
   instance handling a redelivered message finds the transition already done and counts nothing.
+  An event that writes nothing is counted by the one instance it happened to (a request the
+  gateway refused with 429, `gateway_requests_shed_total`).
 - A gauge of shared state (positions, trading state, utilisation, edge, stream lag, dead
   letters) is set by every instance of its service from a periodic read of Redis, never from
   the messages that instance happened to handle: the instances agree, and queries take
@@ -157,6 +159,18 @@ class ExposureDriftKind(StrEnum):
     """A total was not the sum of its entries."""
 
 
+class ShedRoute(StrEnum):
+    """`gateway_requests_shed_total{route}`: the gateway route whose request was refused with
+    429 by its in-flight bound (`services/gateway/admission.py`). Cancels are never shed."""
+
+    PLACE = "place"
+    """POST /v1/orders: one order."""
+    PLACE_BATCH = "place_batch"
+    """POST /v1/orders/batch: a batch, refused whole (one request, whatever its size)."""
+    AMEND = "amend"
+    """PATCH /v1/orders/{clientOrderId}."""
+
+
 class WsChannel(StrEnum):
     """`venue_ws_reconnects_total{channel}`: which venue WebSocket reconnected."""
 
@@ -282,6 +296,13 @@ EXPOSURE_DRIFT = MetricSpec(
     ("kind",),
     "Differences the exposure audit found between the ledger and the records, repaired",
     "risk: the instance holding the audit lease, once per repair",
+)
+GATEWAY_REQUESTS_SHED = MetricSpec(
+    "gateway_requests_shed_total",
+    Kind.COUNTER,
+    ("route",),
+    "Order requests refused with 429 by the gateway's in-flight bound, before anything was written",
+    "gateway: the instance that refused the request",
 )
 FILL_LATENCY = MetricSpec(
     "fill_latency_seconds",
@@ -417,6 +438,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ORDER_LATENCY,
     ORDER_STAGE,
     EXPOSURE_DRIFT,
+    GATEWAY_REQUESTS_SHED,
     FILL_LATENCY,
     ORDER_RETRY_COUNT,
     POSITION_QTY,
@@ -474,6 +496,7 @@ class EngineMetrics:
         self.order_latency = _histogram(ORDER_LATENCY, registry)
         self.order_stage = _histogram(ORDER_STAGE, registry)
         self.exposure_drift = _counter(EXPOSURE_DRIFT, registry)
+        self.gateway_requests_shed = _counter(GATEWAY_REQUESTS_SHED, registry)
         self.fill_latency = _histogram(FILL_LATENCY, registry)
         self.order_retry_count = _histogram(ORDER_RETRY_COUNT, registry)
         self.position_qty = _gauge(POSITION_QTY, registry)
@@ -499,6 +522,8 @@ class EngineMetrics:
             self.venue_ws_reconnects.labels(channel=channel.value)
         for kind in ExposureDriftKind:  # and the first drift
             self.exposure_drift.labels(kind=kind.value)
+        for route in ShedRoute:  # and the first 429
+            self.gateway_requests_shed.labels(route=route.value)
 
     def init_order_series(self, symbols: Iterable[str]) -> None:
         """Expose the order counters of `symbols` at 0 (router, at start-up), for the same

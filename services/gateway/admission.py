@@ -13,8 +13,9 @@ everything else, so under overload they wait there (up to `redis_pool_timeout_s`
     with gate.admit(len(orders), ShedRoute.PLACE_BATCH):   # raises Overloaded when full
         await placing.place(...)                             # the slots are freed on exit
 
-`Admission.shed` counts refused requests per route, for the `gateway_requests_shed_total`
-counter once it is in the metrics catalogue.
+Each refused request is counted once, whatever its number of orders, per route
+(`ShedRoute`, the label vocabulary from `libs.common.metrics`): in `Admission.shed` and in
+`gateway_requests_shed_total{route}` of this instance (alert GatewayShedding).
 """
 
 from __future__ import annotations
@@ -23,27 +24,20 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from libs.common.metrics import EngineMetrics
+from libs.common.metrics import ShedRoute as ShedRoute  # the routes' import of the vocabulary
 from services.gateway.errors import ApiError, ErrorBody, error_body
 
 log = logging.getLogger(__name__)
 
 STATE_KEY = "admission"
 """Where the gateway's `Admission` lives in `ServiceRuntime.state`."""
-
-
-class ShedRoute(StrEnum):
-    """The routes the gate guards: the `route` label of `gateway_requests_shed_total`."""
-
-    PLACE = "place"
-    PLACE_BATCH = "place_batch"
-    AMEND = "amend"
 
 
 class Overloaded(ApiError):
@@ -57,13 +51,14 @@ class Overloaded(ApiError):
 
 
 class Admission:
-    """A non-blocking counter of the orders in flight, and of the requests it refused.
+    """A non-blocking counter of the orders in flight, and of the requests it refused (also
+    counted in `metrics.gateway_requests_shed`).
 
     Used from one event loop: `admit` checks and takes its slots in one synchronous step, so
     no two requests can both take the last slots.
     """
 
-    def __init__(self, limit: int, retry_after_s: int) -> None:
+    def __init__(self, limit: int, retry_after_s: int, *, metrics: EngineMetrics) -> None:
         if limit < 1:
             raise ValueError(f"admission limit {limit} is not positive: expected at least 1")
         if retry_after_s < 1:
@@ -71,6 +66,7 @@ class Admission:
         self.limit = limit
         self.retry_after_s = retry_after_s
         self._inflight = 0
+        self._shed_total = metrics.gateway_requests_shed
         self.shed: Counter[ShedRoute] = Counter()
         """Requests refused, per route (each request once, whatever its number of orders)."""
 
@@ -87,6 +83,7 @@ class Admission:
             raise ValueError(f"admit({orders}): expected at least one order")
         if self._inflight + orders > self.limit:
             self.shed[route] += 1
+            self._shed_total.labels(route=route.value).inc()
             raise self._refusal(orders, route)
         self._inflight += orders
         try:

@@ -109,7 +109,7 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
     )
     runtime.state[STATE_KEY] = gateway
     runtime.state[admission.STATE_KEY] = admission.Admission(
-        settings.max_inflight_orders, settings.shed_retry_after_s
+        settings.max_inflight_orders, settings.shed_retry_after_s, metrics=runtime.metrics
     )
     bus, hub = runtime.bus, gateway.hub
     events = fan_out(gateway.waiters.on_event, hub.on_entry)

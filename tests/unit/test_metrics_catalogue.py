@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from libs.common import metrics
 from libs.common.domain.risk_checks import TradingState
-from libs.common.metrics import CATALOGUE, CircuitState, EngineMetrics, FreezeReason, Kind
+from libs.common.metrics import (
+    CATALOGUE,
+    CircuitState,
+    EngineMetrics,
+    ExposureDriftKind,
+    FreezeReason,
+    Kind,
+    ShedRoute,
+    WsChannel,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
@@ -28,6 +38,9 @@ DOCS = REPO / "docs" / "observability.md"
 
 LATENCY = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 RETRIES = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
+STAGES = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 10.0
+)  # fmt: skip
 EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     # exposed name: (EngineMetrics attribute, type, labels, histogram buckets)
     "orders_placed_total": ("orders_placed", "counter", ("symbol", "side"), ()),
@@ -38,6 +51,9 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     "orders_denied_total": ("orders_denied", "counter", ("symbol", "side", "reason"), ()),
     "freeze_triggered_total": ("freeze_triggered", "counter", ("reason",), ()),
     "order_latency_seconds": ("order_latency", "histogram", ("symbol",), LATENCY),
+    "order_stage_seconds": ("order_stage", "histogram", ("stage",), STAGES),
+    "exposure_drift_total": ("exposure_drift", "counter", ("kind",), ()),
+    "gateway_requests_shed_total": ("gateway_requests_shed", "counter", ("route",), ()),
     "fill_latency_seconds": ("fill_latency", "histogram", ("symbol",), LATENCY),
     "order_retry_count": ("order_retry_count", "histogram", ("symbol",), RETRIES),
     "position_qty": ("position_qty", "gauge", ("symbol",), ()),
@@ -153,13 +169,29 @@ def test_engine_metrics_leaves_the_default_registry_untouched() -> None:
     assert not before & {spec.name.removesuffix("_total") for spec in CATALOGUE}
 
 
-def test_engine_metrics_exposes_every_freeze_reason_at_zero_from_the_start() -> None:
+@pytest.mark.parametrize(
+    ("name", "label", "vocabulary"),
+    [
+        pytest.param(name, label, vocabulary, id=name)
+        for name, label, vocabulary in [
+            ("freeze_triggered_total", "reason", FreezeReason),
+            ("venue_ws_reconnects_total", "channel", WsChannel),
+            ("exposure_drift_total", "kind", ExposureDriftKind),
+            ("gateway_requests_shed_total", "route", ShedRoute),
+        ]
+    ],
+)
+def test_engine_metrics_exposes_every_value_of_an_alerting_counter_at_zero_from_the_start(
+    name: str, label: str, vocabulary: type[StrEnum]
+) -> None:
+    """A series that first appears at 1 shows no increase(): its first event would not alert."""
     registry = CollectorRegistry()
     EngineMetrics(registry)
 
-    for reason in FreezeReason:
-        value = registry.get_sample_value("freeze_triggered_total", {"reason": reason.value})
-        assert value == 0
+    family = _families(registry)[name.removesuffix("_total")]
+    exposed = {s.labels[label]: s.value for s in family.samples if s.name == name}
+
+    assert exposed == dict.fromkeys((v.value for v in vocabulary), 0)
 
 
 def test_init_order_series_exposes_both_sides_of_each_symbol_at_zero() -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import BlockingConnectionPool
 
 from libs.common import topology
@@ -74,6 +75,18 @@ def serve(redis: aioredis.Redis, redis_url: str) -> Iterator[Any]:
 
 async def recorded(redis: aioredis.Redis, cid: str) -> bool:
     return bool(await redis.exists(topology.order_key(ClientOrderId(cid))))
+
+
+async def shed_metric(http: httpx.AsyncClient) -> dict[str, float]:
+    """`gateway_requests_shed_total` per route, read from the gateway's own `/metrics`."""
+    response = await http.get("/metrics")
+    assert response.status_code == 200, response.text
+    return {
+        sample.labels["route"]: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "gateway_requests_shed_total"
+    }
 
 
 def assert_shed(response: httpx.Response) -> None:
@@ -138,6 +151,8 @@ async def test_past_max_inflight_orders_places_and_amends_get_429_and_write_noth
             ShedRoute.PLACE_BATCH: 1,
             ShedRoute.AMEND: 1,
         }
+        # once per refused request (the batch of two included), never for a cancel
+        assert await shed_metric(http) == {"place": 1, "place_batch": 1, "amend": 1}
 
         assert gateway.admission.inflight == 0
         retried = await http.post("/v1/orders", json=order("shed-1"))  # the slots came back
@@ -192,6 +207,8 @@ async def test_more_requests_than_connections_wait_for_the_pool_instead_of_503(
     assert all(done >= writable_from for _, done in answers)  # each waited, none failed
     assert all([await recorded(redis, cid) for cid in cids])
     assert gateway.admission.shed == {}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+        assert await shed_metric(http) == {"place": 0, "place_batch": 0, "amend": 0}
 
 
 async def test_a_request_that_waits_past_the_pool_timeout_gets_503_and_writes_nothing(
