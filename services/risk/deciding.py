@@ -132,7 +132,9 @@ class Decider:
             await self._admit(view, requests, settled, done)
         for item, record, prepared in sorted(settled, key=lambda s: s[0].index):
             _settle(done, item, record, prepared)  # events in the order of their commands
-        self._observe(items, records, done.retry)
+        denied = [i for i, _, p in settled if isinstance(p, Denied)]
+        admitted = [i for i, _ in requests if i not in done.retry and i not in denied]
+        self._observe(denied + admitted, records)
         return done
 
     async def _admit(
@@ -169,15 +171,14 @@ class Decider:
             elif admission.outcome is AdmitOutcome.MISSING:
                 log.warning("order %s vanished before admission", item.command.client_order_id)
 
-    def _observe(
-        self, items: Sequence[Item], records: dict[ClientOrderId, Order], retry: list[Item]
-    ) -> None:
-        """`order_stage_seconds{stage=gateway_to_risk}` of the places decided now."""
+    def _observe(self, decided: Sequence[Item], records: dict[ClientOrderId, Order]) -> None:
+        """`order_stage_seconds{stage=gateway_to_risk}` of the places decided now (admitted
+        or denied; a replayed decision is not observed again)."""
         histogram = self._metrics.order_stage.labels(stage=Stage.GATEWAY_TO_RISK.value)
         now = time.time_ns()
-        for item in items:
+        for item in decided:
             record = records.get(item.command.client_order_id)
-            if isinstance(item.command, PlaceOrder) and record is not None and item not in retry:
+            if isinstance(item.command, PlaceOrder) and record is not None:
                 histogram.observe(max(0.0, (now - record.created_ts_ns) / 1e9))
 
     def _prepare(
