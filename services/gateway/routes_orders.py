@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from libs.common import topology
 from libs.common.api_keys import OperatorAction
-from libs.common.domain.enums import Category
+from libs.common.domain.enums import Category, check_managed
 from libs.common.domain.ids import Symbol
 from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
 from libs.common.topology import open_orders_key
@@ -122,6 +122,10 @@ async def cancel_all_orders(
     """Cancel every open order of `symbol` at the venue, whoever placed it (operators only;
     allowed even when frozen, never refused for load). Recorded in the audit trail with the
     caller and `reason`."""
+    try:
+        check_managed(category)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
     accepted = await commands.cancel_all(gateway, symbol, category)
     details = {"symbol": symbol, "category": category, "openOrders": str(accepted.open_orders)}
     action = OperatorAction(

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from libs.common.domain.enums import Category, OrderType, Side, TimeInForce
+from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, check_managed
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.domain.positions import Position, unrealized_pnl
@@ -96,7 +96,8 @@ class OrderBody(RequestModel):
     idempotency key: sending the same one again returns the first order and places nothing.
     One is generated when absent."""
 
-    category: Category = Category.LINEAR
+    category: Annotated[Category, AfterValidator(check_managed)] = Category.LINEAR
+    """Only the categories the engine manages (linear): any other is refused with 422."""
     symbol: SymbolField = Field(examples=["BTCUSDT"])
     side: Side
     order_type: OrderType

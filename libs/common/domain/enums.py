@@ -6,10 +6,27 @@ from enum import StrEnum
 
 
 class Category(StrEnum):
-    """Bybit product category; mmx trades linear perpetuals and spot."""
+    """Bybit product category. The venue adapter and the simulator speak both; the engine
+    manages only `MANAGED_CATEGORIES` (see there)."""
 
     LINEAR = "linear"
     SPOT = "spot"
+
+
+MANAGED_CATEGORIES = frozenset({Category.LINEAR})
+"""Categories the engine takes orders in: the router reconciles, sweeps on a freeze and
+books fills for these only, so an order in any other would rest at the venue unwatched."""
+
+
+def check_managed(category: Category) -> Category:
+    """`category` if the engine manages it; raises ValueError saying which ones it does."""
+    if category not in MANAGED_CATEGORIES:
+        managed = ", ".join(sorted(c.value for c in MANAGED_CATEGORIES))
+        raise ValueError(
+            f"category {category.value} is not managed by this engine: expected {managed} "
+            "(the router reconciles, sweeps on a freeze and books fills for those only)"
+        )
+    return category
 
 
 class Side(StrEnum):

@@ -491,3 +491,15 @@ async def test_batch_when_one_record_cannot_be_written_places_the_others_and_say
     assert "order(s) b-1, b-3 were placed" in error
     placed = await messages(redis, topology.ORDERS_REQUESTS)
     assert [c.client_order_id for c in placed if isinstance(c, PlaceOrder)] == ["b-1", "b-3"]
+
+
+async def test_a_category_the_engine_does_not_manage_is_refused_with_422(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    placed = await client.post("/v1/orders", json=order(category="spot"))
+    cancel_all = await client.delete("/v1/orders", params={"symbol": "BTCUSDT", "category": "spot"})
+
+    for response in (placed, cancel_all):
+        assert response.status_code == 422, response.text
+        assert "category spot is not managed by this engine: expected linear" in response.text
+    assert await messages(redis, topology.ORDERS_REQUESTS) == []
