@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up test lint typecheck unit integration bench setup system-deps clean
+.PHONY: up test lint typecheck unit integration bench bench-e2e setup system-deps clean
 
 setup: $(STAMP) system-deps
 
@@ -47,6 +47,10 @@ integration: setup
 
 bench: setup
 	$(PY) -m bench.venue_adapter
+
+# The whole stack under load on free ports (its own redis-server): one table of figures.
+bench-e2e: setup
+	$(PY) -m bench.e2e
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -240,6 +240,47 @@ async def executions(request: web.Request) -> web.Response:
     return _json({"list": items})
 
 
+async def receipts(request: web.Request) -> web.Response:
+    """GET /sim/receipts[?sinceNs=N]: when each order the venue took was received and when
+    each fill was made, in wall-clock ns (`time.time_ns()`), at or after `sinceNs`:
+    `{"orders": [{orderId, orderLinkId, symbol, category, receivedNs}],
+    "executions": [{execId, orderId, orderLinkId, symbol, category, execNs}]}`."""
+    state = request.app[STATE]
+    try:
+        since = int(request.query.get("sinceNs", "0"))
+    except ValueError:
+        return _json({"error": "sinceNs must be an integer (ns)"}, 400)
+    ex, kept = state.exchange, state.receipts
+    orders = []
+    for order_id, received_ns in kept.received_ns.items():
+        order = ex.orders.get(order_id)
+        if order is not None and received_ns >= since:
+            orders.append(
+                {
+                    "orderId": order_id,
+                    "orderLinkId": order.link_id,
+                    "symbol": order.symbol,
+                    "category": order.category.value,
+                    "receivedNs": received_ns,
+                }
+            )
+    fills = []
+    for execution in (e for cat in Category for e in ex.executions[cat]):
+        exec_ns = kept.executed_ns.get(execution.exec_id)
+        if exec_ns is not None and exec_ns >= since:
+            fills.append(
+                {
+                    "execId": execution.exec_id,
+                    "orderId": execution.order_id,
+                    "orderLinkId": execution.link_id,
+                    "symbol": execution.symbol,
+                    "category": execution.category.value,
+                    "execNs": exec_ns,
+                }
+            )
+    return _json({"orders": orders, "executions": fills})
+
+
 async def positions(request: web.Request) -> web.Response:
     """GET /sim/positions: the linear position of every listed symbol, flat ones too."""
     ex = request.app[STATE].exchange
@@ -307,6 +348,7 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
     ("POST", "/sim/ws/drop", ws_drop),
     ("GET", "/sim/orders", orders),
     ("GET", "/sim/executions", executions),
+    ("GET", "/sim/receipts", receipts),
     ("GET", "/sim/positions", positions),
     ("GET", "/sim/health", health),
     ("GET", "/metrics", metrics),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from libs.common.domain.enums import Category
@@ -21,9 +22,11 @@ def _ids(order: SimOrder) -> Json:
 
 
 def create(call: Call) -> Reply:
-    """POST /v5/order/create -> {orderId, orderLinkId}."""
+    """POST /v5/order/create -> {orderId, orderLinkId}. The order's receipt time is recorded."""
+    received_ns = time.time_ns()
     category = validate.category(call.params.get("category"))
     order, changes = call.state.exchange.place(category, call.params)
+    call.state.receipts.received(order.order_id, received_ns)
     call.state.publish(changes)
     return Reply(_ids(order))
 
@@ -59,6 +62,7 @@ def batch_units(params: Params) -> int:
 
 
 def _batch(call: Call, operation: Operation, *, created: bool) -> Reply:
+    received_ns = time.time_ns()
     category = validate.category(call.params.get("category"))
     request = call.params.get("request")
     if not isinstance(request, list) or not request:
@@ -89,6 +93,7 @@ def _batch(call: Call, operation: Operation, *, created: bool) -> Reply:
             entry.update(_ids(order))
             if created:
                 entry["createAt"] = str(order.created)
+                call.state.receipts.received(order.order_id, received_ns)
             infos.append({"code": 0, "msg": "OK"})
         except SimError as exc:
             if created:
@@ -100,7 +105,8 @@ def _batch(call: Call, operation: Operation, *, created: bool) -> Reply:
 
 
 def create_batch(call: Call) -> Reply:
-    """POST /v5/order/create-batch: per-order results in result.list and retExtInfo.list."""
+    """POST /v5/order/create-batch: per-order results in result.list and retExtInfo.list.
+    Every order created gets the batch request's receipt time."""
     return _batch(call, call.state.exchange.place, created=True)
 
 

@@ -13,6 +13,7 @@ from services.venue_sim.engine import Changes, Exchange, SyntheticMarket
 from services.venue_sim.engine.catalog import specs_for
 from services.venue_sim.faults import Faults
 from services.venue_sim.ratelimit import IpGuard, Limits, RateLimiter
+from services.venue_sim.receipts import Receipts
 from services.venue_sim.settings import SimSettings
 from services.venue_sim.ws_private import PrivateHub
 from services.venue_sim.ws_public import PublicHub
@@ -41,6 +42,7 @@ class SimState:
         self.limiter = RateLimiter(self.limits)
         self.ip_guard = IpGuard(self.limits)
         self.ret_codes: Counter[int] = Counter()
+        self.receipts = Receipts()
         self.market_frozen = settings.market_frozen
         self.tick_ms = settings.tick_ms
         self.volatility_bps = settings.volatility_bps
@@ -73,7 +75,10 @@ class SimState:
         )
 
     def publish(self, changes: Changes) -> None:
-        """Hand an operation's changes to the private and public streams."""
+        """Hand an operation's changes to the private and public streams (fills' times are
+        recorded in `receipts` first)."""
+        if changes.executions:
+            self.receipts.executed(changes.executions, time.time_ns())
         self.private.dispatch(changes)
         self.public.dispatch(changes)
 
@@ -96,6 +101,7 @@ class SimState:
         self.limiter.clear()
         self.ip_guard.clear()
         self.ret_codes.clear()
+        self.receipts.clear()
         self.exchange = self._new_exchange()
         self.market = SyntheticMarket(
             self.exchange, seed=self.seed, volatility_bps=self.volatility_bps

@@ -1,0 +1,155 @@
+"""One run of one row: a freshly started stack, the limits raised, the marks in, then the
+row's measurement under a timeout; the stack is stopped whatever happens.
+
+Every run of every row gets its own stack (new redis-server, simulator and services), so no
+run sees another's orders, streams, positions or freeze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from bench.e2e_client import Gateway, Sim, session
+from bench.e2e_orders import Ids, Instrument, instruments
+from bench.e2e_stack import (
+    STOP_GRACE_S,
+    SYMBOLS,
+    BenchStack,
+    LoadProfile,
+    StackDown,
+    cpu_seconds,
+)
+from libs.common.domain.ids import Symbol
+from libs.common.topology import mark_key
+
+MARKS_TIMEOUT_S = 20.0
+Figures = dict[str, float]
+"""A run's results by figure key (e.g. "venue", "cpu:gateway")."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line chose."""
+
+    runs: int
+    quick: bool
+    engine_repo: Path
+    log_dir: Path
+
+    @property
+    def window_s(self) -> float:
+        """The measured window of a throughput or latency run."""
+        return 2.0 if self.quick else 5.0
+
+    @property
+    def warmup_s(self) -> float:
+        return 0.5 if self.quick else 1.0
+
+
+@dataclass
+class Ctx:
+    """A started stack and clients for one run."""
+
+    stack: BenchStack
+    http: aiohttp.ClientSession
+    gateway: Gateway
+    sim: Sim
+    redis: aioredis.Redis
+    insts: list[Instrument]
+    ids: Ids
+    notes: list[str] = field(default_factory=list)
+    """What the run wants said next to its figures (e.g. how many requests were shed)."""
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of every process of the stack, and of this load generator."""
+        pids = self.stack.pids() | {"load generator": os.getpid()}
+        return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+@dataclass
+class RunOutcome:
+    """The figures of a run, or why it has none."""
+
+    figures: Figures = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+Measure = Callable[[Ctx], Awaitable[Figures]]
+
+
+@asynccontextmanager
+async def fresh_stack(opts: Options, name: str, connections: int) -> AsyncIterator[Ctx]:
+    """Start a stack (logs in `opts.log_dir/name`), raise the risk limits, wait for every
+    symbol's mark; stop the stack on the way out (noting any process it had to kill)."""
+    profile = LoadProfile()
+    stack = BenchStack(opts.log_dir / name, engine_repo=opts.engine_repo, profile=profile)
+    ctx: Ctx | None = None
+    try:
+        await asyncio.to_thread(stack.start)
+        async with session(connections) as http:
+            redis = aioredis.Redis.from_url(stack.redis_url)
+            try:
+                ctx = Ctx(
+                    stack,
+                    http,
+                    Gateway(http, stack.gateway_url),
+                    Sim(http, stack.sim_url),
+                    redis,
+                    instruments(SYMBOLS),
+                    Ids(name.replace("/", "-")),
+                )
+                await ctx.gateway.put_limits(dict(profile.risk_limits))
+                await _wait_marks(redis)
+                yield ctx
+            finally:
+                await redis.aclose()
+    finally:
+        killed = await asyncio.to_thread(stack.stop)
+        if killed and ctx is not None:
+            ctx.notes.append(
+                f"SIGKILLed at the end ({STOP_GRACE_S:.0f} s after SIGTERM): {', '.join(killed)}"
+            )
+
+
+async def _wait_marks(redis: aioredis.Redis) -> None:
+    deadline = time.monotonic() + MARKS_TIMEOUT_S
+    keys = [mark_key(Symbol(s)) for s in SYMBOLS]
+    while await redis.exists(*keys) < len(keys):
+        if time.monotonic() > deadline:
+            raise StackDown(f"no mark for every one of {', '.join(SYMBOLS)} in Redis")
+        await asyncio.sleep(0.1)
+
+
+async def run_once(
+    opts: Options, name: str, measure: Measure, *, connections: int, timeout_s: float
+) -> RunOutcome:
+    """One run of a row on a fresh stack; never raises, never hangs past `timeout_s`."""
+    outcome = RunOutcome()
+
+    async def body() -> None:
+        async with fresh_stack(opts, name, connections) as ctx:
+            try:
+                outcome.figures = await measure(ctx)
+            finally:
+                outcome.notes = ctx.notes
+                dead = ctx.stack.dead()
+                if dead:
+                    outcome.notes.append(f"died during the run: {', '.join(dead)}")
+
+    try:
+        await asyncio.wait_for(body(), timeout_s)
+    except TimeoutError:
+        outcome.error = f"timed out after {timeout_s:.0f} s"
+    except Exception as error:
+        outcome.error = f"{type(error).__name__}: {error}"[:200]
+    return outcome
