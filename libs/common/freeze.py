@@ -1,30 +1,21 @@
-"""Freeze and unfreeze: the durable state change, then the broadcast.
+"""Freeze and unfreeze: the durable state change and its broadcast, in one step.
 
 Every trigger (risk: edge collapse, daily loss; router: venue circuit, auth; gateway: an
-operator) goes through `trigger_freeze`. The store's Lua step decides who changed the state;
-only that caller counts `freeze_triggered_total` and publishes `TradingStateChanged` on
-`control`, so N instances racing on one freeze count and announce it once. A router that
-misses the broadcast still sees the freeze key before its next venue call.
+operator) goes through `trigger_freeze`. The store's Lua step decides who changed the state
+and, in the same step, appends `TradingStateChanged` to `control`: a freeze is never written
+without its broadcast, nor broadcast without being written. Only the caller that changed
+the state counts `freeze_triggered_total`, so N instances racing on one freeze count it
+once. A router that misses the broadcast still sees the freeze key within its poll period.
 """
 
 from __future__ import annotations
 
-from libs.common import topology
-from libs.common.bus import Bus
-from libs.common.domain.risk_checks import TradingState
-from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.metrics import EngineMetrics, FreezeReason
-from libs.common.stores.risk_state import (
-    FreezeResult,
-    RiskStateStore,
-    UnfreezeOutcome,
-    UnfreezeResult,
-)
+from libs.common.stores.risk_state import FreezeResult, RiskStateStore, UnfreezeResult
 
 
 async def trigger_freeze(
     store: RiskStateStore,
-    bus: Bus[Envelope],
     metrics: EngineMetrics,
     *,
     reason: FreezeReason,
@@ -32,25 +23,16 @@ async def trigger_freeze(
     actor: str,
     now_ns: int,
 ) -> FreezeResult:
-    """Freeze trading. Returns changed=False when it was already frozen (nothing published)."""
+    """Freeze trading (and broadcast it). changed=False when it was already frozen."""
     text = f"{reason.value}: {detail}" if detail else reason.value
-    result = await store.freeze(text, actor, now_ns)
+    result = await store.freeze(text[:500], actor, now_ns)
     if result.changed:
         metrics.freeze_triggered.labels(reason=reason.value).inc()
-        await bus.publish(
-            topology.CONTROL,
-            Envelope.wrap(
-                TradingStateChanged(
-                    state=TradingState.FROZEN, reason=text, actor=actor, epoch=result.epoch
-                )
-            ),
-        )
     return result
 
 
 async def request_unfreeze(
     store: RiskStateStore,
-    bus: Bus[Envelope],
     *,
     reason: str,
     actor: str,
@@ -58,15 +40,5 @@ async def request_unfreeze(
     cooldown_ns: int,
     force: bool,
 ) -> UnfreezeResult:
-    """Resume trading unless within the cooldown (and not forced); broadcast when resumed."""
-    result = await store.unfreeze(reason, actor, now_ns, cooldown_ns, force=force)
-    if result.outcome is UnfreezeOutcome.RESUMED:
-        await bus.publish(
-            topology.CONTROL,
-            Envelope.wrap(
-                TradingStateChanged(
-                    state=TradingState.ACTIVE, reason=reason, actor=actor, epoch=result.epoch
-                )
-            ),
-        )
-    return result
+    """Resume trading (and broadcast it) unless within the cooldown and not forced."""
+    return await store.unfreeze(reason, actor, now_ns, cooldown_ns, force=force)

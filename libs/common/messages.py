@@ -15,6 +15,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce
@@ -359,13 +360,15 @@ class PositionUpdated(Event):
 
 
 class TradingStateChanged(Event):
-    """Trading state moved. `epoch` increases on every change, so stale news is spotted."""
+    """Trading state moved. `epoch` increases on every change within a `generation` of the
+    freeze key (a new one after Redis lost its data), so stale news is spotted."""
 
     TYPE = "TradingStateChanged"
     state: TradingState
     reason: Text
     actor: Text
     epoch: int = Field(ge=0)
+    generation: str = Field(default="", max_length=64)
 
 
 class EdgeMeasured(Event):
@@ -439,6 +442,30 @@ class Envelope(BaseModel):
     def to_json(self) -> bytes:
         """Serialize for the wire."""
         return self.model_dump_json().encode()
+
+    @classmethod
+    def raw_json(
+        cls,
+        message_type: builtins.type[Message],
+        payload: Mapping[str, JsonValue],
+        *,
+        event_id: EventId,
+        correlation_id: CorrelationId,
+        ts_ns: int,
+    ) -> bytes:
+        """The wire form of an envelope whose payload is already the JSON of a valid
+        `message_type` (e.g. a command's payload, opened and checked, inside the event that
+        approves it), without validating it again: what `wrap(...).to_json()` gives."""
+        return orjson.dumps(
+            {
+                "type": message_type.TYPE,
+                "schema_version": message_type.SCHEMA_VERSION,
+                "event_id": event_id,
+                "correlation_id": correlation_id,
+                "ts_ns": ts_ns,
+                "payload": payload,
+            }
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Envelope:

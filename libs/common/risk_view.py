@@ -1,9 +1,10 @@
-"""What risk knows, read from Redis in two rounds: `RiskReader.read` returns a `RiskView`.
+"""What risk knows, read from Redis: `RiskReader.read` returns a `RiskView`.
 
-Round one: the trading state, the desk limits, today's P&L baseline and the symbols that
-matter (every symbol with exposure, a position or a mark, and those asked for). Round two,
-for those symbols: their limits, positions with versions, marks and, when asked, the
-exposure ledger's totals and order rates. Nothing is read per open order: the cost is
+One pipeline reads the trading state, the desk limits, today's P&L baseline, the symbols
+that matter (every symbol with exposure, a position or a mark) and, for the symbols already
+known and those asked for, their limits, positions with versions and marks; a symbol seen
+for the first time costs a second round trip, once. With `books`, the exposure ledger's
+totals and order rates too (for display). Nothing is read per open order: the cost is
 O(symbols), whatever the size of the book.
 
 Rules of the view:
@@ -26,6 +27,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -41,11 +43,23 @@ from libs.common.domain.positions import Position, unrealized_pnl
 from libs.common.domain.risk_checks import RiskLimits, daily_loss_breach
 from libs.common.domain.time import NS_PER_MS, NS_PER_SECOND, seconds_to_ns
 from libs.common.metrics import ALL_SYMBOLS
-from libs.common.stores import PositionStore, RiskStateStore, TradingStatus
+from libs.common.stores import TradingStatus
 from libs.common.stores._support import text
 from libs.common.stores.exposure import ExposureLedger
-from libs.common.stores.marks import Mark, MarkStore
-from libs.common.topology import POSITION_SYMBOLS_KEY, pnl_baseline_key
+from libs.common.stores.marks import Mark, decode_mark
+from libs.common.stores.positions_redis import read_versioned
+from libs.common.stores.risk_state_redis import decode_limits, decode_status
+from libs.common.topology import (
+    EXPOSURE_SYMBOLS_KEY,
+    FREEZE_KEY,
+    MARK_SYMBOLS_KEY,
+    POSITION_SYMBOLS_KEY,
+    RISK_LIMITS_KEY,
+    mark_key,
+    pnl_baseline_key,
+    position_key,
+    symbol_limits_key,
+)
 
 _ZERO = Decimal(0)
 PNL_BASELINE_TTL_S = 3 * 24 * 3600
@@ -117,60 +131,69 @@ class RiskView:
 
 
 class RiskReader:
-    """Reads `RiskView`s from the stores."""
+    """Reads `RiskView`s from Redis: one pipeline (one round trip) per view once the symbols
+    are known, a second only when a symbol appears."""
 
     def __init__(
-        self,
-        redis: Redis,
-        *,
-        risk: RiskStateStore,
-        positions: PositionStore,
-        marks: MarkStore,
-        ledger: ExposureLedger,
-        mark_max_age_s: float = 30.0,
+        self, redis: Redis, *, ledger: ExposureLedger, mark_max_age_s: float = 30.0
     ) -> None:
         self._redis = redis
-        self._risk = risk
-        self._positions = positions
-        self._marks = marks
         self._ledger = ledger
         self._mark_max_age_ns = seconds_to_ns(Decimal(str(mark_max_age_s)))
+        self._known: set[Symbol] = set()
+        """Symbols seen in an earlier view: read in the first round trip."""
 
     async def read(
         self, now_ns: int, *, symbols: Iterable[Symbol] = (), books: bool = False
     ) -> RiskView:
         """The view at `now_ns` over `symbols` and every symbol with exposure, a position or
         a mark; with the ledger's totals and rates when `books`."""
-        status, desk, exposed, positioned, marked, baseline = await asyncio.gather(
-            self._risk.trading_state(),
-            self._risk.get_limits(),
-            self._ledger.symbols(),
-            self._redis.smembers(POSITION_SYMBOLS_KEY),
-            self._marks.symbols(),
-            self._redis.get(pnl_baseline_key(utc_day(now_ns))),
-        )
-        named = {Symbol(text(s)) for s in positioned}
-        known = sorted({*symbols, *exposed, *named, *marked})
-        limits, versioned, marks = await asyncio.gather(
-            self._risk.get_limits_many(known),
-            self._positions.versioned(known),
-            self._marks.get_many(known),
-        )
+        wanted = sorted(self._known | set(symbols))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(FREEZE_KEY)
+            pipe.hgetall(RISK_LIMITS_KEY)
+            pipe.get(pnl_baseline_key(utc_day(now_ns)))
+            for key in (EXPOSURE_SYMBOLS_KEY, POSITION_SYMBOLS_KEY, MARK_SYMBOLS_KEY):
+                pipe.smembers(key)
+            _queue_symbols(pipe, wanted)
+            status, desk, baseline, *replies = await pipe.execute()
+        named = {Symbol(text(m)) for members in replies[:3] for m in members}
+        parts = _parts(wanted, replies[3:])
+        new = sorted(named - set(wanted))
+        if new:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                _queue_symbols(pipe, new)
+                parts |= _parts(new, await pipe.execute())
+        self._known |= set(parts)
+        known = sorted(parts)
         totals: dict[Symbol, SymbolBook] = {}
         rates: dict[Symbol, int] = {}
         if books:
             totals, rates = await asyncio.gather(
                 self._ledger.books(known), self._ledger.rates(known, now_ns // NS_PER_MS)
             )
-        positions = {s: p for s, (p, _) in versioned.items()}
+        return self._view(now_ns, status, desk, baseline, parts, totals, rates)
+
+    def _view(
+        self,
+        now_ns: int,
+        status: Mapping[Any, Any],
+        desk: Mapping[Any, Any],
+        baseline: bytes | str | None,
+        parts: Mapping[Symbol, _Part],
+        totals: dict[Symbol, SymbolBook],
+        rates: dict[Symbol, int],
+    ) -> RiskView:
+        positions = {s: p.position for s, p in parts.items()}
+        marks = {s: p.mark for s, p in parts.items() if p.mark is not None}
         net = sum((_net_pnl(p, marks.get(s)) for s, p in positions.items()), _ZERO)
         return RiskView(
             now_ns=now_ns,
-            status=status,
-            desk_limits=desk,
-            symbol_limits=limits,
+            status=decode_status(status),
+            desk_limits=decode_limits(desk),
+            symbol_limits={s: decode_limits(desk, p.overrides) for s, p in parts.items()},
             positions=positions,
-            versions={s: v for s, (_, v) in versioned.items()},
+            versions={s: p.version for s, p in parts.items()},
             marks=marks,
             fresh={
                 s: m.mark for s, m in marks.items() if m.is_fresh(now_ns, self._mark_max_age_ns)
@@ -180,6 +203,37 @@ class RiskReader:
             net_pnl=net,
             pnl_baseline=None if baseline is None else Decimal(text(baseline)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One symbol's share of a view, decoded."""
+
+    overrides: Mapping[Any, Any]
+    position: Position
+    version: int
+    mark: Mark | None
+
+
+_PER_SYMBOL = 3
+
+
+def _queue_symbols(pipe: Any, symbols: Iterable[Symbol]) -> None:
+    for symbol in symbols:
+        pipe.hgetall(symbol_limits_key(symbol))
+        pipe.hgetall(position_key(symbol))
+        pipe.hgetall(mark_key(symbol))
+
+
+def _parts(symbols: list[Symbol], replies: list[Any]) -> dict[Symbol, _Part]:
+    """Decode `_queue_symbols`' replies, `_PER_SYMBOL` per symbol, in `symbols`' order."""
+    parts: dict[Symbol, _Part] = {}
+    for k, symbol in enumerate(symbols):
+        overrides, position, mark = replies[_PER_SYMBOL * k : _PER_SYMBOL * (k + 1)]
+        parts[symbol] = _Part(
+            overrides, *read_versioned(symbol, position), decode_mark(symbol, mark)
+        )
+    return parts
 
 
 def _net_pnl(position: Position, mark: Mark | None) -> Decimal:

@@ -228,6 +228,12 @@ def pnl_baseline_key(day: str) -> str:
     return f"{KEY_PREFIX}:risk:pnl-baseline:{day}"
 
 
+def freeze_flat_key(generation: str, epoch: int) -> str:
+    """Hash of the router instances that confirmed the venue flat for one freeze: instance ->
+    the ns they confirmed it (kept a day)."""
+    return f"{KEY_PREFIX}:freeze:flat:{generation}:{epoch}"
+
+
 def venue_circuit_key(instance: str) -> str:
     """Hash of a router instance's venue circuit breaker: {state, failures, reason, updated_ns}."""
     return f"{KEY_PREFIX}:router:circuit:{instance}"

@@ -113,7 +113,7 @@ class Admission:
         )
 
 
-def _admission(connection: HTTPConnection) -> Admission:
+async def _admission(connection: HTTPConnection) -> Admission:  # async: no worker thread
     return cast(Admission, connection.app.state.runtime.state[STATE_KEY])
 
 

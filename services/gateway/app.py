@@ -97,12 +97,7 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         risk=risk,
         marks=marks,
         snapshots=RiskReader(
-            redis,
-            risk=risk,
-            positions=positions,
-            marks=marks,
-            ledger=RedisExposureLedger(redis),
-            mark_max_age_s=settings.mark_max_age_s,
+            redis, ledger=RedisExposureLedger(redis), mark_max_age_s=settings.mark_max_age_s
         ),
         waiters=Waiters(),
         hub=StreamHub(settings.stream_queue_size),

@@ -44,7 +44,9 @@ class Gateway:
     clock_ns: Callable[[], int] = field(default=time.time_ns)
 
 
-def _gateway(connection: HTTPConnection) -> Gateway:
+async def _gateway(connection: HTTPConnection) -> Gateway:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    # hop per request for a dictionary lookup.
     return cast(Gateway, connection.app.state.runtime.state[STATE_KEY])
 
 

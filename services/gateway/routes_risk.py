@@ -99,7 +99,6 @@ async def freeze(body: FreezeBody, gateway: GatewayDep, principal: Operator) -> 
     """Freeze trading now: no new orders, every router cancels everything."""
     result = await trigger_freeze(
         gateway.risk,
-        gateway.bus,
         gateway.metrics,
         reason=FreezeReason.MANUAL,
         detail=body.reason,
@@ -120,7 +119,6 @@ async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator)
     cooldown_ns = seconds_to_ns(_decimal(gateway.settings.unfreeze_cooldown_s))
     result = await request_unfreeze(
         gateway.risk,
-        gateway.bus,
         reason=body.reason,
         actor=principal.actor,
         now_ns=now_ns,

@@ -96,6 +96,8 @@ class StreamHub:
 
     async def on_entry(self, delivery: Delivery[Envelope]) -> None:
         """Push one stream entry to every client that wants it (never waits on a client)."""
+        if not self._clients:
+            return  # nobody listens: not even the frame is built
         envelope = delivery.message
         text = frame(envelope.type, camel(envelope.payload))
         for client in list(self._clients):

@@ -26,7 +26,6 @@ from libs.common.stores import (
     RedisIdempotencyStore,
     RedisLeaseStore,
     RedisOrderStore,
-    RedisPositionStore,
     RedisRiskStateStore,
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
@@ -60,14 +59,7 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     clock = time.time_ns
     orders, risk, marks = RedisOrderStore(redis), RedisRiskStateStore(redis), RedisMarkStore(redis)
     ledger = RedisExposureLedger(redis)
-    reader = RiskReader(
-        redis,
-        risk=risk,
-        positions=RedisPositionStore(redis),
-        marks=marks,
-        ledger=ledger,
-        mark_max_age_s=settings.mark_max_age_s,
-    )
+    reader = RiskReader(redis, ledger=ledger, mark_max_age_s=settings.mark_max_age_s)
     book = EdgeBook(redis, window=settings.edge_window_fills)
     actor = f"{settings.actor}:{settings.instance}"
     edge = EdgeWatch(

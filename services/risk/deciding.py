@@ -15,6 +15,7 @@ redelivers it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -114,10 +115,13 @@ class Decider:
         return {item.index: error for item in items if _key(item) in {_key(p) for p in pending}}
 
     async def _round(self, items: Sequence[Item], now_ns: int) -> _Round:
-        records = await self._records(items, now_ns)
         amend_ids = [i.envelope.event_id for i in items if isinstance(i.command, AmendOrder)]
-        known = dict(zip(amend_ids, await self._decisions.get_many(amend_ids), strict=True))
-        view = await self._reader.read(now_ns, symbols={i.command.symbol for i in items})
+        records, decisions, view = await asyncio.gather(  # independent reads, at once
+            self._records(items, now_ns),
+            self._decisions.get_many(amend_ids),
+            self._reader.read(now_ns, symbols={i.command.symbol for i in items}),
+        )
+        known = dict(zip(amend_ids, decisions, strict=True))
         done = _Round()
         settled: list[tuple[Item, Order | None, Prepared]] = []
         requests: list[tuple[Item, AdmitRequest]] = []

@@ -191,7 +191,6 @@ class EdgeWatch:
     async def _freeze(self, detail: str, now_ns: int) -> None:
         result = await trigger_freeze(
             self._risk,
-            self._bus,
             self._metrics,
             reason=FreezeReason.EDGE_COLLAPSE,
             detail=detail,

@@ -95,7 +95,6 @@ class RiskMonitor:
         detail = f"P&L today {pnl_today:.2f} USD reached the daily loss limit {limit} USD"
         result = await trigger_freeze(
             self._risk,
-            self._bus,
             self._metrics,
             reason=FreezeReason.DAILY_LOSS,
             detail=detail,

@@ -71,8 +71,12 @@ def prepare_place(
     price = record.price or mark
     assert price is not None, "order_denial refuses an order without a mark"
     admitted = admit(record, price, ts_ns=view.now_ns)
-    approval = Envelope.wrap(
-        OrderApproved(order=command), envelope.correlation_id, event_id=envelope.event_id
+    approval = Envelope.raw_json(  # the command's payload as it came, already checked
+        OrderApproved,
+        {"order": envelope.payload},
+        event_id=envelope.event_id,
+        correlation_id=envelope.correlation_id,
+        ts_ns=view.now_ns,
     )
     candidate = Candidate(
         symbol=record.symbol,
@@ -85,7 +89,7 @@ def prepare_place(
         candidate=candidate,
         read=record,
         admitted=admitted,
-        event=approval.to_json(),
+        event=approval,
         rate_member=record.client_order_id,
     )
 

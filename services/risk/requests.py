@@ -89,7 +89,6 @@ class RequestsHandler:
     async def _freeze(self, command: FreezeTrading, now_ns: int) -> None:
         result = await trigger_freeze(
             self._risk,
-            self._bus,
             self._metrics,
             reason=FreezeReason.MANUAL,
             detail=command.reason,

@@ -33,7 +33,7 @@ from libs.common.stores import (
     RedisRiskStateStore,
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
-from libs.common.venue import BybitVenue, VenueConfig
+from libs.common.venue import BybitVenue, SendBarrier, VenueConfig
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
 from services.router.context import RouterContext
@@ -114,6 +114,8 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         probe_interval_s=settings.venue_probe_interval_s,
     )
     adapter = BybitVenue(config, on_request=health.on_request)
+    barrier = SendBarrier(recv_window_ms=config.recv_window)  # closed until the state is read
+    adapter.rest.barrier = barrier
     health.venue = adapter
     keeper = CredentialKeeper(
         adapter,
@@ -132,7 +134,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         adapter,
         health=health,
         limiter=RedisRateLimiter(rt.redis, limits),
-        risk=risk,
+        barrier=barrier,
         burst=lambda group: settings.rate_limit(group).burst,
         retries=settings.transient_retries,
         backoff_s=settings.retry_backoff_s,
@@ -160,7 +162,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         claim_idle_ms=int(settings.claim_idle_s * 1000),
     )
     consumer = rt.bus.batch_consumer(spec, Intake(placer, Commands(ctx)))
-    freeze = FreezeWatcher(ctx)
+    freeze = FreezeWatcher(ctx, barrier)
     owner = PrivateStreamOwner(ctx, adapter, sync)
     reconciler = Reconciler(ctx, sync)
     rt.add_runner(InOrder(adapter, health, keeper, freeze, consumer, owner, reconciler))

@@ -1,13 +1,31 @@
-"""Obeying a freeze: every router instance follows `control` and, on FROZEN, flattens the book.
+"""Obeying a freeze: every router instance follows the trading state and, while FROZEN, makes
+sure nothing rests at the venue.
 
-Each instance reads `control` without a group, so each sees every broadcast. On a FROZEN
-broadcast (or at start-up, when the freeze key already says FROZEN) it cancels everything at
-the venue (cancel-all per configured symbol), then lists the venue's open orders over REST
-and repeats, with backoff, until the venue has none: each attempt is logged and sets
-`reconciliation_drift{kind="open_orders"}` to what is still open. The records follow from
-the venue's cancel pushes (private-stream holder) and reconciliation. An ACTIVE broadcast, or
-a freeze key no longer FROZEN, ends the sweep. Placing never waits for any of this: it reads
-the freeze key before every venue call.
+The state comes from `control` broadcasts (read without a group: every instance sees every
+one; the freeze writes its broadcast in the same step as the state) and from a read of the
+freeze key every `freeze_poll_s`, so a router that missed a broadcast, or starts later,
+learns within one period. News is compared by (generation, epoch): within a generation a
+lower epoch is stale; another generation (Redis lost its data) is news.
+
+On FROZEN, for a (generation, epoch) this instance has not confirmed flat yet:
+
+1. close the send barrier: no create or amend goes out any more, resends included;
+2. wait until the sends in flight have resolved (`quiesce`), and until those that got no
+   answer can no longer reach the venue (their signature's recv_window has run out);
+3. the instance that takes the sweep lease of this epoch cancels everything: one cancel-all
+   by settle coin (for symbols nobody here knows of) and, at the same time, cancel-all on
+   each symbol we know of, repeated while the venue's cap of `CANCEL_ALL_CAP` orders per
+   call cuts it short; every other instance goes straight to 4;
+4. every instance verifies: list every open order (all pages), cancel what it finds
+   (concurrently per symbol), and list again, until the venue has none;
+5. confirm: this instance records the epoch as flat (`freeze_flat_key`) and logs it.
+
+On ACTIVE (newer news): the sweep stops and the barrier opens. While FROZEN, reconciliation
+cancels whatever it finds open.
+
+Fail-safe: when the freeze key cannot be read for `redis_loss_cancel_s`, the router closes
+the barrier and cancels everything at the venue on its own (the venue is reached without
+Redis); it opens again once Redis answers and the state is not FROZEN.
 """
 
 from __future__ import annotations
@@ -15,29 +33,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Sequence
 
 from libs.common import topology
 from libs.common.bus import Delivery
-from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.metrics import DriftKind
-from libs.common.venue import VenueError, VenueOrder
+from libs.common.venue import CANCEL_ALL_CAP, SendBarrier, VenueError, VenueOrder
 from services.router.context import RouterContext
 
 log = logging.getLogger(__name__)
 
+News = tuple[str, int]
+"""(generation, epoch) of a trading state change."""
+
+
+def newer(news: News, than: News | None) -> bool:
+    """True when `news` is not older than `than`: another generation, or a later epoch."""
+    return than is None or news[0] != than[0] or news[1] >= than[1]
+
 
 class FreezeWatcher:
-    """Follows `control`; sweeps the venue flat while trading is FROZEN (a Runner)."""
+    """Follows the trading state; closes the barrier and sweeps while FROZEN (a Runner)."""
 
-    def __init__(self, ctx: RouterContext) -> None:
+    def __init__(self, ctx: RouterContext, barrier: SendBarrier) -> None:
         self._ctx = ctx
+        self._barrier = barrier
         self._reader = ctx.bus.broadcast_reader(topology.CONTROL, self._on_control)
+        self._seen: News | None = None
+        self._frozen = False
         self._sweep: asyncio.Task[None] | None = None
-        self._epoch = -1
-        self.confirmed_epoch = -1
-        """Epoch of the last freeze this instance confirmed flat at the venue."""
+        self._poll: asyncio.Task[None] | None = None
+        self._failsafe_fired = False
+        self.confirmed: News | None = None
+        """The last freeze this instance confirmed flat at the venue."""
 
     @property
     def sweeping(self) -> bool:
@@ -45,83 +76,175 @@ class FreezeWatcher:
 
     async def start(self) -> None:
         await self._reader.start()
-        status = await self._ctx.risk.trading_state()
-        if status.state is TradingState.FROZEN:
-            log.warning("starting frozen (epoch %d): sweeping the venue flat", status.epoch)
-            self._begin(status.epoch)
+        await self._read_state()  # before anything can be sent: the barrier starts closed
+        self._poll = asyncio.create_task(self._poll_loop(), name="router:freeze-poll")
 
     async def stop(self) -> None:
         await self._reader.stop()
-        await self._end()
+        for task in (self._poll, self._sweep):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._poll = self._sweep = None
+
+    # -- following the state ------------------------------------------------------------------
 
     async def _on_control(self, delivery: Delivery[Envelope]) -> None:
         message = delivery.message.open()
-        if not isinstance(message, TradingStateChanged) or message.epoch < self._epoch:
-            return  # not a state change, or older news than what we acted on
-        if message.state is TradingState.FROZEN:
-            log.warning(
-                "freeze (epoch %d, %s): cancelling everything", message.epoch, message.reason
-            )
-            self._begin(message.epoch)
-        else:
-            self._epoch = message.epoch
-            await self._end()
+        if isinstance(message, TradingStateChanged):
+            self._follow(message.state, (message.generation, message.epoch), message.reason)
 
-    def _begin(self, epoch: int) -> None:
-        self._epoch = epoch
-        if self.sweeping:
-            return  # the running sweep goes on until flat
-        self._sweep = asyncio.create_task(self._until_flat(epoch), name="router:freeze-sweep")
-
-    async def _end(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweep
-            self._sweep = None
-
-    async def _until_flat(self, epoch: int) -> None:
+    async def _poll_loop(self) -> None:
         settings = self._ctx.settings
+        lost_since: float | None = None
+        while True:
+            await asyncio.sleep(settings.freeze_poll_s)
+            try:
+                await self._read_state()
+            except Exception as error:
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since >= settings.redis_loss_cancel_s:
+                    await self._failsafe(error)
+                continue
+            lost_since = None
+
+    async def _read_state(self) -> None:
+        status = await self._ctx.risk.trading_state()
+        if self._failsafe_fired:
+            log.warning("freeze watch: Redis answers again (%s)", status.state)
+            self._failsafe_fired = False
+            self._seen = None  # follow the key as it is now
+        self._follow(status.state, (status.generation, status.epoch), status.reason)
+
+    def _follow(self, state: TradingState, news: News, reason: str) -> None:
+        if not newer(news, self._seen):
+            return  # older news than what we acted on
+        self._seen = news
+        if state is TradingState.FROZEN:
+            self._freeze(news, reason)
+        else:
+            self._resume()
+
+    def _freeze(self, news: News, reason: str) -> None:
+        self._barrier.close()
+        if not self._frozen:
+            log.warning("freeze %s (%s): barrier closed, sweeping the venue flat", news, reason)
+        self._frozen = True
+        if news == self.confirmed or self.sweeping:
+            return  # confirmed flat already, or the running sweep goes on until flat
+        self._sweep = asyncio.create_task(self._until_flat(news), name="router:freeze-sweep")
+
+    def _resume(self) -> None:
+        if self._sweep is not None and not self._sweep.done():
+            self._sweep.cancel()
+        self._sweep = None
+        if self._frozen or not self._barrier.is_open:
+            log.info("trading resumed: barrier open")
+        self._frozen = False
+        self._barrier.open()
+
+    # -- the sweep ----------------------------------------------------------------------------
+
+    async def _until_flat(self, news: News) -> None:
+        settings = self._ctx.settings
+        started = time.monotonic()
+        if not await self._barrier.quiesce(settings.freeze_quiesce_s):
+            log.error("freeze sweep: sends still in flight after %.1f s", settings.freeze_quiesce_s)
+        await self._outlast_doubt()
+        if await self._ctx.leases.acquire(_lease(news), self._ctx.instance, 60_000):
+            await self._cancel_everything()
         delay = settings.freeze_backoff_s
-        targets: set[Symbol] = set(settings.symbols)
         attempt = 0
         while True:
             attempt += 1
             try:
-                if (await self._ctx.risk.trading_state()).state is not TradingState.FROZEN:
-                    log.info("freeze sweep: trading is no longer frozen; stopping")
-                    return
-                still_open = await self._sweep_once(targets)
+                await self._outlast_doubt()
+                still_open = await self._list()
+                self._report(attempt, still_open)
+                if not still_open:
+                    break
+                await self._cancel(still_open)
             except VenueError as exc:
-                log.warning(
-                    "freeze sweep attempt %d: the venue failed (%s); retrying", attempt, exc
-                )
+                log.warning("freeze sweep attempt %d: the venue failed (%s)", attempt, exc)
             except Exception:
                 log.exception("freeze sweep attempt %d failed; retrying", attempt)
-            else:
-                self._report(attempt, targets, still_open)
-                if not still_open:
-                    self.confirmed_epoch = max(self.confirmed_epoch, epoch)
-                    return
-                targets |= {Symbol(o.symbol) for o in still_open}
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.freeze_backoff_max_s)
+        self.confirmed = news
+        elapsed_ms = (time.monotonic() - started) * 1000
+        await self._ctx.redis.hset(
+            topology.freeze_flat_key(*news), self._ctx.instance, str(time.time_ns())
+        )
+        await self._ctx.redis.expire(topology.freeze_flat_key(*news), 86_400)
+        log.warning("freeze %s: the venue is flat (confirmed in %.0f ms)", news, elapsed_ms)
 
-    async def _sweep_once(self, symbols: set[Symbol]) -> list[VenueOrder]:
-        """Cancel-all on each symbol, then the venue's open orders (every symbol)."""
+    async def _outlast_doubt(self) -> None:
+        """Wait until no send without an answer can still reach the venue."""
+        wait_ms = self._barrier.doubtful_until_ms - time.time_ns() // 1_000_000
+        if wait_ms > 0:
+            log.warning("freeze sweep: waiting %d ms for unanswered sends to expire", wait_ms)
+            await asyncio.sleep(wait_ms / 1000)
+
+    async def _cancel_everything(self) -> None:
+        """Cancel-all by settle coin and, at once, on every symbol we know of (concurrently:
+        a cancel-all cancels at most `CANCEL_ALL_CAP` orders); the verification lists and
+        cancels whatever is left."""
         category = self._ctx.settings.category
-        gate = self._ctx.gate
-        for symbol in sorted(symbols):
-            try:
-                await gate.cancel_all(category, symbol)
-            except VenueError as exc:  # the listing below tells whether it matters
-                log.warning("freeze sweep: cancel-all %s failed: %s", symbol, exc)
+        known: set[str] = set(self._ctx.settings.symbols) | await self._ctx.ledger.symbols()
+        by_coin = self._ctx.gate.cancel_all(category, None)
+        result, _ = await asyncio.gather(
+            by_coin, self._cancel_symbols(known), return_exceptions=True
+        )
+        if isinstance(result, BaseException):
+            log.warning("freeze sweep: cancel-all by settle coin failed: %s", result)
+
+    async def _cancel(self, orders: Sequence[VenueOrder]) -> None:
+        """Cancel-all on each symbol that has an open order, concurrently."""
+        await self._cancel_symbols({o.symbol for o in orders})
+
+    async def _cancel_symbols(self, symbols: set[str]) -> None:
+        """Cancel-all on each of `symbols` concurrently, again while the venue's cap cut a
+        call short."""
+        category = self._ctx.settings.category
+
+        async def flatten(symbol: str) -> None:
+            while len(await self._ctx.gate.cancel_all(category, symbol)) >= CANCEL_ALL_CAP:
+                pass
+
+        ordered = sorted(symbols)
+        results = await asyncio.gather(*(flatten(s) for s in ordered), return_exceptions=True)
+        for symbol, result in zip(ordered, results, strict=True):
+            if isinstance(result, Exception):  # the next listing tells whether it matters
+                log.warning("freeze sweep: cancel-all %s failed: %s", symbol, result)
+
+    async def _list(self) -> list[VenueOrder]:
+        category, gate = self._ctx.settings.category, self._ctx.gate
         return await gate.query(category, lambda: gate.venue.open_orders(category))
 
-    def _report(self, attempt: int, symbols: set[Symbol], still_open: list[VenueOrder]) -> None:
-        counts = dict.fromkeys(symbols, 0)
+    async def _failsafe(self, error: Exception) -> None:
+        """Redis is gone: stop sending and cancel everything at the venue, on our own."""
+        self._barrier.close()
+        if self._failsafe_fired:
+            return
+        self._failsafe_fired = True
+        log.critical(
+            "freeze watch: the freeze key unreadable for %.0f s (%s): cancelling everything "
+            "at the venue and refusing every send until Redis answers",
+            self._ctx.settings.redis_loss_cancel_s,
+            error,
+        )
+        venue = self._ctx.gate.venue
+        try:
+            await venue.cancel_all(self._ctx.settings.category, None)
+        except Exception:
+            log.exception("freeze watch: the fail-safe cancel-all failed; retrying next poll")
+            self._failsafe_fired = False
+
+    def _report(self, attempt: int, still_open: list[VenueOrder]) -> None:
+        counts: dict[str, int] = dict.fromkeys(self._ctx.settings.symbols, 0)
         for order in still_open:
-            counts[Symbol(order.symbol)] = counts.get(Symbol(order.symbol), 0) + 1
+            counts[order.symbol] = counts.get(order.symbol, 0) + 1
         gauge = self._ctx.metrics.reconciliation_drift
         for symbol, count in counts.items():
             gauge.labels(kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(count)
@@ -132,5 +255,8 @@ class FreezeWatcher:
                 len(still_open),
                 {s: n for s, n in counts.items() if n},
             )
-        else:
-            log.warning("freeze sweep attempt %d: the venue has no open order", attempt)
+
+
+def _lease(news: News) -> str:
+    generation, epoch = news
+    return f"freeze-sweep:{generation}:{epoch}"

@@ -1,11 +1,13 @@
-"""The only door to the venue: rate limit, circuit breaker, freeze key, transient retries.
+"""The only door to the venue: rate limit, circuit breaker, send barrier, transient retries.
 
 Every place or amend call, batch or single, goes through `VenueGate`, which in order:
 
 1. asks the circuit breaker (open: the call is refused, `circuit_open`);
 2. takes tokens from the rate limiter shared by every router instance (per endpoint group,
    a batch pays one token per order);
-3. reads the freeze key right before the call (FROZEN: refused, `frozen`);
+3. asks the send barrier (closed while trading is FROZEN: refused, `frozen`); the adapter
+   asks it again right before the bytes of every request and every resend go out
+   (`libs.common.venue.barrier`), so no create or amend leaves after the barrier closed;
 4. calls the adapter, and retries with tenacity only what certainly did not reach the
    venue (rate limited, no connection): never a rejected order, never an unknown outcome.
 
@@ -29,8 +31,7 @@ from tenacity import (
 )
 
 from libs.common.domain.enums import Category
-from libs.common.domain.risk_checks import TradingState
-from libs.common.stores import RateLimiter, RiskStateStore, throttle
+from libs.common.stores import RateLimiter, throttle
 from libs.common.venue import (
     AmendOrder,
     AuthenticationFailed,
@@ -42,6 +43,8 @@ from libs.common.venue import (
     OrderAck,
     PlaceOrder,
     RateLimited,
+    SendBarrier,
+    SendRefused,
     VenueError,
     VenuePort,
     VenueRejected,
@@ -107,6 +110,8 @@ def result_of(item: BatchItemResult, retries: int) -> Sent:
         return Sent(Outcome.UNKNOWN, code=item.code, reason=item.message, retries=retries)
     if item.error_kind is BatchErrorKind.NOT_SENT:
         return Sent(Outcome.NOT_SENT, code=item.code, reason=item.message, retries=retries)
+    if item.error_kind is BatchErrorKind.REFUSED:
+        return Sent(Outcome.REFUSED, reason=FROZEN, retries=retries)
     code = item.code if item.error_kind is BatchErrorKind.REJECTED else REFUSED_CODE
     return Sent(Outcome.REJECTED, code=code, reason=item.message, retries=retries)
 
@@ -115,6 +120,8 @@ def classify_error(exc: Exception) -> tuple[BatchErrorKind, int, str]:
     """(kind, code, message) of a single call's error, as the adapter's batches report it."""
     if isinstance(exc, InvalidOrderRequest):
         return BatchErrorKind.INVALID, REFUSED_CODE, str(exc)
+    if isinstance(exc, SendRefused):
+        return BatchErrorKind.REFUSED, REFUSED_CODE, str(exc)
     if isinstance(exc, VenueRejected):
         return BatchErrorKind.REJECTED, exc.code, exc.venue_message
     if isinstance(exc, VenueUnavailable) and exc.sent:
@@ -156,15 +163,15 @@ class VenueGate:
         *,
         health: VenueHealth,
         limiter: RateLimiter,
-        risk: RiskStateStore,
+        barrier: SendBarrier,
         burst: Callable[[str], int],
         retries: int,
         backoff_s: float,
     ) -> None:
         self.venue = venue
+        self.barrier = barrier
         self._health = health
         self._limiter = limiter
-        self._risk = risk
         self._burst = burst
         self._retries = retries
         self._backoff_s = backoff_s
@@ -183,8 +190,9 @@ class VenueGate:
         """Cancel orders (never refused: no freeze check, no breaker)."""
         return await self._send_all(cancels, "cancel", self._cancel_call, gated=False)
 
-    async def cancel_all(self, category: Category, symbol: str) -> list[OrderAck]:
-        """Cancel every open order of `symbol`; raises what the venue raised after retries."""
+    async def cancel_all(self, category: Category, symbol: str | None) -> list[OrderAck]:
+        """Cancel every open order of `symbol` (None: of the settle coin, every symbol);
+        raises what the venue raised after retries."""
         return await self._retrying(
             category, "cancel_all", lambda: self.venue.cancel_all(category, symbol), mutating=True
         )
@@ -253,11 +261,14 @@ class VenueGate:
         return [results[i] for i in range(len(reqs))]
 
     async def _admit(self, category: Category, group: str, cost: int, gated: bool) -> str | None:
-        """Breaker, rate limit, then the freeze key right before the call."""
+        """Breaker, rate limit, then the send barrier (which the adapter checks again right
+        before the bytes of each request and resend go out)."""
         if gated and not self._health.allow():
             return CIRCUIT_OPEN
+        if gated and not self.barrier.is_open:
+            return FROZEN
         await self._take(category, group, cost)
-        if gated and (await self._risk.trading_state()).state is TradingState.FROZEN:
+        if gated and not self.barrier.is_open:
             return FROZEN
         return None
 

@@ -29,7 +29,6 @@ from libs.common.domain.errors import InvalidOrder
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.instruments import normalize_order
 from libs.common.domain.orders import Order, OrderStatus, apply_ack, reject
-from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, OrderAcknowledged, OrderSubmitted
 from libs.common.messages import PlaceOrder as PlaceCommand
 from libs.common.metrics import Stage
@@ -89,7 +88,8 @@ class Placer:
             outcomes += [
                 (self._queue(tracker, s, r), s, r) for s, r in zip(batch, sent, strict=True)
             ]
-        results = await tracker.run(self._ctx.orders)
+        sent_as = {s.order.client_order_id: s.order for _, s, _ in outcomes}
+        results = await tracker.run(self._ctx.orders, sent_as)
         events += self._outcome_events(outcomes, results)
         await self._cancel_if_frozen([s for _, s, r in outcomes if r.outcome is Outcome.ACKED])
         await self._ctx.publish(events)
@@ -123,6 +123,7 @@ class Placer:
         replayed: list[Outgoing] = []
         max_age_ns = int(self._ctx.settings.max_order_age_s * 1e9)
         tracker = Tracker()
+        rounded: list[_Send] = []
         for item in items:
             order = records[item.command.client_order_id]
             if order.status is not OrderStatus.PENDING:
@@ -132,18 +133,20 @@ class Placer:
             elif isinstance(terms := await self._terms(item.command, order), str):
                 why = f"{INVALID}: {terms}"
                 refused.append((_Send(item, order), Sent(Outcome.REFUSED, reason=why)))
+            elif terms == (order.qty, order.price):
+                ready.append(_Send(item, order))  # on the grid already: nothing to write
             else:
                 qty, price = terms
                 fn = partial(with_terms, qty=qty, price=price, ts_ns=now_ns())
                 tracker.add(order.client_order_id, fn)
-                ready.append(_Send(item, order))
-        sendable: list[_Send] = []
-        for send, result in zip(ready, await tracker.run(self._ctx.orders), strict=True):
+                rounded.append(_Send(item, order))
+        known = {s.order.client_order_id: s.order for s in rounded}
+        for send, result in zip(rounded, await tracker.run(self._ctx.orders, known), strict=True):
             if isinstance(result, Exception):
                 log.error("order %s not sent: its terms not written: %s", send.order, result)
             elif result.after.status is OrderStatus.PENDING:  # else handled meanwhile
-                sendable.append(_Send(send.item, result.after))
-        return sendable, refused, replayed
+                ready.append(_Send(send.item, result.after))
+        return ready, refused, replayed
 
     async def _terms(
         self, command: PlaceCommand, order: Order
@@ -229,7 +232,7 @@ class Placer:
 
     async def _cancel_if_frozen(self, sends: Sequence[_Send]) -> None:
         """Cancel the orders just acknowledged if a freeze came while they were in flight."""
-        if not sends or (await self._ctx.risk.trading_state()).state is not TradingState.FROZEN:
+        if not sends or self._ctx.gate.barrier.is_open:
             return
         log.warning("frozen while %d order(s) were in flight: cancelling them", len(sends))
         cancels = [

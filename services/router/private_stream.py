@@ -35,6 +35,24 @@ log = logging.getLogger(__name__)
 
 PRIVATE_STREAM_LEASE = "venue-private"
 """Lease name (`lease_key`) of the private stream's owner."""
+PUSHES_PER_BATCH = 200
+"""Pushes already received that are applied together with the one awaited."""
+
+
+def _batches(events: list[PrivateEvent]) -> list[list[PrivateEvent]]:
+    """`events` in order, cut so that a reconnect snapshot is applied on its own (its
+    fills start the cursor over): order pushes and executions around it batch together."""
+    batches: list[list[PrivateEvent]] = []
+    for event in events:
+        if (
+            isinstance(event, PrivateSnapshot)
+            or not batches
+            or isinstance(batches[-1][0], PrivateSnapshot)
+        ):
+            batches.append([event])
+        else:
+            batches[-1].append(event)
+    return batches
 
 
 class PrivateStreamOwner:
@@ -132,31 +150,35 @@ class PrivateStreamOwner:
 
     async def _consume(self, stream: PrivateStream) -> None:
         async for event in stream:
-            delay = 0.05
-            while True:  # never skip a push: retry it until it is applied
-                try:
-                    await self._apply(event)
-                    break
-                except Exception:
-                    log.exception(
-                        "private stream: applying %s failed; retrying", type(event).__name__
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+            # the pushes already received go with it, as one batch (one read, one write)
+            for batch in _batches([event, *stream.ready(PUSHES_PER_BATCH)]):
+                delay = 0.05
+                while True:  # never skip a push: retry it until it is applied
+                    try:
+                        await self._apply(batch)
+                        break
+                    except Exception:
+                        log.exception("private stream: applying %d push(es) failed", len(batch))
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 2.0)
 
-    async def _apply(self, event: PrivateEvent) -> None:
-        snaps: tuple[VenueOrder, ...] = ()
-        fills: tuple[Execution, ...] = ()
-        if isinstance(event, PrivateSnapshot):
-            if event.connection > 0:
-                self._ctx.metrics.venue_ws_reconnects.labels(channel=WsChannel.PRIVATE.value).inc()
-            snaps, fills = event.open_orders, event.executions
-        elif isinstance(event, VenueOrder):
-            snaps = (event,)
-        elif isinstance(event, Execution):
-            fills = (event,)
-        else:
-            return  # positions: the positions service reconciles those
+    async def _apply(self, batch: list[PrivateEvent]) -> None:
+        snaps: list[VenueOrder] = []
+        fills: list[Execution] = []
+        for event in batch:
+            if isinstance(event, PrivateSnapshot):
+                if event.connection > 0:
+                    reconnects = self._ctx.metrics.venue_ws_reconnects
+                    reconnects.labels(channel=WsChannel.PRIVATE.value).inc()
+                snaps += event.open_orders
+                fills += event.executions
+            elif isinstance(event, VenueOrder):
+                snaps.append(event)
+            elif isinstance(event, Execution):
+                fills.append(event)
+            # positions: the positions service reconciles those
+        if not snaps and not fills:
+            return
         await self._sync.apply(snaps, fills)
         self.executions_seen += len(fills)
         latest = max((f.exec_time_ms for f in fills), default=0)

@@ -14,7 +14,8 @@ compares, per symbol, the venue's open orders with the open-order index:
                                    once older than `pending_grace_s` (younger: in flight)
 
 and sets `reconciliation_drift{kind="open_orders", symbol}` to the orders found on one side
-only and `{kind="executions"}` to the fills it had to publish itself.
+only and `{kind="executions"}` to the fills it had to publish itself. While trading is
+FROZEN (the send barrier closed), whatever it finds open at the venue is cancelled first.
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ class Reconciler:
         category = self._ctx.settings.category
         gate = self._ctx.gate
         venue_open = await gate.query(category, lambda: gate.venue.open_orders(category, symbol))
+        if venue_open and not gate.barrier.is_open:
+            log.error(
+                "%d order(s) open at the venue on %s while trading is FROZEN: cancelling them",
+                len(venue_open),
+                symbol,
+            )
+            await gate.cancel_all(category, symbol)
         book = OpenBook(await self._ctx.orders.open_orders(symbol))
         known = [s for s in venue_open if book.match(s) is not None]
         unknown = [s for s in venue_open if book.match(s) is None]

@@ -66,8 +66,16 @@ class RouterSettings(ServiceSettings):
     """Open for this long, then half-open: one probe decides."""
     venue_probe_interval_s: float = Field(5.0, gt=0)
     """How often the venue's server time is asked (readiness, clock sync)."""
-    freeze_backoff_s: float = Field(0.2, gt=0)
+    freeze_backoff_s: float = Field(0.05, gt=0)
+    """First wait between two listings of a freeze sweep that still finds open orders."""
     freeze_backoff_max_s: float = Field(5.0, gt=0)
+    freeze_poll_s: float = Field(0.25, gt=0, le=0.25)
+    """How often the freeze key is read besides the `control` broadcasts (at most 250 ms)."""
+    freeze_quiesce_s: float = Field(15.0, gt=0, le=120)
+    """How long a sweep waits for the sends in flight to resolve before it lists anyway."""
+    redis_loss_cancel_s: float = Field(10.0, gt=0, le=300)
+    """Freeze key unreadable this long: cancel everything at the venue and refuse every send
+    until Redis answers (the dead man's switch of a router cut off from Redis)."""
 
     @model_validator(mode="after")
     def _check_timings(self) -> Self:

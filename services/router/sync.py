@@ -79,7 +79,8 @@ class VenueSync:
             for fill, order in booked
             if order is not None
         }
-        results = await tracker.run(self._ctx.orders)
+        known = {o.client_order_id: o for o in records.values()}  # just read: no second read
+        results = await tracker.run(self._ctx.orders, known)
         events: list[Outgoing] = []
         for index, snap in snap_items:
             events += self._snapshot_events(results[index], snap)

@@ -230,7 +230,6 @@ class VenueHealth:
     async def _freeze(self, reason: FreezeReason, detail: str) -> None:
         result = await trigger_freeze(
             self._risk,
-            self._bus,
             self._metrics,
             reason=reason,
             detail=detail,

@@ -391,3 +391,23 @@ async def test_create_and_send_writes_each_new_record_with_its_command_once(
         entries = await clients[0].xrange(stream.name)
         sent = [fields[b"__data__"] for _, fields in entries]
     assert sent == [b"cmd-1"]
+
+
+async def test_update_many_with_a_stale_known_record_reads_again_and_applies_once(
+    order_stores: tuple[OrderStore, OrderStore],
+) -> None:
+    first, second = order_stores
+    stale, _ = await first.create(make_order("k-1", qty="2"))
+    await second.update(ClientOrderId("k-1"), ack)  # moved on since `stale` was read
+
+    (result,) = await first.update_many(
+        [(ClientOrderId("k-1"), fill("e1", "1"))], known={ClientOrderId("k-1"): stale}
+    )
+
+    assert not isinstance(result, Exception)
+    assert (result.status, result.venue_order_id, result.filled_qty) == (
+        OrderStatus.PARTIALLY_FILLED,
+        "v-1",
+        Decimal(1),
+    )
+    assert await second.get(ClientOrderId("k-1")) == result

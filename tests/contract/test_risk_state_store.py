@@ -1,4 +1,4 @@
-"""Contract of RiskStateStore: limits, freeze / unfreeze with epochs, exposure reservations."""
+"""Contract of RiskStateStore: limits, freeze / unfreeze with epochs and their broadcasts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import pytest
 
 from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
-from libs.common.stores import RiskStateStore, UnfreezeOutcome
+from libs.common.messages import Envelope
+from libs.common.stores import InMemoryRiskStateStore, RiskStateStore, UnfreezeOutcome
+from libs.common.topology import CONTROL
+from tests.contract.conftest import Clients
 
 BTC = Symbol("BTCUSDT")
 ETH = Symbol("ETHUSDT")
@@ -79,7 +82,8 @@ async def test_freeze_sets_frozen_bumps_epoch_and_records_history(risk_stores: S
 
     assert result == (1, True)
     status = await reader.trading_state()
-    assert status == (TradingState.FROZEN, 1, "edge collapsed", "risk-1", T0)
+    assert status[:5] == (TradingState.FROZEN, 1, "edge collapsed", "risk-1", T0)
+    assert status.generation
     (record,) = await reader.freeze_history()
     assert (record.state, record.previous, record.epoch) == (
         TradingState.FROZEN,
@@ -129,7 +133,7 @@ async def test_unfreeze_at_cooldown_end_resumes_trading(risk_stores: Stores) -> 
 
     assert result == (2, UnfreezeOutcome.RESUMED)
     status = await risk_stores[0].trading_state()
-    assert status == (TradingState.ACTIVE, 2, "ok", "op", T0 + COOLDOWN)
+    assert status[:5] == (TradingState.ACTIVE, 2, "ok", "op", T0 + COOLDOWN)
 
 
 async def test_forced_unfreeze_within_cooldown_resumes_trading(risk_stores: Stores) -> None:
@@ -185,3 +189,25 @@ async def test_limits_of_many_symbols_are_read_at_once_with_their_overrides(
     limits = await second.get_limits_many([BTC, ETH])
     assert limits[BTC].max_inventory_usd == Decimal(2_000)
     assert limits[ETH] == await second.get_limits()
+
+
+async def test_every_change_is_broadcast_in_its_own_step_with_epoch_and_generation(
+    risk_stores: Stores, clients: Clients | None
+) -> None:
+    writer, reader = risk_stores
+    await writer.freeze("edge", "risk-1", T0)
+    await writer.freeze("again", "risk-2", T0 + 1)  # no change: no broadcast
+    await writer.unfreeze("ok", "op", T0 + 2, 0)
+
+    generation = (await reader.trading_state()).generation
+    if clients is None:
+        assert isinstance(writer, InMemoryRiskStateStore)
+        said = list(writer.announced)
+    else:
+        entries = await clients[0].xrange(CONTROL.name)
+        said = [Envelope.from_json(f[b"__data__"]).open() for _, f in entries]
+    assert [(m.state, m.epoch, m.generation, m.actor) for m in said] == [
+        (TradingState.FROZEN, 1, generation, "risk-1"),
+        (TradingState.ACTIVE, 2, generation, "op"),
+    ]
+

@@ -299,3 +299,19 @@ def test_position_updated_from_position_marks_unrealized_pnl() -> None:
 def test_message_refuses_floats_hidden_in_a_list() -> None:
     with pytest.raises(ValidationError, match=r"PlaceOrder.qty\[0\] is a float"):
         PlaceOrder.model_validate(PLACE.model_dump() | {"qty": [0.1]})
+
+
+def test_raw_json_is_the_wire_form_of_wrap_for_an_already_checked_payload() -> None:
+    command = Envelope.wrap(PLACE)
+    raw = Envelope.raw_json(
+        OrderApproved,
+        {"order": command.payload},
+        event_id=command.event_id,
+        correlation_id=command.correlation_id,
+        ts_ns=123,
+    )
+    wrapped = Envelope.wrap(
+        OrderApproved(order=PLACE), command.correlation_id, event_id=command.event_id, ts_ns=123
+    )
+    assert Envelope.from_json(raw) == Envelope.from_json(wrapped.to_json())
+    assert Envelope.from_json(raw).open() == OrderApproved(order=PLACE)

@@ -299,7 +299,10 @@ def admit(order: Order, risk_price: Decimal, *, ts_ns: int) -> Order:
         )
     if risk_price <= 0:
         raise InvalidOrder(f"risk price {risk_price} is invalid: expected a positive price")
-    return _changed(order, ts_ns, risk_price=risk_price)
+    # a copy, not a re-validation: only the (checked) risk price and the version change
+    return order.model_copy(
+        update={"risk_price": risk_price, "updated_ts_ns": ts_ns, "version": order.version + 1}
+    )
 
 
 def reserve_amend(

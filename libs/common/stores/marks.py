@@ -221,7 +221,7 @@ class RedisMarkStore:
         await run_scripts(self._redis, [(_TOUCH, [mark_key(s)], args) for s in symbols])
 
     async def get(self, symbol: Symbol) -> Mark | None:
-        return _decode(symbol, await self._redis.hgetall(mark_key(symbol)))
+        return decode_mark(symbol, await self._redis.hgetall(mark_key(symbol)))
 
     async def get_many(self, symbols: Iterable[Symbol]) -> dict[Symbol, Mark]:
         wanted = list(dict.fromkeys(symbols))
@@ -231,7 +231,7 @@ class RedisMarkStore:
             for symbol in wanted:
                 pipe.hgetall(mark_key(symbol))
             records = await pipe.execute()
-        marks = {s: _decode(s, r) for s, r in zip(wanted, records, strict=True)}
+        marks = {s: decode_mark(s, r) for s, r in zip(wanted, records, strict=True)}
         return {s: m for s, m in marks.items() if m is not None}
 
     async def symbols(self) -> list[Symbol]:
@@ -273,7 +273,8 @@ def _fields(mark: Mark) -> list[str]:
     ]  # fmt: skip
 
 
-def _decode(symbol: Symbol, record: Mapping[Any, Any]) -> Mark | None:
+def decode_mark(symbol: Symbol, record: Mapping[Any, Any]) -> Mark | None:
+    """A mark hash (`mark_key`) as a Mark; None for an empty hash."""
     if not record:
         return None
     fields = {text(k): text(v) for k, v in record.items()}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Protocol
 
@@ -75,14 +75,20 @@ class OrderStore(Protocol):
         ...
 
     async def update_many(
-        self, items: Sequence[tuple[ClientOrderId, UpdateFn]], *, max_retries: int = ...
+        self,
+        items: Sequence[tuple[ClientOrderId, UpdateFn]],
+        *,
+        max_retries: int = ...,
+        known: Mapping[ClientOrderId, Order] | None = None,
     ) -> list[UpdateResult]:
         """Apply each item's `fn` as `update` would, batched; results in item order.
 
         One read round trip and one write round trip per attempt; only the orders whose
         write lost a race are read and written again. Items on the same id are composed in
         item order and written once. An error (as `update` raises it) takes the place of
-        its item's result and the other items still apply.
+        its item's result and the other items still apply. `known` records (as the caller
+        just read or wrote them) are not read again on the first attempt: one that has
+        moved on loses its compare-and-set, and the next attempt reads it.
         """
         ...
 
@@ -131,13 +137,17 @@ class CasBackend(ABC):
         items: Sequence[tuple[ClientOrderId, UpdateFn]],
         *,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        known: Mapping[ClientOrderId, Order] | None = None,
     ) -> list[UpdateResult]:
         """See `OrderStore.update_many`."""
-        return await run_updates(self, items, max_retries)
+        return await run_updates(self, items, max_retries, known)
 
 
 async def run_updates(
-    backend: CasBackend, items: Sequence[tuple[ClientOrderId, UpdateFn]], max_retries: int
+    backend: CasBackend,
+    items: Sequence[tuple[ClientOrderId, UpdateFn]],
+    max_retries: int,
+    known: Mapping[ClientOrderId, Order] | None = None,
 ) -> list[UpdateResult]:
     """The compare-and-set loop of `update_many`, shared by every OrderStore."""
     if max_retries < 0:
@@ -150,7 +160,8 @@ async def run_updates(
     for attempt in range(max_retries + 1):
         if attempt:
             await backoff(attempt)
-        pending = await _attempt(backend, items, groups, pending, results)
+        hint = known if attempt == 0 else None
+        pending = await _attempt(backend, items, groups, pending, results, hint)
         if not pending:
             break
     for cid in pending:
@@ -169,10 +180,16 @@ async def _attempt(
     groups: dict[ClientOrderId, list[int]],
     pending: list[ClientOrderId],
     results: list[UpdateResult | None],
+    known: Mapping[ClientOrderId, Order] | None,
 ) -> list[ClientOrderId]:
-    """Read `pending`, apply their items, write the changed ones; return those that lost."""
+    """Read `pending` (but `known` ones), apply their items, write the changed ones; return
+    those that lost."""
     writes: list[tuple[Order, Order]] = []
-    for cid, order in zip(pending, await backend.read(pending), strict=True):
+    given = known or {}
+    unknown = [cid for cid in pending if cid not in given]
+    read = dict(zip(unknown, await backend.read(unknown), strict=True)) if unknown else {}
+    for cid in pending:
+        order = given[cid] if cid in given else read[cid]
         if order is None:
             _fail(results, groups[cid], _not_found(cid))
         elif (new := _apply(order, [(i, items[i][1]) for i in groups[cid]], results)) != order:

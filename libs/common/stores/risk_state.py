@@ -1,12 +1,13 @@
 """The risk state store: live limits and the durable trading state.
 
-Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns}; no key means
-ACTIVE at epoch 0. Every change bumps the epoch and appends a record to
-`RISK_FREEZE_HISTORY`, in the same atomic step. A change to the state already held changes
-nothing and reports changed=False: of N instances that detect the same breach and all call
-`freeze`, exactly one gets changed=True, and only that one counts `freeze_triggered_total`
-and publishes `TradingStateChanged`. Unfreezing is refused within `cooldown_ns` of the
-freeze unless forced.
+Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns, generation}; no key
+means ACTIVE at epoch 0. Every change bumps the epoch, appends a record to
+`RISK_FREEZE_HISTORY` and publishes `TradingStateChanged` on `CONTROL`, in the same atomic
+step: a change is never written without its broadcast, nor broadcast without being written.
+A change to the state already held changes nothing and reports changed=False: of N
+instances that detect the same breach and all call `freeze`, exactly one gets changed=True,
+and only that one counts `freeze_triggered_total`. Unfreezing is refused within
+`cooldown_ns` of the freeze unless forced.
 
 Exposure is not kept here: the exposure ledger (`libs.common.stores.exposure`) holds it,
 changed in the same atomic step as every order transition.
@@ -61,6 +62,10 @@ class TradingStatus(NamedTuple):
     reason: str
     actor: str
     since_ns: int
+    generation: str = ""
+    """Set once when the freeze key is first written: if Redis loses its data, the key comes
+    back with a new generation (and epochs from 1 again), so "epoch lower than the last seen"
+    means stale news only within one generation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.messages import TradingStateChanged
 from libs.common.stores.risk_state import (
     StateChangeRecord,
     StateMachine,
@@ -23,6 +24,9 @@ class InMemoryRiskStateStore(StateMachine):
         self._limits = RiskLimits()
         self._overrides: dict[Symbol, dict[str, Decimal | int]] = {}
         self._status = TradingStatus(TradingState.ACTIVE, 0, "", "", 0)
+        self.generation = "fake-generation"
+        self.announced: list[TradingStateChanged] = []
+        """What a change broadcast on `control`, in order."""
         self._history: list[StateChangeRecord] = []
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
@@ -55,7 +59,13 @@ class InMemoryRiskStateStore(StateMachine):
         if frozen and cutoff_ns is not None and current.since_ns > cutoff_ns:
             return current.epoch, Transition.COOLDOWN
         epoch = current.epoch + 1
-        self._status = TradingStatus(target, epoch, reason, actor, now_ns)
+        generation = current.generation or self.generation
+        self._status = TradingStatus(target, epoch, reason, actor, now_ns, generation)
+        self.announced.append(
+            TradingStateChanged(
+                state=target, reason=reason, actor=actor, epoch=epoch, generation=generation
+            )
+        )
         entry_id = f"{len(self._history) + 1}-0"
         record = StateChangeRecord(entry_id, target, current.state, reason, actor, epoch, now_ns)
         self._history.append(record)

@@ -7,6 +7,7 @@ field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, since_ns};
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.stores._support import LuaScript, ScriptArg, text
 from libs.common.stores.risk_state import (
     StateChangeRecord,
@@ -25,18 +27,23 @@ from libs.common.stores.risk_state import (
     stored_limits,
 )
 from libs.common.topology import (
+    CONTROL,
     FREEZE_KEY,
     RISK_FREEZE_HISTORY,
     RISK_LIMITS_KEY,
     symbol_limits_key,
 )
 
-# Change the trading state with its epoch and its audit record, or refuse, in one step.
-# KEYS[1] FREEZE_KEY hash, KEYS[2] history stream. ARGV: target state, reason, actor, now ns,
-# history maxlen, cooldown cut-off ns ('' for none).
-# Returns {epoch, what}: 'changed' (epoch bumped, hash and stream written), 'same' (already
-# in the target state: nothing written, so of N racing callers exactly one sees 'changed'),
-# 'frozen' (REDUCING asked while FROZEN), 'cooldown' (leaving a FROZEN set after the cut-off).
+# Change the trading state with its epoch, its audit record and its broadcast, or refuse, in
+# one step. KEYS[1] FREEZE_KEY hash, KEYS[2] history stream, KEYS[3] control stream.
+# ARGV: target state, reason, actor, now ns, history maxlen, cooldown cut-off ns ('' for
+# none), a generation for a new key, control maxlen, then the TradingStateChanged entry in
+# three parts (before the epoch, between the epoch and the generation, after).
+# Returns {epoch, what, generation}: 'changed' (broadcast, hash and history written), 'same'
+# (already in the target state: nothing written, so of N racing callers exactly one sees
+# 'changed'), 'frozen' (REDUCING asked while FROZEN), 'cooldown' (leaving a FROZEN set after
+# the cut-off). The broadcast goes first: Redis does not undo a script's writes when a later
+# call fails, so a failure leaves the state unchanged rather than changed unannounced.
 # Nanosecond times pass a double's 2^53, so they are compared as decimal strings.
 _TRANSITION = LuaScript(
     """
@@ -47,21 +54,42 @@ local function later(a, b)
 end
 local state = redis.call('HGET', KEYS[1], 'state') or 'ACTIVE'
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
-if state == ARGV[1] then return {epoch, 'same'} end
-if ARGV[1] == 'REDUCING' and state == 'FROZEN' then return {epoch, 'frozen'} end
+local generation = redis.call('HGET', KEYS[1], 'generation') or ARGV[7]
+if state == ARGV[1] then return {epoch, 'same', generation} end
+if ARGV[1] == 'REDUCING' and state == 'FROZEN' then return {epoch, 'frozen', generation} end
 if state == 'FROZEN' and ARGV[6] ~= '' then
   if later(redis.call('HGET', KEYS[1], 'since_ns') or '0', ARGV[6]) then
-    return {epoch, 'cooldown'}
+    return {epoch, 'cooldown', generation}
   end
 end
-epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+epoch = epoch + 1
+local entry = ARGV[9] .. string.format('%d', epoch) .. ARGV[10] .. generation .. ARGV[11]
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', '__data__', entry)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'actor', ARGV[3],
-  'since_ns', ARGV[4])
+  'since_ns', ARGV[4], 'epoch', epoch, 'generation', generation)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'state', ARGV[1], 'previous', state,
   'reason', ARGV[2], 'actor', ARGV[3], 'epoch', epoch, 'ts_ns', ARGV[4])
-return {epoch, 'changed'}
+return {epoch, 'changed', generation}
 """
 )
+_EPOCH_SENTINEL = 918_273_645_546_372_819
+_GENERATION_SENTINEL = "generation-sentinel-5b3f0c9e"
+
+
+def announcement(target: TradingState, reason: str, actor: str) -> tuple[str, str, str]:
+    """The `TradingStateChanged` entry of a change to `target`, cut around its epoch and its
+    generation (which only the script knows): (before, between, after)."""
+    message = TradingStateChanged(
+        state=target,
+        reason=reason,
+        actor=actor,
+        epoch=_EPOCH_SENTINEL,
+        generation=_GENERATION_SENTINEL,
+    )
+    text = Envelope.wrap(message).to_json().decode()
+    before, rest = text.split(str(_EPOCH_SENTINEL))
+    between, after = rest.split(_GENERATION_SENTINEL)
+    return before, between, after
 
 
 class RedisRiskStateStore(StateMachine):
@@ -100,22 +128,26 @@ class RedisRiskStateStore(StateMachine):
         await self._replace(symbol_limits_key(symbol), {k: str(v) for k, v in checked.items()})
 
     async def trading_state(self) -> TradingStatus:
-        fields = _strings(await self._redis.hgetall(FREEZE_KEY))
-        return TradingStatus(
-            state=TradingState(fields.get("state", TradingState.ACTIVE)),
-            epoch=int(fields.get("epoch", 0)),
-            reason=fields.get("reason", ""),
-            actor=fields.get("actor", ""),
-            since_ns=int(fields.get("since_ns", 0)),
-        )
+        return decode_status(await self._redis.hgetall(FREEZE_KEY))
 
     async def transition(
         self, target: TradingState, reason: str, actor: str, now_ns: int, cutoff_ns: int | None
     ) -> tuple[int, Transition]:
         history = RISK_FREEZE_HISTORY
         cutoff = "" if cutoff_ns is None else str(cutoff_ns)
-        args: list[ScriptArg] = [target.value, reason, actor, str(now_ns), history.maxlen, cutoff]
-        epoch, what = await _TRANSITION(self._redis, [FREEZE_KEY, history.name], args)
+        args: list[ScriptArg] = [
+            target.value,
+            reason,
+            actor,
+            str(now_ns),
+            history.maxlen,
+            cutoff,
+            secrets.token_hex(8),
+            CONTROL.maxlen,
+            *announcement(target, reason, actor),
+        ]
+        keys = [FREEZE_KEY, history.name, CONTROL.name]
+        epoch, what, _ = await _TRANSITION(self._redis, keys, args)
         return int(epoch), Transition(text(what))
 
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
@@ -129,6 +161,24 @@ class RedisRiskStateStore(StateMachine):
             if mapping:
                 pipe.hset(key, items=[part for item in mapping.items() for part in item])
             await pipe.execute()
+
+
+def decode_status(record: Mapping[Any, Any]) -> TradingStatus:
+    """The freeze hash (`FREEZE_KEY`) as a TradingStatus: ACTIVE at epoch 0 when empty."""
+    fields = _strings(record)
+    return TradingStatus(
+        state=TradingState(fields.get("state", TradingState.ACTIVE)),
+        epoch=int(fields.get("epoch", 0)),
+        reason=fields.get("reason", ""),
+        actor=fields.get("actor", ""),
+        since_ns=int(fields.get("since_ns", 0)),
+        generation=fields.get("generation", ""),
+    )
+
+
+def decode_limits(desk: Mapping[Any, Any], symbol: Mapping[Any, Any] | None = None) -> RiskLimits:
+    """Limits from the desk hash and, when given, a symbol's overrides hash."""
+    return stored_limits(_strings(desk), _strings(symbol or {}))
 
 
 def _strings(record: Mapping[Any, Any]) -> dict[str, str]:

@@ -10,7 +10,7 @@ instances (or a redelivery) never count one transition twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from libs.common.domain.ids import ClientOrderId
@@ -51,11 +51,14 @@ class Tracker:
         self._items.append((client_order_id, step))
         return index
 
-    async def run(self, store: OrderStore) -> list[Change | Exception]:
-        """Apply every queued update (one batched compare-and-set); a change or an error each."""
+    async def run(
+        self, store: OrderStore, known: Mapping[ClientOrderId, Order] | None = None
+    ) -> list[Change | Exception]:
+        """Apply every queued update (one batched compare-and-set); a change or an error each.
+        `known`: records the caller holds as they are stored (see `update_many`)."""
         if not self._items:
             return []
-        results = await store.update_many(self._items)
+        results = await store.update_many(self._items, known=known)
         return [
             result if isinstance(result, Exception) else Change(self._seen[i], result)
             for i, result in enumerate(results)

@@ -6,6 +6,8 @@ async with BybitVenue(VenueConfig()) as venue:
         async for event in stream: ...
 """
 
+from libs.common.venue.barrier import SendBarrier, SendRefused
+from libs.common.venue.batch import CANCEL_ALL_CAP
 from libs.common.venue.bybit import BybitVenue
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import (
@@ -44,6 +46,7 @@ from libs.common.venue.public_ws import PublicStream
 from libs.common.venue.rest import OnRequest
 
 __all__ = [
+    "CANCEL_ALL_CAP",
     "AmendOrder",
     "AuthenticationFailed",
     "BatchErrorKind",
@@ -68,6 +71,8 @@ __all__ = [
     "PublicStream",
     "RateLimitStatus",
     "RateLimited",
+    "SendBarrier",
+    "SendRefused",
     "Ticker",
     "VenueConfig",
     "VenueError",

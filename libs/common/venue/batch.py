@@ -57,6 +57,8 @@ AMEND_BATCH = "/v5/order/amend-batch"
 CANCEL_BATCH = "/v5/order/cancel-batch"
 CANCEL_ALL = "/v5/order/cancel-all"
 DCP = "/v5/order/disconnected-cancel-all"
+CANCEL_ALL_CAP = 500
+"""Most orders one linear cancel-all cancels: as many acks means there may be more."""
 
 
 def _error(

@@ -147,6 +147,8 @@ class BatchErrorKind(StrEnum):
     """The outcome could not be established; reconcile before acting."""
     NOT_SENT = "not_sent"
     """Refused before the venue acted (rate limit, IP ban, auth); safe to retry later."""
+    REFUSED = "refused"
+    """Refused by the send barrier (trading is frozen): never sent, not to be retried."""
 
 
 class BatchItemResult(_Frozen):

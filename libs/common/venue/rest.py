@@ -27,6 +27,7 @@ from tenacity import (
     wait_random,
 )
 
+from libs.common.venue.barrier import GATED_PATHS, SendBarrier
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import (
     AUTH_CODES,
@@ -36,8 +37,10 @@ from libs.common.venue.errors import (
     ClockSkew,
     HttpRefused,
     IpBanned,
+    Outcome,
     RateLimited,
     VenueUnavailable,
+    classify,
 )
 from libs.common.venue.models import RateLimitStatus
 from libs.common.venue.signer import Params, Prepared, ServerClock, prepare, wall_ms
@@ -106,6 +109,9 @@ class RestClient:
         self.rate_limits: dict[str, RateLimitStatus] = {}
         """The last `X-Bapi-Limit*` headers seen, by path."""
         self.on_request = on_request
+        self.barrier: SendBarrier | None = None
+        """When set, every create and amend (and each resend) passes it right before it is
+        written (`libs.common.venue.barrier`)."""
         self._session: aiohttp.ClientSession | None = None
         self._banned_until_ms = 0
         self._timeout = aiohttp.ClientTimeout(
@@ -198,7 +204,7 @@ class RestClient:
         resynced = False
         rate_retries = 0
         while True:
-            env, reset_ms = await self._exchange(method, path, params, body, signed)
+            env, reset_ms = await self._exchange_through_barrier(method, path, params, body, signed)
             if env.ret_code == TIMESTAMP_CODE:
                 if resynced:
                     raise ClockSkew(
@@ -228,6 +234,26 @@ class RestClient:
                     f"{env.ret_msg}); expected a valid API key and secret for {self.config.venue}"
                 )
             return env
+
+    async def _exchange_through_barrier(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        body: Mapping[str, Any] | None,
+        signed: bool,
+    ) -> tuple[Envelope, int | None]:
+        """`_exchange`, through the send barrier when one is set: refused when closed,
+        counted in flight, and doubted when the answer does not settle the outcome."""
+        barrier = self.barrier
+        if barrier is None or method != "POST":
+            return await self._exchange(method, path, params, body, signed)
+        started_ms = wall_ms()
+        with barrier.sending(path):
+            env, reset_ms = await self._exchange(method, path, params, body, signed)
+        if path in GATED_PATHS and classify(env.ret_code) is Outcome.AMBIGUOUS:
+            barrier.doubt(started_ms)
+        return env, reset_ms
 
     def _credentials(self) -> tuple[str, str]:
         key, secret = self.config.key, self.config.secret

@@ -48,6 +48,8 @@ class ReconnectingStream(ABC, Generic[E]):
         self.connected = asyncio.Event()
         """Set while subscribed (and, for the private stream, after the snapshot)."""
         self._queue: asyncio.Queue[E | BaseException | _Stop] = asyncio.Queue(max_queue)
+        self._held: E | BaseException | _Stop | None = None
+        """An item `ready` took but must leave to `__anext__` (a stop or an error)."""
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._closing = False
@@ -98,13 +100,27 @@ class ReconnectingStream(ABC, Generic[E]):
         return self
 
     async def __anext__(self) -> E:
-        item = await self._queue.get()
+        item = self._held if self._held is not None else await self._queue.get()
+        self._held = None
         if isinstance(item, _Stop):
             self._queue.put_nowait(item)  # keep later readers stopped too
             raise StopAsyncIteration
         if isinstance(item, BaseException):
             raise item
         return item
+
+    def ready(self, limit: int) -> list[E]:
+        """Up to `limit` events already received, without waiting: a consumer takes them
+        with the one it awaited and handles them as one batch. A stop or an error is left
+        for the next `__anext__`, so nothing after it is taken."""
+        taken: list[E] = []
+        while self._held is None and len(taken) < limit and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Stop | BaseException):
+                self._held = item
+            else:
+                taken.append(item)
+        return taken
 
     def _put(self, item: E | BaseException | _Stop) -> None:
         if self._queue.full():

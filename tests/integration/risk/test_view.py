@@ -30,14 +30,7 @@ def desk(redis: aioredis.Redis) -> Desk:
 
 
 def reader(desk: Desk, mark_max_age_s: float = 30.0) -> RiskReader:
-    return RiskReader(
-        desk.redis,
-        risk=desk.risk,
-        positions=desk.positions,
-        marks=desk.marks,
-        ledger=desk.ledger,
-        mark_max_age_s=mark_max_age_s,
-    )
+    return RiskReader(desk.redis, ledger=desk.ledger, mark_max_age_s=mark_max_age_s)
 
 
 def order(cid: str, qty: str, side: Side = Side.BUY) -> Order:

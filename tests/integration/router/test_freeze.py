@@ -10,14 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from libs.common.bus import Bus
 from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.orders import OrderStatus
 from libs.common.domain.risk_checks import TradingState
 from libs.common.freeze import trigger_freeze
 from libs.common.metrics import EngineMetrics, FreezeReason
-from libs.common.service import EnvelopeCodec
 from libs.common.stores import RedisRiskStateStore
 from libs.common.topology import venue_circuit_key
 from libs.common.venue import BybitVenue, PlaceOrder
@@ -55,7 +53,6 @@ async def test_freeze_broadcast_cancels_every_resting_order_and_confirms_none_op
 
     result = await trigger_freeze(
         RedisRiskStateStore(redis),
-        Bus(redis, EnvelopeCodec()),
         EngineMetrics(CollectorRegistry()),
         reason=FreezeReason.MANUAL,
         detail="test",
@@ -63,7 +60,11 @@ async def test_freeze_broadcast_cancels_every_resting_order_and_confirms_none_op
         now_ns=time.time_ns(),
     )
 
-    await wait_until(lambda: router.freeze.confirmed_epoch == result.epoch, what="sweep confirmed")
+    status = await RedisRiskStateStore(redis).trading_state()
+    await wait_until(
+        lambda: router.freeze.confirmed == (status.generation, result.epoch),
+        what="sweep confirmed",
+    )
     assert await open_at_venue(venue_sim) == []
     for cid in ("f-btc", "f-eth"):  # the records follow from the venue's pushes
         await wait_until(partial(desk.status_is, cid, OrderStatus.CANCELED))

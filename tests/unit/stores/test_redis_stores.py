@@ -98,7 +98,24 @@ async def test_freeze_state_is_a_hash_routers_can_read(redis: aioredis.Redis) ->
 
     fields = await redis.hgetall(FREEZE_KEY)
 
+    generation = fields.pop(b"generation")
     assert fields == {
         b"state": b"FROZEN", b"reason": b"edge", b"actor": b"risk", b"epoch": b"1",
         b"since_ns": b"123",
     }  # fmt: skip
+    assert len(generation) == 16
+
+
+async def test_a_freeze_key_lost_with_the_data_comes_back_in_a_new_generation(
+    redis: aioredis.Redis,
+) -> None:
+    store = RedisRiskStateStore(redis)
+    await store.freeze("edge", "risk-1", 1)
+    before = await store.trading_state()
+    await redis.delete(FREEZE_KEY)  # as after FLUSHALL, or a restart without the AOF
+
+    await store.freeze("edge", "risk-1", 2)
+
+    after = await store.trading_state()
+    assert (after.epoch, before.epoch) == (1, 1)
+    assert after.generation != before.generation
