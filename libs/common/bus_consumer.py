@@ -13,7 +13,9 @@ Each pass of its loop (`poll`):
 Every entry, whichever way it came, goes through the same per-message path: decode, call the
 handler, and record success or failure for that entry alone. So a batch is a unit of reading
 and acknowledging, never of failing: one poison message cannot block or dead-letter its
-neighbours. Successes are XACKed (once per batch, or per message with `Ack.MESSAGE`). Each
+neighbours. Successes are XACKed (per message with `Ack.MESSAGE`; with `Ack.BATCH`, a
+batch's acks go in the same round trip as the next read, and at stop: a crash before that
+redelivers the batch, as a crash before any ack would). Each
 failure is settled by one Lua script, atomically with the PEL: below `max_deliveries` it stays
 pending and is redelivered after a backoff that doubles per delivery; at `max_deliveries` (at
 once for `PoisonMessage` or an undecodable entry) it is copied to `<stream>.dlq` with the error,
@@ -98,6 +100,7 @@ class StreamConsumer(Generic[T]):
         self._batch_handler = cast("BatchHandler[T]", handler) if batch else None
         self._graceful_timeout_s = graceful_timeout_s
         self._retry_due: dict[bytes, float] = {}  # entry id -> monotonic time of its retry
+        self._to_ack: list[bytes] = []  # handled, acked with the next read (Ack.BATCH)
         self._claim_cursor = b"0-0"
         self._next_claim = 0.0
         self._next_reap = 0.0
@@ -123,6 +126,7 @@ class StreamConsumer(Generic[T]):
         """
         self._stop.set()
         if self._task is None:
+            await self._flush_acks()
             return
         task, self._task = self._task, None
         try:
@@ -135,6 +139,7 @@ class StreamConsumer(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
+            await self._flush_acks()
             s = self.spec
             await pel.release_consumer(self._redis, s.stream.name, s.group, s.consumer)
         except Exception:
@@ -157,10 +162,25 @@ class StreamConsumer(Generic[T]):
         if now >= self._next_claim:
             handled += await self._claim_idle(now)
         s = self.spec
-        reply = await self._redis.xreadgroup(
-            s.group, s.consumer, {s.stream.name: ">"}, count=s.max_records, block=self._block_ms()
-        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if self._to_ack:
+                pipe.xack(s.stream.name, s.group, *self._to_ack)
+            pipe.xreadgroup(
+                s.group,
+                s.consumer,
+                {s.stream.name: ">"},
+                count=s.max_records,
+                block=self._block_ms(),
+            )
+            *_, reply = await pipe.execute()
+        self._to_ack = []
         return handled + await self._handle(pel.parse_read(reply), attempts={})
+
+    async def _flush_acks(self) -> None:
+        """Ack what was handled and is waiting for the next read (at stop)."""
+        if self._to_ack:
+            await self._redis.xack(self.spec.stream.name, self.spec.group, *self._to_ack)
+            self._to_ack = []
 
     @property
     def _label(self) -> str:
@@ -258,8 +278,7 @@ class StreamConsumer(Generic[T]):
                 await self._redis.xack(self.spec.stream.name, self.spec.group, entry_id)
             else:
                 done.append(entry_id)
-        if done:
-            await self._redis.xack(self.spec.stream.name, self.spec.group, *done)
+        self._to_ack += done
         if failures:
             await self._settle(failures)
         self.stats.handled += len(entries) - len(failures)

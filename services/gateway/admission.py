@@ -58,13 +58,24 @@ class Admission:
     no two requests can both take the last slots.
     """
 
-    def __init__(self, limit: int, retry_after_s: int, *, metrics: EngineMetrics) -> None:
+    def __init__(
+        self,
+        limit: int,
+        retry_after_s: int,
+        *,
+        metrics: EngineMetrics,
+        max_backlog: int = 0,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"admission limit {limit} is not positive: expected at least 1")
         if retry_after_s < 1:
             raise ValueError(f"Retry-After {retry_after_s} s: expected at least 1 s")
         self.limit = limit
         self.retry_after_s = retry_after_s
+        self.max_backlog = max_backlog
+        """Above this many entries waiting for risk or the router, refuse (0: never)."""
+        self.backlog = 0
+        """Entries waiting for risk or the router, as `BacklogWatch` last read them."""
         self._inflight = 0
         self._shed_total = metrics.gateway_requests_shed
         self.shed: Counter[ShedRoute] = Counter()
@@ -81,6 +92,10 @@ class Admission:
         not all fit (nothing is taken then: a batch is admitted whole or not at all)."""
         if orders < 1:
             raise ValueError(f"admit({orders}): expected at least one order")
+        if self.max_backlog and self.backlog > self.max_backlog:
+            self.shed[route] += 1
+            self._shed_total.labels(route=route.value).inc()
+            raise self._backlogged(orders)
         if self._inflight + orders > self.limit:
             self.shed[route] += 1
             self._shed_total.labels(route=route.value).inc()
@@ -90,6 +105,23 @@ class Admission:
             yield
         finally:
             self._inflight -= orders
+
+    def _backlogged(self, orders: int) -> Overloaded:
+        return Overloaded(
+            f"the engine is behind: {self.backlog} orders wait for risk or the router (limit "
+            f"{self.max_backlog}): nothing was written or sent; retry after "
+            f"{self.retry_after_s} s (the same clientOrderId never places twice)",
+            retry_after_s=self.retry_after_s,
+            details=[
+                {
+                    "reason": "max_engine_backlog",
+                    "backlog": self.backlog,
+                    "limit": self.max_backlog,
+                    "orders": orders,
+                    "retryAfterS": self.retry_after_s,
+                }
+            ],
+        )
 
     def _refusal(self, orders: int, route: ShedRoute) -> Overloaded:
         # debug, not warning: under overload a line per refusal would add to the load

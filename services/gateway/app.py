@@ -16,12 +16,14 @@ instance sees every entry): for `?wait=true` answers and for its WebSocket clien
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI
 
 from libs.common import topology
 from libs.common.api_keys import RedisApiKeyStore
-from libs.common.bus_types import Delivery, Handler
+from libs.common.bus import Bus, EnvelopeCodec
+from libs.common.bus_types import BytesCodec, Delivery, Handler
 from libs.common.messages import Envelope
 from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app
@@ -37,6 +39,7 @@ from services.gateway import (
     routes_positions,
     routes_risk,
 )
+from services.gateway.backlog import BacklogWatch
 from services.gateway.context import STATE_KEY, Gateway
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream import StreamHub
@@ -103,12 +106,20 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         hub=StreamHub(settings.stream_queue_size),
     )
     runtime.state[STATE_KEY] = gateway
-    runtime.state[admission.STATE_KEY] = admission.Admission(
-        settings.max_inflight_orders, settings.shed_retry_after_s, metrics=runtime.metrics
+    gate = admission.Admission(
+        settings.max_inflight_orders,
+        settings.shed_retry_after_s,
+        metrics=runtime.metrics,
+        max_backlog=settings.max_engine_backlog,
     )
-    bus, hub = runtime.bus, gateway.hub
-    events = fan_out(gateway.waiters.on_event, hub.on_entry)
-    runtime.add_runner(bus.broadcast_reader(topology.ORDERS_EVENTS, events))
+    runtime.state[admission.STATE_KEY] = gate
+    if settings.max_engine_backlog:
+        runtime.add_runner(BacklogWatch(redis, gate, settings.backlog_poll_s))
+    bus, hub, waiters = runtime.bus, gateway.hub, gateway.waiters
+    events = fan_out(waiters.on_event, hub.on_entry)
+    raw = Bus(redis, BytesCodec())  # orders.events is decoded only while someone listens
+    listening = when(lambda: waiters.active or len(hub) > 0, events)
+    runtime.add_runner(raw.broadcast_reader(topology.ORDERS_EVENTS, listening))
     runtime.add_runner(bus.broadcast_reader(topology.POSITIONS_UPDATES, hub.on_entry))
     runtime.add_runner(bus.broadcast_reader(topology.CONTROL, hub.on_entry))
 
@@ -128,6 +139,19 @@ def _wire_keys(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         secret_keys = keys.SecretKeys(client, settings.secrets_env, settings.api_keys_refresh_s)
         runtime.add_runner(secret_keys)
     runtime.state[keys.STATE_KEY] = keys.KeyRing(RedisApiKeyStore(runtime.redis), secret_keys)
+
+
+def when(listening: Callable[[], bool], handler: Handler[Envelope]) -> Handler[bytes]:
+    """`handler` over raw entries, decoded only while `listening()`: with no request waiting
+    and no WebSocket client, an event costs the gateway no parsing at all."""
+    codec = EnvelopeCodec()
+
+    async def handle(delivery: Delivery[bytes]) -> None:
+        if listening():
+            envelope = codec.decode(delivery.message)
+            await handler(Delivery(envelope, delivery.stream, delivery.entry_id, delivery.attempt))
+
+    return handle
 
 
 def fan_out(*handlers: Handler[Envelope]) -> Handler[Envelope]:

@@ -34,7 +34,14 @@ class GatewaySettings(ServiceSettings):
     connection for about one round trip, so a full gate queues a few round trips at the
     pool, far inside `redis_pool_timeout_s`. At least `batch_max_orders`."""
     shed_retry_after_s: int = Field(default=1, ge=1, le=60)
-    """The `Retry-After` (seconds) of a 429 from the in-flight bound."""
+    """The `Retry-After` (seconds) of a 429 from the in-flight bound or the backlog."""
+    max_engine_backlog: int = Field(default=2_000, ge=0, le=1_000_000)
+    """Above this many orders waiting for risk or the router (`orders.requests` and
+    `orders.approved`, lag plus pending), places and amends are refused with 429 before
+    anything is written: a queue the engine cannot drain only makes every order late. 0
+    never refuses for the backlog."""
+    backlog_poll_s: float = Field(default=0.1, gt=0, le=10)
+    """How often that backlog is read."""
     client_order_id_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_]{1,23}$")
     """Prefix of the clientOrderIds the gateway generates for orders sent without one."""
     stream_queue_size: int = Field(default=1_000, ge=1)

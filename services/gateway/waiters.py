@@ -56,6 +56,11 @@ class Waiters:
     def __len__(self) -> int:
         return sum(len(futures) for futures in self._futures.values())
 
+    @property
+    def active(self) -> bool:
+        """True while some request waits for an outcome."""
+        return bool(self._futures)
+
     @contextmanager
     def expect(
         self, client_order_ids: Iterable[ClientOrderId]

@@ -84,7 +84,10 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     )
     events = OrderEventsHandler(edge=edge, bus=bus, clock=clock)
     consumers = [
-        _consumer(runtime, settings, topology.ORDERS_REQUESTS, requests),
+        *(
+            _consumer(runtime, settings, topology.ORDERS_REQUESTS, requests)
+            for _ in range(settings.request_consumers)
+        ),
         _consumer(runtime, settings, topology.ORDERS_EVENTS, events),
     ]
     monitor = RiskMonitor(

@@ -16,6 +16,10 @@ class RiskSettings(ServiceSettings):
     port: int = 9102
     batch_size: int = Field(50, ge=1, le=100)
     """Entries per XREADGROUP of each consumer."""
+    request_consumers: int = Field(2, ge=1, le=8)
+    """Consumers of `orders.requests` in this process: batches decided at once. Each is a
+    consumer of the group as another risk instance would be; the ledger's admission step
+    keeps them from admitting past a limit together, as it does across instances."""
     block_ms: int = Field(100, ge=1)
     claim_idle_ms: int = Field(30_000, ge=1_000)
     """Entries pending this long in a dead consumer are claimed by a live one."""

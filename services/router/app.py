@@ -6,7 +6,9 @@ Runners, started in this order and stopped in reverse:
     VenueHealth      circuit breaker state to Redis, freeze on OPEN, the venue probe
     CredentialKeeper on a refused key: refresh once (MMX_SECRETS_ENV), retry, else freeze
     FreezeWatcher    `control` broadcasts; sweeps the venue flat while FROZEN
-    consumer         `orders.approved` (group router, batches) -> Intake -> Placer / Commands
+    consumers        `orders.approved` (group router, batches) -> Intake -> Placer / Commands;
+                     `consumers` of them, each a consumer of the group as another instance
+                     would be, so that one batch's venue call does not hold up the next
     PrivateStreamOwner   the private WebSocket, while this instance holds its lease
     Reconciler       the venue vs the records, while this instance holds its lease
 
@@ -153,20 +155,28 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     )
     sync = VenueSync(ctx)
     placer = Placer(ctx)
-    spec = ConsumerSpec(
-        stream=topology.ORDERS_APPROVED,
-        group=topology.Group.ROUTER,
-        ack=Ack.BATCH,
-        consumer=f"{settings.instance}-{default_consumer_name()}",
-        max_records=settings.batch_size,
-        claim_idle_ms=int(settings.claim_idle_s * 1000),
-    )
-    consumer = rt.bus.batch_consumer(spec, Intake(placer, Commands(ctx)))
+    intake = Intake(placer, Commands(ctx))
+    consumers = [
+        rt.bus.batch_consumer(
+            ConsumerSpec(
+                stream=topology.ORDERS_APPROVED,
+                group=topology.Group.ROUTER,
+                ack=Ack.BATCH,
+                consumer=f"{settings.instance}-{default_consumer_name()}",
+                max_records=settings.batch_size,
+                claim_idle_ms=int(settings.claim_idle_s * 1000),
+            ),
+            intake,
+        )
+        for _ in range(settings.consumers)
+    ]
+    consumer = consumers[0]
     freeze = FreezeWatcher(ctx, barrier)
     owner = PrivateStreamOwner(ctx, adapter, sync)
     reconciler = Reconciler(ctx, sync)
-    rt.add_runner(InOrder(adapter, health, keeper, freeze, consumer, owner, reconciler))
-    rt.watch(consumer)  # inside InOrder: for the stream metrics and the "subscribers" check
+    rt.add_runner(InOrder(adapter, health, keeper, freeze, *consumers, owner, reconciler))
+    for each in consumers:  # inside InOrder: for the stream metrics and "subscribers" check
+        rt.watch(each)
     rt.add_check("venue", health.readiness)
     rt.state.update(
         context=ctx,
@@ -175,6 +185,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         credentials=keeper,
         placer=placer,
         consumer=consumer,
+        consumers=consumers,
         freeze=freeze,
         private_stream=owner,
         reconciler=reconciler,

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
+from libs.common import topology
 from libs.common.domain.errors import InvalidOrder
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.instruments import normalize_order
 from libs.common.domain.orders import Order, OrderStatus, apply_ack, reject
-from libs.common.messages import Envelope, OrderAcknowledged, OrderSubmitted
+from libs.common.messages import Envelope, Message, OrderAcknowledged, OrderSubmitted
 from libs.common.messages import PlaceOrder as PlaceCommand
 from libs.common.metrics import Stage
 from libs.common.venue import CancelOrder, InvalidOrderRequest, PlaceOrder, VenueError
@@ -89,7 +90,8 @@ class Placer:
                 (self._queue(tracker, s, r), s, r) for s, r in zip(batch, sent, strict=True)
             ]
         sent_as = {s.order.client_order_id: s.order for _, s, _ in outcomes}
-        results = await tracker.run(self._ctx.orders, sent_as)
+        announce = _Outcomes({s.order.client_order_id: (s, r) for _, s, r in outcomes})
+        results = await tracker.run(self._ctx.orders, sent_as, announce)
         events += self._outcome_events(outcomes, results)
         await self._cancel_if_frozen([s for _, s, r in outcomes if r.outcome is Outcome.ACKED])
         await self._ctx.publish(events)
@@ -189,20 +191,17 @@ class Placer:
         outcomes: Sequence[tuple[int, _Send, Sent]],
         results: Sequence[Change | Exception],
     ) -> list[Outgoing]:
+        """Count what this instance wrote; the events it wrote went with the writes
+        (`_Outcomes`). Only an unknown outcome, which writes nothing, is announced here."""
         events: list[Outgoing] = []
         metrics = self._ctx.metrics
         for index, send, sent in outcomes:
             item = send.item
-            corr = item.envelope.correlation_id
             command = item.command
             if sent.outcome in _SENT:
-                submitted = OrderSubmitted(
-                    client_order_id=command.client_order_id,
-                    symbol=command.symbol,
-                    ts_event_ns=now_ns(),
-                )
-                events.append((submitted, corr))
                 metrics.order_retry_count.labels(symbol=command.symbol).observe(sent.retries)
+            if sent.outcome is Outcome.UNKNOWN:
+                events.append((_submitted(send), item.envelope.correlation_id))
             if sent.outcome is Outcome.ACKED:  # intent accepted by the gateway -> venue ack
                 latency_s = max(0.0, (now_ns() - send.order.created_ts_ns) / 1e9)
                 metrics.order_latency.labels(symbol=command.symbol).observe(latency_s)
@@ -215,14 +214,7 @@ class Placer:
                     result,
                 )
             elif isinstance(result, Change) and result.changed:
-                label = _reject_label(sent)
-                count_change(metrics, result, reject_reason=label)
-                why = sent.reason or label
-                code = sent.code if sent.outcome is Outcome.REJECTED else REFUSED_CODE
-                events += [
-                    (e, corr)
-                    for e in order_events(result.before, result.after, code=code, reason=why)
-                ]
+                count_change(metrics, result, reject_reason=_reject_label(sent))
         return events
 
     def _observe(self, stage: Stage, latencies_ns: Iterable[int]) -> None:
@@ -250,6 +242,32 @@ class Placer:
 
 
 _SENT = frozenset({Outcome.ACKED, Outcome.REJECTED, Outcome.UNKNOWN})
+
+
+class _Outcomes:
+    """The events of each place outcome's record change, written with it (`Announcer`):
+    `OrderSubmitted` for an order that reached the venue, then what the change means."""
+
+    stream = topology.ORDERS_EVENTS
+
+    def __init__(self, outcomes: dict[ClientOrderId, tuple[_Send, Sent]]) -> None:
+        self._outcomes = outcomes
+
+    def __call__(self, before: Order, after: Order) -> list[bytes]:
+        send, sent = self._outcomes[after.client_order_id]
+        corr = send.item.envelope.correlation_id
+        code = sent.code if sent.outcome is Outcome.REJECTED else REFUSED_CODE
+        why = sent.reason or _reject_label(sent)
+        events: list[Message] = [_submitted(send)] if sent.outcome in _SENT else []
+        events += order_events(before, after, code=code, reason=why)
+        return [Envelope.wrap(e, corr).to_json() for e in events]
+
+
+def _submitted(send: _Send) -> OrderSubmitted:
+    command = send.item.command
+    return OrderSubmitted(
+        client_order_id=command.client_order_id, symbol=command.symbol, ts_event_ns=now_ns()
+    )
 
 
 def _reject_label(sent: Sent) -> str:

@@ -32,7 +32,7 @@ from libs.common.stores import OrderNotFound
 from libs.common.stores.exposure import FillRecord
 from libs.common.topology import idempotency_key
 from libs.common.venue import Execution, VenueOrder
-from services.router.context import Outgoing, RouterContext, now_ns
+from services.router.context import RouterContext, now_ns
 from services.router.tracking import Change, Tracker, count_change
 from services.router.transitions import from_venue, order_events, snapshot_reason
 
@@ -80,22 +80,22 @@ class VenueSync:
             if order is not None
         }
         known = {o.client_order_id: o for o in records.values()}  # just read: no second read
-        results = await tracker.run(self._ctx.orders, known)
-        events: list[Outgoing] = []
+        reasons = {
+            order.client_order_id: snapshot_reason(snap)
+            for snap in snaps
+            if (order := records.get(snap.venue_order_id)) is not None
+        }
+        results = await tracker.run(self._ctx.orders, known, _Snapshots(reasons))
         for index, snap in snap_items:
-            events += self._snapshot_events(results[index], snap)
+            self._count_snapshot(results[index], snap)
         for fill, _ in booked:
             self._count_fill(fill, _result(results, fill_items.get(fill.exec_id)))
-        await self._ctx.publish(events)
         changed = {r.after.client_order_id for r in results if isinstance(r, Change) and r.changed}
         return SyncResult(len(changed), published)
 
-    def _snapshot_events(self, result: Change | Exception, snap: VenueOrder) -> list[Outgoing]:
-        if not isinstance(result, Change) or not result.changed:
-            return []
-        count_change(self._ctx.metrics, result, reject_reason=snap.reject_reason)
-        events = order_events(result.before, result.after, reason=snapshot_reason(snap))
-        return [(event, None) for event in events]
+    def _count_snapshot(self, result: Change | Exception, snap: VenueOrder) -> None:
+        if isinstance(result, Change) and result.changed:
+            count_change(self._ctx.metrics, result, reject_reason=snap.reject_reason)
 
     def _bookable(self, fill: Execution, records: dict[str, Order]) -> bool:
         """May the fill be published? Not when its order, as read, refuses it (an overfill);
@@ -161,6 +161,20 @@ class VenueSync:
                 latency_s = max(0.0, fill.exec_time_ms / 1000 - order.created_ts_ns / 1e9)
                 self._ctx.metrics.fill_latency.labels(symbol=fill.symbol).observe(latency_s)
         return len(claimed)
+
+
+class _Snapshots:
+    """The events of a record change the venue's snapshots made, written with it
+    (`Announcer`); `reasons`: why the venue ended each order (cancelType, rejectReason)."""
+
+    stream = topology.ORDERS_EVENTS
+
+    def __init__(self, reasons: dict[ClientOrderId, str]) -> None:
+        self._reasons = reasons
+
+    def __call__(self, before: Order, after: Order) -> list[bytes]:
+        reason = self._reasons.get(after.client_order_id, "")
+        return [Envelope.wrap(e).to_json() for e in order_events(before, after, reason=reason)]
 
 
 def _result(results: Sequence[Change | Exception], index: int | None) -> Change | Exception | None:

@@ -411,3 +411,36 @@ async def test_update_many_with_a_stale_known_record_reads_again_and_applies_onc
         Decimal(1),
     )
     assert await second.get(ClientOrderId("k-1")) == result
+
+
+class _Announce:
+    """Announces every change as `before.status>after.status`, on a test stream."""
+
+    stream = Stream("test.order-events", maxlen=1_000)
+
+    def __call__(self, before: Order, after: Order) -> list[bytes]:
+        return [f"{before.client_order_id}:{before.status}>{after.status}".encode()]
+
+
+async def test_a_write_appends_its_events_in_the_same_step_and_only_when_it_wins(
+    order_stores: tuple[OrderStore, OrderStore], clients: Clients | None
+) -> None:
+    first, second = order_stores
+    stale, _ = await first.create(make_order("a-1"))
+    await second.create(make_order("a-2"))
+    await second.update(ClientOrderId("a-1"), ack)  # `stale` lost its race
+
+    results = await first.update_many(
+        [(ClientOrderId("a-1"), ack), (ClientOrderId("a-2"), ack)],
+        known={ClientOrderId("a-1"): stale},
+        announce=_Announce(),
+    )
+
+    assert all(not isinstance(r, Exception) for r in results)
+    if clients is None:
+        assert isinstance(first, InMemoryOrderStore)
+        said = [e for name, e in first.sent if name == _Announce.stream.name]
+    else:
+        entries = await clients[0].xrange(_Announce.stream.name)
+        said = [fields[b"__data__"] for _, fields in entries]
+    assert said == [b"a-2:Pending>New"]  # a-1 was New already: no change, nothing said

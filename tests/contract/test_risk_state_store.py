@@ -179,8 +179,6 @@ async def test_freeze_history_is_newest_first_and_limited(risk_stores: Stores) -
     ]
 
 
-
-
 async def test_limits_of_many_symbols_are_read_at_once_with_their_overrides(
     risk_stores: Stores,
 ) -> None:
@@ -210,4 +208,3 @@ async def test_every_change_is_broadcast_in_its_own_step_with_epoch_and_generati
         (TradingState.FROZEN, 1, generation, "risk-1"),
         (TradingState.ACTIVE, 2, generation, "op"),
     ]
-

@@ -188,7 +188,11 @@ class Order(BaseModel):
     """Why the order was Rejected (the risk check, or the venue's code and message)."""
 
     @model_validator(mode="after")
-    def _check_consistent(self) -> Self:
+    def _validate_consistent(self) -> Self:
+        return self.check_consistent()
+
+    def check_consistent(self) -> Self:
+        """Raise ValueError if the fields contradict each other; `self` otherwise."""
         if self.order_type is OrderType.LIMIT and self.price is None:
             raise ValueError("a Limit order needs a price")
         if self.order_type is OrderType.MARKET and self.price is not None:
@@ -431,11 +435,16 @@ def _settle(status: OrderStatus, filled_qty: Decimal, qty: Decimal) -> OrderStat
 
 
 def _changed(order: Order, ts_ns: int, **changes: Any) -> Order:
-    """`order` with `changes` and its version bumped, or `order` itself if nothing changed."""
+    """`order` with `changes` and its version bumped, or `order` itself if nothing changed.
+
+    A copy rather than a full re-validation (the hot path of every transition): the
+    changed values come from validated inputs and the functions above, and the record's
+    invariants are checked again on the copy."""
     if all(getattr(order, name) == value for name, value in changes.items()):
         return order
-    fields = order.model_dump() | changes | {"updated_ts_ns": ts_ns, "version": order.version + 1}
-    return Order.model_validate(fields)
+    new = order.model_copy(update=changes | {"updated_ts_ns": ts_ns, "version": order.version + 1})
+    new.check_consistent()
+    return new
 
 
 def _advance(order: Order, kind: OrderEventKind, ts_ns: int, **changes: Any) -> Order:

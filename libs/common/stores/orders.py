@@ -34,6 +34,17 @@ UpdateFn = Callable[[Order], Order]
 UpdateResult = Order | Exception
 """Per item of `update_many`: the order after the item's function, or why it was not applied."""
 
+
+class Announcer(Protocol):
+    """What a change of a record means on the bus (see `OrderStore.update_many`)."""
+
+    stream: Stream
+
+    def __call__(self, before: Order, after: Order) -> Sequence[bytes]:
+        """The entries to append when `before` is replaced by `after`."""
+        ...
+
+
 DEFAULT_MAX_RETRIES = 16
 """Conflicts tolerated per update. Each conflict means another writer succeeded, so with N
 writers on one order at most N - 1 conflicts can happen to any of them."""
@@ -80,6 +91,7 @@ class OrderStore(Protocol):
         *,
         max_retries: int = ...,
         known: Mapping[ClientOrderId, Order] | None = None,
+        announce: Announcer | None = None,
     ) -> list[UpdateResult]:
         """Apply each item's `fn` as `update` would, batched; results in item order.
 
@@ -88,7 +100,11 @@ class OrderStore(Protocol):
         item order and written once. An error (as `update` raises it) takes the place of
         its item's result and the other items still apply. `known` records (as the caller
         just read or wrote them) are not read again on the first attempt: one that has
-        moved on loses its compare-and-set, and the next attempt reads it.
+        moved on loses its compare-and-set, and the next attempt reads it. `announce` gives
+        the bus entries each write means (from the record read and the record written);
+        they are appended to its stream in the same atomic step as the write, and only if
+        the write wins: a transition is never written without its events, nor announced
+        twice.
         """
         ...
 
@@ -118,8 +134,11 @@ class CasBackend(ABC):
         """The stored records of `ids`, None where absent."""
 
     @abstractmethod
-    async def write(self, writes: Sequence[tuple[Order, Order]]) -> list[CasOutcome]:
-        """Write each (read, new) pair if the stored version is still `read.version`."""
+    async def write(
+        self, writes: Sequence[tuple[Order, Order]], announce: Announcer | None = None
+    ) -> list[CasOutcome]:
+        """Write each (read, new) pair if the stored version is still `read.version`, with
+        `announce(read, new)` appended in the same step when it is written."""
 
     async def update(
         self,
@@ -138,9 +157,10 @@ class CasBackend(ABC):
         *,
         max_retries: int = DEFAULT_MAX_RETRIES,
         known: Mapping[ClientOrderId, Order] | None = None,
+        announce: Announcer | None = None,
     ) -> list[UpdateResult]:
         """See `OrderStore.update_many`."""
-        return await run_updates(self, items, max_retries, known)
+        return await run_updates(self, items, max_retries, known, announce)
 
 
 async def run_updates(
@@ -148,6 +168,7 @@ async def run_updates(
     items: Sequence[tuple[ClientOrderId, UpdateFn]],
     max_retries: int,
     known: Mapping[ClientOrderId, Order] | None = None,
+    announce: Announcer | None = None,
 ) -> list[UpdateResult]:
     """The compare-and-set loop of `update_many`, shared by every OrderStore."""
     if max_retries < 0:
@@ -161,7 +182,7 @@ async def run_updates(
         if attempt:
             await backoff(attempt)
         hint = known if attempt == 0 else None
-        pending = await _attempt(backend, items, groups, pending, results, hint)
+        pending = await _attempt(backend, items, groups, pending, results, hint, announce)
         if not pending:
             break
     for cid in pending:
@@ -181,6 +202,7 @@ async def _attempt(
     pending: list[ClientOrderId],
     results: list[UpdateResult | None],
     known: Mapping[ClientOrderId, Order] | None,
+    announce: Announcer | None,
 ) -> list[ClientOrderId]:
     """Read `pending` (but `known` ones), apply their items, write the changed ones; return
     those that lost."""
@@ -195,7 +217,7 @@ async def _attempt(
         elif (new := _apply(order, [(i, items[i][1]) for i in groups[cid]], results)) != order:
             writes.append((order, new))
     lost: list[ClientOrderId] = []
-    for (old, _), outcome in zip(writes, await backend.write(writes), strict=True):
+    for (old, _), outcome in zip(writes, await backend.write(writes, announce), strict=True):
         cid = old.client_order_id
         if outcome is CasOutcome.CONFLICT:
             lost.append(cid)
@@ -308,7 +330,9 @@ class InMemoryOrderStore(CasBackend):
     async def read(self, ids: Sequence[ClientOrderId]) -> list[Order | None]:
         return [self._records.get(cid) for cid in ids]
 
-    async def write(self, writes: Sequence[tuple[Order, Order]]) -> list[CasOutcome]:
+    async def write(
+        self, writes: Sequence[tuple[Order, Order]], announce: Announcer | None = None
+    ) -> list[CasOutcome]:
         await asyncio.sleep(0)  # yield as a round trip would: concurrent updates interleave
         outcomes: list[CasOutcome] = []
         for old, new in writes:
@@ -320,5 +344,7 @@ class InMemoryOrderStore(CasBackend):
             else:
                 self._records[old.client_order_id] = new
                 self.ledger.set_order(new)
+                if announce is not None:
+                    self.sent += [(announce.stream.name, e) for e in announce(old, new)]
                 outcomes.append(CasOutcome.WRITTEN)
         return outcomes

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 from redis.asyncio import Redis
 
 from libs.common.domain.exposure import order_units
@@ -23,9 +24,10 @@ from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, is_open
 from libs.common.stores._support import LuaScript, ScriptArg, ScriptCall, run_scripts, text
 from libs.common.stores.exposure_redis import LEDGER_LUA
-from libs.common.stores.orders import CasBackend, CasOutcome
+from libs.common.stores.orders import Announcer, CasBackend, CasOutcome
 from libs.common.topology import (
     EXPOSURE_SYMBOLS_KEY,
+    ORDERS_EVENTS,
     Stream,
     exposure_key,
     open_orders_key,
@@ -34,28 +36,36 @@ from libs.common.topology import (
 )
 
 DEFAULT_TERMINAL_RETENTION_S = 7 * 24 * 3600
+WRITES_PER_CALL = 100
+"""Compare-and-sets per script call: one call holds Redis for all of them."""
 
-# Shared by both scripts. KEYS[1] the record, KEYS[2] the open-order set of its symbol,
-# KEYS[3] the exposure ledger of its symbol, KEYS[4] EXPOSURE_SYMBOLS_KEY, KEYS[5] (only when
-# the order has a venue id) the venue-id index entry. ARGV[...] (see `_args`) ends with the
-# symbol, side and units of the order's exposure (`order_units`: '0' when none).
+# Shared by the scripts. For one record: krec the record, kopen the open-order set of its
+# symbol, kexp the exposure ledger of its symbol, kset EXPOSURE_SYMBOLS_KEY, venue_key (only
+# when the order has a venue id) the venue-id index entry; the arguments (see `_args`) end
+# with the symbol, side and units of the order's exposure (`order_units`: '0' when none).
 # An open order is in the set; a terminal one is not, and it expires after the retention.
 _INDEX = (
     LEDGER_LUA
     + """
-local function index(cid, open, retention_ms, symbol, side, units, venue_key)
+local function index_keys(krec, kopen, kexp, kset, cid, open, retention_ms, symbol, side,
+    units, venue_key)
   local expire = tonumber(retention_ms) > 0 and open ~= '1'
   if open == '1' then
-    redis.call('SADD', KEYS[2], cid)
+    redis.call('SADD', kopen, cid)
   else
-    redis.call('SREM', KEYS[2], cid)
+    redis.call('SREM', kopen, cid)
   end
-  if expire then redis.call('PEXPIRE', KEYS[1], retention_ms) end
+  if expire then redis.call('PEXPIRE', krec, retention_ms) end
   if venue_key then
     redis.call('SET', venue_key, cid)
     if expire then redis.call('PEXPIRE', venue_key, retention_ms) end
   end
-  ledger_set(KEYS[3], KEYS[4], symbol, cid, side, units)
+  ledger_set(kexp, kset, symbol, cid, side, units)
+end
+-- KEYS[1..4] as above, KEYS[5] the venue key when there is one.
+local function index(cid, open, retention_ms, symbol, side, units, venue_key)
+  index_keys(KEYS[1], KEYS[2], KEYS[3], KEYS[4], cid, open, retention_ms, symbol, side, units,
+    venue_key)
 end
 """
 )
@@ -75,22 +85,6 @@ return {1}
 """
 )
 
-# Compare-and-set on the version. ARGV: version read, new JSON, client order id, '1' if
-# open, retention ms, symbol, side, units. Returns 1 written (record, indexes and exposure
-# together), 0 the stored version
-# moved on since the read (nothing written: read again), -1 no record.
-_CAS = LuaScript(
-    _INDEX
-    + """
-local current = redis.call('GET', KEYS[1])
-if not current then return -1 end
-if cjson.decode(current)['version'] ~= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-index(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], KEYS[5])
-return 1
-"""
-)
-
 # Create if absent and send its command in the same step. KEYS[1..4] as `_CREATE` (a new
 # record has no venue id), KEYS[5] the stream. ARGV as `_CREATE`, then the stream's maxlen
 # and the entry. Returns as `_CREATE`. The command is appended first: Redis does not undo a
@@ -106,6 +100,40 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', '__data__', ARGV[9])
 redis.call('SET', KEYS[1], ARGV[1])
 index(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], false)
 return {1}
+"""
+)
+
+# Compare-and-set many records in one step, each with the events its change means: the
+# events are appended (first, as a failing call undoes nothing) only when the record is
+# written. KEYS[1] the event stream, KEYS[2] EXPOSURE_SYMBOLS_KEY, then 4 per write: record,
+# open set, exposure ledger, venue-id entry (the record again when it has no venue id).
+# ARGV[1] JSON {maxlen, writes: [{ver, json, cid, open, ret, sym, side, units, venue,
+# events}]}. Returns one outcome per write: 1 written, 0 moved on since read, -1 no record.
+_CAS_MANY = LuaScript(
+    _INDEX
+    + """
+local spec = cjson.decode(ARGV[1])
+local out = {}
+for i, w in ipairs(spec.writes) do
+  local k = 2 + 4 * (i - 1)
+  local current = redis.call('GET', KEYS[k + 1])
+  if not current then
+    out[i] = -1
+  elseif cjson.decode(current)['version'] ~= w.ver then
+    out[i] = 0
+  else
+    for _, data in ipairs(w.events) do
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', spec.maxlen, '*', '__data__', data)
+    end
+    redis.call('SET', KEYS[k + 1], w.json)
+    local venue_key = false
+    if w.venue then venue_key = KEYS[k + 4] end
+    index_keys(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[2], w.cid, w.open, w.ret, w.sym,
+      w.side, w.units, venue_key)
+    out[i] = 1
+  end
+end
+return out
 """
 )
 
@@ -187,12 +215,42 @@ class RedisOrderStore(CasBackend):
         """Read records in one MGET."""
         return await self.get_many(ids)
 
-    async def write(self, writes: Sequence[tuple[Order, Order]]) -> list[CasOutcome]:
-        """Compare-and-set records: one EVALSHA each, all in one pipeline."""
-        calls: list[ScriptCall] = [
-            (_CAS, _keys(new), [old.version, *self._args(new)]) for old, new in writes
-        ]
-        return [_OUTCOMES[int(reply)] for reply in await run_scripts(self._redis, calls)]
+    async def write(
+        self, writes: Sequence[tuple[Order, Order]], announce: Announcer | None = None
+    ) -> list[CasOutcome]:
+        """Compare-and-set records with their events: one script call per `WRITES_PER_CALL`
+        writes, all in one pipeline."""
+        stream = announce.stream if announce is not None else ORDERS_EVENTS
+        calls: list[ScriptCall] = []
+        for start in range(0, len(writes), WRITES_PER_CALL):
+            chunk = writes[start : start + WRITES_PER_CALL]
+            keys = [stream.name, EXPOSURE_SYMBOLS_KEY]
+            specs = []
+            for old, new in chunk:
+                record = order_key(new.client_order_id)
+                venue = new.venue_order_id
+                venue_key = record if venue is None else venue_order_key(venue)
+                keys += [record, open_orders_key(new.symbol), exposure_key(new.symbol), venue_key]
+                events = [] if announce is None else [e.decode() for e in announce(old, new)]
+                data, cid, is_open_, retention, symbol, side, units = self._args(new)
+                specs.append(
+                    {
+                        "ver": old.version,
+                        "json": data,
+                        "cid": cid,
+                        "open": is_open_,
+                        "ret": str(retention),
+                        "sym": symbol,
+                        "side": side,
+                        "units": units,
+                        "venue": venue is not None,
+                        "events": events,
+                    }
+                )
+            spec = orjson.dumps({"maxlen": stream.maxlen, "writes": specs})
+            calls.append((_CAS_MANY, keys, [spec]))
+        replies = await run_scripts(self._redis, calls)
+        return [_OUTCOMES[int(r)] for reply in replies for r in reply]
 
     def _args(self, order: Order) -> list[ScriptArg]:
         return [

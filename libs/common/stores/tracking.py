@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.orders import Order
-from libs.common.stores.orders import OrderStore, UpdateFn
+from libs.common.stores.orders import Announcer, OrderStore, UpdateFn
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +52,16 @@ class Tracker:
         return index
 
     async def run(
-        self, store: OrderStore, known: Mapping[ClientOrderId, Order] | None = None
+        self,
+        store: OrderStore,
+        known: Mapping[ClientOrderId, Order] | None = None,
+        announce: Announcer | None = None,
     ) -> list[Change | Exception]:
         """Apply every queued update (one batched compare-and-set); a change or an error each.
-        `known`: records the caller holds as they are stored (see `update_many`)."""
+        `known`, `announce`: see `OrderStore.update_many`."""
         if not self._items:
             return []
-        results = await store.update_many(self._items, known=known)
+        results = await store.update_many(self._items, known=known, announce=announce)
         return [
             result if isinstance(result, Exception) else Change(self._seen[i], result)
             for i, result in enumerate(results)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from libs.common.domain.enums import Category
 from libs.common.domain.ids import VenueOrderId
+from libs.common.venue.barrier import SendRefused
 from libs.common.venue.errors import (
     InvalidOrderRequest,
     Outcome,
@@ -109,40 +110,60 @@ async def _run(
     on_item: OnItem[R],
     results: list[BatchItemResult | None],
 ) -> None:
+    """Send the items in chunks of the venue's batch limit, every chunk at once."""
     by_category: dict[Category, list[Item[R]]] = {}
     for item in items:
         by_category.setdefault(item[1].category, []).append(item)
-    for category, group in by_category.items():
-        for chunk in chunks(group, BATCH_LIMITS[category]):
-            body = {"category": category.value, "request": [b for _, _, b in chunk]}
-            try:
-                env = await venue._send(path, body)
-            except VenueError as exc:  # refused before the venue acted
-                for i, req, _ in chunk:
-                    results[i] = _error(req, BatchErrorKind.NOT_SENT, exc)
-                continue
-            top = classify(env.ret_code)
-            if top not in (Outcome.OK, Outcome.AMBIGUOUS):
-                refused = VenueRejected(env.ret_code, env.ret_msg, context=path)
-                for i, req, _ in chunk:
-                    results[i] = _error(req, BatchErrorKind.REJECTED, refused)
-                continue
-            settled = await asyncio.gather(
-                *(
-                    _settle(
-                        req,
-                        on_item(
-                            req,
-                            {"category": category.value, **b},
-                            _item_envelope(k, env) if top is Outcome.OK else env,
-                            1,
-                        ),
-                    )
-                    for k, (_, req, b) in enumerate(chunk)
-                )
+    await asyncio.gather(
+        *(
+            _run_chunk(venue, path, category, chunk, on_item, results)
+            for category, group in by_category.items()
+            for chunk in chunks(group, BATCH_LIMITS[category])
+        )
+    )
+
+
+async def _run_chunk(
+    venue: BybitVenue,
+    path: str,
+    category: Category,
+    chunk: Sequence[Item[R]],
+    on_item: OnItem[R],
+    results: list[BatchItemResult | None],
+) -> None:
+    body = {"category": category.value, "request": [b for _, _, b in chunk]}
+    try:
+        env = await venue._send(path, body)
+    except SendRefused as exc:  # a closed barrier: frozen, never sent
+        for i, req, _ in chunk:
+            results[i] = _error(req, BatchErrorKind.REFUSED, exc)
+        return
+    except VenueError as exc:  # refused before the venue acted
+        for i, req, _ in chunk:
+            results[i] = _error(req, BatchErrorKind.NOT_SENT, exc)
+        return
+    top = classify(env.ret_code)
+    if top not in (Outcome.OK, Outcome.AMBIGUOUS):
+        refused = VenueRejected(env.ret_code, env.ret_msg, context=path)
+        for i, req, _ in chunk:
+            results[i] = _error(req, BatchErrorKind.REJECTED, refused)
+        return
+    settled = await asyncio.gather(
+        *(
+            _settle(
+                req,
+                on_item(
+                    req,
+                    {"category": category.value, **b},
+                    _item_envelope(k, env) if top is Outcome.OK else env,
+                    1,
+                ),
             )
-            for (i, _, _), result in zip(chunk, settled, strict=True):
-                results[i] = result
+            for k, (_, req, b) in enumerate(chunk)
+        )
+    )
+    for (i, _, _), result in zip(chunk, settled, strict=True):
+        results[i] = result
 
 
 def _done(results: list[BatchItemResult | None]) -> list[BatchItemResult]:

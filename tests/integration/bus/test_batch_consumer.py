@@ -43,6 +43,8 @@ async def test_batch_handler_gets_the_read_batch_in_one_call(
     assert await consumer.poll() == 10
 
     assert [len(call) for call in handler.calls] == [20, 10]
+    assert await pending_count(redis, STREAM.name, GROUP) == 10  # acked with the next read
+    assert await consumer.poll() == 0
     assert await pending_count(redis, STREAM.name, GROUP) == 0
 
 
@@ -77,4 +79,18 @@ async def test_a_raising_batch_is_split_so_neighbours_are_not_charged(
     # After the split, a and b were each handled alone once and acked: no retry charged.
     assert [call for call in handler.calls[1:] if call != [b"explode"]] == [[b"a"], [b"b"]]
     assert consumer.stats.retried == 1  # only `explode` went round again
+    assert await pending_count(redis, STREAM.name, GROUP) == 0
+
+
+async def test_stopping_acks_the_last_batch_it_handled(
+    bus: Bus[bytes], start: Start, redis: aioredis.Redis
+) -> None:
+    await ensure_group(redis, STREAM.name, GROUP, "0")
+    await bus.publish_many(STREAM, [b"a", b"b"])
+    consumer = bus.batch_consumer(spec(max_records=20), BatchRecorder())
+    assert await consumer.poll() == 2
+    assert await pending_count(redis, STREAM.name, GROUP) == 2
+
+    await consumer.stop()
+
     assert await pending_count(redis, STREAM.name, GROUP) == 0

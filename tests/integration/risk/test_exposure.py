@@ -19,6 +19,7 @@ from libs.common.domain.exposure import FROZEN_REASON, fill_units, from_units
 from libs.common.domain.ids import ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import apply_ack, apply_fill
 from libs.common.messages import AmendOrder, OrderAmendRejected, OrderApproved, OrderDenied
+from libs.common.service import ServiceRuntime
 from libs.common.stores.exposure import FillRecord
 from tests.integration.bus.helpers import wait_until
 from tests.integration.risk.helpers import BTC, Desk, running_risk
@@ -190,5 +191,6 @@ async def _reserved(desk: Desk, usd: Decimal) -> bool:
     return await desk.reserved_usd() == usd
 
 
-def _handled(runtime: object) -> int:
-    return int(runtime.state["risk.consumers"][0].stats.handled)  # type: ignore[attr-defined]
+def _handled(runtime: ServiceRuntime) -> int:
+    consumers = runtime.state["risk.consumers"]
+    return sum(int(c.stats.handled) for c in consumers if c.spec.stream.name == "orders.requests")

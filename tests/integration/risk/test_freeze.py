@@ -118,7 +118,7 @@ async def test_measured_edge_weighs_fills_by_size_and_counts_a_replayed_fill_onc
         for fill in (big, small, small):
             await desk.send(fill, topology.ORDERS_EVENTS)
         await wait_until(lambda: _count(desk, EdgeMeasured, 3))
-        await wait_until(lambda: _handled(risk, consumer=1) == 6)  # 3 fills, 3 EdgeMeasured
+        await wait_until(lambda: _handled(risk, "orders.events") == 6)  # 3 fills, 3 EdgeMeasured
         gauge = sample(risk, "edge_bps", symbol=BTC, source="measured")
 
     expected = (Decimal("300.6") * 20 + Decimal("100.5") * -50) / Decimal("401.1")
@@ -201,8 +201,10 @@ async def _all_handled(desk: Desk, *runtimes: ServiceRuntime) -> bool:
     return sum(_handled(r) for r in runtimes) >= sent
 
 
-def _handled(runtime: ServiceRuntime, consumer: int = 0) -> int:
-    return int(runtime.state["risk.consumers"][consumer].stats.handled)
+def _handled(runtime: ServiceRuntime, stream: str = "orders.requests") -> int:
+    """Messages of `stream` this risk instance handled (over all its consumers of it)."""
+    consumers = runtime.state["risk.consumers"]
+    return sum(int(c.stats.handled) for c in consumers if c.spec.stream.name == stream)
 
 
 def _freezes(runtime: ServiceRuntime, reason: str) -> float:

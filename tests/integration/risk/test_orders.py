@@ -214,7 +214,7 @@ async def test_amend_is_approved_within_the_band_and_refused_past_the_inventory(
     approved = [e.event_id for e in await desk.read(topology.ORDERS_APPROVED)]
     assert approved[1:] == [within.event_id]
     refusals = await desk.messages(topology.ORDERS_EVENTS, OrderAmendRejected)
-    assert [r.reason.split(" ")[0] for r in refusals] == ["inventory", "price"]
+    assert sorted(r.reason.split(" ")[0] for r in refusals) == ["inventory", "price"]
     assert all(r.code == -1 and r.client_order_id == cid for r in refusals)
     assert {past.event_id, band.event_id}.isdisjoint(approved)
 
@@ -250,4 +250,5 @@ async def _decided(desk: Desk, n: int) -> bool:
 
 
 def _handled(runtime: ServiceRuntime) -> int:
-    return int(runtime.state["risk.consumers"][0].stats.handled)
+    consumers = runtime.state["risk.consumers"]
+    return sum(int(c.stats.handled) for c in consumers if c.spec.stream.name == "orders.requests")
