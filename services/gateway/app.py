@@ -114,7 +114,7 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
     )
     runtime.state[admission.STATE_KEY] = gate
     if settings.max_engine_backlog:
-        runtime.add_runner(BacklogWatch(redis, gate, settings.backlog_poll_s))
+        runtime.add_runner(BacklogWatch(redis, gate).runner(settings.backlog_poll_s))
     bus, hub, waiters = runtime.bus, gateway.hub, gateway.waiters
     events = fan_out(waiters.on_event, hub.on_entry)
     raw = Bus(redis, BytesCodec())  # orders.events is decoded only while someone listens

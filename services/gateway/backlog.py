@@ -10,17 +10,13 @@ accepting it is what risk and the router need to catch up. Cancels are never ref
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from typing import Any
 
 from redis.asyncio import Redis
 
 from libs.common import topology
+from libs.common.batching import Periodic
 from services.gateway.admission import Admission
-
-log = logging.getLogger(__name__)
 
 WATCHED = (
     (topology.ORDERS_REQUESTS, topology.Group.RISK),
@@ -30,23 +26,17 @@ WATCHED = (
 
 
 class BacklogWatch:
-    """Keeps `admission.backlog` current (a Runner)."""
+    """Keeps `admission.backlog` current; `runner()` is its periodic task."""
 
-    def __init__(self, redis: Redis, admission: Admission, interval_s: float) -> None:
+    def __init__(self, redis: Redis, admission: Admission) -> None:
         self._redis = redis
         self._admission = admission
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="gateway:backlog")
+    def runner(self, interval_s: float) -> Periodic:
+        return Periodic("gateway:backlog", interval_s, self.refresh)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def refresh(self) -> None:
+        self._admission.backlog = await self.read()
 
     async def read(self) -> int:
         """Entries waiting for risk or the router (lag + pending of their groups)."""
@@ -60,14 +50,6 @@ class BacklogWatch:
                 continue  # no stream yet: nothing waits
             total += sum(_waiting(info) for info in infos if _text(info.get("name")) == group)
         return total
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self._admission.backlog = await self.read()
-            except Exception as error:  # Redis away: the requests will say so themselves
-                log.debug("backlog read failed: %r", error)
-            await asyncio.sleep(self._interval_s)
 
 
 def _waiting(info: dict[Any, Any]) -> int:

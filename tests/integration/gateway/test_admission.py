@@ -227,3 +227,25 @@ async def test_a_request_that_waits_past_the_pool_timeout_gets_503_and_writes_no
         if response.status_code == 503:
             assert "recorded with its command or not at all" in response.json()["error"]
         assert await recorded(redis, cid) is (response.status_code == 202)
+
+
+async def test_while_risk_is_behind_past_the_backlog_bound_places_get_429_and_write_nothing(
+    serve: Any, redis: aioredis.Redis
+) -> None:
+    gateway = serve(max_engine_backlog=5, backlog_poll_s=0.05)  # it declares the groups
+    for n in range(8):  # commands nobody handles: risk is 8 behind
+        await redis.xadd(topology.ORDERS_REQUESTS.name, {"__data__": f"queued-{n}"})
+    await eventually(lambda: gateway.admission.backlog == 8)
+
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+        refused = await http.post("/v1/orders", json=order("bk-1"))
+        cancel = await http.delete("/v1/orders", params={"symbol": "BTCUSDT"})
+        await redis.delete(topology.ORDERS_REQUESTS.name)  # caught up
+        await eventually(lambda: gateway.admission.backlog == 0)
+        accepted = await http.post("/v1/orders", json=order("bk-1"))
+
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["details"][0]["reason"] == "max_engine_backlog"
+    assert cancel.status_code == 202  # cancels are never refused
+    assert (accepted.status_code, accepted.json()["created"]) == (202, True)
