@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libs.common.redis_server import RedisServer, start_redis_server
+from services.router.settings import RATE_LIMIT_GROUPS
 from services.stack import free_port, http_probe
 from services.venue_sim.settings import DEV_KEY, DEV_SECRET
 
@@ -74,11 +75,9 @@ class LoadProfile:
         """What one engine service gets on top of Redis, venue URL and keys."""
         symbols = ",".join(SYMBOLS)
         if service == "router":
-            groups = ("create", "amend", "cancel", "cancel_all", "query")
             return {
                 "MMX_ROUTER_RATE_LIMIT_PER_S": str(HIGH),
-                "MMX_ROUTER_RATE_LIMIT_BURST": str(HIGH),
-                "MMX_ROUTER_RATE_LIMITS": json.dumps(dict.fromkeys(groups, HIGH)),
+                "MMX_ROUTER_RATE_LIMITS": json.dumps(dict.fromkeys(RATE_LIMIT_GROUPS, HIGH)),
                 "MMX_ROUTER_SYMBOLS": symbols,
             }
         if service == "positions":

@@ -46,12 +46,12 @@ from services.router.credentials import (
     with_credentials,
 )
 from services.router.freeze_watch import FreezeWatcher
-from services.router.gate import ENDPOINT_GROUPS, VenueGate, bucket
+from services.router.gate import VenueGate, bucket
 from services.router.intake import Intake
 from services.router.placing import Placer
 from services.router.private_stream import PrivateStreamOwner
 from services.router.reconcile import Reconciler
-from services.router.settings import RouterSettings
+from services.router.settings import RATE_LIMIT_GROUPS, RouterSettings
 from services.router.sync import VenueSync
 from services.router.venue_health import VenueHealth
 
@@ -130,17 +130,18 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     limits = {
         bucket(category, group): settings.rate_limit(group)
         for category in Category
-        for group in ENDPOINT_GROUPS
+        for group in RATE_LIMIT_GROUPS
     }
     gate = VenueGate(
         adapter,
         health=health,
         limiter=RedisRateLimiter(rt.redis, limits),
         barrier=barrier,
-        burst=lambda group: settings.rate_limit(group).burst,
+        window_limit=lambda group: settings.rate_limit(group).limit,
         retries=settings.transient_retries,
         backoff_s=settings.retry_backoff_s,
     )
+    health.on_quota_spent = gate.quota_spent
     ctx = RouterContext(
         settings=settings,
         redis=rt.redis,

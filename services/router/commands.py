@@ -224,6 +224,7 @@ class Commands:
 
 
 def _amend_rejected(command: AmendOrder, code: int, reason: str) -> Outgoing:
+    log.warning("amend of %s refused: retCode %d %s", command.client_order_id, code, reason)
     event = OrderAmendRejected(
         client_order_id=command.client_order_id,
         symbol=command.symbol,
@@ -235,6 +236,7 @@ def _amend_rejected(command: AmendOrder, code: int, reason: str) -> Outgoing:
 
 
 def _cancel_rejected(command: CancelOrder, code: int, reason: str) -> Outgoing:
+    log.warning("cancel of %s refused: retCode %d %s", command.client_order_id, code, reason)
     event = OrderCancelRejected(
         client_order_id=command.client_order_id,
         symbol=command.symbol,

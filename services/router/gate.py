@@ -3,8 +3,10 @@
 Every place or amend call, batch or single, goes through `VenueGate`, which in order:
 
 1. asks the circuit breaker (open: the call is refused, `circuit_open`);
-2. takes tokens from the rate limiter shared by every router instance (per endpoint group,
-   a batch pays one token per order);
+2. takes its place in the rolling-second window shared by every router instance, per the
+   venue's quota groups (single create / amend / cancel share `trade`; batches go in
+   chunks of at most one window's `batch` quota, one unit per order), which the venue's
+   rate-limit headers can close until their reset time;
 3. asks the send barrier (closed while trading is FROZEN: refused, `frozen`); the adapter
    asks it again right before the bytes of every request and every resend go out
    (`libs.common.venue.barrier`), so no create or amend leaves after the barrier closed;
@@ -16,6 +18,7 @@ Cancels skip steps 1 and 3: a cancel only reduces risk, and a freeze needs them 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +53,8 @@ from libs.common.venue import (
     VenueRejected,
     VenueUnavailable,
 )
+from libs.common.venue.errors import RATE_LIMIT_CODE
+from services.router.settings import RATE_LIMIT_GROUPS
 from services.router.venue_health import VenueHealth
 
 log = logging.getLogger(__name__)
@@ -62,7 +67,27 @@ REFUSED_CODE = -1
 """The `code` of a refusal decided by the router itself: the venue was not called."""
 FROZEN = "frozen"
 CIRCUIT_OPEN = "circuit_open"
-ENDPOINT_GROUPS = ("create", "amend", "cancel", "cancel_all", "query")
+
+
+TRADE, BATCH, CANCEL_ALL, QUERY = RATE_LIMIT_GROUPS
+_TRADE_PATHS = ("/v5/order/create", "/v5/order/amend", "/v5/order/cancel")
+
+
+def group_of(path: str) -> str:
+    """The venue's quota group of a path: single create / amend / cancel share `trade`; the
+    batch calls share `batch` (one unit per order); then `cancel_all`, and `query`."""
+    if path in _TRADE_PATHS:
+        return TRADE
+    if path.endswith("-batch"):
+        return BATCH
+    if path == "/v5/order/cancel-all":
+        return CANCEL_ALL
+    return QUERY
+
+
+def group_for(count: int) -> str:
+    """The quota group of a call carrying `count` orders (more than one: a batch)."""
+    return TRADE if count == 1 else BATCH
 
 
 def bucket(category: Category, group: str) -> str:
@@ -126,7 +151,9 @@ def classify_error(exc: Exception) -> tuple[BatchErrorKind, int, str]:
         return BatchErrorKind.REJECTED, exc.code, exc.venue_message
     if isinstance(exc, VenueUnavailable) and exc.sent:
         return BatchErrorKind.UNKNOWN, 0, str(exc)
-    if isinstance(exc, VenueUnavailable | RateLimited | IpBanned | AuthenticationFailed):
+    if isinstance(exc, RateLimited):
+        return BatchErrorKind.NOT_SENT, RATE_LIMIT_CODE, str(exc)
+    if isinstance(exc, VenueUnavailable | IpBanned | AuthenticationFailed):
         return BatchErrorKind.NOT_SENT, 0, str(exc)
     return BatchErrorKind.UNKNOWN, 0, str(exc)  # OutcomeUnknown and anything unforeseen
 
@@ -164,7 +191,7 @@ class VenueGate:
         health: VenueHealth,
         limiter: RateLimiter,
         barrier: SendBarrier,
-        burst: Callable[[str], int],
+        window_limit: Callable[[str], int],
         retries: int,
         backoff_s: float,
     ) -> None:
@@ -172,34 +199,46 @@ class VenueGate:
         self.barrier = barrier
         self._health = health
         self._limiter = limiter
-        self._burst = burst
+        self._window_limit = window_limit
+        self._blocks: set[asyncio.Task[None]] = set()
         self._retries = retries
         self._backoff_s = backoff_s
 
     # -- orders -----------------------------------------------------------------------------------
 
     async def place(self, orders: Sequence[PlaceOrder]) -> list[Sent]:
-        """Place orders of one category: one call, `place_batch` for more than one order."""
-        return await self._send_all(orders, "create", self._place_call)
+        """Place orders of one category: `place_batch` for more than one order, in as many
+        calls as the batch quota's window needs (the venue counts each order)."""
+        return await self._in_windows(orders, self._place_call)
 
     async def amend(self, amend: AmendOrder) -> Sent:
-        (sent,) = await self._send_all([amend], "amend", self._amend_call)
+        (sent,) = await self._send_all([amend], self._amend_call)
         return sent
 
     async def cancel(self, cancels: Sequence[CancelOrder]) -> list[Sent]:
         """Cancel orders (never refused: no freeze check, no breaker)."""
-        return await self._send_all(cancels, "cancel", self._cancel_call, gated=False)
+        return await self._in_windows(cancels, self._cancel_call, gated=False)
 
     async def cancel_all(self, category: Category, symbol: str | None) -> list[OrderAck]:
         """Cancel every open order of `symbol` (None: of the settle coin, every symbol);
         raises what the venue raised after retries."""
         return await self._retrying(
-            category, "cancel_all", lambda: self.venue.cancel_all(category, symbol), mutating=True
+            category, CANCEL_ALL, lambda: self.venue.cancel_all(category, symbol), mutating=True
         )
 
     async def query(self, category: Category, call: Callable[[], Awaitable[T]]) -> T:
         """A read-only call, throttled and retried on transient errors."""
-        return await self._retrying(category, "query", call, mutating=False)
+        return await self._retrying(category, QUERY, call, mutating=False)
+
+    def quota_spent(self, path: str, reset_ms: int) -> None:
+        """The venue says `path`'s quota is used up until `reset_ms`: close its endpoint
+        group's bucket until then, for every router instance (`VenueHealth.on_quota_spent`)."""
+        group = group_of(path)
+        for category in Category:
+            task = asyncio.create_task(self._limiter.block(bucket(category, group), reset_ms))
+            self._blocks.add(task)
+            task.add_done_callback(self._blocks.discard)
+        log.warning("venue quota of %s spent until %d: %s paused", path, reset_ms, group)
 
     # -- the calls, one attempt each -----------------------------------------------------------
 
@@ -227,10 +266,25 @@ class VenueGate:
 
     # -- admission and retries -------------------------------------------------------------------
 
+    async def _in_windows(
+        self,
+        reqs: Sequence[R],
+        call: Callable[[Sequence[R]], Awaitable[list[BatchItemResult]]],
+        *,
+        gated: bool = True,
+    ) -> list[Sent]:
+        """`_send_all` in chunks of at most one window's batch quota, each admitted before
+        it is sent: paying several windows and then sending everything at once would put
+        the whole batch into the venue's one second."""
+        most = self._window_limit(BATCH)  # 1: every order goes alone, in the trade quota
+        sent: list[Sent] = []
+        for start in range(0, len(reqs), most):
+            sent += await self._send_all(reqs[start : start + most], call, gated=gated)
+        return sent
+
     async def _send_all(
         self,
         reqs: Sequence[R],
-        group: str,
         call: Callable[[Sequence[R]], Awaitable[list[BatchItemResult]]],
         *,
         gated: bool = True,
@@ -246,6 +300,7 @@ class VenueGate:
                 with attempt:
                     retries = attempt.retry_state.attempt_number - 1
                     batch = [reqs[i] for i in pending]
+                    group = group_for(len(batch))
                     refusal = await self._admit(batch[0].category, group, len(batch), gated)
                     if refusal is not None:
                         refused = Sent(Outcome.REFUSED, reason=refusal, retries=retries)
@@ -257,7 +312,7 @@ class VenueGate:
                     if pending:
                         raise _NotSentYet(f"{len(pending)} of {len(batch)} not sent")
         except _NotSentYet:
-            log.warning("%s: %d item(s) not sent after the retries", group, len(pending))
+            log.warning("%d item(s) not sent after the retries", len(pending))
         return [results[i] for i in range(len(reqs))]
 
     async def _admit(self, category: Category, group: str, cost: int, gated: bool) -> str | None:
@@ -273,11 +328,7 @@ class VenueGate:
         return None
 
     async def _take(self, category: Category, group: str, cost: int) -> None:
-        burst = self._burst(group)
-        while cost > 0:
-            step = min(cost, burst)
-            await throttle(self._limiter, bucket(category, group), step)
-            cost -= step
+        await throttle(self._limiter, bucket(category, group), cost)
 
     async def _retrying(
         self, category: Category, group: str, call: Callable[[], Awaitable[T]], *, mutating: bool

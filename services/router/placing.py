@@ -34,6 +34,7 @@ from libs.common.messages import Envelope, Message, OrderAcknowledged, OrderSubm
 from libs.common.messages import PlaceOrder as PlaceCommand
 from libs.common.metrics import Stage
 from libs.common.venue import CancelOrder, InvalidOrderRequest, PlaceOrder, VenueError
+from libs.common.venue.errors import RATE_LIMIT_CODE
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE, Outcome, Sent
 from services.router.tracking import Change, Tracker, count_change
@@ -82,13 +83,7 @@ class Placer:
         tracker = Tracker()
         outcomes = [(self._queue(tracker, s, r), s, r) for s, r in refused]
         for batch in _by_category(ready):
-            sent_ns = now_ns()
-            self._observe(Stage.RISK_TO_SEND, (sent_ns - s.item.envelope.ts_ns for s in batch))
-            sent = await self._ctx.gate.place([_venue_order(s) for s in batch])
-            self._observe(Stage.SEND_TO_ACK, [now_ns() - sent_ns] * len(batch))
-            outcomes += [
-                (self._queue(tracker, s, r), s, r) for s, r in zip(batch, sent, strict=True)
-            ]
+            outcomes += [(self._queue(tracker, s, r), s, r) for s, r in await self._send(batch)]
         sent_as = {s.order.client_order_id: s.order for _, s, _ in outcomes}
         announce = _Outcomes({s.order.client_order_id: (s, r) for _, s, r in outcomes})
         results = await tracker.run(self._ctx.orders, sent_as, announce)
@@ -102,6 +97,40 @@ class Placer:
                 error = NotSent(f"order {cid} was not sent: {outcome.reason}")
                 failures |= {i.index: error for i in items if i.command.client_order_id == cid}
         return failures
+
+    async def _send(self, batch: Sequence[_Send]) -> list[tuple[_Send, Sent]]:
+        """Send `batch` (one category); orders the venue refused for its quota (10006, so
+        certainly not placed) are sent again, paced by the shared limiter, until they are
+        `max_order_age_s` old: a rate limit never turns an order into a rejection."""
+        done: list[tuple[_Send, Sent]] = []
+        pending = list(batch)
+        attempt = 0
+        while pending:
+            sent_ns = now_ns()
+            self._observe(Stage.RISK_TO_SEND, (sent_ns - s.item.envelope.ts_ns for s in pending))
+            sent = await self._ctx.gate.place([_venue_order(s) for s in pending])
+            self._observe(Stage.SEND_TO_ACK, [now_ns() - sent_ns] * len(pending))
+            again: list[_Send] = []
+            for send, outcome in zip(pending, sent, strict=True):
+                if outcome.outcome is not Outcome.NOT_SENT or outcome.code != RATE_LIMIT_CODE:
+                    done.append((send, outcome))
+                elif self._too_old(send.order):
+                    why = f"{STALE}: refused by the venue's rate limit until its max age"
+                    done.append((send, Sent(Outcome.REFUSED, reason=why)))
+                else:
+                    again.append(send)
+            if again:
+                attempt += 1
+                log.warning(
+                    "%d order(s) refused by the venue's rate limit (10006): sending again",
+                    len(again),
+                )
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+            pending = again
+        return done
+
+    def _too_old(self, order: Order) -> bool:
+        return now_ns() - order.created_ts_ns > self._ctx.settings.max_order_age_s * 1e9
 
     async def _records(self, items: Sequence[Approved]) -> dict[ClientOrderId, Order]:
         """The record of each order; one written now (set-if-absent) where none exists."""
@@ -173,6 +202,10 @@ class Placer:
             assert sent.ack is not None
             return tracker.add(
                 cid, partial(apply_ack, venue_order_id=sent.ack.venue_order_id, ts_ns=now_ns())
+            )
+        if sent.outcome is Outcome.REJECTED:
+            log.warning(
+                "order %s rejected by the venue: retCode %d %s", cid, sent.code, sent.reason
             )
         if sent.outcome in (Outcome.REJECTED, Outcome.REFUSED):
             why = sent.reason or _reject_label(sent)

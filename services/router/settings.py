@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Self
 
 from pydantic import Field, model_validator
@@ -13,6 +12,10 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import Symbol
 from libs.common.service import ServiceSettings, SymbolList
 from libs.common.stores import RateLimit
+
+RATE_LIMIT_GROUPS = ("trade", "batch", "cancel_all", "query")
+"""The venue's quota groups, each its own rolling second: single create / amend / cancel
+share `trade`; the batch calls share `batch`, one unit per order."""
 
 
 class RouterSettings(ServiceSettings):
@@ -55,11 +58,14 @@ class RouterSettings(ServiceSettings):
     fill_dedupe_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
     """How long a published execId is remembered (the venue keeps executions 7 days)."""
 
-    rate_limit_per_s: float = Field(10.0, gt=0)
-    """Venue requests per second of each endpoint group, shared by every router instance."""
-    rate_limit_burst: int = Field(20, ge=1)
-    rate_limits: dict[str, float] = Field(default_factory=lambda: {"query": 50.0})
-    """Per endpoint group overrides (create, amend, cancel, cancel_all, query), per second."""
+    rate_limit_per_s: int = Field(10, ge=1, le=1_000_000)
+    """Venue requests (a batch counts one per order) in any rolling second, per quota group,
+    shared by every router instance: Bybit's own rule (10 for linear trading)."""
+    rate_limits: dict[str, int] = Field(default_factory=lambda: {"query": 50})
+    """Per quota group overrides (trade, batch, cancel_all, query), per rolling second."""
+    rate_limit_window_s: float = Field(1.05, ge=1.0, le=10.0)
+    """The window the router counts in: the venue's second plus a margin for the time
+    between taking a place in it and the venue receiving the request."""
     transient_retries: int = Field(3, ge=0)
     """Retries of a venue call that certainly did not act (rate limited, not connected)."""
     retry_backoff_s: float = Field(0.1, gt=0)
@@ -82,6 +88,18 @@ class RouterSettings(ServiceSettings):
     until Redis answers (the dead man's switch of a router cut off from Redis)."""
 
     @model_validator(mode="after")
+    def _check_rate_limits(self) -> Self:
+        for group, limit in self.rate_limits.items():
+            if group not in RATE_LIMIT_GROUPS:
+                raise ValueError(
+                    f"rate_limits has an unknown endpoint group {group!r}: expected one of "
+                    f"{', '.join(RATE_LIMIT_GROUPS)}"
+                )
+            if not 1 <= limit <= 1_000_000:
+                raise ValueError(f"rate_limits[{group!r}] {limit} must be within 1..1000000")
+        return self
+
+    @model_validator(mode="after")
     def _check_timings(self) -> Self:
         if self.claim_idle_s >= self.max_order_age_s:
             raise ValueError(
@@ -98,6 +116,6 @@ class RouterSettings(ServiceSettings):
         return self
 
     def rate_limit(self, group: str) -> RateLimit:
-        """The limit of one endpoint group; the burst covers at least one second of it."""
-        rate = self.rate_limits.get(group, self.rate_limit_per_s)
-        return RateLimit(rate, max(self.rate_limit_burst, math.ceil(rate)))
+        """The rolling-second limit of one endpoint group."""
+        limit = self.rate_limits.get(group, self.rate_limit_per_s)
+        return RateLimit(limit, window_s=self.rate_limit_window_s)

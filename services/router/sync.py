@@ -26,7 +26,7 @@ from libs.common import topology
 from libs.common.domain.errors import DomainError
 from libs.common.domain.exposure import fill_units
 from libs.common.domain.ids import ClientOrderId, Symbol
-from libs.common.domain.orders import Order, apply_fill
+from libs.common.domain.orders import Order, OrderStatus, apply_fill
 from libs.common.messages import Envelope, OrderFilled
 from libs.common.stores import OrderNotFound
 from libs.common.stores.exposure import FillRecord
@@ -96,6 +96,12 @@ class VenueSync:
     def _count_snapshot(self, result: Change | Exception, snap: VenueOrder) -> None:
         if isinstance(result, Change) and result.changed:
             count_change(self._ctx.metrics, result, reject_reason=snap.reject_reason)
+            if result.after.status is OrderStatus.REJECTED:
+                log.warning(
+                    "order %s rejected by the venue: %s",
+                    result.after.client_order_id,
+                    snapshot_reason(snap),
+                )
 
     def _bookable(self, fill: Execution, records: dict[str, Order]) -> bool:
         """May the fill be published? Not when its order, as read, refuses it (an overfill);

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 
@@ -33,7 +34,7 @@ from libs.common.metrics import (
 from libs.common.stores import RiskStateStore
 from libs.common.topology import venue_circuit_key
 from libs.common.venue import BybitVenue
-from libs.common.venue.errors import AUTH_CODES
+from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
 from services.router.circuit import CircuitBreaker, CircuitChange
 from services.router.credentials import CredentialKeeper
 
@@ -83,6 +84,9 @@ class VenueHealth:
         self.venue: BybitVenue | None = None
         self.credentials: CredentialKeeper | None = None
         """Refreshes the credentials once before a refusal freezes (None: freeze at once)."""
+        self.on_quota_spent: Callable[[str, int], None] | None = None
+        """Told (path, reset wall ms) when the venue says a quota is used up: the router's
+        shared limiter then admits nothing on that endpoint group until the reset."""
         self._metrics = metrics
         self._redis = redis
         self._risk = risk
@@ -105,6 +109,10 @@ class VenueHealth:
         status = self.venue.rest.rate_limits.get(path) if self.venue is not None else None
         if status is not None and status.remaining is not None:
             self._metrics.venue_rate_limit_remaining.labels(endpoint=path).set(status.remaining)
+        spent = ret_code == RATE_LIMIT_CODE or (status is not None and status.remaining == 0)
+        if spent and self.on_quota_spent is not None:
+            reset_ms = status.reset_ms if status is not None else None
+            self.on_quota_spent(path, reset_ms or int(time.time() * 1000) + 1000)
         if ret_code in AUTH_CODES or ret_code == -401:
             refusal = f"{path}: venue refused the credentials ({ret_code})"
             if self.credentials is None:

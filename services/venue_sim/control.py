@@ -292,7 +292,8 @@ async def positions(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """GET /sim/health: liveness plus counters (orders, retCodes answered, faults fired)."""
+    """GET /sim/health: liveness plus counters (orders, retCodes answered, failed batch
+    items' retCodes, faults fired)."""
     state = request.app[STATE]
     ex = state.exchange
     return _json(
@@ -305,6 +306,7 @@ async def health(request: web.Request) -> web.Response:
             "openOrders": len(ex.open_orders),
             "executions": sum(len(v) for v in ex.executions.values()),
             "retCodes": {str(code): n for code, n in sorted(state.ret_codes.items())},
+            "batchItemRetCodes": {str(c): n for c, n in sorted(state.item_codes.items())},
             "faults": _faults_json(state.faults),
             "limits": _limits_json(state),
             "dcpFired": list(state.dcp.fired),

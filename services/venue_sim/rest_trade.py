@@ -99,6 +99,7 @@ def _batch(call: Call, operation: Operation, *, created: bool) -> Reply:
             if created:
                 entry["createAt"] = ""
             infos.append({"code": exc.code, "msg": exc.msg})
+            call.state.item_codes[exc.code] += 1
         results.append(entry)
     call.state.publish(changes)
     return Reply({"list": results}, {"list": infos})

@@ -42,6 +42,8 @@ class SimState:
         self.limiter = RateLimiter(self.limits)
         self.ip_guard = IpGuard(self.limits)
         self.ret_codes: Counter[int] = Counter()
+        self.item_codes: Counter[int] = Counter()
+        """retCodes of the items of batch calls that failed (their envelope says 0)."""
         self.receipts = Receipts()
         self.market_frozen = settings.market_frozen
         self.tick_ms = settings.tick_ms
@@ -101,6 +103,7 @@ class SimState:
         self.limiter.clear()
         self.ip_guard.clear()
         self.ret_codes.clear()
+        self.item_codes.clear()
         self.receipts.clear()
         self.exchange = self._new_exchange()
         self.market = SyntheticMarket(

@@ -39,7 +39,7 @@ from libs.common.topology import order_key
 
 Clients = tuple[aioredis.Redis, aioredis.Redis]
 
-RATE_LIMITS = {"orders": RateLimit(rate_per_s=20, burst=5), "other": RateLimit(5, 2)}
+RATE_LIMITS = {"orders": RateLimit(limit=5, window_s=0.25), "other": RateLimit(2, 0.4)}
 """The buckets the rate limiter fixtures know."""
 
 

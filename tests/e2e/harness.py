@@ -49,7 +49,6 @@ SERVICE_ENV: Mapping[str, Mapping[str, str]] = {
         "MMX_ROUTER_PENDING_CHECK_S": "1",
         "MMX_ROUTER_VENUE_PROBE_INTERVAL_S": "1",
         "MMX_ROUTER_RATE_LIMIT_PER_S": "1000",
-        "MMX_ROUTER_RATE_LIMIT_BURST": "1000",
         "MMX_ROUTER_RATE_LIMITS": '{"query": 1000}',
     },
     "positions": {

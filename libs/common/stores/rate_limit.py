@@ -1,16 +1,24 @@
-"""A rate limiter shared by every instance: token buckets, e.g. the venue's order quota.
+"""A rate limiter shared by every instance, in the venue's own terms: a rolling window.
 
-Each bucket refills at `rate_per_s` tokens per second up to `burst`. `acquire` takes tokens
-only when they are all there (returns 0.0); otherwise it takes nothing and says how long to
-wait. A caller that gives up (or crashes) while waiting therefore holds nothing back.
+Bybit counts requests per UID per endpoint over a rolling second, and refuses the next one
+with 10006. A token bucket with a burst does not match that: a burst of 20 lets 20 orders
+go in one instant where the venue allows 10 in any second. So each bucket admits at most
+`limit` units (a batch costs one per order) in any `window_s`: `acquire` takes the units
+only when they all fit (returns 0.0); otherwise it takes nothing and says how long until
+they will. A caller that gives up (or crashes) while waiting holds nothing back.
 
-    await throttle(limiter, "bybit:linear:create")   # sleeps until admitted
+The venue's own word wins: when its headers say the quota is used up (X-Bapi-Limit-Status
+0, or a 10006 with X-Bapi-Limit-Reset-Timestamp), `block` keeps the bucket closed until the
+reset, for every instance.
+
+    await throttle(limiter, "bybit:linear:create", cost=len(orders))   # sleeps until admitted
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,24 +32,28 @@ from libs.common.topology import rate_limit_key
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """A bucket's refill rate (tokens per second) and capacity."""
+    """At most `limit` units in any rolling `window_s`."""
 
-    rate_per_s: float
-    burst: int
+    limit: int
+    window_s: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.rate_per_s > 0 and math.isfinite(self.rate_per_s)) or self.burst < 1:
+        if self.limit < 1 or not (self.window_s > 0 and math.isfinite(self.window_s)):
             raise ValueError(
-                f"rate limit {self.rate_per_s}/s burst {self.burst} is invalid: "
-                "expected a positive finite rate and burst >= 1"
+                f"rate limit {self.limit} per {self.window_s} s is invalid: expected a limit "
+                ">= 1 and a positive finite window"
             )
 
 
 class RateLimiter(Protocol):
-    """Token buckets by name."""
+    """Rolling windows by bucket name."""
 
     async def acquire(self, bucket: str, cost: int = 1) -> float:
-        """Take `cost` tokens and return 0.0, or take none and return the seconds to wait."""
+        """Take `cost` units and return 0.0, or take none and return the seconds to wait."""
+        ...
+
+    async def block(self, bucket: str, until_ms: int) -> None:
+        """Admit nothing from `bucket` before the wall-clock `until_ms` (the venue said so)."""
         ...
 
 
@@ -52,7 +64,7 @@ async def throttle(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Wait until `bucket` admits `cost` tokens, then return with them taken."""
+    """Wait until `bucket` admits `cost` units, then return with them taken."""
     while (wait_s := await limiter.acquire(bucket, cost)) > 0:
         await sleep(wait_s)
 
@@ -68,15 +80,16 @@ class _Buckets:
         limit = self._limits.get(bucket, self._default)
         if limit is None:
             raise UnknownBucket(f"rate-limit bucket {bucket!r} has no configured rate")
-        if not 1 <= cost <= limit.burst:
+        if not 1 <= cost <= limit.limit:
             raise ValueError(
-                f"cost {cost} for bucket {bucket!r} is invalid: expected 1..{limit.burst} (burst)"
+                f"cost {cost} for bucket {bucket!r} is invalid: expected 1..{limit.limit} "
+                "(the units its window admits)"
             )
         return limit
 
 
 class InMemoryRateLimiter:
-    """The RateLimiter fake: token buckets on `clock`."""
+    """The RateLimiter fake: rolling windows on `clock` (monotonic seconds)."""
 
     def __init__(
         self,
@@ -86,42 +99,54 @@ class InMemoryRateLimiter:
         clock: Clock = monotonic,
     ) -> None:
         self._buckets = _Buckets(limits, default)
-        self._state: dict[str, tuple[float, float]] = {}
+        self._sent: dict[str, list[float]] = {}
+        self._blocked: dict[str, float] = {}
         self._clock = clock
 
     async def acquire(self, bucket: str, cost: int = 1) -> float:
         limit = self._buckets.limit(bucket, cost)
         now = self._clock()
-        tokens, ts = self._state.get(bucket, (float(limit.burst), now))
-        tokens = min(float(limit.burst), tokens + max(0.0, now - ts) * limit.rate_per_s)
-        if tokens < cost:
-            return (cost - tokens) / limit.rate_per_s
-        self._state[bucket] = (tokens - cost, now)
+        blocked = self._blocked.get(bucket, 0.0) - now
+        if blocked > 0:
+            return blocked
+        sent = [t for t in self._sent.get(bucket, []) if t > now - limit.window_s]
+        self._sent[bucket] = sent
+        over = len(sent) + cost - limit.limit
+        if over > 0:
+            return sent[over - 1] + limit.window_s - now
+        sent += [now] * cost
         return 0.0
 
+    async def block(self, bucket: str, until_ms: int) -> None:
+        wait_s = until_ms / 1000 - time.time()
+        if wait_s > 0:
+            self._blocked[bucket] = max(self._blocked.get(bucket, 0.0), self._clock() + wait_s)
 
-# Token bucket on the Redis clock. KEYS[1] bucket hash {tokens, ts_us}; ARGV: rate per second,
-# burst, cost. Refill by the time elapsed (capped at burst), then take `cost` if there and
-# return 0, else take nothing and return the microseconds until `cost` will be there.
-# Refill-check-take is one step, so N instances never share a token, and TIME is the
-# server's clock, so theirs do not matter. An idle bucket expires once it would be full
-# again (a missing bucket is a full one). Times are stored with %.0f: tostring keeps only
-# 14 digits and a microsecond timestamp has 16.
+
+# A rolling window on the Redis clock. KEYS[1] the bucket's sorted set of admitted units by
+# time (us), KEYS[2] its block (the wall ms it is closed until). ARGV: limit, window us, cost,
+# a unique prefix for the members. Drop the units older than the window; if `cost` more fit,
+# add them and return 0, else add nothing and return the microseconds until they will fit
+# (the oldest ones leave the window). Check-and-add is one step, so N instances never pass
+# the limit together, and TIME is the server's clock, so theirs do not matter.
 _ACQUIRE = LuaScript(
     """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate = tonumber(ARGV[1]) / 1000000
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts_us')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate) end
-if tokens < cost then return math.ceil((cost - tokens) / rate) end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens - cost),
-  'ts_us', string.format('%.0f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate / 1000) + 1000)
+local until_ms = tonumber(redis.call('GET', KEYS[2]) or '0')
+if until_ms * 1000 > now then return math.ceil(until_ms * 1000 - now) end
+local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+local count = redis.call('ZCARD', KEYS[1])
+local over = count + cost - limit
+if over > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[1], over - 1, over - 1, 'WITHSCORES')
+  return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
+end
+for i = 1, cost do
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
 return 0
 """
 )
@@ -139,9 +164,20 @@ class RedisRateLimiter:
     ) -> None:
         self._redis = redis
         self._buckets = _Buckets(limits, default)
+        self._seq = 0
 
     async def acquire(self, bucket: str, cost: int = 1) -> float:
         limit = self._buckets.limit(bucket, cost)
-        args: list[ScriptArg] = [repr(limit.rate_per_s), limit.burst, cost]
-        wait_us = int(await _ACQUIRE(self._redis, [rate_limit_key(bucket)], args))
+        self._seq += 1
+        unique = f"{id(self):x}-{self._seq}-{time.monotonic_ns()}"
+        args: list[ScriptArg] = [limit.limit, int(limit.window_s * 1_000_000), cost, unique]
+        keys = [rate_limit_key(bucket), rate_limit_key(f"{bucket}:blocked")]
+        wait_us = int(await _ACQUIRE(self._redis, keys, args))
         return wait_us / 1_000_000
+
+    async def block(self, bucket: str, until_ms: int) -> None:
+        ttl_ms = until_ms - int(time.time() * 1000)
+        if ttl_ms > 0:
+            await self._redis.set(
+                rate_limit_key(f"{bucket}:blocked"), str(until_ms), px=ttl_ms + 1000
+            )

@@ -1,7 +1,7 @@
 """The risk state store over Redis.
 
 Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes of limit
-field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, since_ns};
+field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, generation, since_ns};
 `RISK_FREEZE_HISTORY` stream of state changes.
 """
 

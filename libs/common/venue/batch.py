@@ -18,9 +18,11 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import VenueOrderId
 from libs.common.venue.barrier import SendRefused
 from libs.common.venue.errors import (
+    RATE_LIMIT_CODE,
     InvalidOrderRequest,
     Outcome,
     OutcomeUnknown,
+    RateLimited,
     VenueError,
     VenueRejected,
     classify,
@@ -69,9 +71,15 @@ def _error(
         client_order_id=req.client_order_id,
         venue_order_id=getattr(req, "venue_order_id", None),
         error_kind=kind,
-        code=exc.code if isinstance(exc, VenueRejected) else 0,
+        code=_code(exc),
         message=str(exc),
     )
+
+
+def _code(exc: Exception) -> int:
+    if isinstance(exc, VenueRejected):
+        return exc.code
+    return RATE_LIMIT_CODE if isinstance(exc, RateLimited) else 0
 
 
 async def _settle(req: R, outcome: Awaitable[OrderAck]) -> BatchItemResult:
@@ -79,6 +87,8 @@ async def _settle(req: R, outcome: Awaitable[OrderAck]) -> BatchItemResult:
         ack = await outcome
     except InvalidOrderRequest as exc:
         return _error(req, BatchErrorKind.INVALID, exc)
+    except RateLimited as exc:  # 10006 on this item: certainly not placed, send it again
+        return _error(req, BatchErrorKind.NOT_SENT, exc)
     except VenueRejected as exc:
         return _error(req, BatchErrorKind.REJECTED, exc)
     except (OutcomeUnknown, VenueError) as exc:

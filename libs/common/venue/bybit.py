@@ -36,10 +36,12 @@ from libs.common.domain.ids import VenueOrderId
 from libs.common.venue import batch
 from libs.common.venue.errors import (
     ORDER_NOT_FOUND_CODES,
+    RATE_LIMIT_CODE,
     OrderClosed,
     OrderNotFound,
     Outcome,
     OutcomeUnknown,
+    RateLimited,
     VenueError,
     VenueUnavailable,
     classify,
@@ -191,6 +193,8 @@ class BybitVenue(VenueQueries):
                     client_order_id=order.client_order_id,
                 )
             return _recovered(found, n)
+        if code == RATE_LIMIT_CODE:  # refused by the quota: certainly not placed
+            raise RateLimited(CREATE, None, None)
         raise rejection(code, msg, context=f"create {order.client_order_id}")
 
     # -- amend ------------------------------------------------------------------------------

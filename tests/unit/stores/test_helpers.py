@@ -51,10 +51,10 @@ def test_cooldown_cutoff_is_none_when_forced_or_without_cooldown() -> None:
         cooldown_cutoff(100, -1, force=False)
 
 
-@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (float("inf"), 1), (1, 0)])
-def test_rate_limit_refuses_non_positive_or_infinite_settings(rate: float, burst: int) -> None:
+@pytest.mark.parametrize(("limit", "window"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, float("inf"))])
+def test_rate_limit_refuses_non_positive_or_infinite_settings(limit: int, window: float) -> None:
     with pytest.raises(ValueError, match="rate limit"):
-        RateLimit(rate, burst)
+        RateLimit(limit, window)
 
 
 async def test_fake_lease_expires_on_its_clock() -> None:
@@ -91,11 +91,13 @@ async def test_fake_position_forgets_exec_ids_after_their_ttl() -> None:
     assert (await store.apply_fill(fill))[1] is True
 
 
-async def test_fake_rate_limiter_refills_on_its_clock() -> None:
+async def test_fake_rate_limiter_window_rolls_on_its_clock() -> None:
     clock = ManualClock()
-    limiter = InMemoryRateLimiter({}, default=RateLimit(rate_per_s=2, burst=1), clock=clock)
+    limiter = InMemoryRateLimiter({}, default=RateLimit(limit=2, window_s=1.0), clock=clock)
 
     assert await limiter.acquire("any") == 0.0
-    assert await limiter.acquire("any") == pytest.approx(0.5)
-    clock.now += 0.5
+    clock.now += 0.4
+    assert await limiter.acquire("any") == 0.0
+    assert await limiter.acquire("any") == pytest.approx(0.6)  # the first leaves at 1.0
+    clock.now += 0.6
     assert await limiter.acquire("any") == 0.0
