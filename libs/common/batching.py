@@ -124,4 +124,7 @@ class Periodic:
             except Exception:
                 log.exception("%s: tick failed", self.name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval_s)
+                async with asyncio.timeout(
+                    self._interval_s
+                ):  # not wait_for: it can swallow a cancel (3.11)
+                    await self._stop.wait()

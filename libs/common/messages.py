@@ -156,11 +156,14 @@ class CancelOrder(Command):
 
 
 class CancelAllOrders(Command):
-    """Cancel every open order of a symbol. Always allowed, even when frozen."""
+    """Cancel every order of a symbol open when it was issued (not those placed after it).
+    Always allowed, even when frozen."""
 
     TYPE = "CancelAllOrders"
     symbol: SymbolField
     category: Category = Category.LINEAR
+    issued_ts_ns: int = Field(default_factory=time.time_ns, gt=0)
+    """When the command was issued: orders created later are not its business."""
 
 
 class FreezeTrading(Command):

@@ -390,7 +390,10 @@ class StreamHealth:
             except Exception as error:  # Redis away: /ready says so; keep trying
                 log.warning("%s: stream health refresh failed: %r", self._runtime.name, error)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self._interval_s)
+                async with asyncio.timeout(
+                    self._interval_s
+                ):  # not wait_for: it can swallow a cancel (3.11)
+                    await self._stop.wait()
 
 
 def _text(value: object) -> str:

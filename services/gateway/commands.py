@@ -68,7 +68,8 @@ async def cancel(gateway: Gateway, client_order_id: ClientOrderId) -> CommandAcc
 
 
 async def cancel_all(gateway: Gateway, symbol: Symbol, category: Category) -> CommandAccepted:
-    """Publish CancelAllOrders: the router cancels at the venue, whatever the store holds."""
+    """Publish CancelAllOrders, issued now: the router cancels at the venue every order of
+    the symbol created by then, whatever the store holds."""
     open_orders = await gateway.orders.open_orders(symbol)
     command = CancelAllOrders(symbol=symbol, category=category)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))

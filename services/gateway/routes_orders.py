@@ -119,9 +119,10 @@ async def cancel_all_orders(
     category: Category = Category.LINEAR,
     reason: Reason = "not given",
 ) -> CommandAccepted:
-    """Cancel every open order of `symbol` at the venue, whoever placed it (operators only;
-    allowed even when frozen, never refused for load). Recorded in the audit trail with the
-    caller and `reason`."""
+    """Cancel every order of `symbol` open at the venue when this request is accepted,
+    whoever placed it; orders placed after it keep working (operators only; allowed even
+    when frozen, never refused for load). Recorded in the audit trail with the caller and
+    `reason`."""
     try:
         check_managed(category)
     except ValueError as error:

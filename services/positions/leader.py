@@ -154,4 +154,5 @@ class LeasedTask:
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel (3.11)
+                await self._stop.wait()

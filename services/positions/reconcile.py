@@ -96,6 +96,9 @@ class ReconcileJob:
             while not release.is_set():
                 await self._reconciler.reconcile(venue)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(release.wait(), self._interval_s)
+                    async with asyncio.timeout(
+                        self._interval_s
+                    ):  # not wait_for: it can swallow a cancel (3.11)
+                        await release.wait()
         finally:
             await venue.close()

@@ -193,16 +193,42 @@ class Commands:
         return refusal if change.changed else []
 
     async def cancel_all(self, command: CancelAllOrders) -> list[Outgoing]:
+        """Cancel the orders of the symbol that existed when the command was issued, and only
+        those: quotes placed after it keep working. Their records go PendingCancel (the
+        venue's pushes end them; reconciliation cancels again what stays open, and settles
+        a never-sent Pending by asking the venue). At the venue: every open order of the
+        symbol created by then, ours or not, cancelled by id in batches."""
+        issued_ns = command.issued_ts_ns
         tracker = Tracker()
         for order in await self._ctx.orders.open_orders(command.symbol):
-            fn = partial(apply_event, event_kind=OrderEventKind.CANCEL_REQUESTED, ts_ns=now_ns())
-            tracker.add(order.client_order_id, fn)
+            if order.created_ts_ns <= issued_ns:
+                fn = partial(
+                    apply_event, event_kind=OrderEventKind.CANCEL_REQUESTED, ts_ns=now_ns()
+                )
+                tracker.add(order.client_order_id, fn)
         await tracker.run(self._ctx.orders)
+        gate = self._ctx.gate
+        issued_ms = gate.venue.venue_ms(issued_ns)
         try:
-            acks = await self._ctx.gate.cancel_all(command.category, command.symbol)
+            listed = await gate.query(
+                command.category, lambda: gate.venue.open_orders(command.category, command.symbol)
+            )
         except VenueError as exc:
-            raise NotSent(f"cancel-all {command.symbol}: {exc}") from exc
-        log.info("cancel-all %s: %d order(s) cancelled at the venue", command.symbol, len(acks))
+            raise NotSent(f"cancel-all {command.symbol}: open orders not listed: {exc}") from exc
+        cancels = [
+            VenueCancel(category=command.category, symbol=o.symbol, venue_order_id=o.venue_order_id)
+            for o in listed
+            if o.created_ms <= issued_ms
+        ]
+        sent = await gate.cancel(cancels)
+        if any(s.outcome is Outcome.NOT_SENT for s in sent):
+            raise NotSent(f"cancel-all {command.symbol}: some cancels not sent")
+        log.info(
+            "cancel-all %s: %d of %d open order(s) cancelled at the venue (the rest are newer)",
+            command.symbol,
+            sum(s.outcome is Outcome.ACKED for s in sent),
+            len(listed),
+        )
         return []
 
     # -- helpers ----------------------------------------------------------------------------

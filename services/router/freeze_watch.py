@@ -23,9 +23,11 @@ On FROZEN, for a (generation, epoch) this instance has not confirmed flat yet:
 On ACTIVE (newer news): the sweep stops and the barrier opens. While FROZEN, reconciliation
 cancels whatever it finds open.
 
-Fail-safe: when the freeze key cannot be read for `redis_loss_cancel_s`, the router closes
-the barrier and cancels everything at the venue on its own (the venue is reached without
-Redis); it opens again once Redis answers and the state is not FROZEN.
+Fail-safe: when the freeze key cannot be read (an error, or no answer within four poll
+periods) for `redis_loss_cancel_s`, the router closes the barrier and cancels everything at
+the venue on its own (the venue is reached without Redis); it opens again once Redis
+answers and the state is not FROZEN. Bybit's disconnect-cancel, armed by the private
+stream, is the venue-side switch for when the routers themselves are gone.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ class FreezeWatcher:
         """The last freeze this instance confirmed flat at the venue."""
 
     @property
+    def barrier(self) -> SendBarrier:
+        """The send barrier this watcher closes on a freeze."""
+        return self._barrier
+
+    @property
     def sweeping(self) -> bool:
         return self._sweep is not None and not self._sweep.done()
 
@@ -100,8 +107,9 @@ class FreezeWatcher:
         lost_since: float | None = None
         while True:
             await asyncio.sleep(settings.freeze_poll_s)
-            try:
-                await self._read_state()
+            try:  # bounded: a Redis that stops answering (no reset, no error) is lost too
+                async with asyncio.timeout(settings.freeze_poll_s * 4):  # not wait_for: on
+                    await self._read_state()  # 3.11 it can swallow a cancel, hanging stop()
             except Exception as error:
                 lost_since = lost_since or time.monotonic()
                 if time.monotonic() - lost_since >= settings.redis_loss_cancel_s:

@@ -28,10 +28,14 @@ from libs.common.venue import (
     PrivateStream,
     VenueOrder,
 )
+from libs.common.venue.private_ws import DEFAULT_TOPICS
 from services.router.context import RouterContext
 from services.router.sync import VenueSync
 
 log = logging.getLogger(__name__)
+
+DCP_TOPIC, DCP_PRODUCT = "dcp.future", "DERIVATIVES"
+"""The subscription that arms Bybit's disconnect-cancel for linear orders, and its product."""
 
 PRIVATE_STREAM_LEASE = "venue-private"
 """Lease name (`lease_key`) of the private stream's owner."""
@@ -102,7 +106,10 @@ class PrivateStreamOwner:
                 except Exception:
                     log.exception("private stream: lease or stream failed; trying again")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), period)
+                    async with asyncio.timeout(
+                        period
+                    ):  # not wait_for: it can swallow a cancel (3.11)
+                        await self._stopping.wait()
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(leases.release(PRIVATE_STREAM_LEASE, me))
@@ -114,12 +121,16 @@ class PrivateStreamOwner:
         log.info(
             "private stream: lease taken by %s; fills from %d ms", self._ctx.instance, since_ms
         )
+        dcp_window_s = self._ctx.settings.dcp_window_s
+        topics = (*DEFAULT_TOPICS, DCP_TOPIC) if dcp_window_s else DEFAULT_TOPICS
         stream = PrivateStream(
-            self._venue, categories=(self._ctx.settings.category,), since_ms=since_ms
+            self._venue, categories=(self._ctx.settings.category,), topics=topics, since_ms=since_ms
         )
         self._stream = stream
         try:
             async with stream:
+                if dcp_window_s:
+                    await self._arm_dcp(dcp_window_s)
                 consume = asyncio.create_task(self._consume(stream), name="router:private-push")
                 try:
                     await self._renew_while(consume, period)
@@ -130,6 +141,19 @@ class PrivateStreamOwner:
         finally:
             self.holding = False
             self._stream = None
+
+    async def _arm_dcp(self, window_s: int) -> None:
+        """Set the DCP window; the subscription of this stream is what arms it. A refusal
+        (DCP not enabled for the account) is logged: the router's own Redis-loss cancel
+        remains, the venue's switch does not."""
+        try:
+            await self._venue.set_dcp_window(window_s, DCP_PRODUCT)
+        except Exception as exc:
+            log.error("DCP not armed: the venue refused a %d s window: %s", window_s, exc)
+            return
+        log.info(
+            "DCP armed: the venue cancels all derivatives orders %d s after we vanish", window_s
+        )
 
     async def _renew_while(self, consume: asyncio.Task[None], period: float) -> None:
         leases, me = self._ctx.leases, self._ctx.instance

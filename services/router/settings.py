@@ -41,6 +41,12 @@ class RouterSettings(ServiceSettings):
 
     lease_ttl_s: float = Field(6.0, gt=0)
     """TTL of the private-stream lease; renewed every third of it."""
+    dcp_window_s: int = Field(10, ge=0, le=300)
+    """Bybit's disconnect-cancel (DCP), the dead man's switch: the private stream is
+    subscribed to `dcp.future`, so when no router has held it for this long (every router
+    dead or cut off, or Redis lost so the lease cannot be renewed) the venue itself cancels
+    every derivatives order. 3..300 s, and longer than a lease handover; 0 disarms it.
+    Bybit offers DCP to institutional accounts: elsewhere arming it fails, which is logged."""
     reconcile_interval_s: float = Field(30.0, gt=0)
     pending_check_s: float = Field(5.0, gt=0)
     """Pending (or PendingAmend / PendingCancel) records older than this are looked up."""
@@ -97,6 +103,19 @@ class RouterSettings(ServiceSettings):
                 )
             if not 1 <= limit <= 1_000_000:
                 raise ValueError(f"rate_limits[{group!r}] {limit} must be within 1..1000000")
+        return self
+
+    @model_validator(mode="after")
+    def _check_dcp_window(self) -> Self:
+        if self.dcp_window_s == 0:
+            return self
+        handover_s = self.lease_ttl_s * 4 / 3 + 1  # expiry, the next acquire, a connect
+        if self.dcp_window_s < 3 or self.dcp_window_s <= handover_s:
+            raise ValueError(
+                f"dcp_window_s {self.dcp_window_s} must be 0 (disarmed) or within 3..300 and "
+                f"above a lease handover ({handover_s:.1f} s for lease_ttl_s "
+                f"{self.lease_ttl_s}): the venue would cancel everything while routers hand over"
+            )
         return self
 
     @model_validator(mode="after")

@@ -103,7 +103,8 @@ class SendBarrier:
     async def quiesce(self, timeout_s: float) -> bool:
         """Wait until no gated send is in flight; False if some still are after `timeout_s`."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: it can swallow a cancel
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

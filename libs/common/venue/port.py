@@ -35,6 +35,9 @@ class VenuePort(Protocol):
     async def server_time_ms(self) -> int:
         """The venue's clock, epoch ms."""
 
+    def venue_ms(self, local_ns: int) -> int:
+        """A local wall-clock time (ns) as the venue's clock reads it, epoch ms (no I/O)."""
+
     async def instruments(self, category: Category) -> dict[str, InstrumentRules]:
         """Every instrument of `category` (all pages), cached for `rules`."""
 

@@ -87,6 +87,10 @@ class VenueQueries:
             params["settleCoin"] = settle_coin or self.config.settle_coin
         return params
 
+    def venue_ms(self, local_ns: int) -> int:
+        """A local wall-clock time (ns) as the venue's clock reads it, epoch ms (no I/O)."""
+        return local_ns // 1_000_000 + self.rest.clock.offset_ms
+
     async def server_time_ms(self) -> int:
         """The venue's clock in epoch ms (also refreshes the local offset)."""
         await self.rest.sync_clock()

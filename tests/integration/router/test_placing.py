@@ -233,3 +233,24 @@ async def test_cancel_all_cancels_every_order_of_the_symbol_and_only_those(
 
 async def _has_amend_rejected(desk: Desk) -> bool:
     return bool(await desk.events(OrderAmendRejected))
+
+
+async def test_cancel_all_leaves_the_quotes_placed_after_it_was_issued_working(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    router = await start_router()
+    await wait_until(lambda: router.private_stream.holding)
+    await desk.approve(bid("old-1"))
+    await wait_until(partial(desk.status_is, "old-1", OrderStatus.NEW))
+    issued = CancelAllOrders(symbol=BTC, issued_ts_ns=time.time_ns())
+    await desk.approve(bid("new-1", price="58990"))  # the requote after the issue
+    await wait_until(partial(desk.status_is, "new-1", OrderStatus.NEW))
+
+    await desk.command(issued)
+
+    await wait_until(partial(desk.status_is, "old-1", OrderStatus.CANCELED))
+    open_at_venue = [
+        o["orderLinkId"] for o in await venue_sim.orders() if o["orderStatus"] == "New"
+    ]
+    assert open_at_venue == ["new-1"]
+    assert (await desk.order("new-1")).status is OrderStatus.NEW
