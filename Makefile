@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up test lint typecheck unit integration bench bench-e2e setup system-deps clean
+.PHONY: up test lint typecheck unit integration bench bench-e2e bench-freeze setup system-deps clean
 
 setup: $(STAMP) system-deps
 
@@ -51,6 +51,10 @@ bench: setup
 # The whole stack under load on free ports (its own redis-server): one table of figures.
 bench-e2e: setup
 	$(PY) -m bench.e2e
+
+# Freeze at scale: 1,000 resting on 10 symbols, 3 routers, sim at 0 and 200 ms: one table.
+bench-freeze: setup
+	$(PY) -m bench.freeze
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -22,7 +22,6 @@ from bench.e2e_client import Gateway, Sim, session
 from bench.e2e_orders import Ids, Instrument, instruments
 from bench.e2e_stack import (
     STOP_GRACE_S,
-    SYMBOLS,
     BenchStack,
     LoadProfile,
     StackDown,
@@ -88,10 +87,12 @@ Measure = Callable[[Ctx], Awaitable[Figures]]
 
 
 @asynccontextmanager
-async def fresh_stack(opts: Options, name: str, connections: int) -> AsyncIterator[Ctx]:
+async def fresh_stack(
+    opts: Options, name: str, connections: int, profile: LoadProfile | None = None
+) -> AsyncIterator[Ctx]:
     """Start a stack (logs in `opts.log_dir/name`), raise the risk limits, wait for every
     symbol's mark; stop the stack on the way out (noting any process it had to kill)."""
-    profile = LoadProfile()
+    profile = profile or LoadProfile()
     stack = BenchStack(opts.log_dir / name, engine_repo=opts.engine_repo, profile=profile)
     ctx: Ctx | None = None
     try:
@@ -105,11 +106,11 @@ async def fresh_stack(opts: Options, name: str, connections: int) -> AsyncIterat
                     Gateway(http, stack.gateway_url),
                     Sim(http, stack.sim_url),
                     redis,
-                    instruments(SYMBOLS),
+                    instruments(profile.symbols),
                     Ids(name.replace("/", "-")),
                 )
                 await ctx.gateway.put_limits(dict(profile.risk_limits))
-                await _wait_marks(redis)
+                await _wait_marks(redis, profile.symbols)
                 yield ctx
             finally:
                 await redis.aclose()
@@ -121,12 +122,12 @@ async def fresh_stack(opts: Options, name: str, connections: int) -> AsyncIterat
             )
 
 
-async def _wait_marks(redis: aioredis.Redis) -> None:
+async def _wait_marks(redis: aioredis.Redis, symbols: tuple[str, ...]) -> None:
     deadline = time.monotonic() + MARKS_TIMEOUT_S
-    keys = [mark_key(Symbol(s)) for s in SYMBOLS]
+    keys = [mark_key(Symbol(s)) for s in symbols]
     while await redis.exists(*keys) < len(keys):
         if time.monotonic() > deadline:
-            raise StackDown(f"no mark for every one of {', '.join(SYMBOLS)} in Redis")
+            raise StackDown(f"no mark for every one of {', '.join(symbols)} in Redis")
         await asyncio.sleep(0.1)
 
 

@@ -26,7 +26,8 @@ from services.venue_sim.settings import DEV_KEY, DEV_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
-"""Every linear symbol the simulator's catalogue lists (services/venue_sim/engine/catalog.py)."""
+"""The symbols of the throughput and latency rows (the first four of the simulator's
+catalogue, services/venue_sim/engine/catalog.py)."""
 ENGINE = ("risk", "router", "positions", "gateway")
 HIGH = 100_000
 """Requests per second for every raised rate limit: far above what the stack can do."""
@@ -40,6 +41,10 @@ _LIVE: list[BenchStack] = []
 class LoadProfile:
     """Every limit the benchmark raises, and where."""
 
+    symbols: tuple[str, ...] = SYMBOLS
+    """Listed by the simulator and traded by every service."""
+    routers: int = 1
+    """Router instances (router, router-2, ...), one process each."""
     sim_max_active_orders: int = 2_000
     """Open orders per (category, symbol) at the venue (Bybit: 500); 5,000 resting on 4
     symbols need 1,250 on each."""
@@ -60,7 +65,7 @@ class LoadProfile:
         """The simulator's environment: every listed symbol, a frozen market, raised limits."""
         return {
             "MMX_SIM_KEYS": f"{DEV_KEY}:{DEV_SECRET}",
-            "MMX_SIM_SYMBOLS": ",".join(SYMBOLS),
+            "MMX_SIM_SYMBOLS": ",".join(self.symbols),
             "MMX_SIM_MARKET_FROZEN": "true",
             "MMX_SIM_TRADE_PER_SECOND": str(HIGH),
             "MMX_SIM_SPOT_TRADE_PER_SECOND": str(HIGH),
@@ -73,7 +78,7 @@ class LoadProfile:
 
     def service_env(self, service: str) -> dict[str, str]:
         """What one engine service gets on top of Redis, venue URL and keys."""
-        symbols = ",".join(SYMBOLS)
+        symbols = ",".join(self.symbols)
         if service == "router":
             return {
                 "MMX_ROUTER_RATE_LIMIT_PER_S": str(HIGH),
@@ -158,11 +163,18 @@ class BenchStack:
             "MMX_API_KEY": DEV_KEY,
             "MMX_API_SECRET": DEV_SECRET,
         }
-        for service in ENGINE:
+        for name in self.engine_names:
+            service = name.split("-")[0]
             env = common | self.profile.service_env(service)
-            self._spawn(service, f"services.{service}", self.engine_repo, env)
-        self._wait({s: f"{self.procs[s].url}/ready" for s in ENGINE})
+            self._spawn(name, f"services.{service}", self.engine_repo, env)
+        self._wait({s: f"{self.procs[s].url}/ready" for s in self.engine_names})
         return self
+
+    @property
+    def engine_names(self) -> list[str]:
+        """The engine's processes: each service once, and the extra routers."""
+        extra = [f"router-{i}" for i in range(2, self.profile.routers + 1)]
+        return [*ENGINE, *extra]
 
     def _spawn(self, name: str, module: str, repo: Path, env: Mapping[str, str]) -> Proc:
         port = free_port()
@@ -201,7 +213,7 @@ class BenchStack:
         STOP_GRACE_S on; then the redis-server. Only ever our own children, by pid. Returns
         the names of those that had to be killed."""
         killed: list[str] = []
-        for names in ([n for n in ENGINE if n in self.procs], ["venue-sim"]):
+        for names in ([n for n in self.engine_names if n in self.procs], ["venue-sim"]):
             found = [self.procs.pop(n) for n in names if n in self.procs]
             for child in found:
                 if child.proc.poll() is None:

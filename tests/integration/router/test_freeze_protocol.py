@@ -174,3 +174,35 @@ async def test_when_every_router_is_gone_the_venue_cancels_by_itself(
 
     await wait_until(fired, timeout_s=8, what="the venue's disconnect-cancel")
     assert await open_at_venue(venue_sim) == []
+
+
+async def test_three_routers_fed_through_a_freeze_let_nothing_land_after_they_confirm_flat(
+    start_router: StartRouter, desk: Desk, redis: aioredis.Redis, venue_sim: SimProcess
+) -> None:
+    routers = [await start_router(f"r{i}") for i in (1, 2, 3)]
+    creates = ["/v5/order/create", "/v5/order/create-batch"]
+    await venue_sim.control("faults", {"latencyMs": 150, "paths": creates})
+    stop = asyncio.Event()
+
+    async def feed() -> None:  # approvals keep coming, before and after the freeze
+        n = 0
+        while not stop.is_set():
+            n += 1
+            await desk.approve(*(bid(f"feed-{n}-{i}", price=str(59000 - i)) for i in range(3)))
+            await asyncio.sleep(0.02)
+
+    feeder = asyncio.create_task(feed())
+    await asyncio.sleep(0.6)
+    frozen = await freeze(redis)
+    for router in routers:
+        await wait_until(partial(eq, router.freeze, frozen), timeout_s=15, what="confirmed")
+    last_confirmed_ns = time.time_ns()
+    await asyncio.sleep(1.0)
+    stop.set()
+    await feeder
+
+    receipts: Any = await venue_sim.control("receipts", method="GET")
+    landed_after = [o for o in receipts["orders"] if int(o["receivedNs"]) > last_confirmed_ns]
+    assert landed_after == []
+    assert await open_at_venue(venue_sim) == []
+    assert len(receipts["orders"]) > 0, "nothing was placed before the freeze: no test"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from decimal import Decimal
 from functools import partial
@@ -145,9 +146,10 @@ async def test_ready_is_false_while_the_venue_is_unreachable(
     assert "redis" not in (await router.get("/ready")).json()["problems"]
 
 
-async def test_venue_rejection_rejects_the_record_with_the_ret_code(
-    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+async def test_venue_rejection_rejects_the_record_with_the_ret_code_and_logs_it(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="services.router")
     router = await start_router()
     await desk.approve(bid("too-big", qty="900"))  # far beyond the account's margin
 
@@ -158,6 +160,8 @@ async def test_venue_rejection_rejects_the_record_with_the_ret_code(
     assert (
         router.metric("orders_rejected_total", symbol="BTCUSDT", side="Buy", reason="110007") == 1
     )
+    said = [r.getMessage() for r in caplog.records if "too-big" in r.getMessage()]
+    assert any("rejected by the venue" in m and "110007" in m for m in said), said
 
 
 async def test_order_not_on_the_instrument_is_rejected_without_a_venue_call(

@@ -1,8 +1,11 @@
 """The venue's rate limit, met by the router: one rolling window shared by every instance,
-and orders the venue refuses for its quota (10006) sent again, never rejected."""
+orders the venue refuses for its quota (10006) sent again, never rejected; and a venue call
+that hangs holds up only its own consumer."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from functools import partial
 from typing import Any
 
@@ -51,3 +54,24 @@ async def test_two_routers_together_stay_inside_the_venue_quota(
             await wait_until(partial(desk.status_is, f"w{wave}-{i}", OrderStatus.NEW), 15)
     assert await _refused_for_quota(venue_sim) == 0
     assert await desk.events(OrderRejected) == []
+
+
+async def test_a_hung_venue_call_does_not_hold_up_orders_of_other_symbols(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    await start_router(consumers=2)
+    hang = {"dropResponseNext": 1, "dropMode": "hang", "hangMs": 2500}
+    await venue_sim.control("faults", hang | {"paths": ["/v5/order/create"]})
+    await desk.approve(bid("hung-btc"))  # alone: a single create, which the venue holds
+    await asyncio.sleep(0.2)
+
+    started = time.monotonic()
+    eth = [bid(f"free-eth-{i}", price=str(2900 - i), qty="0.1", symbol="ETHUSDT") for i in range(3)]
+    await desk.approve(*eth)
+
+    for i in range(3):
+        await wait_until(partial(desk.status_is, f"free-eth-{i}", OrderStatus.NEW), timeout_s=2)
+    assert time.monotonic() - started < 1.5  # while the BTC create is still held (2.5 s)
+    health: dict[str, Any] = await venue_sim.control("health", method="GET")
+    assert health["faults"]["fired"] == {"dropResponseNext": 1}
+    await wait_until(partial(desk.status_is, "hung-btc", OrderStatus.NEW), timeout_s=15)
