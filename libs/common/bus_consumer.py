@@ -29,7 +29,6 @@ Delivery is at least once: handlers must be idempotent (dedupe on event id or cl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -52,6 +51,7 @@ from libs.common.bus_types import (
     PoisonMessage,
     T,
 )
+from libs.common.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,7 @@ class StreamConsumer(Generic[T]):
             log.warning(
                 "%s: not done after %.1f s; cancelling", self._label, self._graceful_timeout_s
             )
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         try:
             await self._flush_acks()
             s = self.spec

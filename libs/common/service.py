@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import socket
 import time
@@ -48,6 +49,7 @@ from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
+from libs.common.tasks import cancel_and_wait
 
 __all__ = [
     "EnvelopeCodec",
@@ -288,10 +290,32 @@ async def _stop_in_reverse(runners: list[Runner], service: str) -> None:
     """Stop runners one at a time, last started first; a failure is logged, not raised, so
     every runner gets its stop."""
     for runner in reversed(runners):
+        stopping = asyncio.create_task(runner.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=SLOW_STOP_S)
+        if not done:  # say what it waits for: a stop that never ends costs a SIGKILL
+            log.warning(
+                "%s: stopping %r takes over %.0f s; the tasks still running:\n%s",
+                service,
+                runner,
+                SLOW_STOP_S,
+                _task_stacks(),
+            )
         try:
-            await runner.stop()
+            await stopping
         except Exception:
             log.exception("%s: stopping %r failed", service, runner)
+
+
+SLOW_STOP_S = 2.0
+"""A runner's stop taking longer than this is logged with every task's stack."""
+
+
+def _task_stacks() -> str:
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=8, file=out)
+    return out.getvalue()
 
 
 async def _redis_check(redis: Redis) -> str | None:
@@ -332,9 +356,7 @@ class StreamHealth:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
         except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def readiness(self) -> str | None:
         """Which consumer loops have not polled for `stall_after_s` (since start, if never)."""

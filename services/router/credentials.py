@@ -22,7 +22,6 @@ or secret is ever logged: only `abcd…` and the secret version.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -34,6 +33,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.secrets import ApiCredentials, SecretsClient, SecretsSettings, mask
+from libs.common.tasks import cancel_and_wait
 from libs.common.venue import AuthenticationFailed, BybitVenue, VenueConfig, VenueError
 
 log = logging.getLogger(__name__)
@@ -184,9 +184,7 @@ class CredentialKeeper:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self._source.close()
 

@@ -33,7 +33,6 @@ stream, is the venue-side switch for when the routers themselves are gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ from libs.common.bus import Delivery
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.metrics import DriftKind
+from libs.common.tasks import cancel_and_wait
 from libs.common.venue import CANCEL_ALL_CAP, SendBarrier, VenueError, VenueOrder
 from services.router.context import RouterContext
 
@@ -90,9 +90,7 @@ class FreezeWatcher:
         await self._reader.stop()
         for task in (self._poll, self._sweep):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await cancel_and_wait(task)
         self._poll = self._sweep = None
 
     # -- following the state ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import logging
 import time
 
 from libs.common.metrics import WsChannel
+from libs.common.tasks import cancel_and_wait
 from libs.common.topology import exec_cursor_key
 from libs.common.venue import (
     BybitVenue,
@@ -81,9 +82,7 @@ class PrivateStreamOwner:
     async def stop(self) -> None:
         self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     @property
@@ -135,9 +134,7 @@ class PrivateStreamOwner:
                 try:
                     await self._renew_while(consume, period)
                 finally:
-                    consume.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await consume
+                    await cancel_and_wait(consume)
         finally:
             self.holding = False
             self._stream = None

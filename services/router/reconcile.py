@@ -31,6 +31,7 @@ from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, OrderEventKind, OrderStatus, apply_event, is_terminal
 from libs.common.messages import OrderAmendRejected
 from libs.common.metrics import DriftKind
+from libs.common.tasks import cancel_and_wait
 from libs.common.venue import CancelOrder, Execution, VenueOrder
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE
@@ -74,9 +75,7 @@ class Reconciler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         with contextlib.suppress(Exception):
             await self._ctx.leases.release(RECONCILE_LEASE, self._ctx.instance)

@@ -32,6 +32,7 @@ from libs.common.metrics import (
     http_ret_code,
 )
 from libs.common.stores import RiskStateStore
+from libs.common.tasks import cancel_and_wait
 from libs.common.topology import venue_circuit_key
 from libs.common.venue import BybitVenue
 from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
@@ -169,9 +170,7 @@ class VenueHealth:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:

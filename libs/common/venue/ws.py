@@ -8,7 +8,6 @@ Events are consumed with `async for event in stream`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from abc import ABC, abstractmethod
@@ -18,6 +17,7 @@ from typing import Any, Generic, Self, TypeVar
 import aiohttp
 import orjson
 
+from libs.common.tasks import cancel_and_wait
 from libs.common.venue.config import VenueConfig
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,7 @@ class ReconnectingStream(ABC, Generic[E]):
     async def close(self) -> None:
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self._put(_STOP)
 
