@@ -181,3 +181,29 @@ async def test_private_stream_ends_when_auth_keeps_failing(venue_sim: SimProcess
         with pytest.raises(AuthenticationFailed, match=r"auth refused.*attempt 3"):
             await collect(stream, lambda ev: False)
         assert stream.reconnects == 2
+
+
+async def test_pushes_of_another_category_of_the_account_are_dropped(
+    venue: BybitVenue, venue_sim: SimProcess
+) -> None:
+    spot = PlaceOrder(
+        category=Category.SPOT,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        qty=Decimal("0.001"),
+        price=Decimal("59000"),
+        client_order_id="spot-1",  # type: ignore[arg-type]
+    )
+    async with PrivateStream(venue) as stream:  # linear only
+        await stream.wait_connected()
+        await venue.place(spot)
+        body = {"symbol": "BTCUSDT", "price": "59000", "qty": "0.001", "category": "spot"}
+        await venue_sim.control("trade", body)
+        await until(lambda: stream.foreign_pushes >= 2)  # its order updates and execution
+        await venue.place(bid("linear-1", "59000"))
+        events = await collect(stream, lambda ev: any(isinstance(e, VenueOrder) for e in ev))
+    assert [(e.client_order_id, e.category) for e in events if isinstance(e, VenueOrder)] == [
+        ("linear-1", LINEAR)
+    ]
+    assert fills(events) == []

@@ -95,6 +95,8 @@ class PrivateStream(ReconnectingStream[PrivateEvent]):
         super().__init__(venue.config.ws_private_url, venue.config)
         self.venue = venue
         self.categories = tuple(categories)
+        self.foreign_pushes = 0
+        """Pushes of categories not in `categories`, dropped."""
         self.topics = list(topics)
         self._exec_cursor_ms = since_ms
         self._execs = LruSet(venue.config.ws_dedupe_size)
@@ -205,6 +207,11 @@ class PrivateStream(ReconnectingStream[PrivateEvent]):
                 event = _PARSERS[base](item, None)
             except (KeyError, ValueError) as exc:
                 log.error("private stream: unparseable %s push %r: %s", topic, item, exc)
+                continue
+            if event.category not in self.categories:
+                # the topics carry every category of the account (spot on the same UID):
+                # another category's fill must never fold into this one's position
+                self.foreign_pushes += 1
                 continue
             if self._buffer is not None:
                 self._buffer.append(event)
