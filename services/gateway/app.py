@@ -40,6 +40,7 @@ from services.gateway import (
     routes_risk,
 )
 from services.gateway.backlog import BacklogWatch
+from services.gateway.body_limit import BodyLimit
 from services.gateway.context import STATE_KEY, Gateway
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream import StreamHub
@@ -73,6 +74,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         openapi_url="/openapi.json",
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     admission.install(app)
     auth.install(app)
     for module in (routes_orders, routes_positions, routes_risk):

@@ -7,6 +7,7 @@
     ├── Conflict         409, e.g. amending a Filled order, unfreezing within the cooldown
     └── Unavailable      503, e.g. the command could not be published (outcome unknown)
 
+A body past `max_body_bytes` is refused with 413 before it is parsed (`body_limit`).
 `RequestValidationError` (a body, path or query FastAPI could not validate) becomes a 422
 with one readable line per problem instead of FastAPI's raw error list.
 """
@@ -65,6 +66,7 @@ class ErrorBody(BaseModel):
 _DESCRIPTIONS = {
     404: "No such order",
     409: "The current state does not allow it",
+    413: "The request body is larger than `MMX_GATEWAY_MAX_BODY_BYTES`: nothing was read",
     422: "Invalid request: `error` says what and `details` where",
     503: "Redis unavailable, or a command could not be published",
 }

@@ -35,9 +35,9 @@ router = APIRouter(prefix="/v1", tags=["orders"], route_class=ExactJsonRoute)
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 TRADER = Depends(require_role(Role.TRADER))
 VIEWER = Depends(require_role(Role.VIEWER))
-ERRORS = responses(404, 409, 422, 503)
+ERRORS = responses(404, 409, 413, 422, 503)
 AMEND_ERRORS = ERRORS | admission.RESPONSES
-PLACE_ERRORS = responses(422, 503) | admission.RESPONSES
+PLACE_ERRORS = responses(413, 422, 503) | admission.RESPONSES
 
 Wait = Annotated[bool, Query(description="answer with the first outcome (or 202 on timeout)")]
 WaitMs = Annotated[

@@ -26,6 +26,8 @@ class GatewaySettings(ServiceSettings):
     """The largest `waitMs` a client may ask for."""
     batch_max_orders: int = Field(default=20, ge=1, le=500)
     """Orders per `POST /v1/orders/batch`."""
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """A request body larger than this is refused with 413 before it is parsed."""
     max_inflight_orders: int = Field(default=256, ge=1, le=100_000)
     """Orders (a batch counts each of its orders) being placed or amended at once by this
     instance, `?wait=true` waits included. One more is refused at once with 429 and a
