@@ -42,9 +42,9 @@ from libs.common.messages import (
     OrderCancelRejected,
 )
 from libs.common.stores import OrderNotFound, UpdateFn
+from libs.common.venue import CANCEL_ALL_CAP, InvalidOrderRequest, VenueError, VenueRejected
 from libs.common.venue import AmendOrder as VenueAmend
 from libs.common.venue import CancelOrder as VenueCancel
-from libs.common.venue import InvalidOrderRequest, VenueError
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE, Outcome, Sent
 from services.router.placing import NotSent
@@ -193,11 +193,13 @@ class Commands:
         return refusal if change.changed else []
 
     async def cancel_all(self, command: CancelAllOrders) -> list[Outgoing]:
-        """Cancel the orders of the symbol that existed when the command was issued, and only
-        those: quotes placed after it keep working. Their records go PendingCancel (the
-        venue's pushes end them; reconciliation cancels again what stays open, and settles
-        a never-sent Pending by asking the venue). At the venue: every open order of the
-        symbol created by then, ours or not, cancelled by id in batches."""
+        """Cancel the orders of the symbol that existed when the command was issued: their
+        records go PendingCancel (the venue's pushes end them; reconciliation cancels again
+        what stays open, and settles a never-sent Pending by asking the venue), later ones
+        are left alone. At the venue, the open orders of the symbol created by then, ours or
+        not, are cancelled by id when one window of the batch quota takes them all; more
+        than that go by the venue's cancel-all (500 a call), which also takes what landed
+        since: a big book is pulled in one round trip rather than at 10 orders a second."""
         issued_ns = command.issued_ts_ns
         tracker = Tracker()
         for order in await self._ctx.orders.open_orders(command.symbol):
@@ -213,12 +215,17 @@ class Commands:
             listed = await gate.query(
                 command.category, lambda: gate.venue.open_orders(command.category, command.symbol)
             )
+        except VenueRejected as exc:  # e.g. a symbol the venue does not list: final
+            log.warning("cancel-all %s refused by the venue: %s", command.symbol, exc)
+            return []
         except VenueError as exc:
             raise NotSent(f"cancel-all {command.symbol}: open orders not listed: {exc}") from exc
+        older = [o for o in listed if o.created_ms <= issued_ms]
+        if len(older) > gate.batch_window():
+            return await self._cancel_everything(command)
         cancels = [
             VenueCancel(category=command.category, symbol=o.symbol, venue_order_id=o.venue_order_id)
-            for o in listed
-            if o.created_ms <= issued_ms
+            for o in older
         ]
         sent = await gate.cancel(cancels)
         if any(s.outcome is Outcome.NOT_SENT for s in sent):
@@ -229,6 +236,20 @@ class Commands:
             sum(s.outcome is Outcome.ACKED for s in sent),
             len(listed),
         )
+        return []
+
+    async def _cancel_everything(self, command: CancelAllOrders) -> list[Outgoing]:
+        """The venue's cancel-all on the symbol, repeated while its cap cuts it short."""
+        cancelled = 0
+        while True:
+            try:
+                acks = await self._ctx.gate.cancel_all(command.category, command.symbol)
+            except VenueError as exc:
+                raise NotSent(f"cancel-all {command.symbol}: {exc}") from exc
+            cancelled += len(acks)
+            if len(acks) < CANCEL_ALL_CAP:
+                break
+        log.info("cancel-all %s: %d order(s) cancelled at the venue", command.symbol, cancelled)
         return []
 
     # -- helpers ----------------------------------------------------------------------------

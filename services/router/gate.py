@@ -226,6 +226,10 @@ class VenueGate:
             category, CANCEL_ALL, lambda: self.venue.cancel_all(category, symbol), mutating=True
         )
 
+    def batch_window(self) -> int:
+        """Orders one window of the batch quota admits: what can be cancelled by id at once."""
+        return self._window_limit(BATCH)
+
     async def query(self, category: Category, call: Callable[[], Awaitable[T]]) -> T:
         """A read-only call, throttled and retried on transient errors."""
         return await self._retrying(category, QUERY, call, mutating=False)

@@ -6,10 +6,12 @@ import logging
 import time
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import (
@@ -258,3 +260,39 @@ async def test_cancel_all_leaves_the_quotes_placed_after_it_was_issued_working(
     ]
     assert open_at_venue == ["new-1"]
     assert (await desk.order("new-1")).status is OrderStatus.NEW
+
+
+async def test_cancel_all_of_a_book_larger_than_a_batch_window_takes_one_venue_call(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    router = await start_router(rate_limits={"batch": 5, "query": 50})
+    await wait_until(lambda: router.private_stream.holding)
+    await desk.approve(*(bid(f"book-{i}", price=str(59000 - i)) for i in range(12)))
+    for i in range(12):
+        await wait_until(partial(desk.status_is, f"book-{i}", OrderStatus.NEW))
+
+    await desk.command(CancelAllOrders(symbol=BTC))
+
+    for i in range(12):
+        await wait_until(partial(desk.status_is, f"book-{i}", OrderStatus.CANCELED))
+    calls = router.metric(
+        "venue_request_seconds_count", endpoint="/v5/order/cancel-all", ret_code="0"
+    )
+    assert calls == 1
+
+
+async def test_cancel_all_of_a_symbol_the_venue_does_not_list_is_final_not_retried(
+    start_router: StartRouter, desk: Desk, redis: aioredis.Redis, venue_sim: SimProcess
+) -> None:
+    await start_router()
+    await desk.command(CancelAllOrders(symbol=Symbol("NOSUCHUSDT")))
+    await desk.approve(bid("after-unknown"))
+
+    await wait_until(partial(desk.status_is, "after-unknown", OrderStatus.NEW))
+
+    async def settled() -> bool:
+        summary: Any = await redis.xpending(topology.ORDERS_APPROVED.name, "router")
+        return int(summary["pending"]) == 0
+
+    await wait_until(settled, timeout_s=2, what="every approved command acked")
+    assert await redis.xlen(topology.ORDERS_APPROVED.dlq.name) == 0
