@@ -130,7 +130,7 @@ async def settle_failures(
                 spec.group,
                 failure.entry_id,
                 0 if failure.poison else spec.max_deliveries,
-                spec.stream.dlq.maxlen,
+                spec.stream.dlq.length_cap,
                 describe_error(failure.error),
                 failure.data,
             )

@@ -376,6 +376,14 @@ STREAM_PENDING = MetricSpec(
     "Entries delivered to the group but not acknowledged (XINFO GROUPS pending)",
     "each service for the groups it reads, from XINFO GROUPS; query with max by (stream, group)",
 )
+STREAM_LENGTH = MetricSpec(
+    "stream_length",
+    Kind.GAUGE,
+    ("stream",),
+    "Entries in a stream consumer groups read (XLEN): trimmed only below what every group "
+    "acknowledged, so it grows while a group is behind",
+    "each service for the streams it reads; query with max by (stream)",
+)
 DEAD_LETTER_LENGTH = MetricSpec(
     "dead_letter_length",
     Kind.GAUGE,
@@ -449,6 +457,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     EDGE_THRESHOLD,
     STREAM_LAG,
     STREAM_PENDING,
+    STREAM_LENGTH,
     DEAD_LETTER_LENGTH,
     SUBSCRIBER_LAST_POLL,
     VENUE_REQUEST,
@@ -507,6 +516,7 @@ class EngineMetrics:
         self.edge_threshold = _gauge(EDGE_THRESHOLD, registry)
         self.stream_lag = _gauge(STREAM_LAG, registry)
         self.stream_pending = _gauge(STREAM_PENDING, registry)
+        self.stream_length = _gauge(STREAM_LENGTH, registry)
         self.dead_letter_length = _gauge(DEAD_LETTER_LENGTH, registry)
         self.subscriber_last_poll = _gauge(SUBSCRIBER_LAST_POLL, registry)
         self.venue_request = _histogram(VENUE_REQUEST, registry)

@@ -49,6 +49,7 @@ from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
+from libs.common.stream_trim import trim_acked
 from libs.common.tasks import cancel_and_wait
 
 __all__ = [
@@ -103,6 +104,11 @@ class ServiceSettings(BaseSettings):
     """Unique per process: consumer names, lease owners, log lines."""
     stall_after_s: float = 30.0
     """A runner that has not made progress for this long makes `/ready` fail."""
+    stream_keep_s: float = Field(60.0, ge=0, le=86_400)
+    """Entries of the streams groups read are trimmed once every group acknowledged them and
+    they are older than this (`libs.common.stream_trim`): the window a reader without a
+    group (the gateway's fan-out) can still read back. At 3,000 events/s, 60 s is 180k
+    entries, about 90 MB of Redis."""
     stream_health_interval_s: float = Field(5.0, gt=0)
     """How often `stream_lag`, `stream_pending`, `dead_letter_length` and
     `subscriber_last_poll_timestamp_seconds` are refreshed."""
@@ -389,11 +395,14 @@ class StreamHealth:
             for stream in streams:
                 pipe.xinfo_groups(stream)
                 pipe.xlen(f"{stream}{topology.DLQ_SUFFIX}")
+                pipe.xlen(stream)
             replies = await pipe.execute(raise_on_error=False)
         for index, stream in enumerate(streams):
-            infos, dead = replies[2 * index], replies[2 * index + 1]
+            infos, dead, length = replies[3 * index : 3 * index + 3]
             if isinstance(dead, int):
                 metrics.dead_letter_length.labels(stream=stream).set(dead)
+            if isinstance(length, int):
+                metrics.stream_length.labels(stream=stream).set(length)
             if isinstance(infos, Exception):
                 continue  # the stream is gone (FLUSHDB); its consumer re-creates it
             for info in infos:
@@ -409,6 +418,7 @@ class StreamHealth:
         while not self._stop.is_set():
             try:
                 await self.refresh()
+                await trim_acked(self._runtime.redis, self._runtime.settings.stream_keep_s)
             except Exception as error:  # Redis away: /ready says so; keep trying
                 log.warning("%s: stream health refresh failed: %r", self._runtime.name, error)
             with contextlib.suppress(TimeoutError):

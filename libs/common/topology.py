@@ -31,17 +31,26 @@ DLQ_MAXLEN = 50_000
 
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """A Redis stream and its trim policy (`XADD ... MAXLEN ~ maxlen`)."""
+    """A Redis stream and its trim policy: `XADD ... MAXLEN ~ maxlen`, or, with maxlen None,
+    never by length: only entries every consumer group has acknowledged are trimmed
+    (`libs.common.stream_trim`), so a slow or stopped service loses no unread work."""
 
     name: str
-    maxlen: int
+    maxlen: int | None
 
     def __post_init__(self) -> None:
-        if not self.name or self.maxlen < 1:
+        if not self.name or (self.maxlen is not None and self.maxlen < 1):
             raise ValueError(
                 f"stream {self.name!r} with maxlen {self.maxlen} is invalid: "
                 "expected a non-empty name and maxlen >= 1"
             )
+
+    @property
+    def length_cap(self) -> int:
+        """The MAXLEN of a stream trimmed by length (a stream trimmed by its groups has none)."""
+        if self.maxlen is None:
+            raise ValueError(f"stream {self.name!r} is trimmed by its groups, not by length")
+        return self.maxlen
 
     @property
     def dlq(self) -> Stream:
@@ -56,11 +65,11 @@ class Stream:
 
 # -- Streams ---------------------------------------------------------------------------------
 
-ORDERS_REQUESTS = Stream("orders.requests", maxlen=200_000)
+ORDERS_REQUESTS = Stream("orders.requests", maxlen=None)
 """Commands from the gateway (place, amend, cancel, cancel-all) for risk to check."""
-ORDERS_APPROVED = Stream("orders.approved", maxlen=200_000)
+ORDERS_APPROVED = Stream("orders.approved", maxlen=None)
 """Commands risk approved, for the router to send to the venue."""
-ORDERS_EVENTS = Stream("orders.events", maxlen=500_000)
+ORDERS_EVENTS = Stream("orders.events", maxlen=None)
 """Everything that happened to orders (denied, accepted, filled, cancelled, ...), for everyone."""
 POSITIONS_UPDATES = Stream("positions.updates", maxlen=200_000)
 """Position and P&L changes from the positions service."""

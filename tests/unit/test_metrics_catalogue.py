@@ -64,6 +64,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     "edge_threshold_bps": ("edge_threshold", "gauge", ("symbol",), ()),
     "stream_lag": ("stream_lag", "gauge", ("stream", "group"), ()),
     "stream_pending": ("stream_pending", "gauge", ("stream", "group"), ()),
+    "stream_length": ("stream_length", "gauge", ("stream",), ()),
     "dead_letter_length": ("dead_letter_length", "gauge", ("stream",), ()),
     "subscriber_last_poll_timestamp_seconds": (
         "subscriber_last_poll",

@@ -24,6 +24,23 @@ _BACKOFF_BASE_S = 0.000_5
 _BACKOFF_CAP_S = 0.02
 
 
+XADD_LUA = """
+local function xadd(key, maxlen, data)
+  if maxlen and maxlen ~= '' and maxlen ~= cjson.null then
+    return redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', '__data__', data)
+  end
+  return redis.call('XADD', key, '*', '__data__', data)
+end
+"""
+"""Lua `xadd(key, maxlen, data)`: append an entry, trimmed `MAXLEN ~ maxlen` unless maxlen is
+'' or null (a stream trimmed only below what its groups acknowledged: `stream_trim`)."""
+
+
+def maxlen_arg(maxlen: int | None) -> ScriptArg:
+    """A stream's maxlen as a script argument for `xadd` ('' when it is not trimmed by length)."""
+    return "" if maxlen is None else maxlen
+
+
 class LuaScript:
     """A Lua script run with EVALSHA, loaded into Redis on the first NOSCRIPT.
 

@@ -33,7 +33,14 @@ from libs.common.domain.exposure import (
 )
 from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import Check
-from libs.common.stores._support import LuaScript, ScriptCall, run_scripts, text
+from libs.common.stores._support import (
+    XADD_LUA,
+    LuaScript,
+    ScriptCall,
+    maxlen_arg,
+    run_scripts,
+    text,
+)
 from libs.common.stores.exposure import (
     Admission,
     AdmitOutcome,
@@ -113,7 +120,8 @@ end
 # Returns {'stale', what, symbol} (nothing written), or one reply per request:
 # {'ok'} | {'deny', check, value, limit} | {'conflict'} | {'dup'} | {'missing'}.
 _ADMIT = LuaScript(
-    LEDGER_LUA
+    XADD_LUA
+    + LEDGER_LUA
     + """
 local spec = cjson.decode(ARGV[1])
 local now = spec.now
@@ -196,7 +204,7 @@ for j, c in ipairs(spec.requests) do
       reply = {'deny', 'daily_loss', after_side, math.abs(p)}
     else
       -- the approval first: a failing call leaves nothing admitted (Redis undoes nothing)
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', spec.maxlen, '*', '__data__', c.data)
+      xadd(KEYS[3], spec.maxlen, c.data)
       redis.call('SET', korder, c.json)
       ledger_set(b.kexp, KEYS[2], b.s, c.cid, c.side, c.units)
       b.buy, b.sell, b.count = buy, sell, b.count + count_delta
@@ -220,10 +228,11 @@ return replies
 # Returns 1 published now, 0 claimed before. The entry goes first: Redis does not undo a
 # script's writes when a later call fails, so a failure leaves the fill unclaimed.
 _RECORD_FILL = LuaScript(
-    LEDGER_LUA
+    XADD_LUA
+    + LEDGER_LUA
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', '__data__', ARGV[8])
+xadd(KEYS[5], ARGV[7], ARGV[8])
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 ledger_add_fill(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1
@@ -288,7 +297,7 @@ class RedisExposureLedger:
                     f.side.value,
                     str(f.units),
                     now_ms,
-                    to.maxlen,
+                    maxlen_arg(to.maxlen),
                     f.event,
                 ],
             )

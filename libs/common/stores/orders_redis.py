@@ -22,7 +22,15 @@ from redis.asyncio import Redis
 from libs.common.domain.exposure import order_units
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, is_open
-from libs.common.stores._support import LuaScript, ScriptArg, ScriptCall, run_scripts, text
+from libs.common.stores._support import (
+    XADD_LUA,
+    LuaScript,
+    ScriptArg,
+    ScriptCall,
+    maxlen_arg,
+    run_scripts,
+    text,
+)
 from libs.common.stores.exposure_redis import LEDGER_LUA
 from libs.common.stores.orders import Announcer, CasBackend, CasOutcome
 from libs.common.topology import (
@@ -91,12 +99,13 @@ return {1}
 # script's writes when a later call fails, so the call most likely to fail (the stream's)
 # goes before the record, and a failure leaves nothing written.
 _CREATE_AND_SEND = LuaScript(
-    _INDEX
+    XADD_LUA
+    + _INDEX
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('GET', KEYS[1])}
 end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', '__data__', ARGV[9])
+xadd(KEYS[5], ARGV[8], ARGV[9])
 redis.call('SET', KEYS[1], ARGV[1])
 index(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], false)
 return {1}
@@ -110,7 +119,8 @@ return {1}
 # ARGV[1] JSON {maxlen, writes: [{ver, json, cid, open, ret, sym, side, units, venue,
 # events}]}. Returns one outcome per write: 1 written, 0 moved on since read, -1 no record.
 _CAS_MANY = LuaScript(
-    _INDEX
+    XADD_LUA
+    + _INDEX
     + """
 local spec = cjson.decode(ARGV[1])
 local out = {}
@@ -123,7 +133,7 @@ for i, w in ipairs(spec.writes) do
     out[i] = 0
   else
     for _, data in ipairs(w.events) do
-      redis.call('XADD', KEYS[1], 'MAXLEN', '~', spec.maxlen, '*', '__data__', data)
+      xadd(KEYS[1], spec.maxlen, data)
     end
     redis.call('SET', KEYS[k + 1], w.json)
     local venue_key = false
@@ -170,7 +180,7 @@ class RedisOrderStore(CasBackend):
             (
                 _CREATE_AND_SEND,
                 [*_keys(order), stream.name],
-                [*self._args(order), stream.maxlen, entry],
+                [*self._args(order), maxlen_arg(stream.maxlen), entry],
             )
             for order, entry in items
         ]

@@ -140,10 +140,10 @@ class RedisRiskStateStore(StateMachine):
             reason,
             actor,
             str(now_ns),
-            history.maxlen,
+            history.length_cap,
             cutoff,
             secrets.token_hex(8),
-            CONTROL.maxlen,
+            CONTROL.length_cap,
             *announcement(target, reason, actor),
         ]
         keys = [FREEZE_KEY, history.name, CONTROL.name]

@@ -1,0 +1,100 @@
+"""Trimming the streams consumer groups read: never an entry a group has not acknowledged.
+
+A stream with `maxlen` None (orders.requests, orders.approved, orders.events) is appended
+without MAXLEN. Every service's stream-health loop (every `stream_health_interval_s`) calls
+`trim_acked`, which trims each such stream below the oldest entry any group still needs:
+
+- for each group: its oldest pending entry (delivered, not acknowledged) when it has one,
+  else the entry after its last delivered one;
+- and never newer than `keep_s` ago, so readers without a group (the gateway's WebSocket
+  fan-out) and operators keep a recent window.
+
+`XTRIM MINID ~` removes only whole macro nodes below that id, never an entry at or above it.
+A group that stops reading therefore holds its stream's history from where it stopped:
+`stream_length` grows and StreamBacklogHigh fires long before memory is a problem. N
+instances trimming at once are harmless (each trim only removes what all allow).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from libs.common.topology import CONSUMES, Stream
+
+
+def group_trimmed_streams() -> list[Stream]:
+    """The streams consumer groups read whose trim waits for their acknowledgements."""
+    read = {s for streams in CONSUMES.values() for s in streams}
+    return sorted((s for s in read if s.maxlen is None), key=lambda s: s.name)
+
+
+def min_id(*ids: str) -> str:
+    """The lowest of stream ids `ms-seq`."""
+    return min(ids, key=lambda i: tuple(int(part) for part in i.split("-")))
+
+
+def after(entry_id: str) -> str:
+    """The id just after `entry_id` (the lowest a trim to keep everything after it may use)."""
+    ms, seq = entry_id.split("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+def trim_point(
+    groups: Sequence[Mapping[str, Any]], oldest_pending: Mapping[str, str], keep_from: str
+) -> str | None:
+    """The MINID below which every group is done with `groups` (XINFO GROUPS replies,
+    decoded), `oldest_pending` (group -> its oldest pending id) and no later than
+    `keep_from`. None when the stream has no group: nothing is known to be done."""
+    if not groups:
+        return None
+    needed = []
+    for group in groups:
+        name = str(group["name"])
+        if int(group.get("pending") or 0) == 0:
+            needed.append(after(str(group["last-delivered-id"])))
+        elif name in oldest_pending:
+            needed.append(oldest_pending[name])
+        else:
+            return None  # pending entries whose oldest is unknown: trim nothing this round
+    return min_id(*needed, keep_from)
+
+
+async def trim_acked(redis: Redis, keep_s: float, streams: Sequence[Stream] = ()) -> int:
+    """Trim each group-read stream below what its groups still need; the entries removed."""
+    targets = list(streams) or group_trimmed_streams()
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in targets:
+            pipe.xinfo_groups(stream.name)
+        infos = await pipe.execute(raise_on_error=False)
+    pending_of: list[tuple[str, str]] = []
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream, groups in zip(targets, infos, strict=True):
+            for group in groups if isinstance(groups, list) else []:
+                if int(group.get("pending") or 0) > 0:
+                    name = _text(group["name"])
+                    pending_of.append((stream.name, name))
+                    pipe.xpending(stream.name, name)
+        summaries = await pipe.execute(raise_on_error=False) if pending_of else []
+    oldest: dict[tuple[str, str], str] = {}
+    for key, summary in zip(pending_of, summaries, strict=True):
+        if isinstance(summary, dict) and summary.get("min") is not None:
+            oldest[key] = _text(summary["min"])
+    keep_from = f"{int((time.time() - keep_s) * 1000)}-0"
+    removed = 0
+    for stream, groups in zip(targets, infos, strict=True):
+        if not isinstance(groups, list):
+            continue  # no such stream yet
+        decoded = [{_text(k): _text(v) for k, v in g.items()} for g in groups]
+        pending = {g: i for (s, g), i in oldest.items() if s == stream.name}
+        point = trim_point(decoded, pending, keep_from)
+        if point is not None:
+            removed += int(await redis.xtrim(stream.name, minid=point, approximate=True))
+    return removed
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,43 @@
+"""Where a group-read stream may be trimmed: below what every group is done with."""
+
+from __future__ import annotations
+
+from libs.common.stream_trim import after, group_trimmed_streams, min_id, trim_point
+from libs.common.topology import ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS
+
+KEEP_ALL = "99999999999999-0"
+
+
+def test_ids_compare_as_numbers_not_text() -> None:
+    assert min_id("10-0", "9-5") == "9-5"
+    assert after("9-5") == "9-6"
+
+
+def test_a_stream_without_groups_is_not_trimmed() -> None:
+    assert trim_point([], {}, KEEP_ALL) is None
+
+
+def test_the_slowest_group_sets_the_point_pending_entries_included() -> None:
+    done = {"name": "risk", "pending": 0, "last-delivered-id": "500-0"}
+    behind = {"name": "positions", "pending": 2, "last-delivered-id": "400-0"}
+    assert trim_point([done, behind], {"positions": "300-1"}, KEEP_ALL) == "300-1"
+    assert trim_point([done], {}, KEEP_ALL) == "500-1"
+
+
+def test_a_group_that_read_nothing_keeps_everything() -> None:
+    fresh = {"name": "router", "pending": 0, "last-delivered-id": "0-0"}
+    assert trim_point([fresh], {}, KEEP_ALL) == "0-1"
+
+
+def test_pending_entries_whose_oldest_is_unknown_stop_the_trim() -> None:
+    behind = {"name": "positions", "pending": 2, "last-delivered-id": "400-0"}
+    assert trim_point([behind], {}, KEEP_ALL) is None
+
+
+def test_the_recent_window_is_kept_even_when_every_group_is_done() -> None:
+    done = {"name": "risk", "pending": 0, "last-delivered-id": "500-0"}
+    assert trim_point([done], {}, "200-0") == "200-0"
+
+
+def test_the_order_streams_are_the_ones_trimmed_by_their_groups() -> None:
+    assert group_trimmed_streams() == [ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS]
