@@ -312,6 +312,10 @@ async def _stop_in_reverse(runners: list[Runner], service: str) -> None:
             log.exception("%s: stopping %r failed", service, runner)
 
 
+LAG_COUNT_CAP = 1001
+"""When Redis cannot tell a group's lag, the entries after its last delivered one are counted
+up to this: exact up to the StreamLagHigh threshold (1000), and past it when beyond."""
+
 SLOW_STOP_S = 2.0
 """A runner's stop taking longer than this is logged with every task's stack."""
 
@@ -411,8 +415,14 @@ class StreamHealth:
                     continue
                 labels = {"stream": stream, "group": group}
                 metrics.stream_pending.labels(**labels).set(int(info.get("pending") or 0))
-                if (lag := info.get("lag")) is not None:  # nil: Redis cannot tell (trimmed)
+                if (lag := info.get("lag")) is not None:
                     metrics.stream_lag.labels(**labels).set(int(lag))
+                else:  # nil: Redis cannot tell (entries deleted); count, up to one past the alert
+                    after = _text(info.get("last-delivered-id") or "0-0")
+                    unread = await self._runtime.redis.xrange(
+                        stream, min=f"({after}", count=LAG_COUNT_CAP
+                    )
+                    metrics.stream_lag.labels(**labels).set(len(unread or []))
 
     async def _loop(self) -> None:
         while not self._stop.is_set():

@@ -180,3 +180,32 @@ async def test_a_service_without_groups_exports_no_stream_series_and_is_ready(
         await asyncio.sleep(0.2)
         assert (await http.get("/ready")).status_code == 200
         assert await _samples(http, "stream_lag") == {}
+
+
+async def test_lag_is_counted_when_redis_cannot_tell_it_and_the_length_is_shown(
+    redis_url: str, seeded: aioredis.Redis
+) -> None:
+    gate = asyncio.Event()
+
+    async def wire(runtime: ServiceRuntime) -> None:
+        runtime.add_runner(_consumer(runtime, gate))
+
+    key = (("group", GROUP.value), ("stream", STREAM.name))
+    async with service(redis_url, wire) as (_, http):
+
+        async def stuck_on_first() -> bool:
+            return (await _samples(http, "stream_lag")).get(key) == 2
+
+        await _eventually(stuck_on_first, "two undelivered")
+        entries = await seeded.xrange(STREAM.name)
+        await seeded.xdel(STREAM.name, entries[1][0])  # Redis now answers lag nil
+        (info,) = await seeded.xinfo_groups(STREAM.name)
+        assert info["lag"] is None
+
+        async def counted() -> bool:
+            lag = (await _samples(http, "stream_lag")).get(key)
+            length = (await _samples(http, "stream_length")).get((("stream", STREAM.name),))
+            return lag == 1 and length == 2
+
+        await _eventually(counted, "the one undelivered entry counted, two in the stream")
+        gate.set()
