@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services import local_prometheus
+from services.dlq_cli import register as register_dlq_verbs
 from services.keys_cli import register as register_key_verbs
 from services.operator import register as register_operator_verbs
 from services.stack import (
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     service.set_defaults(func=_service)
     register_operator_verbs(commands)
     register_key_verbs(commands)
+    register_dlq_verbs(commands)
     return parser
 
 

@@ -19,19 +19,14 @@ unreachable. `python -m services.keys_cli ...` works as `mmx keys ...`.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import json
-import os
 import re
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from libs.common import topology
 from libs.common.api_keys import (
@@ -46,8 +41,8 @@ from libs.common.bus import Bus
 from libs.common.messages import Envelope
 from libs.common.service import EnvelopeCodec
 from services.operator import table
+from services.redis_cli import DEFAULT_REDIS_URL, actor, run_with_redis
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 TOMBSTONE_NAME = "tombstone"
 
 Command = Callable[[argparse.Namespace, RedisApiKeyStore, Bus[Envelope]], Awaitable[int]]
@@ -136,12 +131,12 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
         if getattr(args, "key_id", None) is not None and not _is_key_id(args.key_id):
             _say(f"{args.key_id[:4]}… is not a key id: expected what `mmx keys list` shows")
             return 1
-        url = args.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+        async def use(redis: aioredis.Redis) -> int:
+            return await command(args, RedisApiKeyStore(redis), Bus(redis, EnvelopeCodec()))
+
         try:
-            return asyncio.run(_with_redis(url, command, args))
-        except (RedisError, OSError) as error:
-            _say(f"Redis unreachable: {type(error).__name__}: {error}")
-            return 2
+            return run_with_redis(args, use, _say)
         except ValueError as error:  # a name or id the record refuses
             _say(f"refused: {error}")
             return 1
@@ -149,24 +144,12 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-async def _with_redis(url: str, command: Command, args: argparse.Namespace) -> int:
-    redis = aioredis.Redis.from_url(url)
-    try:
-        return await command(args, RedisApiKeyStore(redis), Bus(redis, EnvelopeCodec()))
-    finally:
-        await redis.aclose()
-
-
 def _is_key_id(value: str) -> bool:
     return re.fullmatch(KEY_ID_PATTERN, value) is not None
 
 
 def _actor() -> str:
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):  # no login name (e.g. a container's anonymous uid)
-        login = "operator"
-    return f"{login}@{socket.gethostname()} (mmx keys)"
+    return actor("mmx keys")
 
 
 def _time(ns: int | None) -> str:
