@@ -87,6 +87,18 @@ class InOrder:
         await self._venue.close()
 
 
+def check_claim_outlives_a_send(settings: RouterSettings, venue: VenueConfig) -> None:
+    """An approval claimed from a dead router must find that router's last send expired: a
+    redelivery that the venue does not know is then final (`redelivery`)."""
+    send_s = venue.recv_window / 1000 + venue.request_timeout_s
+    if settings.claim_idle_s <= send_s:
+        raise ValueError(
+            f"MMX_ROUTER_CLAIM_IDLE_S {settings.claim_idle_s} must exceed a send's life, "
+            f"recv_window {venue.recv_window} ms + request_timeout_s {venue.request_timeout_s}"
+            f" = {send_s:.1f} s: a claimed approval could meet its first send still landing"
+        )
+
+
 def create_app(settings: RouterSettings, venue: VenueConfig | None = None) -> FastAPI:
     """The router app; `venue` defaults to `VenueConfig()` (MMX_VENUE, MMX_VENUE_URL, ...)."""
     return service_app("router", settings, build=partial(_build, settings, venue))
@@ -94,6 +106,7 @@ def create_app(settings: RouterSettings, venue: VenueConfig | None = None) -> Fa
 
 async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: ServiceRuntime) -> None:
     config = (venue or VenueConfig()).model_copy(update={"sync_clock_on_start": False})
+    check_claim_outlives_a_send(settings, config)
     credentials = CredentialSettings()
     source = credential_source(credentials, principal=f"router:{settings.instance}")
     if credentials.secrets_env:  # the secret is the truth; missing, it stops the start here

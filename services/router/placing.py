@@ -12,8 +12,10 @@ compare-and-set round trip and are published in one `publish_many`:
     unknown        stays Pending; reconciliation settles it (never resent blindly)
     not sent       stays Pending; the message fails and the bus redelivers it
 
-A redelivered message finds its record past Pending and sends nothing. After an ack the
-freeze key is read again: an order that raced a freeze is cancelled at once.
+A redelivered message finds its record past Pending and sends nothing; one that finds it
+still Pending first asks the venue by orderLinkId (`redelivery`): the first delivery may have
+placed it and died before writing the ack. After an ack the freeze key is read again: an
+order that raced a freeze is cancelled at once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from libs.common.venue import CancelOrder, InvalidOrderRequest, PlaceOrder, Venu
 from libs.common.venue.errors import RATE_LIMIT_CODE
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE, Outcome, Sent
+from services.router.redelivery import settle_redelivered
 from services.router.tracking import Change, Tracker, count_change
 from services.router.transitions import order_events, with_terms
 
@@ -79,7 +82,11 @@ class Placer:
         for item in items:
             firsts.setdefault(item.command.client_order_id, item)
         records = await self._records(list(firsts.values()))
-        ready, refused, events = await self._prepare(list(firsts.values()), records)
+        settled = await settle_redelivered(self._ctx, list(firsts.values()), records)
+        done = settled.adopted | settled.unanswered
+        rest = [i for i in firsts.values() if i.command.client_order_id not in done]
+        ready, refused, events = await self._prepare(rest, records)
+        events = settled.events + events
         tracker = Tracker()
         outcomes = [(self._queue(tracker, s, r), s, r) for s, r in refused]
         for batch in _by_category(ready):
@@ -90,7 +97,11 @@ class Placer:
         events += self._outcome_events(outcomes, results)
         await self._cancel_if_frozen([s for _, s, r in outcomes if r.outcome is Outcome.ACKED])
         await self._ctx.publish(events)
-        failures: dict[int, Exception] = {}
+        failures: dict[int, Exception] = {
+            i.index: NotSent(f"order {i.command.client_order_id}: the venue could not be asked")
+            for i in items
+            if i.command.client_order_id in settled.unanswered
+        }
         for _, send, outcome in outcomes:
             if outcome.outcome is Outcome.NOT_SENT:
                 cid = send.order.client_order_id

@@ -54,9 +54,11 @@ class RouterSettings(ServiceSettings):
     """A Pending record the venue still does not know after this is Rejected "not at venue"."""
     max_order_age_s: float = Field(30.0, gt=0)
     """An approved order whose record is older than this is not sent: Rejected "stale"."""
-    claim_idle_s: float = Field(15.0, gt=0)
+    claim_idle_s: float = Field(20.0, gt=0)
     """A dead router's pending approvals are claimed by a live one after this long. Below
-    `max_order_age_s`, so they are still sent. A claim of a batch that a slow live router is
+    `max_order_age_s`, so they are still sent; above a send's life (the venue's recv_window
+    plus the request timeout, checked at start), so a claimed approval the venue does not
+    know was certainly not placed by the dead router. A claim of a batch that a slow live router is
     still handling is safe: the record's compare-and-set and the venue's refusal of a second
     order with the same orderLinkId make the second handling a no-op."""
     exec_lookback_s: float = Field(3600.0, gt=0)

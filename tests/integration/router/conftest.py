@@ -167,6 +167,11 @@ class Desk:
         envelopes = [Envelope.wrap(OrderApproved(order=place)) for place in places]
         await self.bus.publish_many(topology.ORDERS_APPROVED, envelopes)
 
+    async def approve_only(self, *places: PlaceOrder) -> None:
+        """Publish approvals of records written already."""
+        envelopes = [Envelope.wrap(OrderApproved(order=place)) for place in places]
+        await self.bus.publish_many(topology.ORDERS_APPROVED, envelopes)
+
     async def command(self, command: Command | OrderApproved) -> None:
         """Publish an approval, or an amend / cancel / cancel-all as risk republishes it."""
         await self.bus.publish(topology.ORDERS_APPROVED, Envelope.wrap(command))

@@ -184,9 +184,9 @@ async def test_order_not_on_the_instrument_is_rejected_without_a_venue_call(
 async def test_approval_of_an_order_older_than_the_max_age_is_not_sent(
     start_router: StartRouter, desk: Desk, venue_sim: SimProcess
 ) -> None:
-    await start_router(max_order_age_s=1.0, pending_check_s=1.0, claim_idle_s=0.5)
+    await start_router()  # max_order_age_s 30
     place = bid("old-quote")
-    await desk.orders.create(place.to_order(time.time_ns() - 5_000_000_000))
+    await desk.orders.create(place.to_order(time.time_ns() - 60_000_000_000))
     await desk.command(OrderApproved(order=place))
 
     await wait_until(lambda: desk.status_is("old-quote", OrderStatus.REJECTED))

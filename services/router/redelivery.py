@@ -1,0 +1,107 @@
+"""Redelivered approvals are settled by the venue, never by inference.
+
+An approval delivered a second time (a retry, or claimed from a consumer that died) may have
+been sent already: its router can have died between the venue's ack and the record's write.
+Its record then still says Pending, and refusing it now (stale, frozen) would reject an order
+that lives at the venue. So before anything else, each redelivered approval of a Pending
+record is looked up at the venue by orderLinkId:
+
+    found      the record adopts the venue's state (New, Filled, Cancelled, ...) and the
+               events that means are published; the approval then only replays them
+    not found  it goes on as any approval (sent with the same orderLinkId, or refused)
+    no answer  the approval fails and the bus delivers it again later
+
+Not found is final because the first attempt can no longer land: the approval was claimed
+after `claim_idle_s`, longer than a request's recv_window, so a send signed by the consumer
+that held it has expired (the router's settings check that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.orders import Order, OrderStatus
+from libs.common.venue import VenueOrder
+from services.router.context import Outgoing, RouterContext, now_ns
+from services.router.tracking import Change, Tracker, count_change
+from services.router.transitions import from_venue, order_events, snapshot_reason
+
+if TYPE_CHECKING:
+    from services.router.placing import Approved
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settled:
+    """What asking the venue about redelivered approvals came to."""
+
+    events: list[Outgoing] = field(default_factory=list)
+    """What the adopted records' changes mean, to publish."""
+    adopted: set[ClientOrderId] = field(default_factory=set)
+    """Orders the venue had: their approvals are done."""
+    unanswered: set[ClientOrderId] = field(default_factory=set)
+    """Orders the venue could not be asked about: their approvals are delivered again."""
+
+
+async def settle_redelivered(
+    ctx: RouterContext, items: Sequence[Approved], records: dict[ClientOrderId, Order]
+) -> Settled:
+    """Adopt the venue's state for redelivered approvals of Pending records (`records` is
+    updated with the adopted ones)."""
+    asked = [
+        i
+        for i in items
+        if i.attempt > 1
+        and (order := records.get(i.command.client_order_id)) is not None
+        and order.status is OrderStatus.PENDING
+    ]
+    settled = Settled()
+    if not asked:
+        return settled
+    answers = await asyncio.gather(*(_look_up(ctx, i) for i in asked), return_exceptions=True)
+    tracker = Tracker()
+    found: dict[ClientOrderId, VenueOrder] = {}
+    ts = now_ns()
+    for item, answer in zip(asked, answers, strict=True):
+        cid = item.command.client_order_id
+        if isinstance(answer, BaseException):
+            log.warning("redelivered order %s: the venue could not be asked: %s", cid, answer)
+            settled.unanswered.add(cid)
+        elif answer is not None:
+            found[cid] = answer
+            tracker.add(cid, partial(from_venue, snap=answer, ts_ns=ts))
+    if not found:
+        return settled
+    settled.adopted = set(found)
+    for result in await tracker.run(ctx.orders, {c: records[c] for c in found}):
+        if isinstance(result, Change) and result.changed:
+            cid = result.after.client_order_id
+            records[cid] = result.after
+            count_change(ctx.metrics, result)
+            reason = snapshot_reason(found[cid])
+            news = order_events(result.before, result.after, reason=reason)
+            settled.events += [(e, None) for e in news]
+            log.warning(
+                "redelivered order %s was at the venue (%s): record adopted %s",
+                cid,
+                found[cid].status,
+                result.after.status,
+            )
+    return settled
+
+
+async def _look_up(ctx: RouterContext, item: Approved) -> VenueOrder | None:
+    command, gate = item.command, ctx.gate
+    return await gate.query(
+        command.category,
+        lambda: gate.venue.get_order(
+            command.category, command.symbol, client_order_id=command.client_order_id
+        ),
+    )
