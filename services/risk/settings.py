@@ -21,8 +21,13 @@ class RiskSettings(ServiceSettings):
     consumer of the group as another risk instance would be; the ledger's admission step
     keeps them from admitting past a limit together, as it does across instances."""
     block_ms: int = Field(100, ge=1)
-    claim_idle_ms: int = Field(30_000, ge=1_000)
-    """Entries pending this long in a dead consumer are claimed by a live one."""
+    claim_idle_ms: int = Field(5_000, ge=1_000, le=10_000)
+    """Entries pending this long in a dead consumer are claimed by a live one. An order waits
+    this long behind a dead risk instance, then up to the router's `claim_idle_s` (20 s)
+    behind a dead router, and must still be younger than the router's `max_order_age_s`
+    (30 s) to be sent: hence at most 10 s (it was 30 s, so every order a crashed instance
+    held was refused "stale"). A claim of a slow live instance's batch is safe: a decision
+    is made once per command (`decision_ttl_s`)."""
     mark_max_age_s: float = Field(30.0, ge=0)
     """A mark not confirmed by a connected ticker stream for this long is no mark (0: any)."""
     refresh_interval_s: float = Field(1.0, gt=0)
