@@ -78,3 +78,12 @@ def test_key_builders() -> None:
         == "mmx:idem:event:positions:e1"
     )
     assert topology.lease_key("reconcile") == "mmx:lease:reconcile"
+
+
+def test_default_retries_outlast_an_outage_before_dead_lettering() -> None:
+    from libs.common.bus_types import Ack, ConsumerSpec
+    from libs.common.topology import ORDERS_EVENTS
+
+    spec = ConsumerSpec(stream=ORDERS_EVENTS, group="positions", ack=Ack.BATCH, claim_idle_ms=5_000)
+    waited_s = sum(spec.retry_delay_ms(d) for d in range(1, spec.max_deliveries)) / 1000
+    assert waited_s >= 20
