@@ -65,6 +65,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1 run, short windows: a smoke check")
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="engine checkout to run")
     parser.add_argument(
+        "--durable-redis",
+        action="store_true",
+        help="Redis with an AOF fsynced before every acknowledged write (appendfsync always)",
+    )
+    parser.add_argument(
         "--rows",
         default="single,batch,latency,fill,freeze",
         help="rows to run, by name or number: single (1), batch (2), latency (3), fill (4), "
@@ -164,7 +169,7 @@ def preamble(opts: Options) -> list[str]:
         f"simulator and bench from {REPO_ROOT}",
         f"machine: {os.cpu_count()} cores, load average at start {load[0]:.2f}",
         "load profile (every raised limit):",
-        *(f"  {line}" for line in LoadProfile().lines()),
+        *(f"  {line}" for line in LoadProfile(durable_redis=opts.durable_redis).lines()),
         "method:",
         f"  symbols: {', '.join(SYMBOLS)}: all {len(SYMBOLS)} linear symbols the simulator "
         "lists (row 5 asks for 10; there are only these); market frozen, mids at catalogue",
@@ -246,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         quick=args.quick,
         engine_repo=args.repo.resolve(),
         log_dir=new_log_dir(),
+        durable_redis=args.durable_redis,
     )
     planned, cpu_rows = plan(opts, args.rows)
     lines = preamble(opts)

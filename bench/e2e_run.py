@@ -43,6 +43,8 @@ class Options:
     quick: bool
     engine_repo: Path
     log_dir: Path
+    durable_redis: bool = False
+    """Run Redis with an AOF fsynced before every acknowledged write."""
 
     @property
     def window_s(self) -> float:
@@ -92,7 +94,7 @@ async def fresh_stack(
 ) -> AsyncIterator[Ctx]:
     """Start a stack (logs in `opts.log_dir/name`), raise the risk limits, wait for every
     symbol's mark; stop the stack on the way out (noting any process it had to kill)."""
-    profile = profile or LoadProfile()
+    profile = profile or LoadProfile(durable_redis=opts.durable_redis)
     stack = BenchStack(opts.log_dir / name, engine_repo=opts.engine_repo, profile=profile)
     ctx: Ctx | None = None
     try:

@@ -45,6 +45,9 @@ class LoadProfile:
     """Listed by the simulator and traded by every service."""
     routers: int = 1
     """Router instances (router, router-2, ...), one process each."""
+    durable_redis: bool = False
+    """Redis with an AOF fsynced before every write is acknowledged (as `mmx up` and the
+    compose file run it); False: no persistence."""
     sim_max_active_orders: int = 2_000
     """Open orders per (category, symbol) at the venue (Bybit: 500); 5,000 resting on 4
     symbols need 1,250 on each."""
@@ -95,6 +98,8 @@ class LoadProfile:
         """The profile as printed above the table."""
         sim = {k: v for k, v in self.sim_env().items() if k not in ("MMX_SIM_KEYS",)}
         out = ["simulator (env): " + ", ".join(f"{k}={v}" for k, v in sim.items())]
+        fsync = "AOF, appendfsync always" if self.durable_redis else "no persistence"
+        out.append(f"redis-server: {fsync}")
         for service in ENGINE:
             env = self.service_env(service)
             if env:
@@ -153,7 +158,7 @@ class BenchStack:
         """Start everything and wait until each answers (raises StackDown on failure)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         _LIVE.append(self)
-        self.redis = start_redis_server()
+        self.redis = start_redis_server(durable=self.profile.durable_redis)
         sim = self._spawn("venue-sim", "services.venue_sim", REPO_ROOT, self.profile.sim_env())
         self._wait({"venue-sim": f"{sim.url}/sim/health"})
         common = {

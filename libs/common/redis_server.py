@@ -44,8 +44,11 @@ class RedisServer:
         self.workdir.cleanup()
 
 
-def start_redis_server(*, binary: str | None = None, timeout_s: float = 10.0) -> RedisServer:
-    """Start redis-server (from PATH unless `binary` is given) and wait until it answers PING."""
+def start_redis_server(
+    *, binary: str | None = None, timeout_s: float = 10.0, durable: bool = False
+) -> RedisServer:
+    """Start redis-server (from PATH unless `binary` is given) and wait until it answers PING.
+    No persistence, unless `durable`: an AOF fsynced before every write is acknowledged."""
     path = binary or shutil.which("redis-server")
     if path is None:
         raise RedisServerError("redis-server was not found on PATH")
@@ -57,7 +60,8 @@ def start_redis_server(*, binary: str | None = None, timeout_s: float = 10.0) ->
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--save", "",
-        "--appendonly", "no",
+        "--appendonly", "yes" if durable else "no",
+        "--appendfsync", "always",
         "--dir", workdir.name,
         "--logfile", str(log),
     ]  # fmt: skip

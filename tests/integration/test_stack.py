@@ -117,6 +117,7 @@ def test_embedded_redis_runs_with_aof_in_the_data_dir(tmp_path: Path) -> None:
         with redis.Redis(port=port) as client:
             client.set("k", "v")
             assert client.config_get("appendonly") == {"appendonly": "yes"}
+            assert client.config_get("appendfsync") == {"appendfsync": "always"}
             assert client.config_get("dir")["dir"] == str(tmp_path.resolve())
     finally:
         stack.stop()
@@ -275,7 +276,7 @@ def test_compose_redis_keeps_an_aof_on_a_volume_behind_a_password(
 ) -> None:
     redis_service = compose["services"]["redis"]
     command = " ".join(redis_service["command"])
-    assert "--appendonly yes" in command
+    assert "--appendonly yes --appendfsync always" in command
     assert "--requirepass ${REDIS_PASSWORD:?" in command
     assert any(v.endswith(":/data") for v in redis_service["volumes"])
 
