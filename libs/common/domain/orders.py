@@ -69,6 +69,8 @@ _E = OrderEventKind
 #   late reply  the answer to an amend or cancel arrives after the push that ended the order;
 #               110001 "too late to cancel / replace" is *because* it filled or was cancelled.
 #   freeze      a freeze cancels every order at once (in flight, mid-amend) and may repeat it.
+#   venue proof a fill of an order we ended without the venue's word (refused stale or frozen
+#               while an earlier send had landed): the execution is the truth, it counts.
 # Edges back to "working" lead to New; `_settle` refines New by the fills the order has.
 TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus] = MappingProxyType(
     {
@@ -126,6 +128,9 @@ TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus] = MappingP
         (_S.CANCELED, _E.AMENDED): _S.CANCELED,  # late reply: amended, then cancelled
         (_S.CANCELED, _E.AMEND_REJECTED): _S.CANCELED,  # late reply: 110001 too late to replace
         (_S.REJECTED, _E.ACKNOWLEDGED): _S.REJECTED,  # late ack: the Rejected push came first
+        # venue proof: the fill counts (positions get it); a full fill ends it Filled
+        (_S.REJECTED, _E.PARTIALLY_FILLED): _S.REJECTED,
+        (_S.REJECTED, _E.FILLED): _S.FILLED,
     }
 )
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from functools import partial
 
 import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Category
-from libs.common.domain.orders import OrderStatus
-from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderRejected
+from libs.common.domain.orders import OrderStatus, reject
+from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
 from libs.common.venue import BybitVenue, CancelOrder, PlaceOrder
 from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
 from tests.simulator import SimProcess
@@ -63,3 +64,31 @@ async def test_a_claimed_approval_adopts_what_the_venue_did_and_rejects_only_the
     assert [a.client_order_id for a in await desk.events(OrderAcknowledged)] == ["crashed-1"]
     assert [c.client_order_id for c in await desk.events(OrderCanceled)] == ["crashed-1"]
     assert [o["orderLinkId"] for o in await venue_sim.orders()] == ["crashed-1"]
+
+
+async def test_a_fill_of_an_order_rejected_by_inference_is_published_and_ends_it_filled(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    live = bid("inferred-1", qty="0.002")
+    async with BybitVenue(venue_config(venue_sim)) as venue:  # it reached the venue after all
+        await venue.place(
+            PlaceOrder(
+                category=Category.LINEAR,
+                symbol=live.symbol,
+                side=live.side,
+                order_type=live.order_type,
+                qty=live.qty,
+                price=Decimal(live.price or 0),
+                client_order_id=live.client_order_id,
+            )
+        )
+    await desk.orders.create(live.to_order(time.time_ns()))
+    await desk.orders.update(live.client_order_id, partial(reject, reason="stale", ts_ns=1))
+    body = {"symbol": "BTCUSDT", "price": str(live.price), "qty": "0.002"}
+    (fill,) = (await venue_sim.control("trade", body))["fills"]  # while no router runs
+
+    await start_router()  # its private stream's snapshot brings the execution
+
+    await wait_until(lambda: desk.status_is("inferred-1", OrderStatus.FILLED), timeout_s=10)
+    filled = await desk.events(OrderFilled)
+    assert [(f.client_order_id, f.exec_id) for f in filled] == [("inferred-1", fill["execId"])]

@@ -88,10 +88,10 @@ def test_transitions_never_lead_back_to_pending() -> None:
     assert S.PENDING not in TRANSITIONS.values()
 
 
-def test_transitions_from_terminal_states_are_self_loops_except_canceled_to_filled() -> None:
+def test_transitions_from_terminal_states_are_self_loops_except_a_full_fill() -> None:
     for (status, kind), target in TRANSITIONS.items():
         if is_terminal(status) and target is not status:
-            assert (status, kind, target) == (S.CANCELED, E.FILLED, S.FILLED)
+            assert (kind, target) == (E.FILLED, S.FILLED) and status in (S.CANCELED, S.REJECTED)
 
 
 def test_transitions_refuse_every_request_on_a_terminal_order() -> None:
@@ -101,8 +101,11 @@ def test_transitions_refuse_every_request_on_a_terminal_order() -> None:
         assert (status, kind) not in TRANSITIONS
 
 
-def test_transitions_rejected_takes_only_a_late_ack() -> None:
-    assert [kind for (status, kind) in TRANSITIONS if status is S.REJECTED] == [E.ACKNOWLEDGED]
+def test_transitions_rejected_takes_only_a_late_ack_and_the_venues_fills() -> None:
+    taken = [kind for (status, kind) in TRANSITIONS if status is S.REJECTED]
+    assert taken == [E.ACKNOWLEDGED, E.PARTIALLY_FILLED, E.FILLED]
+    assert TRANSITIONS[(S.REJECTED, E.PARTIALLY_FILLED)] is S.REJECTED
+    assert TRANSITIONS[(S.REJECTED, E.FILLED)] is S.FILLED
 
 
 def test_transitions_every_open_state_can_be_cancelled_by_a_freeze() -> None:
@@ -216,10 +219,11 @@ def test_ack_on_rejected_order_is_a_late_ack_and_stays_rejected() -> None:
     assert apply_ack(order, None, ts_ns=3).status is S.REJECTED
 
 
-def test_fill_on_rejected_order_raises_invalid_transition() -> None:
+def test_fill_on_a_rejected_order_counts_and_a_full_fill_ends_it_filled() -> None:
     order = apply_event(make_order(), E.REJECTED, ts_ns=2)
-    with pytest.raises(InvalidTransition, match=r"^Rejected -> Partially filled"):
-        fill(order, "e1", "0.1")
+    partly = fill(order, "e1", "0.4")
+    assert (partly.status, partly.filled_qty) == (S.REJECTED, D("0.4"))
+    assert fill(partly, "e2", "0.6").status is S.FILLED
 
 
 def test_cancel_request_on_filled_order_raises_invalid_transition() -> None:
