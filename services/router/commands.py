@@ -212,9 +212,7 @@ class Commands:
         gate = self._ctx.gate
         issued_ms = gate.venue.venue_ms(issued_ns)
         try:
-            listed = await gate.query(
-                command.category, lambda: gate.venue.open_orders(command.category, command.symbol)
-            )
+            listed = await gate.open_orders(command.category, command.symbol)
         except VenueRejected as exc:  # e.g. a symbol the venue does not list: final
             log.warning("cancel-all %s refused by the venue: %s", command.symbol, exc)
             return []

@@ -225,8 +225,7 @@ class FreezeWatcher:
                 log.warning("freeze sweep: cancel-all %s failed: %s", symbol, result)
 
     async def _list(self) -> list[VenueOrder]:
-        category, gate = self._ctx.settings.category, self._ctx.gate
-        return await gate.query(category, lambda: gate.venue.open_orders(category))
+        return await self._ctx.gate.open_orders(self._ctx.settings.category)
 
     async def _failsafe(self, error: Exception) -> None:
         """Redis is gone: stop sending and cancel everything at the venue, on our own."""

@@ -49,6 +49,7 @@ from libs.common.venue import (
     SendBarrier,
     SendRefused,
     VenueError,
+    VenueOrder,
     VenuePort,
     VenueRejected,
     VenueUnavailable,
@@ -233,6 +234,29 @@ class VenueGate:
     async def query(self, category: Category, call: Callable[[], Awaitable[T]]) -> T:
         """A read-only call, throttled and retried on transient errors."""
         return await self._retrying(category, QUERY, call, mutating=False)
+
+    async def open_orders(self, category: Category, symbol: str | None = None) -> list[VenueOrder]:
+        """Every order open at the venue, of `symbol` or of the whole category (all pages)."""
+        return await self.query(category, lambda: self.venue.open_orders(category, symbol))
+
+    async def find_order(
+        self,
+        category: Category,
+        symbol: str,
+        client_order_id: str | None,
+        venue_order_id: str | None = None,
+    ) -> VenueOrder | None:
+        """One order as the venue has it, by orderId when known, else by orderLinkId (open
+        or in its history); None when the venue knows neither."""
+        return await self.query(
+            category,
+            lambda: self.venue.get_order(
+                category,
+                symbol,
+                client_order_id if venue_order_id is None else None,
+                venue_order_id=venue_order_id,
+            ),
+        )
 
     def quota_spent(self, path: str, reset_ms: int) -> None:
         """The venue says `path`'s quota is used up until `reset_ms`: close its endpoint

@@ -100,7 +100,7 @@ class Reconciler:
     async def reconcile(self, symbol: Symbol) -> Drift:
         category = self._ctx.settings.category
         gate = self._ctx.gate
-        venue_open = await gate.query(category, lambda: gate.venue.open_orders(category, symbol))
+        venue_open = await gate.open_orders(category, symbol)
         if venue_open and not gate.barrier.is_open:
             log.error(
                 "%d order(s) open at the venue on %s while trading is FROZEN: cancelling them",
@@ -171,16 +171,8 @@ class Reconciler:
             age_s = (now - order.updated_ts_ns) / 1e9
             if order.status is OrderStatus.PENDING and age_s < settings.pending_check_s:
                 continue  # in flight: its answer is on the way
-            venue_id = order.venue_order_id
-            snap = await gate.query(
-                category,
-                partial(
-                    gate.venue.get_order,
-                    category,
-                    symbol,
-                    order.client_order_id if venue_id is None else None,
-                    venue_order_id=venue_id,
-                ),
+            snap = await gate.find_order(
+                category, symbol, order.client_order_id, order.venue_order_id
             )
             if snap is not None:
                 found.append(snap)

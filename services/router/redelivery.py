@@ -98,10 +98,5 @@ async def settle_redelivered(
 
 
 async def _look_up(ctx: RouterContext, item: Approved) -> VenueOrder | None:
-    command, gate = item.command, ctx.gate
-    return await gate.query(
-        command.category,
-        lambda: gate.venue.get_order(
-            command.category, command.symbol, client_order_id=command.client_order_id
-        ),
-    )
+    command = item.command
+    return await ctx.gate.find_order(command.category, command.symbol, command.client_order_id)
