@@ -141,6 +141,7 @@ class Placer:
         return done
 
     def _too_old(self, order: Order) -> bool:
+        """Older than `max_order_age_s`: no longer sent (Rejected "stale")."""
         return now_ns() - order.created_ts_ns > self._ctx.settings.max_order_age_s * 1e9
 
     async def _records(self, items: Sequence[Approved]) -> dict[ClientOrderId, Order]:
@@ -163,14 +164,13 @@ class Placer:
         ready: list[_Send] = []
         refused: list[tuple[_Send, Sent]] = []
         replayed: list[Outgoing] = []
-        max_age_ns = int(self._ctx.settings.max_order_age_s * 1e9)
         tracker = Tracker()
         rounded: list[_Send] = []
         for item in items:
             order = records[item.command.client_order_id]
             if order.status is not OrderStatus.PENDING:
                 replayed += _replay(item, order)
-            elif now_ns() - order.created_ts_ns > max_age_ns:
+            elif self._too_old(order):
                 refused.append((_Send(item, order), Sent(Outcome.REFUSED, reason=STALE)))
             elif isinstance(terms := await self._terms(item.command, order), str):
                 why = f"{INVALID}: {terms}"
