@@ -11,7 +11,7 @@ The venue's own word wins: when its headers say the quota is used up (X-Bapi-Lim
 0, or a 10006 with X-Bapi-Limit-Reset-Timestamp), `block` keeps the bucket closed until the
 reset, for every instance.
 
-    await throttle(limiter, "bybit:linear:create", cost=len(orders))   # sleeps until admitted
+    await throttle(limiter, "bybit:linear:batch", cost=len(orders))   # sleeps until admitted
 """
 
 from __future__ import annotations
@@ -143,8 +143,15 @@ if over > 0 then
   local oldest = redis.call('ZRANGE', KEYS[1], over - 1, over - 1, 'WITHSCORES')
   return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
 end
-for i = 1, cost do
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[4] .. ':' .. i)
+local score = string.format('%.0f', now)
+local args = {}
+for i = 1, cost do  -- one ZADD per 4000 units (Lua's unpack stops near 8000 values)
+  args[#args + 1] = score
+  args[#args + 1] = ARGV[4] .. ':' .. i
+  if #args == 8000 or i == cost then
+    redis.call('ZADD', KEYS[1], unpack(args))
+    args = {}
+  end
 end
 redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
 return 0
