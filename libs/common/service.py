@@ -49,7 +49,7 @@ from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
-from libs.common.stream_trim import trim_acked
+from libs.common.stream_trim import group_trimmed_streams, trim_acked
 from libs.common.tasks import cancel_and_wait
 
 __all__ = [
@@ -110,8 +110,9 @@ class ServiceSettings(BaseSettings):
     group (the gateway's fan-out) can still read back. At 3,000 events/s, 60 s is 180k
     entries, about 90 MB of Redis."""
     stream_health_interval_s: float = Field(5.0, gt=0)
-    """How often `stream_lag`, `stream_pending`, `dead_letter_length` and
-    `subscriber_last_poll_timestamp_seconds` are refreshed."""
+    """How often `stream_lag`, `stream_pending`, `stream_length`, `dead_letter_length` and
+    `subscriber_last_poll_timestamp_seconds` are refreshed, and the streams groups read
+    trimmed (`stream_keep_s`)."""
     redis_pool_size: int = 64
     """Connections in this process's Redis pool (`{prefix}REDIS_POOL_SIZE`, 1 to 1024). Each
     consumer or broadcast reader holds one during its BLOCK (100 ms); the rest serve the
@@ -351,6 +352,7 @@ class StreamHealth:
         self._started = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._trimmed = {s.name: s for s in group_trimmed_streams()}
 
     async def start(self) -> None:
         self._started = time.monotonic()
@@ -381,7 +383,8 @@ class StreamHealth:
         return f"no poll for over {self._stall_after_s:.0f} s: {', '.join(stalled_)}"
 
     async def refresh(self) -> None:
-        """Set every gauge once: one pipeline of XINFO GROUPS and XLEN for all streams."""
+        """Set every gauge once: one pipeline of XINFO GROUPS and XLEN for all streams; then
+        trim the group-read ones below what every group acknowledged (`stream_trim`)."""
         consumers = self._runtime.consumers()
         metrics = self._runtime.metrics
         wall_minus_mono = time.time() - time.monotonic()
@@ -401,6 +404,8 @@ class StreamHealth:
                 pipe.xlen(f"{stream}{topology.DLQ_SUFFIX}")
                 pipe.xlen(stream)
             replies = await pipe.execute(raise_on_error=False)
+        read: dict[str, Any] = {}
+        unknown_lag: list[tuple[dict[str, str], str]] = []
         for index, stream in enumerate(streams):
             infos, dead, length = replies[3 * index : 3 * index + 3]
             if isinstance(dead, int):
@@ -409,6 +414,8 @@ class StreamHealth:
                 metrics.stream_length.labels(stream=stream).set(length)
             if isinstance(infos, Exception):
                 continue  # the stream is gone (FLUSHDB); its consumer re-creates it
+            if stream in self._trimmed:
+                read[stream] = infos
             for info in infos:
                 group = _text(info.get("name"))
                 if (stream, group) not in groups:
@@ -417,18 +424,27 @@ class StreamHealth:
                 metrics.stream_pending.labels(**labels).set(int(info.get("pending") or 0))
                 if (lag := info.get("lag")) is not None:
                     metrics.stream_lag.labels(**labels).set(int(lag))
-                else:  # nil: Redis cannot tell (entries deleted); count, up to one past the alert
-                    after = _text(info.get("last-delivered-id") or "0-0")
-                    unread = await self._runtime.redis.xrange(
-                        stream, min=f"({after}", count=LAG_COUNT_CAP
-                    )
-                    metrics.stream_lag.labels(**labels).set(len(unread or []))
+                else:  # nil: Redis cannot tell (entries deleted); counted below
+                    unknown_lag.append((labels, _text(info.get("last-delivered-id") or "0-0")))
+        if unknown_lag:  # the entries after the last delivered one, up to one past the alert
+            async with self._runtime.redis.pipeline(transaction=False) as pipe:
+                for labels, after in unknown_lag:
+                    pipe.xrange(labels["stream"], min=f"({after}", count=LAG_COUNT_CAP)
+                unread = await pipe.execute()
+            for (labels, _), entries in zip(unknown_lag, unread, strict=True):
+                metrics.stream_lag.labels(**labels).set(len(entries or []))
+        if read:  # trim what every group is done with, from the XINFO replies just read
+            await trim_acked(
+                self._runtime.redis,
+                self._runtime.settings.stream_keep_s,
+                [self._trimmed[name] for name in read],
+                infos=list(read.values()),
+            )
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 await self.refresh()
-                await trim_acked(self._runtime.redis, self._runtime.settings.stream_keep_s)
             except Exception as error:  # Redis away: /ready says so; keep trying
                 log.warning("%s: stream health refresh failed: %r", self._runtime.name, error)
             with contextlib.suppress(TimeoutError):

@@ -1,8 +1,9 @@
 """Trimming the streams consumer groups read: never an entry a group has not acknowledged.
 
 A stream with `maxlen` None (orders.requests, orders.approved, orders.events) is appended
-without MAXLEN. Every service's stream-health loop (every `stream_health_interval_s`) calls
-`trim_acked`, which trims each such stream below the oldest entry any group still needs:
+without MAXLEN. Every service's stream-health refresh (every `stream_health_interval_s`)
+hands the XINFO GROUPS replies it read for the streams it consumes to `trim_acked`, which
+trims each such stream below the oldest entry any group still needs:
 
 - for each group: its oldest pending entry (delivered, not acknowledged) when it has one,
   else the entry after its last delivered one;
@@ -63,13 +64,21 @@ def trim_point(
     return min_id(*needed, keep_from)
 
 
-async def trim_acked(redis: Redis, keep_s: float, streams: Sequence[Stream] = ()) -> int:
-    """Trim each group-read stream below what its groups still need; the entries removed."""
+async def trim_acked(
+    redis: Redis,
+    keep_s: float,
+    streams: Sequence[Stream] = (),
+    infos: Sequence[Any] | None = None,
+) -> int:
+    """Trim each group-read stream (`streams`, default all) below what its groups still
+    need; `infos` are their XINFO GROUPS replies when the caller has them (else read here).
+    Returns the entries removed."""
     targets = list(streams) or group_trimmed_streams()
-    async with redis.pipeline(transaction=False) as pipe:
-        for stream in targets:
-            pipe.xinfo_groups(stream.name)
-        infos = await pipe.execute(raise_on_error=False)
+    if infos is None:
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream in targets:
+                pipe.xinfo_groups(stream.name)
+            infos = await pipe.execute(raise_on_error=False)
     pending_of: list[tuple[str, str]] = []
     async with redis.pipeline(transaction=False) as pipe:
         for stream, groups in zip(targets, infos, strict=True):
@@ -84,7 +93,7 @@ async def trim_acked(redis: Redis, keep_s: float, streams: Sequence[Stream] = ()
         if isinstance(summary, dict) and summary.get("min") is not None:
             oldest[key] = _text(summary["min"])
     keep_from = f"{int((time.time() - keep_s) * 1000)}-0"
-    removed = 0
+    points: list[tuple[str, str]] = []
     for stream, groups in zip(targets, infos, strict=True):
         if not isinstance(groups, list):
             continue  # no such stream yet
@@ -92,8 +101,13 @@ async def trim_acked(redis: Redis, keep_s: float, streams: Sequence[Stream] = ()
         pending = {g: i for (s, g), i in oldest.items() if s == stream.name}
         point = trim_point(decoded, pending, keep_from)
         if point is not None:
-            removed += int(await redis.xtrim(stream.name, minid=point, approximate=True))
-    return removed
+            points.append((stream.name, point))
+    if not points:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for name, point in points:
+            pipe.xtrim(name, minid=point, approximate=True)
+        return sum(int(n) for n in await pipe.execute())
 
 
 def _text(value: Any) -> str:
