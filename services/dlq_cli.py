@@ -10,11 +10,12 @@
 `S` is the source stream (orders.events, not orders.events.dlq). A replay appends the
 original message to S, so every group reading S sees it again; every handler is idempotent
 (orders by clientOrderId and version, fills by execId), which makes a replay safe. Replay and
-drop are one Lua step each: run twice (two operators), the second finds nothing and changes
-nothing. Each is appended to the `audit` stream (`OperatorAction`) with the caller and the
-reason; `dead_letter_length` and the DeadLettersPresent alert follow the dead-letter streams.
-Redis is `REDIS_URL` (or `--redis-url`), else redis://127.0.0.1:6379/0. Exit status: 0 done,
-1 refused or not found, 2 Redis unreachable.
+drop are one Lua step each, their line on the `audit` stream (`OperatorAction`, with the
+caller and the reason) included: run twice (two operators), the second finds nothing and
+changes nothing, and no action goes unrecorded. `dead_letter_length` and the
+DeadLettersPresent alert follow the dead-letter streams. Redis is `REDIS_URL` (or
+`--redis-url`), else redis://127.0.0.1:6379/0. Exit status: 0 done, 1 refused or not
+found, 2 Redis unreachable.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ import orjson
 import redis.asyncio as aioredis
 
 from libs.common import topology
-from libs.common.bus import DATA_FIELD, Bus
+from libs.common.bus import DATA_FIELD
 from libs.common.messages import Envelope, OperatorAction
-from libs.common.service import EnvelopeCodec
 from libs.common.stores._support import LuaScript
 from services.operator import table
 from services.redis_cli import DEFAULT_REDIS_URL, actor, run_with_redis
@@ -38,21 +38,26 @@ from services.redis_cli import DEFAULT_REDIS_URL, actor, run_with_redis
 SOURCES = {s.name: s for s in topology.STREAMS}
 ERROR_CHARS = 60
 
-# Move a dead letter back to its stream: KEYS[1] the dlq, KEYS[2] the source stream; ARGV[1]
-# the entry id. Returns the new entry's id, or false when the dead letter is not there.
-_REPLAY = LuaScript(
+# Replay (KEYS[3] given) or drop a dead letter, and write its audit line, in one step: KEYS[1]
+# the dlq, KEYS[2] the audit stream, KEYS[3] the source stream; ARGV: the entry id, the audit
+# stream's maxlen, the audit entry. Returns the replayed entry's new id (1 for a drop), or
+# false when the dead letter is not there (nothing written).
+_SETTLE = LuaScript(
     """
 local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #found == 0 then return false end
-local fields = found[1][2]
-local data = nil
-for i = 1, #fields, 2 do
-  if fields[i] == '__data__' then data = fields[i + 1] end
+local result = 1
+if KEYS[3] then
+  local fields, data = found[1][2], nil
+  for i = 1, #fields, 2 do
+    if fields[i] == '__data__' then data = fields[i + 1] end
+  end
+  if not data then return false end
+  result = redis.call('XADD', KEYS[3], '*', '__data__', data)
 end
-if not data then return false end
-local id = redis.call('XADD', KEYS[2], '*', '__data__', data)
 redis.call('XDEL', KEYS[1], ARGV[1])
-return id
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', '__data__', ARGV[3])
+return result
 """
 )
 
@@ -98,25 +103,17 @@ async def show(args: argparse.Namespace, redis: aioredis.Redis) -> int:
 
 
 async def replay(args: argparse.Namespace, redis: aioredis.Redis) -> int:
-    source = SOURCES[args.stream]
-    new_id = await _REPLAY(redis, [source.dlq.name, source.name], [args.entry_id])
-    if not new_id:
-        _say(f"no dead letter {args.entry_id} in {source.name}.dlq: replayed or dropped already?")
-        return 1
-    new = new_id.decode() if isinstance(new_id, bytes) else str(new_id)
-    await _audit(redis, "dlq_replay", args, {"stream": source.name, "id": args.entry_id, "as": new})
-    print(f"replayed {args.entry_id} onto {source.name} as {new}")
-    return 0
+    new_id = await _settle(redis, args, "dlq_replay", replay=True)
+    if new_id is not None:
+        print(f"replayed {args.entry_id} onto {args.stream} as {new_id}")
+    return 0 if new_id is not None else 1
 
 
 async def drop(args: argparse.Namespace, redis: aioredis.Redis) -> int:
-    source = SOURCES[args.stream]
-    if not await redis.xdel(source.dlq.name, args.entry_id):
-        _say(f"no dead letter {args.entry_id} in {source.name}.dlq: replayed or dropped already?")
-        return 1
-    await _audit(redis, "dlq_drop", args, {"stream": source.name, "id": args.entry_id})
-    print(f"dropped {args.entry_id} from {source.name}.dlq")
-    return 0
+    done = await _settle(redis, args, "dlq_drop", replay=False)
+    if done is not None:
+        print(f"dropped {args.entry_id} from {args.stream}.dlq")
+    return 0 if done is not None else 1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -147,13 +144,25 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-async def _audit(
-    redis: aioredis.Redis, action: str, args: argparse.Namespace, details: dict[str, str]
-) -> None:
+async def _settle(
+    redis: aioredis.Redis, args: argparse.Namespace, action: str, *, replay: bool
+) -> str | None:
+    """Replay or drop the dead letter with its audit line (one Lua step); the replayed
+    entry's new id ("1" for a drop), or None (said) when it is not there."""
+    source, audit = SOURCES[args.stream], topology.AUDIT
     entry = OperatorAction(
-        action=action, actor=actor("mmx dlq"), reason=args.reason, details=details
+        action=action,
+        actor=actor("mmx dlq"),
+        reason=args.reason,
+        details={"stream": source.name, "id": args.entry_id},
     )
-    await Bus(redis, EnvelopeCodec()).publish(topology.AUDIT, Envelope.wrap(entry))
+    keys = [source.dlq.name, audit.name, *([source.name] if replay else [])]
+    data = Envelope.wrap(entry).to_json()
+    result = await _SETTLE(redis, keys, [args.entry_id, audit.length_cap, data])
+    if not result:
+        _say(f"no dead letter {args.entry_id} in {source.name}.dlq: replayed or dropped already?")
+        return None
+    return result.decode() if isinstance(result, bytes) else str(result)
 
 
 def _decoded(fields: dict[bytes, bytes]) -> dict[str, str]:
