@@ -366,7 +366,8 @@ STREAM_LAG = MetricSpec(
     "stream_lag",
     Kind.GAUGE,
     ("stream", "group"),
-    "Entries of the stream not yet delivered to the group (XINFO GROUPS lag)",
+    "Entries of the stream not yet delivered to the group (XINFO GROUPS lag; when Redis "
+    "cannot tell, those after its last delivered entry, counted up to 1001)",
     "each service for the groups it reads, from XINFO GROUPS; query with max by (stream, group)",
 )
 STREAM_PENDING = MetricSpec(

@@ -44,6 +44,10 @@ class RedisServer:
         self.workdir.cleanup()
 
 
+DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
+"""An AOF fsynced before every write is acknowledged."""
+
+
 def start_redis_server(
     *, binary: str | None = None, timeout_s: float = 10.0, durable: bool = False
 ) -> RedisServer:
@@ -60,8 +64,7 @@ def start_redis_server(
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--save", "",
-        "--appendonly", "yes" if durable else "no",
-        "--appendfsync", "always",
+        *(DURABLE if durable else ["--appendonly", "no"]),
         "--dir", workdir.name,
         "--logfile", str(log),
     ]  # fmt: skip

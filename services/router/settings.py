@@ -58,9 +58,9 @@ class RouterSettings(ServiceSettings):
     """A dead router's pending approvals are claimed by a live one after this long. Below
     `max_order_age_s`, so they are still sent; above a send's life (the venue's recv_window
     plus the request timeout, checked at start), so a claimed approval the venue does not
-    know was certainly not placed by the dead router. A claim of a batch that a slow live router is
-    still handling is safe: the record's compare-and-set and the venue's refusal of a second
-    order with the same orderLinkId make the second handling a no-op."""
+    know was certainly not placed by the dead router. A claim of a batch that a slow live
+    router is still handling is safe: the record's compare-and-set and the venue's refusal
+    of a second order with the same orderLinkId make the second handling a no-op."""
     exec_lookback_s: float = Field(3600.0, gt=0)
     """Where the first private-stream holder starts its execution snapshot (no cursor yet)."""
     fill_dedupe_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
