@@ -18,13 +18,14 @@ from fastapi import FastAPI
 
 from libs.common import topology
 from libs.common.bus import Bus
-from libs.common.domain.enums import OrderType, Side
+from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.messages import Command, Envelope, Message, OrderApproved, PlaceOrder
 from libs.common.service import EnvelopeCodec, ServiceRuntime
 from libs.common.stores import RedisOrderStore
-from libs.common.venue import VenueConfig
+from libs.common.venue import BybitVenue, OrderAck, VenueConfig
+from libs.common.venue import PlaceOrder as VenuePlace
 from services.router.app import create_app
 from services.router.freeze_watch import FreezeWatcher
 from services.router.private_stream import PrivateStreamOwner
@@ -74,6 +75,26 @@ def bid(cid: str, price: str = "59000", qty: str = "0.002", symbol: str = "BTCUS
         qty=Decimal(qty),
         price=Decimal(price),
     )
+
+
+async def place_at_venue(sim: SimProcess, *places: PlaceOrder) -> list[OrderAck]:
+    """Place orders straight at the venue, behind the engine's back: a dead router's send,
+    a manual order, an order from before Redis lost its data."""
+    async with BybitVenue(venue_config(sim)) as venue:
+        return [
+            await venue.place(
+                VenuePlace(
+                    category=Category.LINEAR,
+                    symbol=p.symbol,
+                    side=p.side,
+                    order_type=p.order_type,
+                    qty=p.qty,
+                    price=p.price,
+                    client_order_id=p.client_order_id,
+                )
+            )
+            for p in places
+        ]
 
 
 @dataclass

@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -17,15 +16,12 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from libs.common import topology
-from libs.common.domain.enums import Category, OrderType, Side
-from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.orders import OrderStatus
 from libs.common.freeze import request_unfreeze, trigger_freeze
 from libs.common.metrics import EngineMetrics, FreezeReason
 from libs.common.redis_server import RedisServer, start_redis_server
 from libs.common.stores import RedisRiskStateStore
-from libs.common.venue import BybitVenue, PlaceOrder
-from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
+from tests.integration.router.conftest import Desk, StartRouter, bid, place_at_venue, wait_until
 from tests.simulator import SimClient, SimProcess
 
 pytestmark = pytest.mark.integration
@@ -41,19 +37,9 @@ async def open_at_venue(sim: SimProcess) -> list[str]:
 
 async def place_behind_the_engine(sim: SimProcess, *cids: str) -> None:
     """Orders the engine has no record of (placed by hand, or before Redis lost its data)."""
-    async with BybitVenue(venue_config(sim)) as venue:
-        for i, cid in enumerate(cids):
-            await venue.place(
-                PlaceOrder(
-                    category=Category.LINEAR,
-                    symbol="BTCUSDT",
-                    side=Side.BUY,
-                    order_type=OrderType.LIMIT,
-                    qty=Decimal("0.001"),
-                    price=Decimal(50000 - i),
-                    client_order_id=ClientOrderId(cid),
-                )
-            )
+    await place_at_venue(
+        sim, *(bid(cid, price=str(50000 - i), qty="0.001") for i, cid in enumerate(cids))
+    )
 
 
 async def freeze(redis: aioredis.Redis) -> tuple[int, int]:

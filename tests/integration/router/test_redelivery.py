@@ -5,7 +5,6 @@ must adopt, never a rejection inferred from the approval's age."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -15,8 +14,15 @@ from libs.common import topology
 from libs.common.domain.enums import Category
 from libs.common.domain.orders import OrderStatus, reject
 from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
-from libs.common.venue import BybitVenue, CancelOrder, PlaceOrder
-from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
+from libs.common.venue import BybitVenue, CancelOrder
+from tests.integration.router.conftest import (
+    Desk,
+    StartRouter,
+    bid,
+    place_at_venue,
+    venue_config,
+    wait_until,
+)
 from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
@@ -26,18 +32,8 @@ async def test_a_claimed_approval_adopts_what_the_venue_did_and_rejects_only_the
     start_router: StartRouter, desk: Desk, redis: aioredis.Redis, venue_sim: SimProcess
 ) -> None:
     placed, never = bid("crashed-1"), bid("never-1", price="58990")
-    async with BybitVenue(venue_config(venue_sim)) as venue:  # what the dead router sent
-        ack = await venue.place(
-            PlaceOrder(
-                category=Category.LINEAR,
-                symbol=placed.symbol,
-                side=placed.side,
-                order_type=placed.order_type,
-                qty=placed.qty,
-                price=Decimal(placed.price or 0),
-                client_order_id=placed.client_order_id,
-            )
-        )
+    (ack,) = await place_at_venue(venue_sim, placed)  # what the dead router sent
+    async with BybitVenue(venue_config(venue_sim)) as venue:
         # gone from the open book before any router looks: no snapshot or push adopts it
         await venue.cancel(
             CancelOrder(
@@ -70,18 +66,7 @@ async def test_a_fill_of_an_order_rejected_by_inference_is_published_and_ends_it
     start_router: StartRouter, desk: Desk, venue_sim: SimProcess
 ) -> None:
     live = bid("inferred-1", qty="0.002")
-    async with BybitVenue(venue_config(venue_sim)) as venue:  # it reached the venue after all
-        await venue.place(
-            PlaceOrder(
-                category=Category.LINEAR,
-                symbol=live.symbol,
-                side=live.side,
-                order_type=live.order_type,
-                qty=live.qty,
-                price=Decimal(live.price or 0),
-                client_order_id=live.client_order_id,
-            )
-        )
+    await place_at_venue(venue_sim, live)  # it reached the venue after all
     await desk.orders.create(live.to_order(time.time_ns()))
     await desk.orders.update(live.client_order_id, partial(reject, reason="stale", ts_ns=1))
     body = {"symbol": "BTCUSDT", "price": str(live.price), "qty": "0.002"}
