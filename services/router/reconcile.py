@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
-from libs.common.domain.orders import Order, OrderEventKind, OrderStatus, apply_event, is_terminal
+from libs.common.domain.orders import (
+    Order,
+    OrderEventKind,
+    OrderStatus,
+    apply_event,
+    is_terminal,
+    reject,
+)
 from libs.common.messages import OrderAmendRejected
 from libs.common.metrics import DriftKind
 from libs.common.tasks import cancel_and_wait
@@ -186,13 +193,17 @@ class Reconciler:
         """Records the venue does not know at all: a Pending was never placed (Rejected); an
         acknowledged one is past the venue's history (Canceled)."""
         tracker = Tracker()
+        grace_s = self._ctx.settings.pending_grace_s
         for order in orders:
-            kind = (
-                OrderEventKind.REJECTED if order.venue_order_id is None else OrderEventKind.CANCELED
-            )
-            tracker.add(
-                order.client_order_id, partial(apply_event, event_kind=kind, ts_ns=now_ns())
-            )
+            if order.venue_order_id is None:
+                reason = (
+                    f"{NOT_AT_VENUE}: the venue does not know this orderLinkId "
+                    f"{grace_s:g} s after it was written (pending_grace_s): never placed"
+                )
+                step = partial(reject, reason=reason, ts_ns=now_ns())
+            else:
+                step = partial(apply_event, event_kind=OrderEventKind.CANCELED, ts_ns=now_ns())
+            tracker.add(order.client_order_id, step)
         events: list[Outgoing] = []
         changes = changes_only(await tracker.run(self._ctx.orders))
         for change in changes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -69,3 +70,18 @@ async def test_reconciliation_adopts_a_stray_order_and_settles_one_cancelled_beh
 
     again = await router.reconciler.run_once()  # the venue and the records agree now
     assert again[BTC].open_orders == 0 and again[BTC].fills == 0
+
+
+async def test_a_pending_order_the_venue_never_got_is_rejected_with_the_reason_why(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    router = await start_router()
+    await wait_until(lambda: router.reconciler.passes >= 1, what="the start-up pass")
+    long_ago_ns = time.time_ns() - int(3600 * 1e9)  # far past pending_grace_s
+    await desk.orders.create(bid("never-sent").to_order(long_ago_ns))
+
+    await router.reconciler.run_once()
+
+    rejected = await desk.order("never-sent")
+    assert rejected.status is OrderStatus.REJECTED
+    assert rejected.reason.startswith("not_at_venue: the venue does not know"), rejected.reason
