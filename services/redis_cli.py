@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from libs.common.service import redis_from_url
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 UNREACHABLE = 2
 """The exit status when Redis cannot be reached."""
@@ -23,12 +25,13 @@ def run_with_redis(
     use: Callable[[aioredis.Redis], Awaitable[int]],
     say: Callable[[str], None],
 ) -> int:
-    """Run `use` with a client of `--redis-url`, else REDIS_URL, else the default; its exit
+    """Run `use` with a client of `--redis-url`, else REDIS_URL, else the default (built as a
+    service builds its own: `redis_from_url`, so `redis+sentinel://` works too); its exit
     status, or UNREACHABLE (said) when Redis does not answer."""
     url = args.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 
     async def with_client() -> int:
-        redis = aioredis.Redis.from_url(url)
+        redis = redis_from_url(url)
         try:
             return await use(redis)
         finally:

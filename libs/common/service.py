@@ -1,12 +1,14 @@
 """What every mmx service shares: settings, the Redis client, the bus, `/health`, `/ready`,
 `/metrics`, and a lifespan that starts and stops its runners in order.
 
-The Redis client of a service is `redis_client(settings)`: one `BlockingConnectionPool` of
+The Redis client of a service is `redis_client(settings)`: one blocking pool of
 `redis_pool_size` connections built from `redis_url` (password, ACL user, `rediss://` and its
-TLS query parameters as redis-py reads them). When every connection is busy a command waits
-up to `redis_pool_timeout_s` for one instead of failing at once ("Too many connections");
-past that it fails with a `ConnectionError` ("No connection available."), which a service's
-routes answer as Redis being unavailable.
+TLS query parameters as redis-py reads them; or `redis+sentinel://`, whose pool asks the
+sentinels where the primary is and follows it through a failover, see
+`libs.common.redis_url`). When every connection is busy a command waits up to
+`redis_pool_timeout_s` for one instead of failing at once ("Too many connections"); past that
+it fails with a `ConnectionError` ("No connection available."), which a service's routes
+answer as Redis being unavailable.
 
     def create_app(settings: RouterSettings) -> FastAPI:
         return service_app("router", settings, build=lambda rt: _wire(rt, settings))
@@ -34,6 +36,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
 from fastapi import FastAPI, Response
@@ -43,16 +46,19 @@ from pydantic import AliasChoices, BeforeValidator, Field, ValidationInfo, field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
+from libs.common.redis_url import SentinelUrl, is_sentinel_url, parse_sentinel_url
 from libs.common.stream_trim import group_trimmed_streams, trim_acked
 from libs.common.tasks import cancel_and_wait
 
 __all__ = [
+    "BlockingSentinelConnectionPool",
     "EnvelopeCodec",
     "ReadinessCheck",
     "Runner",
@@ -61,6 +67,7 @@ __all__ = [
     "StreamHealth",
     "SymbolList",
     "redis_client",
+    "redis_from_url",
     "run",
     "service_app",
     "stalled",
@@ -161,25 +168,100 @@ _POOL_QUERY_KEYS = ("max_connections", "timeout")
 def redis_client(settings: ServiceSettings) -> Redis:
     """A bytes client for `settings.redis_url` on a pool that waits when it is full.
 
-    The URL is read exactly as `Redis.from_url` reads it (scheme, user, password, db, TLS
-    query parameters); the pool's size and wait come from the settings only, so a URL that
-    sets `max_connections` or `timeout` is refused rather than silently winning. Nothing
-    connects until the first command. Closing the client closes its pool.
+    A `redis://`, `rediss://` or `unix://` URL is read exactly as `Redis.from_url` reads it
+    (scheme, user, password, db, TLS query parameters); a `redis+sentinel://` URL as
+    `libs.common.redis_url` describes (`redis_from_url`). The pool's size and wait come from
+    the settings only, so a URL that sets `max_connections` or `timeout` is refused rather
+    than silently winning. Nothing connects until the first command. Closing the client
+    closes its pool (and, for Sentinel, the connections to the sentinels).
     """
-    conflicting = [key for key in _POOL_QUERY_KEYS if key in parse_url(settings.redis_url)]
+    query = (
+        parse_qs(urlsplit(settings.redis_url).query)
+        if is_sentinel_url(settings.redis_url)
+        else parse_url(settings.redis_url)
+    )
+    conflicting = [key for key in _POOL_QUERY_KEYS if key in query]
     if conflicting:
         raise ValueError(
             f"the Redis URL sets {', '.join(conflicting)} in its query: expected the pool to be "
             f"configured by {settings.env_name('redis_pool_size')} and "
             f"{settings.env_name('redis_pool_timeout_s')} only; remove it from the URL"
         )
-    pool = BlockingConnectionPool.from_url(
+    return redis_from_url(
         settings.redis_url,
-        max_connections=settings.redis_pool_size,
-        timeout=settings.redis_pool_timeout_s,
-        decode_responses=False,
+        pool_size=settings.redis_pool_size,
+        pool_timeout_s=settings.redis_pool_timeout_s,
+    )
+
+
+def redis_from_url(url: str, *, pool_size: int = 64, pool_timeout_s: float = 5.0) -> Redis:
+    """A bytes client for `url` on a pool of `pool_size` connections that waits up to
+    `pool_timeout_s` for a free one; what `redis_client` builds, for tools without settings.
+
+    `redis+sentinel://` (`libs.common.redis_url`) gives a client of the primary the sentinels
+    name, on a `BlockingSentinelConnectionPool`: each new connection asks the sentinels
+    where the primary is, so after a failover the same client reaches the promoted replica.
+    The commands that meet the failover itself fail with `ConnectionError` (the old primary
+    is gone, or is now a replica): the caller's retry, as for any outage, carries them over.
+    Any other URL is read by redis-py (`BlockingConnectionPool.from_url`; a `max_connections`
+    or `timeout` in its query wins over the arguments). Nothing connects until the first
+    command.
+    """
+    if is_sentinel_url(url):
+        return _sentinel_client(parse_sentinel_url(url), pool_size, pool_timeout_s)
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=pool_size, timeout=pool_timeout_s, decode_responses=False
     )
     return Redis.from_pool(pool)
+
+
+class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+    """A Sentinel-managed pool of the primary's connections that waits for a free connection
+    like `BlockingConnectionPool` (`timeout`, then "No connection available."), and closes
+    its `Sentinel`'s own clients when it is closed: the pool of `redis_from_url`.
+
+    The two bases override different methods (Sentinel: where to connect, which connections
+    are still the primary's; blocking: getting and releasing under a condition), so the
+    combination keeps both behaviours.
+    """
+
+    async def aclose(self) -> None:
+        """Close the pool's connections, then the connections to the sentinels."""
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
+
+
+def _sentinel_client(parsed: SentinelUrl, pool_size: int, pool_timeout_s: float) -> Redis:
+    sockets: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("socket_timeout", parsed.socket_timeout),
+            ("socket_connect_timeout", parsed.socket_connect_timeout),
+        )
+        if value is not None
+    }
+    primary: dict[str, Any] = {
+        **sockets,
+        "username": parsed.username,
+        "password": parsed.password,
+        "db": parsed.db,
+        "decode_responses": False,
+    }
+    sentinels: dict[str, Any] = {
+        **sockets,
+        "username": parsed.sentinel_username,
+        "password": parsed.sentinel_password,
+    }
+    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=sentinels, **primary)
+    client: Redis = sentinel.master_for(
+        parsed.service,
+        connection_pool_class=BlockingSentinelConnectionPool,
+        max_connections=pool_size,
+        timeout=pool_timeout_s,
+    )
+    return client
 
 
 def _pid() -> int:
