@@ -27,10 +27,25 @@ class RedisServer:
     process: subprocess.Popen[bytes]
     port: int
     workdir: tempfile.TemporaryDirectory[str]
+    argv: list[str]
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies without writing anything more (its AOF stays as it was)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self, timeout_s: float = 10.0) -> None:
+        """Start the server again on the same port and directory (a durable one reloads its
+        AOF) and wait until it answers PING."""
+        if self.process.poll() is None:
+            raise RedisServerError(f"redis-server on port {self.port} is still running")
+        self.process = subprocess.Popen(self.argv)
+        _wait_for_ping(self, Path(self.workdir.name) / "redis.log", timeout_s)
 
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
@@ -68,7 +83,7 @@ def start_redis_server(
         "--dir", workdir.name,
         "--logfile", str(log),
     ]  # fmt: skip
-    server = RedisServer(subprocess.Popen(argv), port, workdir)
+    server = RedisServer(subprocess.Popen(argv), port, workdir, argv)
     try:
         _wait_for_ping(server, log, timeout_s)
     except BaseException:

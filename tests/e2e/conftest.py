@@ -24,7 +24,7 @@ SIM_LIMITS = {
 }
 """Simulator rate limits high enough that no e2e test meets them."""
 
-_FAILED = pytest.StashKey[bool]()
+FAILED = pytest.StashKey[bool]()
 
 StackFactory = Callable[..., Awaitable[E2EStack]]
 
@@ -35,7 +35,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed:
-        item.stash[_FAILED] = True
+        item.stash[FAILED] = True
     return report
 
 
@@ -75,7 +75,7 @@ async def make_stack(
     finally:
         for stack in stacks:
             await stack.stop()
-            if request.node.stash.get(_FAILED, False):
+            if request.node.stash.get(FAILED, False):
                 print(stack.logs())
 
 

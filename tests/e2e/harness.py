@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from libs.common.api_keys import ApiKeyRecord, RedisApiKeyStore, Role, issue_key
 from libs.common.domain.ids import Symbol
+from libs.common.service import redis_from_url
 from libs.common.stores.marks import Mark, RedisMarkStore
 from tests.simulator import REPO_ROOT, SimProcess, free_port
 
@@ -293,7 +293,7 @@ class E2EStack:
 
     async def issue_keys(self) -> None:
         """Write an operator key ("e2e", the tests' client) and a trader key ("demo")."""
-        client = aioredis.Redis.from_url(self.redis_url)
+        client = redis_from_url(self.redis_url)
         try:
             store = RedisApiKeyStore(client)
             for name, role in (("e2e", Role.OPERATOR), ("demo", Role.TRADER)):
@@ -346,7 +346,7 @@ class E2EStack:
         Read from Redis, not through `/v1/risk/simulate`: simulate also denies for a freeze,
         which a test may have provoked meanwhile, though the mark is there."""
         target = Decimal(price)
-        client = aioredis.Redis.from_url(self.redis_url)
+        client = redis_from_url(self.redis_url)
         marks = RedisMarkStore(client)
 
         async def near() -> Mark | None:

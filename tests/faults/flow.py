@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from decimal import Decimal
 
 import httpx
@@ -66,6 +67,8 @@ class Flow:
         """Every clientOrderId sent, answered or not."""
         self.refused = 0
         self.sent = 0
+        self.answers: Counter[str] = Counter()
+        """HTTP status (or transport error) -> how many answers."""
 
     def start(self, *, orders: int, rate_per_s: float = 30.0) -> asyncio.Task[None]:
         return asyncio.create_task(self.run(orders, rate_per_s), name=f"flow:{self.scenario}")
@@ -83,9 +86,11 @@ class Flow:
             response = await self.stack.gateway.http.post(
                 "/v1/orders", json={"category": "linear", "orderType": "Limit", **body}
             )
-        except httpx.TransportError:
+        except httpx.TransportError as error:
             self.refused += 1
+            self.answers[type(error).__name__] += 1
             return
+        self.answers[str(response.status_code)] += 1
         if response.status_code in (200, 201, 202) and response.json().get("created"):
             self.placed.append(body["clientOrderId"])
         elif response.status_code >= 500 and response.status_code != 503:

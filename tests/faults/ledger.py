@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, ExecId
 from libs.common.domain.orders import Order, OrderStatus
+from libs.common.service import redis_from_url
 from libs.common.stores import RedisOrderStore
 from libs.common.stores.positions_redis import RedisPositionStore
 from tests.simulator import SimProcess
@@ -58,6 +59,8 @@ class FaultRow:
     missed_or_double_fills: int
     position_drift: int
     state_mismatch: int
+    limit_breaches: int = 0
+    """Positions past the inventory limit (counted by scenarios that set one)."""
     seconds: float = 0.0
     examples: tuple[str, ...] = ()
     """A few of the faults found, for the failure message (not part of the table)."""
@@ -70,6 +73,7 @@ class FaultRow:
         "missed_or_double_fills",
         "position_drift",
         "state_mismatch",
+        "limit_breaches",
     )
 
     @property
@@ -114,7 +118,7 @@ async def read_books(sim: SimProcess, redis_url: str, placed: Iterable[str]) -> 
         if p.get("side") in ("Buy", "Sell")
     }
     ids = sorted(set(placed) | {o["orderLinkId"] for o in venue_orders if o["orderLinkId"]})
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_from_url(redis_url)
     try:
         records = await RedisOrderStore(client).get_many([ClientOrderId(i) for i in ids])
         exec_ids = [e["execId"] for e in executions]
@@ -178,6 +182,7 @@ def count(
             examples.append(f"lost {cid}: {record.status} {record.reason!r}, not at the venue")
     open_at_venue = [o for o in books.venue_orders if o["orderStatus"] in VENUE_OPEN]
     orphans = 0
+    orphan_ids: set[str] = set()
     for order in open_at_venue:
         record = books.records.get(order["orderLinkId"])
         if record is None or record.status in (
@@ -186,6 +191,7 @@ def count(
             OrderStatus.REJECTED,
         ):
             orphans += 1
+            orphan_ids.add(order["orderLinkId"])
             state = "unknown" if record is None else f"{record.status} {record.reason!r}"
             examples.append(f"orphan {order['orderLinkId']}: {order['orderStatus']}, {state}")
     fills = [e for e in books.venue_executions if e["orderLinkId"] in placed]
@@ -197,8 +203,8 @@ def count(
     mismatch = 0
     for cid, order in venue.items():
         record = books.records.get(cid)
-        if record is None:
-            continue  # an orphan if open, else adopted history the engine never knew
+        if record is None or cid in orphan_ids:
+            continue  # counted as an orphan, or history the engine never knew
         if Decimal(order["cumExecQty"]) != record.filled_qty:
             missed += 1
             examples.append(f"{cid}: filled {record.filled_qty}, venue {order['cumExecQty']}")
@@ -255,4 +261,3 @@ async def settle(
         if time.monotonic() > deadline:
             return row
         await asyncio.sleep(0.5)
-

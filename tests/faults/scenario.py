@@ -9,6 +9,7 @@ counted once the engine has settled, the row printed and kept for the suite's ta
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -43,10 +44,14 @@ async def run_scenario(
     rate_per_s: float = 30.0,
     after_freeze: bool = False,
     settle_timeout_s: float = 45.0,
+    seen: Callable[[], dict[str, int]] | None = None,
 ) -> FaultRow:
-    """Run the flow, `inject` at a third of it, `heal` after it, and count (see module)."""
+    """Run the flow, `inject` at a third of it, `heal` after it, and count (see module).
+
+    `seen` adds counts the scenario took itself while it ran (e.g. orders open at the venue
+    when the freeze sweep confirmed flat), by FaultRow field name."""
     started = time.monotonic()
-    flow = Flow(stack, scenario.replace(" ", "-"))
+    flow = Flow(stack, re.sub(r"[^a-z0-9]+", "-", scenario.lower())[:24].strip("-"))
     task = flow.start(orders=orders, rate_per_s=rate_per_s)
     await flow.reached(orders // 3)
     await inject()
@@ -62,11 +67,16 @@ async def run_scenario(
         after_freeze=after_freeze,
         timeout_s=settle_timeout_s,
     )
-    row = replace(row, seconds=time.monotonic() - started)
+    extra = seen() if seen is not None else {}
+    row = replace(
+        row,
+        seconds=time.monotonic() - started,
+        **{name: getattr(row, name) + n for name, n in extra.items()},
+    )
     ROWS.append(row)
     print(f"\n{FaultRow.header()}\n{row.line()}")
     assert not row.faults, f"{scenario}: {row.faults}: {'; '.join(row.examples)}"
-    assert flow.placed, f"{scenario}: the gateway created no order at all"
+    assert flow.placed, f"{scenario}: the gateway created no order at all: {flow.answers}"
     return row
 
 

@@ -17,6 +17,4 @@ async def test_kill_9_mid_flow_then_restart_loses_and_doubles_nothing(
 ) -> None:
     stack = await make_stack(env=FAULT_ENV)
     await prepare(stack)
-    await run_scenario(
-        stack, f"kill -9 {service}", inject=kill_and_restart(stack, service)
-    )
+    await run_scenario(stack, f"kill -9 {service}", inject=kill_and_restart(stack, service))
