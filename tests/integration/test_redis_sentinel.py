@@ -23,7 +23,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from libs.common.service import ServiceSettings, redis_client
+from services.cli import redact_url
 from services.redis_cli import run_with_redis
+from services.stack import redis_probe
 from tests.redis_sentinel import SentinelCluster, start_sentinel_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -137,3 +139,9 @@ async def test_a_client_of_an_unknown_service_says_no_primary_is_found(
             await client.ping()
     finally:
         await client.aclose()
+
+
+def test_mmx_up_pings_the_primary_through_the_sentinel_url(cluster: SentinelCluster) -> None:
+    assert redis_probe(cluster.url).check()
+    password_url = cluster.url.replace("://", "://app:s3cret@")
+    assert redact_url(password_url) == cluster.url.replace("://", "://app:***@")
