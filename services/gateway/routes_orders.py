@@ -38,6 +38,12 @@ VIEWER = Depends(require_role(Role.VIEWER))
 ERRORS = responses(404, 409, 413, 422, 503)
 AMEND_ERRORS = ERRORS | admission.RESPONSES
 PLACE_ERRORS = responses(413, 422, 503) | admission.RESPONSES
+SETTLED = (
+    "No order left pending: each has its first outcome (`?wait=true`) or existed already "
+    "(its clientOrderId was sent before: nothing placed)"
+)
+PLACE_RESPONSES = PLACE_ERRORS | {200: {"model": PlaceResult, "description": SETTLED}}
+BATCH_RESPONSES = PLACE_ERRORS | {200: {"model": BatchResult, "description": SETTLED}}
 
 Wait = Annotated[bool, Query(description="answer with the first outcome (or 202 on timeout)")]
 WaitMs = Annotated[
@@ -49,7 +55,7 @@ SymbolQuery = Annotated[SymbolField, Query(description="e.g. BTCUSDT")]
 Reason = Annotated[str, Query(min_length=1, max_length=500, description="why, for the audit trail")]
 
 
-@router.post("/orders", status_code=202, dependencies=[TRADER], responses=PLACE_ERRORS)
+@router.post("/orders", status_code=202, dependencies=[TRADER], responses=PLACE_RESPONSES)
 async def place_order(
     body: OrderBody,
     gateway: GatewayDep,
@@ -69,7 +75,7 @@ async def place_order(
     return result
 
 
-@router.post("/orders/batch", status_code=202, dependencies=[TRADER], responses=PLACE_ERRORS)
+@router.post("/orders/batch", status_code=202, dependencies=[TRADER], responses=BATCH_RESPONSES)
 async def place_batch(
     body: BatchBody,
     gateway: GatewayDep,

@@ -3,7 +3,9 @@
 FastAPI parses bodies with `json.loads`, which turns `0.1` into a float that may already
 have lost digits. Routes of `ExactJsonRoute` parse the raw text with `parse_float=Decimal`,
 so `"qty": 0.001` and `"qty": "0.001"` both arrive as `Decimal("0.001")`, exactly as sent.
-`NaN` and `Infinity` are not JSON numbers and are refused.
+`NaN` and `Infinity` are not JSON numbers and are refused; so is a body that is not UTF-8
+text or is nested too deeply to parse. Each answers 422 `invalid JSON`, like any other body
+that does not parse.
 """
 
 from __future__ import annotations
@@ -22,8 +24,21 @@ def _refuse_constant(name: str) -> Any:
 
 
 def loads_exact(body: bytes | str) -> Any:
-    """Parse JSON with numbers as Decimal (ints stay int); raise JSONDecodeError on NaN/Infinity."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    """Parse JSON with numbers as Decimal (ints stay int); raise JSONDecodeError on NaN/Infinity,
+    on bytes that are not UTF-8 text and on nesting too deep to parse (FastAPI would answer
+    those two with a bare 400)."""
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8 text ({error.reason} at byte {error.start}): send JSON as UTF-8"
+        raise json.JSONDecodeError(message, _text(body), 0) from None
+    except RecursionError:
+        message = "nested too deeply to parse: expected a JSON object of the documented shape"
+        raise json.JSONDecodeError(message, _text(body), 0) from None
+
+
+def _text(body: bytes | str) -> str:
+    return body if isinstance(body, str) else body.decode("utf-8", errors="replace")
 
 
 class ExactJsonRequest(Request):

@@ -201,6 +201,41 @@ async def test_place_malformed_json_is_422_and_writes_nothing(
     assert await requests_len(redis) == 0
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/orders"), ("PATCH", "/v1/orders/strat1-0001"), ("POST", "/v1/risk/freeze")],
+)
+async def test_a_body_that_is_not_utf8_is_a_422_invalid_json_not_a_bare_400(
+    client: httpx.AsyncClient, redis: aioredis.Redis, method: str, path: str
+) -> None:
+    response = await client.request(
+        method,
+        path,
+        content=b'{"reason": "\xff\xfe"}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert error["error"].startswith("invalid request: body: invalid JSON: not UTF-8 text")
+    assert error["details"][0]["type"] == "json_invalid"
+    assert await requests_len(redis) == 0
+
+
+async def test_a_body_nested_too_deeply_to_parse_is_a_422_invalid_json_not_a_bare_400(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    deep = b"[" * 50_000 + b"]" * 50_000  # within the body limit, past the parser's recursion
+
+    response = await client.post(
+        "/v1/orders", content=deep, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert "invalid JSON: nested too deeply to parse" in response.json()["error"]
+    assert await requests_len(redis) == 0
+
+
 async def test_place_with_wait_answers_accepted_when_the_router_acknowledges(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
@@ -449,6 +484,18 @@ async def test_openapi_lists_every_v1_path(client: httpx.AsyncClient) -> None:
     assert set(paths["/v1/orders"]) == {"get", "post", "delete"}
     assert set(paths["/v1/orders/{clientOrderId}"]) == {"get", "patch", "delete"}
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_openapi_documents_the_200_of_a_place_or_batch_with_no_order_pending(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    for path, model in [("/v1/orders", "PlaceResult"), ("/v1/orders/batch", "BatchResult")]:
+        responses = paths[path]["post"]["responses"]
+        for status in ("200", "202"):
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{model}"}, (path, status)
 
 
 async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
