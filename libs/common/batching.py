@@ -8,7 +8,6 @@ message at a time by the bus; every effect is idempotent, so that repeats nothin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -22,6 +21,7 @@ from libs.common.bus import BatchHandler as BusBatchHandler
 from libs.common.bus import Delivery, PoisonMessage
 from libs.common.domain.ids import EventId
 from libs.common.messages import Envelope, Message, MessageError
+from libs.common.tasks import wait_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,4 @@ class Periodic:
                 self.last_progress = time.monotonic()
             except Exception:
                 log.exception("%s: tick failed", self.name)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(
-                    self._interval_s
-                ):  # not wait_for: it can swallow a cancel (3.11)
-                    await self._stop.wait()
+            await wait_or_timeout(self._stop, self._interval_s)

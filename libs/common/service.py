@@ -55,7 +55,7 @@ from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
 from libs.common.redis_url import SentinelUrl, is_sentinel_url, parse_sentinel_url
 from libs.common.stream_trim import group_trimmed_streams, trim_acked
-from libs.common.tasks import cancel_and_wait
+from libs.common.tasks import cancel_and_wait, wait_or_timeout
 
 __all__ = [
     "BlockingSentinelConnectionPool",
@@ -529,11 +529,7 @@ class StreamHealth:
                 await self.refresh()
             except Exception as error:  # Redis away: /ready says so; keep trying
                 log.warning("%s: stream health refresh failed: %r", self._runtime.name, error)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(
-                    self._interval_s
-                ):  # not wait_for: it can swallow a cancel (3.11)
-                    await self._stop.wait()
+            await wait_or_timeout(self._stop, self._interval_s)
 
 
 def _text(value: object) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from libs.common.stores import LeaseStore
+from libs.common.tasks import wait_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,4 @@ class LeasedTask:
             return False
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel (3.11)
-                await self._stop.wait()
+        await wait_or_timeout(self._stop, seconds)

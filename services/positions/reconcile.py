@@ -10,7 +10,6 @@ set by the holder after each pass (and cleared when it loses the lease).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -21,6 +20,7 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import Symbol
 from libs.common.metrics import DriftKind, EngineMetrics
 from libs.common.stores import PositionStore
+from libs.common.tasks import wait_or_timeout
 from libs.common.venue import BybitVenue, VenueConfig, VenuePort, VenuePosition
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,6 @@ class ReconcileJob:
             await venue.start()
             while not release.is_set():
                 await self._reconciler.reconcile(venue)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(
-                        self._interval_s
-                    ):  # not wait_for: it can swallow a cancel (3.11)
-                        await release.wait()
+                await wait_or_timeout(release, self._interval_s)
         finally:
             await venue.close()

@@ -105,9 +105,11 @@ class FreezeWatcher:
         lost_since: float | None = None
         while True:
             await asyncio.sleep(settings.freeze_poll_s)
-            try:  # bounded: a Redis that stops answering (no reset, no error) is lost too
-                async with asyncio.timeout(settings.freeze_poll_s * 4):  # not wait_for: on
-                    await self._read_state()  # 3.11 it can swallow a cancel, hanging stop()
+            # Bounded: a Redis that stops answering (no reset, no error) is lost too. Not
+            # wait_for: on 3.11 it can swallow a cancel, hanging stop().
+            try:
+                async with asyncio.timeout(settings.freeze_poll_s * 4):
+                    await self._read_state()
             except Exception as error:
                 lost_since = lost_since or time.monotonic()
                 if time.monotonic() - lost_since >= settings.redis_loss_cancel_s:

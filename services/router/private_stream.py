@@ -19,7 +19,7 @@ import logging
 import time
 
 from libs.common.metrics import WsChannel
-from libs.common.tasks import cancel_and_wait
+from libs.common.tasks import cancel_and_wait, wait_or_timeout
 from libs.common.topology import exec_cursor_key
 from libs.common.venue import (
     BybitVenue,
@@ -104,11 +104,7 @@ class PrivateStreamOwner:
                         await self._hold(period)
                 except Exception:
                     log.exception("private stream: lease or stream failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(
-                        period
-                    ):  # not wait_for: it can swallow a cancel (3.11)
-                        await self._stopping.wait()
+                await wait_or_timeout(self._stopping, period)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(leases.release(PRIVATE_STREAM_LEASE, me))

@@ -1,10 +1,10 @@
-"""A task that swallows a cancel still ends: `cancel_and_wait` cancels it again."""
+"""Ending a task for sure (`cancel_and_wait`), and a loop's sleep its stop cuts short."""
 
 from __future__ import annotations
 
 import asyncio
 
-from libs.common.tasks import cancel_and_wait
+from libs.common.tasks import cancel_and_wait, wait_or_timeout
 
 
 async def test_a_task_that_swallows_the_first_cancel_is_cancelled_again_until_it_ends() -> None:
@@ -33,3 +33,20 @@ async def test_a_task_that_already_ended_is_left_as_it_is() -> None:
     await task
     await cancel_and_wait(task)
     assert task.result() == 7
+
+
+async def test_the_sleep_ends_early_when_told_to_stop_and_otherwise_after_its_time() -> None:
+    stop = asyncio.Event()
+    assert await wait_or_timeout(stop, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, stop.set)
+    async with asyncio.timeout(5):
+        assert await wait_or_timeout(stop, 60) is True
+
+
+async def test_the_sleep_is_ended_by_a_cancel() -> None:
+    task = asyncio.create_task(wait_or_timeout(asyncio.Event(), 60))
+    await asyncio.sleep(0)
+    task.cancel()
+    async with asyncio.timeout(5):
+        await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
