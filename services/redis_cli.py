@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from libs.common.service import redis_from_url
+from libs.common.redis_connect import redis_from_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 UNREACHABLE = 2

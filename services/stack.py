@@ -30,8 +30,8 @@ from pathlib import Path
 
 import redis
 
+from libs.common.redis_connect import redis_from_url
 from libs.common.redis_url import is_sentinel_url
-from libs.common.service import redis_from_url
 
 REDIS_DEFAULT_PORT = 6379
 _PR_SET_PDEATHSIG = 1

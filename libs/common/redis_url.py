@@ -15,7 +15,7 @@ for example `redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/0`:
 
 TLS is not supported in this form (the sentinels and the primary are reached in the clear).
 Every error is a `ValueError` naming what is wrong and the expected form; it never repeats the
-password. `libs.common.service.redis_from_url` builds the client from the result.
+password. `libs.common.redis_connect.redis_from_url` builds the client from the result.
 """
 
 from __future__ import annotations

@@ -44,21 +44,20 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
-from libs.common.redis_url import SentinelUrl, is_sentinel_url, parse_sentinel_url
+from libs.common.redis_connect import redis_from_url
+from libs.common.redis_url import is_sentinel_url
 from libs.common.stream_trim import group_trimmed_streams, trim_acked
 from libs.common.tasks import cancel_and_wait, wait_or_timeout
 
 __all__ = [
-    "BlockingSentinelConnectionPool",
     "EnvelopeCodec",
     "ReadinessCheck",
     "Runner",
@@ -67,7 +66,6 @@ __all__ = [
     "StreamHealth",
     "SymbolList",
     "redis_client",
-    "redis_from_url",
     "run",
     "service_app",
     "stalled",
@@ -168,12 +166,13 @@ _POOL_QUERY_KEYS = ("max_connections", "timeout")
 def redis_client(settings: ServiceSettings) -> Redis:
     """A bytes client for `settings.redis_url` on a pool that waits when it is full.
 
-    A `redis://`, `rediss://` or `unix://` URL is read exactly as `Redis.from_url` reads it
-    (scheme, user, password, db, TLS query parameters); a `redis+sentinel://` URL as
-    `libs.common.redis_url` describes (`redis_from_url`). The pool's size and wait come from
-    the settings only, so a URL that sets `max_connections` or `timeout` is refused rather
-    than silently winning. Nothing connects until the first command. Closing the client
-    closes its pool (and, for Sentinel, the connections to the sentinels).
+    Built by `libs.common.redis_connect.redis_from_url`: a `redis://`, `rediss://` or
+    `unix://` URL is read exactly as `Redis.from_url` reads it (scheme, user, password, db,
+    TLS query parameters), a `redis+sentinel://` URL as `libs.common.redis_url` describes.
+    The pool's size and wait come from the settings only, so a URL that sets
+    `max_connections` or `timeout` is refused rather than silently winning. Nothing connects
+    until the first command. Closing the client closes its pool (and, for Sentinel, the
+    connections to the sentinels).
     """
     query = (
         parse_qs(urlsplit(settings.redis_url).query)
@@ -192,76 +191,6 @@ def redis_client(settings: ServiceSettings) -> Redis:
         pool_size=settings.redis_pool_size,
         pool_timeout_s=settings.redis_pool_timeout_s,
     )
-
-
-def redis_from_url(url: str, *, pool_size: int = 64, pool_timeout_s: float = 5.0) -> Redis:
-    """A bytes client for `url` on a pool of `pool_size` connections that waits up to
-    `pool_timeout_s` for a free one; what `redis_client` builds, for tools without settings.
-
-    `redis+sentinel://` (`libs.common.redis_url`) gives a client of the primary the sentinels
-    name, on a `BlockingSentinelConnectionPool`: each new connection asks the sentinels
-    where the primary is, so after a failover the same client reaches the promoted replica.
-    The commands that meet the failover itself fail with `ConnectionError` (the old primary
-    is gone, or is now a replica): the caller's retry, as for any outage, carries them over.
-    Any other URL is read by redis-py (`BlockingConnectionPool.from_url`; a `max_connections`
-    or `timeout` in its query wins over the arguments). Nothing connects until the first
-    command.
-    """
-    if is_sentinel_url(url):
-        return _sentinel_client(parse_sentinel_url(url), pool_size, pool_timeout_s)
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=pool_size, timeout=pool_timeout_s, decode_responses=False
-    )
-    return Redis.from_pool(pool)
-
-
-class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
-    """A Sentinel-managed pool of the primary's connections that waits for a free connection
-    like `BlockingConnectionPool` (`timeout`, then "No connection available."), and closes
-    its `Sentinel`'s own clients when it is closed: the pool of `redis_from_url`.
-
-    The two bases override different methods (Sentinel: where to connect, which connections
-    are still the primary's; blocking: getting and releasing under a condition), so the
-    combination keeps both behaviours.
-    """
-
-    async def aclose(self) -> None:
-        """Close the pool's connections, then the connections to the sentinels."""
-        try:
-            await super().aclose()
-        finally:
-            await self.sentinel_manager.aclose()
-
-
-def _sentinel_client(parsed: SentinelUrl, pool_size: int, pool_timeout_s: float) -> Redis:
-    sockets: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("socket_timeout", parsed.socket_timeout),
-            ("socket_connect_timeout", parsed.socket_connect_timeout),
-        )
-        if value is not None
-    }
-    primary: dict[str, Any] = {
-        **sockets,
-        "username": parsed.username,
-        "password": parsed.password,
-        "db": parsed.db,
-        "decode_responses": False,
-    }
-    sentinels: dict[str, Any] = {
-        **sockets,
-        "username": parsed.sentinel_username,
-        "password": parsed.sentinel_password,
-    }
-    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=sentinels, **primary)
-    client: Redis = sentinel.master_for(
-        parsed.service,
-        connection_pool_class=BlockingSentinelConnectionPool,
-        max_connections=pool_size,
-        timeout=pool_timeout_s,
-    )
-    return client
 
 
 def _pid() -> int:

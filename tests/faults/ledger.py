@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, ExecId
 from libs.common.domain.orders import Order, OrderStatus
-from libs.common.service import redis_from_url
+from libs.common.redis_connect import redis_from_url
 from libs.common.stores import RedisOrderStore
 from libs.common.stores.positions_redis import RedisPositionStore
 from tests.simulator import SimProcess

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from libs.common import topology
-from libs.common.service import redis_from_url
+from libs.common.redis_connect import redis_from_url
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import wait_for
 from tests.faults.flow import prepare

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import RedisServer, start_redis_server
-from libs.common.service import redis_from_url
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import GatewayClient
 from tests.faults.conftest import StackOn

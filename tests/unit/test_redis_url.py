@@ -11,13 +11,14 @@ from pydantic_settings import SettingsConfigDict
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.sentinel import SentinelConnectionPool
 
+from libs.common.redis_connect import redis_from_url
 from libs.common.redis_url import (
     SENTINEL_URL_FORM,
     SentinelUrl,
     is_sentinel_url,
     parse_sentinel_url,
 )
-from libs.common.service import ServiceSettings, redis_client, redis_from_url
+from libs.common.service import ServiceSettings, redis_client
 
 SECRET = "s3cret-p@ss"
 
