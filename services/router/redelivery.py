@@ -11,9 +11,12 @@ record is looked up at the venue by orderLinkId:
     not found  it goes on as any approval (sent with the same orderLinkId, or refused)
     no answer  the approval fails and the bus delivers it again later
 
-Not found is final because the first attempt can no longer land: the approval was claimed
-after `claim_idle_s`, longer than a request's recv_window, so a send signed by the consumer
-that held it has expired (the router's settings check that).
+Not found is taken as final. A claimed approval's earlier send has expired: the claim
+comes after `claim_idle_s`, longer than a request's recv_window plus its timeout (the
+router checks that at start). A retry by the same consumer mostly follows an attempt that
+sent nothing (not sent, or the venue could not be asked; an unknown outcome is acknowledged
+and left to reconciliation). When the retry follows a send whose record write failed, the
+venue has the order (found) or refuses a second one with the same orderLinkId.
 """
 
 from __future__ import annotations
