@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import DATA_FIELD
 from libs.common.messages import Envelope, OperatorAction
-from libs.common.stores._support import LuaScript
+from libs.common.stores._support import XADD_LUA, LuaScript, maxlen_arg
 from services.operator import table
 from services.redis_cli import DEFAULT_REDIS_URL, actor, run_with_redis
 
@@ -40,10 +40,12 @@ ERROR_CHARS = 60
 
 # Replay (KEYS[3] given) or drop a dead letter, and write its audit line, in one step: KEYS[1]
 # the dlq, KEYS[2] the audit stream, KEYS[3] the source stream; ARGV: the entry id, the audit
-# stream's maxlen, the audit entry. Returns the replayed entry's new id (1 for a drop), or
-# false when the dead letter is not there (nothing written).
+# stream's maxlen, the audit entry, the source stream's maxlen ('' when its groups trim it).
+# Returns the replayed entry's new id (1 for a drop), or false when the dead letter is not
+# there (nothing written).
 _SETTLE = LuaScript(
-    """
+    XADD_LUA
+    + """
 local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #found == 0 then return false end
 local result = 1
@@ -53,10 +55,10 @@ if KEYS[3] then
     if fields[i] == '__data__' then data = fields[i + 1] end
   end
   if not data then return false end
-  result = redis.call('XADD', KEYS[3], '*', '__data__', data)
+  result = xadd(KEYS[3], ARGV[4], data)
 end
 redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', '__data__', ARGV[3])
+xadd(KEYS[2], ARGV[2], ARGV[3])
 return result
 """
 )
@@ -158,7 +160,8 @@ async def _settle(
     )
     keys = [source.dlq.name, audit.name, *([source.name] if replay else [])]
     data = Envelope.wrap(entry).to_json()
-    result = await _SETTLE(redis, keys, [args.entry_id, audit.length_cap, data])
+    argv = [args.entry_id, audit.length_cap, data, maxlen_arg(source.maxlen)]
+    result = await _SETTLE(redis, keys, argv)
     if not result:
         _say(f"no dead letter {args.entry_id} in {source.name}.dlq: replayed or dropped already?")
         return None

@@ -22,12 +22,12 @@ async def main(argv: list[str]) -> int:
     return await asyncio.to_thread(_main, argv)
 
 
-async def _dead_letter(redis: aioredis.Redis, data: bytes) -> str:
+async def _dead_letter(redis: aioredis.Redis, data: bytes, source: topology.Stream = SOURCE) -> str:
     """A dead letter as the bus writes one after the last retry."""
     entry_id: bytes = await redis.xadd(
-        SOURCE.dlq.name,
+        source.dlq.name,
         {
-            "stream": SOURCE.name,
+            "stream": source.name,
             "id": "1-0",
             "group": "positions",
             "consumer": "c1",
@@ -45,7 +45,11 @@ async def _audit(redis: aioredis.Redis) -> list[OperatorAction]:
     return [m for m in opened if isinstance(m, OperatorAction)]
 
 
+@pytest.mark.parametrize(
+    "source", [SOURCE, topology.POSITIONS_UPDATES], ids=["trimmed-by-groups", "trimmed-by-length"]
+)
 async def test_list_show_then_replay_once_puts_the_message_back_and_audits_it(
+    source: topology.Stream,
     redis: aioredis.Redis,
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -53,21 +57,21 @@ async def test_list_show_then_replay_once_puts_the_message_back_and_audits_it(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
     data = b'{"type":"OrderFilled","payload":{}}'
-    entry = await _dead_letter(redis, data)
+    entry = await _dead_letter(redis, data, source)
 
     assert await main(["dlq", "list"]) == 0
     listed = capsys.readouterr().out
     assert entry in listed and "OrderFilled" in listed and "positions" in listed
-    assert await main(["dlq", "show", entry, "--stream", SOURCE.name]) == 0
+    assert await main(["dlq", "show", entry, "--stream", source.name]) == 0
     assert '"type": "OrderFilled"' in capsys.readouterr().out
 
     assert (
-        await main(["dlq", "replay", entry, "--stream", SOURCE.name, "--reason", "store back"]) == 0
+        await main(["dlq", "replay", entry, "--stream", source.name, "--reason", "store back"]) == 0
     )
-    assert await main(["dlq", "replay", entry, "--stream", SOURCE.name, "--reason", "again"]) == 1
+    assert await main(["dlq", "replay", entry, "--stream", source.name, "--reason", "again"]) == 1
 
-    assert [fields[DATA_FIELD] for _, fields in await redis.xrange(SOURCE.name)] == [data]
-    assert await redis.xlen(SOURCE.dlq.name) == 0
+    assert [fields[DATA_FIELD] for _, fields in await redis.xrange(source.name)] == [data]
+    assert await redis.xlen(source.dlq.name) == 0
     (audit,) = await _audit(redis)
     assert (audit.action, audit.reason, audit.details["id"]) == ("dlq_replay", "store back", entry)
 
