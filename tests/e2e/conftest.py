@@ -53,7 +53,9 @@ def e2e_sim() -> Iterator[SimProcess]:
 async def make_stack(
     redis_url: str, e2e_sim: SimProcess, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[StackFactory]:
-    """`await make_stack(routers=N, env={"router": {...}})`: a started stack, stopped after."""
+    """`await make_stack(routers=N, env={"router": {...}})`: a started stack, stopped after;
+    on the session's Redis (flushed first), or on `redis_url=` a Redis of the test's own
+    (one it will kill, or a Sentinel set-up)."""
     await e2e_sim.control("reset", {"marketFrozen": True})
     await e2e_sim.control("limits", SIM_LIMITS)
     client = aioredis.Redis.from_url(redis_url)
@@ -64,7 +66,10 @@ async def make_stack(
     stacks: list[E2EStack] = []
 
     async def factory(
-        *, routers: int = 1, env: dict[str, dict[str, str]] | None = None
+        *,
+        routers: int = 1,
+        env: dict[str, dict[str, str]] | None = None,
+        redis_url: str = redis_url,
     ) -> E2EStack:
         stack = E2EStack(redis_url, e2e_sim, tmp_path / f"logs-{len(stacks)}", env=env or {})
         stacks.append(stack)

@@ -291,6 +291,15 @@ class E2EStack:
         await self.wait_ready(process)
         return process
 
+    async def connect_gateway(self, process: ServiceProcess | None = None) -> None:
+        """Point `gateway` at `process` (default: the live gateway) with the "e2e" key, as
+        after a restart on a new port or new keys; the old client is closed."""
+        old, self._gateway = self._gateway, None
+        target = process or self.service("gateway")
+        self._gateway = GatewayClient(target.url, self.keys["e2e"])
+        if old is not None:
+            await old.aclose()
+
     async def issue_keys(self) -> None:
         """Write an operator key ("e2e", the tests' client) and a trader key ("demo")."""
         client = redis_from_url(self.redis_url)
@@ -310,7 +319,7 @@ class E2EStack:
         started = [self.spawn("risk"), *(self.spawn("router") for _ in range(routers))]
         started += [self.spawn("positions"), self.spawn("gateway")]
         await asyncio.gather(*(self.wait_ready(p) for p in started))
-        self._gateway = GatewayClient(self.service("gateway").url, self.keys["e2e"])
+        await self.connect_gateway()
         return self
 
     async def metric_samples(

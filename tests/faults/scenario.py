@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from tests.e2e.harness import E2EStack, GatewayClient
+from tests.e2e.harness import E2EStack
 from tests.faults.flow import Flow
 from tests.faults.ledger import FaultRow, settle
 
@@ -88,8 +88,6 @@ def kill_and_restart(stack: E2EStack, service: str, *, down_s: float = 1.0) -> S
         await asyncio.sleep(down_s)
         process = await stack.start_service(service)
         if service == "gateway":  # a new process on a new port: point the client at it
-            old = stack.gateway
-            stack._gateway = GatewayClient(process.url, stack.keys["e2e"])
-            await old.aclose()
+            await stack.connect_gateway(process)
 
     return step

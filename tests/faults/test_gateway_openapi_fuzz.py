@@ -15,18 +15,14 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.e2e.harness import E2EStack
+from tests.e2e.conftest import StackFactory
 from tests.faults.gateway_fuzz import KEY_ENV, SUMMARY
 from tests.simulator import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
-
-StackFactory = Callable[..., Awaitable[E2EStack]]
-"""`make_stack`: `await make_stack(env={"gateway": {...}})` is a started stack."""
 
 FUZZ_TIMEOUT_S = 120.0
 """The fuzz takes about 10 s here; past this it is stopped (by pid) and the test fails."""

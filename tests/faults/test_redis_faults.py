@@ -15,8 +15,6 @@ import pytest
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import RedisServer, start_redis_server
 from tests.e2e.conftest import StackFactory
-from tests.e2e.harness import GatewayClient
-from tests.faults.conftest import StackOn
 from tests.faults.flow import OPEN_LIMITS, prepare
 from tests.faults.scenario import FAULT_ENV, run_scenario
 from tests.redis_sentinel import SentinelCluster, start_sentinel_cluster
@@ -41,9 +39,9 @@ def sentinel_cluster() -> Iterator[SentinelCluster]:
 
 
 async def test_kill_9_redis_and_restart_on_its_aof_loses_nothing(
-    make_stack_on: StackOn, durable_redis: RedisServer
+    make_stack: StackFactory, durable_redis: RedisServer
 ) -> None:
-    stack = await make_stack_on(durable_redis.url, env=FAULT_ENV)
+    stack = await make_stack(redis_url=durable_redis.url, env=FAULT_ENV)
     await prepare(stack)
 
     async def kill_and_restart() -> None:
@@ -57,9 +55,9 @@ async def test_kill_9_redis_and_restart_on_its_aof_loses_nothing(
 
 
 async def test_sentinel_failover_mid_flow_loses_nothing(
-    make_stack_on: StackOn, sentinel_cluster: SentinelCluster
+    make_stack: StackFactory, sentinel_cluster: SentinelCluster
 ) -> None:
-    stack = await make_stack_on(sentinel_cluster.url, env=FAULT_ENV)
+    stack = await make_stack(redis_url=sentinel_cluster.url, env=FAULT_ENV)
     await prepare(stack)
 
     async def fail_over() -> None:
@@ -85,10 +83,8 @@ async def test_redis_data_loss_mid_flow_is_recovered_from_the_venue(
             await client.aclose()
         # What an operator does after the loss: API keys and limits again (marks come back
         # on their own). Everything else the engine must recover from the venue.
-        old = stack.gateway
         await stack.issue_keys()
-        stack._gateway = GatewayClient(old.base_url, stack.keys["e2e"])
-        await old.aclose()
+        await stack.connect_gateway()
         await stack.set_limits(**OPEN_LIMITS)
 
     await run_scenario(stack, "Redis data loss (FLUSHALL)", inject=flush_everything)
