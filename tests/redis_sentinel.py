@@ -7,28 +7,34 @@ sentinel monitoring them, each a `redis-server` child process stopped by its pid
         cluster.kill_primary()                # SIGKILL, as a crashed host
         promoted = cluster.wait_failover()    # the port the sentinel now names
 
-The sentinel runs `redis-server <conf> --sentinel` with quorum 1, `down-after-milliseconds`
-1000 and `failover-timeout` 5000, so a failover takes about 2 to 4 s. Nothing is persisted;
-every file is in one temp dir, removed by `stop()`. For the integration and fault tests.
+Each is a `RedisServer` (`libs.common.redis_server`: free port, temp dir, PING-checked start,
+stop by pid). The sentinel runs `redis-server <conf> --sentinel` with quorum 1,
+`down-after-milliseconds` 1000 and `failover-timeout` 5000, so a failover takes about 2 to
+4 s. Nothing is persisted; `stop()` removes every temp dir. For the integration and fault
+tests.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 import redis
+
+from libs.common.redis_server import (
+    LOG_NAME,
+    RedisServer,
+    free_port,
+    launch,
+    redis_server_binary,
+    start_redis_server,
+)
 
 T = TypeVar("T")
 
@@ -37,22 +43,25 @@ SERVICE = "mymaster"
 
 
 class SentinelClusterError(RuntimeError):
-    """A process did not start, or the sentinel did not do what was waited for in time."""
+    """The sentinel did not do what was waited for in time."""
 
 
 @dataclass
 class SentinelCluster:
-    """The running processes; a context manager that `stop()`s them on exit."""
+    """The running servers; a context manager that `stop()`s them on exit."""
 
+    servers: dict[int, RedisServer]
+    """The primary and its replica, by port."""
+    sentinel: RedisServer
     primary_port: int
     """The port of the primary as this helper last saw it: the first primary until
     `wait_failover` returns the promoted replica's."""
     replica_port: int
-    sentinel_port: int
-    workdir: tempfile.TemporaryDirectory[str]
     service: str = SERVICE
-    processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
-    """Each started process by the port it listens on."""
+
+    @property
+    def sentinel_port(self) -> int:
+        return self.sentinel.port
 
     @property
     def url(self) -> str:
@@ -66,11 +75,8 @@ class SentinelCluster:
         return int(port)
 
     def kill_primary(self) -> None:
-        """SIGKILL the primary (`primary_port`) by its pid and reap it: no shutdown, no save."""
-        process = self.processes[self.primary_port]
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        """SIGKILL the primary (`primary_port`) by its pid: no shutdown, no save."""
+        self.servers[self.primary_port].kill()
 
     def wait_failover(self, timeout: float = 10.0) -> int:
         """Wait until the sentinel names another primary than `primary_port` and that one
@@ -85,12 +91,9 @@ class SentinelCluster:
         return self.primary_port
 
     def stop(self) -> None:
-        """Stop every process this helper started (SIGTERM by pid, SIGKILL after 5 s) and
-        remove the temp dir."""
-        for process in self.processes.values():
-            _stop(process)
-        self.processes.clear()
-        self.workdir.cleanup()
+        """Stop every server this helper started (by pid) and remove their temp dirs."""
+        for server in (self.sentinel, *self.servers.values()):
+            server.stop()
 
     def __enter__(self) -> SentinelCluster:
         return self
@@ -109,74 +112,44 @@ def start_sentinel_cluster(
 ) -> SentinelCluster:
     """Start the primary, its replica (in sync before this returns) and the sentinel (which
     knows the replica before this returns), each on a free port of 127.0.0.1."""
-    path = binary or shutil.which("redis-server")
-    if path is None:
-        raise SentinelClusterError("redis-server was not found on PATH")
-    workdir = tempfile.TemporaryDirectory(prefix="mmx-sentinel-")
-    root = Path(workdir.name)
-    primary, replica, sentinel = _free_ports(3)
-    cluster = SentinelCluster(primary, replica, sentinel, workdir, service)
+    path = redis_server_binary(binary)
+    started: list[RedisServer] = []
     try:
-        _spawn(  # no 5 s wait for more replicas before the first sync
-            cluster, path, root, cluster.primary_port, "primary",
-            "--repl-diskless-sync-delay", "0",
-        )  # fmt: skip
-        _spawn(
-            cluster, path, root, cluster.replica_port, "replica",
-            "--replicaof", "127.0.0.1", str(cluster.primary_port),
-        )  # fmt: skip
-        _until(lambda: _in_sync(cluster.replica_port), timeout_s, "the replica did not sync")
-        conf = root / "sentinel.conf"  # the sentinel rewrites it: a file of its own
-        conf.write_text(
-            f"port {cluster.sentinel_port}\n"
-            "bind 127.0.0.1\n"
-            f"dir {root / 'sentinel'}\n"
-            f"logfile {root / 'sentinel.log'}\n"
-            f"sentinel monitor {service} 127.0.0.1 {cluster.primary_port} 1\n"
-            f"sentinel down-after-milliseconds {service} 1000\n"
-            f"sentinel failover-timeout {service} 5000\n"
+        # no 5 s wait for more replicas before the first sync
+        primary = start_redis_server(binary=path, extra_args=["--repl-diskless-sync-delay", "0"])
+        started.append(primary)
+        replica = start_redis_server(
+            binary=path, extra_args=["--replicaof", "127.0.0.1", str(primary.port)]
         )
-        (root / "sentinel").mkdir()
-        _start(cluster, cluster.sentinel_port, [path, str(conf), "--sentinel"], root / "sentinel")
+        started.append(replica)
+        _until(lambda: _in_sync(replica.port), timeout_s, "the replica did not sync")
+        sentinel = _start_sentinel(path, service, primary.port)
+        started.append(sentinel)
+        cluster = SentinelCluster(
+            {s.port: s for s in (primary, replica)}, sentinel, primary.port, replica.port, service
+        )
         _until(lambda: _knows_replica(cluster), timeout_s, "the sentinel did not see the replica")
     except BaseException:
-        cluster.stop()
+        for server in started:
+            server.stop()
         raise
     return cluster
 
 
-def _spawn(
-    cluster: SentinelCluster, binary: str, root: Path, port: int, name: str, *args: str
-) -> None:
-    workdir = root / name
-    workdir.mkdir()
-    argv = [
-        binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(workdir),
-        "--logfile", str(root / f"{name}.log"),
-        *args,
-    ]  # fmt: skip
-    _start(cluster, port, argv, workdir)
-
-
-def _start(cluster: SentinelCluster, port: int, argv: list[str], workdir: Path) -> None:
-    process = subprocess.Popen(argv, cwd=workdir)
-    cluster.processes[port] = process
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            logs = "\n".join(
-                p.read_text(errors="replace")[-1500:] for p in workdir.parent.glob("*.log")
-            )
-            raise SentinelClusterError(f"{argv} exited with code {process.returncode}:\n{logs}")
-        with _client(port) as client:
-            return bool(client.ping())
-
-    _until(answers, 10.0, f"port {port} did not answer PING")
+def _start_sentinel(binary: str, service: str, primary_port: int) -> RedisServer:
+    workdir = tempfile.TemporaryDirectory(prefix="mmx-sentinel-")
+    root, port = Path(workdir.name), free_port()
+    conf = root / "sentinel.conf"  # the sentinel rewrites it: a file of its own
+    conf.write_text(
+        f"port {port}\n"
+        "bind 127.0.0.1\n"
+        f"dir {root}\n"
+        f"logfile {root / LOG_NAME}\n"
+        f"sentinel monitor {service} 127.0.0.1 {primary_port} 1\n"
+        f"sentinel down-after-milliseconds {service} 1000\n"
+        f"sentinel failover-timeout {service} 5000\n"
+    )
+    return launch([binary, str(conf), "--sentinel"], port, workdir)
 
 
 def _client(port: int) -> redis.Redis:
@@ -216,22 +189,3 @@ def _until(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
         if time.monotonic() >= deadline:
             raise SentinelClusterError(f"{what} within {timeout_s:g} s")
         time.sleep(0.05)
-
-
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct free ports (all bound at once, so none is handed out twice)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class RedisServer:
         if self.process.poll() is None:
             raise RedisServerError(f"redis-server on port {self.port} is still running")
         self.process = subprocess.Popen(self.argv)
-        _wait_for_ping(self, Path(self.workdir.name) / "redis.log", timeout_s)
+        _wait_for_ping(self, Path(self.workdir.name) / LOG_NAME, timeout_s)
 
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
@@ -59,21 +60,25 @@ class RedisServer:
         self.workdir.cleanup()
 
 
+LOG_NAME = "redis.log"
+"""The server's log file, in its working directory."""
 DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
 """An AOF fsynced before every write is acknowledged."""
 
 
 def start_redis_server(
-    *, binary: str | None = None, timeout_s: float = 10.0, durable: bool = False
+    *,
+    binary: str | None = None,
+    timeout_s: float = 10.0,
+    durable: bool = False,
+    extra_args: Sequence[str] = (),
 ) -> RedisServer:
     """Start redis-server (from PATH unless `binary` is given) and wait until it answers PING.
-    No persistence, unless `durable`: an AOF fsynced before every write is acknowledged."""
-    path = binary or shutil.which("redis-server")
-    if path is None:
-        raise RedisServerError("redis-server was not found on PATH")
+    No persistence, unless `durable`: an AOF fsynced before every write is acknowledged.
+    `extra_args` go last (e.g. `--replicaof 127.0.0.1 <port>`)."""
+    path = redis_server_binary(binary)
     workdir = tempfile.TemporaryDirectory(prefix="mmx-redis-")
-    port = _free_port()
-    log = Path(workdir.name) / "redis.log"
+    port = free_port()
     argv = [
         path,
         "--port", str(port),
@@ -81,18 +86,36 @@ def start_redis_server(
         "--save", "",
         *(DURABLE if durable else ["--appendonly", "no"]),
         "--dir", workdir.name,
-        "--logfile", str(log),
+        "--logfile", str(Path(workdir.name) / LOG_NAME),
+        *extra_args,
     ]  # fmt: skip
+    return launch(argv, port, workdir, timeout_s)
+
+
+def redis_server_binary(binary: str | None = None) -> str:
+    """`binary`, else redis-server from PATH; RedisServerError when there is none."""
+    path = binary or shutil.which("redis-server")
+    if path is None:
+        raise RedisServerError("redis-server was not found on PATH")
+    return path
+
+
+def launch(
+    argv: list[str], port: int, workdir: tempfile.TemporaryDirectory[str], timeout_s: float = 10.0
+) -> RedisServer:
+    """Run `argv`, a redis-server (or sentinel) listening on `port` and logging to `LOG_NAME`
+    in `workdir`, and wait until it answers PING; stopped (and `workdir` removed) if not."""
     server = RedisServer(subprocess.Popen(argv), port, workdir, argv)
     try:
-        _wait_for_ping(server, log, timeout_s)
+        _wait_for_ping(server, Path(workdir.name) / LOG_NAME, timeout_s)
     except BaseException:
         server.stop()
         raise
     return server
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port of 127.0.0.1 free now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
