@@ -50,6 +50,15 @@ def _consumer(runtime: ServiceRuntime, gate: asyncio.Event) -> StreamConsumer[by
     return Bus(runtime.redis, BytesCodec()).consumer(spec, handle, graceful_timeout_s=0.1)
 
 
+def one_consumer(gate: asyncio.Event) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """The wiring of a service whose one consumer handles each message once `gate` is set."""
+
+    async def wire(runtime: ServiceRuntime) -> None:
+        runtime.add_runner(_consumer(runtime, gate))
+
+    return wire
+
+
 @asynccontextmanager
 async def service(
     redis_url: str, wire: Callable[[ServiceRuntime], Awaitable[None]]
@@ -98,11 +107,8 @@ async def test_gauges_show_lag_pending_dead_letters_and_last_poll_of_the_groups_
 ) -> None:
     gate = asyncio.Event()
 
-    async def wire(runtime: ServiceRuntime) -> None:
-        runtime.add_runner(_consumer(runtime, gate))
-
     key = (("group", GROUP.value), ("stream", STREAM.name))
-    async with service(redis_url, wire) as (_, http):
+    async with service(redis_url, one_consumer(gate)) as (_, http):
         before = time.time()
 
         async def stuck_on_first() -> bool:
@@ -128,10 +134,7 @@ async def test_ready_fails_while_a_consumer_loop_is_stuck_and_recovers_after(
 ) -> None:
     gate = asyncio.Event()
 
-    async def wire(runtime: ServiceRuntime) -> None:
-        runtime.add_runner(_consumer(runtime, gate))
-
-    async with service(redis_url, wire) as (_, http):
+    async with service(redis_url, one_consumer(gate)) as (_, http):
         assert (await http.get("/ready")).status_code == 200
 
         async def not_ready() -> bool:
@@ -187,11 +190,8 @@ async def test_lag_is_counted_when_redis_cannot_tell_it_and_the_length_is_shown(
 ) -> None:
     gate = asyncio.Event()
 
-    async def wire(runtime: ServiceRuntime) -> None:
-        runtime.add_runner(_consumer(runtime, gate))
-
     key = (("group", GROUP.value), ("stream", STREAM.name))
-    async with service(redis_url, wire) as (_, http):
+    async with service(redis_url, one_consumer(gate)) as (_, http):
 
         async def stuck_on_first() -> bool:
             return (await _samples(http, "stream_lag")).get(key) == 2
