@@ -86,7 +86,6 @@ class Placer:
         done = settled.adopted | settled.unanswered
         rest = [i for i in firsts.values() if i.command.client_order_id not in done]
         ready, refused, events = await self._prepare(rest, records)
-        events = settled.events + events
         tracker = Tracker()
         outcomes = [(self._queue(tracker, s, r), s, r) for s, r in refused]
         for batch in _by_category(ready):

@@ -44,7 +44,7 @@ from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE
 from services.router.sync import VenueSync
 from services.router.tracking import Change, Tracker, changes_only, count_change
-from services.router.transitions import adopted_order, order_events
+from services.router.transitions import AnnounceEvents, adopted_order, order_events
 
 log = logging.getLogger(__name__)
 
@@ -204,13 +204,10 @@ class Reconciler:
             else:
                 step = partial(apply_event, event_kind=OrderEventKind.CANCELED, ts_ns=now_ns())
             tracker.add(order.client_order_id, step)
-        events: list[Outgoing] = []
-        changes = changes_only(await tracker.run(self._ctx.orders))
+        announce = AnnounceEvents(reason=NOT_AT_VENUE, code=REFUSED_CODE)
+        changes = changes_only(await tracker.run(self._ctx.orders, announce=announce))
         for change in changes:
             count_change(self._ctx.metrics, change, reject_reason=NOT_AT_VENUE)
-            news = order_events(change.before, change.after, code=REFUSED_CODE, reason=NOT_AT_VENUE)
-            events += [(e, None) for e in news]
-        await self._ctx.publish(events)
         return len(changes)
 
     # -- open on both sides, but stuck awaiting an answer ----------------------------------------

@@ -6,8 +6,8 @@ Its record then still says Pending, and refusing it now (stale, frozen) would re
 that lives at the venue. So before anything else, each redelivered approval of a Pending
 record is looked up at the venue by orderLinkId:
 
-    found      the record adopts the venue's state (New, Filled, Cancelled, ...) and the
-               events that means are published; the approval then only replays them
+    found      the record adopts the venue's state (New, Filled, Cancelled, ...), written
+               with the events that means (one step); the approval then only replays them
     not found  it goes on as any approval (sent with the same orderLinkId, or refused)
     no answer  the approval fails and the bus delivers it again later
 
@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.venue import VenueOrder
-from services.router.context import Outgoing, RouterContext, now_ns
+from services.router.context import RouterContext, now_ns
 from services.router.tracking import Change, Tracker, count_change
-from services.router.transitions import from_venue, order_events, snapshot_reason
+from services.router.transitions import AnnounceEvents, from_venue, snapshot_reason
 
 if TYPE_CHECKING:
     from services.router.placing import Approved
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 class Settled:
     """What asking the venue about redelivered approvals came to."""
 
-    events: list[Outgoing] = field(default_factory=list)
-    """What the adopted records' changes mean, to publish."""
     adopted: set[ClientOrderId] = field(default_factory=set)
     """Orders the venue had: their approvals are done."""
     unanswered: set[ClientOrderId] = field(default_factory=set)
@@ -83,14 +81,13 @@ async def settle_redelivered(
     if not found:
         return settled
     settled.adopted = set(found)
-    for result in await tracker.run(ctx.orders, {c: records[c] for c in found}):
+    known = {c: records[c] for c in found}
+    announce = AnnounceEvents({c: snapshot_reason(s) for c, s in found.items()})
+    for result in await tracker.run(ctx.orders, known, announce):
         if isinstance(result, Change) and result.changed:
             cid = result.after.client_order_id
             records[cid] = result.after
             count_change(ctx.metrics, result)
-            reason = snapshot_reason(found[cid])
-            news = order_events(result.before, result.after, reason=reason)
-            settled.events += [(e, None) for e in news]
             log.warning(
                 "redelivered order %s was at the venue (%s): record adopted %s",
                 cid,

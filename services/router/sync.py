@@ -34,7 +34,7 @@ from libs.common.topology import idempotency_key
 from libs.common.venue import Execution, VenueOrder
 from services.router.context import RouterContext, now_ns
 from services.router.tracking import Change, Tracker, count_change
-from services.router.transitions import from_venue, order_events, snapshot_reason
+from services.router.transitions import AnnounceEvents, from_venue, snapshot_reason
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class VenueSync:
             for snap in snaps
             if (order := records.get(snap.venue_order_id)) is not None
         }
-        results = await tracker.run(self._ctx.orders, known, _Snapshots(reasons))
+        results = await tracker.run(self._ctx.orders, known, AnnounceEvents(reasons))
         for index, snap in snap_items:
             self._count_snapshot(results[index], snap)
         for fill, _ in booked:
@@ -167,20 +167,6 @@ class VenueSync:
                 latency_s = max(0.0, fill.exec_time_ms / 1000 - order.created_ts_ns / 1e9)
                 self._ctx.metrics.fill_latency.labels(symbol=fill.symbol).observe(latency_s)
         return len(claimed)
-
-
-class _Snapshots:
-    """The events of a record change the venue's snapshots made, written with it
-    (`Announcer`); `reasons`: why the venue ended each order (cancelType, rejectReason)."""
-
-    stream = topology.ORDERS_EVENTS
-
-    def __init__(self, reasons: dict[ClientOrderId, str]) -> None:
-        self._reasons = reasons
-
-    def __call__(self, before: Order, after: Order) -> list[bytes]:
-        reason = self._reasons.get(after.client_order_id, "")
-        return [Envelope.wrap(e).to_json() for e in order_events(before, after, reason=reason)]
 
 
 def _result(results: Sequence[Change | Exception], index: int | None) -> Change | Exception | None:

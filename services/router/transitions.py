@@ -4,16 +4,18 @@ A venue order snapshot (a push on the `order` topic, or a REST answer) changes a
 through the domain functions only: `from_venue` acknowledges, cancels, rejects or applies
 an amend. Fills never come from a snapshot (it has no execId): they come from executions,
 one `apply_fill` each. `order_events` then reads the change between two versions of a
-record as the events to publish, so whoever made a transition publishes it, once.
+record as the events to publish, so whoever made a transition publishes it, once;
+`AnnounceEvents` writes them in the same step as the change.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
 
+from libs.common import topology
 from libs.common.domain.enums import OrderType, TimeInForce, VenueOrderStatus
 from libs.common.domain.errors import DomainError
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
@@ -27,6 +29,7 @@ from libs.common.domain.orders import (
     apply_event,
 )
 from libs.common.messages import (
+    Envelope,
     OrderAcknowledged,
     OrderAmended,
     OrderCanceled,
@@ -106,6 +109,31 @@ def order_events(
     ):
         events.append(OrderAmended(**ids, qty=after.qty, price=after.price))
     return events
+
+
+class AnnounceEvents:
+    """`order_events` of a record change, written in the same step as the change (an
+    `Announcer` for `OrderStore.update_many`): a crash can never leave a transition without
+    its events. `reasons` explain why the venue ended each order (cancelType, rejectReason);
+    `reason` and `code` apply to the others."""
+
+    stream = topology.ORDERS_EVENTS
+
+    def __init__(
+        self,
+        reasons: Mapping[ClientOrderId, str] | None = None,
+        *,
+        reason: str = "",
+        code: int = 0,
+    ) -> None:
+        self._reasons = reasons or {}
+        self._reason = reason
+        self._code = code
+
+    def __call__(self, before: Order, after: Order) -> list[bytes]:
+        reason = self._reasons.get(after.client_order_id, self._reason)
+        events = order_events(before, after, code=self._code, reason=reason)
+        return [Envelope.wrap(e).to_json() for e in events]
 
 
 def snapshot_reason(snap: VenueOrder) -> str:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import OrderStatus
-from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled
+from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
 from libs.common.stores import RedisLeaseStore
 from libs.common.venue import BybitVenue, CancelOrder, PlaceOrder
 from services.router.private_stream import PRIVATE_STREAM_LEASE
@@ -85,3 +85,6 @@ async def test_a_pending_order_the_venue_never_got_is_rejected_with_the_reason_w
     rejected = await desk.order("never-sent")
     assert rejected.status is OrderStatus.REJECTED
     assert rejected.reason.startswith("not_at_venue: the venue does not know"), rejected.reason
+    # written in the same step as the record: no crash can leave it without its event
+    events = await desk.events(OrderRejected)
+    assert [(e.client_order_id, e.reason) for e in events] == [("never-sent", "not_at_venue")]
