@@ -41,7 +41,7 @@ from libs.common.venue import BybitVenue, VenueConfig
 
 log = logging.getLogger("demo_quoter")
 BPS = Decimal(10_000)
-OPEN = {"Pending", "New", "PartiallyFilled", "PendingAmend", "PendingCancel"}
+OPEN = {"Pending", "Sending", "New", "PartiallyFilled", "PendingAmend", "PendingCancel"}
 
 
 @dataclass

@@ -148,6 +148,15 @@ class Stage(StrEnum):
     """The router published the fill -> positions folded it into the position."""
 
 
+class FillRefusal(StrEnum):
+    """`fills_refused_total{reason}`: why the router did not publish a venue execution."""
+
+    TOO_OLD = "too_old"
+    """Executed before `fill_replay_horizon_s`: a replay could not be told apart."""
+    OVERFILL = "overfill"
+    """More than its order's qty (a duplicate under a new execId, or a wrong order)."""
+
+
 class ExposureDriftKind(StrEnum):
     """`exposure_drift_total{kind}`: what the exposure audit found wrong and repaired."""
 
@@ -296,6 +305,15 @@ EXPOSURE_DRIFT = MetricSpec(
     ("kind",),
     "Differences the exposure audit found between the ledger and the records, repaired",
     "risk: the instance holding the audit lease, once per repair",
+)
+FILLS_REFUSED = MetricSpec(
+    "fills_refused_total",
+    Kind.COUNTER,
+    ("symbol", "reason"),
+    "Venue executions not published: too_old (older than fill_replay_horizon_s, a replay "
+    "could not be told apart; the position reconciliation reports the drift) or "
+    "overfill (more than its order's qty)",
+    "router: the instance that read the execution (private stream or reconciliation)",
 )
 GATEWAY_REQUESTS_SHED = MetricSpec(
     "gateway_requests_shed_total",
@@ -447,6 +465,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ORDER_LATENCY,
     ORDER_STAGE,
     EXPOSURE_DRIFT,
+    FILLS_REFUSED,
     GATEWAY_REQUESTS_SHED,
     FILL_LATENCY,
     ORDER_RETRY_COUNT,
@@ -506,6 +525,7 @@ class EngineMetrics:
         self.order_latency = _histogram(ORDER_LATENCY, registry)
         self.order_stage = _histogram(ORDER_STAGE, registry)
         self.exposure_drift = _counter(EXPOSURE_DRIFT, registry)
+        self.fills_refused = _counter(FILLS_REFUSED, registry)
         self.gateway_requests_shed = _counter(GATEWAY_REQUESTS_SHED, registry)
         self.fill_latency = _histogram(FILL_LATENCY, registry)
         self.order_retry_count = _histogram(ORDER_RETRY_COUNT, registry)
@@ -553,6 +573,8 @@ class EngineMetrics:
                 self.orders_rejected.labels(
                     symbol=symbol, side=side.value, reason=REJECT_REASON_VENUE
                 )
+            for refusal in FillRefusal:
+                self.fills_refused.labels(symbol=symbol, reason=refusal.value)
 
     def set_trading_state(self, state: TradingState) -> None:
         """Set `trading_state` to 1 for `state` and 0 for every other state."""

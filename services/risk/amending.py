@@ -25,6 +25,7 @@ from functools import partial
 from libs.common.batching import derive_event_id
 from libs.common.domain.exposure import FROZEN_REASON, Candidate, order_units
 from libs.common.domain.orders import (
+    UNACKNOWLEDGED_STATUSES,
     Order,
     OrderEventKind,
     OrderStatus,
@@ -64,7 +65,7 @@ def prepare_amend(
     cid = command.client_order_id
     if record is None:
         return Denied(None, f"order {cid} is unknown: nothing to amend")
-    if is_terminal(record.status) or record.status is OrderStatus.PENDING:
+    if is_terminal(record.status) or record.status in UNACKNOWLEDGED_STATUSES:
         return Denied(None, f"order {cid} is {record.status}: nothing to amend")
     intent = amend_intent(record, command.qty, command.price)
     if isinstance(intent, str):

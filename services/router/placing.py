@@ -1,19 +1,20 @@
 """Placing approved orders: a batch of `OrderApproved` in, one venue call per category out.
 
 For a batch the router reads every record in one round trip (creating any the gateway did
-not write: set-if-absent on the clientOrderId), rounds each Pending order to its instrument
-and writes the rounded terms before sending, then sends each category's orders in one call
-through the gate (`place_batch` for more than one). The answers move the records in one
-compare-and-set round trip and are published in one `publish_many`:
+not write: set-if-absent on the clientOrderId), rounds each order to its instrument and
+writes it as Sending, with the rounded terms, before sending (one compare-and-set round
+trip: whoever finds a Sending record knows it may be at the venue). Then it sends each
+category's orders in one call through the gate (`place_batch` for more than one). The
+answers move the records in one compare-and-set round trip, each written with its events:
 
-    ack            Pending -> New (venue order id)     OrderSubmitted, OrderAcknowledged
-    venue reject   Pending -> Rejected (code, reason)  OrderSubmitted, OrderRejected
+    ack            Sending -> New (venue order id)     OrderSubmitted, OrderAcknowledged
+    venue reject   Sending -> Rejected (code, reason)  OrderSubmitted, OrderRejected
     frozen, circuit open, stale, invalid               OrderRejected (never sent)
-    unknown        stays Pending; reconciliation settles it (never resent blindly)
-    not sent       stays Pending; the message fails and the bus redelivers it
+    unknown        stays Sending; reconciliation settles it (never resent blindly)
+    not sent       stays Sending; the message fails and the bus redelivers it
 
-A redelivered message finds its record past Pending and sends nothing; one that finds it
-still Pending first asks the venue by orderLinkId (`redelivery`): the first delivery may have
+A redelivered message finds its record past Sending and sends nothing; one that finds it
+Sending first asks the venue by orderLinkId (`redelivery`): the first delivery may have
 placed it and died before writing the ack. After an ack the freeze key is read again: an
 order that raced a freeze is cancelled at once.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,7 +33,14 @@ from libs.common import topology
 from libs.common.domain.errors import InvalidOrder
 from libs.common.domain.ids import ClientOrderId
 from libs.common.domain.instruments import normalize_order
-from libs.common.domain.orders import Order, OrderStatus, apply_ack, reject
+from libs.common.domain.orders import (
+    UNACKNOWLEDGED_STATUSES,
+    Order,
+    OrderStatus,
+    apply_ack,
+    reject,
+    start_send,
+)
 from libs.common.messages import Envelope, Message, OrderAcknowledged, OrderSubmitted
 from libs.common.messages import PlaceOrder as PlaceCommand
 from libs.common.metrics import Stage
@@ -41,7 +50,7 @@ from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE, Outcome, Sent
 from services.router.redelivery import settle_redelivered
 from services.router.tracking import Change, Tracker, count_change
-from services.router.transitions import order_events, with_terms
+from services.router.transitions import order_events
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +119,14 @@ class Placer:
 
     async def _send(self, batch: Sequence[_Send]) -> list[tuple[_Send, Sent]]:
         """Send `batch` (one category); orders the venue refused for its quota (10006, so
-        certainly not placed) are sent again, paced by the shared limiter, until they are
-        `max_order_age_s` old: a rate limit never turns an order into a rejection."""
+        certainly not placed) are sent again, paced by the shared limiter, for at most half
+        of `claim_idle_s` (so that no other router claims the batch meanwhile); then they
+        fail as not sent and the bus redelivers them. Only an order past `max_order_age_s`
+        is refused "stale": a rate limit alone never turns an order into a rejection."""
         done: list[tuple[_Send, Sent]] = []
         pending = list(batch)
         attempt = 0
+        deadline = time.monotonic() + self._ctx.settings.claim_idle_s / 2
         while pending:
             sent_ns = now_ns()
             self._observe(Stage.RISK_TO_SEND, (sent_ns - s.item.envelope.ts_ns for s in pending))
@@ -129,6 +141,18 @@ class Placer:
                     done.append((send, Sent(Outcome.REFUSED, reason=why)))
                 else:
                     again.append(send)
+            if again and time.monotonic() >= deadline:
+                why = "refused by the venue's rate limit (10006): the bus delivers it again"
+                log.warning(
+                    "%d order(s) still refused by the venue's rate limit after %.1f s: the "
+                    "batch goes back to the bus",
+                    len(again),
+                    self._ctx.settings.claim_idle_s / 2,
+                )
+                done += [
+                    (s, Sent(Outcome.NOT_SENT, reason=why, code=RATE_LIMIT_CODE)) for s in again
+                ]
+                again = []
             if again:
                 attempt += 1
                 log.warning(
@@ -158,34 +182,31 @@ class Placer:
     async def _prepare(
         self, items: Sequence[Approved], records: dict[ClientOrderId, Order]
     ) -> tuple[list[_Send], list[tuple[_Send, Sent]], list[Outgoing]]:
-        """Split into (to send, refused, events replayed for redeliveries); write the
-        rounded terms of the orders to send before they are sent."""
+        """Split into (to send, refused, events replayed for redeliveries); write each order
+        to send as Sending, with its rounded terms, before it is sent (one round trip)."""
         ready: list[_Send] = []
         refused: list[tuple[_Send, Sent]] = []
         replayed: list[Outgoing] = []
         tracker = Tracker()
-        rounded: list[_Send] = []
+        sending: list[_Send] = []
         for item in items:
             order = records[item.command.client_order_id]
-            if order.status is not OrderStatus.PENDING:
+            if order.status not in UNACKNOWLEDGED_STATUSES:
                 replayed += _replay(item, order)
             elif self._too_old(order):
                 refused.append((_Send(item, order), Sent(Outcome.REFUSED, reason=STALE)))
             elif isinstance(terms := await self._terms(item.command, order), str):
                 why = f"{INVALID}: {terms}"
                 refused.append((_Send(item, order), Sent(Outcome.REFUSED, reason=why)))
-            elif terms == (order.qty, order.price):
-                ready.append(_Send(item, order))  # on the grid already: nothing to write
             else:
                 qty, price = terms
-                fn = partial(with_terms, qty=qty, price=price, ts_ns=now_ns())
-                tracker.add(order.client_order_id, fn)
-                rounded.append(_Send(item, order))
-        known = {s.order.client_order_id: s.order for s in rounded}
-        for send, result in zip(rounded, await tracker.run(self._ctx.orders, known), strict=True):
+                tracker.add(order.client_order_id, partial(_start, qty=qty, price=price))
+                sending.append(_Send(item, order))
+        known = {s.order.client_order_id: s.order for s in sending}
+        for send, result in zip(sending, await tracker.run(self._ctx.orders, known), strict=True):
             if isinstance(result, Exception):
-                log.error("order %s not sent: its terms not written: %s", send.order, result)
-            elif result.after.status is OrderStatus.PENDING:  # else handled meanwhile
+                log.error("order %s not sent: Sending not written: %s", send.order, result)
+            elif result.after.status is OrderStatus.SENDING:  # else handled meanwhile
                 ready.append(_Send(send.item, result.after))
         return ready, refused, replayed
 
@@ -225,7 +246,7 @@ class Placer:
         if sent.outcome is Outcome.UNKNOWN:
             self.unknown_outcomes += 1
             log.warning(
-                "order %s: outcome unknown, left Pending for reconciliation: %s", cid, sent.reason
+                "order %s: outcome unknown, left Sending for reconciliation: %s", cid, sent.reason
             )
         return -1
 
@@ -332,6 +353,10 @@ def _replay(item: Approved, order: Order) -> list[Outgoing]:
         venue_order_id=order.venue_order_id,
     )
     return [(ack, item.envelope.correlation_id)]
+
+
+def _start(order: Order, *, qty: Decimal, price: Decimal | None) -> Order:
+    return start_send(order, qty, price, ts_ns=now_ns())
 
 
 def _by_category(sends: Sequence[_Send]) -> list[list[_Send]]:

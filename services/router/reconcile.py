@@ -6,12 +6,14 @@ compares, per symbol, the venue's open orders with the open-order index:
     venue open, no record          ADOPT: a New record from the snapshot (its orderLinkId,
                                    or `v-<orderId>`), then its fills from the executions
     venue open, record terminal    cancelled at the venue: we consider it dead
-    venue open, record open        the snapshot applied (acks a Pending, settles an amend);
-                                   a PendingCancel older than `pending_check_s` is cancelled
-                                   again, a PendingAmend the venue did not take is rejected
+    venue open, record open        the snapshot applied (acks a Pending or Sending,
+                                   settles an amend); a PendingCancel older than
+                                   `pending_check_s` is cancelled again, a PendingAmend the
+                                   venue did not take is rejected
     record open, not at the venue  SETTLED from `get_order`: its fills, then its final state;
-                                   a Pending the venue does not know is Rejected "not at venue"
-                                   once older than `pending_grace_s` (younger: in flight)
+                                   a Pending or Sending the venue does not know is Rejected
+                                   "not at venue" once older than `pending_grace_s`
+                                   (younger: in flight)
 
 and sets `reconciliation_drift{kind="open_orders", symbol}` to the orders found on one side
 only and `{kind="executions"}` to the fills it had to publish itself. While trading is
@@ -29,6 +31,7 @@ from functools import partial
 
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import (
+    UNACKNOWLEDGED_STATUSES,
     Order,
     OrderEventKind,
     OrderStatus,
@@ -176,7 +179,7 @@ class Reconciler:
         lost: list[Order] = []
         for order in orders:
             age_s = (now - order.updated_ts_ns) / 1e9
-            if order.status is OrderStatus.PENDING and age_s < settings.pending_check_s:
+            if order.status in UNACKNOWLEDGED_STATUSES and age_s < settings.pending_check_s:
                 continue  # in flight: its answer is on the way
             snap = await gate.find_order(
                 category, symbol, order.client_order_id, order.venue_order_id
@@ -190,8 +193,8 @@ class Reconciler:
         return result.changed + await self._lost(lost), result.fills
 
     async def _lost(self, orders: list[Order]) -> int:
-        """Records the venue does not know at all: a Pending was never placed (Rejected); an
-        acknowledged one is past the venue's history (Canceled)."""
+        """Records the venue does not know at all: a Pending or Sending was never placed
+        (Rejected); an acknowledged one is past the venue's history (Canceled)."""
         tracker = Tracker()
         grace_s = self._ctx.settings.pending_grace_s
         for order in orders:

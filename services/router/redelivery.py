@@ -1,22 +1,25 @@
-"""Redelivered approvals are settled by the venue, never by inference.
+"""Approvals of orders that may have been sent already are settled by the venue, never by
+inference.
 
-An approval delivered a second time (a retry, or claimed from a consumer that died) may have
-been sent already: its router can have died between the venue's ack and the record's write.
-Its record then still says Pending, and refusing it now (stale, frozen) would reject an order
-that lives at the venue. So before anything else, each redelivered approval of a Pending
+The router writes an order as Sending before the venue call (`start_send`). An approval
+that finds its record still Sending was delivered before (a retry, or claimed from a
+consumer that died, or redelivered after the bus lost its pending list): its router may have
+died between the venue's ack and the record's write. Refusing it now (stale, frozen) would
+reject an order that lives at the venue. So before anything else, each approval of a Sending
 record is looked up at the venue by orderLinkId:
 
     found      the record adopts the venue's state (New, Filled, Cancelled, ...), written
                with the events that means (one step); the approval then only replays them
-    not found  it goes on as any approval (sent with the same orderLinkId, or refused)
+    not found  it goes on as any approval (sent again with the same orderLinkId, or refused)
     no answer  the approval fails and the bus delivers it again later
 
-Not found is taken as final. A claimed approval's earlier send has expired: the claim
-comes after `claim_idle_s`, longer than a request's recv_window plus its timeout (the
-router checks that at start). A retry by the same consumer mostly follows an attempt that
-sent nothing (not sent, or the venue could not be asked; an unknown outcome is acknowledged
-and left to reconciliation). When the retry follows a send whose record write failed, the
-venue has the order (found) or refuses a second one with the same orderLinkId.
+A record still Pending was never sent: the Sending write comes first, and nothing is sent
+when it fails. Not found is taken as final. A claimed approval's earlier send has expired:
+the claim comes after `claim_idle_s`, longer than a request's recv_window plus its timeout
+(the router checks that at start). A retry by the same consumer follows an attempt that sent
+nothing (not sent, or the venue could not be asked; an unknown outcome is acknowledged and
+left to reconciliation), or whose record write failed after the send: then the venue has the
+order (found) or refuses a second one with the same orderLinkId.
 """
 
 from __future__ import annotations
@@ -54,14 +57,13 @@ class Settled:
 async def settle_redelivered(
     ctx: RouterContext, items: Sequence[Approved], records: dict[ClientOrderId, Order]
 ) -> Settled:
-    """Adopt the venue's state for redelivered approvals of Pending records (`records` is
-    updated with the adopted ones)."""
+    """Adopt the venue's state for approvals of Sending records (`records` is updated with
+    the adopted ones)."""
     asked = [
         i
         for i in items
-        if i.attempt > 1
-        and (order := records.get(i.command.client_order_id)) is not None
-        and order.status is OrderStatus.PENDING
+        if (order := records.get(i.command.client_order_id)) is not None
+        and order.status is OrderStatus.SENDING
     ]
     settled = Settled()
     if not asked:

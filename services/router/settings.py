@@ -51,7 +51,8 @@ class RouterSettings(ServiceSettings):
     pending_check_s: float = Field(5.0, gt=0)
     """Pending (or PendingAmend / PendingCancel) records older than this are looked up."""
     pending_grace_s: float = Field(60.0, gt=0)
-    """A Pending record the venue still does not know after this is Rejected "not at venue"."""
+    """A Pending or Sending record the venue still does not know after this is Rejected
+    "not at venue"."""
     max_order_age_s: float = Field(30.0, gt=0)
     """An approved order whose record is older than this is not sent: Rejected "stale"."""
     claim_idle_s: float = Field(20.0, gt=0)
@@ -65,6 +66,12 @@ class RouterSettings(ServiceSettings):
     """Where the first private-stream holder starts its execution snapshot (no cursor yet)."""
     fill_dedupe_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
     """How long a published execId is remembered (the venue keeps executions 7 days)."""
+    fill_replay_horizon_s: float = Field(6 * 24 * 3600.0, gt=0)
+    """An execution older than this is never published: its execId's claim may have expired
+    (`fill_dedupe_ttl_s`), so a replay could not be told from a first sighting. Executions
+    are seen within seconds (private stream, reconciliation); one this old that an order's
+    record does not hold is counted in `fills_refused_total{reason="too_old"}`; the position
+    reconciliation then reports the drift (`reconciliation_drift{kind="position_qty"}`)."""
 
     rate_limit_per_s: int = Field(10, ge=1, le=1_000_000)
     """Venue requests (a batch counts one per order) in any rolling second, per quota group,
@@ -117,6 +124,17 @@ class RouterSettings(ServiceSettings):
                 f"dcp_window_s {self.dcp_window_s} must be 0 (disarmed) or within 3..300 and "
                 f"above a lease handover ({handover_s:.1f} s for lease_ttl_s "
                 f"{self.lease_ttl_s}): the venue would cancel everything while routers hand over"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_fill_dedupe(self) -> Self:
+        if not self.exec_lookback_s <= self.fill_replay_horizon_s < self.fill_dedupe_ttl_s:
+            raise ValueError(
+                f"fill_replay_horizon_s {self.fill_replay_horizon_s} must be below "
+                f"fill_dedupe_ttl_s {self.fill_dedupe_ttl_s} (a replay older than the execId "
+                f"claim would be published again) and at least exec_lookback_s "
+                f"{self.exec_lookback_s}"
             )
         return self
 

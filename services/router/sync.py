@@ -11,8 +11,12 @@ the moment it is published and no crash can leave it claimed and unpublished. On
 the records take the fills (`apply_fill` ignores a replay): between the two steps the fill is
 counted twice (as unfolded, and in its order's open quantity), never not at all. A fill its
 order refuses (an overfill: a duplicate under a new id, or a wrong order) is not published.
-The namespace is the router's own: positions dedupes its fold on `exec_seen_key` (namespace
-`exec`), and sharing it would make positions skip every fill the router announced.
+Dedupe does not rest on the claim's TTL alone. A fill its order's record already holds
+(`exec_ids`, kept as long as the record) is never published again; an execution older than
+`fill_replay_horizon_s` (below the claim's TTL) is never published at all, so a replay is
+never mistaken for a first sighting after its claim expired. The namespace is the router's
+own: positions dedupes its fold on `exec_seen_key` (namespace `exec`), and sharing it would
+make positions skip every fill the router announced.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from libs.common.domain.exposure import fill_units
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import Order, OrderStatus, apply_fill
 from libs.common.messages import Envelope, OrderFilled
+from libs.common.metrics import FillRefusal
 from libs.common.stores import OrderNotFound
 from libs.common.stores.exposure import FillRecord
 from libs.common.topology import idempotency_key
@@ -63,7 +68,7 @@ class VenueSync:
         self, snaps: Sequence[VenueOrder], executions: Sequence[Execution]
     ) -> SyncResult:
         """Move the records as `snaps` and `executions` say; publish the events."""
-        fills = [e for e in executions if is_trade(e)]
+        fills = self._recent([e for e in executions if is_trade(e)])
         records = await self._records(snaps, fills)
         booked = [(f, records.get(f.venue_order_id)) for f in fills if self._bookable(f, records)]
         published = await self._publish_fills(booked)
@@ -103,15 +108,40 @@ class VenueSync:
                     snapshot_reason(snap),
                 )
 
+    def _recent(self, fills: list[Execution]) -> list[Execution]:
+        """The fills young enough to dedupe by their execId claim (`fill_replay_horizon_s`)."""
+        horizon_ms = now_ns() // 1_000_000 - int(self._ctx.settings.fill_replay_horizon_s * 1e3)
+        recent = [f for f in fills if f.exec_time_ms >= horizon_ms]
+        if len(recent) < len(fills):
+            for fill in fills:
+                if fill.exec_time_ms < horizon_ms:
+                    self._refuse(fill, FillRefusal.TOO_OLD)
+                    log.error(
+                        "fill %s of %s executed at %d ms, before the replay horizon: not "
+                        "published (its claim may have expired); the position reconciliation "
+                        "reports the drift (reconciliation_drift{kind=position_qty})",
+                        fill.exec_id,
+                        fill.symbol,
+                        fill.exec_time_ms,
+                    )
+        return recent
+
+    def _refuse(self, fill: Execution, reason: FillRefusal) -> None:
+        self._ctx.metrics.fills_refused.labels(symbol=fill.symbol, reason=reason.value).inc()
+
     def _bookable(self, fill: Execution, records: dict[str, Order]) -> bool:
-        """May the fill be published? Not when its order, as read, refuses it (an overfill);
-        a fill of an order we do not know is published: positions still needs it."""
+        """May the fill be published? Not when its order already holds it (booked: published
+        before), nor when its order refuses it (an overfill); a fill of an order we do not
+        know is published: positions still needs it."""
         order = records.get(fill.venue_order_id)
         if order is None:
             return True
+        if fill.exec_id in order.exec_ids:
+            return False
         try:
             apply_fill(order, fill.exec_id, fill.qty, fill.price, ts_ns=now_ns())
         except DomainError as error:
+            self._refuse(fill, FillRefusal.OVERFILL)
             log.error("fill %s not booked on its order: %s", fill.exec_id, error)
             return False
         return True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from functools import partial
 
 from libs.common import topology
@@ -141,20 +140,6 @@ def snapshot_reason(snap: VenueOrder) -> str:
     if snap.status is VenueOrderStatus.REJECTED:
         return snap.reject_reason or "rejected by the venue"
     return snap.cancel_type if snap.status in _CANCELED else ""
-
-
-def with_terms(order: Order, qty: Decimal, price: Decimal | None, *, ts_ns: int) -> Order:
-    """A Pending record with the qty and price the instrument accepts (rounded before it is
-    sent, so that the record and the venue agree on what the order is)."""
-    if order.status is not OrderStatus.PENDING:
-        raise ValueError(
-            f"order {order.client_order_id} is {order.status}: only a Pending order's terms "
-            "can be rounded, before it is sent"
-        )
-    if (qty, price) == (order.qty, order.price):
-        return order
-    changes = {"qty": qty, "price": price, "updated_ts_ns": ts_ns, "version": order.version + 1}
-    return Order.model_validate(order.model_dump() | changes)
 
 
 def adopted_id(snap: VenueOrder) -> ClientOrderId:

@@ -22,6 +22,7 @@ from libs.common.metrics import (
     CircuitState,
     EngineMetrics,
     ExposureDriftKind,
+    FillRefusal,
     FreezeReason,
     Kind,
     ShedRoute,
@@ -53,6 +54,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     "order_latency_seconds": ("order_latency", "histogram", ("symbol",), LATENCY),
     "order_stage_seconds": ("order_stage", "histogram", ("stage",), STAGES),
     "exposure_drift_total": ("exposure_drift", "counter", ("kind",), ()),
+    "fills_refused_total": ("fills_refused", "counter", ("symbol", "reason"), ()),
     "gateway_requests_shed_total": ("gateway_requests_shed", "counter", ("route",), ()),
     "fill_latency_seconds": ("fill_latency", "histogram", ("symbol",), LATENCY),
     "order_retry_count": ("order_retry_count", "histogram", ("symbol",), RETRIES),
@@ -203,6 +205,9 @@ def test_init_order_series_exposes_both_sides_of_each_symbol_at_zero() -> None:
         labels = {"symbol": "BTCUSDT", "side": side}
         assert registry.get_sample_value("orders_placed_total", labels) == 0
         assert registry.get_sample_value("orders_canceled_total", labels) == 0
+    for refusal in FillRefusal:
+        labels = {"symbol": "BTCUSDT", "reason": refusal.value}
+        assert registry.get_sample_value("fills_refused_total", labels) == 0
 
 
 def test_set_trading_state_sets_one_state_and_clears_the_others() -> None:

@@ -22,10 +22,13 @@ from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
 
 
 class OrderStatus(StrEnum):
-    """Our view of an order. Pending, PendingCancel and PendingAmend await the venue."""
+    """Our view of an order. Pending, Sending, PendingCancel and PendingAmend await the venue."""
 
     PENDING = "Pending"
-    """Written to the store, not yet acknowledged: it may or may not exist on the venue."""
+    """Written to the store, not yet sent by the router (unless its Sending write failed)."""
+    SENDING = "Sending"
+    """The router wrote it before the venue call: it may exist on the venue. A redelivery or
+    reconciliation settles it by asking the venue by orderLinkId, never by inference."""
     NEW = "New"
     PARTIALLY_FILLED = "PartiallyFilled"
     FILLED = "Filled"
@@ -38,6 +41,8 @@ class OrderStatus(StrEnum):
 class OrderEventKind(StrEnum):
     """What can happen to an order: our requests and the venue's answers."""
 
+    SEND_REQUESTED = "SendRequested"
+    """The router is about to send the create (written before the venue call)."""
     ACKNOWLEDGED = "Acknowledged"
     """The venue accepted the create: retCode 0, or an order push with status New."""
     REJECTED = "Rejected"
@@ -81,6 +86,15 @@ TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus] = MappingP
         # IOC with nothing to match, crossing PostOnly: cancelled at once, before any ack.
         (_S.PENDING, _E.CANCELED): _S.CANCELED,
         (_S.PENDING, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,  # freeze: cancel by orderLinkId
+        (_S.PENDING, _E.SEND_REQUESTED): _S.SENDING,
+        # resend: the venue, asked by orderLinkId, did not have it (or refused it unsent)
+        (_S.SENDING, _E.SEND_REQUESTED): _S.SENDING,
+        (_S.SENDING, _E.ACKNOWLEDGED): _S.NEW,
+        (_S.SENDING, _E.REJECTED): _S.REJECTED,
+        (_S.SENDING, _E.PARTIALLY_FILLED): _S.PARTIALLY_FILLED,  # fill race: fill before ack
+        (_S.SENDING, _E.FILLED): _S.FILLED,  # fill race: a crossing order fills before its ack
+        (_S.SENDING, _E.CANCELED): _S.CANCELED,  # IOC / PostOnly cancelled before any ack
+        (_S.SENDING, _E.CANCEL_REQUESTED): _S.PENDING_CANCEL,  # freeze: cancel by orderLinkId
         (_S.NEW, _E.ACKNOWLEDGED): _S.NEW,  # late ack (the second of two)
         # retCode 0 only means "accepted"; the push can still say Rejected (risk price limit).
         (_S.NEW, _E.REJECTED): _S.REJECTED,
@@ -135,6 +149,8 @@ TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus] = MappingP
 )
 
 TERMINAL_STATUSES = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED})
+UNACKNOWLEDGED_STATUSES = frozenset({_S.PENDING, _S.SENDING})
+"""Not yet acknowledged by the venue: no amend can be taken, the outcome is pending."""
 
 
 def transition(status: OrderStatus, event_kind: OrderEventKind) -> OrderStatus:
@@ -228,6 +244,21 @@ def reject(order: Order, reason: str, *, ts_ns: int) -> Order:
     if order.status is OrderStatus.REJECTED:
         return order
     return _advance(order, OrderEventKind.REJECTED, ts_ns, reason=reason[:500])
+
+
+def start_send(order: Order, qty: Decimal, price: Decimal | None, *, ts_ns: int) -> Order:
+    """Record that the router is sending the order, with the terms it sends (rounded to the
+    instrument). Written before the venue call, so that whoever finds it later knows it may
+    be at the venue. A resend (Sending again) must carry the terms already sent."""
+    if order.status is OrderStatus.SENDING and (qty, price) != (order.qty, order.price):
+        raise InvalidOrder(
+            f"order {order.client_order_id} was sent as {order.qty} @ {order.price}: "
+            f"it cannot be sent again as {qty} @ {price}"
+        )
+    if order.status is OrderStatus.PENDING and (qty, price) != (order.qty, order.price):
+        # rounding to the grid: re-validated, the terms change (not a copy)
+        order = Order.model_validate(order.model_dump() | {"qty": qty, "price": price})
+    return _advance(order, OrderEventKind.SEND_REQUESTED, ts_ns)
 
 
 def apply_ack(order: Order, venue_order_id: VenueOrderId | None, *, ts_ns: int) -> Order:
@@ -324,7 +355,7 @@ def reserve_amend(
     reserved before it can take effect. The router's `request_amend` then moves the order
     to PendingAmend with the same terms; `drop_amend` clears terms that were never sent.
     """
-    if is_terminal(order.status) or order.status is OrderStatus.PENDING:
+    if is_terminal(order.status) or order.status in UNACKNOWLEDGED_STATUSES:
         raise InvalidTransition(
             f"order {order.client_order_id} is {order.status}: only an order the venue "
             "acknowledged and that has not ended can take an amend"

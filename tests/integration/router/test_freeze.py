@@ -97,10 +97,10 @@ async def test_venue_circuit_opens_after_server_errors_and_freezes_trading(
     assert router.metric("venue_circuit_state", state="closed") == 0
     assert router.metric("freeze_triggered_total", reason="venue_circuit") == 1
     assert await redis.hget(venue_circuit_key("r1"), "state") == b"open"
-    # Sent into the 5xx: unknown, left Pending to reconcile. Or, when other calls' failures
+    # Sent into the 5xx: unknown, left Sending to reconcile. Or, when other calls' failures
     # opened the breaker first, never sent and refused as such: both are true, and racy.
     order = await desk.order("into-5xx")
-    assert order.status is OrderStatus.PENDING or (
+    assert order.status is OrderStatus.SENDING or (
         order.status is OrderStatus.REJECTED and order.reason == "circuit_open"
     ), order
     assert [o for o in await venue_sim.orders() if o["orderLinkId"] == "into-5xx"] == []

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import OrderFilled
 from libs.common.stores import RedisLeaseStore
+from libs.common.topology import idempotency_key
 from services.router.private_stream import PRIVATE_STREAM_LEASE
-from tests.integration.router.conftest import Desk, Router, StartRouter, bid, wait_until
+from services.router.sync import FILL_NAMESPACE
+from tests.integration.router.conftest import (
+    Desk,
+    Router,
+    StartRouter,
+    bid,
+    place_at_venue,
+    wait_until,
+)
 from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
@@ -73,6 +84,45 @@ async def test_a_replayed_fill_is_published_once(
 
     assert await fills(desk) == exec_ids
     assert second.metric("orders_filled_total", symbol="BTCUSDT", side="Buy") == 0
+
+
+async def test_a_replay_whose_claim_expired_is_not_published_again_its_order_holds_it(
+    start_router: StartRouter, desk: Desk, redis: aioredis.Redis, venue_sim: SimProcess
+) -> None:
+    first = await start_router("expired-a")
+    await wait_until(lambda: first.private_stream.holding)
+    await desk.approve(bid("exp-1"))
+    await wait_until(lambda: desk.status_is("exp-1", OrderStatus.NEW))
+    exec_ids = await trade(venue_sim, "59000", "0.002")
+    await wait_until(lambda: desk.status_is("exp-1", OrderStatus.FILLED))
+    await first.stop()
+    # the execId claims expired (as after fill_dedupe_ttl_s), the record is still there
+    await redis.delete(*(idempotency_key(FILL_NAMESPACE, e) for e in exec_ids))
+
+    second = await start_router("expired-b")
+    await wait_until(lambda: _replayed(second), what="the fill replayed to the new holder")
+
+    assert await fills(desk) == exec_ids
+
+
+async def test_an_execution_older_than_the_replay_horizon_is_refused_and_counted(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    """An order placed behind the engine's back filled long ago (here: 2 s, the horizon is
+    1.5 s): reconciliation adopts the order but cannot tell its fill from a replay."""
+    (ack,) = await place_at_venue(venue_sim, bid("old-1", qty="0.003"))
+    await trade(venue_sim, "59000", "0.001")
+    await asyncio.sleep(2.0)
+
+    router = await start_router(
+        fill_replay_horizon_s=1.5, fill_dedupe_ttl_s=3.0, exec_lookback_s=1.0
+    )
+
+    too_old = {"symbol": "BTCUSDT", "reason": "too_old"}
+    await wait_until(lambda: router.metric("fills_refused_total", **too_old) >= 1)
+    await wait_until(lambda: desk.status_is("old-1", OrderStatus.NEW), what="adopted")
+    assert (await desk.order("old-1")).venue_order_id == ack.venue_order_id
+    assert await fills(desk) == []
 
 
 def _replayed(router: Router) -> bool:

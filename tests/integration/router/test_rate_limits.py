@@ -13,7 +13,7 @@ import pytest
 
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import OrderRejected
-from tests.integration.router.conftest import Desk, StartRouter, bid, wait_until
+from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
 from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
@@ -38,6 +38,39 @@ async def test_orders_refused_by_the_venue_quota_are_sent_again_and_rest(
     assert await _refused_for_quota(venue_sim) > 0, "the venue never refused: no storm"
     assert await desk.events(OrderRejected) == []
     assert len(await venue_sim.orders()) == 20
+
+
+async def test_a_quota_storm_longer_than_half_the_claim_idle_goes_back_to_the_bus(
+    start_router: StartRouter,
+    desk: Desk,
+    venue_sim: SimProcess,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The resend loop stops at half of claim_idle_s (no other router may claim the batch
+    meanwhile): the bus delivers the rest again, each Sending record is looked up at the
+    venue first, and every order still rests once, never rejected."""
+    creates = ["/v5/order/create", "/v5/order/create-batch"]
+    await venue_sim.control("faults", {"rateLimitNext": 40, "paths": creates})
+    fast = venue_config(venue_sim, recv_window=500, request_timeout_s=1.0)
+    router = await start_router(
+        venue=fast,
+        rate_limit_per_s=100,
+        claim_idle_s=1.6,
+        max_order_age_s=20.0,
+        pending_grace_s=40.0,
+    )
+    await desk.approve(*(bid(f"long-{i}", price=str(59000 - i)) for i in range(8)))
+
+    for i in range(8):
+        await wait_until(partial(desk.status_is, f"long-{i}", OrderStatus.NEW), timeout_s=20)
+    assert await desk.events(OrderRejected) == []
+    assert sorted(o["orderLinkId"] for o in await venue_sim.orders()) == sorted(
+        f"long-{i}" for i in range(8)
+    )
+    assert router.metric("order_retry_count_count", symbol="BTCUSDT") >= 8
+    faults = await venue_sim.control("faults", {})
+    assert faults["fired"]["rateLimitNext"] == 40
+    assert any("goes back to the bus" in r.getMessage() for r in caplog.records)
 
 
 async def test_two_routers_together_stay_inside_the_venue_quota(

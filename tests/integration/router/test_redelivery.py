@@ -1,6 +1,6 @@
-"""A redelivered approval of a Pending record asks the venue first: a router that died between
-the venue's ack and the record's write left an order at the venue, whose state the record
-must adopt, never a rejection inferred from the approval's age."""
+"""An approval of a Sending record asks the venue first: a router that died between the
+venue's ack and the record's write left an order at the venue, whose state the record must
+adopt, never a rejection inferred from the approval's age. A Pending record was never sent."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Category
-from libs.common.domain.orders import OrderStatus, reject
+from libs.common.domain.orders import OrderStatus, reject, start_send
 from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
 from libs.common.venue import BybitVenue, CancelOrder
 from tests.integration.router.conftest import (
@@ -43,6 +43,9 @@ async def test_a_claimed_approval_adopts_what_the_venue_did_and_rejects_only_the
     old_ns = time.time_ns() - 4_000_000_000  # past max_order_age_s below: "stale" on arrival
     for place in (placed, never):
         await desk.orders.create(place.to_order(old_ns))
+    # the dead router wrote the one it sent as Sending first
+    sending = partial(start_send, qty=placed.qty, price=placed.price, ts_ns=old_ns)
+    await desk.orders.update(placed.client_order_id, sending)
     stream = topology.ORDERS_APPROVED.name
     await redis.xgroup_create(stream, topology.Group.ROUTER.value, id="$", mkstream=True)
     await desk.approve_only(placed, never)
@@ -60,6 +63,26 @@ async def test_a_claimed_approval_adopts_what_the_venue_did_and_rejects_only_the
     assert [a.client_order_id for a in await desk.events(OrderAcknowledged)] == ["crashed-1"]
     assert [c.client_order_id for c in await desk.events(OrderCanceled)] == ["crashed-1"]
     assert [o["orderLinkId"] for o in await venue_sim.orders()] == ["crashed-1"]
+
+
+async def test_a_first_delivery_of_a_sending_record_asks_the_venue_and_never_sends_twice(
+    start_router: StartRouter, desk: Desk, venue_sim: SimProcess
+) -> None:
+    """The bus lost its pending list (a Redis failover): the approval comes again as a first
+    delivery, but the record says Sending, so the venue is asked, not sent a second order."""
+    placed = bid("lost-pel-1")
+    (ack,) = await place_at_venue(venue_sim, placed)
+    await desk.orders.create(placed.to_order(time.time_ns()))
+    sending = partial(start_send, qty=placed.qty, price=placed.price, ts_ns=time.time_ns())
+    await desk.orders.update(placed.client_order_id, sending)
+    await start_router()
+
+    await desk.approve_only(placed)
+
+    await wait_until(lambda: desk.status_is("lost-pel-1", OrderStatus.NEW), timeout_s=10)
+    assert (await desk.order("lost-pel-1")).venue_order_id == ack.venue_order_id
+    assert [o["orderLinkId"] for o in await venue_sim.orders()] == ["lost-pel-1"]
+    assert [a.client_order_id for a in await desk.events(OrderAcknowledged)] == ["lost-pel-1"]
 
 
 async def test_a_fill_of_an_order_rejected_by_inference_is_published_and_ends_it_filled(

@@ -28,6 +28,8 @@ from libs.common.domain.orders import (
     is_open,
     is_terminal,
     request_amend,
+    reserve_amend,
+    start_send,
     status_from_venue,
     transition,
 )
@@ -123,6 +125,46 @@ def test_transitions_every_status_is_reachable_from_pending() -> None:
                 seen.add(target)
                 frontier.append(target)
     assert seen == set(OrderStatus)
+
+
+def test_transitions_sending_takes_every_venue_answer_that_pending_takes() -> None:
+    from_pending = {k: t for (s, k), t in TRANSITIONS.items() if s is S.PENDING}
+    from_sending = {k: t for (s, k), t in TRANSITIONS.items() if s is S.SENDING}
+    assert from_sending == from_pending | {E.SEND_REQUESTED: S.SENDING}
+
+
+def test_start_send_rounds_a_pending_order_and_writes_it_sending() -> None:
+    order = make_order(qty=D("0.0025"), price=D("59000.05"))
+
+    sending = start_send(order, D("0.002"), D("59000.0"), ts_ns=5)
+
+    assert (sending.status, sending.qty, sending.price) == (S.SENDING, D("0.002"), D("59000.0"))
+    assert (sending.version, sending.updated_ts_ns) == (order.version + 1, 5)
+
+
+def test_start_send_again_with_the_terms_sent_changes_nothing() -> None:
+    sending = start_send(make_order(), D("1.0"), D("50000"), ts_ns=5)
+
+    assert start_send(sending, D("1.0"), D("50000"), ts_ns=6) is sending
+
+
+def test_start_send_again_with_other_terms_is_refused() -> None:
+    sending = start_send(make_order(), D("1.0"), D("50000"), ts_ns=5)
+
+    with pytest.raises(InvalidOrder, match=r"cannot be sent again as 2\.0 @ 50000"):
+        start_send(sending, D("2.0"), D("50000"), ts_ns=6)
+
+
+def test_start_send_refuses_an_acknowledged_order() -> None:
+    with pytest.raises(InvalidTransition, match="New -> Send requested"):
+        start_send(acked(), D("1.0"), D("50000"), ts_ns=6)
+
+
+def test_amend_is_refused_while_the_order_is_being_sent() -> None:
+    sending = start_send(make_order(), D("1.0"), D("50000"), ts_ns=5)
+
+    with pytest.raises(InvalidTransition, match="is Sending"):
+        reserve_amend(sending, qty=D("2.0"), ts_ns=6)
 
 
 @pytest.mark.parametrize("status", list(OrderStatus))

@@ -5,8 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, VenueOrderStatus
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import (
@@ -31,7 +29,6 @@ from services.router.transitions import (
     from_venue,
     order_events,
     snapshot_reason,
-    with_terms,
 )
 
 T0 = 1_000_000_000
@@ -172,24 +169,6 @@ def test_local_reject_event_carries_the_router_code_and_reason() -> None:
     (event,) = order_events(before, after, code=-1, reason="frozen")
 
     assert isinstance(event, OrderRejected) and (event.code, event.reason) == (-1, "frozen")
-
-
-def test_with_terms_rounds_a_pending_record_and_bumps_its_version() -> None:
-    order = pending(qty=Decimal("0.0025"), price=Decimal("59000.05"))
-
-    rounded = with_terms(order, Decimal("0.002"), Decimal("59000.0"), ts_ns=T0 + 1)
-
-    assert (rounded.qty, rounded.price, rounded.version) == (
-        Decimal("0.002"),
-        Decimal("59000.0"),
-        order.version + 1,
-    )
-    assert with_terms(rounded, rounded.qty, rounded.price, ts_ns=T0 + 2) is rounded
-
-
-def test_with_terms_refuses_an_order_already_sent() -> None:
-    with pytest.raises(ValueError, match="only a Pending order"):
-        with_terms(acked(), Decimal("0.001"), Decimal("1"), ts_ns=T0)
 
 
 def test_adopted_order_without_link_id_gets_an_id_from_the_venue_id() -> None:
