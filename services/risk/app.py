@@ -30,6 +30,7 @@ from libs.common.stores import (
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.stores.marks import RedisMarkStore
+from libs.common.timings import publish_and_check
 from services.risk.amending import AMEND_NAMESPACE
 from services.risk.audit import ExposureAuditor
 from services.risk.deciding import Decider
@@ -49,6 +50,8 @@ def create_app(settings: RiskSettings) -> FastAPI:
     """Build the risk app; nothing connects until its lifespan starts."""
 
     async def build(runtime: ServiceRuntime) -> None:
+        timings = {"claim_idle_s": settings.claim_idle_ms / 1000}
+        await publish_and_check(runtime.redis, "risk", timings)
         _wire(runtime, settings)
 
     return service_app("risk", settings, build=build)

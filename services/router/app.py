@@ -35,6 +35,7 @@ from libs.common.stores import (
     RedisRiskStateStore,
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
+from libs.common.timings import publish_and_check
 from libs.common.venue import BybitVenue, SendBarrier, VenueConfig
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
@@ -107,6 +108,8 @@ def create_app(settings: RouterSettings, venue: VenueConfig | None = None) -> Fa
 async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: ServiceRuntime) -> None:
     config = (venue or VenueConfig()).model_copy(update={"sync_clock_on_start": False})
     check_claim_outlives_a_send(settings, config)
+    timings = {"claim_idle_s": settings.claim_idle_s, "max_order_age_s": settings.max_order_age_s}
+    await publish_and_check(rt.redis, "router", timings)
     credentials = CredentialSettings()
     source = credential_source(credentials, principal=f"router:{settings.instance}")
     if credentials.secrets_env:  # the secret is the truth; missing, it stops the start here

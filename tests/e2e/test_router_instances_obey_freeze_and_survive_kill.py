@@ -38,14 +38,15 @@ pytestmark = pytest.mark.e2e
 
 FLOW = 200
 ROUTER_ENV = {
-    "MMX_ROUTER_MAX_ORDER_AGE_S": "5",
-    "MMX_ROUTER_PENDING_GRACE_S": "7",
+    "MMX_ROUTER_MAX_ORDER_AGE_S": "6",
+    "MMX_ROUTER_PENDING_GRACE_S": "8",
     "MMX_ROUTER_CLAIM_IDLE_S": "3",
     "MMX_RECV_WINDOW": "1000",
     "MMX_REQUEST_TIMEOUT_S": "1.5",
 }
 """Settle an unsent approval of the dead router within seconds (defaults: 30 s and 60 s); the
-claim still outlives a send (recv_window + request timeout, 2.5 s), as the router checks."""
+claim still outlives a send (recv_window + request timeout, 2.5 s), as the router checks, and
+risk's claim (2 s) plus the router's stays below the max age, as both check at start."""
 CREATE_PATHS = ["/v5/order/create", "/v5/order/create-batch"]
 ROUTER_BATCH = 50
 """MMX_ROUTER_BATCH_SIZE's default: the most approvals a router holds at once."""
