@@ -13,9 +13,10 @@ original message to S, so every group reading S sees it again; every handler is 
 drop are one Lua step each, their line on the `audit` stream (`OperatorAction`, with the
 caller and the reason) included: run twice (two operators), the second finds nothing and
 changes nothing, and no action goes unrecorded. `dead_letter_length` and the
-DeadLettersPresent alert follow the dead-letter streams. Redis is `REDIS_URL` (or
-`--redis-url`), else redis://127.0.0.1:6379/0. Exit status: 0 done, 1 refused or not
-found, 2 Redis unreachable.
+DeadLettersPresent alert follow the dead-letter streams. Redis is `--redis-url`, else
+`REDIS_URL`, else the embedded Redis of the `mmx up` using `--data-dir` (default ./.mmx);
+without any of these the command refuses. Exit status: 0 done, 1 refused or not found,
+2 Redis unreachable or not found.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from libs.common.bus import DATA_FIELD
 from libs.common.messages import Envelope, OperatorAction
 from libs.common.stores._support import XADD_LUA, LuaScript, maxlen_arg
 from services.operator import table
-from services.redis_cli import DEFAULT_REDIS_URL, actor, run_with_redis
+from services.redis_cli import actor, add_redis_arguments, run_with_redis
 
 SOURCES = {s.name: s for s in topology.STREAMS}
 ERROR_CHARS = 60
@@ -121,7 +122,7 @@ async def drop(args: argparse.Namespace, redis: aioredis.Redis) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `dlq list | show | replay | drop` to the `mmx` command."""
     dlq = subparsers.add_parser("dlq", help="look at, replay and drop dead letters")
-    dlq.add_argument("--redis-url", help=f"Redis (default: REDIS_URL, else {DEFAULT_REDIS_URL})")
+    add_redis_arguments(dlq)
     verbs = dlq.add_subparsers(dest="dlq_command", required=True)
     listed = verbs.add_parser("list", help="every dead letter, oldest first")
     listed.add_argument("--stream", choices=sorted(SOURCES), help="one source stream only")

@@ -10,10 +10,12 @@
                                                   listed in the secret) until the secret changes
 
 The key goes to stdout alone (`KEY=$(mmx keys create ...)`), everything else to stderr.
-Redis is `REDIS_URL` (or `--redis-url`; a URL with a password is then visible in `ps`),
-else redis://127.0.0.1:6379/0. Every create and revoke is appended to the `audit` stream
-(`OperatorAction`) under the caller's login name. Exit status: 0 done, 1 refused, 2 Redis
-unreachable. `python -m services.keys_cli ...` works as `mmx keys ...`.
+Redis is `--redis-url` (a URL with a password is then visible in `ps`), else `REDIS_URL`,
+else the embedded Redis of the `mmx up` using `--data-dir` (default ./.mmx); without any
+of these the command refuses rather than guess. Every create and revoke is appended to the
+`audit` stream (`OperatorAction`) under the caller's login name. Exit status: 0 done,
+1 refused, 2 Redis unreachable or not found. `python -m services.keys_cli ...` works as
+`mmx keys ...`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from libs.common.bus import Bus
 from libs.common.messages import Envelope
 from libs.common.service import EnvelopeCodec
 from services.operator import table
-from services.redis_cli import DEFAULT_REDIS_URL, actor, run_with_redis
+from services.redis_cli import actor, add_redis_arguments, run_with_redis
 
 TOMBSTONE_NAME = "tombstone"
 
@@ -106,7 +108,7 @@ async def _audit(
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `keys create | list | revoke` to the `mmx` command."""
     keys = subparsers.add_parser("keys", help="issue, list and revoke gateway API keys")
-    keys.add_argument("--redis-url", help=f"Redis (default: REDIS_URL, else {DEFAULT_REDIS_URL})")
+    add_redis_arguments(keys)
     verbs = keys.add_subparsers(dest="keys_command", required=True)
     made = verbs.add_parser("create", help="issue a key; it is printed once")
     made.add_argument("--role", required=True, choices=[r.value for r in Role])

@@ -6,7 +6,8 @@
     mmx freeze --reason TEXT            freeze trading now (cancels everything)
     mmx unfreeze --reason TEXT [--force]  resume trading (refused within the cooldown)
 
-The gateway is `--url`, else `MMX_GATEWAY_URL`, else http://127.0.0.1:8080. The API key is
+The gateway is `--url`, else `MMX_GATEWAY_URL`, else the gateway of the `mmx up` running with
+the data directory `--data-dir` (default ./.mmx), else http://127.0.0.1:8080. The API key is
 `MMX_API_KEY_GATEWAY` (or `--api-key`, which other users of the host can see in `ps`): a
 viewer key reads, freeze and unfreeze need an operator key, and the audit trail names the
 key's holder. A gateway with auth disabled (development) records the caller's login name
@@ -26,8 +27,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from typing import Any
+
+from services import local_stack
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "MMX_GATEWAY_URL"
@@ -106,7 +110,7 @@ def status_text(client: GatewayClient) -> str:
         for u in risk["utilisation"]
     ]
     lines += ["utilisation", table(["LIMIT", "SYMBOL", "USED", "OF"], rows), ""]
-    lines += [f"P&L today {risk['pnlToday']}  net P&L {risk['netPnl']}", ""]
+    lines += [f"P&L today {_money(risk['pnlToday'])}  net P&L {_money(risk['netPnl'])}", ""]
     history = [
         [_time(h["time"]), h["previous"], h["state"], h["actor"], h["reason"]]
         for h in risk["freezeHistory"][:10]
@@ -196,8 +200,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser = subparsers.add_parser(name, help=help_text)
         parser.add_argument(
             "--url",
-            default=os.environ.get(URL_ENV, DEFAULT_URL),
-            help=f"the gateway ({URL_ENV}, default {DEFAULT_URL})",
+            help=f"the gateway (default: {URL_ENV}, else the gateway of the `mmx up` using "
+            f"--data-dir, else {DEFAULT_URL})",
+        )
+        parser.add_argument(
+            "--data-dir",
+            default=local_stack.DEFAULT_DATA_DIR,
+            help=f"the data directory of that `mmx up` (default: ./{local_stack.DEFAULT_DATA_DIR})",
         )
         parser.add_argument(
             "--api-key",
@@ -219,7 +228,7 @@ def _runner(
     def run(args: argparse.Namespace) -> int:
         api_key = args.api_key or os.environ.get(KEY_ENV)
         try:
-            print(show(GatewayClient(args.url, api_key=api_key), args))
+            print(show(GatewayClient(gateway_url(args), api_key=api_key), args))
         except OperatorError as error:
             print(f"mmx: {error}", file=sys.stderr)
             if error.status == 401 and not api_key:
@@ -230,11 +239,29 @@ def _runner(
     return run
 
 
+def gateway_url(args: argparse.Namespace) -> str:
+    """`--url`, else MMX_GATEWAY_URL, else the running `mmx up`'s gateway (`local_stack`),
+    else DEFAULT_URL."""
+    data_dir = Path(args.data_dir).resolve()
+    return (
+        args.url
+        or os.environ.get(URL_ENV)
+        or local_stack.read_url(data_dir, local_stack.GATEWAY_FILE)
+        or DEFAULT_URL
+    )
+
+
 def _login() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name (e.g. a container's anonymous uid)
         return "operator"
+
+
+def _money(value: str) -> str:
+    """A money figure to 8 decimals, rounded half-even, as the gateway shows it (a gateway
+    of an older version sent up to 28 digits)."""
+    return f"{Decimal(value).quantize(Decimal('1e-8'), rounding=ROUND_HALF_EVEN):f}"
 
 
 def _time(ms: int) -> str:

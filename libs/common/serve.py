@@ -33,4 +33,4 @@ def serve(
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings_type(**overrides)
-    run(create_app(settings), settings)
+    run(create_app(settings), settings, name=name)

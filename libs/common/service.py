@@ -31,10 +31,12 @@ import asyncio
 import contextlib
 import io
 import logging
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,7 +49,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
 
-from libs.common import topology
+from libs.common import logs, topology
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
@@ -475,9 +477,20 @@ def stalled(last_progress_monotonic: Callable[[], float], limit_s: float) -> Rea
     return check
 
 
-def run(app: FastAPI, settings: ServiceSettings) -> None:
-    """Serve `app` in the foreground (uvloop, no access log) until SIGINT / SIGTERM."""
-    uvicorn.run(
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the log filters when a stop signal arrives."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        logs.mark_stopping(signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
+
+
+def run(app: FastAPI, settings: ServiceSettings, *, name: str | None = None) -> None:
+    """Serve `app` in the foreground (uvloop, no access log) until SIGINT / SIGTERM, logging
+    one line per record (`libs.common.logs`) as service `name` (default: the app's title)."""
+    service = name or app.title.removeprefix("mmx ")
+    logs.configure_logging(service, settings.instance, redis_url=settings.redis_url)
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -485,4 +498,14 @@ def run(app: FastAPI, settings: ServiceSettings) -> None:
         http="httptools",
         access_log=False,
         log_level="info",
+        log_config=None,  # the root logger's handler (configure_logging) writes uvicorn's too
     )
+    server = _Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: a failed start-up is exit status 3
+        raise SystemExit(STARTUP_FAILURE)
+
+
+STARTUP_FAILURE = 3
+"""uvicorn's exit status when the app did not start (`uvicorn.main.STARTUP_FAILURE`)."""

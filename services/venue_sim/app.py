@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 from aiohttp import web
 
 from libs.common.domain.enums import Category
+from libs.common.logs import configure_logging
 from services.venue_sim import control, rest_account, rest_market, rest_trade
 from services.venue_sim.gate import STATE, Handler, private, public
 from services.venue_sim.settings import SimSettings
@@ -58,6 +61,11 @@ async def _every(seconds: Callable[[], float], action: Callable[[], None], name:
             log.exception("%s failed", name)
 
 
+def _save_if_changed(state: SimState) -> None:
+    if state.dirty:
+        state.save()
+
+
 async def _background(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     interval = state.settings.public_interval_ms / 1000
@@ -65,6 +73,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_every(lambda: state.tick_ms / 1000, state.step_market, "market")),
         asyncio.create_task(_every(lambda: interval, state.public.flush, "public flush")),
     ]
+    path = state.settings.state_path
+    if path is not None:
+        save_s = state.settings.state_save_interval_s
+        tasks.append(
+            asyncio.create_task(_every(lambda: save_s, partial(_save_if_changed, state), "save"))
+        )
     yield
     for task in tasks:
         task.cancel()
@@ -73,6 +87,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     state.private.drop_all()
     state.public.drop_all()
+    if path is not None:
+        log.info("saved the venue state to %s: %s", path, state.save())
 
 
 def _ws_handler(
@@ -95,6 +111,8 @@ def create_app(settings: SimSettings | None = None) -> web.Application:
     """The simulator as an aiohttp application (REST `/v5/...`, WS, control `/sim/...`)."""
     settings = settings or SimSettings()
     state = SimState(settings)
+    if (loaded := state.load()) is not None:
+        log.info("continuing from the venue state in %s: %s", settings.state_path, loaded)
     app = web.Application()
     app[STATE] = state
     router = app.router
@@ -117,9 +135,8 @@ def create_app(settings: SimSettings | None = None) -> web.Application:
 def run(settings: SimSettings | None = None) -> None:
     """Serve the simulator until SIGINT/SIGTERM (uvloop when available)."""
     settings = settings or SimSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    instance = f"{socket.gethostname()}-{os.getpid()}"
+    configure_logging("venue-sim", instance, level=settings.log_level)
     loop: asyncio.AbstractEventLoop | None = None
     try:
         import uvloop
@@ -133,5 +150,5 @@ def run(settings: SimSettings | None = None) -> None:
         port=settings.port,
         access_log=None,
         loop=loop,
-        print=partial(print, flush=True),
+        print=lambda text: log.info("%s", text.replace("\n", " ")),
     )

@@ -8,6 +8,7 @@ Lists and maps are plain comma-separated strings so they are easy to set from a 
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -76,6 +77,14 @@ class SimSettings(BaseSettings):
     ip_ban_seconds: int = Field(default=600, ge=0)
 
     log_level: str = "WARNING"
+
+    state_path: Path | None = None
+    """A JSON file of the venue state (orders, executions, account, markets): loaded at start
+    when it exists, written every `state_save_interval_s` and on a clean shutdown (see
+    `services.venue_sim.persist`). None: the simulator starts empty and forgets on exit."""
+    state_save_interval_s: float = Field(default=5.0, gt=0)
+    """How often the state file is rewritten while running, when orders, fills or balances
+    changed (each write serialises the whole history: every order and fill)."""
 
     @field_validator("keys", mode="before")
     @classmethod

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import fields
+from typing import Any
 
 from libs.common.domain.enums import Category
+from services.venue_sim import persist
 from services.venue_sim.auth import Authenticator
 from services.venue_sim.dcp import DcpWatch
 from services.venue_sim.engine import Changes, Exchange, SyntheticMarket
@@ -56,6 +58,8 @@ class SimState:
         self.dcp = DcpWatch(self._dcp_fire)
         self.private = PrivateHub(self.auth, lambda: self.exchange, self.now, self.dcp)
         self.public = PublicHub(lambda: self.exchange, self.now)
+        self.dirty = False
+        """Orders, fills or balances changed since the last `save()`."""
 
     def now(self) -> int:
         """The venue clock in ms (wall clock plus any injected offset)."""
@@ -81,6 +85,8 @@ class SimState:
         recorded in `receipts` first)."""
         if changes.executions:
             self.receipts.executed(changes.executions, time.time_ns())
+        if changes.orders or changes.executions or changes.wallet or changes.positions:
+            self.dirty = True
         self.private.dispatch(changes)
         self.public.dispatch(changes)
 
@@ -111,6 +117,34 @@ class SimState:
         )
         self.dcp.reset()
         self.public.reset()
+        self.dirty = True
+
+    def snapshot(self) -> dict[str, Any]:
+        """The venue state to persist (`services.venue_sim.persist`)."""
+        return persist.snapshot(self.exchange, self.market.rng, saved_ms=self.now())
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Continue from a `snapshot` (on a state just built, before any trading)."""
+        persist.restore(self.exchange, self.market.rng, data)
+
+    def save(self) -> str | None:
+        """Write the state file when one is configured; what it holds, or None."""
+        path = self.settings.state_path
+        if path is None:
+            return None
+        data = self.snapshot()
+        persist.write(path, data)
+        self.dirty = False
+        return persist.summary(data)
+
+    def load(self) -> str | None:
+        """Continue from the state file when one is configured and exists; what it held."""
+        path = self.settings.state_path
+        data = None if path is None else persist.read(path)
+        if data is None:
+            return None
+        self.restore(data)
+        return persist.summary(data)
 
     def _dcp_fire(self, category: Category) -> None:
         _, changes = self.exchange.cancel_where(

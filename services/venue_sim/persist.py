@@ -1,0 +1,208 @@
+"""The simulator's venue state in a JSON file, so that a restart continues where it stopped.
+
+`mmx up` keeps its Redis in a data directory across runs; the engine's records there (open
+orders, positions) only agree with a venue that remembers the same orders and fills. With
+`MMX_SIM_STATE_PATH` set, the simulator loads that file at start (when it exists), writes it
+every `MMX_SIM_STATE_SAVE_INTERVAL_S` and once more on a clean shutdown.
+
+What is kept: every order (open and closed, with the price-time queue of the open ones),
+every execution, the account (balances, locks, margin, positions), each market's mid, touch
+and statistics, the order sequence and the random walk's generator state. What is not:
+faults, rate-limit windows, fill receipts, DCP windows and WebSocket sessions (the clients
+reconnect). Decimals are written as their exact strings (`str(Decimal)`), so they read back
+equal, exponent included. The file is replaced atomically (write, fsync, rename): a crash
+leaves the previous snapshot or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import typing
+from dataclasses import fields
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from libs.common.domain.enums import Category
+from services.venue_sim.engine import Exchange, Execution, Position, SimOrder
+
+FORMAT_VERSION = 1
+_MARKET_FIELDS = (
+    "mid", "bid", "ask", "last_price", "prev_price", "open_price", "high", "low", "volume",
+    "turnover",
+)  # fmt: skip
+
+
+R = TypeVar("R", SimOrder, Execution, Position)
+
+
+class PersistError(RuntimeError):
+    """The state file cannot be read back into this simulator."""
+
+
+# -- records <-> JSON ---------------------------------------------------------------------------
+
+
+_TYPES = {cls: typing.get_type_hints(cls) for cls in (SimOrder, Execution, Position)}
+"""Each record's field types (resolved once: the engine's modules postpone annotations)."""
+
+
+def _encode(record: SimOrder | Execution | Position) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        out[f.name] = str(value) if isinstance(value, Decimal | Enum) else value
+    return out
+
+
+def _decode(cls: type[R], data: dict[str, Any]) -> R:
+    hints = _TYPES[cls]
+    values: dict[str, Any] = {}
+    for name, raw in data.items():
+        kind = hints.get(name)
+        if kind is None:
+            raise PersistError(f"{cls.__name__} has no field {name!r}: a newer state file?")
+        if isinstance(kind, type) and issubclass(kind, Decimal | Enum):
+            values[name] = kind(raw)
+        else:
+            values[name] = raw
+    return cls(**values)
+
+
+# -- snapshot ----------------------------------------------------------------------------------
+
+
+def snapshot(exchange: Exchange, rng: random.Random, *, saved_ms: int) -> dict[str, Any]:
+    """The venue state of `exchange` (and the market's generator) as JSON-ready data."""
+    account = exchange.account
+    queue = [
+        order_id
+        for book in exchange.books.values()
+        for side in (book.bids, book.asks)
+        for level in side.levels.values()
+        for order_id in level
+    ]
+    version, internal, gauss = rng.getstate()
+    return {
+        "version": FORMAT_VERSION,
+        "savedMs": saved_ms,
+        "orderSeq": exchange.order_seq,
+        "orders": [_encode(o) for o in exchange.orders.values()],
+        "open": list(exchange.open_orders),
+        "queue": queue,
+        "executions": {c.value: [_encode(e) for e in exchange.executions[c]] for c in Category},
+        "account": {
+            "balances": {k: str(v) for k, v in account.balances.items()},
+            "locked": {k: str(v) for k, v in account.locked.items()},
+            "orderIm": str(account.order_im),
+            "cumRealised": str(account.cum_realised),
+            "seq": account.seq,
+            "positions": [_encode(p) for p in account.positions.values()],
+        },
+        "markets": [
+            {"category": c.value, "symbol": s, **{f: str(getattr(m, f)) for f in _MARKET_FIELDS}}
+            for (c, s), m in exchange.markets.items()
+        ],
+        "rng": [version, list(internal), gauss],
+    }
+
+
+def restore(exchange: Exchange, rng: random.Random, data: dict[str, Any]) -> None:
+    """Put a `snapshot` back into a freshly built `exchange` (and the generator `rng`).
+
+    Raises PersistError when the snapshot is of another format or names an instrument
+    this simulator does not list.
+    """
+    if data.get("version") != FORMAT_VERSION:
+        raise PersistError(f"state file format {data.get('version')!r}: expected {FORMAT_VERSION}")
+    for item in data["markets"]:
+        key = (Category(item["category"]), item["symbol"])
+        market = exchange.markets.get(key)
+        if market is None:
+            continue  # a symbol no longer listed: its market is gone, orders are checked below
+        for name in _MARKET_FIELDS:
+            setattr(market, name, Decimal(item[name]))
+    exchange.order_seq = int(data["orderSeq"])
+    for raw in data["orders"]:
+        order = _decode(SimOrder, raw)
+        if (order.category, order.symbol) not in exchange.markets:
+            raise PersistError(
+                f"the state file has orders of {order.category} {order.symbol}, which this "
+                "simulator does not list: add it to MMX_SIM_SYMBOLS, or start fresh "
+                "(mmx up --fresh)"
+            )
+        exchange.orders[order.order_id] = order
+        if order.link_id:
+            exchange.by_link[(order.category, order.link_id)] = order
+    for order_id in data["open"]:
+        order = exchange.orders[order_id]
+        exchange.open_orders[order_id] = order
+        if order.reduce_only:
+            exchange.reduce_only.setdefault(order.symbol, {})[order_id] = order
+    for order_id in data["queue"]:
+        order = exchange.orders[order_id]
+        exchange.books[(order.category, order.symbol)].add(order)
+    for category, items in data["executions"].items():
+        executions = exchange.executions[Category(category)]
+        for raw in items:
+            execution = _decode(Execution, raw)
+            executions.append(execution)
+            exchange.execs_by_order.setdefault(execution.order_id, []).append(execution)
+    account = exchange.account
+    stored = data["account"]
+    account.balances.clear()
+    account.balances.update({k: Decimal(v) for k, v in stored["balances"].items()})
+    account.locked.clear()
+    account.locked.update({k: Decimal(v) for k, v in stored["locked"].items()})
+    account.order_im = Decimal(stored["orderIm"])
+    account.cum_realised = Decimal(stored["cumRealised"])
+    account.seq = int(stored["seq"])
+    account.positions = {p["symbol"]: _decode(Position, p) for p in stored["positions"]}
+    version, internal, gauss = data["rng"]
+    rng.setstate((version, tuple(internal), gauss))
+
+
+# -- the file ----------------------------------------------------------------------------------
+
+
+def write(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` with `data` atomically (a temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.tmp")
+    with temporary.open("wb") as out:
+        out.write(orjson.dumps(data))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    """The snapshot in `path`; None when there is no such file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise PersistError(
+            f"{path} is not a simulator state file ({error}): remove it, or start fresh "
+            "(mmx up --fresh)"
+        ) from None
+    if not isinstance(data, dict):
+        raise PersistError(f"{path} holds {type(data).__name__}: expected a JSON object")
+    return data
+
+
+def summary(data: dict[str, Any]) -> str:
+    """What a snapshot holds, in a few words, for the log."""
+    positions = [p for p in data["account"]["positions"] if Decimal(p["size"])]
+    executions = sum(len(items) for items in data["executions"].values())
+    return (
+        f"{len(data['orders'])} orders ({len(data['open'])} open), {executions} executions, "
+        f"{len(positions)} open positions"
+    )
