@@ -3,11 +3,14 @@
 `OrderStore.create_and_send` writes the record if its clientOrderId is new and, only then,
 appends the command to `orders.requests`, atomically per order: a record never exists
 without its command, and a client retrying a POST finds the record its first attempt wrote,
-gets it back with `created: false`, and nothing is sent again, so a retry never places twice.
+gets it back with `created: false` and its first outcome and reason (read from the record),
+and nothing is sent again, so a retry never places twice. The same clientOrderId with other
+terms is refused with 409 before anything is written (`terms`).
 
 If Redis fails mid-call, some orders of a batch may have been written (each with its
 command) and some not; the client gets a 503 saying so, and a retry with the same
-clientOrderIds completes exactly the ones that are missing.
+clientOrderIds (and terms: those of a 503 may have been kept) completes exactly the ones
+that are missing.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from redis.exceptions import RedisError
 
 from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, new_client_order_id
-from libs.common.domain.orders import Order, OrderStatus
+from libs.common.domain.orders import UNACKNOWLEDGED_STATUSES, Order, OrderStatus
 from libs.common.messages import Envelope, PlaceOrder
+from libs.common.stores.idempotency import FirstValueStore, RedisFirstValueStore
+from services.gateway import terms
 from services.gateway.context import Gateway
 from services.gateway.errors import Invalid, Unavailable
 from services.gateway.schemas import OrderBody, OrderView, Outcome, PlaceResult
@@ -34,21 +39,58 @@ async def place(
     gateway: Gateway, bodies: Sequence[OrderBody], wait_ms: int | None
 ) -> list[PlaceResult]:
     """Place `bodies` (one pipeline of records and commands); wait up to `wait_ms` for
-    outcomes if set."""
+    outcomes if set. A clientOrderId already placed with other terms is a 409 (`terms`)."""
     commands = _commands(gateway, bodies)
+    store = RedisFirstValueStore(gateway.redis)
+    kept_now = await _keep_terms(store, commands)
     now_ns = gateway.clock_ns()
     ids = [c.client_order_id for c in commands]
     with gateway.waiters.expect(ids if wait_ms else ()) as futures:
         stored = await _create_and_send(gateway, commands, now_ns)
-        created = [c for c, (_, new) in zip(commands, stored, strict=True) if new]
+        await _check_records(store, commands, stored, kept_now)
+        # a retry of an order still awaiting its outcome waits for it too
+        waiting = [o.client_order_id for o, _ in stored if o.status in UNACKNOWLEDGED_STATUSES]
         resolutions = {}
-        if wait_ms and created:
-            waited = {c.client_order_id: futures[c.client_order_id] for c in created}
+        if wait_ms and waiting:
+            waited = {cid: futures[cid] for cid in waiting}
             resolutions = await wait_all(waited, wait_ms / 1000)
     if resolutions:  # the outcome moved the records on: read them again
         fresh = await gateway.orders.get_many(ids)
         stored = [(f or s, new) for f, (s, new) in zip(fresh, stored, strict=True)]
     return [_result(order, new, resolutions.get(order.client_order_id)) for order, new in stored]
+
+
+async def _keep_terms(store: FirstValueStore, commands: list[PlaceOrder]) -> list[bool]:
+    try:
+        return await terms.keep(store, commands)
+    except RedisError as error:
+        ids = ", ".join(c.client_order_id for c in commands)
+        raise Unavailable(
+            f"order(s) {ids}: Redis failed before they were recorded ({type(error).__name__}): "
+            "nothing was written or sent for them. Retry with the same clientOrderIds and "
+            "terms: a retry never places twice."
+        ) from error
+
+
+async def _check_records(
+    store: FirstValueStore,
+    commands: list[PlaceOrder],
+    stored: list[tuple[Order, bool]],
+    kept_now: list[bool],
+) -> None:
+    """An order that existed before its terms were kept (they expired): compare its record,
+    except for the qty and price the router may have rounded or an amend changed."""
+    clashes = []
+    for command, (order, created), new in zip(commands, stored, kept_now, strict=True):
+        if created or not new:
+            continue
+        requested, recorded = terms.terms_of(command), terms.terms_of(order)
+        if terms.differences(recorded, requested, ignore=terms.AMENDABLE):
+            clashes.append((command.client_order_id, recorded, requested))
+    if clashes:
+        await store.forget_many(terms.TERMS_NAMESPACE, [cid for cid, _, _ in clashes])
+        placed = [o.client_order_id for o, created in stored if created]
+        raise terms.taken_with_other_terms(clashes, placed=placed, ignore=terms.AMENDABLE)
 
 
 def _commands(gateway: Gateway, bodies: Sequence[OrderBody]) -> list[PlaceOrder]:
@@ -98,14 +140,17 @@ def _result(order: Order, created: bool, resolution: Resolution | None) -> Place
     if resolution is not None:
         outcome, reason = resolution.outcome, resolution.reason
     else:
-        outcome, reason = (Outcome.PENDING if created else _outcome_of(order.status)), None
+        outcome, reason = outcome_of(order)
     return PlaceResult(order=OrderView.of(order), outcome=outcome, reason=reason, created=created)
 
 
-def _outcome_of(status: OrderStatus) -> Outcome:
-    """What a stored order's status says about its first outcome (for a repeated POST)."""
-    if status is OrderStatus.PENDING:
-        return Outcome.PENDING
-    if status is OrderStatus.REJECTED:
-        return Outcome.REJECTED
-    return Outcome.ACCEPTED
+def outcome_of(order: Order) -> tuple[Outcome, str | None]:
+    """The first outcome a stored order records, and why (a repeated POST answers it): a
+    Rejected order risk never admitted (no risk price) was denied by risk, one it admitted
+    was rejected by the router or the venue; the record keeps the reason of either."""
+    if order.status in UNACKNOWLEDGED_STATUSES:
+        return Outcome.PENDING, None
+    if order.status is OrderStatus.REJECTED:
+        denied = order.risk_price is None
+        return (Outcome.DENIED if denied else Outcome.REJECTED), order.reason or None
+    return Outcome.ACCEPTED, None

@@ -16,7 +16,7 @@ from services.gateway import admission, commands, placing
 from services.gateway.admission import AdmissionDep, ShedRoute
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
-from services.gateway.errors import Invalid, responses
+from services.gateway.errors import ErrorBody, Invalid, responses
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import (
     AmendBody,
@@ -37,7 +37,14 @@ TRADER = Depends(require_role(Role.TRADER))
 VIEWER = Depends(require_role(Role.VIEWER))
 ERRORS = responses(404, 409, 413, 422, 503)
 AMEND_ERRORS = ERRORS | admission.RESPONSES
-PLACE_ERRORS = responses(413, 422, 503) | admission.RESPONSES
+TERMS_TAKEN = {
+    409: {
+        "description": "A clientOrderId is taken by an order with other terms (`details` "
+        "names each term that differs): nothing was placed for it",
+        "model": ErrorBody,
+    }
+}
+PLACE_ERRORS = responses(413, 422, 503) | TERMS_TAKEN | admission.RESPONSES
 SETTLED = (
     "No order left pending: each has its first outcome (`?wait=true`) or existed already "
     "(its clientOrderId was sent before: nothing placed)"
@@ -66,8 +73,10 @@ async def place_order(
 ) -> PlaceResult:
     """Record the order as Pending, then send it to risk. 202 with the record; with
     `?wait=true`, 200 with the first outcome (accepted, denied, rejected) or 202 on timeout.
-    The same clientOrderId again: 200 with the existing order, nothing placed.
-    429 with `Retry-After` when too many orders are in flight: nothing written."""
+    The same clientOrderId again (or as Bybit's `orderLinkId`) with the same terms: 200 with
+    the existing order and its first outcome and reason, nothing placed; with other terms:
+    409 naming the terms that differ, nothing placed. 429 with `Retry-After` when too many
+    orders are in flight: nothing written."""
     wait_for = _wait_ms(gateway, wait, wait_ms)
     with gate.admit(1, ShedRoute.PLACE):
         (result,) = await placing.place(gateway, [body], wait_for)
@@ -85,8 +94,9 @@ async def place_batch(
     wait_ms: WaitMs = None,
 ) -> BatchResult:
     """Place several orders, each as `POST /v1/orders` would; results in the same order.
-    The whole batch is validated before anything is written. Each order counts against the
-    in-flight bound: 429 with `Retry-After` for the whole batch when they do not all fit."""
+    The whole batch is validated before anything is written; a clientOrderId taken with
+    other terms refuses the whole batch (409). Each order counts against the in-flight
+    bound: 429 with `Retry-After` for the whole batch when they do not all fit."""
     limit = gateway.settings.batch_max_orders
     if len(body.orders) > limit:
         raise Invalid(f"a batch has {len(body.orders)} orders: expected at most {limit}")

@@ -11,7 +11,7 @@ from libs.common.domain.errors import InvalidIdentifier
 from libs.common.domain.ids import parse_symbol
 from services.gateway.auth import Role, require_role
 from services.gateway.context import GatewayDep
-from services.gateway.schemas import PositionList, PositionView
+from services.gateway.schemas_positions import PositionList, PositionView
 from services.gateway.schemas_risk import TradingView
 from services.gateway.stream import frame, serve
 

@@ -38,6 +38,7 @@ from libs.common.messages import (
 from libs.common.metrics import ALL_SYMBOLS, FreezeReason
 from libs.common.risk_view import RiskView, utilisation
 from libs.common.stores import UnfreezeOutcome
+from services.gateway import circuits
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import Conflict, responses
@@ -53,6 +54,7 @@ from services.gateway.schemas_risk import (
     TradingChange,
     TradingView,
     UnfreezeBody,
+    UnfreezeChange,
     Utilisation,
 )
 
@@ -63,15 +65,18 @@ Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 TRADER = Depends(require_role(Role.TRADER))
 VIEWER = Depends(require_role(Role.VIEWER))
 ERRORS = responses(422)
-RATIO_PLACES = Decimal("0.0001")
+CIRCUIT_SETTLE_S = 2.0
+"""How long an unfreeze waits for the routers' fresh venue probes before it answers."""
 
 
 @router.get("", dependencies=[VIEWER])
 async def get_risk(gateway: GatewayDep) -> RiskState:
     """Live limits, their utilisation, P&L today, the trading state and the freeze history."""
     limit = gateway.settings.freeze_history_limit
-    view, history = await asyncio.gather(
-        gateway.snapshots.read(gateway.clock_ns(), books=True), gateway.risk.freeze_history(limit)
+    view, history, venue_circuits = await asyncio.gather(
+        gateway.snapshots.read(gateway.clock_ns(), books=True),
+        gateway.risk.freeze_history(limit),
+        circuits.read_circuits(gateway.redis),
     )
     return RiskState(
         limits=Limits.of(view.desk_limits),
@@ -80,6 +85,7 @@ async def get_risk(gateway: GatewayDep) -> RiskState:
         pnl_today=view.pnl_today,
         net_pnl=view.net_pnl,
         freeze_history=[StateChange.of(record) for record in history],
+        venue_circuits=venue_circuits,
     )
 
 
@@ -113,8 +119,11 @@ async def freeze(body: FreezeBody, gateway: GatewayDep, principal: Operator) -> 
 
 
 @router.post("/unfreeze", responses=responses(409, 422))
-async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator) -> TradingChange:
-    """Resume trading; refused within the cooldown after the freeze unless `force`."""
+async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator) -> UnfreezeChange:
+    """Resume trading; refused within the cooldown after the freeze unless `force`. The
+    answer shows each router's venue circuit once it has probed the venue for this resume
+    (at most `CIRCUIT_SETTLE_S`): a router whose circuit is not closed asks the venue once
+    and closes it if the venue answers."""
     now_ns = gateway.clock_ns()
     cooldown_ns = seconds_to_ns(_decimal(gateway.settings.unfreeze_cooldown_s))
     result = await request_unfreeze(
@@ -136,7 +145,13 @@ async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator)
     )
     log.warning("trading ACTIVE by %s: %s (%s)", principal.actor, body.reason, result.outcome)
     changed = result.outcome is UnfreezeOutcome.RESUMED
-    return TradingChange(state=TradingState.ACTIVE, epoch=result.epoch, changed=changed)
+    venue_circuits = await circuits.settle(gateway.redis, result.epoch, CIRCUIT_SETTLE_S)
+    return UnfreezeChange(
+        state=TradingState.ACTIVE,
+        epoch=result.epoch,
+        changed=changed,
+        venue_circuits=venue_circuits,
+    )
 
 
 @router.post("/edge", status_code=202, dependencies=[TRADER], responses=ERRORS)
@@ -184,8 +199,8 @@ def _utilisation(view: RiskView) -> list[Utilisation]:
     for (limit, symbol), ratio in sorted(utilisation(view).items()):
         limits = view.desk_limits if symbol == ALL_SYMBOLS else view.limits(Symbol(symbol))
         value = Decimal(getattr(limits, limit))
-        shown = Decimal(repr(ratio)).quantize(RATIO_PLACES)
-        rows.append(Utilisation(limit=limit, symbol=symbol, limit_value=value, ratio=shown))
+        exact = Decimal(repr(ratio))  # the float's shortest form; the schema rounds it
+        rows.append(Utilisation(limit=limit, symbol=symbol, limit_value=value, ratio=exact))
     return rows
 
 

@@ -7,12 +7,13 @@ numbers exactly (see `routing`), never through a float. Unknown fields are refus
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,10 +26,9 @@ from pydantic.alias_generators import to_camel
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, check_managed
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, OrderStatus
-from libs.common.domain.positions import Position, unrealized_pnl
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import ClientOrderIdField, PlaceOrder, SymbolField
-from libs.common.stores.marks import Mark
+from services.gateway.display import Money
 
 MAX_AMOUNT = Decimal("1e15")
 MAX_DECIMAL_PLACES = 18
@@ -91,10 +91,30 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 # -- Orders ------------------------------------------------------------------------------
 
 
+ORDER_LINK_ID = "orderLinkId"
+"""Bybit's name of `clientOrderId`, accepted in its place."""
+
+
+def _document_order_link_id(schema: dict[str, Any]) -> None:
+    """Show `orderLinkId` in the OpenAPI next to `clientOrderId` (a validation alias alone
+    would not appear there)."""
+    properties = schema.get("properties", {})
+    if "clientOrderId" in properties:
+        properties[ORDER_LINK_ID] = {
+            **properties["clientOrderId"],
+            "title": "Orderlinkid",
+            "description": "Bybit's name of clientOrderId, accepted in its place; "
+            "sent with clientOrderId, the two must be equal",
+        }
+
+
 class OrderBody(RequestModel):
-    """An order, in Bybit V5's field names. `clientOrderId` (Bybit `orderLinkId`) is the
-    idempotency key: sending the same one again returns the first order and places nothing.
-    One is generated when absent."""
+    """An order, in Bybit V5's field names. `clientOrderId` (Bybit `orderLinkId`, accepted
+    too) is the idempotency key: sending the same one again with the same terms returns the
+    first order and its first outcome, and places nothing; with other terms it is refused
+    (409). One is generated when absent."""
+
+    model_config = REQUEST_CONFIG | ConfigDict(json_schema_extra=_document_order_link_id)
 
     category: Annotated[Category, AfterValidator(check_managed)] = Category.LINEAR
     """Only the categories the engine manages (linear): any other is refused with 422."""
@@ -107,8 +127,25 @@ class OrderBody(RequestModel):
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: StrictBool = False
     client_order_id: ClientOrderIdField | None = Field(
-        default=None, description="1-36 characters of [A-Za-z0-9_-]; generated when absent"
+        default=None,
+        validation_alias=AliasChoices("clientOrderId", ORDER_LINK_ID),
+        description="1-36 characters of [A-Za-z0-9_-]; generated when absent "
+        "(Bybit's name, orderLinkId, is accepted too)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_client_order_id(cls, data: Any) -> Any:
+        """`clientOrderId` and `orderLinkId` both sent: one value, or a refusal."""
+        if not isinstance(data, dict) or ORDER_LINK_ID not in data or "clientOrderId" not in data:
+            return data
+        ours, bybits = data["clientOrderId"], data[ORDER_LINK_ID]
+        if ours != bybits:
+            raise ValueError(
+                f"clientOrderId {ours!r} and orderLinkId {bybits!r} differ: orderLinkId is "
+                "Bybit's name of clientOrderId, expected one of them (or both equal)"
+            )
+        return {k: v for k, v in data.items() if k != ORDER_LINK_ID}
 
     @model_validator(mode="after")
     def _check_price(self) -> Self:
@@ -164,7 +201,8 @@ class OrderView(ApiModel):
     status: OrderStatus
     filled_qty: Decimal
     leaves_qty: Decimal
-    avg_fill_price: Decimal | None
+    avg_fill_price: Money | None
+    """A VWAP of the fills: 8 decimals, rounded half-even (`display.Money`)."""
     venue_order_id: VenueOrderId | None
     created_time: int
     updated_time: int
@@ -231,61 +269,3 @@ class CommandAccepted(ApiModel):
     """The record when the command was published."""
     open_orders: int | None = None
     """For a cancel-all: the open orders the store held for the symbol."""
-
-
-# -- Positions ---------------------------------------------------------------------------
-
-
-DISPLAY_DECIMALS = 8
-"""Prices and P&L are shown to 8 decimals (Bybit's own precision for P&L). The positions
-store keeps them exact: a VWAP entry is a division, so it can carry 28 significant digits."""
-_DISPLAY_QUANTUM = Decimal(1).scaleb(-DISPLAY_DECIMALS)
-
-
-def _shown(value: Decimal) -> Decimal:
-    """`value` with at most 8 decimals, trailing zeros of the rounding dropped."""
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent >= -DISPLAY_DECIMALS:
-        return value
-    text = format(value.quantize(_DISPLAY_QUANTUM, rounding=ROUND_HALF_EVEN), "f")
-    return Decimal(text.rstrip("0").rstrip(".") if "." in text else text)
-
-
-class PositionView(ApiModel):
-    """A position, marked when a mark is known: netPnl = realized + unrealized - fees.
-    `markTime` is the venue's time of the mark (Unix ms). Prices and P&L are rounded to
-    8 decimals for display (`DISPLAY_DECIMALS`)."""
-
-    symbol: Symbol
-    qty: Decimal
-    avg_entry_price: Decimal | None
-    realized_pnl: Decimal
-    fees_paid: Decimal
-    mark: Decimal | None
-    mark_time: int | None
-    unrealized_pnl: Decimal | None
-    net_pnl: Decimal
-    updated_time: int
-
-    @classmethod
-    def of(cls, position: Position, mark: Mark | None) -> PositionView:
-        unrealized = None if mark is None else unrealized_pnl(position, mark.mark)
-        entry = position.avg_entry_price
-        return cls(
-            symbol=position.symbol,
-            qty=position.qty,
-            avg_entry_price=None if entry is None else _shown(entry),
-            realized_pnl=_shown(position.realized_pnl),
-            fees_paid=_shown(position.fees_paid),
-            mark=None if mark is None else mark.mark,
-            mark_time=None if mark is None else ns_to_ms(mark.ts_ns),
-            unrealized_pnl=None if unrealized is None else _shown(unrealized),
-            net_pnl=_shown(position.realized_pnl + (unrealized or 0) - position.fees_paid),
-            updated_time=ns_to_ms(position.updated_ts_ns),
-        )
-
-
-class PositionList(ApiModel):
-    positions: list[PositionView]
-    net_pnl: Decimal
-    """Sum of the positions' netPnl (unmarked positions count without unrealized P&L)."""

@@ -10,6 +10,7 @@ from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import SymbolField
 from libs.common.stores import StateChangeRecord, TradingStatus
+from services.gateway.display import Money, Ratio
 from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
 
 
@@ -75,8 +76,24 @@ class Utilisation(ApiModel):
     symbol: str
     """A symbol, or ALL for a desk-wide limit."""
     limit_value: Decimal
-    ratio: Decimal
-    """1 is at the limit (4 decimal places)."""
+    ratio: Ratio
+    """1 is at the limit (exactly 4 decimal places, rounded half-even)."""
+
+
+class VenueCircuit(ApiModel):
+    """One router instance's venue circuit breaker, as that router last wrote it."""
+
+    instance: str
+    state: str
+    """closed; open (new orders are refused as `circuit_open`); half_open (one probe)."""
+    failures: int
+    """The current streak of consecutive venue failures."""
+    reason: str
+    """The last venue failure (it stays after the circuit closed again)."""
+    updated_time: int
+    """Unix ms of the router's last write."""
+    probed_epoch: int | None
+    """The trading epoch of the last resume the router probed the venue for afresh."""
 
 
 class RiskState(ApiModel):
@@ -84,12 +101,16 @@ class RiskState(ApiModel):
     """Desk-wide; a symbol's overrides show in its utilisation rows' limitValue."""
     trading: TradingView
     utilisation: list[Utilisation]
-    pnl_today: Decimal
-    """Net P&L since the day's (UTC) baseline: what the daily loss limit is checked against."""
-    net_pnl: Decimal
+    pnl_today: Money
+    """Net P&L since the day's (UTC) baseline: what the daily loss limit is checked against
+    (exactly 8 decimals, rounded half-even, as every money figure: `display.Money`)."""
+    net_pnl: Money
     """Net P&L of every position: realized - fees + unrealized at the latest mark."""
     freeze_history: list[StateChange]
     """Newest first."""
+    venue_circuits: list[VenueCircuit]
+    """Each running router's venue circuit breaker: ACTIVE trading with an open circuit
+    still refuses new orders (`circuit_open`) on that router."""
 
 
 class FreezeBody(RequestModel):
@@ -107,6 +128,12 @@ class TradingChange(ApiModel):
     epoch: int
     changed: bool
     """False when trading already was in this state: nothing was broadcast."""
+
+
+class UnfreezeChange(TradingChange):
+    venue_circuits: list[VenueCircuit]
+    """Each router's circuit once it has probed the venue for this resume (or after a
+    short wait): closed when the venue answered."""
 
 
 class EdgeBody(RequestModel):

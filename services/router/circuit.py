@@ -10,6 +10,11 @@ until the cooldown is over; then half-open lets exactly one probe through (anoth
 that one has not been answered within the cooldown). The first answer decides: a success
 closes, a failure opens again for a new cooldown. Every change is returned to the caller,
 which publishes it (metrics, Redis) and freezes trading when the circuit opens.
+
+`close` ends an open or half-open circuit at once, without waiting for the cooldown: the
+caller's own probe answered (after an operator resumed trading, `VenueHealth` asks the venue
+once and closes on an answer, so that an unfreeze does not leave orders refused for the rest
+of the cooldown while trading shows ACTIVE).
 """
 
 from __future__ import annotations
@@ -86,6 +91,15 @@ class CircuitBreaker:
         if self._state is CircuitState.HALF_OPEN:
             return self._move(CircuitState.CLOSED, "the probe was answered")
         return None
+
+    def close(self, reason: str) -> CircuitChange | None:
+        """A probe of the caller's own was answered: close now, whatever the cooldown left
+        (None when already closed). The failure streak ends."""
+        self.failures = 0
+        if self._state is CircuitState.CLOSED:
+            return None
+        self._probe_at = None
+        return self._move(CircuitState.CLOSED, reason)
 
     def record_failure(self, reason: str, *, fatal: bool = False) -> CircuitChange | None:
         """The venue failed (`fatal`: banned us). Opens at the threshold, or at once when

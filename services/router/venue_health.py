@@ -9,6 +9,16 @@ when the venue refuses our credentials (`FreezeReason.AUTH`: nothing can trade),
 `CredentialKeeper` is set: it refreshes the credentials once first and reports here only
 what it could not cure (`auth_failed`). The same task asks the venue's server time every
 `probe_interval_s`: the readiness of the venue.
+
+After an unfreeze the circuit does not wait out its cooldown: the task follows the trading
+state (`ResumeWatch`: the `control` broadcasts, and a read of the freeze key at every probe)
+and, when it turns ACTIVE under a newer epoch while the circuit is not closed, asks the venue
+once, signed (the open orders of `category`: one page after a freeze's sweep), straight
+through the adapter. An answer closes the circuit (`CircuitBreaker.close`); a failure leaves
+it open. Either way the circuit key records `probed_epoch`, the epoch it probed for, so that
+the gateway's unfreeze can answer with the state the routers found. Until that probe has
+answered (one venue round trip after the broadcast), an order may still be refused
+`circuit_open`.
 """
 
 from __future__ import annotations
@@ -18,10 +28,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from libs.common.bus import Bus
+from libs.common.domain.enums import Category
 from libs.common.freeze import trigger_freeze
 from libs.common.messages import Envelope
 from libs.common.metrics import (
@@ -38,6 +50,7 @@ from libs.common.venue import BybitVenue
 from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
 from services.router.circuit import CircuitBreaker, CircuitChange
 from services.router.credentials import CredentialKeeper
+from services.router.resume_watch import News, ResumeWatch
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +80,13 @@ def failure_of(ret_code: int) -> tuple[str, bool] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """Trading turned ACTIVE under `news` while the circuit was not closed: probe afresh."""
+
+    news: News
+
+
 class VenueHealth:
     """The adapter hook, the breaker's publisher and the venue probe (a Runner)."""
 
@@ -80,6 +100,7 @@ class VenueHealth:
         bus: Bus[Envelope],
         instance: str,
         probe_interval_s: float,
+        category: Category = Category.LINEAR,
     ) -> None:
         self.breaker = breaker
         self.venue: BybitVenue | None = None
@@ -94,8 +115,11 @@ class VenueHealth:
         self._bus = bus
         self._instance = instance
         self._probe_interval_s = probe_interval_s
-        self._events: asyncio.Queue[CircuitChange | str] = asyncio.Queue()
-        """Breaker changes to publish, and credential refusals (their text) to freeze on."""
+        self._category = category
+        self._events: asyncio.Queue[CircuitChange | str | Resumed] = asyncio.Queue()
+        """Breaker changes to publish, credential refusals (their text) to freeze on, and
+        resumes of trading to probe for."""
+        self._resumes = ResumeWatch(bus, risk, self._on_resume)
         self._probe_error: str | None = "the venue was not probed yet"
         self._probe_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -166,9 +190,11 @@ class VenueHealth:
     # -- the background task --------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self._resumes.start()
         self._task = asyncio.create_task(self._run(), name="router:venue-health")
 
     async def stop(self) -> None:
+        await self._resumes.stop()
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
@@ -181,6 +207,7 @@ class VenueHealth:
             if now >= next_probe:
                 next_probe = now + self._probe_interval_s
                 await self._probe()
+                await self._resumes.read()
             try:
                 async with asyncio.timeout(max(0.01, next_probe - time.monotonic())):
                     event = await self._events.get()
@@ -201,11 +228,34 @@ class VenueHealth:
         with contextlib.suppress(Exception):  # best effort; the next probe writes it again
             await self._write_state(self.breaker.state)
 
-    async def _publish(self, event: CircuitChange | str) -> None:
-        """Write the state to Redis and freeze when due, retrying until Redis takes it."""
+    # -- after an unfreeze ------------------------------------------------------------------
+
+    def _on_resume(self, news: News) -> None:
+        if self.breaker.state is not CircuitState.CLOSED:
+            self._events.put_nowait(Resumed(news))
+
+    async def _fresh_probe(self, news: News) -> None:
+        """Ask the venue once, signed; close the circuit if it answers."""
+        if self.venue is not None and self.breaker.state is not CircuitState.CLOSED:
+            try:
+                await self.venue.open_orders(self._category)
+            except Exception as exc:  # the hook counted the failure; the circuit stays open
+                log.warning("trading resumed (epoch %d): the fresh probe failed: %s", news[1], exc)
+            else:
+                self._changed(
+                    self.breaker.close(f"trading resumed (epoch {news[1]}): a fresh probe answered")
+                )
+        await self._write_state(self.breaker.state, probed_epoch=news[1])
+
+    async def _publish(self, event: CircuitChange | str | Resumed) -> None:
+        """Write the state to Redis and freeze when due (or probe after a resume), retrying
+        until Redis takes it."""
         delay = 0.05
         while True:
             try:
+                if isinstance(event, Resumed):
+                    await self._fresh_probe(event.news)
+                    return
                 if isinstance(event, str):
                     await self._freeze(FreezeReason.AUTH, event)
                     return
@@ -219,7 +269,7 @@ class VenueHealth:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _write_state(self, state: CircuitState) -> None:
+    async def _write_state(self, state: CircuitState, *, probed_epoch: int | None = None) -> None:
         key = venue_circuit_key(self._instance)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
@@ -231,6 +281,8 @@ class VenueHealth:
                     "updated_ns": time.time_ns(),
                 },
             )
+            if probed_epoch is not None:
+                pipe.hset(key, "probed_epoch", probed_epoch)
             pipe.pexpire(key, int(max(60.0, 3 * self._probe_interval_s) * 1000))
             await pipe.execute()
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,9 @@ async def trade_and_freeze(
 
     async def filled() -> bool:
         positions = (await api.call("GET", "/v1/positions", trader)).json()["positions"]
-        return any(p["symbol"] == "BTCUSDT" and p["qty"] == "0.001" for p in positions)
+        return any(
+            p["symbol"] == "BTCUSDT" and Decimal(p["qty"]) == Decimal("0.001") for p in positions
+        )
 
     await wait_for(filled, what="the fill of leak-2 in the position", timeout_s=15)
     assert (await api.call("DELETE", "/v1/orders/leak-1", trader)).status_code == 202

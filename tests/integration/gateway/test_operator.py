@@ -66,7 +66,7 @@ def test_orders_and_positions_list_what_the_gateway_holds(live_gateway: LiveGate
     positions = positions_text(client)
 
     assert "cli-1" in orders and "Pending" in orders and orders.endswith("1 open order(s)")
-    assert positions == "  (none)\nnet P&L 0"
+    assert positions == "  (none)\nnet P&L 0.00000000"
 
 
 def test_verbs_print_and_return_their_exit_status(

@@ -102,7 +102,7 @@ async def test_unfreeze_with_force_resumes_and_broadcasts(
     )
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"state": "ACTIVE", "epoch": 2, "changed": True}
+    assert response.json() == {"state": "ACTIVE", "epoch": 2, "changed": True, "venueCircuits": []}
     assert (await RedisRiskStateStore(redis).trading_state()).state is TradingState.ACTIVE
     resumed = (await messages(redis, topology.CONTROL))[-1]
     assert isinstance(resumed, TradingStateChanged) and resumed.state is TradingState.ACTIVE
@@ -115,7 +115,12 @@ async def test_unfreeze_when_active_changes_nothing(
 ) -> None:
     response = await client.post("/v1/risk/unfreeze", json={"reason": "just in case"})
 
-    assert response.json() == {"state": "ACTIVE", "epoch": 0, "changed": False}
+    assert response.json() == {
+        "state": "ACTIVE",
+        "epoch": 0,
+        "changed": False,
+        "venueCircuits": [],  # no router wrote its circuit
+    }
     assert await messages(redis, topology.CONTROL) == []
 
 
@@ -152,7 +157,7 @@ async def test_get_risk_shows_utilisation_of_marked_positions(
     assert (inventory["limitValue"], inventory["ratio"]) == ("10000", "0.6000")
     assert rows["max_total_notional/ALL"]["ratio"] == "0.1200"
     assert rows["daily_loss_limit/ALL"]["ratio"] == "0.0000"
-    assert risk["netPnl"] == "1000.0"
+    assert risk["netPnl"] == "1000.00000000"
 
 
 async def test_put_limits_changes_the_given_fields_and_audits(
@@ -248,9 +253,10 @@ async def test_get_positions_marks_them(client: httpx.AsyncClient, redis: aiored
     answer = (await client.get("/v1/positions")).json()
 
     (btc,) = answer["positions"]
-    assert (btc["symbol"], btc["qty"], btc["avgEntryPrice"]) == ("BTCUSDT", "0.1", "50000")
-    assert (btc["mark"], btc["unrealizedPnl"], btc["feesPaid"]) == ("51000", "100.0", "3")
-    assert btc["netPnl"] == answer["netPnl"] == "97.0"
+    assert (btc["symbol"], btc["qty"]) == ("BTCUSDT", "0.10000000")
+    assert (btc["avgEntryPrice"], btc["mark"]) == ("50000.00000000", "51000.00000000")
+    assert (btc["unrealizedPnl"], btc["feesPaid"]) == ("100.00000000", "3.00000000")
+    assert btc["netPnl"] == answer["netPnl"] == "97.00000000"
     assert btc["markTime"] > 0
 
 

@@ -1,0 +1,65 @@
+"""The routers' venue circuit breakers, as each router instance last wrote its own.
+
+Each router writes `venue_circuit_key(instance)` (state, failures, reason, updated_ns and,
+after probing for a resume of trading, `probed_epoch`) at every change and every venue
+probe; the key expires when its router stops writing it. `GET /v1/risk` shows them all.
+
+An unfreeze answers with them after `settle`: a router whose circuit is not closed asks the
+venue once when it sees trading resume (`services.router.venue_health`) and closes the
+circuit if the venue answers; `settle` waits, at most `timeout_s`, until each circuit is
+closed or has probed for the new epoch, so the reply shows what the routers found rather
+than a circuit about to close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from libs.common import topology
+from libs.common.domain.time import NS_PER_MS
+from libs.common.stores._support import text
+from services.gateway.schemas_risk import VenueCircuit
+
+CLOSED = "closed"
+POLL_S = 0.05
+
+
+async def read_circuits(redis: Redis) -> list[VenueCircuit]:
+    """Every router instance's circuit, by instance name (a SCAN: a handful of keys)."""
+    prefix = topology.venue_circuit_key("")
+    circuits = []
+    async for key in redis.scan_iter(match=topology.venue_circuit_key("*")):
+        raw: Any = await redis.hgetall(key)
+        if not raw:
+            continue  # expired between the SCAN and the read
+        fields = {text(k): text(v) for k, v in raw.items()}
+        probed = fields.get("probed_epoch")
+        circuits.append(
+            VenueCircuit(
+                instance=text(key).removeprefix(prefix),
+                state=fields.get("state", "unknown"),
+                failures=int(fields.get("failures") or 0),
+                reason=fields.get("reason", ""),
+                updated_time=int(fields.get("updated_ns") or 0) // NS_PER_MS,
+                probed_epoch=None if probed is None else int(probed),
+            )
+        )
+    return sorted(circuits, key=lambda circuit: circuit.instance)
+
+
+async def settle(redis: Redis, epoch: int, timeout_s: float) -> list[VenueCircuit]:
+    """The circuits once each is closed or has probed for `epoch` (or after `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        circuits = await read_circuits(redis)
+        if all(_settled(c, epoch) for c in circuits) or time.monotonic() >= deadline:
+            return circuits
+        await asyncio.sleep(POLL_S)
+
+
+def _settled(circuit: VenueCircuit, epoch: int) -> bool:
+    return circuit.state == CLOSED or (circuit.probed_epoch or 0) >= epoch

@@ -1,0 +1,52 @@
+"""The `/v1/positions` JSON shapes (camelCase), their numbers as `display` shows them."""
+
+from __future__ import annotations
+
+from libs.common.domain.ids import Symbol
+from libs.common.domain.positions import Position, unrealized_pnl
+from libs.common.domain.time import ns_to_ms
+from libs.common.stores.marks import Mark
+from services.gateway.display import Money
+from services.gateway.schemas import ApiModel
+
+
+class PositionView(ApiModel):
+    """A position, marked when a mark is known: netPnl = realized + unrealized - fees.
+    `markTime` is the venue's time of the mark (Unix ms). Quantities, prices and P&L show
+    exactly 8 decimals, rounded half-even (`display.Money`); the store keeps them exact."""
+
+    symbol: Symbol
+    qty: Money
+    avg_entry_price: Money | None
+    realized_pnl: Money
+    fees_paid: Money
+    mark: Money | None
+    mark_time: int | None
+    unrealized_pnl: Money | None
+    net_pnl: Money
+    """From the exact figures, then rounded (not the sum of the rounded fields)."""
+    updated_time: int
+
+    @classmethod
+    def of(cls, position: Position, mark: Mark | None) -> PositionView:
+        unrealized = None if mark is None else unrealized_pnl(position, mark.mark)
+        entry = position.avg_entry_price
+        return cls(
+            symbol=position.symbol,
+            qty=position.qty,
+            avg_entry_price=entry,
+            realized_pnl=position.realized_pnl,
+            fees_paid=position.fees_paid,
+            mark=None if mark is None else mark.mark,
+            mark_time=None if mark is None else ns_to_ms(mark.ts_ns),
+            unrealized_pnl=unrealized,
+            net_pnl=position.realized_pnl + (unrealized or 0) - position.fees_paid,
+            updated_time=ns_to_ms(position.updated_ts_ns),
+        )
+
+
+class PositionList(ApiModel):
+    positions: list[PositionView]
+    net_pnl: Money
+    """Sum of the positions' netPnl as shown (unmarked positions count without unrealized
+    P&L): the rows add up to it."""
