@@ -19,11 +19,16 @@ $(STAMP): pyproject.toml
 
 # redis-server: the Redis-backed tests and `mmx up` (embedded Redis).
 # promtool: the Prometheus rule tests (Debian's `prometheus` package).
+# chromium: the console's browser tests (tests/browser/, Playwright drives /usr/bin/chromium).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || \
 	  { echo "redis-server is missing and could not be installed"; exit 1; }; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
+	  { echo "chromium is missing and could not be installed"; exit 1; }; }
 	@bash scripts/ensure_promtool.sh >/dev/null
 
 up: setup

@@ -7,6 +7,7 @@
     GET    /v1/risk                    limits, utilisation, trading state, freeze history
     PUT    /v1/risk/limits             POST /v1/risk/{freeze,unfreeze,edge,simulate}
     WS     /v1/stream                  order events, fills, positions, trading state
+    GET    /v1/console/{me,overview}   GET /console (operator console), /docs
 
 The gateway publishes commands on `orders.requests` and never talks to the venue. Each
 instance follows `orders.events`, `positions.updates` and `control` without a group (every
@@ -35,10 +36,12 @@ from services.gateway import (
     auth,
     errors,
     keys,
+    routes_console,
     routes_orders,
     routes_positions,
     routes_risk,
 )
+from services.gateway import console as console_pages
 from services.gateway.backlog import BacklogWatch
 from services.gateway.body_limit import BodyLimit
 from services.gateway.context import STATE_KEY, Gateway
@@ -70,15 +73,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="mmx gateway",
         description=DESCRIPTION,
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # served by `console_pages` from local files (no CDN)
         openapi_url="/openapi.json",
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     admission.install(app)
     auth.install(app)
-    for module in (routes_orders, routes_positions, routes_risk):
+    for module in (routes_orders, routes_positions, routes_risk, routes_console):
         app.include_router(module.router, responses=auth.RESPONSES)
+    console_pages.install(app)
 
     async def build(runtime: ServiceRuntime) -> None:
         _wire(runtime, settings)

@@ -480,6 +480,8 @@ async def test_openapi_lists_every_v1_path(client: httpx.AsyncClient) -> None:
         "/v1/risk/unfreeze",
         "/v1/risk/edge",
         "/v1/risk/simulate",
+        "/v1/console/me",
+        "/v1/console/overview",
     }
     assert set(paths["/v1/orders"]) == {"get", "post", "delete"}
     assert set(paths["/v1/orders/{clientOrderId}"]) == {"get", "patch", "delete"}

@@ -1,0 +1,63 @@
+"""The operator console and the API docs, served by the gateway from files in the repo.
+
+    GET /console               the console page (static HTML, CSS and JS: no build, no CDN)
+    GET /console/static/...    its assets
+    GET /docs                  Swagger UI, with its files from the `fastapi-offline`
+    GET /docs/assets/...       package: nothing is loaded from the internet
+
+The page holds no data: it asks for an API key and reads everything over the `/v1` routes
+and the `/v1/stream` WebSocket with that key, so these routes need none.
+
+Without `fastapi-offline` installed, `/docs` falls back to FastAPI's page, which loads
+Swagger UI from a CDN (blank offline); the gateway starts either way. `/redoc` stays
+FastAPI's: ReDoc fetches its logo from cdn.redoc.ly even when its script is local.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+try:
+    import fastapi_offline
+
+    DOCS_FILES: Path | None = Path(fastapi_offline.__file__).parent / "static"
+except ImportError:  # not installed: the docs pages fall back to the CDN
+    DOCS_FILES = None
+
+STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs/assets"
+
+
+def install(app: FastAPI) -> None:
+    """Serve `/console` and a `/docs` that works offline (create the app with docs_url=None)."""
+    page = STATIC / "index.html"
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    async def console() -> FileResponse:
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+    async def docs() -> HTMLResponse:
+        title = f"{app.title} - Swagger UI"
+        if DOCS_FILES is None:
+            return get_swagger_ui_html(openapi_url=openapi_url, title=title)
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=title,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+        )
+
+    app.add_api_route("/console", console, include_in_schema=False)
+    app.add_api_route("/docs", docs, include_in_schema=False)
+    # check_dir=False: an install without the package's data files still starts.
+    static = StaticFiles(directory=STATIC, check_dir=False)
+    app.mount("/console/static", static, name="console-static")
+    if DOCS_FILES is not None:
+        app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_FILES), name="docs-assets")

@@ -1,0 +1,43 @@
+"""`/v1/console`: what the operator console reads that no other route answers.
+
+    GET /v1/console/me        the caller's role and actor (the page hides what it may not do)
+    GET /v1/console/overview  edge per symbol, audit trail, venue and stream health
+
+Both are read-only and need a viewer key; the console's actions go through the ordinary
+routes (`/v1/risk/freeze`, `/v1/orders`, ...), which enforce their own roles.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from services.gateway.auth import Principal, Role, require_role
+from services.gateway.console import views
+from services.gateway.context import GatewayDep
+from services.gateway.schemas import ApiModel
+
+router = APIRouter(prefix="/v1/console", tags=["console"])
+
+Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+
+
+class Me(ApiModel):
+    actor: str
+    role: Role
+
+
+@router.get("/me")
+async def me(principal: Viewer) -> Me:
+    """Who the key belongs to and its role."""
+    return Me(actor=principal.actor, role=principal.role)
+
+
+@router.get("/overview")
+async def overview(gateway: GatewayDep, _: Viewer) -> views.Overview:
+    """Edge per symbol, the newest audit entries, venue circuits and rate-limit use, and
+    every stream's length, consumer-group lag and pending, and dead letters."""
+    cooldown = Decimal(str(gateway.settings.unfreeze_cooldown_s))
+    return await views.read_overview(gateway.redis, cooldown)
