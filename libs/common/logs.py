@@ -38,6 +38,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 LEVEL_ENV = "MMX_LOG_LEVEL"
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+"""uvicorn's loggers: their own handlers (uvicorn's default dictConfig) are dropped."""
 CORRELATION_ID: ContextVar[str | None] = ContextVar("mmx_correlation_id", default=None)
 """The clientOrderId of the order the current task works on, if any."""
 
@@ -185,6 +187,11 @@ def configure_logging(
     for old in root.handlers[:]:
         root.removeHandler(old)
     root.addHandler(handler)
+    for name in UVICORN_LOGGERS:  # through the root's handler, whatever configured them before
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate, server_logger.disabled = True, False
+        server_logger.setLevel(logging.NOTSET)
     chosen = level or os.environ.get(LEVEL_ENV)
     root.setLevel(chosen.upper() if chosen else min(earlier, logging.INFO))
     return handler

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import logging.config
 import re
 from collections.abc import Iterator
 
 import pytest
+import uvicorn.config
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from libs.common import logs
@@ -206,3 +208,20 @@ def test_configure_logging_level_comes_from_mmx_log_level_or_an_earlier_lower_se
     configure_logging("gateway", "g-1")
     assert root_logger.level == logging.DEBUG
     assert len(root_logger.handlers) == 1
+
+
+def test_configure_logging_takes_uvicorn_loggers_back_from_uvicorns_own_config(
+    root_logger: logging.Logger,
+) -> None:
+    """uvicorn's default dictConfig (run earlier in the process) gives its loggers their own
+    handlers and no propagation: they would bypass the one-line format."""
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    handler = configure_logging("gateway", "g-1")
+    assert isinstance(handler, logging.StreamHandler)
+    out = io.StringIO()
+    handler.setStream(out)
+
+    logging.getLogger("uvicorn.error").warning("port taken")
+
+    (line,) = out.getvalue().splitlines()
+    assert LINE.match(line) is not None and line.endswith("uvicorn.error: port taken")
