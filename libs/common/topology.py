@@ -132,9 +132,9 @@ order through; the epoch tells a router whether the broadcast it saw is stale.
 RISK_LIMITS_KEY = f"{KEY_PREFIX}:risk:limits"
 """Hash of the live desk-wide risk limits."""
 POSITION_SYMBOLS_KEY = f"{KEY_PREFIX}:positions"
+"""Set of symbols that have a position record."""
 TIMINGS_KEY = f"{KEY_PREFIX}:timings"
 """Hash: each service's timing settings (JSON), checked against each other at start."""
-"""Set of symbols that have a position record."""
 
 
 def order_key(client_order_id: ClientOrderId) -> str:

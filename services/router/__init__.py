@@ -8,7 +8,7 @@
                                                       venue ──private stream──▶ lease holder
     control (every instance, no group) ──▶ FreezeWatcher: cancel-all until the venue is flat
     reconciliation lease holder ──▶ Reconciler: adopt, settle, report drift
-    trading ACTIVE again ──▶ ResumeWatch: one fresh venue probe closes an open circuit
+    FreezeWatcher: trading ACTIVE again ──▶ VenueHealth: one fresh probe closes an open circuit
 
 Every record change goes through `OrderStore.update_many` with the domain functions, and the
 instance whose write made a transition publishes its events on `orders.events` and counts

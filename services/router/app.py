@@ -188,7 +188,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         for _ in range(settings.consumers)
     ]
     consumer = consumers[0]
-    freeze = FreezeWatcher(ctx, barrier)
+    freeze = FreezeWatcher(ctx, barrier, on_resume=health.on_resume)
     owner = PrivateStreamOwner(ctx, adapter, sync)
     reconciler = Reconciler(ctx, sync)
     rt.add_runner(InOrder(adapter, health, keeper, freeze, *consumers, owner, reconciler))

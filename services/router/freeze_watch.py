@@ -20,8 +20,10 @@ On FROZEN, for a (generation, epoch) this instance has not confirmed flat yet:
    (concurrently per symbol), and list again, until the venue has none;
 5. confirm: this instance records the epoch as flat (`freeze_flat_key`) and logs it.
 
-On ACTIVE (newer news): the sweep stops and the barrier opens. While FROZEN, reconciliation
-cancels whatever it finds open.
+On ACTIVE (newer news): the sweep stops and the barrier opens, and `on_resume` is told of it
+(`is_resume`: not the state first seen at start, nor news seen before), so that an open venue
+circuit is probed afresh (`VenueHealth.on_resume`). While FROZEN, reconciliation cancels
+whatever it finds open.
 
 Fail-safe: when the freeze key cannot be read (an error, or no answer within four poll
 periods) for `redis_loss_cancel_s`, the router closes the barrier and cancels everything at
@@ -35,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from libs.common import topology
 from libs.common.bus import Delivery
@@ -57,12 +59,25 @@ def newer(news: News, than: News | None) -> bool:
     return than is None or news[0] != than[0] or news[1] >= than[1]
 
 
+def is_resume(state: TradingState, news: News, seen: News | None) -> bool:
+    """Trading ACTIVE under news newer than `seen` (an epoch moves on every freeze and every
+    unfreeze, so this follows a freeze, seen or missed); never the first state seen, nor the
+    same news read again."""
+    return seen is not None and state is TradingState.ACTIVE and news != seen and newer(news, seen)
+
+
 class FreezeWatcher:
     """Follows the trading state; closes the barrier and sweeps while FROZEN (a Runner)."""
 
-    def __init__(self, ctx: RouterContext, barrier: SendBarrier) -> None:
+    def __init__(
+        self,
+        ctx: RouterContext,
+        barrier: SendBarrier,
+        on_resume: Callable[[News], None] | None = None,
+    ) -> None:
         self._ctx = ctx
         self._barrier = barrier
+        self._on_resume = on_resume
         self._reader = ctx.bus.broadcast_reader(topology.CONTROL, self._on_control)
         self._seen: News | None = None
         self._frozen = False
@@ -128,11 +143,14 @@ class FreezeWatcher:
     def _follow(self, state: TradingState, news: News, reason: str) -> None:
         if not newer(news, self._seen):
             return  # older news than what we acted on
+        resumed = is_resume(state, news, self._seen)
         self._seen = news
         if state is TradingState.FROZEN:
             self._freeze(news, reason)
         else:
             self._resume()
+        if resumed and self._on_resume is not None:
+            self._on_resume(news)
 
     def _freeze(self, news: News, reason: str) -> None:
         self._barrier.close()

@@ -10,15 +10,14 @@ when the venue refuses our credentials (`FreezeReason.AUTH`: nothing can trade),
 what it could not cure (`auth_failed`). The same task asks the venue's server time every
 `probe_interval_s`: the readiness of the venue.
 
-After an unfreeze the circuit does not wait out its cooldown: the task follows the trading
-state (`ResumeWatch`: the `control` broadcasts, and a read of the freeze key at every probe)
-and, when it turns ACTIVE under a newer epoch while the circuit is not closed, asks the venue
-once, signed (the open orders of `category`: one page after a freeze's sweep), straight
-through the adapter. An answer closes the circuit (`CircuitBreaker.close`); a failure leaves
-it open. Either way the circuit key records `probed_epoch`, the epoch it probed for, so that
-the gateway's unfreeze can answer with the state the routers found. Until that probe has
-answered (one venue round trip after the broadcast), an order may still be refused
-`circuit_open`.
+After an unfreeze the circuit does not wait out its cooldown: the `FreezeWatcher`, which
+follows the trading state, calls `on_resume` when trading turns ACTIVE under a newer epoch,
+and while the circuit is not closed the task asks the venue once, signed (the open orders of
+`category`: one page after a freeze's sweep), straight through the adapter. An answer closes
+the circuit (`CircuitBreaker.close`); a failure leaves it open. Either way the circuit key
+records `probed_epoch`, the epoch it probed for, so that the gateway's unfreeze can answer
+with the state the routers found. Until that probe has answered (one venue round trip after
+the trading state is seen), an order may still be refused `circuit_open`.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -50,7 +50,9 @@ from libs.common.venue import BybitVenue
 from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
 from services.router.circuit import CircuitBreaker, CircuitChange
 from services.router.credentials import CredentialKeeper
-from services.router.resume_watch import News, ResumeWatch
+
+if TYPE_CHECKING:  # freeze_watch imports the router context, which imports this module
+    from services.router.freeze_watch import News
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,6 @@ class VenueHealth:
         self._events: asyncio.Queue[CircuitChange | str | Resumed] = asyncio.Queue()
         """Breaker changes to publish, credential refusals (their text) to freeze on, and
         resumes of trading to probe for."""
-        self._resumes = ResumeWatch(bus, risk, self._on_resume)
         self._probe_error: str | None = "the venue was not probed yet"
         self._probe_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -190,11 +191,9 @@ class VenueHealth:
     # -- the background task --------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._resumes.start()
         self._task = asyncio.create_task(self._run(), name="router:venue-health")
 
     async def stop(self) -> None:
-        await self._resumes.stop()
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
@@ -207,7 +206,6 @@ class VenueHealth:
             if now >= next_probe:
                 next_probe = now + self._probe_interval_s
                 await self._probe()
-                await self._resumes.read()
             try:
                 async with asyncio.timeout(max(0.01, next_probe - time.monotonic())):
                     event = await self._events.get()
@@ -230,7 +228,9 @@ class VenueHealth:
 
     # -- after an unfreeze ------------------------------------------------------------------
 
-    def _on_resume(self, news: News) -> None:
+    def on_resume(self, news: News) -> None:
+        """Trading turned ACTIVE under `news` (told by the `FreezeWatcher`): probe afresh
+        when the circuit is not closed."""
         if self.breaker.state is not CircuitState.CLOSED:
             self._events.put_nowait(Resumed(news))
 

@@ -1,14 +1,12 @@
-"""After an unfreeze: `CircuitBreaker.close` on a fresh probe's answer, and `ResumeWatch`
-telling a resume of trading apart from news already seen."""
+"""After an unfreeze: `CircuitBreaker.close` on a fresh probe's answer, and the freeze
+watcher telling a resume of trading apart from news already seen (`is_resume`)."""
 
 from __future__ import annotations
-
-import pytest
 
 from libs.common.domain.risk_checks import TradingState
 from libs.common.metrics import CircuitState
 from services.router.circuit import CircuitBreaker
-from services.router.resume_watch import News, ResumeWatch
+from services.router.freeze_watch import News, is_resume, newer
 
 ACTIVE, FROZEN = TradingState.ACTIVE, TradingState.FROZEN
 
@@ -40,39 +38,38 @@ def test_close_of_a_closed_circuit_changes_nothing() -> None:
     assert (breaker.state, breaker.failures) == (CircuitState.CLOSED, 0)
 
 
-class Bus:
-    """Only what ResumeWatch's constructor asks of a bus: a reader it never starts here."""
-
-    def broadcast_reader(self, stream: object, handler: object) -> object:
-        return object()
-
-
-@pytest.fixture
-def resumes() -> tuple[ResumeWatch, list[News]]:
-    told: list[News] = []
-    return ResumeWatch(Bus(), None, told.append), told  # type: ignore[arg-type]
-
-
-def test_a_resume_under_newer_news_is_told_once(resumes: tuple[ResumeWatch, list[News]]) -> None:
-    watch, told = resumes
-
-    watch.follow(ACTIVE, ("g", 4))  # the state at start: no resume
-    watch.follow(ACTIVE, ("g", 4))  # the same news again (a read after the broadcast)
-    watch.follow(FROZEN, ("g", 5))
-    watch.follow(ACTIVE, ("g", 6))
-    watch.follow(ACTIVE, ("g", 6))
-    watch.follow(FROZEN, ("g", 5))  # stale
-
-    assert told == [("g", 6)]
+def told(states: list[tuple[TradingState, News]]) -> list[News]:
+    """The resumes `FreezeWatcher._follow` tells of, for a sequence of trading states: news
+    not newer than the last acted on is skipped (`newer`), the rest is judged by `is_resume`."""
+    seen: News | None = None
+    resumes: list[News] = []
+    for state, news in states:
+        if not newer(news, seen):
+            continue
+        if is_resume(state, news, seen):
+            resumes.append(news)
+        seen = news
+    return resumes
 
 
-def test_a_freeze_and_unfreeze_both_missed_still_count_as_a_resume(
-    resumes: tuple[ResumeWatch, list[News]],
-) -> None:
-    watch, told = resumes
+def test_a_resume_under_newer_news_is_told_once() -> None:
+    states = [
+        (ACTIVE, ("g", 4)),  # the state at start: no resume
+        (ACTIVE, ("g", 4)),  # the same news again (a read after the broadcast)
+        (FROZEN, ("g", 5)),
+        (ACTIVE, ("g", 6)),
+        (ACTIVE, ("g", 6)),
+        (FROZEN, ("g", 5)),  # stale
+    ]
 
-    watch.follow(ACTIVE, ("g", 4))
-    watch.follow(ACTIVE, ("g", 6))  # epochs 5 (freeze) and 6 (unfreeze) read at once
-    watch.follow(ACTIVE, ("h", 1))  # another generation: Redis lost its data
+    assert told(states) == [("g", 6)]
 
-    assert told == [("g", 6), ("h", 1)]
+
+def test_a_freeze_and_unfreeze_both_missed_still_count_as_a_resume() -> None:
+    states = [
+        (ACTIVE, ("g", 4)),
+        (ACTIVE, ("g", 6)),  # epochs 5 (freeze) and 6 (unfreeze) read at once
+        (ACTIVE, ("h", 1)),  # another generation: Redis lost its data
+    ]
+
+    assert told(states) == [("g", 6), ("h", 1)]
