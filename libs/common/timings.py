@@ -44,8 +44,10 @@ def conflicts(by_service: Mapping[str, Timings]) -> list[str]:
 
 async def publish_and_check(redis: Redis, service: str, timings: Timings) -> None:
     """Write `service`'s timings, read every service's, raise TimingConflict on a conflict."""
-    await redis.hset(TIMINGS_KEY, service, json.dumps(dict(timings)))
-    raw = await redis.hgetall(TIMINGS_KEY)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(TIMINGS_KEY, service, json.dumps(dict(timings)))
+        pipe.hgetall(TIMINGS_KEY)
+        _, raw = await pipe.execute()
     published = {_text(k): json.loads(v) for k, v in raw.items()}
     if problems := conflicts(published):
         raise TimingConflict("; ".join(problems))

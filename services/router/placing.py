@@ -126,7 +126,8 @@ class Placer:
         done: list[tuple[_Send, Sent]] = []
         pending = list(batch)
         attempt = 0
-        deadline = time.monotonic() + self._ctx.settings.claim_idle_s / 2
+        budget_s = self._ctx.settings.claim_idle_s / 2
+        deadline = time.monotonic() + budget_s
         while pending:
             sent_ns = now_ns()
             self._observe(Stage.RISK_TO_SEND, (sent_ns - s.item.envelope.ts_ns for s in pending))
@@ -147,7 +148,7 @@ class Placer:
                     "%d order(s) still refused by the venue's rate limit after %.1f s: the "
                     "batch goes back to the bus",
                     len(again),
-                    self._ctx.settings.claim_idle_s / 2,
+                    budget_s,
                 )
                 done += [
                     (s, Sent(Outcome.NOT_SENT, reason=why, code=RATE_LIMIT_CODE)) for s in again

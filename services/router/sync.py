@@ -109,21 +109,23 @@ class VenueSync:
                 )
 
     def _recent(self, fills: list[Execution]) -> list[Execution]:
-        """The fills young enough to dedupe by their execId claim (`fill_replay_horizon_s`)."""
+        """The fills young enough to dedupe by their execId claim (`fill_replay_horizon_s`);
+        the older ones are refused and counted."""
         horizon_ms = now_ns() // 1_000_000 - int(self._ctx.settings.fill_replay_horizon_s * 1e3)
-        recent = [f for f in fills if f.exec_time_ms >= horizon_ms]
-        if len(recent) < len(fills):
-            for fill in fills:
-                if fill.exec_time_ms < horizon_ms:
-                    self._refuse(fill, FillRefusal.TOO_OLD)
-                    log.error(
-                        "fill %s of %s executed at %d ms, before the replay horizon: not "
-                        "published (its claim may have expired); the position reconciliation "
-                        "reports the drift (reconciliation_drift{kind=position_qty})",
-                        fill.exec_id,
-                        fill.symbol,
-                        fill.exec_time_ms,
-                    )
+        recent: list[Execution] = []
+        for fill in fills:
+            if fill.exec_time_ms >= horizon_ms:
+                recent.append(fill)
+                continue
+            self._refuse(fill, FillRefusal.TOO_OLD)
+            log.error(
+                "fill %s of %s executed at %d ms, before the replay horizon: not published "
+                "(its claim may have expired); the position reconciliation reports the drift "
+                "(reconciliation_drift{kind=position_qty})",
+                fill.exec_id,
+                fill.symbol,
+                fill.exec_time_ms,
+            )
         return recent
 
     def _refuse(self, fill: Execution, reason: FillRefusal) -> None:
