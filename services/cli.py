@@ -5,6 +5,7 @@ mmx service NAME [--host H] [--port P]  one service in the foreground
 mmx status | orders | positions         what the gateway says (see services.operator)
 mmx freeze | unfreeze --reason TEXT     stop or resume trading
 mmx keys create | list | revoke         the gateway's API keys (see services.keys_cli)
+mmx dlq list | show | replay | drop     the dead letters (see services.dlq_cli)
 """
 
 from __future__ import annotations
@@ -18,19 +19,9 @@ from services.dlq_cli import register as register_dlq_verbs
 from services.keys_cli import register as register_key_verbs
 from services.operator import register as register_operator_verbs
 from services.up import register as register_up
-from services.up_plan import DEFAULT_PORTS, MODULES, UpPlan, plan_up, redact_url
-from services.up_plan import process_specs as _specs  # noqa: F401  (its old name, for tests)
+from services.up_plan import MODULES, redact_url
 
-__all__ = [
-    "DEFAULT_PORTS",
-    "MODULES",
-    "SERVICES",
-    "UpPlan",
-    "build_parser",
-    "main",
-    "plan_up",
-    "redact_url",
-]
+__all__ = ["SERVICES", "build_parser", "main", "redact_url"]
 
 
 def _service_entry(module: str) -> Callable[[Sequence[str]], None]:

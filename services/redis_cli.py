@@ -48,11 +48,11 @@ def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_redis_url(args: argparse.Namespace, environ: dict[str, str]) -> tuple[str, str]:
     """(the Redis URL, where it came from); raises NoRedis saying what to do."""
-    if getattr(args, "redis_url", None):
+    if args.redis_url:
         return args.redis_url, "--redis-url"
     if url := environ.get("REDIS_URL"):
         return url, "REDIS_URL"
-    data_dir = Path(getattr(args, "data_dir", None) or local_stack.DEFAULT_DATA_DIR).resolve()
+    data_dir = Path(args.data_dir).resolve()
     if url := local_stack.read_url(data_dir, local_stack.REDIS_FILE):
         return url, f"{data_dir / local_stack.REDIS_FILE}, written by `mmx up`"
     raise NoRedis(

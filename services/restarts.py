@@ -1,10 +1,12 @@
 """When `mmx up` restarts a child that died, and when it gives up and stops the stack.
 
 A child that exits while the stack runs is started again after a back-off: 0.5 s after its
-first crash, doubling with each further crash within the window (1 s, 2 s, 4 s, ...) up to
-10 s. The `max_crashes`-th crash within `window_s` (5 within 60 s) stops the whole stack: a
-service that keeps dying needs a person, not a loop. A component whose spec says it must not
-be restarted (`ProcessSpec.fatal`) stops the stack on its first exit.
+first crash, doubling with each further crash within the window, at most `max_delay_s`
+(10 s). The `max_crashes`-th crash within `window_s` (5 within 60 s) stops the whole stack: a
+service that keeps dying needs a person, not a loop. With these defaults the waits are 0.5,
+1, 2 and 4 s, and the 5th crash stops the stack before the 10 s cap is reached. A component
+whose spec says it must not be restarted (`ProcessSpec.fatal`) stops the stack on its first
+exit.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import signal
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,3 @@ def describe_exit(returncode: int) -> str:
         except ValueError:
             return f"killed by signal {-returncode}"
     return f"exited with code {returncode}"
-
-
-def utc_now_iso() -> str:
-    """Now, ISO-8601 UTC to the millisecond (`2026-12-04T08:01:02.345Z`)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -32,9 +32,10 @@ from pathlib import Path
 
 import redis
 
+from libs.common.logs import utc_iso
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_url import is_sentinel_url
-from services.restarts import CrashHistory, GiveUp, RestartPolicy, describe_exit, utc_now_iso
+from services.restarts import CrashHistory, GiveUp, RestartPolicy, describe_exit
 
 REDIS_DEFAULT_PORT = 6379
 _PR_SET_PDEATHSIG = 1
@@ -98,7 +99,7 @@ class Stack:
 
     def _note(self, name: str, text: str) -> None:
         with self.log_path(name).open("ab") as log:
-            log.write(f"\n=== {utc_now_iso()} {text}\n".encode())
+            log.write(f"\n=== {utc_iso(time.time())} {text}\n".encode())
 
     def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -177,9 +178,8 @@ class Stack:
                 f"{self.policy.window_s:.0f} s; crash {self.policy.max_crashes} stops the stack)"
             )
             self._note(spec.name, f"pid {proc.pid} {how}; {text}")
-            self.say(
-                f"mmx up: {spec.name} (pid {proc.pid}) {how} at {utc_now_iso()}; {text}; see {log}"
-            )
+            when = utc_iso(time.time())
+            self.say(f"mmx up: {spec.name} (pid {proc.pid}) {how} at {when}; {text}; see {log}")
         for index, due in list(self._due.items()):
             if due <= now:
                 del self._due[index]

@@ -155,14 +155,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up = commands.add_parser(
         "up",
         help="run the local stack until Ctrl-C",
-        description="Run Redis, the simulator, the four services and a demo strategy.",
+        description="Run Redis (unless REDIS_URL is set), the simulator, the four services "
+        "and a demo strategy.",
     )
     up.add_argument("--host", default="127.0.0.1", help="listen address of every component")
     up.add_argument(
         "--data-dir",
         default=local_stack.DEFAULT_DATA_DIR,
         help="Redis data (AOF), the simulator's state, and logs, kept between runs "
-        "(default: ./.mmx)",
+        f"(default: ./{local_stack.DEFAULT_DATA_DIR})",
     )
     up.add_argument(
         "--fresh",

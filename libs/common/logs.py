@@ -70,13 +70,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def utc_iso(seconds: float) -> str:
+    """Epoch `seconds` as ISO-8601 UTC to the millisecond (`2026-12-04T08:01:02.345Z`)."""
+    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
 class LineFormatter(logging.Formatter):
     """`<time> <LEVEL> <service> <instance> [cid=<id>] <logger>: <message>`, one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         head = [
-            stamp.replace("+00:00", "Z"),
+            utc_iso(record.created),
             record.levelname,
             str(getattr(record, "service", "-")),
             str(getattr(record, "instance", "-")),
@@ -91,13 +96,13 @@ class LineFormatter(logging.Formatter):
         return text.replace("\r", "").replace("\n", "\\n")
 
 
-_stopping: list[str] = []
+_stopping = False
 
 
-def mark_stopping(why: str) -> None:
-    """The process is stopping (`why`: e.g. SIGTERM): Redis errors from now on are expected."""
-    if not _stopping:
-        _stopping.append(why)
+def mark_stopping() -> None:
+    """The process is stopping (SIGTERM / SIGINT): Redis errors from now on are expected."""
+    global _stopping
+    _stopping = True
 
 
 def redis_where(url: str) -> str:

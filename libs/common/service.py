@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -477,19 +476,22 @@ def stalled(last_progress_monotonic: Callable[[], float], limit_s: float) -> Rea
     return check
 
 
+STARTUP_FAILURE = 3
+"""uvicorn's exit status when the app did not start (`uvicorn.main.STARTUP_FAILURE`)."""
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the log filters when a stop signal arrives."""
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        logs.mark_stopping(signal.Signals(sig).name)
+        logs.mark_stopping()
         super().handle_exit(sig, frame)
 
 
-def run(app: FastAPI, settings: ServiceSettings, *, name: str | None = None) -> None:
+def run(app: FastAPI, settings: ServiceSettings, *, name: str) -> None:
     """Serve `app` in the foreground (uvloop, no access log) until SIGINT / SIGTERM, logging
-    one line per record (`libs.common.logs`) as service `name` (default: the app's title)."""
-    service = name or app.title.removeprefix("mmx ")
-    logs.configure_logging(service, settings.instance, redis_url=settings.redis_url)
+    one line per record (`libs.common.logs`) as service `name`."""
+    logs.configure_logging(name, settings.instance, redis_url=settings.redis_url)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -505,7 +507,3 @@ def run(app: FastAPI, settings: ServiceSettings, *, name: str | None = None) -> 
         server.run()
     if not server.started:  # as uvicorn.run: a failed start-up is exit status 3
         raise SystemExit(STARTUP_FAILURE)
-
-
-STARTUP_FAILURE = 3
-"""uvicorn's exit status when the app did not start (`uvicorn.main.STARTUP_FAILURE`)."""

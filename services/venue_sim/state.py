@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import fields
-from typing import Any
 
 from libs.common.domain.enums import Category
 from services.venue_sim import persist
@@ -119,31 +118,25 @@ class SimState:
         self.public.reset()
         self.dirty = True
 
-    def snapshot(self) -> dict[str, Any]:
-        """The venue state to persist (`services.venue_sim.persist`)."""
-        return persist.snapshot(self.exchange, self.market.rng, saved_ms=self.now())
-
-    def restore(self, data: dict[str, Any]) -> None:
-        """Continue from a `snapshot` (on a state just built, before any trading)."""
-        persist.restore(self.exchange, self.market.rng, data)
-
     def save(self) -> str | None:
-        """Write the state file when one is configured; what it holds, or None."""
+        """Write the state file (`services.venue_sim.persist`) when one is configured; what
+        it holds, or None."""
         path = self.settings.state_path
         if path is None:
             return None
-        data = self.snapshot()
+        data = persist.snapshot(self.exchange, self.market.rng, saved_ms=self.now())
         persist.write(path, data)
         self.dirty = False
         return persist.summary(data)
 
     def load(self) -> str | None:
-        """Continue from the state file when one is configured and exists; what it held."""
+        """Continue from the state file when one is configured and exists (on a state just
+        built, before any trading); what it held."""
         path = self.settings.state_path
         data = None if path is None else persist.read(path)
         if data is None:
             return None
-        self.restore(data)
+        persist.restore(self.exchange, self.market.rng, data)
         return persist.summary(data)
 
     def _dcp_fire(self, category: Category) -> None:

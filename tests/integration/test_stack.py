@@ -281,7 +281,7 @@ def test_mmx_up_starts_everything_and_stops_cleanly_on_a_signal(
     assert time.monotonic() - stopping < 30
 
     output = mmx_up.output
-    pids = {name: int(pid) for name, pid in re.findall(r"started (\S+) \(pid (\d+)\)", output)}
+    pids = mmx_up.pids()
     assert set(pids) == {"redis", *ENGINE}, output
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert "stopped." in output

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services import cli, local_prometheus
-from services.cli import build_parser, plan_up
+from services import local_prometheus
+from services.cli import build_parser
 from services.stack import free_port_block
+from services.up_plan import UpPlan, plan_up, process_specs
 
 TARGETS = {"gateway": ["127.0.0.1:18080"], "router": ["127.0.0.1:19101", "127.0.0.1:19111"]}
 
@@ -36,7 +37,7 @@ def test_config_refuses_a_job_without_targets() -> None:
         local_prometheus.config({"risk": []})
 
 
-def _plan(tmp_path: Path, *extra: str) -> cli.UpPlan:
+def _plan(tmp_path: Path, *extra: str) -> UpPlan:
     base = free_port_block(5)
     args = build_parser().parse_args(
         ["up", "--base-port", str(base), "--data-dir", str(tmp_path), *extra]
@@ -46,7 +47,7 @@ def _plan(tmp_path: Path, *extra: str) -> cli.UpPlan:
 
 def test_up_with_prometheus_runs_it_against_every_engine_service(tmp_path: Path) -> None:
     plan = _plan(tmp_path, "--with-prometheus", "--no-demo")
-    specs = {spec.name: spec for spec in cli._specs(plan)}
+    specs = {spec.name: spec for spec in process_specs(plan)}
     assert "prometheus" in specs, "prometheus is installed here (make system-deps)"
     prometheus = specs["prometheus"]
     assert f"--web.listen-address=127.0.0.1:{plan.prometheus_port}" in prometheus.argv
@@ -62,7 +63,7 @@ def test_up_with_prometheus_but_no_binary_says_so_and_runs_without_it(
 ) -> None:
     plan = _plan(tmp_path, "--with-prometheus", "--no-demo")
     monkeypatch.setenv("PATH", str(tmp_path))  # no prometheus here
-    names = [spec.name for spec in cli._specs(plan)]
+    names = [spec.name for spec in process_specs(plan)]
     assert "prometheus" not in names and "gateway" in names
     assert "no `prometheus` binary on PATH, continuing without it" in capsys.readouterr().err
 
@@ -70,4 +71,4 @@ def test_up_with_prometheus_but_no_binary_says_so_and_runs_without_it(
 def test_up_without_the_flag_runs_no_prometheus(tmp_path: Path) -> None:
     plan = _plan(tmp_path, "--no-demo")
     assert plan.prometheus_port is None
-    assert "prometheus" not in [spec.name for spec in cli._specs(plan)]
+    assert "prometheus" not in [spec.name for spec in process_specs(plan)]

@@ -62,7 +62,7 @@ def _redis_down() -> BaseException:
 
 @pytest.fixture(autouse=True)
 def not_stopping(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logs, "_stopping", [])
+    monkeypatch.setattr(logs, "_stopping", False)
 
 
 def test_a_line_has_utc_time_level_service_instance_logger_and_message() -> None:
@@ -143,7 +143,7 @@ def test_other_errors_pass_untouched_while_redis_is_lost() -> None:
 
 def test_lost_redis_while_stopping_says_stopping_once() -> None:
     loss = RedisLossFilter("127.0.0.1:6390")
-    logs.mark_stopping("SIGTERM")
+    logs.mark_stopping()
     first = _record("could not leave the group", error=_redis_down())
     assert loss.filter(first)
     assert _line(first).endswith(
