@@ -5,13 +5,16 @@ app               create_app: routers, error handlers, broadcast readers, lifesp
 routes_orders     /v1/orders: place, batch, amend, cancel, cancel-all, read
 routes_risk       /v1/risk: limits, utilisation, freeze, unfreeze, edge, simulate
 routes_positions  /v1/positions and the WebSocket /v1/stream
+routes_console    /v1/console: the key's role, and what only the console reads (console.views)
+console           GET /console (the operator console's static page) and an offline /docs
 placing           Pending record first, then PlaceOrder; ?wait=true outcomes
 commands          amend / cancel / cancel-all checked against the order state machine
 waiters           per-clientOrderId futures resolved from orders.events
 stream            WebSocket fan-out with a bounded queue per client
-snapshot          the book (state, positions, open orders, marks) read from the stores
-utilisation       how much of each limit the book uses (pure)
-marks             the last mark per symbol seen on positions.updates
+context           the Gateway: the stores, bus, waiters and hub every route is handed
+admission, backlog  the in-flight bound and engine backlog that shed new orders (429)
+body_limit        413 for a body over `max_body_bytes`
+keyspace          keys found by prefix (a SCAN), where no index lists them
 schemas           camelCase request and answer models; schemas_risk for /v1/risk,
                   schemas_positions for /v1/positions
 display           the places each number is shown with (money 8, bps 2, ratios 4)

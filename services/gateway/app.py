@@ -30,6 +30,7 @@ from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app
 from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
 from libs.common.stores.exposure_redis import RedisExposureLedger
+from libs.common.stores.idempotency import RedisFirstValueStore
 from libs.common.stores.marks import RedisMarkStore
 from services.gateway import (
     admission,
@@ -102,6 +103,7 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         bus=runtime.bus,
         metrics=runtime.metrics,
         orders=orders,
+        terms=RedisFirstValueStore(redis),
         positions=positions,
         risk=risk,
         marks=marks,

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from libs.common import topology
 from libs.common.domain.time import NS_PER_MS
 from libs.common.stores._support import text
+from services.gateway.keyspace import names_under
 from services.gateway.schemas_risk import VenueCircuit
 
 CLOSED = "closed"
@@ -29,26 +30,30 @@ POLL_S = 0.05
 
 
 async def read_circuits(redis: Redis) -> list[VenueCircuit]:
-    """Every router instance's circuit, by instance name (a SCAN: a handful of keys)."""
-    prefix = topology.venue_circuit_key("")
-    circuits = []
-    async for key in redis.scan_iter(match=topology.venue_circuit_key("*")):
-        raw: Any = await redis.hgetall(key)
-        if not raw:
-            continue  # expired between the SCAN and the read
-        fields = {text(k): text(v) for k, v in raw.items()}
-        probed = fields.get("probed_epoch")
-        circuits.append(
-            VenueCircuit(
-                instance=text(key).removeprefix(prefix),
-                state=fields.get("state", "unknown"),
-                failures=int(fields.get("failures") or 0),
-                reason=fields.get("reason", ""),
-                updated_time=int(fields.get("updated_ns") or 0) // NS_PER_MS,
-                probed_epoch=None if probed is None else int(probed),
-            )
-        )
-    return sorted(circuits, key=lambda circuit: circuit.instance)
+    """Every router instance's circuit, by instance name: a SCAN for the keys
+    (`keyspace.names_under`), then one pipeline of their hashes."""
+    instances = await names_under(redis, topology.venue_circuit_key(""))
+    async with redis.pipeline(transaction=False) as pipe:
+        for instance in instances:
+            pipe.hgetall(topology.venue_circuit_key(instance))
+        hashes: list[Any] = await pipe.execute()
+    return [
+        _circuit(instance, {text(k): text(v) for k, v in raw.items()})
+        for instance, raw in zip(instances, hashes, strict=True)
+        if raw  # expired between the SCAN and the read
+    ]
+
+
+def _circuit(instance: str, fields: dict[str, str]) -> VenueCircuit:
+    probed = fields.get("probed_epoch")
+    return VenueCircuit(
+        instance=instance,
+        state=fields.get("state", "unknown"),
+        failures=int(fields.get("failures") or 0),
+        reason=fields.get("reason", ""),
+        updated_time=int(fields.get("updated_ns") or 0) // NS_PER_MS,
+        probed_epoch=None if probed is None else int(probed),
+    )
 
 
 async def settle(redis: Redis, epoch: int, timeout_s: float) -> list[VenueCircuit]:

@@ -5,7 +5,8 @@ appends the command to `orders.requests`, atomically per order: a record never e
 without its command, and a client retrying a POST finds the record its first attempt wrote,
 gets it back with `created: false` and its first outcome and reason (read from the record),
 and nothing is sent again, so a retry never places twice. The same clientOrderId with other
-terms is refused with 409 before anything is written (`terms`).
+terms is refused with 409 before anything is written (`terms`); once its kept terms have
+expired, its record is compared instead, after the others of the batch were written.
 
 If Redis fails mid-call, some orders of a batch may have been written (each with its
 command) and some not; the client gets a 503 saying so, and a retry with the same
@@ -25,7 +26,7 @@ from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, new_client_order_id
 from libs.common.domain.orders import UNACKNOWLEDGED_STATUSES, Order, OrderStatus
 from libs.common.messages import Envelope, PlaceOrder
-from libs.common.stores.idempotency import FirstValueStore, RedisFirstValueStore
+from libs.common.stores.idempotency import FirstValueStore
 from services.gateway import terms
 from services.gateway.context import Gateway
 from services.gateway.errors import Invalid, Unavailable
@@ -41,13 +42,12 @@ async def place(
     """Place `bodies` (one pipeline of records and commands); wait up to `wait_ms` for
     outcomes if set. A clientOrderId already placed with other terms is a 409 (`terms`)."""
     commands = _commands(gateway, bodies)
-    store = RedisFirstValueStore(gateway.redis)
-    kept_now = await _keep_terms(store, commands)
+    kept_now = await _keep_terms(gateway.terms, commands)
     now_ns = gateway.clock_ns()
     ids = [c.client_order_id for c in commands]
     with gateway.waiters.expect(ids if wait_ms else ()) as futures:
         stored = await _create_and_send(gateway, commands, now_ns)
-        await _check_records(store, commands, stored, kept_now)
+        await _check_records(gateway.terms, commands, stored, kept_now)
         # a retry of an order still awaiting its outcome waits for it too
         waiting = [o.client_order_id for o, _ in stored if o.status in UNACKNOWLEDGED_STATUSES]
         resolutions = {}

@@ -1,7 +1,7 @@
 """`/v1/console`: what the operator console reads that no other route answers.
 
     GET /v1/console/me        the caller's role and actor (the page hides what it may not do)
-    GET /v1/console/overview  edge per symbol, audit trail, venue and stream health
+    GET /v1/console/overview  edge per symbol, audit trail, rate-limit use, stream health
 
 Both are read-only and need a viewer key; the console's actions go through the ordinary
 routes (`/v1/risk/freeze`, `/v1/orders`, ...), which enforce their own roles.
@@ -37,7 +37,8 @@ async def me(principal: Viewer) -> Me:
 
 @router.get("/overview")
 async def overview(gateway: GatewayDep, _: Viewer) -> views.Overview:
-    """Edge per symbol, the newest audit entries, venue circuits and rate-limit use, and
-    every stream's length, consumer-group lag and pending, and dead letters."""
+    """Edge per symbol, the newest audit entries, the venue rate-limit buckets' use, and
+    every stream's length, consumer-group lag and pending, and dead letters (the venue
+    circuits are in `GET /v1/risk`)."""
     cooldown = Decimal(str(gateway.settings.unfreeze_cooldown_s))
     return await views.read_overview(gateway.redis, cooldown)

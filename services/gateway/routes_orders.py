@@ -17,6 +17,7 @@ from services.gateway.admission import AdmissionDep, ShedRoute
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import ErrorBody, Invalid, responses
+from services.gateway.keyspace import names_under
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import (
     AmendBody,
@@ -95,8 +96,10 @@ async def place_batch(
 ) -> BatchResult:
     """Place several orders, each as `POST /v1/orders` would; results in the same order.
     The whole batch is validated before anything is written; a clientOrderId taken with
-    other terms refuses the whole batch (409). Each order counts against the in-flight
-    bound: 429 with `Retry-After` for the whole batch when they do not all fit."""
+    other terms refuses the whole batch (409), nothing placed; when its kept terms have
+    expired only its record can tell, after the others were placed, and the 409 names
+    them. Each order counts against the in-flight bound: 429 with `Retry-After` for the
+    whole batch when they do not all fit."""
     limit = gateway.settings.batch_max_orders
     if len(body.orders) > limit:
         raise Invalid(f"a batch has {len(body.orders)} orders: expected at most {limit}")
@@ -171,11 +174,9 @@ async def list_open_orders(
 
 async def symbols_with_open_orders(gateway: Gateway) -> list[Symbol]:
     """Symbols whose open-order set exists (Redis deletes empty sets). A SCAN of the
-    keyspace: fine for an operator's listing, not for a hot path."""
-    prefix = open_orders_key(Symbol(""))
-    keys = [k async for k in gateway.redis.scan_iter(match=open_orders_key(Symbol("*")))]
-    names = (k.decode() if isinstance(k, bytes) else str(k) for k in keys)
-    return sorted({Symbol(name.removeprefix(prefix)) for name in names})
+    keyspace (`keyspace.names_under`): fine for an operator's listing, not for a hot path."""
+    names = await names_under(gateway.redis, open_orders_key(Symbol("")))
+    return [Symbol(name) for name in names]
 
 
 def _wait_ms(gateway: Gateway, wait: bool, wait_ms: int | None) -> int | None:

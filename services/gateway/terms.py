@@ -22,11 +22,13 @@ from typing import Any
 from libs.common.domain.orders import Order
 from libs.common.messages import PlaceOrder
 from libs.common.stores.idempotency import FirstValueStore
+from libs.common.stores.orders_redis import DEFAULT_TERMINAL_RETENTION_S
 from services.gateway.errors import Conflict
 
 TERMS_NAMESPACE = "order-terms"
-TERMS_TTL_S = 7 * 24 * 3600.0
-"""How long the terms of a clientOrderId are kept (then only the record can be compared)."""
+TERMS_TTL_S = float(DEFAULT_TERMINAL_RETENTION_S)
+"""How long the terms of a clientOrderId are kept (then only the record can be compared):
+as long as the order store keeps a terminal record."""
 AMENDABLE = frozenset({"qty", "price"})
 """Terms the record may hold changed (rounded by the router, amended): not compared."""
 

@@ -72,6 +72,9 @@ async def test_operator_watches_demo_trade_freezes_flat_and_forces_unfreeze_in_c
     await expect(page.locator("#edge svg[data-symbol=BTCUSDT] polyline.reported")).to_have_count(1)
     await expect(page.locator("#utilisation .bar-row").first).to_be_visible()
     await expect(page.locator("#streams tbody tr").first).to_be_visible()
+    circuit = page.locator("#circuits tbody tr").first  # from /v1/risk's venueCircuits
+    await expect(circuit.locator("td:nth-child(2)")).to_have_text("closed")
+    await expect(circuit.locator("td:nth-child(5)")).not_to_have_text("\u2014")  # updatedTime
     await page.screenshot(path=artifact("live.png"), full_page=True)
 
     await page.fill("#freeze-reason", "browser drill")

@@ -6,22 +6,9 @@ import asyncio
 
 import pytest
 
-from libs.common.stores.idempotency import (
-    FirstValueStore,
-    InMemoryFirstValueStore,
-    RedisFirstValueStore,
-)
-from tests.contract.conftest import Clients
+from libs.common.stores.idempotency import FirstValueStore
 
 Stores = tuple[FirstValueStore, FirstValueStore]
-
-
-@pytest.fixture
-def first_value_stores(clients: Clients | None) -> Stores:
-    if clients is None:
-        fake = InMemoryFirstValueStore()
-        return fake, fake
-    return RedisFirstValueStore(clients[0]), RedisFirstValueStore(clients[1])
 
 
 async def test_first_value_is_kept_and_later_callers_are_told_it(

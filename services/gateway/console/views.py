@@ -1,9 +1,11 @@
-"""What the operator console shows beyond `/v1/risk`, `/v1/positions` and `/v1/orders`, read
-from Redis: edge per symbol, the audit trail, venue health and stream health.
+"""What the operator console shows beyond `/v1/risk` (which has the venue circuits),
+`/v1/positions` and `/v1/orders`, read from Redis: edge per symbol, the audit trail, the
+venue rate-limit buckets and stream health.
 
 Every reader is read-only: a hash, one XREVRANGE, XLEN and XINFO GROUPS per stream, and a
-SCAN for the circuit and rate-limit keys, which walks the whole keyspace (`SCAN_COUNT` keys a
-step), as `GET /v1/orders` does for the symbols with open orders.
+SCAN for the rate-limit keys (`keyspace.names_under`, which walks the whole keyspace), as
+`GET /v1/risk` does for the circuit keys and `GET /v1/orders` for the symbols with open
+orders.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from libs.common.messages import Envelope
 from libs.common.metrics import EdgeSource
 from libs.common.stores._support import text
 from services.gateway.display import Bps
+from services.gateway.keyspace import names_under
 from services.gateway.schemas import ApiModel
 
 AUDIT_ROWS = 50
 """Newest audit entries shown."""
-SCAN_COUNT = 1_000
-"""Keys per SCAN step when looking for circuit and rate-limit keys."""
 RATE_WINDOW_US = 1_000_000
 """Rate-limit use is counted over the last second (the venue's window)."""
 _BLOCKED = ":blocked"
@@ -53,17 +54,6 @@ class AuditRow(ApiModel):
     reason: str
     details: str
     """The rest of the record, as compact JSON."""
-
-
-class CircuitRow(ApiModel):
-    """One router instance's venue circuit breaker."""
-
-    instance: str
-    state: str
-    failures: int
-    reason: str
-    updated: int
-    """Unix ms of the last write (the router rewrites it on every probe)."""
 
 
 class RateRow(ApiModel):
@@ -97,7 +87,6 @@ class Overview(ApiModel):
 
     edge: list[EdgeRow]
     audit: list[AuditRow]
-    circuits: list[CircuitRow]
     rate_limits: list[RateRow]
     streams: list[StreamRow]
     unfreeze_cooldown_s: Decimal
@@ -109,7 +98,6 @@ async def read_overview(redis: Redis, unfreeze_cooldown_s: Decimal) -> Overview:
     return Overview(
         edge=await read_edge(redis),
         audit=await read_audit(redis),
-        circuits=await read_circuits(redis),
         rate_limits=await read_rate_limits(redis),
         streams=await read_streams(redis),
         unfreeze_cooldown_s=unfreeze_cooldown_s,
@@ -155,38 +143,20 @@ async def read_audit(redis: Redis, count: int = AUDIT_ROWS) -> list[AuditRow]:
     return rows
 
 
-async def read_circuits(redis: Redis) -> list[CircuitRow]:
-    prefix = topology.venue_circuit_key("")
-    rows = []
-    async for key in redis.scan_iter(match=topology.venue_circuit_key("*"), count=SCAN_COUNT):
-        raw: Any = await redis.hgetall(key)
-        if not raw:
-            continue
-        fields = {text(k): text(v) for k, v in raw.items()}
-        rows.append(
-            CircuitRow(
-                instance=text(key).removeprefix(prefix),
-                state=fields.get("state", "unknown"),
-                failures=int(fields.get("failures", "0") or 0),
-                reason=fields.get("reason", ""),
-                updated=int(fields.get("updated_ns", "0") or 0) // NS_PER_MS,
-            )
-        )
-    return sorted(rows, key=lambda row: row.instance)
-
-
 async def read_rate_limits(redis: Redis) -> list[RateRow]:
-    prefix = topology.rate_limit_key("")
+    """Each bucket's use in the last second and how long it is blocked: a SCAN for the
+    buckets, then one pipeline."""
     seconds, micros = await redis.time()
     now_us = int(seconds) * 1_000_000 + int(micros)
-    buckets = {
-        text(key).removeprefix(prefix).removesuffix(_BLOCKED)
-        async for key in redis.scan_iter(match=topology.rate_limit_key("*"), count=SCAN_COUNT)
-    }
+    names = await names_under(redis, topology.rate_limit_key(""))
+    buckets = sorted({name.removesuffix(_BLOCKED) for name in names})
+    async with redis.pipeline(transaction=False) as pipe:
+        for bucket in buckets:
+            pipe.zcount(topology.rate_limit_key(bucket), now_us - RATE_WINDOW_US, "+inf")
+            pipe.get(topology.rate_limit_key(bucket + _BLOCKED))
+        replies: list[Any] = await pipe.execute()
     rows = []
-    for bucket in sorted(buckets):
-        used = await redis.zcount(topology.rate_limit_key(bucket), now_us - RATE_WINDOW_US, "+inf")
-        until = await redis.get(topology.rate_limit_key(bucket + _BLOCKED))
+    for bucket, used, until in zip(buckets, replies[::2], replies[1::2], strict=True):
         until_ms = int(text(until)) if until is not None else None
         blocked = until_ms if until_ms is not None and until_ms * 1000 > now_us else None
         rows.append(RateRow(bucket=bucket, used_last_second=int(used), blocked_until=blocked))
@@ -194,12 +164,18 @@ async def read_rate_limits(redis: Redis) -> list[RateRow]:
 
 
 async def read_streams(redis: Redis) -> list[StreamRow]:
+    """Each stream's length, dead letters and groups: one pipeline for every stream."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in topology.STREAMS:
+            pipe.xlen(stream.name)
+            pipe.xlen(stream.dlq.name)
+            pipe.xinfo_groups(stream.name)
+        # XINFO GROUPS of a stream not created yet is an error: that stream has no groups
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
     rows = []
-    for stream in topology.STREAMS:
-        length, dead = await redis.xlen(stream.name), await redis.xlen(stream.dlq.name)
-        try:
-            groups: Any = await redis.xinfo_groups(stream.name)
-        except ResponseError:  # no such stream yet
+    for i, stream in enumerate(topology.STREAMS):
+        length, dead, groups = replies[3 * i : 3 * i + 3]
+        if isinstance(groups, ResponseError):  # no such stream yet
             groups = []
         rows.append(
             StreamRow(

@@ -22,11 +22,30 @@ from fastapi import FastAPI
 
 from libs.common.bus import DATA_FIELD
 from libs.common.messages import Envelope, Message
-from libs.common.topology import Stream
+from libs.common.topology import ORDERS_REQUESTS, Stream
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 
 COOLDOWN_S = 60.0
+
+
+def order(**overrides: Any) -> dict[str, Any]:
+    """A valid `POST /v1/orders` body (a BTCUSDT limit buy, clientOrderId strat1-0001) with
+    `overrides`; an override of None leaves the field out."""
+    body: dict[str, Any] = {
+        "symbol": "BTCUSDT",
+        "side": "Buy",
+        "orderType": "Limit",
+        "qty": "0.010",
+        "price": "65000.5",
+        "clientOrderId": "strat1-0001",
+    }
+    return {k: v for k, v in (body | overrides).items() if v is not None}
+
+
+async def requests_len(redis: aioredis.Redis) -> int:
+    """How many commands `orders.requests` holds."""
+    return int(await redis.xlen(ORDERS_REQUESTS.name))
 
 
 def gateway_settings(redis_url: str, **overrides: Any) -> GatewaySettings:

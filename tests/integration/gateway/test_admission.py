@@ -25,7 +25,13 @@ from libs.common.domain.ids import ClientOrderId
 from libs.common.messages import CancelAllOrders, CancelOrder, PlaceOrder
 from libs.common.service import ServiceRuntime
 from services.gateway.admission import STATE_KEY, Admission, ShedRoute
-from tests.integration.gateway.conftest import LiveGateway, eventually, gateway_settings, messages
+from tests.integration.gateway.conftest import (
+    LiveGateway,
+    eventually,
+    gateway_settings,
+    messages,
+)
+from tests.integration.gateway.conftest import order as order_body
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +39,7 @@ HOLD_MS = 2_000
 
 
 def order(cid: str) -> dict[str, Any]:
-    return {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.010",
-            "price": "65000.5", "clientOrderId": cid}  # fmt: skip
+    return order_body(clientOrderId=cid)
 
 
 class ServerGateway(LiveGateway):

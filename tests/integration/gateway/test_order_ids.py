@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from functools import partial
-from typing import Any
 
 import httpx
 import pytest
@@ -19,25 +18,13 @@ from libs.common.messages import OrderDenied
 from libs.common.stores import RedisOrderStore
 from libs.common.topology import idempotency_key
 from services.gateway.terms import TERMS_NAMESPACE
-from tests.integration.gateway.conftest import publish
+from tests.integration.gateway import conftest
+from tests.integration.gateway.conftest import publish, requests_len
 
 pytestmark = pytest.mark.integration
 
 
-def order(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "symbol": "BTCUSDT",
-        "side": "Buy",
-        "orderType": "Limit",
-        "qty": "0.010",
-        "price": "65000.5",
-        "clientOrderId": "id-1",
-    }
-    return {k: v for k, v in (body | overrides).items() if v is not None}
-
-
-async def requests_len(redis: aioredis.Redis) -> int:
-    return int(await redis.xlen(topology.ORDERS_REQUESTS.name))
+order = partial(conftest.order, clientOrderId="id-1")
 
 
 async def test_order_link_id_is_taken_as_the_client_order_id(

@@ -23,31 +23,21 @@ from libs.common.messages import (
     PlaceOrder,
 )
 from libs.common.stores import RedisOrderStore
-from tests.integration.gateway.conftest import eventually, messages, publish
+from tests.integration.gateway.conftest import (
+    eventually,
+    messages,
+    order,
+    publish,
+    requests_len,
+)
 
 pytestmark = pytest.mark.integration
 
 BTC = Symbol("BTCUSDT")
 
 
-def order(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "symbol": "BTCUSDT",
-        "side": "Buy",
-        "orderType": "Limit",
-        "qty": "0.010",
-        "price": "65000.5",
-        "clientOrderId": "strat1-0001",
-    }
-    return body | overrides
-
-
 async def order_keys(redis: aioredis.Redis) -> list[bytes]:
     return [k async for k in redis.scan_iter(match=topology.order_key(ClientOrderId("*")))]
-
-
-async def requests_len(redis: aioredis.Redis) -> int:
-    return int(await redis.xlen(topology.ORDERS_REQUESTS.name))
 
 
 async def test_place_writes_a_pending_record_then_publishes_place_order(
@@ -168,7 +158,7 @@ BAD_ORDERS = [
 async def test_place_bad_order_is_422_with_a_message_and_writes_nothing(
     client: httpx.AsyncClient, redis: aioredis.Redis, change: dict[str, Any], mentions: str
 ) -> None:
-    body = {k: v for k, v in (order() | change).items() if v is not None}
+    body = order(**change)
 
     response = await client.post("/v1/orders", json=body)
 

@@ -1,4 +1,5 @@
-"""The console's overview readers against a real Redis: edge, audit, venue and stream health."""
+"""The console's overview readers against a real Redis: edge, audit, venue and stream health
+(the venue circuits as `GET /v1/risk` reads them for the console)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, ensure_groups
 from libs.common.messages import Envelope, FreezeTrading, OperatorAction
+from services.gateway import circuits as venue_circuits
 from services.gateway.console import views
 
 
@@ -63,13 +65,13 @@ async def test_venue_health_reads_circuits_and_rate_limit_use_in_the_last_second
     until_ms = now_us // 1000 + 30_000
     await redis.set(topology.rate_limit_key("bybit:linear:trade:blocked"), str(until_ms))
 
-    circuits = await views.read_circuits(redis)
+    circuits = await venue_circuits.read_circuits(redis)
     rates = await views.read_rate_limits(redis)
 
     assert [(c.instance, c.state, c.failures, c.reason) for c in circuits] == [
         ("router-1", "open", 5, "timeout")
     ]
-    assert circuits[0].updated == now_ns // 1_000_000
+    assert circuits[0].updated_time == now_ns // 1_000_000
     assert [(r.bucket, r.used_last_second, r.blocked_until) for r in rates] == [
         ("bybit:linear:trade", 2, until_ms)
     ]

@@ -145,7 +145,7 @@ async function refresh() {
     if (!limitsBeingEdited()) renderLimits(risk.limits, can("operator"));
     recordEdge(overview.edge, Date.now());
     renderEdge(overview.edge, risk.limits.edgeFreezeThresholdBps);
-    renderHealth(overview);
+    renderHealth(risk.venueCircuits, overview);
     renderHistory(risk, overview);
     document.getElementById("updated").textContent = clock(Date.now());
   } catch (error) {

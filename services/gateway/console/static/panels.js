@@ -101,13 +101,14 @@ function renderEdge(rows, threshold) {
   )));
 }
 
-function renderHealth(overview) {
-  fill("#circuits tbody", overview.circuits.map((c) => el("tr", {},
+// Venue circuits come with /v1/risk (`venueCircuits`), the rest with the overview.
+function renderHealth(circuits, overview) {
+  fill("#circuits tbody", circuits.map((c) => el("tr", {},
     el("td", {}, c.instance),
     el("td", { class: c.state === "closed" ? "pos" : "neg" }, c.state),
     el("td", { class: "num" }, c.failures),
     el("td", { class: "details" }, c.reason || DASH),
-    el("td", {}, clock(c.updated)),
+    el("td", {}, clock(c.updatedTime)),
   )));
   fill("#rate-limits tbody", overview.rateLimits.map((r) => el("tr", {},
     el("td", {}, r.bucket),
