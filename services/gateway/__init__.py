@@ -16,8 +16,8 @@ admission, backlog  the in-flight bound and engine backlog that shed new orders 
 body_limit        413 for a body over `max_body_bytes`
 keyspace          keys found by prefix (a SCAN), where no index lists them
 schemas           camelCase request and answer models; schemas_risk for /v1/risk,
-                  schemas_positions for /v1/positions
-display           the places each number is shown with (money 8, bps 2, ratios 4)
+                  schemas_positions for /v1/positions; numbers shown as
+                  libs/common/display.py says (money 8, bps 2, ratios 4)
 terms             a repeated clientOrderId's terms against its first request's (409)
 circuits          each router's venue circuit, for /v1/risk and the unfreeze reply
 routing, errors   exact-decimal JSON bodies; 4xx answers that say what was wrong

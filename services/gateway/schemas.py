@@ -23,12 +23,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from libs.common.display import Money
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, check_managed
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import ClientOrderIdField, PlaceOrder, SymbolField
-from services.gateway.display import Money
 
 MAX_AMOUNT = Decimal("1e15")
 MAX_DECIMAL_PLACES = 18

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from libs.common.display import Money
 from libs.common.domain.ids import Symbol
 from libs.common.domain.positions import Position, unrealized_pnl
 from libs.common.domain.time import ns_to_ms
 from libs.common.stores.marks import Mark
-from services.gateway.display import Money
 from services.gateway.schemas import ApiModel
 
 

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 from pydantic import Field, StrictBool
 
+from libs.common.display import Money, Ratio
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import SymbolField
 from libs.common.stores import StateChangeRecord, TradingStatus
-from services.gateway.display import Money, Ratio
 from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
 
 

@@ -8,23 +8,25 @@ formula is in `services.risk.rules`): the last N measured fills of a symbol are 
 `EdgeWatch` is what the service does with them: on ReportEdge, record and compare; on
 OrderFilled, measure against the mid at the fill's time (`MarkStore.at`), publish
 `EdgeMeasured` (under an event id derived from the execId), and compare the rolling figure
-once it has M fills. EdgeMeasured's `edge_bps` (what clients read on the stream) is rounded
-to `EDGE_PLACES` decimals, half-even; the fill samples, the figures in `EDGE_KEY`, the gauges
-and the comparison with the threshold use the exact figures. A breach calls
-`trigger_freeze(EDGE_COLLAPSE)`: of N instances seeing it, one freezes.
+once it has M fills. EdgeMeasured's `edge_bps` (what clients read on the stream) is shown as
+every bps figure is (`libs.common.display.bps`: 2 decimals, half-even); the fill samples,
+the figures in `EDGE_KEY`, the gauges and the comparison with the threshold use the exact
+figures. A breach calls `trigger_freeze(EDGE_COLLAPSE)`: of N instances seeing it, one
+freezes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
 
 from libs.common.batching import derive_event_id
 from libs.common.bus import Bus
+from libs.common.display import bps
 from libs.common.domain.ids import EventId, ExecId, Symbol
 from libs.common.domain.risk_checks import edge_breach, measured_edge_bps
 from libs.common.freeze import trigger_freeze
@@ -39,8 +41,6 @@ from services.risk.rules import EdgeSample, rolling_edge
 log = logging.getLogger(__name__)
 
 _SOURCES = frozenset(source.value for source in EdgeSource)
-EDGE_PLACES = Decimal("0.01")
-"""Edge is shown in bps to 2 decimals (a measured one is a division: 28 digits exact)."""
 SEEN_TTL_S = 7 * 24 * 3600
 """How long a measured execId is remembered (as positions remembers applied fills)."""
 
@@ -172,7 +172,7 @@ class EdgeWatch:
             side=fill.side,
             fill_price=fill.price,
             mid=mid,
-            edge_bps=shown_bps(edge),
+            edge_bps=bps(edge),
         )
         event_id = derive_event_id(EventId(f"exec:{fill.exec_id}"), "edge")
         event = Envelope.wrap(message, envelope.correlation_id, event_id=event_id)
@@ -206,8 +206,3 @@ class EdgeWatch:
 
     def _gauge(self, symbol: Symbol, source: EdgeSource, edge: Decimal) -> None:
         self._metrics.edge.labels(symbol=symbol, source=source.value).set(float(edge))
-
-
-def shown_bps(edge_bps: Decimal) -> Decimal:
-    """An edge as shown: `EDGE_PLACES` decimals, rounded half-even."""
-    return edge_bps.quantize(EDGE_PLACES, rounding=ROUND_HALF_EVEN)

@@ -19,11 +19,11 @@ from redis.exceptions import ResponseError
 
 from libs.common import topology
 from libs.common.bus_types import DATA_FIELD
+from libs.common.display import Bps
 from libs.common.domain.time import NS_PER_MS
 from libs.common.messages import Envelope
 from libs.common.metrics import EdgeSource
 from libs.common.stores._support import text
-from services.gateway.display import Bps
 from services.gateway.keyspace import names_under
 from services.gateway.schemas import ApiModel
 

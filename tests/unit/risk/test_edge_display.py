@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from libs.common.display import bps as shown_bps
 from libs.common.domain.enums import Side
 from libs.common.domain.ids import ExecId, Symbol
 from libs.common.domain.risk_checks import measured_edge_bps
 from libs.common.messages import EdgeMeasured
-from services.risk.edge import shown_bps
 
 
 def test_a_measured_edge_is_shown_with_2_places_rounded_half_even() -> None:

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from libs.common.display import bps, money, plain, ratio
 from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, apply_ack, apply_fill
 from libs.common.domain.positions import Fill, Position, fold_fills
 from libs.common.stores.marks import Mark
-from services.gateway.display import bps, money, plain, ratio
 from services.gateway.schemas import OrderView
 from services.gateway.schemas_positions import PositionList, PositionView
 from services.gateway.schemas_risk import Utilisation

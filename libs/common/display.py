@@ -1,4 +1,5 @@
-"""How the `/v1` answers show computed numbers: fixed decimal places, rounded half-even.
+"""How computed numbers are shown (the gateway's `/v1` answers, risk's EdgeMeasured): fixed
+decimal places, rounded half-even.
 
 The stores keep money exact (a VWAP entry is a division, so it can carry Decimal's 28
 significant digits, and a P&L computed from it too). The answers round at the edge, here,
