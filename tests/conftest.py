@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.redis_fixture"]
+pytest_plugins = ["tests.redis_fixture", "tests.redis_sentinel"]
 
 _skipped: list[str] = []
 

@@ -11,7 +11,8 @@ Each is a `RedisServer` (`libs.common.redis_server`: free port, temp dir, PING-c
 stop by pid). The sentinel runs `redis-server <conf> --sentinel` with quorum 1,
 `down-after-milliseconds` 1000 and `failover-timeout` 5000, so a failover takes about 2 to
 4 s. Nothing is persisted; `stop()` removes every temp dir. For the integration and fault
-tests.
+tests, which take it as the `sentinel_cluster` fixture (this module is a pytest plugin of
+`tests/conftest.py`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+import pytest
 import redis
 
 from libs.common.redis_server import (
@@ -107,12 +109,18 @@ class SentinelCluster:
         self.stop()
 
 
-def start_sentinel_cluster(
-    *, service: str = SERVICE, binary: str | None = None, timeout_s: float = 15.0
-) -> SentinelCluster:
+@pytest.fixture
+def sentinel_cluster() -> Iterator[SentinelCluster]:
+    """A set-up of this test's own (`start_sentinel_cluster`), stopped after it."""
+    with start_sentinel_cluster() as cluster:
+        yield cluster
+
+
+def start_sentinel_cluster(timeout_s: float = 15.0) -> SentinelCluster:
     """Start the primary, its replica (in sync before this returns) and the sentinel (which
-    knows the replica before this returns), each on a free port of 127.0.0.1."""
-    path = redis_server_binary(binary)
+    knows the replica before this returns), each on a free port of 127.0.0.1; `timeout_s`
+    for each of those two waits."""
+    path = redis_server_binary()
     started: list[RedisServer] = []
     try:
         # no 5 s wait for more replicas before the first sync
@@ -123,10 +131,10 @@ def start_sentinel_cluster(
         )
         started.append(replica)
         _until(lambda: _in_sync(replica.port), timeout_s, "the replica did not sync")
-        sentinel = _start_sentinel(path, service, primary.port)
+        sentinel = _start_sentinel(path, primary.port)
         started.append(sentinel)
         cluster = SentinelCluster(
-            {s.port: s for s in (primary, replica)}, sentinel, primary.port, replica.port, service
+            {s.port: s for s in (primary, replica)}, sentinel, primary.port, replica.port
         )
         _until(lambda: _knows_replica(cluster), timeout_s, "the sentinel did not see the replica")
     except BaseException:
@@ -136,7 +144,7 @@ def start_sentinel_cluster(
     return cluster
 
 
-def _start_sentinel(binary: str, service: str, primary_port: int) -> RedisServer:
+def _start_sentinel(binary: str, primary_port: int) -> RedisServer:
     workdir = tempfile.TemporaryDirectory(prefix="mmx-sentinel-")
     root, port = Path(workdir.name), free_port()
     conf = root / "sentinel.conf"  # the sentinel rewrites it: a file of its own
@@ -145,9 +153,9 @@ def _start_sentinel(binary: str, service: str, primary_port: int) -> RedisServer
         "bind 127.0.0.1\n"
         f"dir {root}\n"
         f"logfile {root / LOG_NAME}\n"
-        f"sentinel monitor {service} 127.0.0.1 {primary_port} 1\n"
-        f"sentinel down-after-milliseconds {service} 1000\n"
-        f"sentinel failover-timeout {service} 5000\n"
+        f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 1\n"
+        f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+        f"sentinel failover-timeout {SERVICE} 5000\n"
     )
     return launch([binary, str(conf), "--sentinel"], port, workdir)
 

@@ -46,7 +46,7 @@ class RedisServer:
         if self.process.poll() is None:
             raise RedisServerError(f"redis-server on port {self.port} is still running")
         self.process = subprocess.Popen(self.argv)
-        _wait_for_ping(self, Path(self.workdir.name) / LOG_NAME, timeout_s)
+        _wait_for_ping(self, timeout_s)
 
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
@@ -107,7 +107,7 @@ def launch(
     in `workdir`, and wait until it answers PING; stopped (and `workdir` removed) if not."""
     server = RedisServer(subprocess.Popen(argv), port, workdir, argv)
     try:
-        _wait_for_ping(server, Path(workdir.name) / LOG_NAME, timeout_s)
+        _wait_for_ping(server, timeout_s)
     except BaseException:
         server.stop()
         raise
@@ -122,7 +122,8 @@ def free_port() -> int:
         return port
 
 
-def _wait_for_ping(server: RedisServer, log: Path, timeout_s: float) -> None:
+def _wait_for_ping(server: RedisServer, timeout_s: float) -> None:
+    log = Path(server.workdir.name) / LOG_NAME
     deadline = time.monotonic() + timeout_s
     with redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=1) as client:
         while time.monotonic() < deadline:

@@ -106,9 +106,9 @@ class Books:
     engine_positions: dict[str, Decimal]
 
 
-async def read_books(sim: SimProcess, redis_url: str, placed: Iterable[str]) -> Books:
-    """The simulator's orders, executions and positions; the engine's records of `placed`
-    and of every order open at the venue, its folded execIds and its positions."""
+async def read_books(sim: SimProcess, redis: aioredis.Redis, placed: Iterable[str]) -> Books:
+    """The simulator's orders, executions and positions; the engine's records (in `redis`)
+    of `placed` and of every order open at the venue, its folded execIds and its positions."""
     venue_orders = await sim.orders()
     executions = (await sim.control("executions", method="GET"))["list"]
     listed = (await sim.control("positions", method="GET"))["list"]
@@ -118,14 +118,10 @@ async def read_books(sim: SimProcess, redis_url: str, placed: Iterable[str]) -> 
         if p.get("side") in ("Buy", "Sell")
     }
     ids = sorted(set(placed) | {o["orderLinkId"] for o in venue_orders if o["orderLinkId"]})
-    client = redis_from_url(redis_url)
-    try:
-        records = await RedisOrderStore(client).get_many([ClientOrderId(i) for i in ids])
-        exec_ids = [e["execId"] for e in executions]
-        seen = await _exist(client, [topology.exec_seen_key(ExecId(i)) for i in exec_ids])
-        positions = await RedisPositionStore(client).all()
-    finally:
-        await client.aclose()
+    records = await RedisOrderStore(redis).get_many([ClientOrderId(i) for i in ids])
+    exec_ids = [e["execId"] for e in executions]
+    seen = await _exist(redis, [topology.exec_seen_key(ExecId(i)) for i in exec_ids])
+    positions = await RedisPositionStore(redis).all()
     return Books(
         venue_orders=venue_orders,
         venue_executions=executions,
@@ -249,15 +245,19 @@ async def settle(
     placed, tried = list(placed), list(tried)
     deadline = time.monotonic() + timeout_s
     clean_before = False
-    while True:
-        books = await read_books(sim, redis_url, [*placed, *tried])
-        row = count(scenario, books, placed, tried, after_freeze=after_freeze)
-        if not row.faults:
-            if clean_before:
+    client = redis_from_url(redis_url)
+    try:
+        while True:
+            books = await read_books(sim, client, [*placed, *tried])
+            row = count(scenario, books, placed, tried, after_freeze=after_freeze)
+            if not row.faults:
+                if clean_before:
+                    return row
+                clean_before = True
+            else:
+                clean_before = False
+            if time.monotonic() > deadline:
                 return row
-            clean_before = True
-        else:
-            clean_before = False
-        if time.monotonic() > deadline:
-            return row
-        await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)
+    finally:
+        await client.aclose()

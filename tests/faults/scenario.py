@@ -1,7 +1,8 @@
 """One fault scenario: a steady flow, a fault injected a third of the way in, the books
 counted once the engine has settled, the row printed and kept for the suite's table.
 
-    row = await run_scenario(stack, "kill-9 router", inject=kill_and_restart("router"))
+    stack = await fault_stack(make_stack)
+    row = await run_scenario(stack, "kill-9 router", inject=kill_and_restart(stack, "router"))
 
 `ROWS` holds every row of the session; `tests/faults/conftest.py` prints them as one table.
 """
@@ -13,9 +14,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
+from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import E2EStack
-from tests.faults.flow import Flow
+from tests.faults.flow import Flow, prepare
 from tests.faults.ledger import FaultRow, settle
 
 ROWS: list[FaultRow] = []
@@ -32,6 +35,14 @@ FAULT_ENV: dict[str, dict[str, str]] = {
 }
 """Recovery within a scenario's seconds: a dead instance's messages are claimed after 2-3 s
 (risk and positions already use 2 s in the e2e settings), an unsent approval may wait 8 s."""
+
+
+async def fault_stack(make_stack: StackFactory, **options: Any) -> E2EStack:
+    """A started stack with `FAULT_ENV` (`options` as for `make_stack`, e.g. `routers=`,
+    `redis_url=`), its limits open and both marks fresh (`flow.prepare`)."""
+    stack = await make_stack(env=FAULT_ENV, **options)
+    await prepare(stack)
+    return stack
 
 
 async def run_scenario(
@@ -78,6 +89,12 @@ async def run_scenario(
     assert not row.faults, f"{scenario}: {row.faults}: {'; '.join(row.examples)}"
     assert flow.placed, f"{scenario}: the gateway created no order at all: {flow.answers}"
     return row
+
+
+def assert_all_alive(stack: E2EStack, what: str) -> None:
+    """Every process the stack started still runs; else which one died `what`, with its log."""
+    for process in stack.processes:
+        assert process.alive, f"{process.name} died {what}:\n{process.log_tail()}"
 
 
 def kill_and_restart(stack: E2EStack, service: str, *, down_s: float = 1.0) -> Step:

@@ -12,8 +12,7 @@ from libs.common import topology
 from libs.common.redis_connect import redis_from_url
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import E2EStack, wait_for
-from tests.faults.flow import prepare
-from tests.faults.scenario import FAULT_ENV, run_scenario
+from tests.faults.scenario import fault_stack, run_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +40,7 @@ async def confirmed_flat(stack: E2EStack) -> int:
 async def test_freeze_during_ambiguous_sends_leaves_nothing_at_the_venue(
     make_stack: StackFactory,
 ) -> None:
-    stack = await make_stack(routers=ROUTERS, env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack, routers=ROUTERS)
     left: dict[str, int] = {}
 
     async def freeze_mid_send() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import StackFactory
-from tests.faults.flow import prepare
-from tests.faults.scenario import FAULT_ENV, kill_and_restart, run_scenario
+from tests.faults.scenario import fault_stack, kill_and_restart, run_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -15,6 +14,5 @@ pytestmark = pytest.mark.e2e
 async def test_kill_9_mid_flow_then_restart_loses_and_doubles_nothing(
     make_stack: StackFactory, service: str
 ) -> None:
-    stack = await make_stack(env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack)
     await run_scenario(stack, f"kill -9 {service}", inject=kill_and_restart(stack, service))

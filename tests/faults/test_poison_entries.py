@@ -9,8 +9,7 @@ from libs.common import topology
 from libs.common.redis_connect import redis_from_url
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import wait_for
-from tests.faults.flow import prepare
-from tests.faults.scenario import FAULT_ENV, run_scenario
+from tests.faults.scenario import assert_all_alive, fault_stack, run_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +25,7 @@ POISONS: list[dict[str, bytes]] = [
 async def test_poison_on_every_stream_is_dead_lettered_and_the_flow_goes_on(
     make_stack: StackFactory,
 ) -> None:
-    stack = await make_stack(env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack)
     client = redis_from_url(stack.redis_url)
 
     async def poison_every_stream() -> None:
@@ -46,5 +44,4 @@ async def test_poison_on_every_stream_is_dead_lettered_and_the_flow_goes_on(
         await wait_for(dead_lettered, what="every poison dead-lettered", timeout_s=20)
     finally:
         await client.aclose()
-    for process in stack.processes:
-        assert process.alive, f"{process.name} died of a poison entry:\n{process.log_tail()}"
+    assert_all_alive(stack, "of a poison entry")

@@ -5,15 +5,15 @@ is back every fill is folded exactly once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from decimal import Decimal
 
 import pytest
 
+from libs.common.tasks import wait_or_timeout
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import E2EStack
-from tests.faults.flow import MIDS, prepare
-from tests.faults.scenario import FAULT_ENV, run_scenario
+from tests.faults.flow import MIDS
+from tests.faults.scenario import fault_stack, run_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -27,16 +27,13 @@ async def breaches(stack: E2EStack, seen: set[str], stop: asyncio.Event) -> None
         for p in (await stack.sim.control("positions", method="GET"))["list"]:
             if Decimal(p["size"]) * MIDS.get(p["symbol"], Decimal(0)) > MAX_INVENTORY_USD:
                 seen.add(p["symbol"])
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.1):
-                await stop.wait()
+        await wait_or_timeout(stop, 0.1)
 
 
 async def test_positions_down_while_orders_fill_stays_within_the_inventory_limit(
     make_stack: StackFactory,
 ) -> None:
-    stack = await make_stack(env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack)
     await stack.set_limits(maxInventoryUsd=str(MAX_INVENTORY_USD), maxPositionsLagS="2")
     breached: set[str] = set()
     stop = asyncio.Event()

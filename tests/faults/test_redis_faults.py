@@ -15,9 +15,9 @@ import pytest
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import RedisServer, start_redis_server
 from tests.e2e.conftest import StackFactory
-from tests.faults.flow import OPEN_LIMITS, prepare
-from tests.faults.scenario import FAULT_ENV, run_scenario
-from tests.redis_sentinel import SentinelCluster, start_sentinel_cluster
+from tests.faults.flow import OPEN_LIMITS
+from tests.faults.scenario import assert_all_alive, fault_stack, run_scenario
+from tests.redis_sentinel import SentinelCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +32,10 @@ def durable_redis() -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture
-def sentinel_cluster() -> Iterator[SentinelCluster]:
-    with start_sentinel_cluster() as cluster:
-        yield cluster
-
-
 async def test_kill_9_redis_and_restart_on_its_aof_loses_nothing(
     make_stack: StackFactory, durable_redis: RedisServer
 ) -> None:
-    stack = await make_stack(redis_url=durable_redis.url, env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack, redis_url=durable_redis.url)
 
     async def kill_and_restart() -> None:
         durable_redis.kill()
@@ -50,30 +43,26 @@ async def test_kill_9_redis_and_restart_on_its_aof_loses_nothing(
         await asyncio.to_thread(durable_redis.restart)
 
     await run_scenario(stack, "kill -9 Redis, restart on its AOF", inject=kill_and_restart)
-    for process in stack.processes:
-        assert process.alive, f"{process.name} died with Redis:\n{process.log_tail()}"
+    assert_all_alive(stack, "with Redis")
 
 
 async def test_sentinel_failover_mid_flow_loses_nothing(
     make_stack: StackFactory, sentinel_cluster: SentinelCluster
 ) -> None:
-    stack = await make_stack(redis_url=sentinel_cluster.url, env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack, redis_url=sentinel_cluster.url)
 
     async def fail_over() -> None:
         sentinel_cluster.kill_primary()
         await asyncio.to_thread(sentinel_cluster.wait_failover, 15.0)
 
     await run_scenario(stack, "Sentinel failover", inject=fail_over)
-    for process in stack.processes:
-        assert process.alive, f"{process.name} died in the failover:\n{process.log_tail()}"
+    assert_all_alive(stack, "in the failover")
 
 
 async def test_redis_data_loss_mid_flow_is_recovered_from_the_venue(
     make_stack: StackFactory,
 ) -> None:
-    stack = await make_stack(env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack)
 
     async def flush_everything() -> None:
         client = redis_from_url(stack.redis_url)

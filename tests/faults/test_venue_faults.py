@@ -11,8 +11,7 @@ import pytest
 
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import E2EStack
-from tests.faults.flow import prepare
-from tests.faults.scenario import FAULT_ENV, Step, run_scenario
+from tests.faults.scenario import Step, fault_stack, run_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +44,7 @@ SCENARIOS = {
 async def test_venue_fault_mid_flow_is_settled_by_the_venue(
     make_stack: StackFactory, scenario: str
 ) -> None:
-    stack = await make_stack(env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack)
     inject, heal = faults(stack, SCENARIOS[scenario], for_s=1.5)
     await run_scenario(stack, scenario, inject=inject, heal=heal)
 
@@ -54,8 +52,7 @@ async def test_venue_fault_mid_flow_is_settled_by_the_venue(
 async def test_private_websocket_dropped_during_fills_misses_no_fill(
     make_stack: StackFactory,
 ) -> None:
-    stack = await make_stack(env=FAULT_ENV)
-    await prepare(stack)
+    stack = await fault_stack(make_stack)
 
     async def drop_three_times() -> None:
         for _ in range(3):

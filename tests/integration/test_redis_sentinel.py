@@ -1,12 +1,13 @@
 """A service's Redis client through a Sentinel failover.
 
-A real primary, a replica of it and one sentinel (`tests.redis_sentinel`), new for each test.
-The client that `redis_client(settings)` builds from the `redis+sentinel://` URL writes and
-reads on the primary; the primary is SIGKILLed; a write begun at once meets `ConnectionError`s
-(retried by the test, as a service's retry would) until the sentinel has promoted the replica,
-then lands there, on the same client object, beside what was replicated before the kill. The
-operator commands' client (`mmx keys`, `mmx dlq`) takes the same URL; the pool still waits
-when full; an unknown service is a clear `ConnectionError`.
+A real primary, a replica of it and one sentinel (the `sentinel_cluster` fixture of
+`tests.redis_sentinel`), new for each test. The client that `redis_client(settings)` builds
+from the `redis+sentinel://` URL writes and reads on the primary; the primary is SIGKILLed; a
+write begun at once meets `ConnectionError`s (retried by the test, as a service's retry would)
+until the sentinel has promoted the replica, then lands there, on the same client object,
+beside what was replicated before the kill. The operator commands' client (`mmx keys`,
+`mmx dlq`) takes the same URL; the pool still waits when full; an unknown service is a clear
+`ConnectionError`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
@@ -26,7 +27,7 @@ from libs.common.service import ServiceSettings, redis_client
 from services.cli import redact_url
 from services.redis_cli import run_with_redis
 from services.stack import redis_probe
-from tests.redis_sentinel import SentinelCluster, start_sentinel_cluster
+from tests.redis_sentinel import SentinelCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -37,12 +38,6 @@ class ToySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MMX_TOY_", extra="ignore", frozen=True)
 
     port: int = 9999
-
-
-@pytest.fixture
-def cluster() -> Iterator[SentinelCluster]:
-    with start_sentinel_cluster() as running:
-        yield running
 
 
 async def retried(
@@ -69,24 +64,24 @@ async def served_by(client: Redis) -> tuple[int, bytes]:
 
 
 async def test_the_same_client_follows_a_failover_to_the_promoted_replica(
-    cluster: SentinelCluster,
+    sentinel_cluster: SentinelCluster,
 ) -> None:
-    client = redis_client(ToySettings(redis_url=cluster.url, redis_pool_size=4))
+    client = redis_client(ToySettings(redis_url=sentinel_cluster.url, redis_pool_size=4))
     try:
-        first_primary = cluster.primary_port
+        first_primary = sentinel_cluster.primary_port
         await client.set(b"before", b"1")
         assert await client.get(b"before") == b"1"
         assert await client.wait(1, 1000) == 1, "the replica did not acknowledge the write"
         assert await served_by(client) == (first_primary, b"master")
 
-        cluster.kill_primary()
+        sentinel_cluster.kill_primary()
         failures: list[RedisConnectionError] = []
         async with asyncio.TaskGroup() as both:  # the write spans the failover
             write = both.create_task(retried(lambda: client.set(b"after", b"2"), failures, 15.0))
-            failover = both.create_task(asyncio.to_thread(cluster.wait_failover, 10.0))
+            failover = both.create_task(asyncio.to_thread(sentinel_cluster.wait_failover, 10.0))
         promoted = failover.result()
 
-        assert promoted == cluster.replica_port != first_primary
+        assert promoted == sentinel_cluster.replica_port != first_primary
         assert write.result() is True, "the write begun during the failover did not land"
         assert failures, "the write met no ConnectionError: was the primary really gone?"
         assert await client.get(b"after") == b"2"
@@ -97,7 +92,7 @@ async def test_the_same_client_follows_a_failover_to_the_promoted_replica(
 
 
 async def test_the_operator_commands_reach_the_primary_through_the_sentinel_url(
-    cluster: SentinelCluster,
+    sentinel_cluster: SentinelCluster,
 ) -> None:
     seen: list[tuple[int, bytes]] = []
 
@@ -105,17 +100,17 @@ async def test_the_operator_commands_reach_the_primary_through_the_sentinel_url(
         seen.append(await served_by(redis))
         return 0
 
-    args = argparse.Namespace(redis_url=cluster.url)
+    args = argparse.Namespace(redis_url=sentinel_cluster.url)
     code = await asyncio.to_thread(run_with_redis, args, use, print)
 
-    assert (code, seen) == (0, [(cluster.primary_port, b"master")])
+    assert (code, seen) == (0, [(sentinel_cluster.primary_port, b"master")])
 
 
 async def test_a_full_sentinel_pool_waits_for_a_connection_then_says_none_is_available(
-    cluster: SentinelCluster,
+    sentinel_cluster: SentinelCluster,
 ) -> None:
     client = redis_client(
-        ToySettings(redis_url=cluster.url, redis_pool_size=1, redis_pool_timeout_s=0.3)
+        ToySettings(redis_url=sentinel_cluster.url, redis_pool_size=1, redis_pool_timeout_s=0.3)
     )
     try:
         held = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
@@ -130,9 +125,9 @@ async def test_a_full_sentinel_pool_waits_for_a_connection_then_says_none_is_ava
 
 
 async def test_a_client_of_an_unknown_service_says_no_primary_is_found(
-    cluster: SentinelCluster,
+    sentinel_cluster: SentinelCluster,
 ) -> None:
-    url = cluster.url.replace(f"/{cluster.service}/", "/no-such-service/")
+    url = sentinel_cluster.url.replace(f"/{sentinel_cluster.service}/", "/no-such-service/")
     client = redis_client(ToySettings(redis_url=url))
     try:
         with pytest.raises(RedisConnectionError, match="No master found for 'no-such-service'"):
@@ -141,7 +136,9 @@ async def test_a_client_of_an_unknown_service_says_no_primary_is_found(
         await client.aclose()
 
 
-def test_mmx_up_pings_the_primary_through_the_sentinel_url(cluster: SentinelCluster) -> None:
-    assert redis_probe(cluster.url).check()
-    password_url = cluster.url.replace("://", "://app:s3cret@")
-    assert redact_url(password_url) == cluster.url.replace("://", "://app:***@")
+def test_mmx_up_pings_the_primary_through_the_sentinel_url(
+    sentinel_cluster: SentinelCluster,
+) -> None:
+    assert redis_probe(sentinel_cluster.url).check()
+    password_url = sentinel_cluster.url.replace("://", "://app:s3cret@")
+    assert redact_url(password_url) == sentinel_cluster.url.replace("://", "://app:***@")
