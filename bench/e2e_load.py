@@ -10,7 +10,6 @@ coordinated omission).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import aiohttp
 
 from bench.e2e_client import post_status
 from bench.e2e_orders import Body
+from libs.common.tasks import cancel_and_wait
 
 Request = tuple[str, Body, tuple[str, ...]]
 """(url, body, the clientOrderIds in it)."""
@@ -116,10 +116,7 @@ async def _settle(tasks: list[asyncio.Task[None]], drain_s: float) -> None:
         return
     _, pending = await asyncio.wait(tasks, timeout=drain_s)
     for task in pending:
-        task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 async def gather_limited(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> None:

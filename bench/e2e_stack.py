@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libs.common.redis_server import RedisServer, start_redis_server
+from libs.common.redis_server import RedisServer, free_port, start_redis_server
 from services.router.settings import RATE_LIMIT_GROUPS
-from services.stack import free_port, http_probe
+from services.stack import http_probe
 from services.venue_sim.settings import DEV_KEY, DEV_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

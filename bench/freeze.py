@@ -39,6 +39,7 @@ from bench.e2e_orders import resting
 from bench.e2e_run import Ctx, Options, fresh_stack
 from bench.e2e_stack import REPO_ROOT, LoadProfile, new_log_dir, stop_all
 from libs.common import topology
+from libs.common.tasks import wait_or_timeout
 
 SYMBOLS = (
     "BTCUSDT",
@@ -81,8 +82,7 @@ async def feed(ctx: Ctx, stop: asyncio.Event) -> int:
         with contextlib.suppress(CallFailed):
             await call(ctx.http, "POST", ctx.gateway.batch_url, {"orders": bodies})
             sent += len(bodies)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), FEED_EVERY_S)
+        await wait_or_timeout(stop, FEED_EVERY_S)
     return sent
 
 

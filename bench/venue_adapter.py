@@ -34,8 +34,9 @@ from pybit.unified_trading import HTTP
 
 from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.ids import ClientOrderId
+from libs.common.redis_server import free_port
 from libs.common.venue import BybitVenue, PlaceOrder, VenueConfig
-from services.stack import ProcessSpec, Stack, free_port, http_probe, python_module
+from services.stack import ProcessSpec, Stack, http_probe, python_module
 
 KEY, SECRET = "bench-key", "bench-secret"
 SYMBOL = "BTCUSDT"

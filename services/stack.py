@@ -34,6 +34,7 @@ import redis
 
 from libs.common.logs import utc_iso
 from libs.common.redis_connect import redis_from_url
+from libs.common.redis_server import free_port
 from libs.common.redis_url import is_sentinel_url
 from services.restarts import CrashHistory, GiveUp, RestartPolicy, describe_exit
 
@@ -271,14 +272,6 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def free_port_block(count: int, host: str = "127.0.0.1") -> int:

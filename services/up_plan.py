@@ -10,13 +10,13 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from libs.common.redis_server import free_port
 from services import local_prometheus, local_stack
 from services.stack import (
     REDIS_DEFAULT_PORT,
     ProcessSpec,
     StackError,
     find_redis_server,
-    free_port,
     http_probe,
     port_is_free,
     python_module,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,18 +26,12 @@ from typing import Any
 import aiohttp
 import orjson
 
+from libs.common.redis_server import free_port
 from libs.common.venue.signing import sign_rest, sign_ws_auth
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_API_KEY = "mmx-test-key"
 TEST_API_SECRET = "mmx-test-secret"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class SimProcess:

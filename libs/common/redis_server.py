@@ -114,10 +114,10 @@ def launch(
     return server
 
 
-def free_port() -> int:
-    """A port of 127.0.0.1 free now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port of `host` the OS says is free now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 

@@ -12,7 +12,6 @@ startup a missing or malformed secret stops the gateway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
@@ -25,6 +24,7 @@ from libs.common.api_keys import (
     reject_unknown,
 )
 from libs.common.secrets import SecretsClient, SecretsSettings, mask
+from libs.common.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,7 @@ class SecretKeys:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self._client.close()
 

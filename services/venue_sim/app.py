@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -14,6 +13,7 @@ from aiohttp import web
 
 from libs.common.domain.enums import Category
 from libs.common.logs import configure_logging
+from libs.common.tasks import cancel_and_wait
 from services.venue_sim import control, rest_account, rest_market, rest_trade
 from services.venue_sim.gate import STATE, Handler, private, public
 from services.venue_sim.settings import SimSettings
@@ -81,10 +81,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         )
     yield
     for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     state.private.drop_all()
     state.public.drop_all()
     if path is not None:

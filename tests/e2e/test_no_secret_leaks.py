@@ -35,6 +35,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common.api_keys import IssuedKey, hash_secret, issue_key, parse_key
+from libs.common.tasks import cancel_and_wait
 from tests.e2e.conftest import SIM_LIMITS
 from tests.e2e.harness import SERVICES, E2EStack, wait_for
 from tests.integration.test_redis_auth_tls import ACL_PASSWORD, ACL_USER, Server, start_server
@@ -149,9 +150,7 @@ async def stream_pushes(url: str, key: IssuedKey, corpus: Corpus) -> AsyncIterat
         try:
             yield pushes
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await cancel_and_wait(reader)
 
 
 async def redis_dump(redis_url: str, corpus: Corpus) -> int:

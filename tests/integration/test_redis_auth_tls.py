@@ -33,6 +33,7 @@ from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, PlaceOrder
+from libs.common.redis_server import free_port
 from libs.common.service import EnvelopeCodec
 from libs.common.stores import RedisOrderStore, RedisRiskStateStore
 from services.gateway.app import create_app
@@ -45,13 +46,6 @@ ACL_USER, ACL_PASSWORD = "mmx", "acl-pass-3f08d2"
 ACL_RULE = f"{ACL_USER} on >{ACL_PASSWORD} ~* &* +@all -@dangerous"
 """What a deployment would give mmx: every key and channel, no FLUSHALL / CONFIG / KEYS /
 DEBUG / ... . Streams are not under one prefix, hence `~*`."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

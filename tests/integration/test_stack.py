@@ -23,13 +23,13 @@ import pytest
 import redis
 import yaml
 
+from libs.common.redis_server import free_port
 from services.restarts import RestartPolicy
 from services.stack import (
     ProcessSpec,
     Stack,
     StackError,
     find_redis_server,
-    free_port,
     free_port_block,
     http_probe,
     python_module,

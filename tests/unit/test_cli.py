@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from libs.common.redis_server import free_port
 from services import local_stack
 from services.cli import SERVICES, build_parser, main
 from services.operator import gateway_url
 from services.redis_cli import NoRedis, resolve_redis_url
 from services.restarts import CrashHistory, GiveUp, RestartPolicy, describe_exit
-from services.stack import Stack, StackError, find_redis_server, free_port, free_port_block
+from services.stack import Stack, StackError, find_redis_server, free_port_block
 from services.up import prepare_data_dir, print_urls
 from services.up_plan import DEFAULT_PORTS, MODULES, UpPlan, plan_up, process_specs
 

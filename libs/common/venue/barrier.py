@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from libs.common.tasks import wait_or_timeout
 from libs.common.venue.errors import VenueUnavailable
 
 GATED_PATHS = frozenset(
@@ -102,9 +103,4 @@ class SendBarrier:
 
     async def quiesce(self, timeout_s: float) -> bool:
         """Wait until no gated send is in flight; False if some still are after `timeout_s`."""
-        try:
-            async with asyncio.timeout(timeout_s):  # not wait_for: it can swallow a cancel
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await wait_or_timeout(self._idle, timeout_s)

@@ -29,16 +29,11 @@ from typing import Any
 import boto3
 import pytest
 
+from libs.common.redis_server import free_port
 from libs.common.secrets import SecretsClient, SecretsSettings
 
 REGION = "us-east-1"
 PRINCIPAL = "test-router"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _post(url: str, data: bytes = b"") -> None:
@@ -84,7 +79,7 @@ class MotoServer:
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     workdir = tmp_path_factory.mktemp("moto")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(workdir / "recording.jsonl")}
     with (workdir / "server.log").open("wb") as log:
         process = subprocess.Popen(
