@@ -31,6 +31,20 @@ async def trade(sim: SimProcess, price: str, qty: str) -> list[str]:
     return [fill["execId"] for fill in reply["fills"]]
 
 
+async def fill_then_stop(
+    start_router: StartRouter, desk: Desk, sim: SimProcess, instance: str, cid: str
+) -> list[str]:
+    """A router holding the stream sees order `cid` filled in full, then stops; the execIds."""
+    router = await start_router(instance)
+    await wait_until(lambda: router.private_stream.holding)
+    await desk.approve(bid(cid))
+    await wait_until(lambda: desk.status_is(cid, OrderStatus.NEW))
+    exec_ids = await trade(sim, "59000", "0.002")
+    await wait_until(lambda: desk.status_is(cid, OrderStatus.FILLED))
+    await router.stop()
+    return exec_ids
+
+
 async def fills(desk: Desk) -> list[str]:
     return [f.exec_id for f in await desk.events(OrderFilled)]
 
@@ -69,13 +83,7 @@ async def test_one_instance_holds_the_stream_and_the_other_takes_over_without_do
 async def test_a_replayed_fill_is_published_once(
     start_router: StartRouter, desk: Desk, venue_sim: SimProcess
 ) -> None:
-    first = await start_router("replay-a")
-    await wait_until(lambda: first.private_stream.holding)
-    await desk.approve(bid("rp-1"))
-    await wait_until(lambda: desk.status_is("rp-1", OrderStatus.NEW))
-    exec_ids = await trade(venue_sim, "59000", "0.002")
-    await wait_until(lambda: desk.status_is("rp-1", OrderStatus.FILLED))
-    await first.stop()
+    exec_ids = await fill_then_stop(start_router, desk, venue_sim, "replay-a", "rp-1")
 
     # A new holder's stream starts at the stored cursor minus an overlap: the venue sends
     # the same execution again, in the reconnect snapshot.
@@ -89,13 +97,7 @@ async def test_a_replayed_fill_is_published_once(
 async def test_a_replay_whose_claim_expired_is_not_published_again_its_order_holds_it(
     start_router: StartRouter, desk: Desk, redis: aioredis.Redis, venue_sim: SimProcess
 ) -> None:
-    first = await start_router("expired-a")
-    await wait_until(lambda: first.private_stream.holding)
-    await desk.approve(bid("exp-1"))
-    await wait_until(lambda: desk.status_is("exp-1", OrderStatus.NEW))
-    exec_ids = await trade(venue_sim, "59000", "0.002")
-    await wait_until(lambda: desk.status_is("exp-1", OrderStatus.FILLED))
-    await first.stop()
+    exec_ids = await fill_then_stop(start_router, desk, venue_sim, "expired-a", "exp-1")
     # the execId claims expired (as after fill_dedupe_ttl_s), the record is still there
     await redis.delete(*(idempotency_key(FILL_NAMESPACE, e) for e in exec_ids))
 
