@@ -25,6 +25,7 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from libs.common.api_keys import ApiKeyRecord, RedisApiKeyStore, Role, issue_key
 from libs.common.redis_connect import redis_from_url
+from libs.common.redis_server import free_port
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.e2e.conftest import (  # the e2e fixtures, for this directory too
@@ -34,7 +35,7 @@ from tests.e2e.conftest import (  # the e2e fixtures, for this directory too
     stack,
 )
 from tests.e2e.harness import E2EStack, ServiceProcess
-from tests.simulator import REPO_ROOT, free_port
+from tests.simulator import REPO_ROOT
 
 __all__ = ["e2e_sim", "make_stack", "pytest_runtest_makereport", "stack"]
 

@@ -34,8 +34,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from libs.common.api_keys import ApiKeyRecord, RedisApiKeyStore, Role, issue_key
 from libs.common.domain.ids import Symbol
 from libs.common.redis_connect import redis_from_url
+from libs.common.redis_server import free_port
 from libs.common.stores.marks import Mark, RedisMarkStore
-from tests.simulator import REPO_ROOT, SimProcess, free_port
+from tests.simulator import REPO_ROOT, SimProcess
 
 T = TypeVar("T")
 

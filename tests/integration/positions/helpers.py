@@ -15,11 +15,12 @@ from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import Side
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.messages import Envelope, OrderFilled, PositionUpdated
+from libs.common.redis_server import free_port
 from libs.common.service import ServiceRuntime
 from libs.common.venue import Execution, VenueConfig
 from services.positions.app import STATE_KEY, PositionsParts, create_app
 from services.positions.settings import PositionsSettings
-from tests.simulator import SimProcess, free_port
+from tests.simulator import SimProcess
 
 BTC = Symbol("BTCUSDT")
 

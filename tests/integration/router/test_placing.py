@@ -26,9 +26,10 @@ from libs.common.messages import (
     OrderRejected,
     OrderSubmitted,
 )
+from libs.common.redis_server import free_port
 from libs.common.stores import RedisRiskStateStore
 from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
-from tests.simulator import SimProcess, free_port
+from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
 BTC = Symbol("BTCUSDT")
