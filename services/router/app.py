@@ -106,7 +106,10 @@ def create_app(settings: RouterSettings, venue: VenueConfig | None = None) -> Fa
 
 
 async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: ServiceRuntime) -> None:
-    config = (venue or VenueConfig()).model_copy(update={"sync_clock_on_start": False})
+    # No 10006 waits inside the adapter: the gate closes the shared window for every
+    # instance and retries within its own bounds (the send deadline for placements).
+    update = {"sync_clock_on_start": False, "rate_limit_retries": 0}
+    config = (venue or VenueConfig()).model_copy(update=update)
     check_claim_outlives_a_send(settings, config)
     timings = {"claim_idle_s": settings.claim_idle_s, "max_order_age_s": settings.max_order_age_s}
     await publish_and_check(rt.redis, "router", timings)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,11 +28,14 @@ from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
+    stop_any,
     wait_exponential,
     wait_random,
 )
+from tenacity.stop import stop_base
 
 from libs.common.domain.enums import Category
 from libs.common.stores import RateLimiter, throttle
@@ -68,6 +72,7 @@ REFUSED_CODE = -1
 """The `code` of a refusal decided by the router itself: the venue was not called."""
 FROZEN = "frozen"
 CIRCUIT_OPEN = "circuit_open"
+LATE = "the rate limit admits it only after the send deadline"
 
 
 TRADE, BATCH, CANCEL_ALL, QUERY = RATE_LIMIT_GROUPS
@@ -207,10 +212,14 @@ class VenueGate:
 
     # -- orders -----------------------------------------------------------------------------------
 
-    async def place(self, orders: Sequence[PlaceOrder]) -> list[Sent]:
+    async def place(
+        self, orders: Sequence[PlaceOrder], *, deadline: float | None = None
+    ) -> list[Sent]:
         """Place orders of one category: `place_batch` for more than one order, in as many
-        calls as the batch quota's window needs (the venue counts each order)."""
-        return await self._in_windows(orders, self._place_call)
+        calls as the batch quota's window needs (the venue counts each order). With a
+        `deadline` (`time.monotonic()`), nothing is sent or sent again after it, and no
+        wait for the rate limit runs past it: what is left comes back NOT_SENT."""
+        return await self._in_windows(orders, self._place_call, deadline=deadline)
 
     async def amend(self, amend: AmendOrder) -> Sent:
         (sent,) = await self._send_all([amend], self._amend_call)
@@ -300,6 +309,7 @@ class VenueGate:
         call: Callable[[Sequence[R]], Awaitable[list[BatchItemResult]]],
         *,
         gated: bool = True,
+        deadline: float | None = None,
     ) -> list[Sent]:
         """`_send_all` in chunks of at most one window's batch quota, each admitted before
         it is sent: paying several windows and then sending everything at once would put
@@ -307,7 +317,8 @@ class VenueGate:
         most = self._window_limit(BATCH)  # 1: every order goes alone, in the trade quota
         sent: list[Sent] = []
         for start in range(0, len(reqs), most):
-            sent += await self._send_all(reqs[start : start + most], call, gated=gated)
+            chunk = reqs[start : start + most]
+            sent += await self._send_all(chunk, call, gated=gated, deadline=deadline)
         return sent
 
     async def _send_all(
@@ -316,20 +327,27 @@ class VenueGate:
         call: Callable[[Sequence[R]], Awaitable[list[BatchItemResult]]],
         *,
         gated: bool = True,
+        deadline: float | None = None,
     ) -> list[Sent]:
         """Send `reqs` (one category) in one call per attempt; retry only the items that
-        certainly did not reach the venue."""
+        certainly did not reach the venue, and none after `deadline`."""
         if not reqs:
             return []
         results: dict[int, Sent] = {}
         pending = list(range(len(reqs)))
+        retry = retry_if_exception(_is_not_sent_yet)
         try:
-            async for attempt in self._retry_policy(retry_if_exception(_is_not_sent_yet)):
+            async for attempt in self._retry_policy(retry, deadline):
                 with attempt:
                     retries = attempt.retry_state.attempt_number - 1
                     batch = [reqs[i] for i in pending]
                     group = group_for(len(batch))
-                    refusal = await self._admit(batch[0].category, group, len(batch), gated)
+                    cat = batch[0].category
+                    refusal = await self._admit(cat, group, len(batch), gated, deadline)
+                    if refusal is LATE:
+                        late = Sent(Outcome.NOT_SENT, reason=LATE, retries=retries)
+                        results.update(dict.fromkeys(pending, late))
+                        return [results[i] for i in range(len(reqs))]
                     if refusal is not None:
                         refused = Sent(Outcome.REFUSED, reason=refusal, retries=retries)
                         results.update(dict.fromkeys(pending, refused))
@@ -343,20 +361,25 @@ class VenueGate:
             log.warning("%d item(s) not sent after the retries", len(pending))
         return [results[i] for i in range(len(reqs))]
 
-    async def _admit(self, category: Category, group: str, cost: int, gated: bool) -> str | None:
-        """Breaker, rate limit, then the send barrier (which the adapter checks again right
-        before the bytes of each request and resend go out)."""
+    async def _admit(
+        self, category: Category, group: str, cost: int, gated: bool, deadline: float | None
+    ) -> str | None:
+        """Breaker, rate limit (`LATE` when it admits only after `deadline`), then the send
+        barrier (which the adapter checks again right before each request and resend)."""
         if gated and not self._health.allow():
             return CIRCUIT_OPEN
         if gated and not self.barrier.is_open:
             return FROZEN
-        await self._take(category, group, cost)
+        if not await self._take(category, group, cost, deadline):
+            return LATE
         if gated and not self.barrier.is_open:
             return FROZEN
         return None
 
-    async def _take(self, category: Category, group: str, cost: int) -> None:
-        await throttle(self._limiter, bucket(category, group), cost)
+    async def _take(
+        self, category: Category, group: str, cost: int, deadline: float | None = None
+    ) -> bool:
+        return await throttle(self._limiter, bucket(category, group), cost, until=deadline)
 
     async def _retrying(
         self, category: Category, group: str, call: Callable[[], Awaitable[T]], *, mutating: bool
@@ -368,14 +391,26 @@ class VenueGate:
                 return await call()
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _retry_policy(self, retry: retry_if_exception) -> AsyncRetrying:
+    def _retry_policy(
+        self, retry: retry_if_exception, deadline: float | None = None
+    ) -> AsyncRetrying:
         return AsyncRetrying(
-            stop=stop_after_attempt(self._retries + 1),
+            stop=stop_any(stop_after_attempt(self._retries + 1), _PastDeadline(deadline)),
             wait=wait_exponential(multiplier=self._backoff_s, max=2.0)
             + wait_random(0, self._backoff_s),
             retry=retry,
             reraise=True,
         )
+
+
+class _PastDeadline(stop_base):
+    """Stop retrying once `time.monotonic()` reaches `deadline` (never, when None)."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self._deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
 
 def _is_not_sent_yet(exc: BaseException) -> bool:

@@ -120,8 +120,9 @@ class Placer:
     async def _send(self, batch: Sequence[_Send]) -> list[tuple[_Send, Sent]]:
         """Send `batch` (one category); orders the venue refused for its quota (10006, so
         certainly not placed) are sent again, paced by the shared limiter, for at most half
-        of `claim_idle_s` (so that no other router claims the batch meanwhile); then they
-        fail as not sent and the bus redelivers them. Only an order past `max_order_age_s`
+        of `claim_idle_s` (so that no other router claims the batch meanwhile; the gate
+        neither waits for its quota nor retries past that deadline); then they fail as not
+        sent and the bus redelivers them. Only an order past `max_order_age_s`
         is refused "stale": a rate limit alone never turns an order into a rejection."""
         done: list[tuple[_Send, Sent]] = []
         pending = list(batch)
@@ -131,7 +132,7 @@ class Placer:
         while pending:
             sent_ns = now_ns()
             self._observe(Stage.RISK_TO_SEND, (sent_ns - s.item.envelope.ts_ns for s in pending))
-            sent = await self._ctx.gate.place([_venue_order(s) for s in pending])
+            sent = await self._ctx.gate.place([_venue_order(s) for s in pending], deadline=deadline)
             self._observe(Stage.SEND_TO_ACK, [now_ns() - sent_ns] * len(pending))
             again: list[_Send] = []
             for send, outcome in zip(pending, sent, strict=True):
@@ -142,14 +143,9 @@ class Placer:
                     done.append((send, Sent(Outcome.REFUSED, reason=why)))
                 else:
                     again.append(send)
-            if again and time.monotonic() >= deadline:
+            left_s = deadline - time.monotonic()
+            if again and left_s <= 0:
                 why = "refused by the venue's rate limit (10006): the bus delivers it again"
-                log.warning(
-                    "%d order(s) still refused by the venue's rate limit after %.1f s: the "
-                    "batch goes back to the bus",
-                    len(again),
-                    budget_s,
-                )
                 done += [
                     (s, Sent(Outcome.NOT_SENT, reason=why, code=RATE_LIMIT_CODE)) for s in again
                 ]
@@ -160,8 +156,15 @@ class Placer:
                     "%d order(s) refused by the venue's rate limit (10006): sending again",
                     len(again),
                 )
-                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0, left_s))
             pending = again
+        if back := [r.reason for _, r in done if r.outcome is Outcome.NOT_SENT]:
+            log.warning(
+                "%d order(s) not sent within %.1f s (%s): the batch goes back to the bus",
+                len(back),
+                budget_s,
+                back[0],
+            )
         return done
 
     def _too_old(self, order: Order) -> bool:

@@ -97,6 +97,23 @@ async def test_throttle_returns_once_admitted(rate_limiters: Limiters) -> None:
     assert time.monotonic() - start >= WINDOW_S * 0.9
 
 
+async def test_throttle_gives_up_at_once_when_admission_would_come_after_the_deadline(
+    rate_limiters: Limiters,
+) -> None:
+    limiter, _ = rate_limiters
+    for _ in range(LIMIT):
+        assert await throttle(limiter, "orders")
+    start = time.monotonic()
+
+    admitted = await throttle(limiter, "orders", until=start + WINDOW_S / 5)
+    past = await throttle(limiter, "other", until=start - 1)
+
+    assert (admitted, past) == (False, False)
+    assert time.monotonic() - start < WINDOW_S / 5
+    assert await limiter.acquire("other", cost=2) == 0.0  # the late caller took nothing
+    assert await throttle(limiter, "orders", until=time.monotonic() + WINDOW_S * 2)
+
+
 async def test_unknown_bucket_is_refused(rate_limiters: Limiters) -> None:
     with pytest.raises(UnknownBucket, match="nope"):
         await rate_limiters[0].acquire("nope")

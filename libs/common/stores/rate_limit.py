@@ -62,11 +62,20 @@ async def throttle(
     bucket: str,
     cost: int = 1,
     *,
+    until: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> None:
-    """Wait until `bucket` admits `cost` units, then return with them taken."""
-    while (wait_s := await limiter.acquire(bucket, cost)) > 0:
+) -> bool:
+    """Wait until `bucket` admits `cost` units, then return True with them taken. With
+    `until` (a `time.monotonic()` deadline): return False, with nothing taken, once it has
+    passed or as soon as the bucket would admit them only after it."""
+    while until is None or time.monotonic() < until:
+        wait_s = await limiter.acquire(bucket, cost)
+        if wait_s <= 0:
+            return True
+        if until is not None and time.monotonic() + wait_s > until:
+            return False
         await sleep(wait_s)
+    return False
 
 
 class _Buckets:
