@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from libs.common.service import ServiceSettings, redis_client
+from libs.common.stores.risk_state_redis import REPLICATION_WAIT_MS, RedisRiskStateStore
 from services.cli import redact_url
 from services.redis_cli import run_with_redis
 from services.stack import redis_probe
@@ -142,3 +144,46 @@ def test_mmx_up_pings_the_primary_through_the_sentinel_url(
     assert redis_probe(sentinel_cluster.url).check()
     password_url = sentinel_cluster.url.replace("://", "://app:s3cret@")
     assert redact_url(password_url) == sentinel_cluster.url.replace("://", "://app:***@")
+
+
+async def test_a_freeze_returns_only_once_the_replica_holds_it(
+    sentinel_cluster: SentinelCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The replica is stopped (SIGSTOP) for 0.4 s, then for 1.5 s: the freeze waits for it
+    the first time (WAIT), and gives up after REPLICATION_WAIT_MS the second, saying so."""
+    client = redis_client(ToySettings(redis_url=sentinel_cluster.url, redis_pool_size=4))
+    replica = sentinel_cluster.servers[sentinel_cluster.replica_port].process
+    store = RedisRiskStateStore(client)
+    try:
+        while not (await client.role())[2]:  # the primary counts the replica once it is online
+            await asyncio.sleep(0.05)
+        timings = []
+        for stopped_s in (0.4, 1.5):
+            replica.send_signal(signal.SIGSTOP)
+            resume = asyncio.get_running_loop().call_later(
+                stopped_s, replica.send_signal, signal.SIGCONT
+            )
+            started = time.monotonic()
+            frozen = await store.freeze(f"test {stopped_s}", "tester", time.time_ns())
+            timings.append(time.monotonic() - started)
+            assert frozen.changed
+            await asyncio.sleep(stopped_s + 0.1 - timings[-1])
+            resume.cancel()
+            replica.send_signal(signal.SIGCONT)
+            await store.unfreeze("again", "tester", time.time_ns(), 0, force=True)
+
+        assert timings[0] >= 0.35, timings  # it waited for the stopped replica
+        assert REPLICATION_WAIT_MS / 1000 - 0.05 <= timings[1] < 1.45, timings  # not forever
+        said = "trading state FROZEN written; 0 of 1 replica(s) acknowledged it within 1000 ms"
+        assert said in [r.getMessage() for r in caplog.records]
+        await store.freeze("first", "tester", time.time_ns())
+        replica.send_signal(signal.SIGSTOP)
+        try:
+            same = time.monotonic()
+            assert not (await store.freeze("second", "tester", time.time_ns())).changed
+            assert time.monotonic() - same < 0.3  # only a change waits, not a no-op
+        finally:
+            replica.send_signal(signal.SIGCONT)
+    finally:
+        replica.send_signal(signal.SIGCONT)
+        await client.aclose()

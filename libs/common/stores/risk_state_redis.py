@@ -3,10 +3,16 @@
 Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes of limit
 field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, generation, since_ns};
 `RISK_FREEZE_HISTORY` stream of state changes.
+
+A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: when
+the primary has replicas (`ROLE`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
+connected replica has the change, so a failover right after an acknowledged freeze does not
+lose it. A replica that has not acknowledged in time is logged; the change stands.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -92,6 +98,12 @@ def announcement(target: TradingState, reason: str, actor: str) -> tuple[str, st
     return before, between, after
 
 
+log = logging.getLogger(__name__)
+
+REPLICATION_WAIT_MS = 1000
+"""How long a state change waits for its replicas to acknowledge it."""
+
+
 class RedisRiskStateStore(StateMachine):
     """RiskStateStore over Redis; safe to share between any number of instances."""
 
@@ -148,7 +160,26 @@ class RedisRiskStateStore(StateMachine):
         ]
         keys = [FREEZE_KEY, history.name, CONTROL.name]
         epoch, what, _ = await _TRANSITION(self._redis, keys, args)
-        return int(epoch), Transition(text(what))
+        done = Transition(text(what))
+        if done is Transition.CHANGED:
+            await self._replicate(target)
+        return int(epoch), done
+
+    async def _replicate(self, target: TradingState) -> None:
+        """Wait until every replica connected to the primary holds the change."""
+        role: Any = await self._redis.role()
+        replicas = len(role[2]) if text(role[0]) == "master" else 0
+        if not replicas:
+            return
+        acked = int(await self._redis.wait(replicas, REPLICATION_WAIT_MS))
+        if acked < replicas:
+            log.warning(
+                "trading state %s written; %d of %d replica(s) acknowledged it within %d ms",
+                target.value,
+                acked,
+                replicas,
+                REPLICATION_WAIT_MS,
+            )
 
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
         entries: Any = await self._redis.xrevrange(RISK_FREEZE_HISTORY.name, count=limit)
