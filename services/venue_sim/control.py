@@ -9,10 +9,11 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from libs.common.domain.enums import Category, Side
 from services.venue_sim.engine import SimError
+from services.venue_sim.engine.funding import MAX_FUNDING_RATE
 from services.venue_sim.faults import Faults
 from services.venue_sim.gate import STATE
 from services.venue_sim.ratelimit import Limits
@@ -56,6 +57,22 @@ class TradeBody(_Body):
     category: Category = Category.LINEAR
     side: Side | None = None
     """The aggressor; absent: both sides of our book at or through the price may fill."""
+
+
+class FundingBody(_Body):
+    """POST /sim/funding: settle one funding interval of a linear symbol at once."""
+
+    symbol: str
+    rate: Decimal = Field(ge=-MAX_FUNDING_RATE, le=MAX_FUNDING_RATE)
+    """A decimal string; positive: longs pay, shorts receive."""
+    category: Category = Category.LINEAR
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate_is_a_string(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError('rate must be a decimal string, e.g. "0.0001"')
+        return value
 
 
 class MarketBody(_Body):
@@ -170,6 +187,24 @@ async def trade(request: web.Request) -> web.Response:
     return _json({"fills": [execution_item(e, ws=True) for e in changes.executions]})
 
 
+async def funding(request: web.Request) -> web.Response:
+    """Settle funding on the symbol's linear position now; answers its executions (none
+    when the position is flat), pushed on the private stream like fills."""
+    state = request.app[STATE]
+    body = await _body(request, FundingBody)
+    if body.category is not Category.LINEAR:
+        return _json({"error": f"funding settles linear positions only, not {body.category}"}, 400)
+    if (Category.LINEAR, body.symbol) not in state.exchange.markets:
+        listed = sorted(s for c, s in state.exchange.markets if c is Category.LINEAR)
+        return _json(
+            {"error": f"{body.symbol!r} is not a linear symbol this simulator lists: {listed}"},
+            400,
+        )
+    changes = state.exchange.settle_funding(body.symbol, body.rate)
+    state.publish(changes)
+    return _json({"executions": [execution_item(e, ws=True) for e in changes.executions]})
+
+
 async def market(request: web.Request) -> web.Response:
     """Change the synthetic market; answers its settings."""
     state = request.app[STATE]
@@ -234,7 +269,7 @@ async def orders(request: web.Request) -> web.Response:
 
 
 async def executions(request: web.Request) -> web.Response:
-    """GET /sim/executions: every fill, oldest first per category."""
+    """GET /sim/executions: every execution (fills, funding), oldest first per category."""
     ex = request.app[STATE].exchange
     items = [execution_item(e, ws=True) for cat in Category for e in ex.executions[cat]]
     return _json({"list": items})
@@ -345,6 +380,7 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
     ("POST", "/sim/mid", mid),
     ("POST", "/sim/trade", trade),
     ("POST", "/sim/market", market),
+    ("POST", "/sim/funding", funding),
     ("POST", "/sim/faults", faults),
     ("POST", "/sim/limits", limits),
     ("POST", "/sim/ws/drop", ws_drop),

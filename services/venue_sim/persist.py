@@ -6,12 +6,14 @@ orders, positions) only agree with a venue that remembers the same orders and fi
 every `MMX_SIM_STATE_SAVE_INTERVAL_S` and once more on a clean shutdown.
 
 What is kept: every order (open and closed, with the price-time queue of the open ones),
-every execution, the account (balances, locks, margin, positions), each market's mid, touch
-and statistics, the order sequence and the random walk's generator state. What is not:
-faults, rate-limit windows, fill receipts, DCP windows and WebSocket sessions (the clients
-reconnect). Decimals are written as their exact strings (`str(Decimal)`), so they read back
-equal, exponent included. The file is replaced atomically (write, fsync, rename): a crash
-leaves the previous snapshot or the new one, never half of one.
+every execution (fills and funding settlements), the account (balances, locks, margin,
+positions), each market's mid, touch and statistics, the order sequence and the random
+walk's generator state. What is not: faults, rate-limit windows, fill receipts, DCP windows
+and WebSocket sessions (the clients reconnect). Decimals are written as their exact strings
+(`str(Decimal)`), so they read back equal, exponent included. The file is replaced
+atomically (write, fsync, rename): a crash leaves the previous snapshot or the new one,
+never half of one. A field added to a record with a default (e.g. an execution's
+`exec_type`) keeps older files readable: a missing key takes the default.
 """
 
 from __future__ import annotations
@@ -151,7 +153,8 @@ def restore(exchange: Exchange, rng: random.Random, data: dict[str, Any]) -> Non
         for raw in items:
             execution = _decode(Execution, raw)
             executions.append(execution)
-            exchange.execs_by_order.setdefault(execution.order_id, []).append(execution)
+            if execution.order_id:  # funding settlements belong to no order
+                exchange.execs_by_order.setdefault(execution.order_id, []).append(execution)
     account = exchange.account
     stored = data["account"]
     account.balances.clear()

@@ -88,7 +88,9 @@ def order_item(order: SimOrder, *, ws: bool = False) -> Json:
 
 
 def execution_item(execution: Execution, *, ws: bool = False) -> Json:
-    """A fill as `/v5/execution/list` lists it; `ws` adds the `execution` topic's fields."""
+    """An execution as `/v5/execution/list` lists it; `ws` adds the `execution` topic's fields.
+
+    A funding settlement has no order: empty orderId, orderLinkId and createType."""
     item: Json = {
         "symbol": execution.symbol,
         "orderId": execution.order_id,
@@ -97,7 +99,7 @@ def execution_item(execution: Execution, *, ws: bool = False) -> Json:
         "orderPrice": fmt(execution.order_price),
         "orderQty": fmt(execution.order_qty),
         "leavesQty": fmt(execution.leaves),
-        "createType": "CreateByUser",
+        "createType": "CreateByUser" if execution.order_id else "",
         "orderType": execution.order_type.value,
         "stopOrderType": "",
         "execFee": num(execution.fee),
@@ -105,7 +107,7 @@ def execution_item(execution: Execution, *, ws: bool = False) -> Json:
         "execId": execution.exec_id,
         "execPrice": fmt(execution.price),
         "execQty": fmt(execution.qty),
-        "execType": "Trade",
+        "execType": execution.exec_type,
         "execValue": num(execution.value),
         "execTime": str(execution.time),
         "isMaker": execution.is_maker,

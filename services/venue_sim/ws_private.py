@@ -30,7 +30,8 @@ TOPICS = frozenset(
 
 
 def fast_item(execution: Execution) -> Json:
-    """An `execution.fast` item: fewer fields, and no orderLinkId on maker fills."""
+    """An `execution.fast` item: fewer fields, and no orderLinkId on maker fills. Like
+    Bybit's, the fast topic carries trades only (no funding)."""
     return {
         "category": execution.category.value,
         "symbol": execution.symbol,
@@ -157,8 +158,9 @@ class PrivateHub:
                 self._publish(
                     "execution", [(e.category, execution_item(e, ws=True)) for e in execs]
                 )
-            if self._wants("execution.fast"):
-                self._publish("execution.fast", [(e.category, fast_item(e)) for e in execs])
+            trades = [e for e in execs if e.exec_type == "Trade"]
+            if trades and self._wants("execution.fast"):
+                self._publish("execution.fast", [(e.category, fast_item(e)) for e in trades])
         ex = self.exchange()
         if changes.positions and self._wants("position"):
             rows = [ex.account.position(s) for s in sorted(changes.positions)]

@@ -1,8 +1,8 @@
 """The unified account: coin balances, one-way linear positions, margin and spot locks.
 
-Linear positions settle in USDT with a fixed leverage: realised PnL and fees move the USDT
-wallet balance. Spot fills move coin balances (a Buy pays its fee in the base coin, a Sell in
-the quote coin). Open orders reserve margin (linear) or lock coin (spot).
+Linear positions settle in USDT with a fixed leverage: realised PnL, fees and funding move
+the USDT wallet balance. Spot fills move coin balances (a Buy pays its fee in the base coin,
+a Sell in the quote coin). Open orders reserve margin (linear) or lock coin (spot).
 """
 
 from __future__ import annotations
@@ -109,6 +109,18 @@ class Account:
         self.cum_realised += pnl - fee
         self.balances[SETTLE] += pnl - fee
         return closed, pnl
+
+    def settle_funding(self, symbol: str, fee: Decimal, now: int) -> None:
+        """Charge a funding settlement on a linear position (`fee` > 0 paid, < 0 received):
+        it moves the USDT balance and the realised PnL as a trading fee does."""
+        pos = self.position(symbol)
+        pos.cur_realised -= fee
+        pos.cum_realised -= fee
+        pos.updated = now
+        self.seq += 1
+        pos.seq = self.seq
+        self.cum_realised -= fee
+        self.balances[SETTLE] -= fee
 
     def fill_spot(
         self,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.instruments import round_to_step
-from services.venue_sim.engine import errors, validate
+from services.venue_sim.engine import errors, funding, validate
 from services.venue_sim.engine.account import SETTLE
 from services.venue_sim.engine.matching import Matcher
 from services.venue_sim.engine.model import Changes, MarketState, SimOrder, new_id
@@ -155,6 +155,10 @@ class Exchange(Matcher):
         for order in chosen:
             self._cancel(order, cancel_type, changes)
         return chosen, changes
+
+    def settle_funding(self, symbol: str, rate: Decimal) -> Changes:
+        """Settle funding of the linear `symbol` at `rate` (see `engine.funding`)."""
+        return funding.settle_funding(self, symbol, rate)
 
     # -- checks ------------------------------------------------------------------------------
 

@@ -68,7 +68,8 @@ class SimOrder:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Execution:
-    """One fill of one of our orders."""
+    """One execution: a fill of one of our orders (`exec_type` "Trade") or a funding
+    settlement on a position ("Funding", with no order: `order_id` and `link_id` empty)."""
 
     exec_id: str
     seq: int
@@ -92,6 +93,8 @@ class Execution:
     closed_size: Decimal
     exec_pnl: Decimal
     mark_price: Decimal
+    exec_type: str = "Trade"
+    """Bybit's execType."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -110,7 +110,8 @@ def orders(
 
 
 def executions(ex: Exchange, category: Category, params: Params) -> tuple[list[Execution], str]:
-    """GET /v5/execution/list: fills, newest first."""
+    """GET /v5/execution/list: executions (fills, funding), newest first; `execType` picks
+    one kind."""
     symbol, base, _ = _coin_filter(ex, category, params)
     order_id = validate.text(params, "orderId")
     link = validate.text(params, "orderLinkId")
@@ -124,8 +125,6 @@ def executions(ex: Exchange, category: Category, params: Params) -> tuple[list[E
         source: list[Execution] = ex.execs_by_order.get(order.order_id, []) if order else []
     else:
         source = ex.executions[category]
-    if exec_type and exec_type != "Trade":
-        source = []
 
     def selected() -> Iterator[Execution]:
         items = source
@@ -135,6 +134,8 @@ def executions(ex: Exchange, category: Category, params: Params) -> tuple[list[E
             if cursor is not None and item.seq >= cursor:
                 continue
             if symbol and item.symbol != symbol:
+                continue
+            if exec_type and item.exec_type != exec_type:
                 continue
             if base and ex.markets[(category, item.symbol)].spec.rules.base_coin != base:
                 continue

@@ -1,0 +1,67 @@
+"""Funding settlement on linear positions, reported as Bybit does: an execution of execType
+`Funding` whose execFee is what the account paid (positive) or received (negative).
+
+A long pays and a short receives when the rate is positive: fee = signed size * mark * rate.
+The fee moves the USDT wallet and the position's realised PnL exactly as a trading fee does.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from libs.common.domain.enums import Category, OrderType, Side
+from services.venue_sim.engine.account import SETTLE
+from services.venue_sim.engine.matching import FEE_QUANTUM, Matcher
+from services.venue_sim.engine.model import ZERO, Changes, Execution, new_id
+
+MAX_FUNDING_RATE = Decimal("0.01")
+"""The largest |rate| the control endpoint accepts for one settlement."""
+
+
+def settle_funding(ex: Matcher, symbol: str, rate: Decimal) -> Changes:
+    """Settle one funding interval of `symbol` at `rate` on the open linear position.
+
+    Raises SimError when `symbol` is not a listed linear symbol. A flat position settles
+    nothing (no execution, empty changes).
+    """
+    market = ex.market(Category.LINEAR, symbol)
+    changes = Changes()
+    position = ex.account.positions.get(symbol)
+    if position is None or position.size == 0:
+        return changes
+    now = ex.clock()
+    mark = ex.mark(symbol)
+    qty = abs(position.size)
+    fee = (position.size * mark * rate).quantize(FEE_QUANTUM)
+    ex.account.settle_funding(symbol, fee, now)
+    executions = ex.executions[Category.LINEAR]
+    execution = Execution(
+        exec_id=new_id(),
+        seq=len(executions),
+        category=Category.LINEAR,
+        symbol=symbol,
+        order_id="",
+        link_id="",
+        side=Side.BUY if position.size > 0 else Side.SELL,
+        order_price=ZERO,
+        order_qty=qty,
+        order_type=OrderType.MARKET,
+        price=mark,
+        qty=qty,
+        value=qty * mark,
+        fee=fee,
+        fee_rate=rate,
+        fee_currency=SETTLE,
+        is_maker=False,
+        time=now,
+        leaves=ZERO,
+        closed_size=ZERO,
+        exec_pnl=-fee,
+        mark_price=market.mid,
+        exec_type="Funding",
+    )
+    executions.append(execution)
+    changes.executions.append(execution)
+    changes.positions.add(symbol)
+    changes.wallet = True
+    return changes
