@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libs.common.redis_server import RedisServer, free_port, start_redis_server
-from services.router.settings import RATE_LIMIT_GROUPS
+from libs.common.topology import RATE_LIMIT_GROUPS
 from services.stack import http_probe
 from services.venue_sim.settings import DEV_KEY, DEV_SECRET
 

@@ -152,11 +152,12 @@ def positions_text(client: GatewayClient) -> str:
             p["realizedPnl"],
             p["unrealizedPnl"] or "-",
             p["feesPaid"],
+            p["fundingPaid"],
             p["netPnl"],
         ]
         for p in answer["positions"]
     ]
-    headers = ["SYMBOL", "QTY", "ENTRY", "MARK", "REALIZED", "UNREALIZED", "FEES", "NET"]
+    headers = ["SYMBOL", "QTY", "ENTRY", "MARK", "REALIZED", "UNREALIZED", "FEES", "FUNDING", "NET"]
     return f"{table(headers, rows)}\nnet P&L {answer['netPnl']}"
 
 

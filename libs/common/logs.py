@@ -1,19 +1,21 @@
 """How every mmx process logs: one line per record, timestamped, with who wrote it.
 
-    2026-12-04T08:01:02.345Z INFO router host-4242 [cid=strat-42] services.router.placing: sent
+    2026-12-04T08:01:02.345Z INFO risk host-4242 [cid=9f0c...] services.risk.placing: ...
 
 That is: the time (ISO-8601, UTC, milliseconds), the level, the service, the instance
-(`ServiceSettings.instance`), `[cid=...]` when the line is about one order (its
-clientOrderId), the logger, and the message. A traceback or a multi-line message stays on
-the line: its line breaks are written as the two characters `\\n`. `configure_logging` sets
-this up on the root logger (uvicorn's own loggers write through it too), at the level
-`MMX_LOG_LEVEL` (default INFO). Lines go to stderr; `mmx up` puts each service's in
-`<data dir>/logs/<service>.log`.
+(`ServiceSettings.instance`), `[cid=...]` when the line is about one bus message (its
+envelope's `correlation_id`, which every event caused by a client's command keeps), the
+logger, and the message. A traceback or a multi-line message stays on the line: its line
+breaks are written as the two characters `\\n`. `configure_logging` sets this up on the root
+logger (uvicorn's own loggers write through it too), at the level `MMX_LOG_LEVEL` (default
+INFO). Lines go to stderr; `mmx up` puts each service's in `<data dir>/logs/<service>.log`.
 
-The correlation id is a context variable: a handler working on one order wraps the work in
-`with correlation(client_order_id):` and every line logged inside it, in that task and in
-the tasks it starts, carries the id. A record can also name one itself:
-`log.info("...", extra={"cid": client_order_id})`.
+A line names its correlation id itself, `log.warning("...", extra={"cid":
+envelope.correlation_id})`: what batch handlers do at the lines about one message, so only a
+line that fires pays for it. Work on one message alone can instead run inside
+`with correlation(envelope.correlation_id):` (a context variable): every line logged inside
+it, in that task and in the tasks it starts, carries the id. The lines that carry one are
+listed in README.md (Service logs).
 
 Redis going away (the local stack stopping, a failover) makes every loop that talks to it
 fail at once. `RedisLossFilter` turns that storm into one line: the first such failure is
@@ -41,7 +43,7 @@ LEVEL_ENV = "MMX_LOG_LEVEL"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 """uvicorn's loggers: their own handlers (uvicorn's default dictConfig) are dropped."""
 CORRELATION_ID: ContextVar[str | None] = ContextVar("mmx_correlation_id", default=None)
-"""The clientOrderId of the order the current task works on, if any."""
+"""The correlation id of the message the current task works on, if any."""
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from libs.common.domain.ids import (
     parse_symbol,
 )
 from libs.common.domain.orders import Order
-from libs.common.domain.positions import Fill, Position, unrealized_pnl
+from libs.common.domain.positions import Fill, Funding, Position, unrealized_pnl
 from libs.common.domain.risk_checks import OrderIntent, RiskLimits, TradingState
 
 ClientOrderIdField = Annotated[ClientOrderId, AfterValidator(parse_client_order_id)]
@@ -115,8 +115,9 @@ class PlaceOrder(Command):
         )
 
     def to_order(self, ts_ns: int) -> Order:
-        """The Pending order record to write before sending it (built from this validated
-        command without validating again; its consistency is checked)."""
+        """The Pending order record to write before sending it, keeping the qty and price
+        as requested (built from this validated command without validating again; its
+        consistency is checked)."""
         return Order.model_construct(
             client_order_id=self.client_order_id,
             symbol=self.symbol,
@@ -126,6 +127,8 @@ class PlaceOrder(Command):
             price=self.price,
             time_in_force=self.time_in_force,
             reduce_only=self.reduce_only,
+            requested_qty=self.qty,
+            requested_price=self.price,
             created_ts_ns=ts_ns,
             updated_ts_ns=ts_ns,
         ).check_consistent()
@@ -308,6 +311,33 @@ class OrderFilled(Event):
         )
 
 
+class FundingSettled(Event):
+    """One funding settlement on a position (Bybit: an execution of execType `Funding`).
+    `exec_id` is the dedupe key; `amount` > 0 is paid, < 0 received."""
+
+    TYPE = "FundingSettled"
+    symbol: SymbolField
+    exec_id: ExecId
+    amount: Decimal
+    rate: Decimal
+    position_qty: Decimal
+    """Signed: positive long, negative short."""
+    mark_price: PositiveDecimal
+    ts_event_ns: int = Field(ge=0)
+
+    def to_funding(self) -> Funding:
+        """The settlement as the position fold takes it."""
+        return Funding(
+            exec_id=self.exec_id,
+            symbol=self.symbol,
+            amount=self.amount,
+            rate=self.rate,
+            position_qty=self.position_qty,
+            mark_price=self.mark_price,
+            ts_ns=self.ts_event_ns,
+        )
+
+
 class OrderCanceled(OrderEvent):
     """The venue cancelled the order; `reason` is its cancelType when known."""
 
@@ -336,7 +366,8 @@ class OrderAmendRejected(VenueRefusal):
 
 
 class PositionUpdated(Event):
-    """A position after a fill or a mark; unrealized P&L is at `mark` when one is given."""
+    """A position after a fill, a funding settlement or a mark; unrealized P&L is at `mark`
+    when one is given."""
 
     TYPE = "PositionUpdated"
     symbol: SymbolField
@@ -344,6 +375,7 @@ class PositionUpdated(Event):
     avg_entry_price: PositiveDecimal | None
     realized_pnl: Decimal
     fees_paid: Decimal
+    funding_paid: Decimal = Decimal(0)
     mark: PositiveDecimal | None = None
     unrealized_pnl: Decimal | None = None
     ts_event_ns: int = Field(ge=0)
@@ -357,6 +389,7 @@ class PositionUpdated(Event):
             avg_entry_price=position.avg_entry_price,
             realized_pnl=position.realized_pnl,
             fees_paid=position.fees_paid,
+            funding_paid=position.funding_paid,
             mark=mark,
             unrealized_pnl=None if mark is None else unrealized_pnl(position, mark),
             ts_event_ns=position.updated_ts_ns,

@@ -349,7 +349,7 @@ POSITION_PNL = MetricSpec(
     "position_pnl",
     Kind.GAUGE,
     ("symbol",),
-    "Position P&L in quote currency: realized + unrealized - fees",
+    "Position P&L in quote currency: realized + unrealized - fees - funding",
     "positions: every instance, from Redis; query with max by (symbol)",
 )
 RISK_UTILISATION = MetricSpec(

@@ -39,7 +39,7 @@ from libs.common.domain.exposure import (
     to_units,
 )
 from libs.common.domain.ids import Symbol
-from libs.common.domain.positions import Position, unrealized_pnl
+from libs.common.domain.positions import Position, net_pnl
 from libs.common.domain.risk_checks import RiskLimits, daily_loss_breach
 from libs.common.domain.time import NS_PER_MS, NS_PER_SECOND, seconds_to_ns
 from libs.common.metrics import ALL_SYMBOLS
@@ -237,8 +237,7 @@ def _parts(symbols: list[Symbol], replies: list[Any]) -> dict[Symbol, _Part]:
 
 
 def _net_pnl(position: Position, mark: Mark | None) -> Decimal:
-    unrealized = _ZERO if mark is None else unrealized_pnl(position, mark.mark)
-    return position.realized_pnl - position.fees_paid + unrealized
+    return net_pnl(position, None if mark is None else mark.mark)
 
 
 def utc_day(now_ns: int) -> str:

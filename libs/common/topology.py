@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from libs.common.domain.enums import Category
 from libs.common.domain.ids import ClientOrderId, EventId, ExecId, Symbol, VenueOrderId
 
 DLQ_SUFFIX = ".dlq"
@@ -183,7 +184,8 @@ def venue_order_key(venue_order_id: VenueOrderId) -> str:
 
 
 EXPOSURE_SYMBOLS_KEY = f"{KEY_PREFIX}:exposure:symbols"
-"""Set of the symbols that have exposure: an admitted order, an unfolded fill or a position."""
+"""Set of the symbols that have (or had) exposure or an open order: an admitted order, an
+unfolded fill, a position; the order store adds the symbol of every open order."""
 
 
 def exposure_key(symbol: Symbol) -> str:
@@ -202,6 +204,21 @@ def unfolded_key(symbol: Symbol) -> str:
 def rate_limit_key(bucket: str) -> str:
     """Token-bucket state (hash) of a rate limit shared by every instance, e.g. a venue quota."""
     return f"{KEY_PREFIX}:ratelimit:{bucket}"
+
+
+RATE_LIMIT_GROUPS = ("trade", "batch", "cancel_all", "query")
+"""The venue's quota groups, each its own rolling second: single create / amend / cancel
+share `trade`; the batch calls share `batch`, one unit per order."""
+
+
+def rate_limit_bucket(category: Category, group: str) -> str:
+    """Rate-limit bucket of a venue endpoint group, e.g. `bybit:linear:trade`."""
+    return f"bybit:{category.value}:{group}"
+
+
+def rate_limit_buckets() -> list[str]:
+    """Every bucket the router paces the venue with: each category's every group."""
+    return [rate_limit_bucket(c, g) for c in Category for g in RATE_LIMIT_GROUPS]
 
 
 # -- Marks and risk bookkeeping (added with the risk and positions services) -----------------
@@ -248,6 +265,24 @@ def freeze_flat_key(generation: str, epoch: int) -> str:
 def venue_circuit_key(instance: str) -> str:
     """Hash of a router instance's venue circuit breaker: {state, failures, reason, updated_ns}."""
     return f"{KEY_PREFIX}:router:circuit:{instance}"
+
+
+VENUE_CIRCUITS_KEY = f"{KEY_PREFIX}:router:circuits"
+"""Sorted set of the router instances that wrote a `venue_circuit_key`, by the ms of their
+latest write: readers list the circuits without scanning the keyspace."""
+
+
+VENUE_HEADROOM_KEY = f"{KEY_PREFIX}:router:headroom"
+"""Hash of the venue's rate-limit headroom per endpoint, from the `X-Bapi-Limit*` headers of
+its latest answer (`services.router.headroom`): `{path}` -> JSON {group, limit, remaining,
+reset_ms, updated_ms}. Written by every router instance (the venue counts per account, so
+the newest answer is the truth) and dropped a minute after the last write."""
+ORDER_DRIFT_KEY = f"{KEY_PREFIX}:router:drift"
+"""Hash of the router's latest order reconciliation per symbol (`services.router.reconcile`):
+`{symbol}` -> JSON {open_orders, executions, checked_ms}, replaced by each pass."""
+POSITION_DRIFT_KEY = f"{KEY_PREFIX}:positions:drift"
+"""Hash of the latest position reconciliation per symbol (`services.positions.reconcile`):
+`{symbol}` -> JSON {engine_qty, venue_qty, drift, checked_ms}, replaced by each pass."""
 
 
 def exec_cursor_key(category: str) -> str:

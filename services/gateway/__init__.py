@@ -14,7 +14,6 @@ stream            WebSocket fan-out with a bounded queue per client
 context           the Gateway: the stores, bus, waiters and hub every route is handed
 admission, backlog  the in-flight bound and engine backlog that shed new orders (429)
 body_limit        413 for a body over `max_body_bytes`
-keyspace          keys found by prefix (a SCAN), where no index lists them
 schemas           camelCase request and answer models; schemas_risk for /v1/risk,
                   schemas_positions for /v1/positions; numbers shown as
                   libs/common/display.py says (money 8, bps 2, ratios 4)

@@ -7,7 +7,7 @@
     GET    /v1/risk                    limits, utilisation, trading state, freeze history
     PUT    /v1/risk/limits             POST /v1/risk/{freeze,unfreeze,edge,simulate}
     WS     /v1/stream                  order events, fills, positions, trading state
-    GET    /v1/console/{me,overview}   GET /console (operator console), /docs
+    GET    /v1/console/{me,overview}   GET /console (operator console), /docs, /redoc
 
 The gateway publishes commands on `orders.requests` and never talks to the venue. Each
 instance follows `orders.events`, `positions.updates` and `control` without a group (every
@@ -30,7 +30,6 @@ from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app
 from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
 from libs.common.stores.exposure_redis import RedisExposureLedger
-from libs.common.stores.idempotency import RedisFirstValueStore
 from libs.common.stores.marks import RedisMarkStore
 from services.gateway import (
     admission,
@@ -62,9 +61,10 @@ Under overload a place or amend is refused at once with 429 and `Retry-After`, b
 anything is written; cancels are never refused.
 
 Live feed: WebSocket `/v1/stream` (optionally `?symbols=BTCUSDT,ETHUSDT`) pushes
-`{"type": ..., "data": ...}` for order events, fills (`OrderFilled`), positions
-(`PositionUpdated`) and trading state (`TradingStateChanged`), starting with the current
-`TradingState`. A client that falls too far behind is closed with code 1013.
+`{"type": ..., "data": ...}` for order events, fills (`OrderFilled`), funding settlements
+(`FundingSettled`), positions (`PositionUpdated`) and trading state (`TradingStateChanged`),
+starting with the current `TradingState`. A client that falls too far behind is closed with
+code 1013.
 """
 
 
@@ -74,7 +74,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="mmx gateway",
         description=DESCRIPTION,
         version="1",
-        docs_url=None,  # served by `console_pages` from local files (no CDN)
+        docs_url=None,  # both served by `console_pages` from local files (no CDN)
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     errors.install(app)
@@ -103,7 +104,6 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
         bus=runtime.bus,
         metrics=runtime.metrics,
         orders=orders,
-        terms=RedisFirstValueStore(redis),
         positions=positions,
         risk=risk,
         marks=marks,

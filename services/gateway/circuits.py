@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 from libs.common import topology
 from libs.common.domain.time import NS_PER_MS
 from libs.common.stores._support import text
-from services.gateway.keyspace import names_under
 from services.gateway.schemas_risk import VenueCircuit
 
 CLOSED = "closed"
@@ -30,9 +29,10 @@ POLL_S = 0.05
 
 
 async def read_circuits(redis: Redis) -> list[VenueCircuit]:
-    """Every router instance's circuit, by instance name: a SCAN for the keys
-    (`keyspace.names_under`), then one pipeline of their hashes."""
-    instances = await names_under(redis, topology.venue_circuit_key(""))
+    """Every router instance's circuit, by instance name: the registry of instances
+    (`VENUE_CIRCUITS_KEY`), then one pipeline of their hashes."""
+    registered: Any = await redis.zrange(topology.VENUE_CIRCUITS_KEY, 0, -1)
+    instances = sorted(text(i) for i in registered)
     async with redis.pipeline(transaction=False) as pipe:
         for instance in instances:
             pipe.hgetall(topology.venue_circuit_key(instance))

@@ -3,10 +3,14 @@
 The gateway does not move the record: risk passes the command on and the router records
 the request (`request_amend`, CancelRequested) when it sends it. The checks here run the
 same pure functions on the record as read, so a command the state machine would refuse
-(amending a Filled order, cancelling a Canceled one) is answered 409 at once.
+(amending a Filled order, cancelling a Canceled one) is answered 409 at once. Each command
+sent is logged once, with its envelope's correlation id (`[cid=...]`): the lines of risk and
+the router about it carry the same.
 """
 
 from __future__ import annotations
+
+import logging
 
 from libs.common import topology
 from libs.common.domain.enums import Category, OrderType
@@ -17,6 +21,8 @@ from libs.common.messages import AmendOrder, CancelAllOrders, CancelOrder, Envel
 from services.gateway.context import Gateway
 from services.gateway.errors import Conflict, Invalid, NotFound
 from services.gateway.schemas import AmendBody, CommandAccepted, OrderView
+
+log = logging.getLogger(__name__)
 
 
 async def find(gateway: Gateway, client_order_id: ClientOrderId) -> Order:
@@ -53,7 +59,15 @@ async def amend(
     command = AmendOrder(
         client_order_id=client_order_id, symbol=order.symbol, qty=body.qty, price=body.price
     )
-    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    envelope = Envelope.wrap(command)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
+    log.info(
+        "order %s: amend sent (qty %s, price %s)",
+        client_order_id,
+        body.qty,
+        body.price,
+        extra={"cid": envelope.correlation_id},
+    )
     return _accepted(command.TYPE, order)
 
 
@@ -63,7 +77,9 @@ async def cancel(gateway: Gateway, client_order_id: ClientOrderId) -> CommandAcc
     if is_terminal(order.status):
         raise Conflict(f"order {client_order_id} is {order.status}: there is nothing to cancel")
     command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol)
-    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    envelope = Envelope.wrap(command)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
+    log.info("order %s: cancel sent", client_order_id, extra={"cid": envelope.correlation_id})
     return _accepted(command.TYPE, order)
 
 

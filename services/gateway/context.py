@@ -16,7 +16,6 @@ from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics
 from libs.common.risk_view import RiskReader
 from libs.common.stores import OrderStore, PositionStore, RiskStateStore
-from libs.common.stores.idempotency import FirstValueStore
 from libs.common.stores.marks import MarkStore
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream import StreamHub
@@ -35,8 +34,6 @@ class Gateway:
     bus: Bus[Envelope]
     metrics: EngineMetrics
     orders: OrderStore
-    terms: FirstValueStore
-    """The terms each clientOrderId was first placed with (`services.gateway.terms`)."""
     positions: PositionStore
     risk: RiskStateStore
     marks: MarkStore

@@ -1,17 +1,18 @@
 """Placing orders: validate, then write the Pending record and its `PlaceOrder` in one step.
 
-`OrderStore.create_and_send` writes the record if its clientOrderId is new and, only then,
-appends the command to `orders.requests`, atomically per order: a record never exists
-without its command, and a client retrying a POST finds the record its first attempt wrote,
-gets it back with `created: false` and its first outcome and reason (read from the record),
-and nothing is sent again, so a retry never places twice. The same clientOrderId with other
-terms is refused with 409 before anything is written (`terms`); once its kept terms have
-expired, its record is compared instead, after the others of the batch were written.
+`OrderStore.create_and_send` writes the record, with the terms the client sent (`terms`),
+if its clientOrderId is new and, only then, appends the command to `orders.requests`,
+atomically per order: a record never exists without its command, and a clientOrderId is
+never taken without its record. A client retrying a POST finds the record its first
+attempt wrote, gets it back with `created: false` and its first outcome and reason (read
+from the record), and nothing is sent again, so a retry never places twice. The same
+clientOrderId with other terms writes nothing either and is refused with 409 naming the
+terms that differ; the other orders of its batch were placed by then, and the 409 says so.
 
 If Redis fails mid-call, some orders of a batch may have been written (each with its
 command) and some not; the client gets a 503 saying so, and a retry with the same
-clientOrderIds (and terms: those of a 503 may have been kept) completes exactly the ones
-that are missing.
+clientOrderIds completes exactly the ones that are missing (one not written is not taken:
+any terms place it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, new_client_order_id
 from libs.common.domain.orders import UNACKNOWLEDGED_STATUSES, Order, OrderStatus
 from libs.common.messages import Envelope, PlaceOrder
-from libs.common.stores.idempotency import FirstValueStore
 from services.gateway import terms
 from services.gateway.context import Gateway
 from services.gateway.errors import Invalid, Unavailable
@@ -40,14 +40,16 @@ async def place(
     gateway: Gateway, bodies: Sequence[OrderBody], wait_ms: int | None
 ) -> list[PlaceResult]:
     """Place `bodies` (one pipeline of records and commands); wait up to `wait_ms` for
-    outcomes if set. A clientOrderId already placed with other terms is a 409 (`terms`)."""
+    outcomes if set. A clientOrderId already placed with other terms is a 409 (`terms`):
+    nothing is placed for it, the others of a batch are."""
     commands = _commands(gateway, bodies)
-    kept_now = await _keep_terms(gateway.terms, commands)
     now_ns = gateway.clock_ns()
     ids = [c.client_order_id for c in commands]
     with gateway.waiters.expect(ids if wait_ms else ()) as futures:
         stored = await _create_and_send(gateway, commands, now_ns)
-        await _check_records(gateway.terms, commands, stored, kept_now)
+        if clashes := terms.clashes(commands, stored):
+            placed = [o.client_order_id for o, created in stored if created]
+            raise terms.taken_with_other_terms(clashes, placed=placed)
         # a retry of an order still awaiting its outcome waits for it too
         waiting = [o.client_order_id for o, _ in stored if o.status in UNACKNOWLEDGED_STATUSES]
         resolutions = {}
@@ -58,39 +60,6 @@ async def place(
         fresh = await gateway.orders.get_many(ids)
         stored = [(f or s, new) for f, (s, new) in zip(fresh, stored, strict=True)]
     return [_result(order, new, resolutions.get(order.client_order_id)) for order, new in stored]
-
-
-async def _keep_terms(store: FirstValueStore, commands: list[PlaceOrder]) -> list[bool]:
-    try:
-        return await terms.keep(store, commands)
-    except RedisError as error:
-        ids = ", ".join(c.client_order_id for c in commands)
-        raise Unavailable(
-            f"order(s) {ids}: Redis failed before they were recorded ({type(error).__name__}): "
-            "nothing was written or sent for them. Retry with the same clientOrderIds and "
-            "terms: a retry never places twice."
-        ) from error
-
-
-async def _check_records(
-    store: FirstValueStore,
-    commands: list[PlaceOrder],
-    stored: list[tuple[Order, bool]],
-    kept_now: list[bool],
-) -> None:
-    """An order that existed before its terms were kept (they expired): compare its record,
-    except for the qty and price the router may have rounded or an amend changed."""
-    clashes = []
-    for command, (order, created), new in zip(commands, stored, kept_now, strict=True):
-        if created or not new:
-            continue
-        requested, recorded = terms.terms_of(command), terms.terms_of(order)
-        if terms.differences(recorded, requested, ignore=terms.AMENDABLE):
-            clashes.append((command.client_order_id, recorded, requested))
-    if clashes:
-        await store.forget_many(terms.TERMS_NAMESPACE, [cid for cid, _, _ in clashes])
-        placed = [o.client_order_id for o, created in stored if created]
-        raise terms.taken_with_other_terms(clashes, placed=placed, ignore=terms.AMENDABLE)
 
 
 def _commands(gateway: Gateway, bodies: Sequence[OrderBody]) -> list[PlaceOrder]:

@@ -1,7 +1,8 @@
 """`/v1/console`: what the operator console reads that no other route answers.
 
     GET /v1/console/me        the caller's role and actor (the page hides what it may not do)
-    GET /v1/console/overview  edge per symbol, audit trail, rate-limit use, stream health
+    GET /v1/console/overview  edge per symbol, audit trail, rate-limit use and headroom,
+                              reconciliation drift, stream health
 
 Both are read-only and need a viewer key; the console's actions go through the ordinary
 routes (`/v1/risk/freeze`, `/v1/orders`, ...), which enforce their own roles.
@@ -37,8 +38,10 @@ async def me(principal: Viewer) -> Me:
 
 @router.get("/overview")
 async def overview(gateway: GatewayDep, _: Viewer) -> views.Overview:
-    """Edge per symbol, the newest audit entries, the venue rate-limit buckets' use, and
-    every stream's length, consumer-group lag and pending, and dead letters (the venue
-    circuits are in `GET /v1/risk`)."""
+    """Edge per symbol, the newest audit entries, the venue rate-limit buckets' use, the
+    venue's rate-limit headroom per endpoint, the latest reconciliation with the venue per
+    symbol (position qty drift, order and execution drift), and every stream's length,
+    consumer-group lag and pending, and dead letters (the venue circuits are in
+    `GET /v1/risk`)."""
     cooldown = Decimal(str(gateway.settings.unfreeze_cooldown_s))
     return await views.read_overview(gateway.redis, cooldown)

@@ -9,15 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from libs.common import topology
 from libs.common.api_keys import OperatorAction
 from libs.common.domain.enums import Category, check_managed
-from libs.common.domain.ids import Symbol
 from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
-from libs.common.topology import open_orders_key
 from services.gateway import admission, commands, placing
 from services.gateway.admission import AdmissionDep, ShedRoute
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import ErrorBody, Invalid, responses
-from services.gateway.keyspace import names_under
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import (
     AmendBody,
@@ -95,11 +92,10 @@ async def place_batch(
     wait_ms: WaitMs = None,
 ) -> BatchResult:
     """Place several orders, each as `POST /v1/orders` would; results in the same order.
-    The whole batch is validated before anything is written; a clientOrderId taken with
-    other terms refuses the whole batch (409), nothing placed; when its kept terms have
-    expired only its record can tell, after the others were placed, and the 409 names
-    them. Each order counts against the in-flight bound: 429 with `Retry-After` for the
-    whole batch when they do not all fit."""
+    The whole batch is validated before anything is written; each order is then written on
+    its own, so a clientOrderId taken with other terms is a 409 that names the terms that
+    differ and the orders of the batch that were placed. Each order counts against the
+    in-flight bound: 429 with `Retry-After` for the whole batch when they do not all fit."""
     limit = gateway.settings.batch_max_orders
     if len(body.orders) > limit:
         raise Invalid(f"a batch has {len(body.orders)} orders: expected at most {limit}")
@@ -167,16 +163,9 @@ async def list_open_orders(
     symbol: Annotated[SymbolField | None, Query(description="all symbols when absent")] = None,
 ) -> OrderList:
     """Open orders (Pending included), oldest first, of one symbol or of every symbol."""
-    symbols = [symbol] if symbol is not None else await symbols_with_open_orders(gateway)
+    symbols = [symbol] if symbol is not None else await gateway.orders.order_symbols()
     orders = [o for s in symbols for o in await gateway.orders.open_orders(s)]
     return OrderList(orders=[OrderView.of(order) for order in orders])
-
-
-async def symbols_with_open_orders(gateway: Gateway) -> list[Symbol]:
-    """Symbols whose open-order set exists (Redis deletes empty sets). A SCAN of the
-    keyspace (`keyspace.names_under`): fine for an operator's listing, not for a hot path."""
-    names = await names_under(gateway.redis, open_orders_key(Symbol("")))
-    return [Symbol(name) for name in names]
 
 
 def _wait_ms(gateway: Gateway, wait: bool, wait_ms: int | None) -> int | None:

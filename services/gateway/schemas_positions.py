@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from libs.common.display import Money
 from libs.common.domain.ids import Symbol
-from libs.common.domain.positions import Position, unrealized_pnl
+from libs.common.domain.positions import Position, net_pnl, unrealized_pnl
 from libs.common.domain.time import ns_to_ms
 from libs.common.stores.marks import Mark
 from services.gateway.schemas import ApiModel
 
 
 class PositionView(ApiModel):
-    """A position, marked when a mark is known: netPnl = realized + unrealized - fees.
+    """A position, marked when a mark is known: netPnl = realized + unrealized - fees -
+    funding (`fundingPaid`: funding paid, net of funding received; Bybit settles it every 8 h).
     `markTime` is the venue's time of the mark (Unix ms). Quantities, prices and P&L show
     exactly 8 decimals, rounded half-even (`display.Money`); the store keeps them exact."""
 
@@ -20,6 +21,7 @@ class PositionView(ApiModel):
     avg_entry_price: Money | None
     realized_pnl: Money
     fees_paid: Money
+    funding_paid: Money
     mark: Money | None
     mark_time: int | None
     unrealized_pnl: Money | None
@@ -37,10 +39,11 @@ class PositionView(ApiModel):
             avg_entry_price=entry,
             realized_pnl=position.realized_pnl,
             fees_paid=position.fees_paid,
+            funding_paid=position.funding_paid,
             mark=None if mark is None else mark.mark,
             mark_time=None if mark is None else ns_to_ms(mark.ts_ns),
             unrealized_pnl=unrealized,
-            net_pnl=position.realized_pnl + (unrealized or 0) - position.fees_paid,
+            net_pnl=net_pnl(position, None if mark is None else mark.mark),
             updated_time=ns_to_ms(position.updated_ts_ns),
         )
 

@@ -1,93 +1,90 @@
 """One clientOrderId, one set of terms: a retry is the same order, other terms are a 409.
 
-The gateway keeps the terms each clientOrderId was first placed with (`RedisFirstValueStore`,
-namespace `order-terms`, for `TERMS_TTL_S`), in the step before the record is written. A
-POST whose clientOrderId is kept with the same terms is a retry: it gets the order back and
-places nothing. One with other terms (symbol, side, orderType, qty, price, timeInForce,
-reduceOnly) is refused with 409 naming the terms that differ, before anything is written.
+The order record keeps the terms it was placed with: its symbol, side, orderType,
+timeInForce and reduceOnly never change, and `requested_qty` / `requested_price` keep the
+qty and price as the client sent them (the record's own qty and price are rounded by the
+router to the instrument's steps and changed by an amend). They are written with the
+record and its command in one atomic step (`OrderStore.create_and_send`), so a
+clientOrderId is taken exactly when its order exists: no failure can leave it taken by an
+order that was never placed.
 
-The record alone cannot tell: the router rounds qty and price to the instrument's steps and
-an amend changes them, so the record's qty and price are not what the client sent. Terms
-are compared as values ("0.010" is "0.01"). When the kept terms have expired (or the order
-was placed before they were kept) the record stands in for them, without its qty and price.
+A POST whose clientOrderId exists with the same terms is a retry: it gets the order back
+and places nothing. One with other terms is refused with 409 naming the terms that differ;
+nothing is written for it. Terms are compared as values ("0.010" is "0.01"). A record
+written before the requested terms were kept (or adopted from the venue) is compared
+without its qty and price.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from libs.common.domain.orders import Order
 from libs.common.messages import PlaceOrder
-from libs.common.stores.idempotency import FirstValueStore
-from libs.common.stores.orders_redis import DEFAULT_TERMINAL_RETENTION_S
 from services.gateway.errors import Conflict
 
-TERMS_NAMESPACE = "order-terms"
-TERMS_TTL_S = float(DEFAULT_TERMINAL_RETENTION_S)
-"""How long the terms of a clientOrderId are kept (then only the record can be compared):
-as long as the order store keeps a terminal record."""
 AMENDABLE = frozenset({"qty", "price"})
-"""Terms the record may hold changed (rounded by the router, amended): not compared."""
+"""Terms a record may hold changed (rounded by the router, amended): a record that does not
+keep them as requested cannot tell them."""
 
 Terms = Mapping[str, str | None]
+Clash = tuple[str, Terms, Terms]
+"""(clientOrderId, the terms it is taken with, the terms requested)."""
 
 
 def terms_of(order: PlaceOrder | Order) -> dict[str, str | None]:
-    """The terms of an order, by their `/v1` names, numbers in a canonical form."""
+    """The terms of an order as it stands, by their `/v1` names, numbers in a canonical form."""
     return {
         "symbol": order.symbol,
         "side": order.side.value,
         "orderType": order.order_type.value,
         "qty": _number(order.qty),
-        "price": None if order.price is None else _number(order.price),
+        "price": _optional_number(order.price),
         "timeInForce": order.time_in_force.value,
         "reduceOnly": str(order.reduce_only).lower(),
     }
 
 
-def differences(
-    taken: Terms, requested: Terms, *, ignore: frozenset[str] = frozenset()
-) -> list[str]:
-    """The names of the terms that differ, in `terms_of`'s order."""
-    return [name for name in requested if name not in ignore and taken.get(name) != requested[name]]
+def placed_terms(order: Order) -> dict[str, str | None]:
+    """The terms `order` was placed with; without qty and price when the record does not
+    keep them as requested (written before they were kept, or adopted from the venue)."""
+    terms = terms_of(order)
+    if order.requested_qty is None:
+        return {name: value for name, value in terms.items() if name not in AMENDABLE}
+    return terms | {
+        "qty": _number(order.requested_qty),
+        "price": _optional_number(order.requested_price),
+    }
 
 
-async def keep(store: FirstValueStore, commands: Sequence[PlaceOrder]) -> list[bool]:
-    """Keep each command's terms under its clientOrderId; True where kept by this call.
-    Raises `Conflict` (nothing kept by this call is left behind) when an id is kept with
-    other terms."""
-    requested = [terms_of(command) for command in commands]
-    items = [(c.client_order_id, _encode(t)) for c, t in zip(commands, requested, strict=True)]
-    held = await store.keep_first(TERMS_NAMESPACE, items, TERMS_TTL_S)
-    clashes = [
-        (command.client_order_id, json.loads(value), terms)
-        for command, terms, value in zip(commands, requested, held, strict=True)
-        if value is not None and differences(json.loads(value), terms)
-    ]
-    kept_now = [value is None for value in held]
-    if clashes:
-        await store.forget_many(
-            TERMS_NAMESPACE, [cid for (cid, _), new in zip(items, kept_now, strict=True) if new]
-        )
-        raise taken_with_other_terms(clashes)
-    return kept_now
+def differences(taken: Terms, requested: Terms) -> list[str]:
+    """The names of the terms that differ, in `terms_of`'s order; a term `taken` does not
+    know is not compared."""
+    return [name for name in requested if name in taken and taken[name] != requested[name]]
 
 
-def taken_with_other_terms(
-    clashes: Sequence[tuple[str, Terms, Terms]],
-    *,
-    placed: Sequence[str] = (),
-    ignore: frozenset[str] = frozenset(),
-) -> Conflict:
+def clashes(commands: Sequence[PlaceOrder], stored: Sequence[tuple[Order, bool]]) -> list[Clash]:
+    """The orders of `commands` whose clientOrderId was already taken (not `created` by this
+    call, per `OrderStore.create_and_send`) by an order placed with other terms."""
+    found: list[Clash] = []
+    for command, (order, created) in zip(commands, stored, strict=True):
+        if created:
+            continue
+        taken, requested = placed_terms(order), terms_of(command)
+        if differences(taken, requested):
+            found.append((command.client_order_id, taken, requested))
+    return found
+
+
+def taken_with_other_terms(clashes: Sequence[Clash], *, placed: Sequence[str] = ()) -> Conflict:
     """409: each (clientOrderId, terms it is taken with, terms requested), naming the terms
-    that differ (but those in `ignore`)."""
+    that differ; `placed` are the orders of the same batch this request did place."""
     details: list[dict[str, Any]] = []
     parts = []
     for cid, taken, requested in clashes:
-        names = differences(taken, requested, ignore=ignore)
+        names = differences(taken, requested)
         details += [
             {"clientOrderId": cid, "field": n, "taken": taken.get(n), "requested": requested[n]}
             for n in names
@@ -106,5 +103,5 @@ def _number(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _encode(terms: Terms) -> str:
-    return json.dumps(terms, separators=(",", ":"))
+def _optional_number(value: Decimal | None) -> str | None:
+    return None if value is None else _number(value)

@@ -60,7 +60,7 @@ def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
         batched(FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)),
     )
     feed = MarksFeed(settings=settings, marks=marks, positions=positions, bus=bus)
-    reconciler = PositionReconciler(positions=positions, metrics=metrics)
+    reconciler = PositionReconciler(positions=positions, metrics=metrics, redis=redis)
     job = ReconcileJob(reconciler, settings.venue, settings.reconcile_interval_s)
     owner = f"{settings.instance}-{id(runtime):x}"
     leased = [

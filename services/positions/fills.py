@@ -1,4 +1,5 @@
-"""Fold `OrderFilled` into positions and publish `PositionUpdated`, a batch at a time.
+"""Fold `OrderFilled` and `FundingSettled` into positions and publish `PositionUpdated`, a
+batch at a time (below, "fill" stands for either: both are deduped on their execId).
 
 Fills of one symbol are applied in arrival order (one after the other: they change the same
 record); symbols go concurrently. `PositionStore.apply_fill` applies each execId once across
@@ -20,15 +21,16 @@ from libs.common.batching import Incoming, Results, derive_event_id, gather_limi
 from libs.common.bus import Bus
 from libs.common.domain.ids import Symbol
 from libs.common.domain.positions import Position
-from libs.common.messages import Envelope, OrderFilled, PositionUpdated
+from libs.common.messages import Envelope, FundingSettled, OrderFilled, PositionUpdated
 from libs.common.metrics import EngineMetrics, Stage
 from libs.common.stores import PositionStore
 from libs.common.stores.marks import Mark, MarkStore
 
 log = logging.getLogger(__name__)
 
-_Fill = tuple[int, Incoming, OrderFilled]
-_Outcome = tuple[int, Incoming, OrderFilled, Position | BaseException, bool]
+_Booked = OrderFilled | FundingSettled
+_Fill = tuple[int, Incoming, _Booked]
+_Outcome = tuple[int, Incoming, _Booked, Position | BaseException, bool]
 
 
 def position_update(position: Position, mark: Mark | None) -> PositionUpdated:
@@ -56,7 +58,7 @@ class FillsHandler:
         results: list[BaseException | None] = [None] * len(batch)
         by_symbol: dict[Symbol, list[_Fill]] = {}
         for index, incoming in enumerate(batch):
-            if isinstance(fill := incoming.message, OrderFilled):
+            if isinstance(fill := incoming.message, OrderFilled | FundingSettled):
                 by_symbol.setdefault(fill.symbol, []).append((index, incoming, fill))
         if not by_symbol:
             return results
@@ -99,7 +101,10 @@ class FillsHandler:
         done: list[_Outcome] = []
         for index, incoming, fill in fills:
             try:
-                position, changed = await self._positions.apply_fill(fill.to_fill())
+                if isinstance(fill, FundingSettled):
+                    position, changed = await self._positions.apply_funding(fill.to_funding())
+                else:
+                    position, changed = await self._positions.apply_fill(fill.to_fill())
             except Exception as error:  # this fill alone is retried
                 done.append((index, incoming, fill, error, False))
             else:

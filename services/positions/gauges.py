@@ -2,7 +2,7 @@
 
 Positions are shared state: every instance reads them all each `refresh_interval_s` and
 sets the same values (dashboards take `max by (symbol)`). P&L is realized + unrealized at
-the latest mark - fees (unrealized 0 while a symbol has no mark).
+the latest mark - fees - funding (unrealized 0 while a symbol has no mark).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ class PositionGauges:
         marks = await self._marks.get_many(p.symbol for p in positions)
         for position in positions:
             mark = marks.get(position.symbol)
-            pnl = position.realized_pnl - position.fees_paid
-            if mark is not None:
-                pnl = net_pnl(position, mark.mark)
+            pnl = net_pnl(position, None if mark is None else mark.mark)
             self._metrics.position_qty.labels(symbol=position.symbol).set(float(position.qty))
             self._metrics.position_pnl.labels(symbol=position.symbol).set(float(pnl))

@@ -36,6 +36,7 @@ from libs.common.stores import (
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.timings import publish_and_check
+from libs.common.topology import RATE_LIMIT_GROUPS
 from libs.common.venue import BybitVenue, SendBarrier, VenueConfig
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
@@ -52,7 +53,7 @@ from services.router.intake import Intake
 from services.router.placing import Placer
 from services.router.private_stream import PrivateStreamOwner
 from services.router.reconcile import Reconciler
-from services.router.settings import RATE_LIMIT_GROUPS, RouterSettings
+from services.router.settings import RouterSettings
 from services.router.sync import VenueSync
 from services.router.venue_health import VenueHealth
 

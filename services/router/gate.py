@@ -39,6 +39,7 @@ from tenacity.stop import stop_base
 
 from libs.common.domain.enums import Category
 from libs.common.stores import RateLimiter, throttle
+from libs.common.topology import RATE_LIMIT_GROUPS, rate_limit_bucket
 from libs.common.venue import (
     AmendOrder,
     AuthenticationFailed,
@@ -59,7 +60,6 @@ from libs.common.venue import (
     VenueUnavailable,
 )
 from libs.common.venue.errors import RATE_LIMIT_CODE
-from services.router.settings import RATE_LIMIT_GROUPS
 from services.router.venue_health import VenueHealth
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,8 @@ def group_for(count: int) -> str:
 
 
 def bucket(category: Category, group: str) -> str:
-    """Rate-limit bucket of an endpoint group, e.g. `bybit:linear:create`."""
-    return f"bybit:{category.value}:{group}"
+    """Rate-limit bucket of an endpoint group, e.g. `bybit:linear:trade`."""
+    return rate_limit_bucket(category, group)
 
 
 class Outcome(StrEnum):

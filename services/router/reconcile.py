@@ -16,7 +16,8 @@ compares, per symbol, the venue's open orders with the open-order index:
                                    (younger: in flight)
 
 and sets `reconciliation_drift{kind="open_orders", symbol}` to the orders found on one side
-only and `{kind="executions"}` to the fills it had to publish itself. While trading is
+only and `{kind="executions"}` to the fills it had to publish itself; each pass replaces
+`ORDER_DRIFT_KEY` with the same counts per symbol, for the console. While trading is
 FROZEN (the send barrier closed), whatever it finds open at the venue is cancelled first.
 """
 
@@ -24,10 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+
+from redis.asyncio import Redis
 
 from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import (
@@ -39,9 +43,10 @@ from libs.common.domain.orders import (
     is_terminal,
     reject,
 )
-from libs.common.messages import OrderAmendRejected
+from libs.common.messages import Envelope, OrderAmendRejected
 from libs.common.metrics import DriftKind
 from libs.common.tasks import cancel_and_wait
+from libs.common.topology import ORDER_DRIFT_KEY, ORDERS_EVENTS
 from libs.common.venue import CancelOrder, Execution, VenueOrder
 from services.router.context import Outgoing, RouterContext, now_ns
 from services.router.gate import REFUSED_CODE
@@ -69,6 +74,20 @@ class Drift:
     @property
     def open_orders(self) -> int:
         return self.adopted + self.settled + self.stray
+
+    def to_json(self, checked_ms: int) -> str:
+        """This drift as a field of `ORDER_DRIFT_KEY`."""
+        counts = {"open_orders": self.open_orders, "executions": self.fills}
+        return json.dumps(counts | {"checked_ms": checked_ms}, separators=(",", ":"))
+
+
+async def write_drift(redis: Redis, drift: Mapping[Symbol, Drift], *, checked_ms: int) -> None:
+    """Replace `ORDER_DRIFT_KEY` with one pass's counts per symbol, in one transaction."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(ORDER_DRIFT_KEY)
+        if drift:
+            pipe.hset(ORDER_DRIFT_KEY, mapping={s: d.to_json(checked_ms) for s, d in drift.items()})
+        await pipe.execute()
 
 
 class Reconciler:
@@ -104,6 +123,7 @@ class Reconciler:
     async def run_once(self) -> dict[Symbol, Drift]:
         """Reconcile every configured symbol; the drift found per symbol."""
         drift = {symbol: await self.reconcile(symbol) for symbol in self._ctx.settings.symbols}
+        await write_drift(self._ctx.redis, drift, checked_ms=now_ns() // 1_000_000)
         self.passes += 1
         return drift
 
@@ -150,16 +170,25 @@ class Reconciler:
                 )
                 await self._ctx.gate.cancel([cancel])
                 continue
-            order, created = await self._ctx.orders.create(adopted_order(snap, ts_ns=now_ns()))
-            if created:
+            if await self._adopt(snap):
                 adopted += 1
-                log.warning(
-                    "adopted venue order %s as %s", snap.venue_order_id, order.client_order_id
-                )
-                await self._ctx.publish([(e, None) for e in order_events(_unacked(order), order)])
             adopted_snaps.append(snap)
         fills = await self._fills_of(symbol, adopted_snaps)
         return adopted, stray, (await self._sync.apply((), fills)).fills if fills else 0
+
+    async def _adopt(self, snap: VenueOrder) -> bool:
+        """Write a record of `snap` with its `OrderAcknowledged`, in one step (a crash leaves
+        both or neither); False when a record of it exists already."""
+        order = adopted_order(snap, ts_ns=now_ns())
+        (event,) = order_events(_unacked(order), order)  # an open snapshot: acknowledged
+        entry = Envelope.wrap(event).to_json()
+        (result,) = await self._ctx.orders.create_and_send([(order, entry)], ORDERS_EVENTS)
+        if isinstance(result, Exception):
+            raise result
+        stored, created = result
+        if created:
+            log.warning("adopted venue order %s as %s", snap.venue_order_id, stored.client_order_id)
+        return created
 
     async def _record_of(self, snap: VenueOrder) -> Order | None:
         if snap.client_order_id is not None:

@@ -12,10 +12,7 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import Symbol
 from libs.common.service import ServiceSettings, SymbolList
 from libs.common.stores import RateLimit
-
-RATE_LIMIT_GROUPS = ("trade", "batch", "cancel_all", "query")
-"""The venue's quota groups, each its own rolling second: single create / amend / cancel
-share `trade`; the batch calls share `batch`, one unit per order."""
+from libs.common.topology import RATE_LIMIT_GROUPS
 
 
 class RouterSettings(ServiceSettings):

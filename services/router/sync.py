@@ -17,6 +17,10 @@ Dedupe does not rest on the claim's TTL alone. A fill its order's record already
 never mistaken for a first sighting after its claim expired. The namespace is the router's
 own: positions dedupes its fold on `exec_seen_key` (namespace `exec`), and sharing it would
 make positions skip every fill the router announced.
+
+Funding settlements (executions of execType `Funding`, on no order) go the same way as
+`FundingSettled`: claimed, counted as unfolded (with no units: funding moves no quantity, but
+positions lag until it is folded) and published in one step, refused past the same horizon.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from libs.common.domain.errors import DomainError
 from libs.common.domain.exposure import fill_units
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import Order, OrderStatus, apply_fill
-from libs.common.messages import Envelope, OrderFilled
+from libs.common.messages import Envelope, FundingSettled, OrderFilled
 from libs.common.metrics import FillRefusal
 from libs.common.stores import OrderNotFound
 from libs.common.stores.exposure import FillRecord
@@ -55,9 +59,18 @@ class SyncResult:
     """OrderFilled events this call published (execIds it claimed first)."""
 
 
+FUNDING = "Funding"
+"""Bybit's execType of a funding settlement."""
+
+
 def is_trade(fill: Execution) -> bool:
     """A fill that moves a position (not a funding or settlement entry)."""
-    return fill.qty > 0 and fill.price > 0 and fill.exec_type != "Funding"
+    return fill.qty > 0 and fill.price > 0 and fill.exec_type != FUNDING
+
+
+def is_funding(entry: Execution) -> bool:
+    """A funding settlement on a position: folded into P&L, never into the quantity."""
+    return entry.exec_type == FUNDING and entry.price > 0
 
 
 class VenueSync:
@@ -69,9 +82,10 @@ class VenueSync:
     ) -> SyncResult:
         """Move the records as `snaps` and `executions` say; publish the events."""
         fills = self._recent([e for e in executions if is_trade(e)])
+        funding = self._recent([e for e in executions if is_funding(e)])
         records = await self._records(snaps, fills)
         booked = [(f, records.get(f.venue_order_id)) for f in fills if self._bookable(f, records)]
-        published = await self._publish_fills(booked)
+        published = await self._publish_fills(booked, funding)
         ts = now_ns()
         tracker = Tracker()
         snap_items = [
@@ -172,9 +186,12 @@ class VenueSync:
                 records[venue_id] = order
         return records
 
-    async def _publish_fills(self, fills: Sequence[tuple[Execution, Order | None]]) -> int:
-        """Claim, count and publish each fill once (`ExposureLedger.record_fills`)."""
-        if not fills:
+    async def _publish_fills(
+        self, fills: Sequence[tuple[Execution, Order | None]], funding: Sequence[Execution]
+    ) -> int:
+        """Claim, count and publish each fill and funding settlement once
+        (`ExposureLedger.record_fills`); returns the fills published."""
+        if not fills and not funding:
             return 0
         records = [
             FillRecord(
@@ -187,13 +204,26 @@ class VenueSync:
             )
             for fill, order in fills
         ]
+        records += [
+            FillRecord(
+                symbol=Symbol(entry.symbol),
+                exec_id=entry.exec_id,
+                side=entry.side,
+                units=0,
+                claim_key=idempotency_key(FILL_NAMESPACE, entry.exec_id),
+                event=Envelope.wrap(_settled(entry)).to_json(),
+            )
+            for entry in funding
+        ]
         won = await self._ctx.ledger.record_fills(
             records,
             to=topology.ORDERS_EVENTS,
             claim_ttl_ms=int(self._ctx.settings.fill_dedupe_ttl_s * 1000),
             now_ms=now_ns() // 1_000_000,
         )
-        claimed = [item for item, first in zip(fills, won, strict=True) if first]
+        if settled := sum(won[len(fills) :]):
+            log.info("%d funding settlement(s) published", settled)
+        claimed = [item for item, first in zip(fills, won[: len(fills)], strict=True) if first]
         for fill, order in claimed:
             if order is not None:
                 latency_s = max(0.0, fill.exec_time_ms / 1000 - order.created_ts_ns / 1e9)
@@ -207,6 +237,18 @@ def _result(results: Sequence[Change | Exception], index: int | None) -> Change 
 
 def _fill(order: Order, *, fill: Execution, ts_ns: int) -> Order:
     return apply_fill(order, fill.exec_id, fill.qty, fill.price, ts_ns=ts_ns)
+
+
+def _settled(entry: Execution) -> FundingSettled:
+    return FundingSettled(
+        symbol=Symbol(entry.symbol),
+        exec_id=entry.exec_id,
+        amount=entry.fee,
+        rate=entry.fee_rate,
+        position_qty=entry.qty * entry.side.sign,
+        mark_price=entry.price,
+        ts_event_ns=entry.exec_time_ms * 1_000_000,
+    )
 
 
 def _filled(fill: Execution, order: Order | None) -> OrderFilled:

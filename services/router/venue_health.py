@@ -1,8 +1,9 @@
 """Venue health: every HTTP exchange with the venue feeds the metrics and the circuit breaker.
 
 `on_request` is the adapter's hook (synchronous, after every exchange): it observes
-`venue_request_seconds`, sets `venue_rate_limit_remaining` from the answer's headers and
-tells the breaker whether the venue answered. Breaker changes are shown at once in
+`venue_request_seconds`, sets `venue_rate_limit_remaining` from the answer's headers, hands
+them to the `HeadroomBoard` (the headroom per endpoint in Redis, for the console) and tells
+the breaker whether the venue answered. Breaker changes are shown at once in
 `venue_circuit_state` and written, by a background task, to `venue_circuit_key(instance)`;
 when the circuit OPENS that task freezes trading (`FreezeReason.VENUE_CIRCUIT`), as it does
 when the venue refuses our credentials (`FreezeReason.AUTH`: nothing can trade), unless a
@@ -45,11 +46,12 @@ from libs.common.metrics import (
 )
 from libs.common.stores import RiskStateStore
 from libs.common.tasks import cancel_and_wait
-from libs.common.topology import venue_circuit_key
+from libs.common.topology import VENUE_CIRCUITS_KEY, venue_circuit_key
 from libs.common.venue import BybitVenue
 from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
 from services.router.circuit import CircuitBreaker, CircuitChange
 from services.router.credentials import CredentialKeeper
+from services.router.headroom import HeadroomBoard
 
 if TYPE_CHECKING:  # freeze_watch imports the router context, which imports this module
     from services.router.freeze_watch import News
@@ -124,6 +126,9 @@ class VenueHealth:
         self._probe_error: str | None = "the venue was not probed yet"
         self._probe_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        from services.router.gate import group_of  # gate imports this module: not at the top
+
+        self.headroom = HeadroomBoard(redis, group_of=group_of)
         metrics.set_circuit_state(breaker.state)
 
     # -- synchronous hooks --------------------------------------------------------------------
@@ -135,6 +140,7 @@ class VenueHealth:
         status = self.venue.rest.rate_limits.get(path) if self.venue is not None else None
         if status is not None and status.remaining is not None:
             self._metrics.venue_rate_limit_remaining.labels(endpoint=path).set(status.remaining)
+        self.headroom.observe(path, status)
         spent = ret_code == RATE_LIMIT_CODE or (status is not None and status.remaining == 0)
         if spent and self.on_quota_spent is not None:
             reset_ms = status.reset_ms if status is not None else None
@@ -191,12 +197,14 @@ class VenueHealth:
     # -- the background task --------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.headroom.start()
         self._task = asyncio.create_task(self._run(), name="router:venue-health")
 
     async def stop(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        await self.headroom.stop()
 
     async def _run(self) -> None:
         next_probe = 0.0
@@ -283,7 +291,11 @@ class VenueHealth:
             )
             if probed_epoch is not None:
                 pipe.hset(key, "probed_epoch", probed_epoch)
-            pipe.pexpire(key, int(max(60.0, 3 * self._probe_interval_s) * 1000))
+            ttl_ms = int(max(60.0, 3 * self._probe_interval_s) * 1000)
+            pipe.pexpire(key, ttl_ms)
+            now_ms = time.time_ns() // 1_000_000
+            pipe.zadd(VENUE_CIRCUITS_KEY, {self._instance: now_ms})
+            pipe.zremrangebyscore(VENUE_CIRCUITS_KEY, "-inf", now_ms - 24 * 3600 * 1000)
             await pipe.execute()
 
     async def _freeze(self, reason: FreezeReason, detail: str) -> None:

@@ -4,13 +4,17 @@ cooldown is refused (the page shows why and the cooldown left), then forced."""
 
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
+from libs.common import topology
 from libs.common.api_keys import Role
+from libs.common.redis_connect import redis_from_url
 from tests.browser.conftest import ConsolePage
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import E2EStack, wait_for
@@ -75,6 +79,11 @@ async def test_operator_watches_demo_trade_freezes_flat_and_forces_unfreeze_in_c
     circuit = page.locator("#circuits tbody tr").first  # from /v1/risk's venueCircuits
     await expect(circuit.locator("td:nth-child(2)")).to_have_text("closed")
     await expect(circuit.locator("td:nth-child(5)")).not_to_have_text("\u2014")  # updatedTime
+    # The venue's own rate-limit count, per endpoint the routers used (orders, reconciliation)
+    headroom = page.locator("#headroom .bar-row[data-group=query]").first
+    await expect(headroom.locator("span.num")).to_have_text(re.compile(r"^\d+/\d+ left$"))
+    # The page reads the drift on its next event after a pass: the freeze's events, here.
+    await wait_for(lambda: _reconciled(stack, "BTCUSDT", "0.002"), what="a positions pass")
     await page.screenshot(path=artifact("live.png"), full_page=True)
 
     await page.fill("#freeze-reason", "browser drill")
@@ -85,6 +94,10 @@ async def test_operator_watches_demo_trade_freezes_flat_and_forces_unfreeze_in_c
         lambda: _flat(stack), what="the venue flat after the freeze", timeout_s=10
     )
     await expect(page.locator("#orders tbody tr")).to_have_count(0)
+    drift = page.locator("#drift tbody tr[data-symbol=BTCUSDT]")  # both sides agree: no drift
+    await expect(drift.locator("td:nth-child(2)")).to_have_text("0.002000")
+    await expect(drift.locator("td:nth-child(4)")).to_have_text("0.000000")
+    await expect(drift.locator("td:nth-child(6)")).to_have_text("0")  # the router's pass
     await expect(page.locator("#freeze-history tbody tr").first).to_contain_text("FROZEN")
     await expect(page.locator("#audit tbody")).to_contain_text("FreezeTrading")
     await page.screenshot(path=artifact("frozen.png"), full_page=True)
@@ -108,6 +121,19 @@ async def test_operator_watches_demo_trade_freezes_flat_and_forces_unfreeze_in_c
     await expect(page.locator("#cooldown")).to_be_hidden()
     assert (await stack.gateway.risk())["trading"]["state"] == "ACTIVE"
     await expect(page.locator("#audit tbody")).to_contain_text("UnfreezeTrading")
+
+
+async def _reconciled(stack: E2EStack, symbol: str, qty: str) -> bool:
+    """The positions service's last pass found `qty` of `symbol` on both sides."""
+    client = redis_from_url(stack.redis_url)
+    try:
+        value = await client.hget(topology.POSITION_DRIFT_KEY, symbol)
+    finally:
+        await client.aclose()
+    if value is None:
+        return False
+    record = json.loads(value)
+    return Decimal(record["engine_qty"]) == Decimal(qty) == Decimal(record["venue_qty"])
 
 
 async def _flat(stack: E2EStack) -> bool:

@@ -35,11 +35,6 @@ from libs.common.stores import (
     RedisRiskStateStore,
     RiskStateStore,
 )
-from libs.common.stores.idempotency import (
-    FirstValueStore,
-    InMemoryFirstValueStore,
-    RedisFirstValueStore,
-)
 from libs.common.topology import order_key
 
 Clients = tuple[aioredis.Redis, aioredis.Redis]
@@ -127,14 +122,6 @@ def idempotency_stores(clients: Clients | None) -> tuple[IdempotencyStore, Idemp
         fake = InMemoryIdempotencyStore()
         return fake, fake
     return RedisIdempotencyStore(clients[0]), RedisIdempotencyStore(clients[1])
-
-
-@pytest.fixture
-def first_value_stores(clients: Clients | None) -> tuple[FirstValueStore, FirstValueStore]:
-    if clients is None:
-        fake = InMemoryFirstValueStore()
-        return fake, fake
-    return RedisFirstValueStore(clients[0]), RedisFirstValueStore(clients[1])
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
@@ -17,9 +18,12 @@ from libs.common.domain.orders import (
     OrderEventKind,
     OrderStatus,
     apply_ack,
+    apply_amend,
     apply_cancel,
     apply_event,
     apply_fill,
+    request_amend,
+    start_send,
 )
 from libs.common.stores import (
     ConcurrentUpdateError,
@@ -28,7 +32,7 @@ from libs.common.stores import (
     OrderNotFound,
     OrderStore,
 )
-from libs.common.topology import Stream
+from libs.common.topology import Stream, order_key
 from tests.contract.conftest import Clients
 
 BTC = Symbol("BTCUSDT")
@@ -393,6 +397,89 @@ async def test_create_and_send_writes_each_new_record_with_its_command_once(
     assert sent == [b"cmd-1"]
 
 
+async def test_create_and_send_of_an_adopted_order_indexes_its_venue_id_with_its_event(
+    order_stores: tuple[OrderStore, OrderStore], clients: Clients | None
+) -> None:
+    writer, reader = order_stores
+    stream = Stream("test.events", maxlen=1_000)
+    adopted = make_order("v-77").model_copy(
+        update={"venue_order_id": VenueOrderId("77"), "status": OrderStatus.NEW}
+    )
+
+    (result,) = await writer.create_and_send([(adopted, b"acked-77")], stream)
+
+    assert result == (adopted, True)
+    assert await reader.find_by_venue_id(VenueOrderId("77")) == adopted
+    assert [o.client_order_id for o in await reader.open_orders(BTC)] == ["v-77"]
+    if clients is None:
+        assert isinstance(writer, InMemoryOrderStore)
+        sent = [entry for name, entry in writer.sent if name == stream.name]
+    else:
+        sent = [fields[b"__data__"] for _, fields in await clients[0].xrange(stream.name)]
+    assert sent == [b"acked-77"]
+
+
+async def test_requested_terms_are_written_with_the_record_and_survive_send_ack_fill_amend(
+    order_stores: tuple[OrderStore, OrderStore],
+) -> None:
+    first, second = order_stores
+    placed = make_order("r-1", qty="2.04").model_copy(
+        update={"requested_qty": Decimal("2.04"), "requested_price": Decimal("100.550")}
+    )
+    await first.create_and_send([(placed, b"cmd-r-1")], Stream("test.requests", maxlen=1_000))
+    cid = ClientOrderId("r-1")
+    read = await second.get(cid)
+
+    rounded = partial(start_send, qty=Decimal(2), price=Decimal("100.5"), ts_ns=2)
+    await first.update(cid, rounded)  # the router rounds it to the qty step
+    await second.update(cid, ack)
+    await first.update(cid, fill("e1", "0.5"))
+    await second.update(cid, partial(request_amend, qty=Decimal(3), price=Decimal(99), ts_ns=4))
+    amended = await first.update(
+        cid, partial(apply_amend, qty=Decimal(3), price=Decimal(99), ts_ns=5)
+    )
+
+    assert read == placed
+    assert (amended.status, amended.qty, amended.price) == (
+        OrderStatus.PARTIALLY_FILLED,
+        Decimal(3),
+        Decimal(99),
+    )
+    stored = await second.get(cid)
+    assert stored is not None
+    assert (str(stored.requested_qty), str(stored.requested_price)) == ("2.04", "100.550")
+
+
+async def test_update_that_changes_the_requested_terms_is_refused(order_store: OrderStore) -> None:
+    order, _ = await order_store.create(
+        make_order("a").model_copy(update={"requested_qty": Decimal(1)})
+    )
+
+    def restate(o: Order) -> Order:
+        return o.model_copy(update={"requested_qty": Decimal(7), "version": o.version + 1})
+
+    with pytest.raises(InvalidUpdate, match="requested terms"):
+        await order_store.update(order.client_order_id, restate)
+    assert await order_store.get(order.client_order_id) == order
+
+
+async def test_a_record_written_before_requested_terms_were_kept_reads_and_updates(
+    order_store: OrderStore, clients: Clients | None
+) -> None:
+    await order_store.create(make_order("a"))  # the fake's record has none: nothing to drop
+    if clients is not None:  # the JSON without the fields, as written before they existed
+        key = order_key(ClientOrderId("a"))
+        record = json.loads(await clients[0].get(key))
+        del record["requested_qty"], record["requested_price"]
+        await clients[0].set(key, json.dumps(record))
+
+    stored = await order_store.update(ClientOrderId("a"), ack)
+
+    assert (stored.requested_qty, stored.requested_price) == (None, None)
+    assert stored.status is OrderStatus.NEW
+    assert await order_store.get(ClientOrderId("a")) == stored
+
+
 async def test_update_many_with_a_stale_known_record_reads_again_and_applies_once(
     order_stores: tuple[OrderStore, OrderStore],
 ) -> None:
@@ -444,3 +531,19 @@ async def test_a_write_appends_its_events_in_the_same_step_and_only_when_it_wins
         entries = await clients[0].xrange(_Announce.stream.name)
         said = [fields[b"__data__"] for _, fields in entries]
     assert said == [b"a-2:Pending>New"]  # a-1 was New already: no change, nothing said
+
+
+async def test_order_symbols_lists_every_symbol_with_an_open_order(
+    order_stores: tuple[OrderStore, OrderStore],
+) -> None:
+    writer, reader = order_stores
+    assert await reader.order_symbols() == []
+    await writer.create(make_order("s-1"))
+    await writer.create(make_order("s-2").model_copy(update={"symbol": Symbol("ETHUSDT")}))
+    await writer.update(ClientOrderId("s-1"), ack)
+
+    symbols = await reader.order_symbols()
+
+    assert symbols == [BTC, Symbol("ETHUSDT")]
+    for symbol in symbols:  # every open order is found through them
+        assert await reader.open_orders(symbol)

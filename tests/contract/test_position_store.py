@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from libs.common.domain.enums import Side
 from libs.common.domain.ids import ExecId, Symbol
-from libs.common.domain.positions import Fill, Position, fold_fills
+from libs.common.domain.positions import Fill, Funding, Position, fold_fills, net_pnl
 from libs.common.stores import PositionStore
 
 BTC = Symbol("BTCUSDT")
@@ -153,3 +153,48 @@ async def test_all_returns_every_symbol_in_symbol_order(
     positions = await reader.all()
 
     assert [(p.symbol, p.qty) for p in positions] == [(BTC, Decimal(1)), (ETH, Decimal(-3))]
+
+
+def make_funding(exec_id: str, amount: str, *, qty: str = "1", ts_ns: int = 50) -> Funding:
+    return Funding(
+        exec_id=ExecId(exec_id),
+        symbol=BTC,
+        amount=Decimal(amount),
+        rate=Decimal("0.0001"),
+        position_qty=Decimal(qty),
+        mark_price=Decimal("100"),
+        ts_ns=ts_ns,
+    )
+
+
+async def test_funding_moves_only_the_funding_paid_once_per_exec_id(
+    position_stores: tuple[PositionStore, PositionStore],
+) -> None:
+    first, second = position_stores
+    opened, _ = await first.apply_fill(make_fill("e1", Side.BUY, "1", "100", fee="0.01"))
+
+    paid, applied = await first.apply_funding(make_funding("f1", "0.01"))
+    received, applied_second = await second.apply_funding(make_funding("f2", "-0.004"))
+    replayed, applied_again = await first.apply_funding(make_funding("f1", "0.01"))
+
+    assert (applied, applied_second, applied_again) == (True, True, False)
+    assert paid.funding_paid == Decimal("0.01")
+    assert received.funding_paid == replayed.funding_paid == Decimal("0.006")
+    assert (received.qty, received.avg_entry_price) == (opened.qty, opened.avg_entry_price)
+    assert (received.realized_pnl, received.fees_paid) == (opened.realized_pnl, opened.fees_paid)
+    assert await second.get(BTC) == received
+    assert net_pnl(received, Decimal("101")) == Decimal("1") - Decimal("0.01") - Decimal("0.006")
+
+
+async def test_a_fill_after_funding_keeps_the_funding_paid(
+    position_stores: tuple[PositionStore, PositionStore],
+) -> None:
+    store, _ = position_stores
+    await store.apply_fill(make_fill("e1", Side.BUY, "2", "100"))
+    await store.apply_funding(make_funding("f1", "0.02", qty="2"))
+
+    after, _ = await store.apply_fill(make_fill("e2", Side.SELL, "2", "110", ts_ns=60))
+
+    assert after.is_flat and after.realized_pnl == 20
+    assert after.funding_paid == Decimal("0.02") and after.updated_ts_ns == 60
+    assert (await store.versioned([BTC]))[BTC][1] == 3

@@ -1,7 +1,8 @@
 """Evidence 1: an order's whole life through every service, and the money at the end.
 
 Buy BTCUSDT (filled in two public trades: partially, then fully) and sell ETHUSDT (filled at
-once) through the gateway; then sell half the BTC back at a higher price. The positions and
+once) through the gateway; then sell half the BTC back at a higher price, and settle funding
+on the ETH short. The positions and
 P&L the gateway shows equal a hand computation in Decimal, and the venue agrees with us
 (the router's and positions' reconciliations find no drift).
 """
@@ -102,6 +103,12 @@ async def test_buy_and_sell_fill_and_positions_match_hand_computed_pnl(stack: E2
         unrealizedPnl=D("-0.05") * (D("2990") - D("3001")),
     )
     assert D(eth["netPnl"]) == D("0.55") - eth_fees
+
+    # Funding at +0.01%: the short receives 0.05 * 2990 * 0.0001 = 0.01495; P&L counts it.
+    settled = await stack.sim.control("funding", {"symbol": "ETHUSDT", "rate": "0.0001"})
+    assert [D(e["execFee"]) for e in settled["executions"]] == [D("-0.01495")]
+    eth = await _position(stack, "ETHUSDT", qty=D("-0.05"), fundingPaid=D("-0.01495"))
+    assert D(eth["netPnl"]) == D("0.55") - eth_fees + D("0.01495")
 
     venue = {p["symbol"]: D(p["size"]) * (1 if p["side"] == "Buy" else -1)
              for p in (await stack.sim.control("positions", method="GET"))["list"]

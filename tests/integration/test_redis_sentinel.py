@@ -155,8 +155,12 @@ async def test_a_freeze_returns_only_once_the_replica_holds_it(
     replica = sentinel_cluster.servers[sentinel_cluster.replica_port].process
     store = RedisRiskStateStore(client)
     try:
-        while not (await client.role())[2]:  # the primary counts the replica once it is online
+        for _ in range(200):  # the primary counts the replica once it is online
+            if (await client.role())[2]:
+                break
             await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the primary never listed its replica as online")
         timings = []
         for stopped_s in (0.4, 1.5):
             replica.send_signal(signal.SIGSTOP)

@@ -187,6 +187,14 @@ class Order(BaseModel):
     """Limit price; None for a Market order."""
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    requested_qty: Decimal | None = Field(default=None, gt=0)
+    """The qty the client placed the order with, as sent (`qty` may since have been rounded
+    by the router or amended). Never changed; None on a record written before it was kept
+    and on an order adopted from the venue."""
+    requested_price: Decimal | None = Field(default=None, gt=0)
+    """The price the client placed it with, as sent (None for a Market order, and wherever
+    `requested_qty` is None). With the terms that never change (symbol, side, type, time
+    in force, reduce-only), what a repeated clientOrderId is compared with."""
     status: OrderStatus = OrderStatus.PENDING
     filled_qty: Decimal = Field(default=Decimal(0), ge=0)
     avg_fill_price: Decimal | None = Field(default=None, gt=0)

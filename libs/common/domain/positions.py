@@ -5,9 +5,10 @@ Identity (checked by property tests): with cash = sum over fills of -side.sign *
     realized_pnl + unrealized_pnl(mark) == cash + qty * mark
 
 because the fold keeps `cash == realized_pnl - qty * avg_entry_price`: opening adds to the
-cost, closing moves (exit - entry) * closed qty from cost into realized. Fees are apart:
-net_pnl = realized + unrealized - fees. The only inexactness is Decimal's 28-digit rounding
-of the VWAP division (e.g. an entry of 100/3).
+cost, closing moves (exit - entry) * closed qty from cost into realized. Fees and funding are
+apart: net_pnl = realized + unrealized - fees - funding. Funding settlements (`Funding`) are
+folded by `apply_funding`: they change the funding paid, never the quantity or the entry.
+The only inexactness is Decimal's 28-digit rounding of the VWAP division (e.g. 100/3).
 """
 
 from __future__ import annotations
@@ -49,6 +50,23 @@ class Fill(BaseModel):
         return self.qty * self.side.sign
 
 
+class Funding(BaseModel):
+    """One funding settlement on a position, as the venue reported it (Bybit: an execution
+    of execType `Funding`, execFee the amount)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exec_id: ExecId
+    symbol: Symbol
+    amount: Decimal
+    """Positive is paid (a long when the rate is positive), negative is received."""
+    rate: Decimal
+    position_qty: Decimal
+    """The position it was settled on, signed: positive long, negative short."""
+    mark_price: Decimal = Field(gt=0)
+    ts_ns: int = Field(ge=0)
+
+
 class Position(BaseModel):
     """Net position in one symbol: positive long, negative short, zero flat.
 
@@ -67,6 +85,8 @@ class Position(BaseModel):
     """Gross of fees."""
     fees_paid: Decimal = _ZERO
     """Net of rebates."""
+    funding_paid: Decimal = _ZERO
+    """Funding paid, net of funding received."""
     exec_ids: frozenset[ExecId] = frozenset()
     updated_ts_ns: int = Field(default=0, ge=0)
 
@@ -104,9 +124,36 @@ def apply_fill(position: Position, fill: Fill) -> Position:
         avg_entry_price=entry,
         realized_pnl=realized,
         fees_paid=position.fees_paid + fill.fee,
+        funding_paid=position.funding_paid,
         exec_ids=position.exec_ids | {fill.exec_id},
         updated_ts_ns=max(position.updated_ts_ns, fill.ts_ns),
     )
+
+
+def apply_funding(position: Position, funding: Funding) -> Position:
+    """Return the position after `funding`: only the funding paid moves. A replayed exec_id
+    returns `position` unchanged."""
+    if funding.symbol != position.symbol:
+        raise InvalidFill(
+            f"funding {funding.exec_id} is for {funding.symbol}, not for the "
+            f"{position.symbol} position"
+        )
+    if funding.exec_id in position.exec_ids:
+        return position
+    return position.model_copy(
+        update={
+            "funding_paid": position.funding_paid + funding.amount,
+            "exec_ids": position.exec_ids | {funding.exec_id},
+            "updated_ts_ns": max(position.updated_ts_ns, funding.ts_ns),
+        }
+    )
+
+
+def book(position: Position, entry: Fill | Funding) -> Position:
+    """Fold one venue entry: a fill (`apply_fill`) or a funding settlement (`apply_funding`)."""
+    if isinstance(entry, Funding):
+        return apply_funding(position, entry)
+    return apply_fill(position, entry)
 
 
 def fold_fills(symbol: Symbol, fills: Iterable[Fill]) -> Position:
@@ -121,9 +168,10 @@ def unrealized_pnl(position: Position, mark: Decimal) -> Decimal:
     return position.qty * (mark - position.avg_entry_price)
 
 
-def net_pnl(position: Position, mark: Decimal) -> Decimal:
-    """Realized plus unrealized, minus fees."""
-    return position.realized_pnl + unrealized_pnl(position, mark) - position.fees_paid
+def net_pnl(position: Position, mark: Decimal | None) -> Decimal:
+    """Realized plus unrealized (none without a mark), minus fees and funding."""
+    unrealized = _ZERO if mark is None else unrealized_pnl(position, mark)
+    return position.realized_pnl + unrealized - position.fees_paid - position.funding_paid
 
 
 def _trade(

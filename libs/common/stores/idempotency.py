@@ -3,21 +3,16 @@
 A handler claims a key (an event id, a command id) before doing its non-idempotent work;
 only the instance whose claim succeeded does it. A handler that fails after claiming
 calls `forget`, so that a retry can claim again.
-
-A `FirstValueStore` remembers, with the claim, the value a key was first used with, so that
-a repeat can be told apart from another request under the same key (the gateway keeps the
-terms each clientOrderId was first placed with).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
 
-from libs.common.stores._support import Clock, monotonic, text
+from libs.common.stores._support import Clock, monotonic
 from libs.common.topology import idempotency_key
 
 
@@ -83,70 +78,3 @@ class RedisIdempotencyStore:
 
     async def forget(self, namespace: str, key: str) -> None:
         await self._redis.delete(idempotency_key(namespace, key))
-
-
-class FirstValueStore(Protocol):
-    """The first value given for each key, remembered for a TTL: "was this key first used
-    with this value?" (e.g. the terms an order's clientOrderId was first placed with)."""
-
-    async def keep_first(
-        self, namespace: str, items: Sequence[tuple[str, str]], ttl_s: float
-    ) -> list[str | None]:
-        """For each (key, value): keep `value` if `key` holds none; return None where this
-        call kept it, else the value the key holds (which may equal `value`)."""
-        ...
-
-    async def forget_many(self, namespace: str, keys: Sequence[str]) -> None:
-        """Drop the values of `keys` (e.g. their request was refused after all)."""
-        ...
-
-
-class InMemoryFirstValueStore:
-    """The FirstValueStore fake: a dict of (value, expiry) on `clock`."""
-
-    def __init__(self, *, clock: Clock = monotonic) -> None:
-        self._values: dict[tuple[str, str], tuple[str, float]] = {}
-        self._clock = clock
-
-    async def keep_first(
-        self, namespace: str, items: Sequence[tuple[str, str]], ttl_s: float
-    ) -> list[str | None]:
-        ttl, now = ttl_ms(ttl_s) / 1000, self._clock()
-        held: list[str | None] = []
-        for key, value in items:
-            kept = self._values.get((namespace, key))
-            if kept is not None and kept[1] > now:
-                held.append(kept[0])
-            else:
-                self._values[(namespace, key)] = (value, now + ttl)
-                held.append(None)
-        return held
-
-    async def forget_many(self, namespace: str, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._values.pop((namespace, key), None)
-
-
-class RedisFirstValueStore:
-    """FirstValueStore over Redis: `SET idempotency_key(namespace, key) value NX GET PX ttl`
-    per item (Redis >= 7.0), pipelined. Each SET is atomic: of N callers keeping one key at
-    once, exactly one keeps its value and the others are told it."""
-
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-
-    async def keep_first(
-        self, namespace: str, items: Sequence[tuple[str, str]], ttl_s: float
-    ) -> list[str | None]:
-        if not items:
-            return []
-        px = ttl_ms(ttl_s)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, value in items:
-                pipe.set(idempotency_key(namespace, key), value, nx=True, get=True, px=px)
-            replies = await pipe.execute()
-        return [None if reply is None else text(reply) for reply in replies]
-
-    async def forget_many(self, namespace: str, keys: Sequence[str]) -> None:
-        if keys:
-            await self._redis.delete(*(idempotency_key(namespace, key) for key in keys))

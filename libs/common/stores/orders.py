@@ -1,7 +1,9 @@
 """The order store: order records by client order id, changed only by compare-and-set.
 
 The client order id (Bybit `orderLinkId`) is the idempotency key end to end: `create` is a
-set-if-absent, so a redelivered command finds the record the first delivery wrote.
+set-if-absent, so a redelivered command finds the record the first delivery wrote. The
+record keeps the terms it was requested with (`Order.requested_qty`, `requested_price`),
+written with it and never changed by an update, so that a repeated id can be compared.
 
 Every change goes through `update(id, fn)`: read the record, apply a pure domain function
 (`apply_fill`, `apply_ack`, `apply_cancel`, ...) in Python, and write the result only if the
@@ -114,6 +116,11 @@ class OrderStore(Protocol):
 
     async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
         """The order the venue calls `venue_order_id`, once an ack recorded that id."""
+        ...
+
+    async def order_symbols(self) -> list[Symbol]:
+        """Every symbol that has, or once had, an open order, sorted: where to look for open
+        orders without scanning (a symbol stays listed once seen)."""
         ...
 
 
@@ -256,6 +263,12 @@ def _checked(old: Order, new: Order) -> Order:
             f"order {old.client_order_id} {old.symbol}: an update returned "
             f"{new.client_order_id} {new.symbol}; the id and symbol of an order never change"
         )
+    if (new.requested_qty, new.requested_price) != (old.requested_qty, old.requested_price):
+        raise InvalidUpdate(
+            f"order {old.client_order_id}: an update changed the requested terms "
+            f"({old.requested_qty} @ {old.requested_price} -> {new.requested_qty} @ "
+            f"{new.requested_price}); they are what the client placed and never change"
+        )
     if new.version <= old.version:
         raise InvalidUpdate(
             f"order {old.client_order_id}: an update changed it without bumping the version "
@@ -319,6 +332,9 @@ class InMemoryOrderStore(CasBackend):
 
     async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
         return next((o for o in self._records.values() if o.venue_order_id == venue_order_id), None)
+
+    async def order_symbols(self) -> list[Symbol]:
+        return sorted({o.symbol for o in self._records.values()})
 
     def force_put(self, order: Order) -> None:
         """Overwrite the record as is, bypassing compare-and-set: a test's foreign writer."""

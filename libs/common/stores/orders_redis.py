@@ -1,11 +1,12 @@
 """The order store over Redis: one JSON string per order, written only by Lua scripts.
 
 Keys (from `topology`): `order_key(id)` holds the Order's pydantic JSON (Decimals as exact
-strings); `open_orders_key(symbol)` is the set of open client order ids of a symbol;
-`venue_order_key(venue id)` holds the client order id. Every write of a record goes
-through one script that also maintains both indexes and the order's entry in the exposure
-ledger (`libs.common.stores.exposure_redis`), so no reader can see a record and an index or
-a total that disagree, and no crash can leave them apart.
+strings; the requested qty and price too, so `create_and_send` writes them with the record
+and its command in one script); `open_orders_key(symbol)` is the set of open client order
+ids of a symbol; `venue_order_key(venue id)` holds the client order id. Every write of a
+record goes through one script that also maintains both indexes and the order's entry in
+the exposure ledger (`libs.common.stores.exposure_redis`), so no reader can see a record
+and an index or a total that disagree, and no crash can leave them apart.
 
 A terminal record (and its venue-id entry) expires `terminal_retention_s` after its last
 write, so the keyspace does not grow forever; a late fill within that time still applies.
@@ -51,7 +52,8 @@ WRITES_PER_CALL = 100
 # symbol, kexp the exposure ledger of its symbol, kset EXPOSURE_SYMBOLS_KEY, venue_key (only
 # when the order has a venue id) the venue-id index entry; the arguments (see `_args`) end
 # with the symbol, side and units of the order's exposure (`order_units`: '0' when none).
-# An open order is in the set; a terminal one is not, and it expires after the retention.
+# An open order is in the set (and its symbol in kset, so that readers of every symbol's open
+# orders never scan the keyspace); a terminal one is not, and it expires after the retention.
 _INDEX = (
     LEDGER_LUA
     + """
@@ -60,6 +62,7 @@ local function index_keys(krec, kopen, kexp, kset, cid, open, retention_ms, symb
   local expire = tonumber(retention_ms) > 0 and open ~= '1'
   if open == '1' then
     redis.call('SADD', kopen, cid)
+    redis.call('SADD', kset, symbol)
   else
     redis.call('SREM', kopen, cid)
   end
@@ -93,11 +96,12 @@ return {1}
 """
 )
 
-# Create if absent and send its command in the same step. KEYS[1..4] as `_CREATE` (a new
-# record has no venue id), KEYS[5] the stream. ARGV as `_CREATE`, then the stream's maxlen
-# and the entry. Returns as `_CREATE`. The command is appended first: Redis does not undo a
-# script's writes when a later call fails, so the call most likely to fail (the stream's)
-# goes before the record, and a failure leaves nothing written.
+# Create if absent and send its command in the same step. KEYS[1..4] as `_CREATE`, KEYS[5]
+# the stream, KEYS[6] the venue key when the order has a venue id (an adopted order). ARGV
+# as `_CREATE`, then the stream's maxlen and the entry. Returns as `_CREATE`. The entry is
+# appended first: Redis does not undo a script's writes when a later call fails, so the call
+# most likely to fail (the stream's) goes before the record, and a failure leaves nothing
+# written.
 _CREATE_AND_SEND = LuaScript(
     XADD_LUA
     + _INDEX
@@ -107,7 +111,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 xadd(KEYS[5], ARGV[8], ARGV[9])
 redis.call('SET', KEYS[1], ARGV[1])
-index(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], false)
+index(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], KEYS[6] or false)
 return {1}
 """
 )
@@ -174,12 +178,10 @@ class RedisOrderStore(CasBackend):
         self, items: Sequence[tuple[Order, bytes]], stream: Stream
     ) -> list[tuple[Order, bool] | Exception]:
         """See `OrderStore.create_and_send`."""
-        if any(order.venue_order_id is not None for order, _ in items):
-            raise ValueError("create_and_send writes new orders: none has a venue id yet")
         calls: list[ScriptCall] = [
             (
                 _CREATE_AND_SEND,
-                [*_keys(order), stream.name],
+                [*_keys(order)[:4], stream.name, *_keys(order)[4:]],
                 [*self._args(order), maxlen_arg(stream.maxlen), entry],
             )
             for order, entry in items
@@ -218,6 +220,11 @@ class RedisOrderStore(CasBackend):
             if client_order_id is None
             else await self.get(ClientOrderId(text(client_order_id)))
         )
+
+    async def order_symbols(self) -> list[Symbol]:
+        """`EXPOSURE_SYMBOLS_KEY`: every open order's script adds its symbol (as does any
+        exposure), so it holds every symbol with an open order, and a few more."""
+        return sorted(Symbol(text(s)) for s in await self._redis.smembers(EXPOSURE_SYMBOLS_KEY))
 
     # -- CasBackend --------------------------------------------------------------------------
 

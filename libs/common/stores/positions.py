@@ -1,5 +1,6 @@
 """The position store: one position per symbol, folded fill by fill, each execId once.
 
+Funding settlements fold the same way (`apply_funding`, deduped on their execId too).
 `apply_fill` is idempotent on the fill's execId across any number of instances: the first
 call to apply an execId changes the position and returns applied=True; every replay
 (redelivery, a second instance, reconciliation) returns the position and applied=False.
@@ -16,8 +17,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from libs.common.domain.ids import ExecId, Symbol
-from libs.common.domain.positions import Fill, Position
-from libs.common.domain.positions import apply_fill as fold
+from libs.common.domain.positions import Fill, Funding, Position, book
 from libs.common.stores._support import Clock, monotonic
 from libs.common.stores.exposure import LedgerState
 
@@ -39,6 +39,12 @@ class PositionStore(Protocol):
         """
         ...
 
+    async def apply_funding(
+        self, funding: Funding, *, max_retries: int = ...
+    ) -> tuple[Position, bool]:
+        """Fold `funding` into its symbol's position once, as `apply_fill` does a fill."""
+        ...
+
     async def get(self, symbol: Symbol) -> Position | None:
         """The position on `symbol`, or None if no fill was ever applied to it."""
         ...
@@ -54,10 +60,10 @@ class PositionStore(Protocol):
         ...
 
 
-def fold_once(position: Position | None, fill: Fill) -> Position:
-    """The position after `fill`, without the execId set (the store keeps that apart)."""
-    base = position or Position(symbol=fill.symbol)
-    return fold(base, fill).model_copy(update={"exec_ids": frozenset()})
+def fold_once(position: Position | None, entry: Fill | Funding) -> Position:
+    """The position after `entry`, without the execId set (the store keeps that apart)."""
+    base = position or Position(symbol=entry.symbol)
+    return book(base, entry).model_copy(update={"exec_ids": frozenset()})
 
 
 class InMemoryPositionStore:
@@ -84,15 +90,23 @@ class InMemoryPositionStore:
     async def apply_fill(
         self, fill: Fill, *, max_retries: int = DEFAULT_MAX_RETRIES
     ) -> tuple[Position, bool]:
+        return self._apply(fill)
+
+    async def apply_funding(
+        self, funding: Funding, *, max_retries: int = DEFAULT_MAX_RETRIES
+    ) -> tuple[Position, bool]:
+        return self._apply(funding)
+
+    def _apply(self, entry: Fill | Funding) -> tuple[Position, bool]:
         now = self._clock()
-        current = self._positions.get(fill.symbol)
-        if self._seen.get(fill.exec_id, now) > now:
-            self.ledger.fold(fill.symbol, fill.exec_id, applied=False)
-            return current or Position(symbol=fill.symbol), False
-        position = fold_once(current, fill)
-        self._positions[fill.symbol] = position
-        self._seen[fill.exec_id] = now + self._seen_ttl_s
-        self.ledger.fold(fill.symbol, fill.exec_id, applied=True)
+        current = self._positions.get(entry.symbol)
+        if self._seen.get(entry.exec_id, now) > now:
+            self.ledger.fold(entry.symbol, entry.exec_id, applied=False)
+            return current or Position(symbol=entry.symbol), False
+        position = fold_once(current, entry)
+        self._positions[entry.symbol] = position
+        self._seen[entry.exec_id] = now + self._seen_ttl_s
+        self.ledger.fold(entry.symbol, entry.exec_id, applied=True)
         return position, True
 
     async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:

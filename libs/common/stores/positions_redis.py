@@ -1,10 +1,11 @@
 """The position store over Redis: a hash per symbol, changed by one compare-and-set script.
 
 `position_key(symbol)` is a hash of the position's numbers as exact decimal strings
-(`qty`, `avg_entry_price` ("" when flat), `realized_pnl`, `fees_paid`, `updated_ts_ns`) and
-a `version` bumped on every fill. No execIds are kept in it: `exec_seen_key(execId)` marks
-an applied fill for `SEEN_TTL_S`, written by the same script that writes the position and
-removes the fill from the exposure ledger's unfolded fills.
+(`qty`, `avg_entry_price` ("" when flat), `realized_pnl`, `fees_paid`, `funding_paid`,
+`updated_ts_ns`) and a `version` bumped on every fill and funding settlement. No execIds are
+kept in it: `exec_seen_key(execId)` marks an applied fill (or funding) for `SEEN_TTL_S`,
+written by the same script that writes the position and removes the fill from the exposure
+ledger's unfolded fills.
 `POSITION_SYMBOLS_KEY` lists the symbols that have a record.
 
 The fold (Decimal VWAP, realized P&L, flips) runs in Python with the pure domain function;
@@ -20,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from libs.common.domain.ids import Symbol
-from libs.common.domain.positions import Fill, Position
+from libs.common.domain.positions import Fill, Funding, Position
 from libs.common.stores._support import LuaScript, ScriptArg, backoff, text
 from libs.common.stores.errors import ConcurrentUpdateError
 from libs.common.stores.exposure_redis import LEDGER_LUA
@@ -74,35 +75,43 @@ class RedisPositionStore:
     async def apply_fill(
         self, fill: Fill, *, max_retries: int = DEFAULT_MAX_RETRIES
     ) -> tuple[Position, bool]:
+        return await self._apply(fill, max_retries)
+
+    async def apply_funding(
+        self, funding: Funding, *, max_retries: int = DEFAULT_MAX_RETRIES
+    ) -> tuple[Position, bool]:
+        return await self._apply(funding, max_retries)
+
+    async def _apply(self, entry: Fill | Funding, max_retries: int) -> tuple[Position, bool]:
         keys = [
-            position_key(fill.symbol),
-            exec_seen_key(fill.exec_id),
+            position_key(entry.symbol),
+            exec_seen_key(entry.exec_id),
             POSITION_SYMBOLS_KEY,
-            exposure_key(fill.symbol),
-            unfolded_key(fill.symbol),
+            exposure_key(entry.symbol),
+            unfolded_key(entry.symbol),
             EXPOSURE_SYMBOLS_KEY,
         ]
         for attempt in range(max_retries + 1):
             if attempt:
                 await backoff(attempt)
-            current, version = await self._read(fill.symbol)
-            position = fold_once(current, fill)
+            current, version = await self._read(entry.symbol)
+            position = fold_once(current, entry)
             args: list[ScriptArg] = [
                 version,
                 self._seen_ttl_ms,
-                fill.symbol,
-                fill.exec_id,
+                entry.symbol,
+                entry.exec_id,
                 *_fields(position),
             ]
             reply = int(await _APPLY(self._redis, keys, args))
             if reply == 1:
                 return position, True
             if reply == 0:  # another instance applied this execId between our read and write
-                current, _ = await self._read(fill.symbol)
-                return current or Position(symbol=fill.symbol), False
+                current, _ = await self._read(entry.symbol)
+                return current or Position(symbol=entry.symbol), False
         raise ConcurrentUpdateError(
-            f"position {fill.symbol}: other writers changed it before each of "
-            f"{max_retries + 1} attempts to apply fill {fill.exec_id}; gave up"
+            f"position {entry.symbol}: other writers changed it before each of "
+            f"{max_retries + 1} attempts to apply {entry.exec_id}; gave up"
         )
 
     async def get(self, symbol: Symbol) -> Position | None:
@@ -144,6 +153,7 @@ def _fields(position: Position) -> list[str]:
         "avg_entry_price", "" if entry is None else str(entry),
         "realized_pnl", str(position.realized_pnl),
         "fees_paid", str(position.fees_paid),
+        "funding_paid", str(position.funding_paid),
         "updated_ts_ns", str(position.updated_ts_ns),
     ]  # fmt: skip
 
@@ -163,5 +173,6 @@ def _decode(symbol: Symbol, record: Mapping[Any, Any]) -> Position | None:
         avg_entry_price=Decimal(entry) if entry else None,
         realized_pnl=Decimal(_field(record, "realized_pnl") or 0),
         fees_paid=Decimal(_field(record, "fees_paid") or 0),
+        funding_paid=Decimal(_field(record, "funding_paid") or 0),
         updated_ts_ns=int(_field(record, "updated_ts_ns") or 0),
     )

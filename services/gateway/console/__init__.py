@@ -2,15 +2,19 @@
 
     GET /console               the console page (static HTML, CSS and JS: no build, no CDN)
     GET /console/static/...    its assets
-    GET /docs                  Swagger UI, with its files from the `fastapi-offline`
-    GET /docs/assets/...       package: nothing is loaded from the internet
+    GET /docs                  Swagger UI, and ReDoc, with their files from the
+    GET /redoc                 `fastapi-offline` package at `/docs/assets/...`: nothing is
+    GET /docs/assets/...       loaded from the internet
 
 The page holds no data: it asks for an API key and reads everything over the `/v1` routes
 and the `/v1/stream` WebSocket with that key, so these routes need none.
 
-Without `fastapi-offline` installed, `/docs` falls back to FastAPI's page, which loads
-Swagger UI from a CDN (blank offline); the gateway starts either way. `/redoc` stays
-FastAPI's: ReDoc fetches its logo from cdn.redoc.ly even when its script is local.
+ReDoc's script itself shows a logo from cdn.redoc.ly ("API docs by Redocly"): `/redoc` is
+answered with a Content-Security-Policy that lets the page load only from the gateway, so the
+browser never asks for it (the link shows without its logo), and without Google fonts.
+
+Without `fastapi-offline` installed, `/docs` and `/redoc` fall back to FastAPI's pages, which
+load their scripts from a CDN (blank offline); the gateway starts either way.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -31,10 +35,16 @@ except ImportError:  # not installed: the docs pages fall back to the CDN
 
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = "/docs/assets"
+REDOC_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:"
+)
+"""Only the gateway's own files (ReDoc's inline styles and its search worker, a blob: URL)."""
 
 
 def install(app: FastAPI) -> None:
-    """Serve `/console` and a `/docs` that works offline (create the app with docs_url=None)."""
+    """Serve `/console`, and a `/docs` and `/redoc` that work offline (create the app with
+    docs_url=None and redoc_url=None)."""
     page = STATIC / "index.html"
     openapi_url = app.openapi_url or "/openapi.json"
 
@@ -54,8 +64,23 @@ def install(app: FastAPI) -> None:
             swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
         )
 
+    async def redoc() -> HTMLResponse:
+        title = f"{app.title} - ReDoc"
+        if DOCS_FILES is None:
+            return get_redoc_html(openapi_url=openapi_url, title=title)
+        page = get_redoc_html(
+            openapi_url=openapi_url,
+            title=title,
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers["Content-Security-Policy"] = REDOC_CSP
+        return page
+
     app.add_api_route("/console", console, include_in_schema=False)
     app.add_api_route("/docs", docs, include_in_schema=False)
+    app.add_api_route("/redoc", redoc, include_in_schema=False)
     # check_dir=False: an install without the package's data files still starts.
     static = StaticFiles(directory=STATIC, check_dir=False)
     app.mount("/console/static", static, name="console-static")

@@ -229,7 +229,7 @@ async def test_a_request_that_waits_past_the_pool_timeout_gets_503_and_writes_no
     statuses = [response.status_code for response in answers]
     assert set(statuses) <= {202, 503} and 503 in statuses, statuses
     for cid, response in zip(cids, answers, strict=True):
-        if response.status_code == 503:  # refused while keeping its terms or recording it
+        if response.status_code == 503:  # refused while recording it: nothing written
             assert "retry with the same clientorderids" in response.json()["error"].lower()
         assert await recorded(redis, cid) is (response.status_code == 202)
 

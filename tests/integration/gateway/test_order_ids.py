@@ -1,9 +1,11 @@
 """A clientOrderId through the real gateway and Redis: Bybit's `orderLinkId` name for it, a
-retry answered with the first outcome and reason, other terms refused with 409."""
+retry answered with the first outcome and reason, other terms (kept by the record) refused
+with 409."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from functools import partial
 
@@ -13,13 +15,11 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.ids import ClientOrderId, Symbol
-from libs.common.domain.orders import admit, reject
-from libs.common.messages import OrderDenied
+from libs.common.domain.orders import admit, reject, start_send
+from libs.common.messages import OrderDenied, PlaceOrder
 from libs.common.stores import RedisOrderStore
-from libs.common.topology import idempotency_key
-from services.gateway.terms import TERMS_NAMESPACE
 from tests.integration.gateway import conftest
-from tests.integration.gateway.conftest import publish, requests_len
+from tests.integration.gateway.conftest import messages, publish, requests_len
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ async def test_same_id_with_other_terms_is_409_naming_them_and_places_nothing(
     assert record is not None and (record.qty, record.side) == (Decimal("0.010"), "Buy")
 
 
-async def test_a_batch_with_an_id_taken_by_other_terms_writes_nothing(
+async def test_a_batch_with_an_id_taken_by_other_terms_places_the_others_and_names_them(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     await client.post("/v1/orders", json=order())
@@ -97,15 +97,57 @@ async def test_a_batch_with_an_id_taken_by_other_terms_writes_nothing(
         "/v1/orders/batch",
         json={"orders": [order(clientOrderId="id-2"), order(price="64000")]},
     )
-    written = await RedisOrderStore(redis).get(ClientOrderId("id-2"))
     retried = await client.post("/v1/orders/batch", json={"orders": [order(clientOrderId="id-2")]})
 
     assert response.status_code == 409, response.text
     assert response.json()["details"][0]["field"] == "price"
-    assert written is None
-    # the refused batch kept nothing: id-2 is free for any terms
-    assert (retried.status_code, retried.json()["results"][0]["created"]) == (202, True)
+    assert "order(s) id-2 of this batch were placed" in response.json()["error"]
+    # each order is written on its own: id-2 was placed, and a retry finds it
+    assert (retried.status_code, retried.json()["results"][0]["created"]) == (200, False)
+    record = await RedisOrderStore(redis).get(ClientOrderId("id-1"))
+    assert record is not None and record.price == Decimal("65000.5")
     assert await requests_len(redis) == 2
+
+
+async def test_a_place_that_redis_failed_leaves_its_id_free_for_other_terms(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    stream = topology.ORDERS_REQUESTS.name
+    await redis.set(stream, "not a stream")  # the write of record and command fails (WRONGTYPE)
+    failed = await client.post("/v1/orders", json=order())
+    await redis.delete(stream)
+
+    other = await client.post("/v1/orders", json=order(side="Sell", qty="0.02"))
+
+    assert failed.status_code == 503, failed.text
+    # the terms are kept only with the record: the failed place took nothing
+    assert (other.status_code, other.json()["created"]) == (202, True), other.text
+    placed = await messages(redis, topology.ORDERS_REQUESTS)
+    assert [(c.client_order_id, c.side, c.qty) for c in placed if isinstance(c, PlaceOrder)] == [
+        ("id-1", "Sell", Decimal("0.02"))
+    ]
+    assert [k async for k in redis.scan_iter(match="*:idem:*")] == []
+
+
+async def test_the_requested_terms_are_compared_after_the_router_rounded_the_record(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await client.post("/v1/orders", json=order(qty="0.0104"))
+    await RedisOrderStore(redis).update(  # as the router sends it, rounded to the qty step
+        ClientOrderId("id-1"),
+        partial(start_send, qty=Decimal("0.010"), price=Decimal("65000.5"), ts_ns=2),
+    )
+
+    retry = await client.post("/v1/orders", json=order(qty="0.01040"))
+    as_rounded = await client.post("/v1/orders", json=order(qty="0.010"))
+
+    assert (retry.status_code, retry.json()["created"]) == (200, False), retry.text
+    assert retry.json()["order"]["qty"] == "0.010"
+    assert as_rounded.status_code == 409, as_rounded.text
+    assert as_rounded.json()["details"] == [
+        {"clientOrderId": "id-1", "field": "qty", "taken": "0.0104", "requested": "0.01"}
+    ]
+    assert await requests_len(redis) == 1
 
 
 async def test_retry_of_a_denied_order_answers_denied_with_the_reason(
@@ -163,18 +205,19 @@ async def test_retry_with_wait_of_a_pending_order_answers_its_outcome_when_it_co
     assert (body["created"], body["outcome"], body["reason"]) == (False, "denied", "no mark")
 
 
-async def test_once_the_kept_terms_are_gone_the_record_stands_in_without_qty_and_price(
+async def test_a_record_from_before_requested_terms_is_compared_without_qty_and_price(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     await client.post("/v1/orders", json=order())
-    await redis.delete(idempotency_key(TERMS_NAMESPACE, "id-1"))  # expired
+    key = topology.order_key(ClientOrderId("id-1"))
+    record = json.loads(await redis.get(key))
+    del record["requested_qty"], record["requested_price"]
+    await redis.set(key, json.dumps(record))  # as written before the record kept them
 
     rounded = await client.post("/v1/orders", json=order(qty="0.0104"))  # as the router may
-    await redis.delete(idempotency_key(TERMS_NAMESPACE, "id-1"))
     other_side = await client.post("/v1/orders", json=order(side="Sell"))
 
-    assert (rounded.status_code, rounded.json()["created"]) == (200, False)
+    assert (rounded.status_code, rounded.json()["created"]) == (200, False), rounded.text
     assert other_side.status_code == 409, other_side.text
     assert [d["field"] for d in other_side.json()["details"]] == ["side"]
-    assert await redis.exists(idempotency_key(TERMS_NAMESPACE, "id-1")) == 0
     assert await requests_len(redis) == 1

@@ -14,7 +14,7 @@ from libs.common import topology
 from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import Side
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
-from libs.common.messages import Envelope, OrderFilled, PositionUpdated
+from libs.common.messages import Envelope, FundingSettled, OrderFilled, PositionUpdated
 from libs.common.redis_server import free_port
 from libs.common.service import ServiceRuntime
 from libs.common.venue import Execution, VenueConfig
@@ -105,7 +105,7 @@ def from_execution(execution: Execution) -> OrderFilled:
     )
 
 
-async def publish(redis: aioredis.Redis, message: OrderFilled) -> Envelope:
+async def publish(redis: aioredis.Redis, message: OrderFilled | FundingSettled) -> Envelope:
     envelope = Envelope.wrap(message)
     await redis.xadd(topology.ORDERS_EVENTS.name, {DATA_FIELD: envelope.to_json()})
     return envelope

@@ -13,10 +13,12 @@ from prometheus_client import CollectorRegistry
 from libs.common.batching import Incoming
 from libs.common.bus import Bus
 from libs.common.domain.enums import Side
+from libs.common.messages import FundingSettled
 from libs.common.metrics import EngineMetrics
 from libs.common.service import EnvelopeCodec
 from libs.common.stores import RedisPositionStore
 from libs.common.stores.marks import Mark, RedisMarkStore
+from libs.common.topology import unfolded_key
 from services.positions.fills import FillsHandler
 from tests.integration.bus.helpers import wait_until
 from tests.integration.positions.helpers import (
@@ -63,6 +65,40 @@ async def test_fills_fold_into_the_position_exactly_as_computed_by_hand(
     last = published[-1]
     assert (last.mark, last.unrealized_pnl) == (D(100), D("2.5"))  # -0.5 x (100 - 105)
     assert qty_gauge == -0.5
+
+
+async def test_funding_folds_into_net_pnl_once_and_is_published(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
+    now = time.time_ns()
+    await RedisMarkStore(redis).put_many([Mark(symbol=BTC, mark=D(110), ts_ns=now, seen_ns=now)])
+    funding = FundingSettled(
+        symbol=BTC,
+        exec_id="fund-1",
+        amount=D("0.022"),
+        rate=D("0.0001"),
+        position_qty=D(2),
+        mark_price=D(110),
+        ts_event_ns=now,
+    )
+
+    async with running_positions(redis_url) as positions:
+        await publish(redis, filled("e1", Side.BUY, "2", "100", fee="0.1"))
+        sent = await publish(redis, funding)
+        await publish(redis, funding)  # a replay: nothing more
+        await wait_until(lambda: parts(positions).consumer.stats.handled == 3)
+        gauges = positions.registry.get_sample_value
+        # unrealized 20 - fees 0.1 - funding 0.022
+        await wait_until(lambda: gauges("position_pnl", {"symbol": BTC}) == 19.878)
+
+    stored = await RedisPositionStore(redis).get(BTC)
+    assert stored is not None
+    assert (stored.qty, stored.avg_entry_price, stored.funding_paid) == (D(2), D(100), D("0.022"))
+    published = [u for e, u in await updates(redis) if e.correlation_id == sent.correlation_id]
+    assert [(u.qty, u.funding_paid, u.unrealized_pnl) for u in published] == [
+        (D(2), D("0.022"), D(20))
+    ]
+    assert await redis.zcard(unfolded_key(BTC)) == 0
 
 
 async def test_replayed_fill_changes_nothing_and_publishes_nothing(

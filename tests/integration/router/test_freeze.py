@@ -17,7 +17,7 @@ from libs.common.domain.risk_checks import TradingState
 from libs.common.freeze import trigger_freeze
 from libs.common.metrics import EngineMetrics, FreezeReason
 from libs.common.stores import RedisRiskStateStore
-from libs.common.topology import venue_circuit_key
+from libs.common.topology import VENUE_CIRCUITS_KEY, venue_circuit_key
 from libs.common.venue import BybitVenue, PlaceOrder
 from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
 from tests.simulator import SimProcess
@@ -97,6 +97,7 @@ async def test_venue_circuit_opens_after_server_errors_and_freezes_trading(
     assert router.metric("venue_circuit_state", state="closed") == 0
     assert router.metric("freeze_triggered_total", reason="venue_circuit") == 1
     assert await redis.hget(venue_circuit_key("r1"), "state") == b"open"
+    assert await redis.zscore(VENUE_CIRCUITS_KEY, "r1") is not None  # listed for readers
     # Sent into the 5xx: unknown, left Sending to reconcile. Or, when other calls' failures
     # opened the breaker first, never sent and refused as such: both are true, and racy.
     order = await desk.order("into-5xx")

@@ -7,12 +7,14 @@ from decimal import Decimal
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.ids import ClientOrderId, Symbol
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
 from libs.common.stores import RedisLeaseStore
+from libs.common.topology import ORDERS_EVENTS
 from libs.common.venue import BybitVenue, CancelOrder, PlaceOrder
 from services.router.private_stream import PRIVATE_STREAM_LEASE
 from tests.integration.router.conftest import Desk, StartRouter, bid, venue_config, wait_until
@@ -88,3 +90,27 @@ async def test_a_pending_order_the_venue_never_got_is_rejected_with_the_reason_w
     # written in the same step as the record: no crash can leave it without its event
     events = await desk.events(OrderRejected)
     assert [(e.client_order_id, e.reason) for e in events] == [("never-sent", "not_at_venue")]
+
+
+async def test_an_adoption_whose_event_cannot_be_written_writes_no_record_either(
+    start_router: StartRouter, desk: Desk, redis: aioredis.Redis, venue_sim: SimProcess
+) -> None:
+    """Redis fails on the event's write (here: orders.events is the wrong type): the record
+    is not written either, so the next pass adopts the order and announces it."""
+    assert await RedisLeaseStore(redis).acquire(PRIVATE_STREAM_LEASE, "elsewhere", 60_000)
+    router = await start_router()
+    await wait_until(lambda: router.reconciler.passes >= 1, what="the start-up pass")
+    async with BybitVenue(venue_config(venue_sim)) as manual:
+        await manual.place(manual_bid("by-hand-2", "58000"))
+    await redis.delete(ORDERS_EVENTS.name)
+    await redis.set(ORDERS_EVENTS.name, "not a stream")
+
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await router.reconciler.reconcile(BTC)
+
+    assert await desk.orders.get(ClientOrderId("by-hand-2")) is None
+    await redis.delete(ORDERS_EVENTS.name)
+    drift = await router.reconciler.run_once()
+    assert drift[BTC].adopted == 1
+    assert (await desk.order("by-hand-2")).status is OrderStatus.NEW
+    assert [e.client_order_id for e in await desk.events(OrderAcknowledged)] == ["by-hand-2"]

@@ -23,8 +23,11 @@ from libs.common.domain.errors import InvalidFill
 from libs.common.domain.ids import ExecId, Symbol
 from libs.common.domain.positions import (
     Fill,
+    Funding,
     Position,
     apply_fill,
+    apply_funding,
+    book,
     fold_fills,
     net_pnl,
     unrealized_pnl,
@@ -154,6 +157,40 @@ def test_unrealized_and_net_pnl_at_a_mark() -> None:
     )
     assert unrealized_pnl(position, D("95")) == 5  # short 1 from 100, mark 95
     assert net_pnl(position, D("95")) == D("10") + D("5") - D("0.5")
+
+
+def funding(exec_id: str, amount: str, symbol: Symbol = BTC) -> Funding:
+    return Funding(
+        exec_id=ExecId(exec_id),
+        symbol=symbol,
+        amount=D(amount),
+        rate=D("0.0001"),
+        position_qty=D("-1"),
+        mark_price=D("95"),
+        ts_ns=7,
+    )
+
+
+def test_funding_is_subtracted_from_net_pnl_and_moves_nothing_else() -> None:
+    position = fold_fills(BTC, [make_fill("e1", Side.SELL, "1", "100", fee="0.5")])
+
+    after = book(book(position, funding("f1", "-0.0095")), funding("f2", "0.002"))
+
+    assert after.funding_paid == D("-0.0075")  # a short received, then paid
+    assert (after.qty, after.avg_entry_price, after.realized_pnl) == (D(-1), D(100), 0)
+    assert net_pnl(after, D("95")) == D("5") - D("0.5") + D("0.0075")
+    assert net_pnl(after, None) == D("-0.5") + D("0.0075")  # unmarked: no unrealized
+
+
+def test_a_replayed_funding_changes_nothing() -> None:
+    once = apply_funding(Position(symbol=BTC), funding("f1", "0.01"))
+
+    assert apply_funding(once, funding("f1", "0.01")) is once
+
+
+def test_funding_of_another_symbol_is_refused() -> None:
+    with pytest.raises(InvalidFill, match="ETHUSDT"):
+        apply_funding(Position(symbol=BTC), funding("f1", "0.01", symbol=Symbol("ETHUSDT")))
 
 
 def test_unrealized_pnl_of_a_flat_position_is_zero() -> None:

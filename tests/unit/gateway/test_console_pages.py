@@ -45,6 +45,21 @@ async def test_docs_reference_only_local_assets_and_each_answers_200(
     assert (await http.get("/openapi.json")).status_code == 200
 
 
+async def test_redoc_references_only_local_assets_and_may_load_nothing_else(
+    http: httpx.AsyncClient,
+) -> None:
+    assets = await _local_assets(http, "/redoc")
+    policy = (await http.get("/redoc")).headers["Content-Security-Policy"]
+
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"redoc.standalone.js"}
+    for asset in assets:
+        answer = await http.get(asset)
+        assert answer.status_code == 200, asset
+        assert len(answer.content) > 100, asset
+    # ReDoc's own script shows a logo from cdn.redoc.ly: the browser may load nothing but ours
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+
+
 async def test_console_page_and_its_scripts_are_served_and_load_nothing_external(
     http: httpx.AsyncClient,
 ) -> None:
@@ -62,5 +77,5 @@ async def test_console_page_and_its_scripts_are_served_and_load_nothing_external
 async def test_console_and_docs_are_not_in_the_openapi_schema(http: httpx.AsyncClient) -> None:
     paths = (await http.get("/openapi.json")).json()["paths"]
 
-    assert not {"/console", "/docs"} & set(paths)
+    assert not {"/console", "/docs", "/redoc"} & set(paths)
     assert {"/v1/console/me", "/v1/console/overview"} <= set(paths)

@@ -58,6 +58,8 @@ async def test_venue_health_reads_circuits_and_rate_limit_use_in_the_last_second
         topology.venue_circuit_key("router-1"),
         mapping={"state": "open", "failures": "5", "reason": "timeout", "updated_ns": now_ns},
     )
+    await redis.zadd(topology.VENUE_CIRCUITS_KEY, {"router-1": now_ns // 1_000_000})
+    await redis.zadd(topology.VENUE_CIRCUITS_KEY, {"router-gone": 1})  # its hash expired
     seconds, micros = await redis.time()
     now_us = seconds * 1_000_000 + micros
     bucket = topology.rate_limit_key("bybit:linear:trade")

@@ -9,10 +9,16 @@ import pytest
 from pydantic import ValidationError
 
 from libs.common.domain.ids import ClientOrderId
-from libs.common.domain.orders import Order, admit, reject
-from libs.common.stores.idempotency import InMemoryFirstValueStore
+from libs.common.domain.orders import (
+    Order,
+    admit,
+    apply_ack,
+    apply_amend,
+    reject,
+    request_amend,
+    start_send,
+)
 from services.gateway import terms
-from services.gateway.errors import Conflict
 from services.gateway.placing import outcome_of
 from services.gateway.schemas import OrderBody, Outcome
 
@@ -67,17 +73,46 @@ def test_terms_compare_numbers_as_values() -> None:
     assert other == ["symbol", "price", "reduceOnly"]
 
 
-async def test_keep_refuses_other_terms_and_leaves_nothing_of_the_refused_call() -> None:
-    store = InMemoryFirstValueStore()
-    assert await terms.keep(store, [command("c-1")]) == [True]
-    assert await terms.keep(store, [command("c-1")]) == [False]
+def test_the_requested_terms_still_match_after_the_router_rounded_and_an_amend() -> None:
+    placed = command(qty="0.0104", price="65000.55")
+    record = placed.to_order(1)
+    record = start_send(record, Decimal("0.010"), Decimal("65000.5"), ts_ns=2)
+    record = apply_ack(record, None, ts_ns=3)
+    record = request_amend(record, Decimal("0.02"), Decimal("64000"), ts_ns=4)
+    record = apply_amend(record, Decimal("0.02"), Decimal("64000"), ts_ns=5)
 
-    with pytest.raises(Conflict) as refused:
-        await terms.keep(store, [command("c-2"), command("c-1", orderType="Market", price=None)])
+    same = terms.clashes([command(qty="0.01040", price="65000.550")], [(record, False)])
+    as_recorded = terms.clashes([command(qty="0.02", price="64000")], [(record, False)])
 
-    assert [d["field"] for d in refused.value.details] == ["orderType", "price"]
-    assert "clientOrderId c-1 is taken by an order with other terms" in refused.value.message
-    assert await terms.keep(store, [command("c-2", side="Sell")]) == [True]  # c-2 was let go
+    assert same == []
+    assert [terms.differences(taken, asked) for _, taken, asked in as_recorded] == [
+        ["qty", "price"]
+    ]
+    assert as_recorded[0][1]["qty"] == "0.0104"  # the 409 tells the terms it was placed with
+
+
+def test_a_record_without_requested_terms_is_compared_without_qty_and_price() -> None:
+    old = command().to_order(1).model_copy(update={"requested_qty": None, "requested_price": None})
+
+    rounded = terms.clashes([command(qty="0.0104", price="1")], [(old, False)])
+    other_side = terms.clashes([command(side="Sell", qty="0.0104")], [(old, False)])
+
+    assert rounded == []
+    assert [terms.differences(t, r) for _, t, r in other_side] == [["side"]]
+
+
+def test_an_order_created_by_the_call_is_no_clash_and_a_409_names_the_placed_ones() -> None:
+    created = command("c-1").to_order(1)
+    taken = command("c-2").to_order(1)
+    asked = [command("c-1"), command("c-2", orderType="Market", price=None)]
+
+    found = terms.clashes(asked, [(created, True), (taken, False)])
+    refused = terms.taken_with_other_terms(found, placed=["c-1"])
+
+    assert [cid for cid, _, _ in found] == ["c-2"]
+    assert [d["field"] for d in refused.details] == ["orderType", "price"]
+    assert "clientOrderId c-2 is taken by an order with other terms" in refused.message
+    assert refused.message.endswith("order(s) c-1 of this batch were placed")
 
 
 def pending() -> Order:

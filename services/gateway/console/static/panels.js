@@ -46,6 +46,7 @@ function renderPositions(answer) {
     num(p.realizedPnl, PLACES.money, true),
     num(p.unrealizedPnl, PLACES.money, true),
     num(p.feesPaid, PLACES.money),
+    num(p.fundingPaid, PLACES.money),
     num(p.netPnl, PLACES.money, true),
   )));
 }
@@ -67,17 +68,21 @@ function renderOrders(answer, canCancel, onCancel) {
   )));
 }
 
+// A horizontal bar of a used fraction (a 4-place ratio string): amber from 80 %, red at 100 %.
+function usageBar(ratioText, title) {
+  const ratio = Number(ratioText);
+  const level = ratio >= 1 ? "red" : ratio >= 0.8 ? "amber" : "ok";
+  return el("div", { class: `bar ${level}`, title },
+    el("span", { style: `width: ${Math.min(100, ratio * 100).toFixed(2)}%` }));
+}
+
 function renderUtilisation(risk) {
   document.getElementById("pnl-today").textContent = fixed(risk.pnlToday, PLACES.money);
-  fill("#utilisation", risk.utilisation.map((u) => {
-    const ratio = Number(u.ratio);
-    const level = ratio >= 1 ? "red" : ratio >= 0.8 ? "amber" : "ok";
-    return el("div", { class: "bar-row", "data-limit": u.limit, "data-symbol": u.symbol },
-      el("span", {}, `${u.limit} ${u.symbol}`),
-      el("div", { class: `bar ${level}`, title: `limit ${u.limitValue}` },
-        el("span", { style: `width: ${Math.min(100, ratio * 100).toFixed(2)}%` })),
-      el("span", { class: "num" }, percent(u.ratio)));
-  }));
+  fill("#utilisation", risk.utilisation.map((u) => el("div",
+    { class: "bar-row", "data-limit": u.limit, "data-symbol": u.symbol },
+    el("span", {}, `${u.limit} ${u.symbol}`),
+    usageBar(u.ratio, `limit ${u.limitValue}`),
+    el("span", { class: "num" }, percent(u.ratio)))));
 }
 
 function renderLimits(limits, editable) {
@@ -115,6 +120,8 @@ function renderHealth(circuits, overview) {
     el("td", { class: "num" }, r.usedLastSecond),
     el("td", { class: r.blockedUntil ? "neg" : "" }, r.blockedUntil ? clock(r.blockedUntil) : DASH),
   )));
+  renderHeadroom(overview.rateLimitHeadroom);
+  renderDrift(overview.reconciliation);
   fill("#streams tbody", overview.streams.flatMap((s) => {
     const groups = s.groups.length ? s.groups : [null];
     return groups.map((g) => el("tr", { "data-stream": s.stream },
@@ -125,6 +132,40 @@ function renderHealth(circuits, overview) {
       el("td", { class: "num" }, g ? g.pending : DASH),
       el("td", { class: s.deadLetters ? "num neg" : "num" }, s.deadLetters),
     ));
+  }));
+}
+
+// The venue's own count per endpoint: the bar is the used part of its window, the text what
+// is left; "no data" when no router has heard from the venue within the last minute.
+function renderHeadroom(rows) {
+  if (rows.length === 0) {
+    fill("#headroom", [el("div", { class: "nodata" }, "no data")]);
+    return;
+  }
+  fill("#headroom", rows.map((h) => el("div",
+    { class: "bar-row", "data-endpoint": h.endpoint, "data-group": h.group },
+    el("span", {}, `${h.group} ${h.endpoint}`),
+    h.stale
+      ? el("span", { class: "nodata", title: `last answer ${clock(h.updatedTime)}` }, "no data")
+      : usageBar(h.used, `resets ${clock(h.resetTime)}, answered ${clock(h.updatedTime)}`),
+    el("span", { class: "num" }, h.stale ? DASH : `${h.remaining}/${h.limit} left`))));
+}
+
+// Per symbol: positions (ours vs the venue's qty) and the router's order reconciliation;
+// a non-zero drift is red and marks its row.
+function renderDrift(rows) {
+  const count = (n) => el("td", { class: n ? "num neg" : "num" }, n === null ? DASH : n);
+  fill("#drift tbody", rows.map((d) => {
+    const drifting = Number(d.qtyDrift || 0) !== 0 || d.openOrdersDrift > 0 || d.executionsDrift > 0;
+    return el("tr", { "data-symbol": d.symbol, class: drifting ? "drift" : null },
+      el("td", {}, d.symbol),
+      num(d.engineQty, PLACES.qty),
+      num(d.venueQty, PLACES.qty),
+      el("td", { class: Number(d.qtyDrift || 0) !== 0 ? "num neg" : "num" }, fixed(d.qtyDrift, PLACES.qty)),
+      el("td", {}, clock(d.positionsCheckedTime)),
+      count(d.openOrdersDrift),
+      count(d.executionsDrift),
+      el("td", {}, clock(d.ordersCheckedTime)));
   }));
 }
 
