@@ -61,13 +61,9 @@ async def amend(
     )
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
-    log.info(
-        "order %s: amend sent (qty %s, price %s)",
-        client_order_id,
-        body.qty,
-        body.price,
-        extra={"cid": envelope.correlation_id},
-    )
+    terms = (("qty", body.qty), ("price", body.price))
+    changes = ", ".join(f"{term} {value}" for term, value in terms if value is not None)
+    log.info("order %s: amend sent (%s)", client_order_id, changes, extra=_cid(envelope))
     return _accepted(command.TYPE, order)
 
 
@@ -79,7 +75,7 @@ async def cancel(gateway: Gateway, client_order_id: ClientOrderId) -> CommandAcc
     command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol)
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
-    log.info("order %s: cancel sent", client_order_id, extra={"cid": envelope.correlation_id})
+    log.info("order %s: cancel sent", client_order_id, extra=_cid(envelope))
     return _accepted(command.TYPE, order)
 
 
@@ -99,3 +95,8 @@ def _accepted(command: str, order: Order) -> CommandAccepted:
         client_order_id=order.client_order_id,
         order=OrderView.of(order),
     )
+
+
+def _cid(envelope: Envelope) -> dict[str, str]:
+    """`extra=` of a log line about the command in `envelope`: its correlation id."""
+    return {"cid": envelope.correlation_id}

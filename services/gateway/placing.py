@@ -77,13 +77,16 @@ def _commands(gateway: Gateway, bodies: Sequence[OrderBody]) -> list[PlaceOrder]
 async def _create_and_send(
     gateway: Gateway, commands: list[PlaceOrder], now_ns: int
 ) -> list[tuple[Order, bool]]:
-    """Write each record with its command; a Redis failure is a 503 that says what to do."""
-    items = [(c.to_order(now_ns), Envelope.wrap(c).to_json()) for c in commands]
+    """Write each record with its command; a Redis failure is a 503 that says what to do.
+    An order placed alone is logged with its command's correlation id (`[cid=...]`)."""
+    envelopes = [Envelope.wrap(c) for c in commands]
+    items = [(c.to_order(now_ns), e.to_json()) for c, e in zip(commands, envelopes, strict=True)]
+    alone = {"cid": envelopes[0].correlation_id} if len(envelopes) == 1 else None
     try:
         results = await gateway.orders.create_and_send(items, topology.ORDERS_REQUESTS)
     except RedisError as error:
         ids = ", ".join(c.client_order_id for c in commands)
-        log.error("orders %s: record and command not confirmed: %r", ids, error)
+        log.error("orders %s: record and command not confirmed: %r", ids, error, extra=alone)
         raise Unavailable(
             f"order(s) {ids}: Redis failed while recording them ({type(error).__name__}); "
             "each was either recorded with its command or not at all. Retry with the same "
@@ -91,12 +94,25 @@ async def _create_and_send(
         ) from error
     stored = [r for r in results if not isinstance(r, Exception)]
     if len(stored) == len(commands):
+        if alone is not None and stored[0][1]:
+            command = commands[0]
+            log.info(
+                "order %s: place sent (%s %s %s)",
+                command.client_order_id,
+                command.symbol,
+                command.side,
+                command.qty,
+                extra=alone,
+            )
         return stored
     pairs = list(zip(commands, results, strict=True))
     failed = [c.client_order_id for c, r in pairs if isinstance(r, Exception)]
     placed = [c.client_order_id for c, r in pairs if not isinstance(r, Exception) and r[1]]
     log.error(
-        "orders %s not recorded: %s", failed, [r for r in results if isinstance(r, Exception)]
+        "orders %s not recorded: %s",
+        failed,
+        [r for r in results if isinstance(r, Exception)],
+        extra=alone,
     )
     said = f" (order(s) {', '.join(placed)} were placed)" if placed else ""
     raise Unavailable(

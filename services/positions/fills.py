@@ -38,6 +38,13 @@ def position_update(position: Position, mark: Mark | None) -> PositionUpdated:
     return PositionUpdated.from_position(position, None if mark is None else mark.mark)
 
 
+def _named(fill: _Booked) -> str:
+    """`fill <execId> of order <clientOrderId>`, or `funding <execId>`, for a log line."""
+    if isinstance(fill, FundingSettled):
+        return f"funding {fill.exec_id}"
+    return f"fill {fill.exec_id} of order {fill.client_order_id or '(not ours)'}"
+
+
 class FillsHandler:
     """The `positions` group's handler of `orders.events` batches."""
 
@@ -69,6 +76,13 @@ class FillsHandler:
         folded_ns = time.time_ns()
         for index, incoming, fill, outcome, changed in (o for per in applied for o in per):
             if isinstance(outcome, BaseException):
+                log.warning(
+                    "%s not folded into the %s position: %r",
+                    _named(fill),
+                    fill.symbol,
+                    outcome,
+                    extra={"cid": incoming.envelope.correlation_id},
+                )
                 results[index] = outcome
                 continue
             if changed:

@@ -138,7 +138,12 @@ async def deny_amends(
     results = await orders.update_many([(cmd.client_order_id, back) for _, cmd, _ in denials])
     for (envelope, command, _), decision, result in zip(denials, kept, results, strict=True):
         if isinstance(result, Exception):
-            log.warning("amend of %s: record not updated: %s", command.client_order_id, result)
+            log.warning(
+                "amend of %s: record not updated: %s",
+                command.client_order_id,
+                result,
+                extra={"cid": envelope.correlation_id},
+            )
         reason = decision.reason if decision is not None else "denied by risk"
         refusal = OrderAmendRejected(
             client_order_id=command.client_order_id,
@@ -149,7 +154,12 @@ async def deny_amends(
         )
         event_id = derive_event_id(envelope.event_id, "amend-denied")
         outbox.events.append(Envelope.wrap(refusal, envelope.correlation_id, event_id=event_id))
-        log.info("amend of %s denied: %s", command.client_order_id, reason)
+        log.info(
+            "amend of %s denied: %s",
+            command.client_order_id,
+            reason,
+            extra={"cid": envelope.correlation_id},
+        )
 
 
 def _amend_rejected(order: Order, *, ts_ns: int) -> Order:

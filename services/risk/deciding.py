@@ -173,7 +173,11 @@ class Decider:
                 reason = explain(admission.denial, request.candidate, view.status.state)
                 settled.append((item, request.read, Denied(admission.denial.check, reason)))
             elif admission.outcome is AdmitOutcome.MISSING:
-                log.warning("order %s vanished before admission", item.command.client_order_id)
+                log.warning(
+                    "order %s vanished before admission",
+                    item.command.client_order_id,
+                    extra={"cid": item.envelope.correlation_id},
+                )
 
     def _observe(self, decided: Sequence[Item], records: dict[ClientOrderId, Order]) -> None:
         """`order_stage_seconds{stage=gateway_to_risk}` of the places decided now (admitted

@@ -159,7 +159,10 @@ class EdgeWatch:
         mark = await self._marks.at(fill.symbol, fill.ts_event_ns)
         if mark is None:
             log.warning(
-                "fill %s %s: no mark to measure its edge against", fill.exec_id, fill.symbol
+                "fill %s %s: no mark to measure its edge against",
+                fill.exec_id,
+                fill.symbol,
+                extra={"cid": envelope.correlation_id},
             )
             return None
         mid = mark.mid_or_mark

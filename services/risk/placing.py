@@ -112,7 +112,12 @@ async def deny_places(
     results = await tracker.run(orders)
     for (envelope, command, denied), result in zip(denials, results, strict=True):
         if isinstance(result, Exception):
-            log.error("order %s: could not record its denial: %s", command.client_order_id, result)
+            log.error(
+                "order %s: could not record its denial: %s",
+                command.client_order_id,
+                result,
+                extra={"cid": envelope.correlation_id},
+            )
             continue
         if result.changed and denied.check is not None:
             metrics.orders_denied.labels(
@@ -120,7 +125,12 @@ async def deny_places(
                 side=command.side.value,
                 reason=DENY_REASONS[denied.check].value,
             ).inc()
-            log.info("order %s denied: %s", command.client_order_id, denied.reason)
+            log.info(
+                "order %s denied: %s",
+                command.client_order_id,
+                denied.reason,
+                extra={"cid": envelope.correlation_id},
+            )
         outbox.events.append(denial_event(envelope, command, result.after.reason, now_ns))
 
 

@@ -209,7 +209,12 @@ class Placer:
         known = {s.order.client_order_id: s.order for s in sending}
         for send, result in zip(sending, await tracker.run(self._ctx.orders, known), strict=True):
             if isinstance(result, Exception):
-                log.error("order %s not sent: Sending not written: %s", send.order, result)
+                log.error(
+                    "order %s not sent: Sending not written: %s",
+                    send.order,
+                    result,
+                    extra={"cid": send.item.envelope.correlation_id},
+                )
             elif result.after.status is OrderStatus.SENDING:  # else handled meanwhile
                 ready.append(_Send(send.item, result.after))
         return ready, refused, replayed
@@ -240,7 +245,11 @@ class Placer:
             )
         if sent.outcome is Outcome.REJECTED:
             log.warning(
-                "order %s rejected by the venue: retCode %d %s", cid, sent.code, sent.reason
+                "order %s rejected by the venue: retCode %d %s",
+                cid,
+                sent.code,
+                sent.reason,
+                extra={"cid": send.item.envelope.correlation_id},
             )
         if sent.outcome in (Outcome.REJECTED, Outcome.REFUSED):
             why = sent.reason or _reject_label(sent)
@@ -250,7 +259,10 @@ class Placer:
         if sent.outcome is Outcome.UNKNOWN:
             self.unknown_outcomes += 1
             log.warning(
-                "order %s: outcome unknown, left Sending for reconciliation: %s", cid, sent.reason
+                "order %s: outcome unknown, left Sending for reconciliation: %s",
+                cid,
+                sent.reason,
+                extra={"cid": send.item.envelope.correlation_id},
             )
         return -1
 
@@ -280,6 +292,7 @@ class Placer:
                     command.client_order_id,
                     sent.outcome,
                     result,
+                    extra={"cid": item.envelope.correlation_id},
                 )
             elif isinstance(result, Change) and result.changed:
                 count_change(metrics, result, reject_reason=_reject_label(sent))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.ids import ClientOrderId, CorrelationId
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.venue import VenueOrder
 from services.router.context import RouterContext, now_ns
@@ -72,13 +72,20 @@ async def settle_redelivered(
     tracker = Tracker()
     found: dict[ClientOrderId, VenueOrder] = {}
     ts = now_ns()
+    correlations: dict[ClientOrderId, CorrelationId] = {}
     for item, answer in zip(asked, answers, strict=True):
         cid = item.command.client_order_id
         if isinstance(answer, BaseException):
-            log.warning("redelivered order %s: the venue could not be asked: %s", cid, answer)
+            log.warning(
+                "redelivered order %s: the venue could not be asked: %s",
+                cid,
+                answer,
+                extra={"cid": item.envelope.correlation_id},
+            )
             settled.unanswered.add(cid)
         elif answer is not None:
             found[cid] = answer
+            correlations[cid] = item.envelope.correlation_id
             tracker.add(cid, partial(from_venue, snap=answer, ts_ns=ts))
     if not found:
         return settled
@@ -95,6 +102,7 @@ async def settle_redelivered(
                 cid,
                 found[cid].status,
                 result.after.status,
+                extra={"cid": correlations[cid]},
             )
     return settled
 
