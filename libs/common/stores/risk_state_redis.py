@@ -4,10 +4,10 @@ Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes
 field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, generation, since_ns};
 `RISK_FREEZE_HISTORY` stream of state changes.
 
-A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: when
-the primary has replicas (`ROLE`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
-connected replica has the change, so a failover right after an acknowledged freeze does not
-lose it. A replica that has not acknowledged in time is logged; the change stands.
+A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: under
+Sentinel (`redis+sentinel://`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
+replica the sentinels know has the change, so a failover right after an acknowledged freeze
+does not lose it. A replica that has not acknowledged in time is logged; the change stands.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import RiskLimits, TradingState
@@ -166,9 +167,13 @@ class RedisRiskStateStore(StateMachine):
         return int(epoch), done
 
     async def _replicate(self, target: TradingState) -> None:
-        """Wait until every replica connected to the primary holds the change."""
-        role: Any = await self._redis.role()
-        replicas = len(role[2]) if text(role[0]) == "master" else 0
+        """Wait until every replica the sentinels know holds the change (no wait without
+        Sentinel: a plain URL names one server, and ROLE is refused to the least-privilege
+        ACL user, as every @dangerous command is)."""
+        pool = self._redis.connection_pool
+        if not isinstance(pool, SentinelConnectionPool):
+            return
+        replicas = len(await pool.sentinel_manager.discover_slaves(pool.service_name))
         if not replicas:
             return
         acked = int(await self._redis.wait(replicas, REPLICATION_WAIT_MS))
