@@ -8,6 +8,7 @@
     PUT    /v1/risk/limits             POST /v1/risk/{freeze,unfreeze,edge,simulate}
     WS     /v1/stream                  order events, fills, positions, trading state
     GET    /v1/console/{me,overview}   GET /console (operator console), /docs, /redoc
+    GET    /asyncapi[.json]            the streams and their messages (AsyncAPI 3.0.0)
 
 The gateway publishes commands on `orders.requests` and never talks to the venue. Each
 instance follows `orders.events`, `positions.updates` and `control` without a group (every
@@ -36,6 +37,7 @@ from services.gateway import (
     auth,
     errors,
     keys,
+    routes_asyncapi,
     routes_console,
     routes_orders,
     routes_positions,
@@ -84,6 +86,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     auth.install(app)
     for module in (routes_orders, routes_positions, routes_risk, routes_console):
         app.include_router(module.router, responses=auth.RESPONSES)
+    app.include_router(routes_asyncapi.router)  # public, like /docs
     console_pages.install(app)
 
     async def build(runtime: ServiceRuntime) -> None:

@@ -41,7 +41,16 @@ ORDER = {
     "price": "65000.5",
     "clientOrderId": "auth-0001",
 }
-OPEN_PATHS = ("/health", "/ready", "/metrics", "/docs", "/openapi.json")
+OPEN_PATHS = (
+    "/health",
+    "/ready",
+    "/metrics",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/asyncapi",
+    "/asyncapi.json",
+)
 
 
 @dataclass
