@@ -1,11 +1,11 @@
 """Freeze and unfreeze: the durable state change and its broadcast, in one step.
 
-Every trigger (risk: edge collapse, daily loss; router: venue circuit, auth; gateway: an
-operator) goes through `trigger_freeze`. The store's Lua step decides who changed the state
-and, in the same step, appends `TradingStateChanged` to `control`: a freeze is never written
-without its broadcast, nor broadcast without being written. Only the caller that changed
-the state counts `freeze_triggered_total`, so N instances racing on one freeze count it
-once. A router that misses the broadcast still sees the freeze key within its poll period.
+Every trigger (risk: edge collapse, markout edge, daily loss; router: venue circuit, auth;
+gateway: an operator) goes through `trigger_freeze`. The store's Lua step decides who changed
+the state and, in the same step, appends `TradingStateChanged` to `control`: a freeze is
+never written without its broadcast, nor broadcast without being written. Only the caller
+that changed the state counts `freeze_triggered_total`, so N instances racing on one freeze
+count it once. A router that misses the broadcast still sees the freeze key within its poll period.
 """
 
 from __future__ import annotations

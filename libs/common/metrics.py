@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from prometheus_client import (
@@ -90,6 +91,8 @@ class FreezeReason(StrEnum):
     """The router's venue circuit breaker opened."""
     AUTH = "auth"
     """The venue refused the credentials even after a refresh (10003 / 10004)."""
+    MARKOUT_EDGE = "markout_edge"
+    """The markout edge at `markout_freeze_horizon_s` fell below `markout_freeze_threshold_bps`."""
 
 
 class DenyReason(StrEnum):
@@ -114,6 +117,18 @@ class EdgeSource(StrEnum):
     """The strategy's own estimate (ReportEdge)."""
     MEASURED = "measured"
     """Risk's measure from fills against the mid at fill time (EdgeMeasured)."""
+    MARKOUT_1S = "markout_1s"
+    """Risk's markout: fills against the mid 1 s after them (`services.risk.markouts`)."""
+    MARKOUT_5S = "markout_5s"
+    """... 5 s after them (the default freeze horizon)."""
+    MARKOUT_30S = "markout_30s"
+    """... 30 s after them. The horizons are `MMX_RISK_MARKOUT_HORIZONS_S`: others are
+    labelled alike (`markout_source`), e.g. `markout_0.5s`."""
+
+
+def markout_source(horizon_s: Decimal) -> str:
+    """`edge_bps{source}` of the markout at `horizon_s`: `markout_5s`, `markout_0.5s`."""
+    return f"markout_{horizon_s.normalize():f}s"
 
 
 class CircuitState(StrEnum):
@@ -370,7 +385,9 @@ EDGE = MetricSpec(
     "edge_bps",
     Kind.GAUGE,
     ("symbol", "source"),
-    "Edge in bps: reported by the strategy or measured from fills against the mid",
+    "Edge in bps: reported by the strategy, measured from fills against the mid at fill "
+    "time, or their markout (markout_<h>s: against the mid h seconds later, notional-weighted "
+    "over a window)",
     "risk: every instance, from Redis; query with max by (symbol, source)",
 )
 EDGE_THRESHOLD = MetricSpec(

@@ -103,12 +103,16 @@ class Group(StrEnum):
     ROUTER = "router"
     POSITIONS = "positions"
     GATEWAY = "gateway"
+    ARCHIVE = "archive"
+    """The audit archive (`services.archive`): every entry of the streams that carry the
+    audit trail, acknowledged only once written off the box."""
 
 
 CONSUMES: Mapping[Group, tuple[Stream, ...]] = {
     Group.RISK: (ORDERS_REQUESTS, ORDERS_EVENTS),
     Group.ROUTER: (ORDERS_APPROVED,),
     Group.POSITIONS: (ORDERS_EVENTS,),
+    Group.ARCHIVE: (ORDERS_REQUESTS, ORDERS_APPROVED, ORDERS_EVENTS, CONTROL, AUDIT),
     # The gateway reads orders.events and positions.updates without a group: every instance
     # must see every event for its own WebSocket clients and waiting requests. Group.GATEWAY
     # is for work exactly one gateway instance must do; none exists yet, and a group nobody
@@ -117,7 +121,8 @@ CONSUMES: Mapping[Group, tuple[Stream, ...]] = {
 """Which streams each group reads, so that groups can be declared before any service starts."""
 
 BROADCASTS: tuple[Stream, ...] = (CONTROL,)
-"""Streams every instance reads in full, without a group (XREAD)."""
+"""Streams every instance reads in full, without a group (XREAD). The archive group reads
+`control` too, to write it off the box: the routers and gateways still read it in full."""
 
 
 # -- Keys ------------------------------------------------------------------------------------
@@ -250,6 +255,17 @@ def edge_fills_key(symbol: Symbol) -> str:
     return f"{KEY_PREFIX}:risk:edge-fills:{symbol}"
 
 
+MARKOUTS_PENDING_KEY = f"{KEY_PREFIX}:risk:markouts:pending"
+"""Sorted set of the markouts not settled yet, one member per fill and horizon, by the ms
+they are due (`services.risk.markouts`)."""
+
+
+def markout_bucket_key(symbol: Symbol, horizon_ms: int, bucket: int) -> str:
+    """Hash of the markouts of `symbol` at one horizon settled in one time bucket: {w, wm, n}
+    (notional, notional x markout bps, count); it expires once out of the window."""
+    return f"{KEY_PREFIX}:risk:markout:{symbol}:{horizon_ms}:{bucket}"
+
+
 def pnl_baseline_key(day: str) -> str:
     """The desk's net P&L when day `day` (UTC, YYYYMMDD) was first observed: P&L today is
     measured from it."""
@@ -299,3 +315,15 @@ API_KEYS_KEY = f"{KEY_PREFIX}:apikeys"
 def api_key_key(key_id: str) -> str:
     """Hash of one gateway API key: {hash, role, name, created_ns, revoked_ns}; never the key."""
     return f"{KEY_PREFIX}:apikey:{key_id}"
+
+
+# -- Audit archive (added with services.archive) ---------------------------------------------
+
+ARCHIVED_ORDERS_KEY = f"{KEY_PREFIX}:audit:orders"
+"""Sorted set of the client order ids `mmx audit replay` rebuilt, by the ms of their first
+archived event (`archived_order_key`)."""
+
+
+def archived_order_key(client_order_id: ClientOrderId) -> str:
+    """The history of one order as `mmx audit replay` rebuilt it from the archive (JSON)."""
+    return f"{KEY_PREFIX}:audit:order:{client_order_id}"

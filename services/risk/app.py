@@ -5,6 +5,8 @@
     every refresh_interval_s     ──▶ RiskMonitor (gauges, daily loss)
     every audit_interval_s       ──▶ ExposureAuditor (the ledger against the records; one
                                      instance, under a lease)
+    every markout_interval_s     ──▶ MarkoutSettler (fills against the mid after them; one
+                                     instance, under a lease)
 
 Risk never unfreezes: that is an operator's action through the gateway.
 """
@@ -20,6 +22,7 @@ from libs.common import topology
 from libs.common.batching import BatchHandler, Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
 from libs.common.messages import Envelope
+from libs.common.metrics import markout_source
 from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app, stalled
 from libs.common.stores import (
@@ -37,6 +40,7 @@ from services.risk.deciding import Decider
 from services.risk.decisions import DecisionStore
 from services.risk.edge import EdgeBook, EdgeWatch
 from services.risk.events import OrderEventsHandler
+from services.risk.markouts import MarkoutBook, MarkoutFreeze, MarkoutSettler, horizon_ms
 from services.risk.monitor import RiskMonitor
 from services.risk.requests import RequestsHandler
 from services.risk.settings import RiskSettings
@@ -44,6 +48,7 @@ from services.risk.settings import RiskSettings
 STATE_MONITOR = "risk.monitor"
 STATE_CONSUMERS = "risk.consumers"
 STATE_AUDITOR = "risk.auditor"
+STATE_MARKOUTS = "risk.markouts"
 
 
 def create_app(settings: RiskSettings) -> FastAPI:
@@ -63,7 +68,12 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     orders, risk, marks = RedisOrderStore(redis), RedisRiskStateStore(redis), RedisMarkStore(redis)
     ledger = RedisExposureLedger(redis)
     reader = RiskReader(redis, ledger=ledger, mark_max_age_s=settings.mark_max_age_s)
-    book = EdgeBook(redis, window=settings.edge_window_fills)
+    horizons = [horizon_ms(h) for h in settings.markout_horizons_s]
+    book = EdgeBook(
+        redis,
+        window=settings.edge_window_fills,
+        markout_sources=[markout_source(h) for h in settings.markout_horizons_s],
+    )
     actor = f"{settings.actor}:{settings.instance}"
     edge = EdgeWatch(
         book=book,
@@ -73,6 +83,7 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         metrics=metrics,
         min_fills=settings.edge_min_fills,
         actor=actor,
+        markout_horizons_ms=horizons,
     )
     decider = Decider(
         orders=orders,
@@ -113,13 +124,36 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         owner=settings.instance,
         lease_ttl_ms=int(settings.audit_interval_s * 3000),
     )
+    markouts = MarkoutSettler(
+        book=MarkoutBook(redis, window_s=settings.markout_window_s),
+        figures=book,
+        marks=marks,
+        risk=risk,
+        leases=RedisLeaseStore(redis),
+        metrics=metrics,
+        horizons_ms=horizons,
+        freeze=MarkoutFreeze(
+            horizon_ms=horizon_ms(settings.markout_freeze_horizon_s),
+            threshold_bps=settings.markout_freeze_threshold_bps,
+            min_fills=settings.markout_min_fills,
+        ),
+        settle_delay_ms=int(settings.markout_settle_delay_s * 1000),
+        owner=settings.instance,
+        lease_ttl_ms=max(1_000, int(settings.markout_interval_s * 3000)),
+        actor=actor,
+        clock=clock,
+    )
     periodic = Periodic("risk-monitor", settings.refresh_interval_s, monitor.refresh)
     auditing = Periodic("risk-exposure-audit", settings.audit_interval_s, _drop(auditor.run))
+    settling = Periodic("risk-markouts", settings.markout_interval_s, _drop(markouts.run))
     runtime.add_runner(periodic)
     runtime.add_runner(auditing)
+    runtime.add_runner(settling)
     runtime.add_check("monitor", stalled(lambda: periodic.last_progress, settings.stall_after_s))
+    runtime.add_check("markouts", stalled(lambda: settling.last_progress, settings.stall_after_s))
     runtime.state[STATE_MONITOR] = monitor
     runtime.state[STATE_AUDITOR] = auditor
+    runtime.state[STATE_MARKOUTS] = markouts
     runtime.state[STATE_CONSUMERS] = consumers
 
 

@@ -8,17 +8,18 @@ formula is in `services.risk.rules`): the last N measured fills of a symbol are 
 `EdgeWatch` is what the service does with them: on ReportEdge, record and compare; on
 OrderFilled, measure against the mid at the fill's time (`MarkStore.at`), publish
 `EdgeMeasured` (under an event id derived from the execId), and compare the rolling figure
-once it has M fills. EdgeMeasured's `edge_bps` (what clients read on the stream) is shown as
-every bps figure is (`libs.common.display.bps`: 2 decimals, half-even); the fill samples,
-the figures in `EDGE_KEY`, the gauges and the comparison with the threshold use the exact
-figures. A breach calls `trigger_freeze(EDGE_COLLAPSE)`: of N instances seeing it, one
-freezes.
+once it has M fills; the same script that admits a fill to the window schedules its
+markouts (`services.risk.markouts` settles and judges them). EdgeMeasured's `edge_bps` (what
+clients read on the stream) is shown as every bps figure is (`libs.common.display.bps`: 2
+decimals, half-even); the fill samples, the figures in `EDGE_KEY`, the gauges and the
+comparison with the threshold use the exact figures. A breach calls
+`trigger_freeze(EDGE_COLLAPSE)`: of N instances seeing it, one freezes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -35,23 +36,33 @@ from libs.common.metrics import EdgeSource, EngineMetrics, FreezeReason
 from libs.common.stores import RiskStateStore
 from libs.common.stores._support import LuaScript, ScriptArg, text
 from libs.common.stores.marks import MarkStore
-from libs.common.topology import EDGE_KEY, edge_fills_key, idempotency_key
+from libs.common.topology import (
+    EDGE_KEY,
+    MARKOUTS_PENDING_KEY,
+    edge_fills_key,
+    idempotency_key,
+)
+from services.risk.markouts import PendingMarkout, schedule
 from services.risk.rules import EdgeSample, rolling_edge
 
 log = logging.getLogger(__name__)
 
-_SOURCES = frozenset(source.value for source in EdgeSource)
+_SOURCES = frozenset({EdgeSource.REPORTED.value, EdgeSource.MEASURED.value})
 SEEN_TTL_S = 7 * 24 * 3600
 """How long a measured execId is remembered (as positions remembers applied fills)."""
 
-# Add a measured fill once. KEYS[1] the execId's claim, KEYS[2] the symbol's fill list.
-# ARGV: sample, window length, claim TTL ms. Returns {1 if added now else 0, the window}.
+# Add a measured fill once. KEYS[1] the execId's claim, KEYS[2] the symbol's fill list,
+# KEYS[3] the pending markouts. ARGV: sample, window length, claim TTL ms, then (due ms,
+# member) per markout. Returns {1 if added now else 0, the window}.
 _ADD_FILL = LuaScript(
     """
 local added = 0
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
   redis.call('LPUSH', KEYS[2], ARGV[1])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+  for i = 4, #ARGV, 2 do
+    redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1])
+  end
   added = 1
 end
 return {added, redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1)}
@@ -60,21 +71,29 @@ return {added, redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1)}
 
 
 class EdgeBook:
-    """Reported and measured edge per symbol, shared by every risk instance."""
+    """Reported, measured and markout edge per symbol, shared by every risk instance."""
 
-    def __init__(self, redis: Redis, *, window: int) -> None:
+    def __init__(self, redis: Redis, *, window: int, markout_sources: Iterable[str] = ()) -> None:
         self._redis = redis
         self._window = window
+        self._sources = _SOURCES | frozenset(markout_sources)
 
     async def report(self, symbol: Symbol, edge_bps: Decimal) -> None:
         await self._redis.hset(EDGE_KEY, f"{symbol}|{EdgeSource.REPORTED}", str(edge_bps))
 
     async def add_fill(
-        self, symbol: Symbol, exec_id: ExecId, sample: EdgeSample
+        self,
+        symbol: Symbol,
+        exec_id: ExecId,
+        sample: EdgeSample,
+        markouts: Sequence[PendingMarkout] = (),
     ) -> tuple[bool, list[EdgeSample]]:
-        """Add the fill to the window unless it was; return (added now, the window)."""
-        keys = [idempotency_key("risk:edge", exec_id), edge_fills_key(symbol)]
+        """Add the fill to the window and schedule its `markouts`, unless it was; return
+        (added now, the window)."""
+        keys = [idempotency_key("risk:edge", exec_id), edge_fills_key(symbol), MARKOUTS_PENDING_KEY]
         args: list[ScriptArg] = [sample.encode(), self._window, SEEN_TTL_S * 1000]
+        for markout in markouts:
+            args += [markout.due_ms, markout.encode()]
         added, window = await _ADD_FILL(self._redis, keys, args)
         return int(added) == 1, [EdgeSample.decode(text(raw)) for raw in window]
 
@@ -82,14 +101,22 @@ class EdgeBook:
         fields = {f"{symbol}|{EdgeSource.MEASURED}": str(edge_bps), f"{symbol}|fills": fills}
         await self._redis.hset(EDGE_KEY, mapping=fields)  # type: ignore[arg-type]
 
-    async def all(self) -> dict[tuple[Symbol, EdgeSource], Decimal]:
-        """Every symbol's latest reported and measured edge."""
+    async def set_figure(self, symbol: Symbol, source: str, edge_bps: Decimal | None) -> None:
+        """Publish a figure of `source` (a markout's window mean); None removes it."""
+        field = f"{symbol}|{source}"
+        if edge_bps is None:
+            await self._redis.hdel(EDGE_KEY, field)
+        else:
+            await self._redis.hset(EDGE_KEY, field, str(edge_bps))
+
+    async def all(self) -> dict[tuple[Symbol, str], Decimal]:
+        """Every symbol's latest reported, measured and markout edge, by (symbol, source)."""
         record: Any = await self._redis.hgetall(EDGE_KEY)
         figures = {}
         for raw_key, raw_value in record.items():
             symbol, _, kind = text(raw_key).partition("|")
-            if kind in _SOURCES:
-                figures[(Symbol(symbol), EdgeSource(kind))] = Decimal(text(raw_value))
+            if kind in self._sources:
+                figures[(Symbol(symbol), kind)] = Decimal(text(raw_value))
         return figures
 
 
@@ -106,8 +133,10 @@ class EdgeWatch:
         metrics: EngineMetrics,
         min_fills: int,
         actor: str,
+        markout_horizons_ms: Sequence[int] = (),
     ) -> None:
         self._book = book
+        self._markout_horizons_ms = tuple(markout_horizons_ms)
         self._marks = marks
         self._risk = risk
         self._bus = bus
@@ -168,7 +197,8 @@ class EdgeWatch:
         mid = mark.mid_or_mark
         edge = measured_edge_bps(fill.side, fill.price, mid)
         sample = EdgeSample(weight=fill.qty * fill.price, edge_bps=edge)
-        _, window = await self._book.add_fill(fill.symbol, fill.exec_id, sample)
+        markouts = schedule(fill, self._markout_horizons_ms)
+        _, window = await self._book.add_fill(fill.symbol, fill.exec_id, sample, markouts)
         message = EdgeMeasured(
             symbol=fill.symbol,
             exec_id=fill.exec_id,

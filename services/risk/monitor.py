@@ -1,7 +1,8 @@
 """What every risk instance does each `refresh_interval_s`, from Redis alone.
 
 - Gauges of shared state (the metrics docstring): `trading_state`, `risk_utilisation_ratio`
-  per limit, `edge_threshold_bps` and `edge_bps` per symbol. Every instance sets the same
+  per limit, `edge_threshold_bps` and `edge_bps` per symbol and source (a markout figure
+  removed from Redis, its window empty, removes its series). Every instance sets the same
   values; dashboards take `max by`.
 - Daily loss: P&L today (see `libs.common.risk_snapshot`) at or below -daily_loss_limit
   freezes trading (DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps
@@ -64,6 +65,8 @@ class RiskMonitor:
         self._metrics = metrics
         self._clock = clock
         self._actor = actor
+        self._edge_series: set[tuple[str, str]] = set()
+        """The `edge_bps` series this instance set from Redis last time."""
 
     async def refresh(self) -> None:
         now_ns = self._clock()
@@ -79,8 +82,12 @@ class RiskMonitor:
         for symbol in view.symbols:
             threshold = view.limits(symbol).edge_freeze_threshold_bps
             metrics.edge_threshold.labels(symbol=symbol).set(float(threshold))
-        for (symbol, source), edge in (await self._edges.all()).items():
-            metrics.edge.labels(symbol=symbol, source=source.value).set(float(edge))
+        figures = await self._edges.all()
+        for (symbol, source), edge in figures.items():
+            metrics.edge.labels(symbol=symbol, source=source).set(float(edge))
+        for symbol, source in self._edge_series - set(figures):  # a markout window emptied
+            metrics.edge.remove(symbol, source)
+        self._edge_series = set(figures)
 
     async def _check_daily_loss(self, view: RiskView, now_ns: int) -> None:
         baseline = view.pnl_baseline

@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from typing import Annotated, Self
+
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from libs.common.service import ServiceSettings
+from libs.common.stores.marks import MARK_HISTORY_SPAN_S
+
+MAX_MARKOUT_HORIZONS = 5
+"""Markout horizons at most: each is an `edge_bps{source}` series per symbol."""
+
+
+def _horizon_list(value: object) -> tuple[Decimal, ...]:
+    """Seconds, comma-separated in the environment (`1,5,30`): positive, increasing, whole
+    milliseconds, at most `MARK_HISTORY_SPAN_S` (the mids are read from the mark history)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple) or not parts:
+        raise ValueError("markout horizons are empty: expected seconds, e.g. 1,5,30")
+    try:
+        horizons = tuple(Decimal(str(part).strip()) for part in parts)
+    except InvalidOperation as error:
+        raise ValueError(f"markout horizons {value!r} are not numbers of seconds") from error
+    if len(horizons) > MAX_MARKOUT_HORIZONS:
+        raise ValueError(
+            f"{len(horizons)} markout horizons: expected {MAX_MARKOUT_HORIZONS} at most"
+        )
+    for horizon in horizons:
+        if not (horizon.is_finite() and 0 < horizon <= MARK_HISTORY_SPAN_S):
+            raise ValueError(
+                f"markout horizon {horizon} s is out of range: expected above 0 and at most "
+                f"{MARK_HISTORY_SPAN_S} s (what the mark history keeps)"
+            )
+        if horizon != horizon.quantize(Decimal("0.001")):
+            raise ValueError(f"markout horizon {horizon} s is not a whole number of ms")
+    if any(later <= earlier for earlier, later in pairwise(horizons)):
+        raise ValueError(f"markout horizons {value!r} are not strictly increasing")
+    return horizons
+
+
+HorizonList = Annotated[tuple[Decimal, ...], NoDecode, BeforeValidator(_horizon_list)]
 
 
 class RiskSettings(ServiceSettings):
@@ -44,3 +82,31 @@ class RiskSettings(ServiceSettings):
     under a lease)."""
     actor: str = "risk"
     """Who risk says froze trading, in the freeze history."""
+    markout_horizons_s: HorizonList = (Decimal(1), Decimal(5), Decimal(30))
+    """Each fill is marked out against the mid this many seconds after it (`1,5,30`); each
+    horizon is published as `edge_bps{source="markout_<h>s"}`."""
+    markout_window_s: float = Field(300.0, gt=0, le=86_400)
+    """Markout edge is the notional-weighted mean of the markouts settled in this window."""
+    markout_min_fills: int = Field(20, ge=1)
+    """Markout edge freezes trading only once its window holds at least this many fills."""
+    markout_freeze_threshold_bps: Decimal = Field(
+        Decimal(-5), ge=-10_000, le=10_000, decimal_places=2
+    )
+    """Markout edge at `markout_freeze_horizon_s` below this freezes trading (markout_edge)."""
+    markout_freeze_horizon_s: Decimal = Decimal(5)
+    """The horizon whose markout edge can freeze trading: one of `markout_horizons_s`."""
+    markout_interval_s: float = Field(0.25, gt=0, le=10)
+    """How often due markouts are settled (one instance, under a lease)."""
+    markout_settle_delay_s: float = Field(0.5, ge=0, le=10)
+    """A markout is settled this long after it is due, so that the marks of its moment have
+    reached the mark store (positions writes them every `marks_flush_interval_s`)."""
+
+    @model_validator(mode="after")
+    def _freeze_horizon_is_a_horizon(self) -> Self:
+        if self.markout_freeze_horizon_s not in self.markout_horizons_s:
+            horizons = ",".join(str(h) for h in self.markout_horizons_s)
+            raise ValueError(
+                f"{self.env_name('markout_freeze_horizon_s')}={self.markout_freeze_horizon_s} "
+                f"is not one of {self.env_name('markout_horizons_s')}={horizons}"
+            )
+        return self

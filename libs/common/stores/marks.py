@@ -10,7 +10,8 @@ display. A `Mark` carries two times:
   A quiet market sends no tickers, so readers judge staleness by `seen_ns`, not `ts_ns`.
 
 Each write also appends to the symbol's history (the last `history_len` marks by ts_ns),
-so that `at(symbol, ts_ns)` answers "what was the mid when this fill executed".
+so that `at(symbol, ts_ns)` answers "what was the mid when this fill executed" (and, for
+markouts, "what was it N seconds later").
 
 `mark_key(symbol)` is a hash {mark, bid, ask, mid, ts_ns, seen_ns} of exact decimal
 strings ("" for none); `mark_history_key(symbol)` a sorted set of JSON marks scored by
@@ -31,8 +32,14 @@ from libs.common.domain.ids import Symbol
 from libs.common.stores._support import LuaScript, ScriptArg, ScriptCall, run_scripts, text
 from libs.common.topology import MARK_SYMBOLS_KEY, mark_history_key, mark_key
 
-DEFAULT_HISTORY_LEN = 256
-"""Marks kept per symbol for `at`: at a ticker every 100 ms, the last 25 s or more."""
+DEFAULT_HISTORY_LEN = 1_200
+"""Marks kept per symbol for `at`. Positions writes at most one mark per symbol every
+`marks_flush_interval_s` (100 ms by default), so they span `MARK_HISTORY_SPAN_S` or more."""
+MARK_HISTORY_SPAN_S = 120
+"""Seconds the default history covers at least (at the default flush interval). Risk reads
+from it the mid at fill time and the mid at each markout horizon after the fill: horizons
+(`MMX_RISK_MARKOUT_HORIZONS_S`) are at most this, and a markout settled late (a backlog, a
+risk restart) finds its mid as long as the history still reaches back to it."""
 
 
 class Mark(BaseModel):
