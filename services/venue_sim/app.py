@@ -14,7 +14,15 @@ from aiohttp import web
 from libs.common.domain.enums import Category
 from libs.common.logs import configure_logging
 from libs.common.tasks import cancel_and_wait
-from services.venue_sim import control, rest_account, rest_market, rest_trade
+from services.venue_sim import (
+    control,
+    rest_account,
+    rest_asset,
+    rest_history,
+    rest_market,
+    rest_position,
+    rest_trade,
+)
 from services.venue_sim.gate import STATE, Handler, private, public
 from services.venue_sim.settings import SimSettings
 from services.venue_sim.state import SimState
@@ -27,6 +35,10 @@ PUBLIC: list[tuple[str, Handler]] = [
     ("/v5/market/instruments-info", rest_market.instruments),
     ("/v5/market/tickers", rest_market.tickers),
     ("/v5/market/orderbook", rest_market.orderbook),
+    ("/v5/market/kline", rest_history.kline),
+    ("/v5/market/mark-price-kline", rest_history.price_kline),
+    ("/v5/market/index-price-kline", rest_history.price_kline),
+    ("/v5/market/recent-trade", rest_history.recent_trades),
 ]
 PRIVATE_POST: list[tuple[str, Handler, str]] = [
     ("/v5/order/create", rest_trade.create, "trade"),
@@ -37,6 +49,8 @@ PRIVATE_POST: list[tuple[str, Handler, str]] = [
     ("/v5/order/amend-batch", rest_trade.amend_batch, "batch"),
     ("/v5/order/cancel-batch", rest_trade.cancel_batch, "batch"),
     ("/v5/order/disconnected-cancel-all", rest_trade.set_dcp, "dcp"),
+    ("/v5/position/set-leverage", rest_position.set_leverage, "set-leverage"),
+    ("/v5/position/switch-mode", rest_position.switch_mode, "switch-mode"),
 ]
 PRIVATE_GET: list[tuple[str, Handler, str]] = [
     ("/v5/order/realtime", rest_account.open_orders, "realtime"),
@@ -48,6 +62,7 @@ PRIVATE_GET: list[tuple[str, Handler, str]] = [
     ("/v5/account/info", rest_account.account_info, "account-info"),
     ("/v5/account/query-dcp-info", rest_account.dcp_info, "dcp-info"),
     ("/v5/user/query-api", rest_account.query_api, "query-api"),
+    ("/v5/asset/coin/query-info", rest_asset.coin_info, "coin-info"),
 ]
 """(path, handler, rate-limit group): each query endpoint has its own quota."""
 
@@ -98,8 +113,10 @@ def _ws_handler(
     else:
         callbacks = state.public.endpoint(Category(channel))
 
+    ack_delay_s = state.settings.ws_ack_delay_ms / 1000
+
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await serve(request, *callbacks)
+        return await serve(request, *callbacks, ack_delay_s)
 
     return handler
 

@@ -7,13 +7,21 @@ from typing import Any
 
 from libs.common.domain.enums import Category
 from services.venue_sim.engine import Exchange
-from services.venue_sim.engine.catalog import InstrumentSpec
+from services.venue_sim.engine.catalog import CATALOG, InstrumentSpec
 from services.venue_sim.engine.depth import Level, side_levels
 from services.venue_sim.engine.model import BookKey
+from services.venue_sim.engine.position_settings import LEVERAGE_STEP, MAX_LEVERAGE, MIN_LEVERAGE
 from services.venue_sim.wire import fmt, num
 
 Json = dict[str, Any]
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+FUNDING_CAP = "0.00375"
+"""|funding rate| cap: the instruments' upper/lowerFundingRate, the tickers' fundingCap."""
+
+
+def _symbol_id(spec: InstrumentSpec) -> int:
+    """A stable id per (category, symbol): its place in the catalogue."""
+    return list(CATALOG).index((spec.category, spec.symbol)) + 1
 
 
 def instrument_item(spec: InstrumentSpec) -> Json:
@@ -21,6 +29,7 @@ def instrument_item(spec: InstrumentSpec) -> Json:
     rules = spec.rules
     if spec.category is Category.SPOT:
         return {
+            "symbolId": _symbol_id(spec),
             "symbol": rules.symbol,
             "baseCoin": rules.base_coin,
             "quoteCoin": rules.quote_coin,
@@ -42,9 +51,11 @@ def instrument_item(spec: InstrumentSpec) -> Json:
             "priceFilter": {"tickSize": fmt(rules.tick_size)},
             "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.05"},
             "symbolType": "",
+            "xstockMultiplier": "1",
         }
     return {
         "symbol": rules.symbol,
+        "symbolId": _symbol_id(spec),
         "contractType": "LinearPerpetual",
         "status": rules.status,
         "baseCoin": rules.base_coin,
@@ -54,7 +65,11 @@ def instrument_item(spec: InstrumentSpec) -> Json:
         "deliveryTime": "0",
         "deliveryFeeRate": "",
         "priceScale": str(len(fmt(rules.tick_size).partition(".")[2])),
-        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+        "leverageFilter": {
+            "minLeverage": fmt(MIN_LEVERAGE),
+            "maxLeverage": f"{MAX_LEVERAGE:.2f}",
+            "leverageStep": fmt(LEVERAGE_STEP),
+        },
         "priceFilter": {
             "minPrice": fmt(rules.min_price),
             "maxPrice": fmt(rules.max_price),
@@ -71,12 +86,13 @@ def instrument_item(spec: InstrumentSpec) -> Json:
         "unifiedMarginTrade": True,
         "fundingInterval": 480,
         "copyTrading": "both",
-        "upperFundingRate": "0.00375",
-        "lowerFundingRate": "-0.00375",
+        "upperFundingRate": FUNDING_CAP,
+        "lowerFundingRate": f"-{FUNDING_CAP}",
         "isPreListing": False,
         "preListingInfo": None,
         "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
         "displayName": "",
+        "forbidUplWithdrawal": False,
         "symbolType": "",
     }
 
@@ -124,13 +140,21 @@ def ticker_item(ex: Exchange, key: BookKey, now: int) -> Json:
             "prevPrice1h": fmt(market.open_price),
             "openInterest": "0",
             "openInterestValue": "0",
+            "singleOpenInterest": "0",
+            "singleOpenInterestValue": "0",
             "fundingRate": "0.0001",
+            "fundingIntervalHour": str(FUNDING_INTERVAL_MS // 3_600_000),
+            "fundingCap": FUNDING_CAP,
             "nextFundingTime": str((now // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS),
             "predictedDeliveryPrice": "",
             "basisRate": "",
             "basis": "",
             "deliveryFeeRate": "",
             "deliveryTime": "0",
+            "basisRateYear": "",
+            "preOpenPrice": "",
+            "preQty": "",
+            "curPreListingPhase": "",
         }
     )
     return item

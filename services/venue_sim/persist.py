@@ -7,13 +7,15 @@ every `MMX_SIM_STATE_SAVE_INTERVAL_S` and once more on a clean shutdown.
 
 What is kept: every order (open and closed, with the price-time queue of the open ones),
 every execution (fills and funding settlements), the account (balances, locks, margin,
-positions), each market's mid, touch and statistics, the order sequence and the random
-walk's generator state. What is not: faults, rate-limit windows, fill receipts, DCP windows
-and WebSocket sessions (the clients reconnect). Decimals are written as their exact strings
-(`str(Decimal)`), so they read back equal, exponent included. The file is replaced
-atomically (write, fsync, rename): a crash leaves the previous snapshot or the new one,
-never half of one. A field added to a record with a default (e.g. an execution's
-`exec_type`) keeps older files readable: a missing key takes the default.
+leverage per symbol, positions), each market's mid, touch and statistics, the order
+sequence and the random walk's generator state. What is not: faults, rate-limit windows,
+fill receipts, DCP windows, WebSocket sessions (the clients reconnect), and the recent
+public trades and candles (`/v5/market/recent-trade`, `kline`: their history starts
+again). Decimals are written as their exact strings (`str(Decimal)`), so they read back
+equal, exponent included. The file is replaced atomically (write, fsync, rename): a crash
+leaves the previous snapshot or the new one, never half of one. A field added to a record
+with a default (e.g. an execution's `exec_type`) keeps older files readable: a missing key
+takes the default (an account without `leverages` has the default leverage everywhere).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def snapshot(exchange: Exchange, rng: random.Random, *, saved_ms: int) -> dict[s
             "orderIm": str(account.order_im),
             "cumRealised": str(account.cum_realised),
             "seq": account.seq,
+            "leverages": {k: str(v) for k, v in account.leverages.items()},
             "positions": [_encode(p) for p in account.positions.values()],
         },
         "markets": [
@@ -164,6 +167,7 @@ def restore(exchange: Exchange, rng: random.Random, data: dict[str, Any]) -> Non
     account.order_im = Decimal(stored["orderIm"])
     account.cum_realised = Decimal(stored["cumRealised"])
     account.seq = int(stored["seq"])
+    account.leverages = {k: Decimal(v) for k, v in stored.get("leverages", {}).items()}
     account.positions = {p["symbol"]: _decode(Position, p) for p in stored["positions"]}
     version, internal, gauss = data["rng"]
     rng.setstate((version, tuple(internal), gauss))

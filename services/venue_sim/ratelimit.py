@@ -14,6 +14,8 @@ from libs.common.domain.enums import Category
 
 UID_WINDOW_MS = 1000
 IP_WINDOW_MS = 5000
+TRADE_GROUPS = frozenset({"trade", "batch", "cancel-all", "set-leverage", "switch-mode"})
+"""Endpoint groups at the trade limit (Bybit: 10/s for linear set-leverage and switch-mode)."""
 
 
 @dataclass(slots=True)
@@ -28,9 +30,9 @@ class Limits:
     ip_ban_seconds: int
 
     def for_group(self, group: str, category: str | None) -> int:
-        """The per-second limit of an endpoint group ("trade", "batch", "cancel-all" and
-        "dcp" are trade groups; anything else is a query group)."""
-        if group in ("trade", "batch", "cancel-all"):
+        """The per-second limit of an endpoint group (`TRADE_GROUPS` and "dcp" are trade
+        groups; anything else is a query group)."""
+        if group in TRADE_GROUPS:
             if category == Category.SPOT.value:
                 return self.spot_trade_per_second
             return self.trade_per_second

@@ -7,10 +7,23 @@ from services.venue_sim.engine import errors, queries, validate
 from services.venue_sim.gate import Call, Reply
 from services.venue_sim.wire import execution_item, order_item, position_item, wallet_item
 
+NO_PERMISSIONS = (
+    "Earn", "FiatP2P", "FiatBitPay", "FiatConvertBroker", "BitCard", "ByXPost", "Affiliate",
+    "BlockTrade", "NFT", "CopyTrading",
+)  # fmt: skip
+"""Permission groups of `/v5/user/query-api` the simulator's keys have nothing in."""
+
+
+def _nothing(name: str) -> Reply:
+    """The empty page of a category the simulator lists nothing in."""
+    return Reply({"category": name, "list": [], "nextPageCursor": ""})
+
 
 def open_orders(call: Call) -> Reply:
     """GET /v5/order/realtime."""
-    category = validate.category(call.params.get("category"))
+    name, category = validate.any_category(call.params.get("category"))
+    if category is None:
+        return _nothing(name)
     page, cursor = queries.orders(call.state.exchange, category, call.params, history=False)
     items = [order_item(o) for o in page]
     return Reply({"category": category.value, "list": items, "nextPageCursor": cursor})
@@ -18,7 +31,9 @@ def open_orders(call: Call) -> Reply:
 
 def order_history(call: Call) -> Reply:
     """GET /v5/order/history."""
-    category = validate.category(call.params.get("category"))
+    name, category = validate.any_category(call.params.get("category"))
+    if category is None:
+        return _nothing(name)
     page, cursor = queries.orders(call.state.exchange, category, call.params, history=True)
     items = [order_item(o) for o in page]
     return Reply({"category": category.value, "list": items, "nextPageCursor": cursor})
@@ -26,7 +41,9 @@ def order_history(call: Call) -> Reply:
 
 def executions(call: Call) -> Reply:
     """GET /v5/execution/list."""
-    category = validate.category(call.params.get("category"))
+    name, category = validate.any_category(call.params.get("category"))
+    if category is None:
+        return _nothing(name)
     page, cursor = queries.executions(call.state.exchange, category, call.params)
     items = [execution_item(e) for e in page]
     return Reply({"category": category.value, "list": items, "nextPageCursor": cursor})
@@ -34,7 +51,9 @@ def executions(call: Call) -> Reply:
 
 def positions(call: Call) -> Reply:
     """GET /v5/position/list."""
-    category = validate.category(call.params.get("category"))
+    name, category = validate.any_category(call.params.get("category"))
+    if category is None:
+        return _nothing(name)
     ex = call.state.exchange
     rows = queries.positions(ex, category, call.params)
     items = [position_item(ex, p) for p in rows]
@@ -56,7 +75,9 @@ def wallet_balance(call: Call) -> Reply:
 
 def fee_rate(call: Call) -> Reply:
     """GET /v5/account/fee-rate."""
-    category = validate.category(call.params.get("category"))
+    name, category = validate.any_category(call.params.get("category"))
+    if category is None:
+        return Reply({"category": name, "list": []})
     symbol = validate.text(call.params, "symbol")
     maker, taker = call.state.exchange.fees[category]
     symbols = sorted({s for c, s in call.state.exchange.markets if c is category})
@@ -109,6 +130,7 @@ def query_api(call: Call) -> Reply:
                 "Options": ["OptionsTrade"],
                 "Derivatives": ["DerivativesTrade"],
                 "Exchange": ["ExchangeHistory"],
+                **{group: [] for group in NO_PERMISSIONS},
             },
             "ips": ["*"],
             "type": 1,

@@ -57,6 +57,9 @@ class SimSettings(BaseSettings):
     half_spread_ticks: int = Field(default=1, ge=1)
     public_interval_ms: int = Field(default=100, ge=10)
     """How often public order book and ticker changes are pushed on the public WebSocket."""
+    ws_ack_delay_ms: int = Field(default=20, ge=0)
+    """How long after a WebSocket subscribe/unsubscribe its ack is sent (a network's round
+    trip; pybit fails on an ack that arrives before it recorded the subscription)."""
 
     taker_fee: Decimal = Decimal("0.00055")
     maker_fee: Decimal = Decimal("0.0002")

@@ -7,10 +7,12 @@ from typing import Any
 
 from libs.common.domain.enums import Category
 from services.venue_sim.engine import Exchange
-from services.venue_sim.engine.account import SETTLE
+from services.venue_sim.engine.account import MAINTENANCE_RATE, SETTLE
 from services.venue_sim.engine.model import Execution, Position, SimOrder
 
 PRICE_QUANTUM = Decimal("0.00000001")
+MIN_BREAK_EVEN_FEE = Decimal("0.00055")
+"""The least fee rate Bybit's break-even price assumes."""
 Json = dict[str, Any]
 
 
@@ -31,6 +33,7 @@ def num(value: Decimal) -> str:
 def order_item(order: SimOrder, *, ws: bool = False) -> Json:
     """An order as `/v5/order/realtime` lists it; `ws` adds the `order` topic's fields."""
     avg = order.avg_price
+    spot = order.category is Category.SPOT
     fee = {order.fee_currency: num(order.cum_fee)} if order.cum_fee else {}
     item: Json = {
         "orderId": order.order_id,
@@ -40,7 +43,7 @@ def order_item(order: SimOrder, *, ws: bool = False) -> Json:
         "price": fmt(order.price),
         "qty": fmt(order.qty),
         "side": order.side.value,
-        "isLeverage": "0" if order.category is Category.SPOT else "",
+        "isLeverage": "0" if spot else "",
         "positionIdx": 0,
         "orderStatus": order.status.value,
         "cancelType": order.cancel_type,
@@ -75,15 +78,23 @@ def order_item(order: SimOrder, *, ws: bool = False) -> Json:
         "smpGroup": 0,
         "smpOrderId": "",
         "parentOrderLinkId": "",
+        "ocoTriggerBy": "OcoTriggerByUnknown" if spot else "",
+        "basePrice": fmt(order.last_price_on_created) if spot else "",
+        "slippageToleranceType": "UNKNOWN",
+        "slippageTolerance": "",
+        "extraFees": "",
+        "rpiTakerAccess": False,
+        "rpiMatchedQty": "0",
         "createdTime": str(order.created),
         "updatedTime": str(order.updated),
     }
-    if order.category is Category.LINEAR:
+    if not spot:
         item["createType"] = "CreateByUser"
     if ws:
         item["category"] = order.category.value
         item["closedPnl"] = num(order.closed_pnl)
         item["feeCurrency"] = order.fee_currency
+        item["brokerOrderPrice"] = ""
     return item
 
 
@@ -103,6 +114,7 @@ def execution_item(execution: Execution, *, ws: bool = False) -> Json:
         "orderType": execution.order_type.value,
         "stopOrderType": "",
         "execFee": num(execution.fee),
+        "execFeeV2": "",
         "feeCurrency": execution.fee_currency,
         "execId": execution.exec_id,
         "execPrice": fmt(execution.price),
@@ -133,7 +145,8 @@ def position_item(ex: Exchange, position: Position, *, ws: bool = False) -> Json
     """A one-way linear position as `/v5/position/list` lists it (`ws`: the topic's shape)."""
     mark = ex.mark(position.symbol)
     size = abs(position.size)
-    leverage = ex.account.leverage
+    leverage = ex.account.leverage_of(position.symbol)
+    initial, maintenance = num(size * mark / leverage), num(size * mark * MAINTENANCE_RATE)
     item: Json = {
         "positionIdx": 0,
         "riskId": 1,
@@ -150,13 +163,20 @@ def position_item(ex: Exchange, position: Position, *, ws: bool = False) -> Json
         "markPrice": fmt(mark),
         "liqPrice": "",
         "bustPrice": "",
-        "positionIM": num(size * mark / leverage),
-        "positionMM": num(size * mark * Decimal("0.005")),
-        "positionBalance": num(size * mark / leverage),
+        "breakEvenPrice": _break_even(ex, position),
+        "positionIM": initial,
+        "positionIMByMp": initial,
+        "positionMM": maintenance,
+        "positionMMByMp": maintenance,
+        "positionBalance": initial,
         "takeProfit": "",
         "stopLoss": "",
         "trailingStop": "0",
         "sessionAvgPrice": "",
+        "delta": "",
+        "gamma": "",
+        "vega": "",
+        "theta": "",
         "unrealisedPnl": num(position.size * (mark - position.avg_price)),
         "curRealisedPnl": num(position.cur_realised),
         "cumRealisedPnl": num(position.cum_realised),
@@ -167,12 +187,23 @@ def position_item(ex: Exchange, position: Position, *, ws: bool = False) -> Json
         "tpslMode": "Full",
         "createdTime": str(position.created),
         "updatedTime": str(position.updated),
+        "openTime": position.created if position.size else 0,
         "seq": position.seq,
     }
     if ws:
         item["entryPrice"] = item.pop("avgPrice")
         item["category"] = Category.LINEAR.value
     return item
+
+
+def _break_even(ex: Exchange, position: Position) -> str:
+    """Bybit's breakEvenPrice: (entry x qty - realised) / (qty - |qty| x max(taker, 0.00055)),
+    qty signed; "0" when flat."""
+    if not position.size:
+        return "0"
+    rate = max(ex.fees[Category.LINEAR][1], MIN_BREAK_EVEN_FEE)
+    qty = position.size
+    return num((position.avg_price * qty - position.cur_realised) / (qty - abs(qty) * rate))
 
 
 def wallet_item(ex: Exchange) -> Json:
@@ -209,14 +240,21 @@ def wallet_item(ex: Exchange) -> Json:
                 "bonus": "0",
                 "marginCollateral": True,
                 "collateralSwitch": True,
+                "colRes": "0",
+                "spotBorrow": "0",
+                "availableToBorrow": "",
             }
         )
     initial = account.order_im + position_im
     available = total_equity - initial - account.locked[SETTLE]
+    im_rate = num(initial / total_equity) if total_equity else "0"
+    mm_rate = num(position_mm / total_equity) if total_equity else "0"
     return {
         "accountType": "UNIFIED",
-        "accountIMRate": num(initial / total_equity) if total_equity else "0",
-        "accountMMRate": num(position_mm / total_equity) if total_equity else "0",
+        "accountIMRate": im_rate,
+        "accountIMRateByMp": im_rate,
+        "accountMMRate": mm_rate,
+        "accountMMRateByMp": mm_rate,
         "accountLTV": "0",
         "totalEquity": num(total_equity),
         "totalWalletBalance": num(total_wallet),
@@ -224,6 +262,8 @@ def wallet_item(ex: Exchange) -> Json:
         "totalAvailableBalance": num(available),
         "totalPerpUPL": num(upl),
         "totalInitialMargin": num(initial),
+        "totalInitialMarginByMp": num(initial),
         "totalMaintenanceMargin": num(position_mm),
+        "totalMaintenanceMarginByMp": num(position_mm),
         "coin": coins,
     }

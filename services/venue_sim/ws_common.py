@@ -2,6 +2,10 @@
 
 Each connection has an outgoing queue drained by its own writer task, so publishing from a
 request handler is a non-blocking `put_nowait` and messages keep their order.
+
+Subscribe and unsubscribe acks leave `ack_delay_s` after the request, as over a real network
+(and everything queued after an ack waits for it): a client that records its subscription
+just after sending it, as pybit does, would otherwise get the ack first and fail.
 """
 
 from __future__ import annotations
@@ -28,22 +32,25 @@ MAX_QUEUED = 100_000
 class WsConn:
     """One accepted WebSocket connection."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, ack_delay_s: float = 0.0) -> None:
         self.ws = ws
+        self.ack_delay_s = ack_delay_s
         self.conn_id = str(uuid.uuid4())
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
         self.closed = False
         self.writer = asyncio.get_running_loop().create_task(self._write())
 
-    def send(self, message: Any) -> None:
-        """Queue a JSON message (a dict) or pre-encoded bytes."""
+    def send(self, message: Any, *, ack: bool = False) -> None:
+        """Queue a JSON message (a dict) or pre-encoded bytes; an `ack` (of a subscribe or
+        unsubscribe) goes out `ack_delay_s` later."""
         if self.closed:
             return
         if self.queue.qsize() >= MAX_QUEUED:
             log.warning("ws %s is %d messages behind: dropping it", self.conn_id, MAX_QUEUED)
             self.close()
             return
-        self.queue.put_nowait(message if isinstance(message, bytes) else orjson.dumps(message))
+        data = message if isinstance(message, bytes) else orjson.dumps(message)
+        self.queue.put_nowait((data, self.ack_delay_s if ack else 0.0))
 
     def close(self) -> None:
         """Close after the messages already queued have been written."""
@@ -54,7 +61,10 @@ class WsConn:
     async def _write(self) -> None:
         ws, queue = self.ws, self.queue
         try:
-            while (data := await queue.get()) is not None:
+            while (item := await queue.get()) is not None:
+                data, delay_s = item
+                if delay_s:
+                    await asyncio.sleep(delay_s)
                 await ws.send_frame(data, WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
             pass
@@ -67,11 +77,12 @@ async def serve(
     on_open: Callable[[WsConn], None],
     on_message: Callable[[WsConn, Any], None],
     on_close: Callable[[WsConn], None],
+    ack_delay_s: float = 0.0,
 ) -> web.WebSocketResponse:
     """Run one WebSocket connection: decode each text frame as JSON and hand it over."""
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
-    conn = WsConn(ws)
+    conn = WsConn(ws, ack_delay_s)
     on_open(conn)
     try:
         async for msg in ws:

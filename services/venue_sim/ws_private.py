@@ -105,7 +105,7 @@ class PrivateHub:
         reply: Json = {"success": not error, "ret_msg": error, "op": op, "conn_id": conn.conn_id}
         if req_id is not None:
             reply["req_id"] = req_id
-        conn.send(reply)
+        conn.send(reply, ack=op in ("subscribe", "unsubscribe"))
 
     def _subscription(self, conn: WsConn, op: str, args: Any) -> str:
         if conn not in self.authed:

@@ -102,9 +102,9 @@ class PublicHub:
         bad = [t for t in topics if not isinstance(t, str) or self._parse(category, t) is None]
         if bad:
             error = f"error:handler not found,topic:{bad[0]}"
-            conn.send({**reply, "success": False, "ret_msg": error, "op": op})
+            conn.send({**reply, "success": False, "ret_msg": error, "op": op}, ack=True)
             return
-        conn.send({**reply, "ret_msg": op, "op": op})
+        conn.send({**reply, "ret_msg": op, "op": op}, ack=True)
         for topic in topics:
             assert isinstance(topic, str)
             if op == "unsubscribe":

@@ -1,6 +1,7 @@
 """The unified account: coin balances, one-way linear positions, margin and spot locks.
 
-Linear positions settle in USDT with a fixed leverage: realised PnL, fees and funding move
+Linear positions settle in USDT at a leverage per symbol (the account's default until
+`/v5/position/set-leverage` changes it): realised PnL, fees and funding move
 the USDT wallet balance. Spot fills move coin balances (a Buy pays its fee in the base coin,
 a Sell in the quote coin). Open orders reserve margin (linear) or lock coin (spot).
 """
@@ -25,7 +26,9 @@ class Account:
 
     def __init__(self, balances: dict[str, Decimal], leverage: Decimal) -> None:
         self.balances: defaultdict[str, Decimal] = defaultdict(Decimal, balances)
-        self.leverage = leverage
+        self.default_leverage = leverage
+        self.leverages: dict[str, Decimal] = {}
+        """Linear symbol -> leverage set for it (others use `default_leverage`)."""
         self.positions: dict[str, Position] = {}
         self.order_im = ZERO
         """USDT margin held by open linear orders."""
@@ -43,9 +46,17 @@ class Account:
 
     # -- margin ------------------------------------------------------------------------------
 
+    def leverage_of(self, symbol: str) -> Decimal:
+        """The leverage of a linear symbol."""
+        return self.leverages.get(symbol, self.default_leverage)
+
     def position_im(self, marks: Marks) -> Decimal:
         return sum(
-            (abs(p.size) * marks(s) / self.leverage for s, p in self.positions.items() if p.size),
+            (
+                abs(p.size) * marks(s) / self.leverage_of(s)
+                for s, p in self.positions.items()
+                if p.size
+            ),
             ZERO,
         )
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import NoReturn
 
 from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.instruments import round_to_step
-from services.venue_sim.engine import errors, funding, validate
+from services.venue_sim.engine import errors, funding, position_settings, validate
 from services.venue_sim.engine.account import SETTLE
 from services.venue_sim.engine.matching import Matcher
 from services.venue_sim.engine.model import Changes, MarketState, SimOrder, new_id
@@ -91,7 +92,9 @@ class Exchange(Matcher):
                 raise errors.reduce_only_rejected("no position to reduce")
             leaves = min(leaves, room)
             qty = order.cum_qty + leaves
-        extra = self._cost(order.category, order.side, leaves, price, order.reduce_only)
+        extra = self._cost(
+            order.category, order.symbol, order.side, leaves, price, order.reduce_only
+        )
         if extra - order.reserved > self._free(category, market, order.side):
             raise errors.insufficient(category)
         requeue = price != order.price or leaves > order.leaves
@@ -160,6 +163,14 @@ class Exchange(Matcher):
         """Settle funding of the linear `symbol` at `rate` (see `engine.funding`)."""
         return funding.settle_funding(self, symbol, rate)
 
+    def set_leverage(self, category: Category, params: Params) -> Changes:
+        """POST /v5/position/set-leverage (see `engine.position_settings`)."""
+        return position_settings.set_leverage(self, category, params)
+
+    def switch_mode(self, category: Category, params: Params) -> NoReturn:
+        """POST /v5/position/switch-mode: one-way only (see `engine.position_settings`)."""
+        position_settings.switch_mode(self, category, params)
+
     # -- checks ------------------------------------------------------------------------------
 
     def _checked_price_qty(self, market: MarketState, req: NewOrder) -> tuple[Decimal, Decimal]:
@@ -181,10 +192,16 @@ class Exchange(Matcher):
         return price, qty
 
     def _cost(
-        self, category: Category, side: Side, qty: Decimal, price: Decimal, reduce_only: bool
+        self,
+        category: Category,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        reduce_only: bool,
     ) -> Decimal:
         if category is Category.LINEAR:
-            return Decimal(0) if reduce_only else qty * price / self.account.leverage
+            return Decimal(0) if reduce_only else qty * price / self.account.leverage_of(symbol)
         return qty * price if side is Side.BUY else qty
 
     def _free(self, category: Category, market: MarketState, side: Side) -> Decimal:
@@ -201,6 +218,6 @@ class Exchange(Matcher):
         if req.market_unit == "quoteCoin":
             cost = qty
         else:
-            cost = self._cost(category, req.side, qty, price, req.reduce_only)
+            cost = self._cost(category, req.symbol, req.side, qty, price, req.reduce_only)
         if cost > self._free(category, market, req.side):
             raise errors.insufficient(category)

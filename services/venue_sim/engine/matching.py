@@ -109,6 +109,7 @@ class Matcher:
         """Move the mid; resting orders it moved through fill in full at their limit price."""
         market = self.market(category, symbol)
         market.set_mid(mid)
+        market.marks.add(self.clock(), market.mid)
         changes = Changes()
         changes.books.add((category, symbol))
         book = self.books[(category, symbol)]
@@ -270,7 +271,7 @@ class Matcher:
             if order.category is Category.SPOT:
                 amount = order.leaves * order.price if order.side is Side.BUY else order.leaves
             elif not order.reduce_only:
-                amount = order.leaves * order.price / self.account.leverage
+                amount = order.leaves * order.price / self.account.leverage_of(order.symbol)
         delta = amount - order.reserved
         if not delta:
             return

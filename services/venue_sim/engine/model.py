@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, VenueOrderStatus
 from libs.common.domain.instruments import round_to_step
+from services.venue_sim.engine.candles import CandleSeries
 from services.venue_sim.engine.catalog import InstrumentSpec
 
 ZERO = Decimal(0)
+TAPE_SIZE = 1000
+"""Public trades kept per market for `/v5/market/recent-trade` (Bybit serves up to 1000)."""
 OPEN_STATUSES = frozenset({VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED})
 BookKey = tuple[Category, str]
 _ID_PREFIX = str(uuid.uuid4())[:23]
@@ -127,11 +131,14 @@ class PublicTrade:
     qty: Decimal
     time: int
     tick_direction: str
+    seq: int = 0
+    """The market's trade sequence number (1 for its first print)."""
 
 
 @dataclass(slots=True)
 class MarketState:
-    """The synthetic market of one (category, symbol): mid, touch and 24 h statistics."""
+    """The synthetic market of one (category, symbol): mid, touch and 24 h statistics, and
+    what it printed: the last `TAPE_SIZE` trades, trade candles and mark (mid) candles."""
 
     spec: InstrumentSpec
     half_spread: Decimal
@@ -145,6 +152,12 @@ class MarketState:
     low: Decimal = ZERO
     volume: Decimal = ZERO
     turnover: Decimal = ZERO
+    trade_seq: int = 0
+    tape: deque[PublicTrade] = field(default_factory=lambda: deque(maxlen=TAPE_SIZE))
+    candles: CandleSeries = field(default_factory=CandleSeries)
+    """Trade candles (`/v5/market/kline`)."""
+    marks: CandleSeries = field(default_factory=CandleSeries)
+    """Mark price candles: the mid, sampled whenever it moves (mark = index = mid here)."""
 
     def __post_init__(self) -> None:
         self.open_price = self.high = self.low = self.spec.start_mid
@@ -169,7 +182,8 @@ class MarketState:
         direction = (
             "PlusTick" if price > previous else "MinusTick" if price < previous else "ZeroPlusTick"
         )
-        return PublicTrade(
+        self.trade_seq += 1
+        trade = PublicTrade(
             trade_id=new_id(),
             category=self.spec.category,
             symbol=self.spec.symbol,
@@ -178,7 +192,11 @@ class MarketState:
             qty=qty,
             time=now,
             tick_direction=direction,
+            seq=self.trade_seq,
         )
+        self.tape.append(trade)
+        self.candles.add(now, price, qty)
+        return trade
 
 
 @dataclass(slots=True)

@@ -17,6 +17,8 @@ _SIDES = {s.value: s for s in Side}
 _TYPES = {t.value: t for t in OrderType}
 _TIFS = {t.value: t for t in TimeInForce}
 _CATEGORIES = {c.value: c for c in Category}
+UNLISTED_CATEGORIES = ("inverse", "option")
+"""Bybit's other categories: the simulator lists no instrument in them."""
 _UNSUPPORTED = ("triggerPrice", "takeProfit", "stopLoss", "tpslMode")
 Params = dict[str, Any]
 
@@ -49,13 +51,24 @@ class Amend:
 
 
 def category(value: Any) -> Category:
-    """The `category` parameter; mmx's simulator lists linear and spot."""
+    """The `category` parameter of an operation on listed instruments: linear or spot (see
+    `any_category` for the queries that also take Bybit's other categories)."""
     if value is None or value == "":
         raise errors.params("params error: category is required")
     found = _CATEGORIES.get(value) if isinstance(value, str) else None
     if found is None:
-        raise errors.params(f"Illegal category: {value!r}, expected linear or spot")
+        listed = " or ".join(_CATEGORIES)
+        raise errors.params(f"Illegal category: {value!r}, the simulator lists {listed}")
     return found
+
+
+def any_category(value: Any) -> tuple[str, Category | None]:
+    """A `category` of Bybit's: (its name, the listed Category, or None for one the
+    simulator lists nothing in: `inverse`, `option`). 10001 for any other value."""
+    if isinstance(value, str) and value in UNLISTED_CATEGORIES:
+        return value, None
+    found = category(value)
+    return found.value, found
 
 
 def text(params: Params, name: str, *, required: bool = False) -> str:
