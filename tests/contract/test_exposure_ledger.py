@@ -34,7 +34,7 @@ from libs.common.domain.orders import (
     apply_fill,
     reserve_amend,
 )
-from libs.common.domain.positions import Fill
+from libs.common.domain.positions import Fill, Funding
 from libs.common.domain.risk_checks import Check
 from libs.common.stores import (
     InMemoryOrderStore,
@@ -195,6 +195,28 @@ async def test_a_reported_fill_counts_until_positions_folds_it(desks: tuple[Desk
     assert await book(a) == SymbolBook()
     assert await a.positions.apply_fill(folded) == ((await a.positions.get(BTC)), False)
     assert await book(b) == SymbolBook()
+
+
+async def test_a_reported_funding_counts_as_unfolded_until_positions_folds_it_once(
+    desks: tuple[Desk, Desk],
+) -> None:
+    """A funding settlement is recorded with no units (it moves no quantity): it still holds
+    the positions lag until folded, and its fold and a replayed fold clear it cleanly."""
+    a, b = desks
+    record = FillRecord(BTC, ExecId("f1"), Side.BUY, 0, "claim:f1", b"funding")
+    assert await a.ledger.record_fills([record], to=EVENTS, claim_ttl_ms=60_000, now_ms=NOW_MS)
+    assert await book(b) == SymbolBook(oldest_unfolded_ms=NOW_MS)
+    funding = Funding(
+        exec_id=ExecId("f1"), symbol=BTC, amount=D("0.5"), rate=D("0.0001"),
+        position_qty=D("0.1"), mark_price=D(50_000), ts_ns=1,
+    )  # fmt: skip
+
+    folded, applied = await b.positions.apply_funding(funding)
+    replayed, applied_again = await a.positions.apply_funding(funding)
+
+    assert (applied, applied_again) == (True, False)
+    assert folded.funding_paid == replayed.funding_paid == D("0.5")
+    assert await book(a) == SymbolBook()
 
 
 async def test_a_denied_order_writes_nothing_and_says_which_limit(

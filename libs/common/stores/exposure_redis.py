@@ -104,7 +104,9 @@ local function ledger_unfold(kexp, kunf, kset, symbol, exec)
   local entry = redis.call('HGET', kexp, field)
   if entry then
     local side, units = string.match(entry, '^(%a+):(%d+)$')
-    redis.call('HINCRBY', kexp, ledger_total(side, true), '-' .. units)
+    if units ~= '0' then  -- a funding counts no units; and HINCRBY refuses '-0'
+      redis.call('HINCRBY', kexp, ledger_total(side, true), '-' .. units)
+    end
     redis.call('HDEL', kexp, field)
   end
   redis.call('ZREM', kunf, exec)
