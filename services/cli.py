@@ -6,6 +6,7 @@ mmx status | orders | positions         what the gateway says (see services.oper
 mmx freeze | unfreeze --reason TEXT     stop or resume trading
 mmx keys create | list | revoke         the gateway's API keys (see services.keys_cli)
 mmx dlq list | show | replay | drop     the dead letters (see services.dlq_cli)
+mmx audit query | replay                the audit archive (see services.audit_cli)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from services.audit_cli import register as register_audit_verbs
 from services.dlq_cli import register as register_dlq_verbs
 from services.keys_cli import register as register_key_verbs
 from services.operator import register as register_operator_verbs
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_operator_verbs(commands)
     register_key_verbs(commands)
     register_dlq_verbs(commands)
+    register_audit_verbs(commands)
     return parser
 
 

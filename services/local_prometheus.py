@@ -22,7 +22,7 @@ from services.stack import ProcessSpec, http_probe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ALERT_RULES = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
-ENGINE_JOBS = ("gateway", "risk", "router", "positions")
+ENGINE_JOBS = ("gateway", "risk", "router", "positions", "archive")
 """The services that serve `/metrics` (the simulator does not)."""
 
 

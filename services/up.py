@@ -155,14 +155,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up = commands.add_parser(
         "up",
         help="run the local stack until Ctrl-C",
-        description="Run Redis (unless REDIS_URL is set), the simulator, the four services "
+        description="Run Redis (unless REDIS_URL is set), the simulator, the five services "
         "and a demo strategy.",
     )
     up.add_argument("--host", default="127.0.0.1", help="listen address of every component")
     up.add_argument(
         "--data-dir",
         default=local_stack.DEFAULT_DATA_DIR,
-        help="Redis data (AOF), the simulator's state, and logs, kept between runs "
+        help="Redis data (AOF), the simulator's state, the audit archive and logs, kept "
+        "between runs "
         f"(default: ./{local_stack.DEFAULT_DATA_DIR})",
     )
     up.add_argument(
@@ -174,8 +175,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--base-port",
         type=int,
         default=_int_env("MMX_UP_BASE_PORT"),
-        help="gateway on P, venue-sim P+1, router P+2, risk P+3, positions P+4 "
-        "(env MMX_UP_BASE_PORT; default: 8080, 8090, 9101, 9102, 9103)",
+        help="gateway on P, venue-sim P+1, router P+2, risk P+3, positions P+4, archive P+5 "
+        "(env MMX_UP_BASE_PORT; default: 8080, 8090, 9101, 9102, 9103, 9104)",
     )
     for name in MODULES:
         up.add_argument(f"--{name}-port", type=int, help=f"{name}'s port (overrides --base-port)")

@@ -37,6 +37,7 @@ MODULES = {
     "risk": "services.risk",
     "router": "services.router",
     "positions": "services.positions",
+    "archive": "services.archive",
     "gateway": "services.gateway",
 }
 """Every service by its `mmx service` name, in `mmx up`'s start order."""
@@ -46,9 +47,12 @@ DEFAULT_PORTS = {
     "router": 9101,
     "risk": 9102,
     "positions": 9103,
+    "archive": 9104,
 }
-BASE_OFFSETS = {"gateway": 0, "venue-sim": 1, "router": 2, "risk": 3, "positions": 4}
-"""`--base-port B`: gateway B, venue-sim B+1, router B+2, risk B+3, positions B+4."""
+BASE_OFFSETS = {"gateway": 0, "venue-sim": 1, "router": 2, "risk": 3, "positions": 4, "archive": 5}
+"""`--base-port B`: gateway B, venue-sim B+1, router B+2, risk B+3, positions B+4, archive B+5."""
+ARCHIVE_DIR = "archive"
+"""The archive's directory in the data directory, unless MMX_ARCHIVE_BUCKET names a bucket."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ def _service_spec(plan: UpPlan, name: str, redis_url: str) -> ProcessSpec:
         "MMX_API_KEY": SIM_KEY,
         "MMX_API_SECRET": SIM_SECRET,
     }
+    if name == "archive" and not os.environ.get("MMX_ARCHIVE_BUCKET"):
+        env["MMX_ARCHIVE_DIR"] = str(plan.data_dir / ARCHIVE_DIR)
     if name == "gateway":
         env[GATEWAY_AUTH_ENV] = plan.gateway_auth
         urls = (

@@ -29,7 +29,7 @@ message, each of which would create a new time series per value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -45,7 +45,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 
 from libs.common.domain.enums import Side
-from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Seconds; the prototype's buckets, shared by every latency histogram."""
@@ -93,6 +93,50 @@ class FreezeReason(StrEnum):
     """The venue refused the credentials even after a refresh (10003 / 10004)."""
     MARKOUT_EDGE = "markout_edge"
     """The markout edge at `markout_freeze_horizon_s` fell below `markout_freeze_threshold_bps`."""
+    DAILY_LOSS_SOFT = "daily_loss_soft"
+    """Today's P&L fell to `daily_loss_soft_limit`: trading went REDUCING, not FROZEN."""
+    POSITIONS_LAG = "positions_lag"
+    """Positions lagged past `max_positions_lag_s`. Nothing raises it yet (risk denies instead)."""
+    STALE_MARKS = "stale_marks"
+    """A symbol with a position had no fresh mark. Nothing raises it yet (risk denies instead)."""
+    REDIS_FAILOVER = "redis_failover"
+    """Redis failed over. Nothing raises it yet."""
+
+
+FREEZE_CLASSES: Mapping[FreezeReason, FreezeClass] = {
+    FreezeReason.EDGE_COLLAPSE: FreezeClass.HARD,
+    FreezeReason.MARKOUT_EDGE: FreezeClass.HARD,
+    FreezeReason.MANUAL: FreezeClass.HARD,
+    FreezeReason.DAILY_LOSS: FreezeClass.HARD,
+    FreezeReason.DAILY_LOSS_SOFT: FreezeClass.HARD,
+    FreezeReason.AUTH: FreezeClass.HARD,
+    FreezeReason.VENUE_CIRCUIT: FreezeClass.TRANSIENT,
+    FreezeReason.POSITIONS_LAG: FreezeClass.TRANSIENT,
+    FreezeReason.STALE_MARKS: FreezeClass.TRANSIENT,
+    FreezeReason.REDIS_FAILOVER: FreezeClass.TRANSIENT,
+}
+"""Every freeze reason's class: a TRANSIENT freeze recovers by itself once its cause has
+cleared (`libs.common.domain.recovery`); a HARD one waits for an operator."""
+
+
+def freeze_class(code: str) -> FreezeClass:
+    """The class of the reason whose value is `code`; HARD for anything unknown (a legacy
+    freeze without a code, a reason this version does not know)."""
+    try:
+        return FREEZE_CLASSES[FreezeReason(code)]
+    except ValueError:
+        return FreezeClass.HARD
+
+
+class RecoveryOutcome(StrEnum):
+    """`auto_recoveries_total{outcome}`: one step of an auto-recovery (`services.risk.recovery`)."""
+
+    REDUCING = "reducing"
+    """The cause cleared: FROZEN -> REDUCING, the reduce-only warm-up begins."""
+    RESUMED = "resumed"
+    """The warm-up is over: REDUCING -> ACTIVE."""
+    CAPPED = "capped"
+    """The cause cleared but the hour's recoveries are used up: stays FROZEN for a person."""
 
 
 class DenyReason(StrEnum):
@@ -202,6 +246,15 @@ class WsChannel(StrEnum):
     PUBLIC = "public"
 
 
+class ArchiveWrite(StrEnum):
+    """`audit_archive_writes_total{outcome}`: how a write of an archive object went."""
+
+    WRITTEN = "written"
+    """The object and its manifest were stored (and sent to CloudWatch Logs, if set)."""
+    FAILED = "failed"
+    """The attempt failed; its entries stay pending and are written on a later attempt."""
+
+
 REJECT_REASON_VENUE = "venue"
 """`orders_rejected_total{reason}` of a venue rejection that gave no reason of its own; the
 router exposes it at 0 for every symbol at start-up, so rejection rates are 0, not empty."""
@@ -294,8 +347,16 @@ FREEZE_TRIGGERED = MetricSpec(
     "freeze_triggered_total",
     Kind.COUNTER,
     ("reason",),
-    "Transitions of trading into FROZEN",
+    "Transitions of trading into FROZEN (into REDUCING for reason daily_loss_soft)",
     "risk: the instance that won the freeze transition",
+)
+AUTO_RECOVERIES = MetricSpec(
+    "auto_recoveries_total",
+    Kind.COUNTER,
+    ("reason", "outcome"),
+    "Steps of the auto-recovery from a transient freeze: reducing (cause cleared, warm-up "
+    "begins), resumed (ACTIVE again), capped (the hour's recoveries used up: a person must act)",
+    "risk: the instance holding the lease risk-auto-recovery, once per step",
 )
 ORDER_LATENCY = MetricSpec(
     "order_latency_seconds",
@@ -470,6 +531,37 @@ VENUE_WS_RECONNECTS = MetricSpec(
     "Reconnections of a venue WebSocket",
     "the instance holding the connection",
 )
+AUDIT_ARCHIVE_BACKLOG = MetricSpec(
+    "audit_archive_backlog",
+    Kind.GAUGE,
+    ("stream",),
+    "Entries of the stream not archived yet: not yet read by the archive group, or read and "
+    "not yet written off the box (XINFO GROUPS lag + pending of group archive)",
+    "archive: every instance, from XINFO GROUPS; query with max by (stream)",
+)
+AUDIT_ARCHIVE_OLDEST = MetricSpec(
+    "audit_archive_oldest_unarchived_seconds",
+    Kind.GAUGE,
+    ("stream",),
+    "Age of the oldest entry of the stream not archived yet (0 when every entry is)",
+    "archive: every instance, from the archive group's pending and unread entries; query "
+    "with max by (stream)",
+)
+AUDIT_ARCHIVE_WRITES = MetricSpec(
+    "audit_archive_writes_total",
+    Kind.COUNTER,
+    ("outcome",),
+    "Attempts to write an archive object: written, or failed (retried; nothing is acked)",
+    "archive: the instance that made the attempt",
+)
+AUDIT_ARCHIVE_EVENTS = MetricSpec(
+    "audit_archive_events_total",
+    Kind.COUNTER,
+    ("stream",),
+    "Entries written to the archive and acknowledged (at least once: an entry written again "
+    "after a crash counts again)",
+    "archive: the instance that wrote them",
+)
 
 CATALOGUE: tuple[MetricSpec, ...] = (
     ORDERS_PLACED,
@@ -479,6 +571,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ORDERS_CANCELED,
     ORDERS_DENIED,
     FREEZE_TRIGGERED,
+    AUTO_RECOVERIES,
     ORDER_LATENCY,
     ORDER_STAGE,
     EXPOSURE_DRIFT,
@@ -502,6 +595,10 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     VENUE_CIRCUIT_STATE,
     RECONCILIATION_DRIFT,
     VENUE_WS_RECONNECTS,
+    AUDIT_ARCHIVE_BACKLOG,
+    AUDIT_ARCHIVE_OLDEST,
+    AUDIT_ARCHIVE_WRITES,
+    AUDIT_ARCHIVE_EVENTS,
 )
 
 RISK_LIMIT_NAMES: frozenset[str] = frozenset(RiskLimits.model_fields)
@@ -539,6 +636,7 @@ class EngineMetrics:
         self.orders_canceled = _counter(ORDERS_CANCELED, registry)
         self.orders_denied = _counter(ORDERS_DENIED, registry)
         self.freeze_triggered = _counter(FREEZE_TRIGGERED, registry)
+        self.auto_recoveries = _counter(AUTO_RECOVERIES, registry)
         self.order_latency = _histogram(ORDER_LATENCY, registry)
         self.order_stage = _histogram(ORDER_STAGE, registry)
         self.exposure_drift = _counter(EXPOSURE_DRIFT, registry)
@@ -562,10 +660,17 @@ class EngineMetrics:
         self.venue_circuit_state = _gauge(VENUE_CIRCUIT_STATE, registry)
         self.reconciliation_drift = _gauge(RECONCILIATION_DRIFT, registry)
         self.venue_ws_reconnects = _counter(VENUE_WS_RECONNECTS, registry)
+        self.audit_archive_backlog = _gauge(AUDIT_ARCHIVE_BACKLOG, registry)
+        self.audit_archive_oldest = _gauge(AUDIT_ARCHIVE_OLDEST, registry)
+        self.audit_archive_writes = _counter(AUDIT_ARCHIVE_WRITES, registry)
+        self.audit_archive_events = _counter(AUDIT_ARCHIVE_EVENTS, registry)
         # A counter series that first appears already at 1 shows no increase() to Prometheus,
         # so the first freeze would not alert: expose every reason at 0 from the start.
         for reason in FreezeReason:
             self.freeze_triggered.labels(reason=reason.value)
+            if FREEZE_CLASSES[reason] is FreezeClass.TRANSIENT:  # likewise: a first recovery
+                for outcome in RecoveryOutcome:
+                    self.auto_recoveries.labels(reason=reason.value, outcome=outcome.value)
         for channel in WsChannel:  # likewise: the first reconnect must show as an increase
             self.venue_ws_reconnects.labels(channel=channel.value)
         for kind in ExposureDriftKind:  # and the first drift

@@ -148,7 +148,7 @@ STREAM_FLOWS: tuple[Flow, ...] = (
     ),
     Flow(
         topology.AUDIT,
-        "Operator actions and the repairs the exposure audit made.",
+        "Operator actions, the repairs the exposure audit made and the auto-recovery's steps.",
         producers={
             "gateway": (
                 msg.OperatorAction,
@@ -156,7 +156,7 @@ STREAM_FLOWS: tuple[Flow, ...] = (
                 msg.UnfreezeTrading,
                 msg.SetRiskLimits,
             ),
-            "risk": (msg.ExposureRepaired,),
+            "risk": (msg.ExposureRepaired, msg.OperatorAction),
             "mmx-cli": (msg.OperatorAction,),
         },
         ranged_by="gateway (the console's audit panel)",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, ValidationError, ValidationInfo, field_validator
 
 from libs.common.display import Money, Ratio
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import SymbolField
 from libs.common.stores import StateChangeRecord, TradingStatus
+from services.gateway.errors import Invalid, readable
 from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
 
 
@@ -23,10 +24,28 @@ class Limits(RiskLimits):
     def of(cls, limits: RiskLimits) -> Limits:
         return cls.model_validate(limits.model_dump(), by_name=True)
 
+    @field_validator("daily_loss_soft_limit")
+    @classmethod
+    def _soft_below_hard(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        """Not against this body's defaults: against the live limits, in `merged_into`."""
+        return value
+
     def merged_into(self, current: RiskLimits) -> RiskLimits:
-        """`current` with the fields this body set replaced (validated as a whole)."""
+        """`current` with the fields this body set replaced, validated as a whole: a limit
+        that does not fit the others (a soft daily loss limit not below the daily loss limit)
+        is refused as `Invalid` (422), naming the field in camelCase."""
         changes = {name: getattr(self, name) for name in self.model_fields_set}
-        return RiskLimits.model_validate(current.model_dump() | changes)
+        try:
+            return RiskLimits.model_validate(current.model_dump() | changes)
+        except ValidationError as error:
+            details = [d | {"field": _camel(d["field"])} for d in readable(error.errors())]
+            summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+            raise Invalid(f"invalid request: {summary}", details=details) from error
+
+
+def _camel(name: str) -> str:
+    field = Limits.model_fields.get(name)
+    return name if field is None or field.alias is None else field.alias
 
 
 class TradingView(ApiModel):

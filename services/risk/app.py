@@ -7,8 +7,12 @@
                                      instance, under a lease)
     every markout_interval_s     ──▶ MarkoutSettler (fills against the mid after them; one
                                      instance, under a lease)
+    every recovery_check_interval_s ──▶ AutoRecovery (a transient freeze whose cause cleared:
+                                     REDUCING, then ACTIVE; one instance, under a lease)
 
-Risk never unfreezes: that is an operator's action through the gateway.
+Risk never ends a HARD freeze (nor the REDUCING of the soft daily loss): that is an operator's
+action through the gateway. It ends a TRANSIENT freeze once its cause has cleared, a few
+times an hour at most (`services.risk.recovery`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from fastapi import FastAPI
 from libs.common import topology
 from libs.common.batching import BatchHandler, Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
+from libs.common.domain.recovery import RecoveryPolicy
+from libs.common.domain.time import NS_PER_SECOND
 from libs.common.messages import Envelope
 from libs.common.metrics import markout_source
 from libs.common.risk_view import RiskReader
@@ -42,6 +48,7 @@ from services.risk.edge import EdgeBook, EdgeWatch
 from services.risk.events import OrderEventsHandler
 from services.risk.markouts import MarkoutBook, MarkoutFreeze, MarkoutSettler, horizon_ms
 from services.risk.monitor import RiskMonitor
+from services.risk.recovery import AutoRecovery
 from services.risk.requests import RequestsHandler
 from services.risk.settings import RiskSettings
 
@@ -49,6 +56,7 @@ STATE_MONITOR = "risk.monitor"
 STATE_CONSUMERS = "risk.consumers"
 STATE_AUDITOR = "risk.auditor"
 STATE_MARKOUTS = "risk.markouts"
+STATE_RECOVERY = "risk.recovery"
 
 
 def create_app(settings: RiskSettings) -> FastAPI:
@@ -143,17 +151,40 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         actor=actor,
         clock=clock,
     )
+    recovery = AutoRecovery(
+        redis=redis,
+        risk=risk,
+        reader=reader,
+        leases=RedisLeaseStore(redis),
+        idempotency=RedisIdempotencyStore(redis),
+        bus=bus,
+        metrics=metrics,
+        policy=RecoveryPolicy(
+            clear_ns=int(settings.recovery_clear_s * NS_PER_SECOND),
+            warmup_ns=int(settings.recovery_warmup_s * NS_PER_SECOND),
+            max_per_hour=settings.recovery_max_per_hour,
+        ),
+        owner=settings.instance,
+        lease_ttl_ms=max(1_000, int(settings.recovery_check_interval_s * 3000)),
+        clock=clock,
+    )
     periodic = Periodic("risk-monitor", settings.refresh_interval_s, monitor.refresh)
     auditing = Periodic("risk-exposure-audit", settings.audit_interval_s, _drop(auditor.run))
     settling = Periodic("risk-markouts", settings.markout_interval_s, _drop(markouts.run))
+    recovering = Periodic(
+        "risk-auto-recovery", settings.recovery_check_interval_s, _drop(recovery.run)
+    )
     runtime.add_runner(periodic)
     runtime.add_runner(auditing)
     runtime.add_runner(settling)
+    runtime.add_runner(recovering)
     runtime.add_check("monitor", stalled(lambda: periodic.last_progress, settings.stall_after_s))
     runtime.add_check("markouts", stalled(lambda: settling.last_progress, settings.stall_after_s))
+    runtime.add_check("recovery", stalled(lambda: recovering.last_progress, settings.stall_after_s))
     runtime.state[STATE_MONITOR] = monitor
     runtime.state[STATE_AUDITOR] = auditor
     runtime.state[STATE_MARKOUTS] = markouts
+    runtime.state[STATE_RECOVERY] = recovery
     runtime.state[STATE_CONSUMERS] = consumers
 
 

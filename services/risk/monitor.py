@@ -4,9 +4,15 @@
   per limit, `edge_threshold_bps` and `edge_bps` per symbol and source (a markout figure
   removed from Redis, its window empty, removes its series). Every instance sets the same
   values; dashboards take `max by`.
-- Daily loss: P&L today (see `libs.common.risk_snapshot`) at or below -daily_loss_limit
+- Daily loss: P&L today (see `libs.common.risk_view`) at or below -daily_loss_limit
   freezes trading (DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps
-  trading, and the pre-trade check still allows only reducing orders.
+  trading, and the pre-trade check still allows only reducing orders. Above it, at or below
+  -daily_loss_soft_limit (when set), trading goes REDUCING (DAILY_LOSS_SOFT), also once per
+  UTC day. Both are HARD: they stay until an operator resumes trading (a new day does not).
+  The day counts as done once trading is held for a HARD reason (ours, or one already in
+  place, which an operator will have to lift anyway); while it is held FROZEN for a TRANSIENT
+  reason the trigger is tried again each tick: a freeze takes the transient one over, and
+  the REDUCING takes over the auto-recovery's reduce-only warm-up.
 
 Exposure needs no sweep: the ledger changes with every record write; `services.risk.audit`
 verifies it.
@@ -20,8 +26,8 @@ from redis.asyncio import Redis
 
 from libs.common.batching import Clock
 from libs.common.bus import Bus
-from libs.common.domain.risk_checks import daily_loss_breach
-from libs.common.freeze import trigger_freeze
+from libs.common.domain.risk_checks import FreezeClass, TradingState, daily_loss_breach
+from libs.common.freeze import trigger_freeze, trigger_reducing
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, FreezeReason
 from libs.common.risk_view import (
@@ -37,6 +43,7 @@ from services.risk.edge import EdgeBook
 log = logging.getLogger(__name__)
 
 DAILY_LOSS_NAMESPACE = "risk:daily-loss"
+DAILY_LOSS_SOFT_NAMESPACE = "risk:daily-loss-soft"
 DAILY_LOSS_CLAIM_TTL_S = 2 * 24 * 3600
 
 
@@ -93,21 +100,47 @@ class RiskMonitor:
         baseline = view.pnl_baseline
         if baseline is None:
             baseline = await ensure_pnl_baseline(self._redis, now_ns, view.net_pnl)
-        pnl_today, limit = view.net_pnl - baseline, view.desk_limits.daily_loss_limit
-        day = utc_day(now_ns)
-        if not daily_loss_breach(pnl_today, limit):
+        pnl_today, limits = view.net_pnl - baseline, view.desk_limits
+        if daily_loss_breach(pnl_today, limits.daily_loss_limit):
+            detail = (
+                f"P&L today {pnl_today:.2f} USD reached the daily loss limit "
+                f"{limits.daily_loss_limit} USD"
+            )
+            await self._once_a_day(DAILY_LOSS_NAMESPACE, FreezeReason.DAILY_LOSS, detail, now_ns)
             return
-        if await self._idempotency.seen(DAILY_LOSS_NAMESPACE, day):
-            return  # frozen for it today already; an operator may have resumed since
-        detail = f"P&L today {pnl_today:.2f} USD reached the daily loss limit {limit} USD"
-        result = await trigger_freeze(
+        soft = limits.daily_loss_soft_limit
+        if soft is not None and daily_loss_breach(pnl_today, soft):
+            detail = (
+                f"P&L today {pnl_today:.2f} USD reached the soft daily loss limit {soft} USD: "
+                "only orders that reduce a position until an operator resumes trading"
+            )
+            await self._once_a_day(
+                DAILY_LOSS_SOFT_NAMESPACE, FreezeReason.DAILY_LOSS_SOFT, detail, now_ns
+            )
+
+    async def _once_a_day(
+        self, namespace: str, reason: FreezeReason, detail: str, now_ns: int
+    ) -> None:
+        """Freeze (DAILY_LOSS) or go REDUCING (DAILY_LOSS_SOFT), unless done today already;
+        the day is done once trading is held for a HARD reason (see the module docstring)."""
+        day = utc_day(now_ns)
+        if await self._idempotency.seen(namespace, day):
+            return  # done today already; an operator may have resumed since
+        trigger = trigger_freeze if reason is FreezeReason.DAILY_LOSS else trigger_reducing
+        result = await trigger(
             self._risk,
             self._metrics,
-            reason=FreezeReason.DAILY_LOSS,
+            reason=reason,
             detail=detail,
             actor=self._actor,
             now_ns=now_ns,
         )
-        await self._idempotency.claim(DAILY_LOSS_NAMESPACE, day, DAILY_LOSS_CLAIM_TTL_S)
         if result.changed:
-            log.warning("trading FROZEN (epoch %d): %s", result.epoch, detail)
+            state = "FROZEN" if reason is FreezeReason.DAILY_LOSS else "REDUCING"
+            log.warning("trading %s (epoch %d): %s", state, result.epoch, detail)
+        else:
+            status = await self._risk.trading_state()
+            held = status.state is not TradingState.ACTIVE
+            if not (held and status.freeze_class is FreezeClass.HARD):
+                return  # held for a transient reason: try again next tick
+        await self._idempotency.claim(namespace, day, DAILY_LOSS_CLAIM_TTL_S)

@@ -100,6 +100,16 @@ class RiskSettings(ServiceSettings):
     markout_settle_delay_s: float = Field(0.5, ge=0, le=10)
     """A markout is settled this long after it is due, so that the marks of its moment have
     reached the mark store (positions writes them every `marks_flush_interval_s`)."""
+    recovery_check_interval_s: float = Field(1.0, gt=0, le=10)
+    """How often the auto-recovery looks at a transient freeze (one instance, under a lease)."""
+    recovery_clear_s: float = Field(30.0, ge=0, le=86_400)
+    """A transient freeze's cause must be seen cleared this long, without a break, before
+    trading recovers (goes REDUCING)."""
+    recovery_warmup_s: float = Field(60.0, ge=0, le=86_400)
+    """How long an auto-recovery keeps trading REDUCING (reduce-only) before ACTIVE."""
+    recovery_max_per_hour: int = Field(3, ge=0, le=100)
+    """Auto-recoveries that may begin in any rolling hour (counted in Redis, over every
+    instance); past it a transient freeze stays FROZEN until an operator acts. 0: never."""
 
     @model_validator(mode="after")
     def _freeze_horizon_is_a_horizon(self) -> Self:

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from libs.common.domain.ids import Symbol
-from libs.common.domain.risk_checks import RiskLimits, TradingState
-from libs.common.messages import Envelope
+from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
+from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.stores import InMemoryRiskStateStore, RiskStateStore, UnfreezeOutcome
 from libs.common.topology import CONTROL
 from tests.contract.conftest import Clients
@@ -208,3 +208,166 @@ async def test_every_change_is_broadcast_in_its_own_step_with_epoch_and_generati
         (TradingState.FROZEN, 1, generation, "risk-1"),
         (TradingState.ACTIVE, 2, generation, "op"),
     ]
+
+
+# -- freeze classes and the auto-recovery's steps -----------------------------------------------
+
+
+async def test_a_freeze_records_its_reason_code_and_class(risk_stores: Stores) -> None:
+    writer, reader = risk_stores
+
+    await writer.freeze("venue_circuit: 5 failures", "router-1", T0, code="venue_circuit",
+                        freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+
+    status = await reader.trading_state()
+    assert (status.code, status.freeze_class) == ("venue_circuit", FreezeClass.TRANSIENT)
+    await writer.unfreeze("ok", "op", T0 + 1, 0)
+    assert (await reader.trading_state()).code == ""
+
+
+async def test_a_freeze_without_a_class_is_hard(risk_stores: Stores) -> None:
+    await risk_stores[0].freeze("edge collapsed", "risk", T0)
+
+    status = await risk_stores[1].trading_state()
+    assert (status.code, status.freeze_class) == ("", FreezeClass.HARD)
+
+
+async def test_a_hard_freeze_takes_over_a_transient_one_once(
+    risk_stores: Stores, clients: Clients | None
+) -> None:
+    writer, reader = risk_stores
+    await writer.freeze("venue_circuit", "router", T0, code="venue_circuit",
+                        freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+
+    results = await asyncio.gather(
+        *(
+            risk_stores[i % 2].freeze(f"manual {i}", f"op-{i}", T0 + 1 + i, code="manual")
+            for i in range(10)
+        )
+    )
+
+    assert sum(changed for _, changed in results) == 1
+    status = await reader.trading_state()
+    assert (status.state, status.epoch, status.code) == (TradingState.FROZEN, 2, "manual")
+    assert status.freeze_class is FreezeClass.HARD
+    newest = (await reader.freeze_history(limit=1))[0]
+    assert (newest.previous, newest.state, newest.epoch) == (
+        TradingState.FROZEN,
+        TradingState.FROZEN,
+        2,
+    )
+    assert [m.epoch for m in await _announced(writer, clients)] == [1, 2]
+
+
+async def test_a_transient_freeze_never_takes_over_a_freeze(risk_stores: Stores) -> None:
+    store = risk_stores[0]
+    await store.freeze("venue_circuit", "router", T0, code="venue_circuit",
+                       freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+    again = await store.freeze("positions_lag", "risk", T0 + 1, code="positions_lag",
+                               freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+    await store.unfreeze("ok", "op", T0 + 2, 0)
+    await store.freeze("manual", "op", T0 + 3, code="manual")
+    over_hard = await store.freeze("venue_circuit", "router", T0 + 4, code="venue_circuit",
+                                   freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+
+    assert (again, over_hard) == ((1, False), (3, False))
+    assert (await risk_stores[1].trading_state()).code == "manual"
+
+
+async def test_a_hard_reducing_takes_over_a_transient_reducing(risk_stores: Stores) -> None:
+    store = risk_stores[0]
+    await store.freeze("venue_circuit", "router", T0, code="venue_circuit",
+                       freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+    await store.recover(TradingState.REDUCING, "cleared", "auto", T0 + 1, epoch=1,
+                        code="venue_circuit")  # fmt: skip
+
+    result = await store.set_reducing("daily_loss_soft", "risk", T0 + 2, code="daily_loss_soft")
+
+    assert result == (3, True)
+    status = await risk_stores[1].trading_state()
+    assert (status.state, status.code, status.freeze_class) == (
+        TradingState.REDUCING,
+        "daily_loss_soft",
+        FreezeClass.HARD,
+    )
+
+
+async def test_recover_leaves_a_freeze_through_reducing_from_the_epoch_it_saw(
+    risk_stores: Stores,
+) -> None:
+    writer, reader = risk_stores
+    await writer.freeze("venue_circuit", "router", T0, code="venue_circuit",
+                        freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+
+    reducing = await writer.recover(
+        TradingState.REDUCING, "cleared", "auto", T0 + 1, epoch=1, code="venue_circuit"
+    )
+    reducing_status = await reader.trading_state()
+    active = await writer.recover(TradingState.ACTIVE, "warm", "auto", T0 + 2, epoch=2, code="")
+
+    assert (reducing, active) == ((2, True), (3, True))
+    assert reducing_status[:5] == (TradingState.REDUCING, 2, "cleared", "auto", T0 + 1)
+    assert (reducing_status.code, reducing_status.freeze_class) == (
+        "venue_circuit",
+        FreezeClass.TRANSIENT,
+    )
+    status = await reader.trading_state()
+    assert (status.state, status.code) == (TradingState.ACTIVE, "")
+    states = [(r.previous, r.state) for r in reversed(await reader.freeze_history())]
+    assert states == [
+        (TradingState.ACTIVE, TradingState.FROZEN),
+        (TradingState.FROZEN, TradingState.REDUCING),
+        (TradingState.REDUCING, TradingState.ACTIVE),
+    ]
+
+
+async def test_recover_changes_nothing_once_the_state_moved_on(risk_stores: Stores) -> None:
+    store = risk_stores[0]
+    await store.freeze("venue_circuit", "router", T0, code="venue_circuit",
+                       freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+    await store.recover(TradingState.REDUCING, "cleared", "auto", T0 + 1, epoch=1,
+                        code="venue_circuit")  # fmt: skip
+    await store.freeze("manual", "op", T0 + 2, code="manual")  # during the warm-up
+
+    late = await risk_stores[1].recover(TradingState.ACTIVE, "warm", "auto", T0 + 3, epoch=2,
+                                        code="")  # fmt: skip
+
+    assert late == (3, False)
+    assert (await store.trading_state()).state is TradingState.FROZEN
+    assert len(await store.freeze_history()) == 3
+
+
+async def test_recover_never_freezes(risk_stores: Stores) -> None:
+    with pytest.raises(ValueError, match="never to FROZEN"):
+        await risk_stores[0].recover(TradingState.FROZEN, "x", "auto", T0, epoch=0, code="")
+
+
+async def test_an_optional_limit_round_trips_unset_and_set(risk_stores: Stores) -> None:
+    writer, reader = risk_stores
+    await writer.set_limits(RiskLimits(daily_loss_soft_limit=Decimal("400.5")))
+    assert (await reader.get_limits()).daily_loss_soft_limit == Decimal("400.5")
+
+    await writer.set_limits(RiskLimits())
+
+    assert (await reader.get_limits()).daily_loss_soft_limit is None
+
+
+async def test_an_override_that_invalidates_a_desk_limit_resets_it_for_that_symbol(
+    risk_stores: Stores,
+) -> None:
+    writer, reader = risk_stores
+    await writer.set_symbol_overrides(BTC, {"daily_loss_limit": Decimal(300)})
+
+    await writer.set_limits(RiskLimits(daily_loss_soft_limit=Decimal(500)))
+
+    btc = await reader.get_limits(BTC)
+    assert (btc.daily_loss_limit, btc.daily_loss_soft_limit) == (Decimal(300), None)
+    assert (await reader.get_limits()).daily_loss_soft_limit == Decimal(500)
+
+
+async def _announced(writer: RiskStateStore, clients: Clients | None) -> list[TradingStateChanged]:
+    if clients is None:
+        assert isinstance(writer, InMemoryRiskStateStore)
+        return list(writer.announced)
+    entries = await clients[0].xrange(CONTROL.name)
+    return [Envelope.from_json(f[b"__data__"]).open() for _, f in entries]

@@ -1,7 +1,7 @@
 """The whole mmx stack as real processes, for end-to-end tests.
 
     stack = E2EStack(redis_url, sim, log_dir)
-    await stack.start(routers=3)            # risk, N routers, positions, gateway; all /ready
+    await stack.start(routers=3)            # risk, N routers, positions, gateway, archive; /ready
     reply = await stack.gateway.place(symbol="BTCUSDT", side="Buy", qty="0.001", price="60000")
     await wait_for(probe, what="the order rests at the venue")   # probe: async, truthy when done
     stack.routers[0].kill()                 # SIGKILL
@@ -40,7 +40,7 @@ from tests.simulator import REPO_ROOT, SimProcess
 
 T = TypeVar("T")
 
-SERVICES = ("risk", "router", "positions", "gateway")
+SERVICES = ("risk", "router", "positions", "gateway", "archive")
 SERVICE_ENV: Mapping[str, Mapping[str, str]] = {
     "gateway": {"MMX_GATEWAY_UNFREEZE_COOLDOWN_S": "0"},
     "risk": {"MMX_RISK_CLAIM_IDLE_MS": "2000", "MMX_RISK_REFRESH_INTERVAL_S": "0.5"},
@@ -60,6 +60,9 @@ SERVICE_ENV: Mapping[str, Mapping[str, str]] = {
         "MMX_POSITIONS_CLAIM_IDLE_MS": "2000",
         "MMX_POSITIONS_REFRESH_INTERVAL_S": "0.5",
     },
+    # Into `<log dir>/archive` unless a test names a bucket (MMX_ARCHIVE_DIR "" and
+    # MMX_ARCHIVE_BUCKET ...).
+    "archive": {"MMX_ARCHIVE_FLUSH_INTERVAL_S": "0.2", "MMX_ARCHIVE_CLAIM_IDLE_MS": "2000"},
 }
 """Per-service settings for tests (short intervals); a test may override any of them."""
 READY_TIMEOUT_S = 30.0
@@ -183,7 +186,7 @@ class GatewayClient:
 
 @dataclass
 class E2EStack:
-    """Risk, router(s), positions and gateway against one Redis and one simulator."""
+    """Risk, router(s), positions, gateway and archive against one Redis and one simulator."""
 
     redis_url: str
     sim: SimProcess
@@ -216,6 +219,7 @@ class E2EStack:
             "MMX_VENUE_URL": self.sim.base_url,
             "MMX_API_KEY": self.sim.api_key,
             "MMX_API_SECRET": self.sim.api_secret,
+            **({"MMX_ARCHIVE_DIR": str(self.log_dir / "archive")} if service == "archive" else {}),
             **SERVICE_ENV[service],
             **self.env.get(service, {}),
             **(extra or {}),
@@ -318,7 +322,7 @@ class E2EStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         await self.issue_keys()
         started = [self.spawn("risk"), *(self.spawn("router") for _ in range(routers))]
-        started += [self.spawn("positions"), self.spawn("gateway")]
+        started += [self.spawn("positions"), self.spawn("gateway"), self.spawn("archive")]
         await asyncio.gather(*(self.wait_ready(p) for p in started))
         await self.connect_gateway()
         return self

@@ -41,7 +41,7 @@ GRAFANA_VARIABLES = {
 }
 FAST = {  # every service refreshes its stream gauges each 0.5 s
     service: {f"MMX_{service.upper()}_STREAM_HEALTH_INTERVAL_S": "0.5"}
-    for service in ("risk", "router", "positions", "gateway")
+    for service in ("risk", "router", "positions", "gateway", "archive")
 }
 
 
@@ -143,7 +143,7 @@ async def test_every_panel_and_alert_evaluates_on_live_prometheus_and_freeze_ale
 
         async def all_up() -> bool:
             up = await prom.query("up")
-            return len(up) == 5 and all(s["value"][1] == "1" for s in up)
+            return len(up) == 6 and all(s["value"][1] == "1" for s in up)
 
         await wait_for(all_up, what="every service scraped and up", timeout_s=15)
 

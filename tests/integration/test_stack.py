@@ -38,7 +38,7 @@ from services.stack import (
 
 REPO = Path(__file__).resolve().parents[2]
 SCALABLE = ("router", "risk", "positions")
-ENGINE = ("venue-sim", "risk", "router", "positions", "gateway")
+ENGINE = ("venue-sim", "risk", "router", "positions", "archive", "gateway")
 
 
 def _gone(pid: int) -> bool:
@@ -220,7 +220,7 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     launched: list[tuple[MmxUp, threading.Thread]] = []
 
     def start(*extra: str, data_dir: Path | None = None) -> MmxUp:
-        base = free_port_block(5)
+        base = free_port_block(6)
         argv = python_module(
             "services.cli", "up", "--no-demo", "--data-dir", str(data_dir or tmp_path / "mmx"),
             "--base-port", str(base), "--redis-port", str(free_port()), *extra,
@@ -294,7 +294,7 @@ def test_mmx_up_starts_everything_and_stops_cleanly_on_a_signal(
 
 def test_mmx_up_with_an_unreachable_redis_url_fails_fast(tmp_path: Path) -> None:
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    argv = python_module("services.cli", "up", "--base-port", str(free_port_block(5)))
+    argv = python_module("services.cli", "up", "--base-port", str(free_port_block(6)))
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "does not answer PING" in done.stderr

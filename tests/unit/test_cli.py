@@ -36,7 +36,7 @@ def busy_port() -> Iterator[int]:
 
 
 def test_service_command_knows_every_service() -> None:
-    assert set(SERVICES) == {"gateway", "risk", "router", "positions", "venue-sim"}
+    assert set(SERVICES) == {"gateway", "risk", "router", "positions", "archive", "venue-sim"}
     assert set(SERVICES) == set(MODULES) == set(DEFAULT_PORTS)
 
 
@@ -52,7 +52,7 @@ def test_service_command_refuses_an_unknown_service(capsys: pytest.CaptureFixtur
 
 
 def test_up_base_port_lays_services_out_in_order() -> None:
-    base = free_port_block(5)
+    base = free_port_block(6)
     plan = _plan(["--base-port", str(base), "--redis-port", str(free_port())])
     assert plan.ports == {
         "gateway": base,
@@ -60,11 +60,12 @@ def test_up_base_port_lays_services_out_in_order() -> None:
         "router": base + 2,
         "risk": base + 3,
         "positions": base + 4,
+        "archive": base + 5,
     }
 
 
 def test_up_service_port_flag_overrides_base_port() -> None:
-    base, gateway = free_port_block(5), free_port()
+    base, gateway = free_port_block(6), free_port()
     plan = _plan(["--base-port", str(base), "--gateway-port", str(gateway)])
     assert plan.ports["gateway"] == gateway
     assert plan.ports["risk"] == base + 3
@@ -72,7 +73,7 @@ def test_up_service_port_flag_overrides_base_port() -> None:
 
 def test_up_busy_service_port_is_refused_naming_the_flag(busy_port: int) -> None:
     with pytest.raises(StackError, match=f"port {busy_port} for gateway is in use.*--gateway-port"):
-        _plan(["--base-port", str(free_port_block(5)), "--gateway-port", str(busy_port)])
+        _plan(["--base-port", str(free_port_block(6)), "--gateway-port", str(busy_port)])
 
 
 def test_up_two_services_on_one_port_is_refused() -> None:
@@ -85,34 +86,34 @@ def test_up_busy_default_redis_port_falls_back_to_a_free_port(
     busy_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("services.up_plan.REDIS_DEFAULT_PORT", busy_port)
-    plan = _plan(["--base-port", str(free_port_block(5))])
+    plan = _plan(["--base-port", str(free_port_block(6))])
     assert plan.redis_url is None
     assert plan.redis_port != busy_port
 
 
 def test_up_busy_explicit_redis_port_is_refused(busy_port: int) -> None:
     with pytest.raises(StackError, match=f"port {busy_port} for Redis is in use"):
-        _plan(["--base-port", str(free_port_block(5)), "--redis-port", str(busy_port)])
+        _plan(["--base-port", str(free_port_block(6)), "--redis-port", str(busy_port)])
 
 
 def test_up_uses_redis_url_from_the_environment(busy_port: int) -> None:
     url = f"redis://127.0.0.1:{busy_port}/3"
-    plan = _plan(["--base-port", str(free_port_block(5))], {"REDIS_URL": url})
+    plan = _plan(["--base-port", str(free_port_block(6))], {"REDIS_URL": url})
     assert plan.redis_url == url
 
 
 def test_up_data_dir_defaults_to_dot_mmx_in_the_current_directory() -> None:
-    plan = _plan(["--base-port", str(free_port_block(5))])
+    plan = _plan(["--base-port", str(free_port_block(6))])
     assert plan.data_dir == Path(".mmx").resolve()
     assert plan.demo
 
 
 def test_up_no_demo_flag_leaves_the_demo_out() -> None:
-    assert not _plan(["--base-port", str(free_port_block(5)), "--no-demo"]).demo
+    assert not _plan(["--base-port", str(free_port_block(6)), "--no-demo"]).demo
 
 
 def test_up_base_port_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    base = free_port_block(5)
+    base = free_port_block(6)
     monkeypatch.setenv("MMX_UP_BASE_PORT", str(base))
     assert _plan([]).ports["gateway"] == base
 
@@ -147,25 +148,25 @@ def _gateway_env(plan: UpPlan) -> dict[str, str]:
 
 
 def test_up_gateway_auth_is_disabled_by_default() -> None:
-    plan = _plan(["--base-port", str(free_port_block(5))])
+    plan = _plan(["--base-port", str(free_port_block(6))])
     assert plan.gateway_auth == "disabled"
     assert _gateway_env(plan)["MMX_GATEWAY_AUTH"] == "disabled"
 
 
 def test_up_gateway_auth_required_in_the_environment_is_honoured() -> None:
     environ = {"MMX_GATEWAY_AUTH": "required", "MMX_API_KEY_GATEWAY": "k"}
-    plan = _plan(["--base-port", str(free_port_block(5))], environ)
+    plan = _plan(["--base-port", str(free_port_block(6))], environ)
     assert plan.gateway_auth == "required"
     assert _gateway_env(plan)["MMX_GATEWAY_AUTH"] == "required"
 
 
 def test_up_gateway_auth_of_an_unknown_mode_is_refused() -> None:
     with pytest.raises(StackError, match="MMX_GATEWAY_AUTH='sometimes': expected one of"):
-        _plan(["--base-port", str(free_port_block(5))], {"MMX_GATEWAY_AUTH": "sometimes"})
+        _plan(["--base-port", str(free_port_block(6))], {"MMX_GATEWAY_AUTH": "sometimes"})
 
 
 def test_up_gateway_auth_required_with_the_demo_needs_a_key() -> None:
-    base = str(free_port_block(5))
+    base = str(free_port_block(6))
     with pytest.raises(StackError, match="needs an API key; set MMX_API_KEY_GATEWAY"):
         _plan(["--base-port", base], {"MMX_GATEWAY_AUTH": "required"})
     plan = _plan(["--base-port", base, "--no-demo"], {"MMX_GATEWAY_AUTH": "required"})
@@ -176,7 +177,7 @@ def test_up_prints_the_auth_mode_in_force_and_the_console_url(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     environ = {"MMX_GATEWAY_AUTH": "required"}
-    plan = _plan(["--base-port", str(free_port_block(5)), "--no-demo"], environ)
+    plan = _plan(["--base-port", str(free_port_block(6)), "--no-demo"], environ)
     print_urls(plan, Stack(plan.data_dir / "logs"), process_specs(plan))
     out = capsys.readouterr().out
     assert "gateway auth                 required (MMX_GATEWAY_AUTH)" in out
@@ -189,7 +190,7 @@ def test_up_prints_the_auth_mode_in_force_and_the_console_url(
 def test_up_simulator_keeps_its_state_in_the_data_dir_and_is_not_restarted(
     tmp_path: Path,
 ) -> None:
-    plan = _plan(["--base-port", str(free_port_block(5)), "--data-dir", str(tmp_path)])
+    plan = _plan(["--base-port", str(free_port_block(6)), "--data-dir", str(tmp_path)])
     [sim] = [spec for spec in process_specs(plan) if spec.name == "venue-sim"]
     assert sim.env["MMX_SIM_STATE_PATH"] == str(tmp_path / "venue-sim" / "state.json")
     assert "forgotten the orders and fills" in sim.fatal
@@ -199,7 +200,7 @@ def test_up_simulator_keeps_its_state_in_the_data_dir_and_is_not_restarted(
 def test_up_fresh_with_a_redis_url_is_refused(busy_port: int) -> None:
     environ = {"REDIS_URL": f"redis://127.0.0.1:{busy_port}/0"}
     with pytest.raises(StackError, match="--fresh removes the embedded Redis' data"):
-        _plan(["--base-port", str(free_port_block(5)), "--fresh"], environ)
+        _plan(["--base-port", str(free_port_block(6)), "--fresh"], environ)
 
 
 def test_up_fresh_removes_redis_data_and_simulator_state_but_not_the_logs(
@@ -208,7 +209,7 @@ def test_up_fresh_removes_redis_data_and_simulator_state_but_not_the_logs(
     for kept in ("redis/appendonly.aof", "venue-sim/state.json", "logs/router.log"):
         (tmp_path / kept).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / kept).write_text("x")
-    plan = _plan(["--base-port", str(free_port_block(5)), "--data-dir", str(tmp_path), "--fresh"])
+    plan = _plan(["--base-port", str(free_port_block(6)), "--data-dir", str(tmp_path), "--fresh"])
     prepare_data_dir(plan)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]
     out = capsys.readouterr().out
@@ -220,7 +221,7 @@ def test_up_warns_when_redis_data_has_no_simulator_state(
 ) -> None:
     (tmp_path / "redis").mkdir()
     (tmp_path / "redis" / "appendonly.aof").write_text("x")
-    prepare_data_dir(_plan(["--base-port", str(free_port_block(5)), "--data-dir", str(tmp_path)]))
+    prepare_data_dir(_plan(["--base-port", str(free_port_block(6)), "--data-dir", str(tmp_path)]))
     assert "has Redis data but no simulator state" in capsys.readouterr().err
 
 

@@ -16,15 +16,17 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from libs.common import metrics
-from libs.common.domain.risk_checks import TradingState
+from libs.common.domain.risk_checks import FreezeClass, TradingState
 from libs.common.metrics import (
     CATALOGUE,
+    FREEZE_CLASSES,
     CircuitState,
     EngineMetrics,
     ExposureDriftKind,
     FillRefusal,
     FreezeReason,
     Kind,
+    RecoveryOutcome,
     ShedRoute,
     WsChannel,
 )
@@ -51,6 +53,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     "orders_canceled_total": ("orders_canceled", "counter", ("symbol", "side"), ()),
     "orders_denied_total": ("orders_denied", "counter", ("symbol", "side", "reason"), ()),
     "freeze_triggered_total": ("freeze_triggered", "counter", ("reason",), ()),
+    "auto_recoveries_total": ("auto_recoveries", "counter", ("reason", "outcome"), ()),
     "order_latency_seconds": ("order_latency", "histogram", ("symbol",), LATENCY),
     "order_stage_seconds": ("order_stage", "histogram", ("stage",), STAGES),
     "exposure_drift_total": ("exposure_drift", "counter", ("kind",), ()),
@@ -79,10 +82,21 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     "venue_circuit_state": ("venue_circuit_state", "gauge", ("state",), ()),
     "reconciliation_drift": ("reconciliation_drift", "gauge", ("kind", "symbol"), ()),
     "venue_ws_reconnects_total": ("venue_ws_reconnects", "counter", ("channel",), ()),
+    "audit_archive_backlog": ("audit_archive_backlog", "gauge", ("stream",), ()),
+    "audit_archive_oldest_unarchived_seconds": ("audit_archive_oldest", "gauge", ("stream",), ()),
+    "audit_archive_writes_total": ("audit_archive_writes", "counter", ("outcome",), ()),
+    "audit_archive_events_total": ("audit_archive_events", "counter", ("stream",), ()),
 }
 PROMETHEUS_BUILTINS = frozenset({"up"})
 """Series Prometheus makes itself, which expressions may use besides the catalogue."""
-SERVICES = {"gateway": 8080, "risk": 9102, "router": 9101, "positions": 9103, "venue-sim": 8090}
+SERVICES = {
+    "gateway": 8080,
+    "risk": 9102,
+    "router": 9101,
+    "positions": 9103,
+    "archive": 9104,
+    "venue-sim": 8090,
+}
 
 
 def _touch_every_metric(m: EngineMetrics) -> None:
@@ -195,6 +209,21 @@ def test_engine_metrics_exposes_every_value_of_an_alerting_counter_at_zero_from_
     exposed = {s.labels[label]: s.value for s in family.samples if s.name == name}
 
     assert exposed == dict.fromkeys((v.value for v in vocabulary), 0)
+
+
+def test_engine_metrics_exposes_every_auto_recovery_step_of_each_transient_reason_at_zero() -> None:
+    registry = CollectorRegistry()
+    EngineMetrics(registry)
+
+    family = _families(registry)["auto_recoveries"]
+    exposed = {
+        (s.labels["reason"], s.labels["outcome"]): s.value
+        for s in family.samples
+        if s.name == "auto_recoveries_total"
+    }
+
+    transient = [r for r, c in FREEZE_CLASSES.items() if c is FreezeClass.TRANSIENT]
+    assert exposed == {(r.value, o.value): 0 for r in transient for o in RecoveryOutcome}
 
 
 def test_init_order_series_exposes_both_sides_of_each_symbol_at_zero() -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from libs.common.domain.enums import Side
 from libs.common.domain.ids import Symbol
@@ -25,6 +25,18 @@ class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
     FROZEN = "FROZEN"
+
+
+class FreezeClass(StrEnum):
+    """How a state left ACTIVE ends (`libs.common.metrics.FREEZE_CLASSES` classifies each
+    freeze reason).
+
+    TRANSIENT recovers by itself once its cause has cleared (`libs.common.domain.recovery`);
+    HARD stays until an operator resumes trading with a reason, within the cooldown rules.
+    """
+
+    TRANSIENT = "transient"
+    HARD = "hard"
 
 
 class Check(StrEnum):
@@ -57,7 +69,8 @@ class RiskLimits(BaseModel):
     half the per-symbol inventory; a 500 bps (5%) band catches a misplaced digit yet spares
     volatile markets; 50 open orders per symbol (Bybit allows 500); 10 orders per second per
     symbol (Bybit's linear create/amend/cancel quota is 10/s per account, which the router
-    enforces; this stops a runaway strategy); a 1000 USD daily loss, 2% of the total limit;
+    enforces; this stops a runaway strategy); a 1000 USD daily loss, 2% of the total limit,
+    with no soft threshold unless one is set (a loss that reaches it puts trading in REDUCING);
     5 s for positions to fold a fill the venue reported, after which every order is denied
     (`positions_lag`): while positions is behind, exposure cannot be known.
     Compare the edge threshold with a strategy's reported edge or an average of measured
@@ -82,10 +95,23 @@ class RiskLimits(BaseModel):
         default=Decimal(200), ge=-10_000, le=10_000, decimal_places=2
     )
     daily_loss_limit: USD = Decimal(1_000)
+    daily_loss_soft_limit: USD | None = None
+    """A loss today at or beyond this (below `daily_loss_limit`) puts trading in REDUCING;
+    None: no soft threshold."""
     max_positions_lag_s: Decimal = Field(
         default=Decimal(5), ge=Decimal("0.1"), le=3_600, decimal_places=3
     )
     """Longest a reported fill may wait for positions before every order is denied."""
+
+    @field_validator("daily_loss_soft_limit")
+    @classmethod
+    def _soft_below_hard(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        hard = info.data.get("daily_loss_limit")
+        if value is not None and hard is not None and value >= hard:
+            raise ValueError(
+                f"the soft daily loss limit {value} must be below the daily loss limit {hard}"
+            )
+        return value
 
 
 class OrderIntent(BaseModel):

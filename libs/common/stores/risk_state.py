@@ -1,13 +1,18 @@
 """The risk state store: live limits and the durable trading state.
 
-Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns, generation}; no key
-means ACTIVE at epoch 0. Every change bumps the epoch, appends a record to
-`RISK_FREEZE_HISTORY` and publishes `TradingStateChanged` on `CONTROL`, in the same atomic
-step: a change is never written without its broadcast, nor broadcast without being written.
-A change to the state already held changes nothing and reports changed=False: of N
-instances that detect the same breach and all call `freeze`, exactly one gets changed=True,
-and only that one counts `freeze_triggered_total`. Unfreezing is refused within
-`cooldown_ns` of the freeze unless forced.
+Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns, generation, code,
+class}; no key means ACTIVE at epoch 0. `code` is the reason's code (a `FreezeReason` value)
+and `class` its `FreezeClass`, so that the auto-recovery knows what froze trading without
+reading the text. Every change bumps the epoch, appends a record to `RISK_FREEZE_HISTORY` and
+publishes `TradingStateChanged` on `CONTROL`, in the same atomic step: a change is never
+written without its broadcast, nor broadcast without being written. A change to the state
+already held changes nothing and reports changed=False: of N instances that detect the same
+breach and all call `freeze`, exactly one gets changed=True, and only that one counts
+`freeze_triggered_total`. One exception: a HARD freeze (or REDUCING) asked while the same
+state is held for a TRANSIENT reason takes it over (a change, with its epoch, record and
+broadcast), so that the auto-recovery cannot end what an operator must end. Unfreezing is
+refused within `cooldown_ns` of the freeze unless forced. `recover` moves only from the epoch
+its caller saw, so it never undoes a change made meanwhile.
 
 Exposure is not kept here: the exposure ledger (`libs.common.stores.exposure`) holds it,
 changed in the same atomic step as every order transition.
@@ -26,7 +31,7 @@ from typing import NamedTuple, Protocol
 from pydantic import ValidationError
 
 from libs.common.domain.ids import Symbol
-from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,12 @@ class TradingStatus(NamedTuple):
     """Set once when the freeze key is first written: if Redis loses its data, the key comes
     back with a new generation (and epochs from 1 again), so "epoch lower than the last seen"
     means stale news only within one generation."""
+    code: str = ""
+    """The reason's code (a `FreezeReason` value) of a FROZEN or REDUCING state; "" when
+    ACTIVE, or written by a version that did not record it."""
+    freeze_class: FreezeClass = FreezeClass.HARD
+    """The class of the state's reason: TRANSIENT recovers by itself; anything not recorded as
+    TRANSIENT is HARD."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +117,38 @@ class RiskStateStore(Protocol):
         """The durable state: read it before any venue call."""
         ...
 
-    async def freeze(self, reason: str, actor: str, now_ns: int) -> FreezeResult:
-        """Go FROZEN (from ACTIVE or REDUCING). Already FROZEN: keep it, changed=False."""
+    async def freeze(
+        self,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass = FreezeClass.HARD,
+    ) -> FreezeResult:
+        """Go FROZEN (from ACTIVE or REDUCING). Already FROZEN: keep it, changed=False, unless
+        this freeze is HARD and the one held TRANSIENT: then this one takes over."""
         ...
 
-    async def set_reducing(self, reason: str, actor: str, now_ns: int) -> FreezeResult:
-        """Go REDUCING from ACTIVE. Already REDUCING, or FROZEN (freeze wins): changed=False."""
+    async def set_reducing(
+        self,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass = FreezeClass.HARD,
+    ) -> FreezeResult:
+        """Go REDUCING from ACTIVE. FROZEN (freeze wins): changed=False. Already REDUCING:
+        changed=False, unless this is HARD and the REDUCING held TRANSIENT (taken over)."""
+        ...
+
+    async def recover(
+        self, target: TradingState, reason: str, actor: str, now_ns: int, *, epoch: int, code: str
+    ) -> FreezeResult:
+        """The auto-recovery's step from the state at `epoch`: to REDUCING (a TRANSIENT one,
+        under `code`, from FROZEN too) or to ACTIVE, without cooldown. changed=False when the
+        epoch is no longer `epoch` (someone changed the state meanwhile): nothing written."""
         ...
 
     async def unfreeze(
@@ -130,11 +167,16 @@ def stored_limits(*layers: Mapping[str, str]) -> RiskLimits:
 
     A stored value that is no longer valid (written by an older version, or by hand) is
     dropped with an error log, never raised: a read of stored state must not fail a check
-    or an API answer. The field keeps the value of the layer below.
+    or an API answer. The field keeps the value of the layer below; a field of a layer below
+    made invalid by this layer (a soft daily loss limit no longer below the daily loss limit)
+    falls back to its default.
     """
-    fields: dict[str, str] = RiskLimits().model_dump(mode="json")
+    defaults: dict[str, str | None] = RiskLimits().model_dump(mode="json")
+    fields = dict(defaults)
     for layer in layers:
-        known = {k: v for k, v in layer.items() if k in RiskLimits.model_fields}
+        known: dict[str, str | None] = {
+            k: v for k, v in layer.items() if k in RiskLimits.model_fields
+        }
         for name in sorted(set(layer) - set(known)):
             log.error("stored risk limit %r is not a limit: ignored", name)
         candidate = fields | known
@@ -143,8 +185,10 @@ def stored_limits(*layers: Mapping[str, str]) -> RiskLimits:
         except ValidationError as error:
             bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
             for name in sorted(bad):
-                log.error("stored risk limit %s=%r is invalid: ignored", name, known.get(name))
-            candidate = fields | {k: v for k, v in known.items() if k not in bad}
+                value = known.get(name, fields.get(name))
+                log.error("stored risk limit %s=%r is invalid: ignored", name, value)
+            kept = {k: v for k, v in known.items() if k not in bad}
+            candidate = fields | {k: defaults[k] for k in bad - set(known)} | kept
         fields = candidate
     return RiskLimits.model_validate(fields)
 
@@ -175,7 +219,10 @@ class Transition(StrEnum):
     """Already in the target state: nothing written."""
     COOLDOWN = "cooldown"
     FROZEN = "frozen"
-    """REDUCING asked while FROZEN: refused, a freeze is left only by unfreezing."""
+    """REDUCING asked while FROZEN: refused, a freeze is left only by unfreezing (or by
+    `recover`, from the epoch it saw)."""
+    MOVED = "moved"
+    """The epoch was not the one expected: the state changed meanwhile; nothing written."""
 
 
 class StateMachine(ABC):
@@ -183,21 +230,80 @@ class StateMachine(ABC):
 
     @abstractmethod
     async def transition(
-        self, target: TradingState, reason: str, actor: str, now_ns: int, cutoff_ns: int | None
+        self,
+        target: TradingState,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        cutoff_ns: int | None,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass | None = None,
+        expect_epoch: int | None = None,
     ) -> tuple[int, Transition]:
-        """Move to `target` unless already there (SAME), or asked REDUCING while FROZEN
-        (FROZEN), or leaving a FROZEN set after `cutoff_ns` (COOLDOWN). On CHANGED the
-        epoch is bumped and a history record appended, atomically. Returns (epoch, what)."""
+        """Move to `target` (recording `code` and `freeze_class`, None for ACTIVE), unless:
+        the epoch is not `expect_epoch` when given (MOVED); already there (SAME), except a HARD
+        move onto the same state held for a TRANSIENT reason, which takes over; asked
+        REDUCING while FROZEN without `expect_epoch` (FROZEN); leaving a FROZEN set after
+        `cutoff_ns` (COOLDOWN). On CHANGED the epoch is bumped and a history record
+        appended, atomically. Returns (epoch, what)."""
 
-    async def freeze(self, reason: str, actor: str, now_ns: int) -> FreezeResult:
+    async def freeze(
+        self,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass = FreezeClass.HARD,
+    ) -> FreezeResult:
         """See `RiskStateStore.freeze`."""
-        epoch, what = await self.transition(TradingState.FROZEN, reason, actor, now_ns, None)
+        return await self._enter(TradingState.FROZEN, reason, actor, now_ns, code, freeze_class)
+
+    async def set_reducing(
+        self,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass = FreezeClass.HARD,
+    ) -> FreezeResult:
+        """See `RiskStateStore.set_reducing`."""
+        return await self._enter(TradingState.REDUCING, reason, actor, now_ns, code, freeze_class)
+
+    async def _enter(
+        self,
+        target: TradingState,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        code: str,
+        freeze_class: FreezeClass,
+    ) -> FreezeResult:
+        epoch, what = await self.transition(
+            target, reason, actor, now_ns, None, code=code, freeze_class=freeze_class
+        )
         return FreezeResult(epoch, what is Transition.CHANGED)
 
-    async def set_reducing(self, reason: str, actor: str, now_ns: int) -> FreezeResult:
-        """See `RiskStateStore.set_reducing`."""
-        epoch, what = await self.transition(TradingState.REDUCING, reason, actor, now_ns, None)
-        return FreezeResult(epoch, what is Transition.CHANGED)
+    async def recover(
+        self, target: TradingState, reason: str, actor: str, now_ns: int, *, epoch: int, code: str
+    ) -> FreezeResult:
+        """See `RiskStateStore.recover`."""
+        if target is TradingState.FROZEN:
+            raise ValueError("recover moves to REDUCING or ACTIVE, never to FROZEN")
+        reducing = target is TradingState.REDUCING
+        after, what = await self.transition(
+            target,
+            reason,
+            actor,
+            now_ns,
+            None,
+            code=code if reducing else "",
+            freeze_class=FreezeClass.TRANSIENT if reducing else None,
+            expect_epoch=epoch,
+        )
+        return FreezeResult(after, what is Transition.CHANGED)
 
     async def unfreeze(
         self, reason: str, actor: str, now_ns: int, cooldown_ns: int, *, force: bool = False

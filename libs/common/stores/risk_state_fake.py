@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from libs.common.domain.ids import Symbol
-from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import TradingStateChanged
 from libs.common.stores.risk_state import (
     StateChangeRecord,
@@ -14,6 +14,7 @@ from libs.common.stores.risk_state import (
     TradingStatus,
     Transition,
     check_overrides,
+    stored_limits,
 )
 
 
@@ -31,7 +32,8 @@ class InMemoryRiskStateStore(StateMachine):
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
         overrides = self._overrides.get(symbol, {}) if symbol is not None else {}
-        return RiskLimits.model_validate(self._limits.model_dump() | overrides)
+        desk = self._limits.model_dump(mode="json", exclude_none=True)
+        return stored_limits(desk, {k: str(v) for k, v in overrides.items()})
 
     async def get_limits_many(self, symbols: Iterable[Symbol]) -> dict[Symbol, RiskLimits]:
         return {s: await self.get_limits(s) for s in symbols}
@@ -48,19 +50,47 @@ class InMemoryRiskStateStore(StateMachine):
         return self._status
 
     async def transition(
-        self, target: TradingState, reason: str, actor: str, now_ns: int, cutoff_ns: int | None
+        self,
+        target: TradingState,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        cutoff_ns: int | None,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass | None = None,
+        expect_epoch: int | None = None,
     ) -> tuple[int, Transition]:
         current = self._status
+        if expect_epoch is not None and current.epoch != expect_epoch:
+            return current.epoch, Transition.MOVED
         if current.state is target:
-            return current.epoch, Transition.SAME
-        if target is TradingState.REDUCING and current.state is TradingState.FROZEN:
+            takes_over = (
+                freeze_class is FreezeClass.HARD and current.freeze_class is FreezeClass.TRANSIENT
+            )
+            if not takes_over:
+                return current.epoch, Transition.SAME
+        elif (
+            target is TradingState.REDUCING
+            and current.state is TradingState.FROZEN
+            and expect_epoch is None
+        ):
             return current.epoch, Transition.FROZEN
         frozen = current.state is TradingState.FROZEN
         if frozen and cutoff_ns is not None and current.since_ns > cutoff_ns:
             return current.epoch, Transition.COOLDOWN
         epoch = current.epoch + 1
         generation = current.generation or self.generation
-        self._status = TradingStatus(target, epoch, reason, actor, now_ns, generation)
+        self._status = TradingStatus(
+            target,
+            epoch,
+            reason,
+            actor,
+            now_ns,
+            generation,
+            code,
+            FreezeClass.HARD if freeze_class is None else freeze_class,
+        )
         self.announced.append(
             TradingStateChanged(
                 state=target, reason=reason, actor=actor, epoch=epoch, generation=generation

@@ -1,8 +1,8 @@
 """The risk state store over Redis.
 
 Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes of limit
-field -> value; `FREEZE_KEY` hash {state, reason, actor, epoch, generation, since_ns};
-`RISK_FREEZE_HISTORY` stream of state changes.
+field -> value (a limit that is None is absent); `FREEZE_KEY` hash {state, reason, actor,
+epoch, generation, since_ns, code, class}; `RISK_FREEZE_HISTORY` stream of state changes.
 
 A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: under
 Sentinel (`redis+sentinel://`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from libs.common.domain.ids import Symbol
-from libs.common.domain.risk_checks import RiskLimits, TradingState
+from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.stores._support import LuaScript, ScriptArg, text
 from libs.common.stores.risk_state import (
@@ -45,12 +45,16 @@ from libs.common.topology import (
 # one step. KEYS[1] FREEZE_KEY hash, KEYS[2] history stream, KEYS[3] control stream.
 # ARGV: target state, reason, actor, now ns, history maxlen, cooldown cut-off ns ('' for
 # none), a generation for a new key, control maxlen, then the TradingStateChanged entry in
-# three parts (before the epoch, between the epoch and the generation, after).
-# Returns {epoch, what, generation}: 'changed' (broadcast, hash and history written), 'same'
-# (already in the target state: nothing written, so of N racing callers exactly one sees
-# 'changed'), 'frozen' (REDUCING asked while FROZEN), 'cooldown' (leaving a FROZEN set after
-# the cut-off). The broadcast goes first: Redis does not undo a script's writes when a later
-# call fails, so a failure leaves the state unchanged rather than changed unannounced.
+# three parts (before the epoch, between the epoch and the generation, after), then the
+# reason's code, its class ('' for ACTIVE) and the epoch expected ('' for any).
+# Returns {epoch, what, generation}: 'changed' (broadcast, hash and history written), 'moved'
+# (the epoch is not the one expected), 'same' (already in the target state: nothing written,
+# so of N racing callers exactly one sees 'changed'; but a 'hard' move onto a state held for
+# a 'transient' reason takes it over, a change), 'frozen' (REDUCING asked while FROZEN, unless
+# from an expected epoch), 'cooldown' (leaving a FROZEN set after the cut-off). A hash
+# without a class (written before classes existed) counts as 'hard'. The broadcast goes
+# first: Redis does not undo a script's writes when a later call fails, so a failure leaves
+# the state unchanged rather than changed unannounced.
 # Nanosecond times pass a double's 2^53, so they are compared as decimal strings.
 _TRANSITION = LuaScript(
     """
@@ -62,8 +66,13 @@ end
 local state = redis.call('HGET', KEYS[1], 'state') or 'ACTIVE'
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
 local generation = redis.call('HGET', KEYS[1], 'generation') or ARGV[7]
-if state == ARGV[1] then return {epoch, 'same', generation} end
-if ARGV[1] == 'REDUCING' and state == 'FROZEN' then return {epoch, 'frozen', generation} end
+if ARGV[14] ~= '' and epoch ~= tonumber(ARGV[14]) then return {epoch, 'moved', generation} end
+if state == ARGV[1] then
+  local held = redis.call('HGET', KEYS[1], 'class') or 'hard'
+  if not (ARGV[13] == 'hard' and held == 'transient') then return {epoch, 'same', generation} end
+elseif ARGV[1] == 'REDUCING' and state == 'FROZEN' and ARGV[14] == '' then
+  return {epoch, 'frozen', generation}
+end
 if state == 'FROZEN' and ARGV[6] ~= '' then
   if later(redis.call('HGET', KEYS[1], 'since_ns') or '0', ARGV[6]) then
     return {epoch, 'cooldown', generation}
@@ -73,7 +82,8 @@ epoch = epoch + 1
 local entry = ARGV[9] .. string.format('%d', epoch) .. ARGV[10] .. generation .. ARGV[11]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', '__data__', entry)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'actor', ARGV[3],
-  'since_ns', ARGV[4], 'epoch', epoch, 'generation', generation)
+  'since_ns', ARGV[4], 'epoch', epoch, 'generation', generation, 'code', ARGV[12],
+  'class', ARGV[13])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'state', ARGV[1], 'previous', state,
   'reason', ARGV[2], 'actor', ARGV[3], 'epoch', epoch, 'ts_ns', ARGV[4])
 return {epoch, 'changed', generation}
@@ -132,7 +142,7 @@ class RedisRiskStateStore(StateMachine):
         }
 
     async def set_limits(self, limits: RiskLimits) -> None:
-        await self._replace(RISK_LIMITS_KEY, limits.model_dump(mode="json"))
+        await self._replace(RISK_LIMITS_KEY, limits.model_dump(mode="json", exclude_none=True))
 
     async def set_symbol_overrides(
         self, symbol: Symbol, overrides: Mapping[str, Decimal | int]
@@ -144,7 +154,16 @@ class RedisRiskStateStore(StateMachine):
         return decode_status(await self._redis.hgetall(FREEZE_KEY))
 
     async def transition(
-        self, target: TradingState, reason: str, actor: str, now_ns: int, cutoff_ns: int | None
+        self,
+        target: TradingState,
+        reason: str,
+        actor: str,
+        now_ns: int,
+        cutoff_ns: int | None,
+        *,
+        code: str = "",
+        freeze_class: FreezeClass | None = None,
+        expect_epoch: int | None = None,
     ) -> tuple[int, Transition]:
         history = RISK_FREEZE_HISTORY
         cutoff = "" if cutoff_ns is None else str(cutoff_ns)
@@ -158,6 +177,9 @@ class RedisRiskStateStore(StateMachine):
             secrets.token_hex(8),
             CONTROL.length_cap,
             *announcement(target, reason, actor),
+            code,
+            "" if freeze_class is None else freeze_class.value,
+            "" if expect_epoch is None else str(expect_epoch),
         ]
         keys = [FREEZE_KEY, history.name, CONTROL.name]
         epoch, what, _ = await _TRANSITION(self._redis, keys, args)
@@ -209,7 +231,17 @@ def decode_status(record: Mapping[Any, Any]) -> TradingStatus:
         actor=fields.get("actor", ""),
         since_ns=int(fields.get("since_ns", 0)),
         generation=fields.get("generation", ""),
+        code=fields.get("code", ""),
+        freeze_class=_freeze_class(fields.get("class", "")),
     )
+
+
+def _freeze_class(value: str) -> FreezeClass:
+    """A stored class; HARD when absent or unknown (written before classes, or by hand)."""
+    try:
+        return FreezeClass(value)
+    except ValueError:
+        return FreezeClass.HARD
 
 
 def decode_limits(desk: Mapping[Any, Any], symbol: Mapping[Any, Any] | None = None) -> RiskLimits:

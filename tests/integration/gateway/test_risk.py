@@ -185,6 +185,13 @@ async def test_put_limits_changes_the_given_fields_and_audits(
         ({"maxInventoryUsd": "1E-25"}, "maxInventoryUsd: Decimal input should have no more than 6"),
         ({"maxTotalNotional": "1e12"}, "maxTotalNotional: Input should be less than or equal to"),
         ({"maxPositionsLagS": "0"}, "maxPositionsLagS: Input should be greater than or equal to"),
+        (
+            {"dailyLossSoftLimit": "1000"},
+            "dailyLossSoftLimit: the soft daily loss limit 1000 must be below the daily loss "
+            "limit 1000",
+        ),
+        ({"dailyLossLimit": "300", "dailyLossSoftLimit": "400"}, "dailyLossSoftLimit"),
+        ({"dailyLossSoftLimit": "0"}, "dailyLossSoftLimit: Input should be greater than 0"),
     ],
 )
 async def test_put_bad_limits_is_422_and_changes_nothing(
@@ -195,6 +202,29 @@ async def test_put_bad_limits_is_422_and_changes_nothing(
     assert response.status_code == 422
     assert mentions in response.json()["error"]
     assert not await redis.exists(topology.RISK_LIMITS_KEY)
+
+
+async def test_put_a_soft_daily_loss_limit_is_checked_against_the_live_limit_and_unset_by_null(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    raised = await client.put(
+        "/v1/risk/limits", json={"dailyLossLimit": "2000", "dailyLossSoftLimit": "1500"}
+    )
+    above_new = await client.put("/v1/risk/limits", json={"dailyLossLimit": "1200"})
+    stored = await RedisRiskStateStore(redis).get_limits()
+    unset = await client.put("/v1/risk/limits", json={"dailyLossSoftLimit": None})
+
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["dailyLossSoftLimit"] == "1500"
+    assert above_new.status_code == 422
+    assert (
+        "dailyLossSoftLimit: the soft daily loss limit 1500 must be below"
+        in (above_new.json()["error"])
+    )
+    assert (stored.daily_loss_limit, stored.daily_loss_soft_limit) == (Decimal(2000), Decimal(1500))
+    assert unset.status_code == 200, unset.text
+    assert unset.json()["dailyLossSoftLimit"] is None
+    assert (await RedisRiskStateStore(redis).get_limits()).daily_loss_soft_limit is None
 
 
 async def test_report_edge_publishes_report_edge(

@@ -1,4 +1,5 @@
-"""Risk freezes trading on collapsed edge (reported or measured) and on the daily loss."""
+"""Risk freezes trading on collapsed edge (reported or measured) and on the daily loss, and
+goes REDUCING on the soft daily loss."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.domain.enums import Side
 from libs.common.domain.ids import ExecId, Symbol, VenueOrderId
-from libs.common.domain.risk_checks import TradingState
+from libs.common.domain.risk_checks import FreezeClass, TradingState
 from libs.common.messages import (
     EdgeMeasured,
     FreezeTrading,
@@ -153,6 +154,61 @@ async def test_daily_loss_freezes_once_and_not_again_after_an_operator_resumes(
     assert ratio == pytest.approx(51 / 50)
 
 
+async def test_daily_loss_at_the_soft_limit_reduces_and_at_the_limit_freezes(
+    desk: Desk, redis: aioredis.Redis, redis_url: str
+) -> None:
+    await desk.limits(daily_loss_limit=Decimal(50), daily_loss_soft_limit=Decimal(20))
+    await desk.mark("100")
+    day_key = pnl_baseline_key(utc_day(time.time_ns()))
+
+    async with running_risk(redis_url) as risk:
+        await wait_until(lambda: _exists(redis, day_key))
+        await desk.fill("f1", Side.BUY, "10", "100", fee="1")
+        await desk.fill("f2", Side.SELL, "10", "98", fee="1")  # realized -20, fees 2
+        await wait_until(lambda: _state_is(desk, TradingState.REDUCING))
+        reducing = await desk.risk.trading_state()
+        await desk.fill("f3", Side.BUY, "10", "100", fee="1")
+        await desk.fill("f4", Side.SELL, "10", "97", fee="1")  # realized -30, fees 2 more
+        await wait_until(lambda: _frozen(desk))
+        frozen = await desk.risk.trading_state()
+        counts = (_freezes(risk, "daily_loss_soft"), _freezes(risk, "daily_loss"))
+
+    assert reducing.reason == (
+        "daily_loss_soft: P&L today -22.00 USD reached the soft daily loss limit 20 USD: only "
+        "orders that reduce a position until an operator resumes trading"
+    )
+    assert (reducing.code, reducing.freeze_class) == ("daily_loss_soft", FreezeClass.HARD)
+    assert frozen.reason == "daily_loss: P&L today -54.00 USD reached the daily loss limit 50 USD"
+    announced = await desk.messages(topology.CONTROL, TradingStateChanged)
+    assert [m.state for m in announced] == [TradingState.REDUCING, TradingState.FROZEN]
+    assert counts == (1, 1)
+
+
+async def test_the_soft_daily_loss_reducing_waits_for_an_operator_then_not_again_that_day(
+    desk: Desk, redis: aioredis.Redis, redis_url: str
+) -> None:
+    await desk.limits(daily_loss_limit=Decimal(50), daily_loss_soft_limit=Decimal(20))
+    await desk.mark("100")
+    day_key = pnl_baseline_key(utc_day(time.time_ns()))
+    fast_recovery = {"recovery_check_interval_s": 0.02, "recovery_clear_s": 0.05,
+                     "recovery_warmup_s": 0.05}  # fmt: skip
+
+    async with running_risk(redis_url, **fast_recovery):
+        await wait_until(lambda: _exists(redis, day_key))
+        await desk.fill("f1", Side.BUY, "10", "100")
+        await desk.fill("f2", Side.SELL, "10", "97.5")  # realized -25
+        await wait_until(lambda: _state_is(desk, TradingState.REDUCING))
+        await asyncio.sleep(0.5)  # ten auto-recovery clear times and warm-ups
+        state_before_operator = (await desk.risk.trading_state()).state
+        await desk.risk.unfreeze("operator checked the loss", "ops", time.time_ns(), 0)
+        await asyncio.sleep(0.3)  # several refreshes
+        state_after_resume = (await desk.risk.trading_state()).state
+
+    assert state_before_operator is TradingState.REDUCING
+    assert state_after_resume is TradingState.ACTIVE
+    assert len(await desk.risk.freeze_history()) == 2
+
+
 async def test_gauges_follow_the_shared_state(desk: Desk, redis_url: str) -> None:
     await desk.limits(max_inventory_usd=Decimal(1_000), edge_freeze_threshold_bps=Decimal(25))
     await desk.mark("100")
@@ -194,6 +250,10 @@ async def _exists(redis: aioredis.Redis, key: str) -> bool:
 
 async def _frozen(desk: Desk) -> bool:
     return (await desk.risk.trading_state()).state is TradingState.FROZEN
+
+
+async def _state_is(desk: Desk, state: TradingState) -> bool:
+    return (await desk.risk.trading_state()).state is state
 
 
 async def _all_handled(desk: Desk, *runtimes: ServiceRuntime) -> bool:

@@ -69,6 +69,20 @@ def test_risk_limits_refuse_values_out_of_range_naming_field_and_range(
     assert says in error["msg"]
 
 
+def test_the_soft_daily_loss_limit_is_unset_by_default_and_may_be_set_below_the_limit() -> None:
+    assert LIMITS.daily_loss_soft_limit is None
+    limits = RiskLimits(daily_loss_limit=D(1_000), daily_loss_soft_limit=D("999.99"))
+    assert limits.daily_loss_soft_limit == D("999.99")
+
+
+@pytest.mark.parametrize("soft", ["1000", "1500", "0", "-1"])
+def test_a_soft_daily_loss_limit_not_between_0_and_the_limit_is_refused(soft: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RiskLimits.model_validate({"daily_loss_limit": "1000", "daily_loss_soft_limit": soft})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("daily_loss_soft_limit",)
+
+
 def test_order_notional_within_limit_is_allowed() -> None:
     assert check_order_notional(intent(qty="0.1"), D("50000"), LIMITS) is None
 

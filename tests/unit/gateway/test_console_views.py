@@ -93,6 +93,10 @@ async def test_stream_health_shows_lag_pending_and_dead_letters(redis: aioredis.
 
     approved = rows[topology.ORDERS_APPROVED.name]
     assert (approved.length, approved.dead_letters) == (3, 1)
-    assert [(g.group, g.lag, g.pending) for g in approved.groups] == [("router", 2, 1)]
+    assert [(g.group, g.lag, g.pending) for g in approved.groups] == [
+        ("archive", 3, 0),
+        ("router", 2, 1),
+    ]
     assert set(rows) == {s.name for s in topology.STREAMS}
-    assert rows[topology.AUDIT.name].groups == []
+    assert [g.group for g in rows[topology.AUDIT.name].groups] == ["archive"]
+    assert rows[topology.POSITIONS_UPDATES.name].groups == []

@@ -12,6 +12,7 @@ from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, apply_ack, apply_cancel
 from libs.common.domain.positions import Fill
+from libs.common.domain.risk_checks import FreezeClass
 from libs.common.stores import (
     RedisLeaseStore,
     RedisOrderStore,
@@ -94,14 +95,14 @@ async def test_applied_fill_is_remembered_for_seven_days(redis: aioredis.Redis) 
 
 
 async def test_freeze_state_is_a_hash_routers_can_read(redis: aioredis.Redis) -> None:
-    await RedisRiskStateStore(redis).freeze("edge", "risk", 123)
+    await RedisRiskStateStore(redis).freeze("edge", "risk", 123, code="edge_collapse")
 
     fields = await redis.hgetall(FREEZE_KEY)
 
     generation = fields.pop(b"generation")
     assert fields == {
         b"state": b"FROZEN", b"reason": b"edge", b"actor": b"risk", b"epoch": b"1",
-        b"since_ns": b"123",
+        b"since_ns": b"123", b"code": b"edge_collapse", b"class": b"hard",
     }  # fmt: skip
     assert len(generation) == 16
 
@@ -119,3 +120,18 @@ async def test_a_freeze_key_lost_with_the_data_comes_back_in_a_new_generation(
     after = await store.trading_state()
     assert (after.epoch, before.epoch) == (1, 1)
     assert after.generation != before.generation
+
+
+async def test_a_freeze_key_written_before_classes_is_hard_and_not_taken_over(
+    redis: aioredis.Redis,
+) -> None:
+    legacy = {"state": "FROZEN", "reason": "venue_circuit: old", "actor": "router",
+              "epoch": "4", "since_ns": "1000", "generation": "g1"}  # fmt: skip
+    await redis.hset(FREEZE_KEY, mapping=legacy)
+    store = RedisRiskStateStore(redis)
+
+    taken = await store.freeze("manual", "op", 1001, code="manual")
+
+    status = await store.trading_state()
+    assert (status.code, status.freeze_class, status.epoch) == ("", FreezeClass.HARD, 4)
+    assert taken == (4, False)

@@ -1,0 +1,196 @@
+"""Where archive objects are kept: an S3 bucket, or a directory (the local stack, tests).
+
+    store = open_store(ArchiveLocation.parse("s3://bucket/mmx/audit"), endpoint_url=...)
+    await store.put("mmx/audit/date=.../x.ndjson.gz", body, content_type="application/gzip")
+
+Keys are full keys (the location's prefix included). S3 is reached with boto3 in worker
+threads, with short timeouts and few retries: an outage fails a write in seconds, and the
+archive retries it itself (its entries stay pending in Redis meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+S3_CONNECT_TIMEOUT_S = 2.0
+S3_READ_TIMEOUT_S = 10.0
+S3_MAX_ATTEMPTS = 2
+"""botocore's own tries per call (standard retry mode): the archive's retry loop does the rest."""
+
+
+class ObjectStore(Protocol):
+    """Put, get and list whole objects by key."""
+
+    async def put(
+        self, key: str, body: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def keys(self, prefix: str) -> list[str]:
+        """Every key that starts with `prefix`, sorted."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLocation:
+    """An archive: `s3://bucket/prefix` or a directory (`file:///path`, or a plain path)."""
+
+    scheme: Literal["s3", "file"]
+    root: str
+    """The bucket, or the directory."""
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> ArchiveLocation:
+        parts = urlsplit(url)
+        if parts.scheme == "s3":
+            if not parts.netloc:
+                raise ValueError(f"{url!r} names no bucket: expected s3://bucket/prefix")
+            return cls("s3", parts.netloc, parts.path.strip("/"))
+        if parts.scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise ValueError(f"{url!r}: expected file:///absolute/path")
+            return cls("file", parts.path)
+        if parts.scheme == "":
+            return cls("file", str(Path(url).resolve()))
+        raise ValueError(f"{url!r}: expected s3://bucket/prefix or a directory (file:///path)")
+
+    def __str__(self) -> str:
+        if self.scheme == "s3":
+            return f"s3://{self.root}/{self.prefix}".rstrip("/")
+        return f"file://{Path(self.root, self.prefix)}"
+
+
+class S3ObjectStore:
+    """Objects in one S3 bucket (or anything speaking its API: moto, MinIO)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session: Any = None,
+    ) -> None:
+        import boto3  # here, not at import: `mmx` starts without loading boto3
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=S3_CONNECT_TIMEOUT_S,
+            read_timeout=S3_READ_TIMEOUT_S,
+            retries={"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+            # a custom endpoint (moto, MinIO) has no per-bucket host names
+            s3={"addressing_style": "path"} if endpoint_url else None,
+        )
+        session = session or boto3.session.Session()
+        self.bucket = bucket
+        self._client = session.client(
+            "s3", region_name=region, endpoint_url=endpoint_url, config=config
+        )
+
+    async def put(
+        self, key: str, body: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        await asyncio.to_thread(
+            self._client.put_object,
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            Metadata=dict(metadata or {}),
+        )
+
+    async def get(self, key: str) -> bytes:
+        def read() -> bytes:
+            reply = self._client.get_object(Bucket=self.bucket, Key=key)
+            data: bytes = reply["Body"].read()
+            return data
+
+        return await asyncio.to_thread(read)
+
+    async def keys(self, prefix: str) -> list[str]:
+        def listed() -> list[str]:
+            found: list[str] = []
+            pages = self._client.get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                found += [item["Key"] for item in page.get("Contents", [])]
+            return sorted(found)
+
+        return await asyncio.to_thread(listed)
+
+    async def close(self) -> None:
+        self._client.close()
+
+
+class DirectoryObjectStore:
+    """Objects as files under a directory, key = relative path. A put writes a temporary
+    file and renames it, so a reader never sees half an object."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"key {key!r} leaves the archive directory {self.root}")
+        return path
+
+    async def put(
+        self, key: str, body: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        await asyncio.to_thread(self._write, self._path(key), body)
+
+    @staticmethod
+    def _write(path: Path, body: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(body)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    async def get(self, key: str) -> bytes:
+        return await asyncio.to_thread(self._path(key).read_bytes)
+
+    async def keys(self, prefix: str) -> list[str]:
+        def listed() -> list[str]:
+            top = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+            if not top.is_dir():
+                return []
+            found = (p.relative_to(self.root).as_posix() for p in top.rglob("*") if p.is_file())
+            return sorted(k for k in found if k.startswith(prefix) and "/." not in f"/{k}")
+
+        return await asyncio.to_thread(listed)
+
+    async def close(self) -> None:
+        return None
+
+
+def open_store(
+    location: ArchiveLocation,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    session: Any = None,
+) -> ObjectStore:
+    """The store of `location` (S3 with `region` and `endpoint_url`, or a directory)."""
+    if location.scheme == "s3":
+        return S3ObjectStore(
+            location.root, region=region, endpoint_url=endpoint_url, session=session
+        )
+    return DirectoryObjectStore(location.root)

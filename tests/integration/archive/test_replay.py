@@ -1,0 +1,153 @@
+"""`mmx audit replay` refuses an archive whose objects do not match their manifests (nothing
+written), and folds fills and funding into positions exactly once however often the archive
+holds them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+import redis.asyncio as aioredis
+
+from libs.common import topology
+from libs.common.bus import Bus, EnvelopeCodec
+from libs.common.domain.enums import Side
+from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.messages import Envelope, FundingSettled, OrderFilled
+from libs.common.redis_connect import redis_from_url
+from libs.common.redis_server import start_redis_server
+from libs.common.stores import RedisPositionStore
+from services.cli import main
+from tests.e2e.harness import wait_for
+from tests.integration.archive.conftest import BUCKET, PREFIX, Moto, Writers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[tuple[str, aioredis.Redis]]:
+    """A fresh, empty redis-server to replay into."""
+    server = start_redis_server()
+    client = redis_from_url(server.url)
+    try:
+        yield server.url, client
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+def fill(exec_id: str, side: Side, qty: str, price: str) -> OrderFilled:
+    return OrderFilled(
+        client_order_id=ClientOrderId("mm-r"),
+        venue_order_id=VenueOrderId("v-r"),
+        symbol=Symbol("BTCUSDT"),
+        exec_id=ExecId(exec_id),
+        side=side,
+        qty=Decimal(qty),
+        price=Decimal(price),
+        fee=Decimal("0.01"),
+        is_maker=True,
+        ts_event_ns=time.time_ns(),
+    )
+
+
+async def archive(redis: aioredis.Redis, writers: Writers) -> None:
+    bus = Bus(redis, EnvelopeCodec())
+    await writers.start("archive-r")
+    for message in (
+        fill("x1", Side.BUY, "0.002", "60000"),
+        fill("x2", Side.SELL, "0.001", "60100"),
+        FundingSettled(
+            symbol=Symbol("BTCUSDT"),
+            exec_id=ExecId("f1"),
+            amount=Decimal("0.006"),
+            rate=Decimal("0.0001"),
+            position_qty=Decimal("0.001"),
+            mark_price=Decimal("60000"),
+            ts_event_ns=time.time_ns(),
+        ),
+    ):
+        await bus.publish(topology.ORDERS_EVENTS, Envelope.wrap(message))
+
+    async def done() -> bool:
+        (info,) = [
+            i
+            for i in await redis.xinfo_groups(topology.ORDERS_EVENTS.name)
+            if i["name"] == b"archive"
+        ]
+        return int(info["lag"] or 0) + int(info["pending"]) == 0
+
+    await wait_for(done, what="archived")
+
+
+async def replay(moto: Moto, url: str) -> int:
+    return await asyncio.to_thread(
+        main,
+        ["audit", "replay", "--redis-url", url, "--from", f"s3://{BUCKET}/{PREFIX}",
+         "--endpoint-url", moto.url, "--region", "us-east-1"],
+    )  # fmt: skip
+
+
+async def test_replay_folds_each_fill_and_funding_once_even_when_archived_twice(
+    redis: aioredis.Redis,
+    moto: Moto,
+    writers: Writers,
+    target: tuple[str, aioredis.Redis],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await archive(redis, writers)
+    await redis.xgroup_setid(topology.ORDERS_EVENTS.name, "archive", "0")  # written again
+
+    async def twice() -> bool:
+        s3 = moto.client("s3")
+        keys = s3.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX).get("Contents", [])
+        return sum(1 for k in keys if k["Key"].endswith(".ndjson.gz")) == 2
+
+    await wait_for(twice, what="the same events in two objects")
+    url, client = target
+
+    assert await replay(moto, url) == 0
+    (position,) = await RedisPositionStore(client).all()
+    assert (position.qty, position.avg_entry_price) == (Decimal("0.001"), Decimal("60000"))
+    assert position.realized_pnl == Decimal("0.1")
+    assert (position.fees_paid, position.funding_paid) == (Decimal("0.02"), Decimal("0.006"))
+    assert "3 repeated event ids dropped" in capsys.readouterr().out
+
+
+async def test_replay_refuses_an_archive_with_an_object_that_does_not_match_its_manifest(
+    redis: aioredis.Redis,
+    moto: Moto,
+    writers: Writers,
+    target: tuple[str, aioredis.Redis],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await archive(redis, writers)
+    s3 = moto.client("s3")
+    (key,) = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["Contents"]
+        if o["Key"].endswith(".ndjson.gz")
+    ]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"not what the manifest says")
+    url, client = target
+
+    code = await replay(moto, url)
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "refused, nothing was written" in err and "checksum mismatch" in err and key in err
+    assert await client.dbsize() == 0
+
+
+async def test_replay_refuses_a_redis_that_is_not_empty(
+    moto: Moto, target: tuple[str, aioredis.Redis], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, client = target
+    await client.set("something", "live")
+
+    assert await replay(moto, url) == 1
+    assert "holds 1 keys" in capsys.readouterr().err
+    assert await client.dbsize() == 1
