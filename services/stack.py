@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import http.client
 import os
 import shutil
 import signal
@@ -227,10 +228,14 @@ def _die_with_parent() -> None:
 
 
 def _answers(url: str) -> bool:
+    """Does `url` answer 2xx? Not yet when nothing listens, and not when something else
+    answers garbage: a probe of a local port no one listens on yet can connect to itself
+    (TCP simultaneous open, when the kernel picks that port as the probe's own) and read
+    its own request back as the status line."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return bool(200 <= response.status < 300)
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
         return False
 
 
