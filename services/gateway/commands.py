@@ -63,7 +63,7 @@ async def amend(
     await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
     terms = (("qty", body.qty), ("price", body.price))
     changes = ", ".join(f"{term} {value}" for term, value in terms if value is not None)
-    log.info("order %s: amend sent (%s)", client_order_id, changes, extra=_cid(envelope))
+    log.debug("order %s: amend sent (%s)", client_order_id, changes, extra=_cid(envelope))
     return _accepted(command.TYPE, order)
 
 
@@ -75,7 +75,7 @@ async def cancel(gateway: Gateway, client_order_id: ClientOrderId) -> CommandAcc
     command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol)
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
-    log.info("order %s: cancel sent", client_order_id, extra=_cid(envelope))
+    log.debug("order %s: cancel sent", client_order_id, extra=_cid(envelope))
     return _accepted(command.TYPE, order)
 
 

@@ -96,7 +96,7 @@ async def _create_and_send(
     if len(stored) == len(commands):
         if alone is not None and stored[0][1]:
             command = commands[0]
-            log.info(
+            log.debug(
                 "order %s: place sent (%s %s %s)",
                 command.client_order_id,
                 command.symbol,

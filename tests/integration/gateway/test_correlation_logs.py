@@ -35,7 +35,7 @@ async def test_a_denied_orders_gateway_and_risk_lines_carry_its_place_correlatio
     desk = Desk(redis)
     await desk.limits(max_inventory_usd=Decimal(1_000))
     await desk.mark("100")
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
 
     async with running_risk(redis_url):
         response = await client.post(
@@ -69,7 +69,7 @@ async def test_a_batch_of_several_orders_logs_no_line_per_order_at_the_gateway(
 async def test_a_cancel_is_logged_with_the_correlation_id_of_the_command_it_sent(
     client: httpx.AsyncClient, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     placed = await client.post("/v1/orders", json=order(clientOrderId="cid-cancel-1"))
     assert placed.status_code == 202, placed.text
 
