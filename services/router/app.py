@@ -36,7 +36,7 @@ from libs.common.stores import (
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.timings import publish_and_check
-from libs.common.topology import RATE_LIMIT_GROUPS
+from libs.common.topology import RATE_LIMIT_GROUPS, rate_limit_bucket
 from libs.common.venue import BybitVenue, SendBarrier, VenueConfig
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
@@ -48,7 +48,7 @@ from services.router.credentials import (
     with_credentials,
 )
 from services.router.freeze_watch import FreezeWatcher
-from services.router.gate import VenueGate, bucket
+from services.router.gate import VenueGate
 from services.router.intake import Intake
 from services.router.placing import Placer
 from services.router.private_stream import PrivateStreamOwner
@@ -148,7 +148,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     )
     health.credentials = keeper
     limits = {
-        bucket(category, group): settings.rate_limit(group)
+        rate_limit_bucket(category, group): settings.rate_limit(group)
         for category in Category
         for group in RATE_LIMIT_GROUPS
     }

@@ -96,11 +96,6 @@ def group_for(count: int) -> str:
     return TRADE if count == 1 else BATCH
 
 
-def bucket(category: Category, group: str) -> str:
-    """Rate-limit bucket of an endpoint group, e.g. `bybit:linear:trade`."""
-    return rate_limit_bucket(category, group)
-
-
 class Outcome(StrEnum):
     ACKED = "acked"
     REJECTED = "rejected"
@@ -272,7 +267,9 @@ class VenueGate:
         group's bucket until then, for every router instance (`VenueHealth.on_quota_spent`)."""
         group = group_of(path)
         for category in Category:
-            task = asyncio.create_task(self._limiter.block(bucket(category, group), reset_ms))
+            task = asyncio.create_task(
+                self._limiter.block(rate_limit_bucket(category, group), reset_ms)
+            )
             self._blocks.add(task)
             task.add_done_callback(self._blocks.discard)
         log.warning("venue quota of %s spent until %d: %s paused", path, reset_ms, group)
@@ -379,7 +376,9 @@ class VenueGate:
     async def _take(
         self, category: Category, group: str, cost: int, deadline: float | None = None
     ) -> bool:
-        return await throttle(self._limiter, bucket(category, group), cost, until=deadline)
+        return await throttle(
+            self._limiter, rate_limit_bucket(category, group), cost, until=deadline
+        )
 
     async def _retrying(
         self, category: Category, group: str, call: Callable[[], Awaitable[T]], *, mutating: bool

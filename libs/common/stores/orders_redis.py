@@ -181,7 +181,7 @@ class RedisOrderStore(CasBackend):
         calls: list[ScriptCall] = [
             (
                 _CREATE_AND_SEND,
-                [*_keys(order)[:4], stream.name, *_keys(order)[4:]],
+                _keys(order, stream.name),
                 [*self._args(order), maxlen_arg(stream.maxlen), entry],
             )
             for order, entry in items
@@ -281,12 +281,15 @@ class RedisOrderStore(CasBackend):
         ]
 
 
-def _keys(order: Order) -> list[str]:
+def _keys(order: Order, *before_venue_key: str) -> list[str]:
+    """The record's keys (record, open set, exposure, symbols), then `before_venue_key` (a
+    script's own keys), then the venue-id entry when the order has a venue id."""
     keys = [
         order_key(order.client_order_id),
         open_orders_key(order.symbol),
         exposure_key(order.symbol),
         EXPOSURE_SYMBOLS_KEY,
+        *before_venue_key,
     ]
     if order.venue_order_id is not None:
         keys.append(venue_order_key(order.venue_order_id))
