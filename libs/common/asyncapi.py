@@ -60,11 +60,11 @@ def entry_type(types: tuple[type[BaseModel], ...], enveloped: bool = True) -> An
     return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
 
 
-def declare(broker: RedisBroker, flows: tuple[Flow, ...] = FLOWS) -> dict[str, Flow]:
+def declare(broker: RedisBroker) -> dict[str, Flow]:
     """Declare on `broker` a publisher per producing service, a subscriber per consumer
     group and one per group-less reader of each flow's stream; return them by title."""
     declared: dict[str, Flow] = {}
-    for flow in flows:
+    for flow in FLOWS:
         name, about = flow.stream.name, _stream_text(flow)
         received = entry_type(flow.messages, flow.enveloped)
         for service, types in flow.producers.items():
@@ -134,7 +134,8 @@ def build_app() -> tuple[FastStream, dict[str, Flow]]:
 
 
 @cache
-def _document() -> str:
+def asyncapi_text() -> str:
+    """The AsyncAPI 3.0.0 document of the streams as JSON text, built once."""
     app, declared = build_app()
     document: dict[str, Any] = app.schema.to_specification().to_jsonable()
     for key, message in document["components"]["messages"].items():
@@ -148,7 +149,7 @@ def _document() -> str:
 
 def asyncapi_json() -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document of the streams, as a fresh dict."""
-    document: dict[str, Any] = json.loads(_document())
+    document: dict[str, Any] = json.loads(asyncapi_text())
     return document
 
 

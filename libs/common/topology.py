@@ -6,14 +6,15 @@ No other module spells a stream, group or key name: they import it from here.
                                    ▲                          │
        gateway, positions, risk ◀──┴──────orders.events───────┘
        gateway ◀── positions.updates ◀── positions
-       every router ◀── control (freeze broadcast, read without a group)
+       every router and gateway ◀── control (freeze broadcast, read without a group)
+       archive ◀── orders.requests, orders.approved, orders.events, control, audit
 
 Each stream `S` has a dead-letter stream `S.dlq` for the entries its groups gave up on.
 
-Trimming: every XADD trims its stream with `MAXLEN ~ maxlen`. Trimming ignores consumer groups,
-so `maxlen` must cover the worst outage of the slowest group reading the stream: an entry
-trimmed before it is read or claimed is gone. The figures below hold hours of traffic at the
-expected rates (a few hundred orders per second at peak).
+Trimming (`Stream`): the order streams (maxlen None) are trimmed only below what every
+consumer group has acknowledged (`libs.common.stream_trim`), so a slow or stopped service
+loses no unread work. The others are trimmed at XADD with `MAXLEN ~ maxlen`, which ignores
+groups: their `maxlen` must cover the worst outage of the slowest group reading them.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ ORDERS_EVENTS = Stream("orders.events", maxlen=None)
 POSITIONS_UPDATES = Stream("positions.updates", maxlen=200_000)
 """Position and P&L changes from the positions service."""
 CONTROL = Stream("control", maxlen=10_000)
-"""Freeze / unfreeze broadcasts: every router reads it without a group (see `BROADCASTS`)."""
+"""Freeze / unfreeze broadcasts: every router and gateway reads it without a group."""
 RISK_FREEZE_HISTORY = Stream("risk.freeze_history", maxlen=100_000)
 """Append-only audit trail of freezes and unfreezes, read with XREVRANGE."""
 AUDIT = Stream("audit", maxlen=500_000)
@@ -119,11 +120,6 @@ CONSUMES: Mapping[Group, tuple[Stream, ...]] = {
     # reads would only pile up lag.
 }
 """Which streams each group reads, so that groups can be declared before any service starts."""
-
-BROADCASTS: tuple[Stream, ...] = (CONTROL,)
-"""Streams every instance reads in full, without a group (XREAD). The archive group reads
-`control` too, to write it off the box: the routers and gateways still read it in full."""
-
 
 # -- Keys ------------------------------------------------------------------------------------
 

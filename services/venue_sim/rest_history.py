@@ -7,6 +7,8 @@ the same series.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from libs.common.domain.enums import Category
 from services.venue_sim.engine import errors, validate
 from services.venue_sim.engine.candles import INTERVALS, Candle
@@ -86,7 +88,7 @@ def recent_trades(call: Call) -> Reply:
     market = listed_market(call, category, symbol)
     default, maximum = RECENT_TRADE_LIMITS[market.spec.category]
     limit = integer(call.params, "limit", default, 1, maximum)
-    trades = list(market.tape)[-limit:]
+    newest_first = islice(reversed(market.tape), limit)  # no copy of the whole tape
     items = [
         {
             "execId": t.trade_id,
@@ -99,6 +101,6 @@ def recent_trades(call: Call) -> Reply:
             "isRPITrade": False,
             "seq": str(t.seq),
         }
-        for t in reversed(trades)
+        for t in newest_first
     ]
     return Reply({"category": name, "list": items})

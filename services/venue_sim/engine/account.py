@@ -112,26 +112,24 @@ class Account:
             elif (pos.size > 0) != (direction > 0):
                 pos.avg_price = price  # flipped: the remainder opened at this fill's price
                 pos.created = now
-        pos.cur_realised += pnl - fee
-        pos.cum_realised += pnl - fee
-        pos.updated = now
-        self.seq += 1
-        pos.seq = self.seq
-        self.cum_realised += pnl - fee
-        self.balances[SETTLE] += pnl - fee
+        self._realise(pos, pnl - fee, now)
         return closed, pnl
 
     def settle_funding(self, symbol: str, fee: Decimal, now: int) -> None:
         """Charge a funding settlement on a linear position (`fee` > 0 paid, < 0 received):
         it moves the USDT balance and the realised PnL as a trading fee does."""
-        pos = self.position(symbol)
-        pos.cur_realised -= fee
-        pos.cum_realised -= fee
+        self._realise(self.position(symbol), -fee, now)
+
+    def _realise(self, pos: Position, amount: Decimal, now: int) -> None:
+        """Book `amount` (closed PnL net of fees, or a funding) on the position's realised
+        PnL and the USDT balance, as one position update."""
+        pos.cur_realised += amount
+        pos.cum_realised += amount
         pos.updated = now
         self.seq += 1
         pos.seq = self.seq
-        self.cum_realised -= fee
-        self.balances[SETTLE] -= fee
+        self.cum_realised += amount
+        self.balances[SETTLE] += amount
 
     def fill_spot(
         self,

@@ -12,10 +12,11 @@ from decimal import Decimal
 from libs.common.domain.enums import Category, OrderType, Side
 from services.venue_sim.engine.account import SETTLE
 from services.venue_sim.engine.matching import FEE_QUANTUM, Matcher
-from services.venue_sim.engine.model import ZERO, Changes, Execution, new_id
+from services.venue_sim.engine.model import ZERO, Changes
 
 MAX_FUNDING_RATE = Decimal("0.01")
-"""The largest |rate| the control endpoint accepts for one settlement."""
+"""The largest |rate| the control endpoint accepts for one settlement: wider than the cap the
+instruments advertise (`market_data.FUNDING_CAP`, 0.375 %), so tests can drive extremes."""
 
 
 def settle_funding(ex: Matcher, symbol: str, rate: Decimal) -> Changes:
@@ -34,10 +35,8 @@ def settle_funding(ex: Matcher, symbol: str, rate: Decimal) -> Changes:
     qty = abs(position.size)
     fee = (position.size * mark * rate).quantize(FEE_QUANTUM)
     ex.account.settle_funding(symbol, fee, now)
-    executions = ex.executions[Category.LINEAR]
-    execution = Execution(
-        exec_id=new_id(),
-        seq=len(executions),
+    ex.record_execution(
+        changes,
         category=Category.LINEAR,
         symbol=symbol,
         order_id="",
@@ -60,8 +59,5 @@ def settle_funding(ex: Matcher, symbol: str, rate: Decimal) -> Changes:
         mark_price=market.mid,
         exec_type="Funding",
     )
-    executions.append(execution)
-    changes.executions.append(execution)
     changes.positions.add(symbol)
-    changes.wallet = True
     return changes

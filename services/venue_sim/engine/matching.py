@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import Any
 
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, VenueOrderStatus
 from libs.common.domain.instruments import round_to_step
@@ -199,9 +200,8 @@ class Matcher:
             VenueOrderStatus.FILLED if order.leaves == 0 else VenueOrderStatus.PARTIALLY_FILLED
         )
         order.updated = now
-        execution = Execution(
-            exec_id=new_id(),
-            seq=len(self.executions[category]),
+        self.record_execution(
+            changes,
             category=category,
             symbol=order.symbol,
             order_id=order.order_id,
@@ -223,10 +223,6 @@ class Matcher:
             exec_pnl=pnl,
             mark_price=market.mid,
         )
-        self.executions[category].append(execution)
-        self.execs_by_order.setdefault(order.order_id, []).append(execution)
-        changes.executions.append(execution)
-        changes.wallet = True
         if order.leaves == 0:
             self._close(order)
         else:
@@ -236,6 +232,20 @@ class Matcher:
             self._enforce_reduce_only(order.symbol, changes)
 
     # -- order state helpers -----------------------------------------------------------------
+
+    def record_execution(self, changes: Changes, **fields: Any) -> Execution:
+        """Record an execution of the account (`fields`: every `Execution` field but its id
+        and seq, which this assigns): listed by `/v5/execution/list`, indexed by its order
+        when it has one, pushed on the private stream with the wallet."""
+        category: Category = fields["category"]
+        executions = self.executions[category]
+        execution = Execution(exec_id=new_id(), seq=len(executions), **fields)
+        executions.append(execution)
+        if execution.order_id:
+            self.execs_by_order.setdefault(execution.order_id, []).append(execution)
+        changes.executions.append(execution)
+        changes.wallet = True
+        return execution
 
     def _marketable(self, order: SimOrder, market: MarketState) -> bool:
         if order.order_type is OrderType.MARKET:
