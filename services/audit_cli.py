@@ -44,7 +44,6 @@ from services.operator import table
 
 CORRUPT = 1
 UNREACHABLE = 2
-LOCAL_ARCHIVE_DIR = "archive"
 """The archive directory of `mmx up`, inside its data directory."""
 _AGE = re.compile(r"^([0-9]+)([smhd])$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -81,7 +80,7 @@ def resolve_archive(args: argparse.Namespace, environ: dict[str, str]) -> Archiv
         except ValueError as error:
             raise AuditCliError(str(error)) from None
     named = [ArchiveSettings.env_name(f) for f in ("bucket", "dir")]
-    local = Path(args.data_dir).resolve() / LOCAL_ARCHIVE_DIR
+    local = Path(args.data_dir).resolve() / local_stack.ARCHIVE_DIR
     try:
         if any(environ.get(name) for name in named):
             return ArchiveSettings().location

@@ -22,6 +22,9 @@ from pathlib import Path
 DEFAULT_DATA_DIR = ".mmx"
 REDIS_FILE = "redis.url"
 GATEWAY_FILE = "gateway.url"
+ARCHIVE_DIR = "archive"
+"""The audit archive's directory in the data directory (`mmx up`, and `mmx audit` without a
+location), unless MMX_ARCHIVE_BUCKET names a bucket."""
 
 
 def write_url(data_dir: Path, file_name: str, url: str) -> Path:

@@ -51,8 +51,6 @@ DEFAULT_PORTS = {
 }
 BASE_OFFSETS = {"gateway": 0, "venue-sim": 1, "router": 2, "risk": 3, "positions": 4, "archive": 5}
 """`--base-port B`: gateway B, venue-sim B+1, router B+2, risk B+3, positions B+4, archive B+5."""
-ARCHIVE_DIR = "archive"
-"""The archive's directory in the data directory, unless MMX_ARCHIVE_BUCKET names a bucket."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +166,7 @@ def _service_spec(plan: UpPlan, name: str, redis_url: str) -> ProcessSpec:
         "MMX_API_SECRET": SIM_SECRET,
     }
     if name == "archive" and not os.environ.get("MMX_ARCHIVE_BUCKET"):
-        env["MMX_ARCHIVE_DIR"] = str(plan.data_dir / ARCHIVE_DIR)
+        env["MMX_ARCHIVE_DIR"] = str(plan.data_dir / local_stack.ARCHIVE_DIR)
     if name == "gateway":
         env[GATEWAY_AUTH_ENV] = plan.gateway_auth
         urls = (

@@ -56,7 +56,7 @@ from libs.common.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 _MAX_CLAIM_PAGES = 10  # per claim pass, so that a huge PEL cannot starve new entries
-_REAP_INTERVAL_S = 60.0
+REAP_INTERVAL_S = 60.0
 
 
 @dataclass(slots=True)
@@ -234,7 +234,7 @@ class StreamConsumer(Generic[T]):
             if cursor == b"0-0":
                 break
         if s.reap_idle_ms and now >= self._next_reap:
-            self._next_reap = now + _REAP_INTERVAL_S
+            self._next_reap = now + REAP_INTERVAL_S
             reaped = await pel.reap_idle_consumers(
                 self._redis, s.stream.name, s.group, s.reap_idle_ms
             )

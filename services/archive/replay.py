@@ -34,7 +34,7 @@ from libs.common.domain.orders import TERMINAL_STATUSES, OrderStatus
 from libs.common.domain.positions import Position
 from libs.common.stores import RedisPositionStore
 from services.archive.layout import ArchiveCorrupt, ArchivedEvent, Partition, dedupe, verify
-from services.archive.reader import ArchiveReader
+from services.archive.reader import ArchiveReader, Listing
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,10 @@ class ReplayReport:
     orphans: list[str] = field(default_factory=list)
 
 
-async def verify_all(reader: ArchiveReader) -> ReplayReport:
-    """Check every object against its manifest; raise ArchiveCorrupt naming every mismatch."""
+async def verify_all(reader: ArchiveReader) -> tuple[Listing, ReplayReport]:
+    """Check every object against its manifest; raise ArchiveCorrupt naming every mismatch.
+    Returns the listing it checked: a replay reads exactly these objects, never one written
+    after the check."""
     listing = await reader.listing()
     problems = list(listing.unreadable)
     for manifest in listing.manifests:
@@ -215,13 +217,12 @@ async def verify_all(reader: ArchiveReader) -> ReplayReport:
             problems.append(str(error))
     if problems:
         raise ArchiveCorrupt("; ".join(problems))
-    return ReplayReport(objects=len(listing.manifests), orphans=listing.orphans)
+    return listing, ReplayReport(objects=len(listing.manifests), orphans=listing.orphans)
 
 
 async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
     """Verify the whole archive, then rebuild positions and order history into `redis`."""
-    report = await verify_all(reader)
-    listing = await reader.listing()
+    listing, report = await verify_all(reader)
     positions = RedisPositionStore(redis)
     orders: dict[str, OrderHistory] = {}
     seen: set[tuple[str, str]] = set()

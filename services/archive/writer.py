@@ -4,11 +4,13 @@ acknowledges an entry only once it is written off the box.
 Each pass of its loop (`poll`):
 
 1. Writes what is due: the entries held in memory once `max_batch` are held or the oldest
-   has waited `flush_interval_s` (one object per hour of archive time, then its manifest,
-   then CloudWatch Logs if set), and XACKs them; or, after a failed write, the same objects
-   again once the backoff is over (from 1 s, doubling up to `retry_max_s`).
-2. Every second, claims the entries other archive consumers left pending longer than
-   `claim_idle_ms` (a dead instance's), and keeps its own held entries from looking idle.
+   has waited `flush_interval_s` (one object per hour of archive time in the batch, then its
+   manifest, then CloudWatch Logs if set), and XACKs them; or, after a failed write, the same
+   objects again once the backoff is over (from 1 s, doubling up to `retry_max_s`).
+2. Every `CLAIM_INTERVAL_S`, claims the entries other archive consumers left pending longer
+   than `claim_idle_ms` (a dead instance's); every `claim_idle_ms / 3`, keeps its own held
+   entries from looking idle (one pipeline); every minute, deletes the consumers of crashed
+   instances (idle, nothing pending).
 3. Reads new entries of every stream (one XREADGROUP), as long as fewer than `max_batch`
    are held.
 
@@ -37,6 +39,8 @@ from redis.asyncio import Redis
 
 from libs.common import bus_pel as pel
 from libs.common import topology
+from libs.common.bus import ensure_groups
+from libs.common.bus_consumer import REAP_INTERVAL_S
 from libs.common.bus_loop import poll_until_stopped, require_bytes_client
 from libs.common.bus_types import DATA_FIELD, Ack, ConsumerSpec, PoisonMessage
 from libs.common.messages import Envelope
@@ -144,6 +148,7 @@ class ArchiveWriter:
         self._retry_at = 0.0
         self._next_claim = 0.0
         self._next_touch = 0.0
+        self._next_reap = 0.0
         self._claim_cursors = dict.fromkeys(self._specs, b"0-0")
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -189,6 +194,9 @@ class ArchiveWriter:
         if now >= self._next_claim:
             self._next_claim = now + CLAIM_INTERVAL_S
             await self._claim()
+        if now >= self._next_reap:
+            self._next_reap = now + REAP_INTERVAL_S
+            await self._reap()
         if now >= self._next_touch:
             self._next_touch = now + self._settings.claim_idle_ms / 3000
             await self._touch()
@@ -359,26 +367,38 @@ class ArchiveWriter:
             self.stats.claimed += len(fresh)
             await self._take(name, fresh)
 
+    async def _reap(self) -> None:
+        """Delete the archive consumers idle long with nothing pending (crashed instances:
+        each name is new per process), as every `StreamConsumer` does for its group."""
+        for name, spec in self._specs.items():
+            if spec.reap_idle_ms:
+                reaped = await pel.reap_idle_consumers(self._redis, name, GROUP, spec.reap_idle_ms)
+                if reaped:
+                    log.info("archive: deleted idle consumers of %s: %s", name, reaped)
+
     async def _touch(self) -> None:
         """Reset the idle time of the entries held here (XCLAIM JUSTID to this consumer), so
         that no other archive instance claims them while a write is being retried."""
         ids: dict[str, list[Any]] = {}
         for stream, entry_id in self._held_ids:
             ids.setdefault(stream, []).append(entry_id)
-        for stream, held in ids.items():
-            for start in range(0, len(held), _XCLAIM_CHUNK):
-                await self._redis.xclaim(
-                    stream,
-                    GROUP,
-                    self.consumer,
-                    min_idle_time=0,
-                    message_ids=held[start : start + _XCLAIM_CHUNK],
-                    justid=True,
-                )
+        if not ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip
+            for stream, held in ids.items():
+                for start in range(0, len(held), _XCLAIM_CHUNK):
+                    pipe.xclaim(
+                        stream,
+                        GROUP,
+                        self.consumer,
+                        min_idle_time=0,
+                        message_ids=held[start : start + _XCLAIM_CHUNK],
+                        justid=True,
+                    )
+            await pipe.execute()
 
     async def _ensure_groups(self) -> None:
-        for name in self._specs:
-            await pel.ensure_group(self._redis, name, GROUP, "0")
+        await ensure_groups(self._redis, {GROUP: STREAMS})
 
     async def _recover(self, error: Exception) -> bool:
         if not pel.is_nogroup(error):
