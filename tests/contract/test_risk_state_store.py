@@ -292,6 +292,24 @@ async def test_a_hard_reducing_takes_over_a_transient_reducing(risk_stores: Stor
     )
 
 
+async def test_a_transient_freeze_over_a_hard_reducing_stays_hard(risk_stores: Stores) -> None:
+    """The venue's circuit opens while the daily loss holds trading REDUCING: the freeze is
+    hard, so the auto-recovery (which only moves transient freezes) cannot end the REDUCING."""
+    store = risk_stores[0]
+    await store.set_reducing("daily_loss_soft", "risk", T0, code="daily_loss_soft")
+
+    frozen = await store.freeze("venue_circuit", "router", T0 + 1, code="venue_circuit",
+                                freeze_class=FreezeClass.TRANSIENT)  # fmt: skip
+
+    status = await risk_stores[1].trading_state()
+    assert frozen == (2, True)
+    assert (status.state, status.code, status.freeze_class) == (
+        TradingState.FROZEN,
+        "venue_circuit",
+        FreezeClass.HARD,
+    )
+
+
 async def test_recover_leaves_a_freeze_through_reducing_from_the_epoch_it_saw(
     risk_stores: Stores,
 ) -> None:

@@ -245,8 +245,10 @@ class StateMachine(ABC):
         the epoch is not `expect_epoch` when given (MOVED); already there (SAME), except a HARD
         move onto the same state held for a TRANSIENT reason, which takes over; asked
         REDUCING while FROZEN without `expect_epoch` (FROZEN); leaving a FROZEN set after
-        `cutoff_ns` (COOLDOWN). On CHANGED the epoch is bumped and a history record
-        appended, atomically. Returns (epoch, what)."""
+        `cutoff_ns` (COOLDOWN). A TRANSIENT move from a state other than ACTIVE keeps that
+        state's class (a venue outage while REDUCING for the daily loss freezes HARD). On
+        CHANGED the epoch is bumped and a history record appended, atomically. Returns
+        (epoch, what)."""
 
     async def freeze(
         self,

@@ -79,6 +79,8 @@ class InMemoryRiskStateStore(StateMachine):
         frozen = current.state is TradingState.FROZEN
         if frozen and cutoff_ns is not None and current.since_ns > cutoff_ns:
             return current.epoch, Transition.COOLDOWN
+        if freeze_class is FreezeClass.TRANSIENT and current.state is not TradingState.ACTIVE:
+            freeze_class = current.freeze_class  # a transient cause never softens a hard state
         epoch = current.epoch + 1
         generation = current.generation or self.generation
         self._status = TradingStatus(

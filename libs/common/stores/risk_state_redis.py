@@ -52,7 +52,8 @@ from libs.common.topology import (
 # so of N racing callers exactly one sees 'changed'; but a 'hard' move onto a state held for
 # a 'transient' reason takes it over, a change), 'frozen' (REDUCING asked while FROZEN, unless
 # from an expected epoch), 'cooldown' (leaving a FROZEN set after the cut-off). A hash
-# without a class (written before classes existed) counts as 'hard'. The broadcast goes
+# without a class (written before classes existed) counts as 'hard'; a 'transient' move from a
+# state other than ACTIVE keeps that state's class. The broadcast goes
 # first: Redis does not undo a script's writes when a later call fails, so a failure leaves
 # the state unchanged rather than changed unannounced.
 # Nanosecond times pass a double's 2^53, so they are compared as decimal strings.
@@ -78,12 +79,18 @@ if state == 'FROZEN' and ARGV[6] ~= '' then
     return {epoch, 'cooldown', generation}
   end
 end
+-- A transient cause never softens a hard state: FROZEN for a venue outage while REDUCING for
+-- the daily loss stays hard (the auto-recovery would otherwise end the REDUCING too).
+local class = ARGV[13]
+if class == 'transient' and state ~= 'ACTIVE' then
+  class = redis.call('HGET', KEYS[1], 'class') or 'hard'
+end
 epoch = epoch + 1
 local entry = ARGV[9] .. string.format('%d', epoch) .. ARGV[10] .. generation .. ARGV[11]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', '__data__', entry)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'actor', ARGV[3],
   'since_ns', ARGV[4], 'epoch', epoch, 'generation', generation, 'code', ARGV[12],
-  'class', ARGV[13])
+  'class', class)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'state', ARGV[1], 'previous', state,
   'reason', ARGV[2], 'actor', ARGV[3], 'epoch', epoch, 'ts_ns', ARGV[4])
 return {epoch, 'changed', generation}
