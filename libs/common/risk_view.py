@@ -14,7 +14,8 @@ Rules of the view:
   mark, and risk then denies (`no_mark`) rather than guess. P&L uses the latest mark, fresh
   or not.
 - P&L today = net P&L now - the net P&L when the day (UTC) was first observed, where net P&L
-  = sum over positions of realized - fees + unrealized at the mark (0 without a mark). The
+  = sum over positions of realized - fees - funding + unrealized at the mark (0 without a
+  mark; `domain.positions.net_pnl`). The
   risk service sets the baseline once a day (`ensure_pnl_baseline`, first writer wins);
   until it is set P&L today reads 0. P&L made between 00:00 and that first observation (risk
   down at midnight) is not counted.

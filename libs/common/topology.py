@@ -257,7 +257,7 @@ they are due (`services.risk.markouts`)."""
 
 
 def markout_bucket_key(symbol: Symbol, horizon_ms: int, bucket: int) -> str:
-    """Hash of the markouts of `symbol` at one horizon settled in one time bucket: {w, wm, n}
+    """Hash of the markouts of `symbol` at one horizon due in one time bucket: {w, wm, n}
     (notional, notional x markout bps, count); it expires once out of the window."""
     return f"{KEY_PREFIX}:risk:markout:{symbol}:{horizon_ms}:{bucket}"
 

@@ -15,33 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from redis.asyncio import Redis
 
-from libs.common import topology
 from libs.common.domain.time import NS_PER_MS
-from libs.common.stores._support import text
+from libs.common.metrics import CircuitState
+from libs.common.venue_circuits import read_circuit_fields
 from services.gateway.schemas_risk import VenueCircuit
 
-CLOSED = "closed"
+CLOSED = CircuitState.CLOSED.value
 POLL_S = 0.05
 
 
 async def read_circuits(redis: Redis) -> list[VenueCircuit]:
-    """Every router instance's circuit, by instance name: the registry of instances
-    (`VENUE_CIRCUITS_KEY`), then one pipeline of their hashes."""
-    registered: Any = await redis.zrange(topology.VENUE_CIRCUITS_KEY, 0, -1)
-    instances = sorted(text(i) for i in registered)
-    async with redis.pipeline(transaction=False) as pipe:
-        for instance in instances:
-            pipe.hgetall(topology.venue_circuit_key(instance))
-        hashes: list[Any] = await pipe.execute()
-    return [
-        _circuit(instance, {text(k): text(v) for k, v in raw.items()})
-        for instance, raw in zip(instances, hashes, strict=True)
-        if raw  # expired between the SCAN and the read
-    ]
+    """Every router instance's circuit, by instance name (`read_circuit_fields`)."""
+    return [_circuit(i, fields) for i, fields in (await read_circuit_fields(redis)).items()]
 
 
 def _circuit(instance: str, fields: dict[str, str]) -> VenueCircuit:

@@ -124,7 +124,7 @@ class RiskState(ApiModel):
     """Net P&L since the day's (UTC) baseline: what the daily loss limit is checked against
     (exactly 8 decimals, rounded half-even, as every money figure: `display.Money`)."""
     net_pnl: Money
-    """Net P&L of every position: realized - fees + unrealized at the latest mark."""
+    """Net P&L of every position: realized - fees - funding + unrealized at the latest mark."""
     freeze_history: list[StateChange]
     """Newest first."""
     venue_circuits: list[VenueCircuit]

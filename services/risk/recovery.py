@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -52,10 +51,16 @@ from libs.common.domain.recovery import (
 from libs.common.domain.risk_checks import FreezeClass, TradingState
 from libs.common.domain.time import NS_PER_MS, NS_PER_SECOND
 from libs.common.messages import Envelope, OperatorAction
-from libs.common.metrics import ALL_SYMBOLS, EngineMetrics, FreezeReason, RecoveryOutcome
+from libs.common.metrics import (
+    ALL_SYMBOLS,
+    CircuitState,
+    EngineMetrics,
+    FreezeReason,
+    RecoveryOutcome,
+)
 from libs.common.risk_view import RiskReader, utilisation
 from libs.common.stores import IdempotencyStore, LeaseStore, RiskStateStore, TradingStatus
-from libs.common.stores._support import text
+from libs.common.venue_circuits import read_circuit_fields
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,6 @@ RECOVERIES_KEY = f"{topology.KEY_PREFIX}:risk:auto-recoveries"
 CAPPED_NAMESPACE = "risk:auto-recovery-capped"
 """Idempotency claims of the freezes the recovery gave up on (`{generation}:{epoch}`)."""
 CAPPED_TTL_S = 7 * 24 * 3600
-CIRCUIT_CLOSED = "closed"
 
 
 class AutoRecovery:
@@ -160,6 +164,9 @@ class AutoRecovery:
             f"auto-recovery: {status.code} cleared for {_seconds(policy.clear_ns)} s; only "
             f"orders that reduce a position for {_seconds(policy.warmup_ns)} s, then ACTIVE"
         )
+        # counted first: a crash between the two over-counts (the safe side of the cap), and
+        # never twice for one freeze (the member is the freeze's generation and epoch)
+        await self._count(status, now_ns)
         result = await self._risk.recover(
             TradingState.REDUCING,
             reason,
@@ -171,7 +178,6 @@ class AutoRecovery:
         if not result.changed:
             log.info("auto-recovery: the state moved on from epoch %d; nothing done", status.epoch)
             return
-        await self._count(status, now_ns)
         log.warning("trading REDUCING (epoch %d): %s", result.epoch, reason)
         await self._record(status.code, RecoveryOutcome.REDUCING, reason, result.epoch)
 
@@ -190,8 +196,8 @@ class AutoRecovery:
         await self._record(status.code, RecoveryOutcome.RESUMED, reason, result.epoch)
 
     async def _give_up(self, status: TradingStatus, recent: int) -> None:
-        if not await self._idempotency.claim(CAPPED_NAMESPACE, _freeze_id(status), CAPPED_TTL_S):
-            return  # said once already
+        """Say once per freeze that a person must act: said, then marked said (a crash
+        between them says it again rather than never)."""
         reason = (
             f"auto-recovery: {status.code} cleared, but {recent} auto-recoveries began in the "
             f"last hour (at most {self._policy.max_per_hour}): trading stays FROZEN until an "
@@ -199,6 +205,7 @@ class AutoRecovery:
         )
         log.error("%s (epoch %d)", reason, status.epoch)
         await self._record(status.code, RecoveryOutcome.CAPPED, reason, status.epoch)
+        await self._idempotency.claim(CAPPED_NAMESPACE, _freeze_id(status), CAPPED_TTL_S)
 
     async def _record(self, code: str, outcome: RecoveryOutcome, reason: str, epoch: int) -> None:
         """Count the step and append it to `audit`."""
@@ -232,12 +239,9 @@ class AutoRecovery:
 async def circuits_closed(redis: Redis) -> bool:
     """Whether every router's venue circuit, as it last wrote it, is closed (routers whose
     hash expired are not counted)."""
-    registered: Any = await redis.zrange(topology.VENUE_CIRCUITS_KEY, 0, -1)
-    async with redis.pipeline(transaction=False) as pipe:
-        for instance in registered:
-            pipe.hget(topology.venue_circuit_key(text(instance)), "state")
-        states: list[Any] = await pipe.execute()
-    return all(state is None or text(state) == CIRCUIT_CLOSED for state in states)
+    closed = CircuitState.CLOSED.value
+    circuits = await read_circuit_fields(redis)
+    return all(fields.get("state", closed) == closed for fields in circuits.values())
 
 
 def _freeze_id(status: TradingStatus) -> str:
