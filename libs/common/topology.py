@@ -288,7 +288,9 @@ VENUE_HEADROOM_KEY = f"{KEY_PREFIX}:router:headroom"
 """Hash of the venue's rate-limit headroom per endpoint, from the `X-Bapi-Limit*` headers of
 its latest answer (`services.router.headroom`): `{path}` -> JSON {group, limit, remaining,
 reset_ms, updated_ms}. Written by every router instance (the venue counts per account, so
-the newest answer is the truth) and dropped a minute after the last write."""
+the newest answer is the truth) and dropped `VENUE_HEADROOM_TTL_MS` after the last write."""
+VENUE_HEADROOM_TTL_MS = 60_000
+"""How long the headroom is kept after its last write; an older answer reads as no data."""
 ORDER_DRIFT_KEY = f"{KEY_PREFIX}:router:drift"
 """Hash of the router's latest order reconciliation per symbol (`services.router.reconcile`):
 `{symbol}` -> JSON {open_orders, executions, checked_ms}, replaced by each pass."""

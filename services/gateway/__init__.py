@@ -6,7 +6,8 @@ routes_orders     /v1/orders: place, batch, amend, cancel, cancel-all, read
 routes_risk       /v1/risk: limits, utilisation, freeze, unfreeze, edge, simulate
 routes_positions  /v1/positions and the WebSocket /v1/stream
 routes_console    /v1/console: the key's role, and what only the console reads (console.views)
-console           GET /console (the operator console's static page) and an offline /docs
+console           GET /console (the operator console's static page), offline /docs and /redoc
+routes_asyncapi   GET /asyncapi and /asyncapi.json: the streams' AsyncAPI document
 placing           Pending record first, then PlaceOrder; ?wait=true outcomes
 commands          amend / cancel / cancel-all checked against the order state machine
 waiters           per-clientOrderId futures resolved from orders.events

@@ -26,6 +26,7 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import Symbol
 from libs.common.metrics import DriftKind, EngineMetrics
 from libs.common.stores import PositionStore
+from libs.common.stores._support import replace_hash
 from libs.common.tasks import wait_or_timeout
 from libs.common.topology import POSITION_DRIFT_KEY
 from libs.common.venue import BybitVenue, VenueConfig, VenuePort, VenuePosition
@@ -53,7 +54,12 @@ def position_drift(
     local: Mapping[Symbol, Decimal], venue: Iterable[VenuePosition]
 ) -> dict[Symbol, Decimal]:
     """|venue qty - local qty| for every symbol either side knows (hedge-mode legs summed)."""
-    return {s: abs(v - q) for s, (q, v) in position_sides(local, venue).items()}
+    return drift_of(position_sides(local, venue))
+
+
+def drift_of(sides: Mapping[Symbol, tuple[Decimal, Decimal]]) -> dict[Symbol, Decimal]:
+    """|venue qty - local qty| of each symbol's (local qty, venue qty)."""
+    return {s: abs(v - q) for s, (q, v) in sides.items()}
 
 
 def drift_record(engine_qty: Decimal, venue_qty: Decimal, checked_ms: int) -> str:
@@ -75,14 +81,10 @@ async def write_drift(
 ) -> None:
     """Replace `POSITION_DRIFT_KEY` with one pass's (local qty, venue qty) per symbol, in one
     transaction: a symbol no side knows any more leaves it."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(POSITION_DRIFT_KEY)
-        if sides:
-            pipe.hset(
-                POSITION_DRIFT_KEY,
-                mapping={s: drift_record(q, v, checked_ms) for s, (q, v) in sides.items()},
-            )
-        await pipe.execute()
+    fields: dict[str, str | int] = {
+        s: drift_record(q, v, checked_ms) for s, (q, v) in sides.items()
+    }
+    await replace_hash(redis, POSITION_DRIFT_KEY, fields)
 
 
 class PositionReconciler:
@@ -106,7 +108,7 @@ class PositionReconciler:
     async def reconcile(self, venue: VenuePort) -> dict[Symbol, Decimal]:
         remote, local = await asyncio.gather(venue.positions(self._category), self._positions.all())
         sides = position_sides({p.symbol: p.qty for p in local}, remote)
-        drift = {symbol: abs(v - q) for symbol, (q, v) in sides.items()}
+        drift = drift_of(sides)
         for symbol, amount in drift.items():
             self._gauge(symbol).set(float(amount))
             if amount:

@@ -131,7 +131,6 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         metrics=rt.metrics,
         redis=rt.redis,
         risk=risk,
-        bus=rt.bus,
         instance=settings.instance,
         probe_interval_s=settings.venue_probe_interval_s,
     )

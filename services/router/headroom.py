@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass
 from redis.asyncio import Redis
 
 from libs.common.tasks import cancel_and_wait
-from libs.common.topology import VENUE_HEADROOM_KEY
+from libs.common.topology import VENUE_HEADROOM_KEY, VENUE_HEADROOM_TTL_MS
 from libs.common.venue import RateLimitStatus
 
 log = logging.getLogger(__name__)
 
-TTL_MS = 60_000
+TTL_MS = VENUE_HEADROOM_TTL_MS
 """The key is dropped this long after the last write (figures that old say nothing)."""
 FLUSH_INTERVAL_S = 0.25
 """Least time between two writes of one router instance."""

@@ -45,6 +45,7 @@ from libs.common.domain.orders import (
 )
 from libs.common.messages import Envelope, OrderAmendRejected
 from libs.common.metrics import DriftKind
+from libs.common.stores._support import replace_hash
 from libs.common.tasks import cancel_and_wait
 from libs.common.topology import ORDER_DRIFT_KEY, ORDERS_EVENTS
 from libs.common.venue import CancelOrder, Execution, VenueOrder
@@ -83,11 +84,8 @@ class Drift:
 
 async def write_drift(redis: Redis, drift: Mapping[Symbol, Drift], *, checked_ms: int) -> None:
     """Replace `ORDER_DRIFT_KEY` with one pass's counts per symbol, in one transaction."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(ORDER_DRIFT_KEY)
-        if drift:
-            pipe.hset(ORDER_DRIFT_KEY, mapping={s: d.to_json(checked_ms) for s, d in drift.items()})
-        await pipe.execute()
+    fields: dict[str, str | int] = {s: d.to_json(checked_ms) for s, d in drift.items()}
+    await replace_hash(redis, ORDER_DRIFT_KEY, fields)
 
 
 class Reconciler:

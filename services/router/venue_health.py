@@ -33,10 +33,8 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from libs.common.bus import Bus
 from libs.common.domain.enums import Category
 from libs.common.freeze import trigger_freeze
-from libs.common.messages import Envelope
 from libs.common.metrics import (
     RET_CODE_CONNECTION_ERROR,
     CircuitState,
@@ -101,7 +99,6 @@ class VenueHealth:
         metrics: EngineMetrics,
         redis: Redis,
         risk: RiskStateStore,
-        bus: Bus[Envelope],
         instance: str,
         probe_interval_s: float,
         category: Category = Category.LINEAR,
@@ -116,7 +113,6 @@ class VenueHealth:
         self._metrics = metrics
         self._redis = redis
         self._risk = risk
-        self._bus = bus
         self._instance = instance
         self._probe_interval_s = probe_interval_s
         self._category = category

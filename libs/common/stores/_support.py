@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -107,3 +107,13 @@ async def backoff(attempt: int) -> None:
     """
     ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** min(attempt, 16))
     await asyncio.sleep(random.uniform(0, ceiling))
+
+
+async def replace_hash(redis: Redis, key: str, mapping: Mapping[str, str | int]) -> None:
+    """Swap a hash's whole content in one MULTI (an empty `mapping` deletes it): readers never
+    see half of it, and a field left out is gone."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        if mapping:
+            pipe.hset(key, items=[part for item in mapping.items() for part in item])
+        await pipe.execute()

@@ -24,7 +24,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 from libs.common.domain.ids import Symbol
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import Envelope, TradingStateChanged
-from libs.common.stores._support import LuaScript, ScriptArg, text
+from libs.common.stores._support import LuaScript, ScriptArg, replace_hash, text
 from libs.common.stores.risk_state import (
     StateChangeRecord,
     StateMachine,
@@ -149,13 +149,15 @@ class RedisRiskStateStore(StateMachine):
         }
 
     async def set_limits(self, limits: RiskLimits) -> None:
-        await self._replace(RISK_LIMITS_KEY, limits.model_dump(mode="json", exclude_none=True))
+        desk = limits.model_dump(mode="json", exclude_none=True)
+        await replace_hash(self._redis, RISK_LIMITS_KEY, desk)
 
     async def set_symbol_overrides(
         self, symbol: Symbol, overrides: Mapping[str, Decimal | int]
     ) -> None:
         checked = check_overrides(await self.get_limits(), overrides)
-        await self._replace(symbol_limits_key(symbol), {k: str(v) for k, v in checked.items()})
+        stored = {k: str(v) for k, v in checked.items()}
+        await replace_hash(self._redis, symbol_limits_key(symbol), stored)
 
     async def trading_state(self) -> TradingStatus:
         return decode_status(await self._redis.hgetall(FREEZE_KEY))
@@ -218,14 +220,6 @@ class RedisRiskStateStore(StateMachine):
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
         entries: Any = await self._redis.xrevrange(RISK_FREEZE_HISTORY.name, count=limit)
         return [_record(entry_id, fields) for entry_id, fields in entries or ()]
-
-    async def _replace(self, key: str, mapping: Mapping[str, str | int]) -> None:
-        """Swap a hash's whole content in one MULTI: readers never see half of it."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if mapping:
-                pipe.hset(key, items=[part for item in mapping.items() for part in item])
-            await pipe.execute()
 
 
 def decode_status(record: Mapping[Any, Any]) -> TradingStatus:

@@ -34,7 +34,7 @@ AUDIT_ROWS = 50
 RATE_WINDOW_US = 1_000_000
 """Rate-limit use is counted over the last second (the venue's window)."""
 _BLOCKED = ":blocked"
-HEADROOM_STALE_MS = 60_000
+HEADROOM_STALE_MS = topology.VENUE_HEADROOM_TTL_MS
 """A venue answer older than this says nothing about its rate-limit window now."""
 
 
