@@ -60,7 +60,7 @@ from libs.common.messages import OrderFilled
 from libs.common.metrics import EngineMetrics, FreezeReason, markout_source
 from libs.common.stores import LeaseStore, RiskStateStore
 from libs.common.stores._support import LuaScript, ScriptCall, run_scripts, text
-from libs.common.stores.marks import MarkStore
+from libs.common.stores.marks import Mark, MarkStore
 from libs.common.topology import MARKOUTS_PENDING_KEY, markout_bucket_key
 
 log = logging.getLogger(__name__)
@@ -342,7 +342,10 @@ class MarkoutSettler:
         now_ns = self._clock()
         now_ms = now_ns // NS_PER_MS
         due = await self._book.due(now_ms - self._settle_delay_ms)
-        valued = [(pending, await self._value(pending)) for pending in due]
+        marks = await self._marks.at_many([(p.symbol, p.due_ns) for p in due])  # one trip
+        valued = [
+            (pending, self._value(pending, mark)) for pending, mark in zip(due, marks, strict=True)
+        ]
         removed = await self._book.settle(valued, now_ms) if valued else []
         counted = [
             pending
@@ -362,9 +365,9 @@ class MarkoutSettler:
                 await self._judge(symbol, window, now_ns)
         return len(counted)
 
-    async def _value(self, pending: PendingMarkout) -> Decimal | None:
-        """The markout at its due time; None when the history no longer reaches back to it."""
-        mark = await self._marks.at(pending.symbol, pending.due_ns)
+    def _value(self, pending: PendingMarkout, mark: Mark | None) -> Decimal | None:
+        """The markout at its due time (`mark`: `at` its due time); None when the history no
+        longer reaches back to it."""
         if mark is None or mark.ts_ns > pending.due_ns:
             log.warning(
                 "markout of fill %s %s at +%d ms dropped: the mark history has no mark of its time",

@@ -116,6 +116,23 @@ async def test_at_returns_the_newest_mark_at_or_before_the_time(mark_stores: Sto
     ]
 
 
+async def test_at_many_answers_each_time_as_at_does_in_the_order_asked(
+    mark_stores: Stores,
+) -> None:
+    writer, reader = mark_stores
+    base = 1_700_000_000_000_000_000
+    await writer.put_many([mark("100", base + 10), mark("101", base + 20)])
+    asked = [(BTC, base + 25), (ETH, base + 25), (BTC, base + 5), (BTC, base + 15)]
+
+    found = await reader.at_many(asked)
+
+    assert found == [await reader.at(symbol, ts) for symbol, ts in asked]
+    assert [m.mark if m else None for m in found] == [
+        Decimal("101"), None, Decimal("100"), Decimal("100")
+    ]  # fmt: skip
+    assert await reader.at_many([]) == []
+
+
 async def test_at_before_the_history_returns_its_oldest_mark(mark_stores: Stores) -> None:
     writer, reader = mark_stores
     await writer.put_many([mark("100", 1_000), mark("101", 2_000)])

@@ -122,6 +122,10 @@ class MarkStore(Protocol):
         None if the symbol has no mark."""
         ...
 
+    async def at_many(self, asked: Sequence[tuple[Symbol, int]]) -> list[Mark | None]:
+        """`at` for each (symbol, ts_ns), in the order asked, in one round trip."""
+        ...
+
 
 class InMemoryMarkStore:
     """The MarkStore fake: the latest mark and a sorted history per symbol, in dicts."""
@@ -158,6 +162,9 @@ class InMemoryMarkStore:
 
     async def symbols(self) -> list[Symbol]:
         return sorted(self._latest)
+
+    async def at_many(self, asked: Sequence[tuple[Symbol, int]]) -> list[Mark | None]:
+        return [await self.at(symbol, ts_ns) for symbol, ts_ns in asked]
 
     async def at(self, symbol: Symbol, ts_ns: int) -> Mark | None:
         history = self._history.get(symbol)
@@ -245,17 +252,32 @@ class RedisMarkStore:
         return sorted(Symbol(text(s)) for s in await self._redis.smembers(MARK_SYMBOLS_KEY))
 
     async def at(self, symbol: Symbol, ts_ns: int) -> Mark | None:
-        key = mark_history_key(symbol)
+        (found,) = await self.at_many([(symbol, ts_ns)])
+        return found
+
+    async def at_many(self, asked: Sequence[tuple[Symbol, int]]) -> list[Mark | None]:
+        if not asked:
+            return []
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zrevrangebyscore(key, ts_ns, "-inf", start=0, num=8, withscores=True)
-            pipe.zrange(key, 0, 0)
-            before, oldest = await pipe.execute()
-        # Scores are doubles (ns lose precision past 2^53): pick by the exact ts in the JSON.
-        candidates = [Mark.model_validate_json(member) for member, _ in before]
-        exact = [m for m in candidates if m.ts_ns <= ts_ns]
-        if exact:
-            return max(exact, key=lambda m: m.ts_ns)
-        return Mark.model_validate_json(oldest[0]) if oldest else None
+            for symbol, ts_ns in asked:
+                key = mark_history_key(symbol)
+                pipe.zrevrangebyscore(key, ts_ns, "-inf", start=0, num=8, withscores=True)
+                pipe.zrange(key, 0, 0)
+            replies = await pipe.execute()
+        return [
+            _closest(ts_ns, replies[2 * i], replies[2 * i + 1])
+            for i, (_, ts_ns) in enumerate(asked)
+        ]
+
+
+def _closest(ts_ns: int, before: Any, oldest: Any) -> Mark | None:
+    """`at`'s answer from the up to 8 marks scored at or before `ts_ns` and the oldest one.
+    Scores are doubles (ns lose precision past 2^53): pick by the exact ts in the JSON."""
+    candidates = [Mark.model_validate_json(member) for member, _ in before]
+    exact = [m for m in candidates if m.ts_ns <= ts_ns]
+    if exact:
+        return max(exact, key=lambda m: m.ts_ns)
+    return Mark.model_validate_json(oldest[0]) if oldest else None
 
 
 def _check_len(history_len: int) -> int:
