@@ -229,7 +229,12 @@ class E2EStack:
         """Start one process of `service` on a free port (not waited for)."""
         index = sum(1 for p in self.processes if p.service == service) + 1
         name = f"{service}-{index}"
+        # A sibling not listening yet does not hold its port: the OS may hand it out again
+        # (a run saw risk and the gateway given one port, and the fuzz reach risk's API).
+        promised = {p.port for p in self.processes}
         port = free_port()
+        while port in promised:
+            port = free_port()
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
