@@ -104,7 +104,17 @@ def status_text(client: GatewayClient) -> str:
     since = f"  since {_time(trading['since'])}" if trading["since"] else ""
     who = f"  by {trading['actor']}: {trading['reason']}" if trading["actor"] else ""
     lines = [f"trading  {trading['state']}  epoch {trading['epoch']}{since}{who}", ""]
-    lines += ["limits", table(["LIMIT", "VALUE"], list(risk["limits"].items())), ""]
+    configured = [(k, v) for k, v in risk["limits"].items() if k != "scaling"]
+    lines += ["limits (as configured)", table(["LIMIT", "VALUE"], configured), ""]
+    scaled = [
+        [e["symbol"], name, e["limits"][name], factor, "; ".join(e["reasons"])]
+        for e in risk["effectiveLimits"]
+        for name, factor in e["factors"].items()
+        if name in e["limits"]
+    ]
+    if scaled:
+        header = ["SYMBOL", "LIMIT", "IN FORCE", "FACTOR", "WHY"]
+        lines += ["scaled now (the scaling rule)", table(header, scaled), ""]
     rows = [
         [u["limit"], u["symbol"], f"{Decimal(u['ratio']) * 100:.1f}%", u["limitValue"]]
         for u in risk["utilisation"]

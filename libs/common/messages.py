@@ -30,6 +30,7 @@ from libs.common.domain.ids import (
     parse_client_order_id,
     parse_symbol,
 )
+from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.orders import Order
 from libs.common.domain.positions import Fill, Funding, Position, unrealized_pnl
 from libs.common.domain.risk_checks import OrderIntent, RiskLimits, TradingState
@@ -196,10 +197,11 @@ class ReportEdge(Command):
 
 
 class SetRiskLimits(Command):
-    """Replace the live risk limits as a whole."""
+    """Replace the live risk limits as a whole, with the rule that scales them (None: none)."""
 
     TYPE = "SetRiskLimits"
     limits: RiskLimits
+    scaling: ScalingRule | None = None
     actor: Text
     reason: str = ""
 
@@ -230,6 +232,19 @@ class ExposureRepaired(Event):
     key: Text
     recorded: Decimal
     expected: Decimal
+
+
+class LimitsScaled(Event):
+    """An audit record (stream `audit`): the scaling rule changed the factors on the limits of
+    `symbol` (ALL: the desk-wide limits). `factors` are those now in force (a limit left out
+    is back to 1, as configured), `limits` the limits they changed, in force now, and
+    `reason` what scales them (the open windows, a high volatility) or that nothing does."""
+
+    TYPE = "LimitsScaled"
+    symbol: Text
+    factors: dict[str, Decimal]
+    limits: dict[str, Decimal]
+    reason: Text
 
 
 class OrderApproved(Event):

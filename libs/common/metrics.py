@@ -435,6 +435,30 @@ RISK_UTILISATION = MetricSpec(
     "Used fraction of a risk limit (1 = at the limit); symbol ALL for desk-wide limits",
     "risk: every instance, from Redis; query with max by (limit, symbol)",
 )
+RISK_LIMIT = MetricSpec(
+    "risk_limit",
+    Kind.GAUGE,
+    ("limit", "symbol"),
+    "A scalable risk limit in force: as configured, times its scaling factor (USD, count or "
+    "bps); symbol ALL for desk-wide limits",
+    "risk: every instance, from Redis; query with max by (limit, symbol)",
+)
+RISK_LIMIT_FACTOR = MetricSpec(
+    "risk_limit_factor",
+    Kind.GAUGE,
+    ("limit", "symbol"),
+    "Factor the scaling rule puts on a risk limit now (1 = as configured): the product of "
+    "the open schedule windows' factors and, per symbol, the volatility factor",
+    "risk: every instance, from Redis; query with max by (limit, symbol)",
+)
+REALISED_VOLATILITY = MetricSpec(
+    "realised_volatility_bps",
+    Kind.GAUGE,
+    ("symbol",),
+    "Realised volatility of the symbol's mid over one minute, in bps (exponentially weighted, "
+    "the scaling rule's half-life); present while the rule scales with volatility",
+    "risk: every instance, from Redis; query with max by (symbol)",
+)
 TRADING_STATE = MetricSpec(
     "trading_state",
     Kind.GAUGE,
@@ -582,6 +606,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     POSITION_QTY,
     POSITION_PNL,
     RISK_UTILISATION,
+    RISK_LIMIT,
+    RISK_LIMIT_FACTOR,
+    REALISED_VOLATILITY,
     TRADING_STATE,
     EDGE,
     EDGE_THRESHOLD,
@@ -647,6 +674,9 @@ class EngineMetrics:
         self.position_qty = _gauge(POSITION_QTY, registry)
         self.position_pnl = _gauge(POSITION_PNL, registry)
         self.risk_utilisation = _gauge(RISK_UTILISATION, registry)
+        self.risk_limit = _gauge(RISK_LIMIT, registry)
+        self.risk_limit_factor = _gauge(RISK_LIMIT_FACTOR, registry)
+        self.realised_volatility = _gauge(REALISED_VOLATILITY, registry)
         self.trading_state = _gauge(TRADING_STATE, registry)
         self.edge = _gauge(EDGE, registry)
         self.edge_threshold = _gauge(EDGE_THRESHOLD, registry)

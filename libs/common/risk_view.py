@@ -1,6 +1,7 @@
 """What risk knows, read from Redis: `RiskReader.read` returns a `RiskView`.
 
-One pipeline reads the trading state, the desk limits, today's P&L baseline, the symbols
+One pipeline reads the trading state, the desk limits, the scaling rule and the volatility
+factors, today's P&L baseline, the symbols
 that matter (every symbol with exposure, a position or a mark) and, for the symbols already
 known and those asked for, their limits, positions with versions and marks; a symbol seen
 for the first time costs a second round trip, once. With `books`, the exposure ledger's
@@ -8,6 +9,11 @@ totals and order rates too (for display). Nothing is read per open order: the co
 O(symbols), whatever the size of the book.
 
 Rules of the view:
+
+- The limits in the view are those in force: configured (desk, then a symbol's overrides)
+  and scaled by the rule at `now_ns` (`domain.limit_scaling.Scale`): a schedule window
+  applies from its exact instant; a volatility factor from the tick that wrote it
+  (`services.risk.scaling`). `configured_desk_limits` are the desk's as set.
 
 - Only fresh marks (confirmed by a connected stream within `mark_max_age_s`) value a
   position for a check: `terms(symbol)` is None for a symbol with a position and no fresh
@@ -40,6 +46,7 @@ from libs.common.domain.exposure import (
     to_units,
 )
 from libs.common.domain.ids import Symbol
+from libs.common.domain.limit_scaling import Scale, ScalingRule
 from libs.common.domain.positions import Position, net_pnl
 from libs.common.domain.risk_checks import RiskLimits, daily_loss_breach
 from libs.common.domain.time import NS_PER_MS, NS_PER_SECOND, seconds_to_ns
@@ -49,13 +56,17 @@ from libs.common.stores._support import text
 from libs.common.stores.exposure import ExposureLedger
 from libs.common.stores.marks import Mark, decode_mark
 from libs.common.stores.positions_redis import read_versioned
+from libs.common.stores.risk_state import decode_scaling
 from libs.common.stores.risk_state_redis import decode_limits, decode_status
+from libs.common.stores.volatility import factors as volatility_factors
 from libs.common.topology import (
     EXPOSURE_SYMBOLS_KEY,
     FREEZE_KEY,
     MARK_SYMBOLS_KEY,
     POSITION_SYMBOLS_KEY,
     RISK_LIMITS_KEY,
+    RISK_SCALING_KEY,
+    RISK_VOLATILITY_KEY,
     mark_key,
     pnl_baseline_key,
     position_key,
@@ -72,8 +83,14 @@ class RiskView:
 
     now_ns: int
     status: TradingStatus
+    configured_desk_limits: RiskLimits
+    """The desk limits as set, before the scaling rule."""
+    scale: Scale
+    """What scales the limits now (`domain.limit_scaling`)."""
     desk_limits: RiskLimits
+    """The desk limits in force: configured, scaled."""
     symbol_limits: Mapping[Symbol, RiskLimits]
+    """Each symbol's limits in force: the desk's with its overrides, scaled."""
     positions: Mapping[Symbol, Position]
     versions: Mapping[Symbol, int]
     marks: Mapping[Symbol, Mark]
@@ -100,7 +117,7 @@ class RiskView:
         return daily_loss_breach(self.pnl_today, self.desk_limits.daily_loss_limit)
 
     def limits(self, symbol: Symbol) -> RiskLimits:
-        """The limits of `symbol`: the desk's with its overrides."""
+        """The limits in force for `symbol`: the desk's with its overrides, scaled."""
         return self.symbol_limits.get(symbol, self.desk_limits)
 
     def position_qty(self, symbol: Symbol) -> Decimal:
@@ -143,6 +160,8 @@ class RiskReader:
         self._mark_max_age_ns = seconds_to_ns(Decimal(str(mark_max_age_s)))
         self._known: set[Symbol] = set()
         """Symbols seen in an earlier view: read in the first round trip."""
+        self._rule_raw: bytes | None = None
+        self._rule_decoded: ScalingRule | None = None
 
     async def read(
         self, now_ns: int, *, symbols: Iterable[Symbol] = (), books: bool = False
@@ -154,10 +173,12 @@ class RiskReader:
             pipe.hgetall(FREEZE_KEY)
             pipe.hgetall(RISK_LIMITS_KEY)
             pipe.get(pnl_baseline_key(utc_day(now_ns)))
+            pipe.get(RISK_SCALING_KEY)
+            pipe.hgetall(RISK_VOLATILITY_KEY)
             for key in (EXPOSURE_SYMBOLS_KEY, POSITION_SYMBOLS_KEY, MARK_SYMBOLS_KEY):
                 pipe.smembers(key)
             _queue_symbols(pipe, wanted)
-            status, desk, baseline, *replies = await pipe.execute()
+            status, desk, baseline, rule, volatility, *replies = await pipe.execute()
         named = {Symbol(text(m)) for members in replies[:3] for m in members}
         parts = _parts(wanted, replies[3:])
         new = sorted(named - set(wanted))
@@ -173,7 +194,14 @@ class RiskReader:
             totals, rates = await asyncio.gather(
                 self._ledger.books(known), self._ledger.rates(known, now_ns // NS_PER_MS)
             )
-        return self._view(now_ns, status, desk, baseline, parts, totals, rates)
+        scale = Scale.at(self._rule(rule), now_ns, volatility_factors(volatility))
+        return self._view(now_ns, status, desk, baseline, scale, parts, totals, rates)
+
+    def _rule(self, raw: bytes | None) -> ScalingRule | None:
+        """The stored rule, decoded once per change (it is read with every view)."""
+        if raw != self._rule_raw:
+            self._rule_raw, self._rule_decoded = raw, decode_scaling(raw)
+        return self._rule_decoded
 
     def _view(
         self,
@@ -181,6 +209,7 @@ class RiskReader:
         status: Mapping[Any, Any],
         desk: Mapping[Any, Any],
         baseline: bytes | str | None,
+        scale: Scale,
         parts: Mapping[Symbol, _Part],
         totals: dict[Symbol, SymbolBook],
         rates: dict[Symbol, int],
@@ -188,11 +217,16 @@ class RiskReader:
         positions = {s: p.position for s, p in parts.items()}
         marks = {s: p.mark for s, p in parts.items() if p.mark is not None}
         net = sum((_net_pnl(p, marks.get(s)) for s, p in positions.items()), _ZERO)
+        configured = decode_limits(desk)
         return RiskView(
             now_ns=now_ns,
             status=decode_status(status),
-            desk_limits=decode_limits(desk),
-            symbol_limits={s: decode_limits(desk, p.overrides) for s, p in parts.items()},
+            configured_desk_limits=configured,
+            scale=scale,
+            desk_limits=scale.apply(configured, None),
+            symbol_limits={
+                s: scale.apply(decode_limits(desk, p.overrides), s) for s, p in parts.items()
+            },
             positions=positions,
             versions={s: p.version for s, p in parts.items()},
             marks=marks,

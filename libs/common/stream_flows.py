@@ -148,7 +148,8 @@ STREAM_FLOWS: tuple[Flow, ...] = (
     ),
     Flow(
         topology.AUDIT,
-        "Operator actions, the repairs the exposure audit made and the auto-recovery's steps.",
+        "Operator actions, the repairs the exposure audit made, the auto-recovery's steps and "
+        "each change the scaling rule made to the limits.",
         producers={
             "gateway": (
                 msg.OperatorAction,
@@ -156,7 +157,7 @@ STREAM_FLOWS: tuple[Flow, ...] = (
                 msg.UnfreezeTrading,
                 msg.SetRiskLimits,
             ),
-            "risk": (msg.ExposureRepaired, msg.OperatorAction),
+            "risk": (msg.ExposureRepaired, msg.OperatorAction, msg.LimitsScaled),
             "mmx-cli": (msg.OperatorAction,),
         },
         ranged_by="gateway (the console's audit panel)",

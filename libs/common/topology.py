@@ -133,6 +133,13 @@ order through; the epoch tells a router whether the broadcast it saw is stale.
 """
 RISK_LIMITS_KEY = f"{KEY_PREFIX}:risk:limits"
 """Hash of the live desk-wide risk limits."""
+RISK_SCALING_KEY = f"{KEY_PREFIX}:risk:scaling"
+"""String: the rule that scales the limits (`domain.limit_scaling.ScalingRule` as JSON)."""
+RISK_VOLATILITY_KEY = f"{KEY_PREFIX}:risk:volatility"
+"""Hash: each symbol's realised-volatility estimate and the factor in force (JSON)."""
+RISK_SCALED_KEY = f"{KEY_PREFIX}:risk:scaled"
+"""Hash: the factors last announced for the desk (`ALL`) and each symbol (JSON), so that
+each change is announced once."""
 POSITION_SYMBOLS_KEY = f"{KEY_PREFIX}:positions"
 """Set of symbols that have a position record."""
 TIMINGS_KEY = f"{KEY_PREFIX}:timings"

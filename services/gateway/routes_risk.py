@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from libs.common.domain.exposure import (
     to_units,
 )
 from libs.common.domain.ids import ClientOrderId, Symbol, new_client_order_id
+from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS
 from libs.common.domain.risk_checks import OrderIntent, TradingState, order_denial
 from libs.common.domain.time import NS_PER_SECOND, seconds_to_ns
 from libs.common.freeze import request_unfreeze, trigger_freeze
@@ -37,7 +39,8 @@ from libs.common.messages import (
 )
 from libs.common.metrics import ALL_SYMBOLS, FreezeReason
 from libs.common.risk_view import RiskView, utilisation
-from libs.common.stores import UnfreezeOutcome
+from libs.common.stores import UnfreezeOutcome, volatility
+from libs.common.stores.volatility import SymbolVolatility
 from services.gateway import circuits
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
@@ -46,6 +49,7 @@ from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import CommandAccepted, OrderBody
 from services.gateway.schemas_risk import (
     EdgeBody,
+    EffectiveLimits,
     FreezeBody,
     Limits,
     RiskState,
@@ -73,13 +77,15 @@ CIRCUIT_SETTLE_S = 2.0
 async def get_risk(gateway: GatewayDep) -> RiskState:
     """Live limits, their utilisation, P&L today, the trading state and the freeze history."""
     limit = gateway.settings.freeze_history_limit
-    view, history, venue_circuits = await asyncio.gather(
+    view, history, venue_circuits, estimates = await asyncio.gather(
         gateway.snapshots.read(gateway.clock_ns(), books=True),
         gateway.risk.freeze_history(limit),
         circuits.read_circuits(gateway.redis),
+        volatility.read_all(gateway.redis),
     )
     return RiskState(
-        limits=Limits.of(view.desk_limits),
+        limits=Limits.of(view.configured_desk_limits, view.scale.rule),
+        effective_limits=_effective(view, estimates),
         trading=TradingView.of(view.status),
         utilisation=_utilisation(view),
         pnl_today=view.pnl_today,
@@ -91,13 +97,16 @@ async def get_risk(gateway: GatewayDep) -> RiskState:
 
 @router.put("/limits", responses=ERRORS)
 async def put_limits(body: Limits, gateway: GatewayDep, principal: Operator) -> Limits:
-    """Set the desk-wide limits. Fields left out keep their live value; the result is
-    validated as a whole and returned."""
-    limits = body.merged_into(await gateway.risk.get_limits())
-    await gateway.risk.set_limits(limits)
+    """Set the desk-wide limits and the rule that scales them (`scaling`; null removes it).
+    Fields left out keep their live value; the result is validated as a whole and returned,
+    as configured (`GET /v1/risk` shows the limits in force)."""
+    current, rule = await asyncio.gather(gateway.risk.get_limits(), gateway.risk.get_scaling())
+    limits, scaling = body.merged_into(current), body.scaling_rule(rule)
+    await gateway.risk.set_limits(limits, scaling=scaling)
     changed = ", ".join(sorted(body.model_fields_set)) or "nothing"
-    await _audit(gateway, SetRiskLimits(limits=limits, actor=principal.actor, reason=changed))
-    return Limits.of(limits)
+    command = SetRiskLimits(limits=limits, scaling=scaling, actor=principal.actor, reason=changed)
+    await _audit(gateway, command)
+    return Limits.of(limits, scaling)
 
 
 @router.post("/freeze", responses=ERRORS)
@@ -192,6 +201,27 @@ async def _check(gateway: Gateway, intent: OrderIntent) -> str | None:
     )
     denied = check.decide(candidate, 0)
     return None if denied is None else explain(denied, candidate, view.status.state)
+
+
+def _effective(
+    view: RiskView, estimates: Mapping[Symbol, SymbolVolatility]
+) -> list[EffectiveLimits]:
+    rows = []
+    scopes = [(ALL_SYMBOLS, None, DESK_LIMITS), *((s, s, SYMBOL_LIMITS) for s in view.symbols)]
+    uses_volatility = view.scale.rule is not None and view.scale.rule.volatility is not None
+    for scope, symbol, names in scopes:
+        limits = view.desk_limits if symbol is None else view.limits(symbol)
+        estimate = estimates.get(symbol) if symbol is not None and uses_volatility else None
+        rows.append(
+            EffectiveLimits(
+                symbol=scope,
+                limits={n: Decimal(getattr(limits, n)) for n in sorted(names)},
+                factors=view.scale.factors(symbol),
+                reasons=view.scale.reasons(symbol),
+                volatility_bps=None if estimate is None else estimate.estimate.per_minute_bps,
+            )
+        )
+    return rows
 
 
 def _utilisation(view: RiskView) -> list[Utilisation]:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pydantic import Field, StrictBool, ValidationError, ValidationInfo, field_validator
 
 from libs.common.display import Money, Ratio
+from libs.common.domain.limit_scaling import ScalingRule, VolatilityRule, Window
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import SymbolField
@@ -15,14 +16,53 @@ from services.gateway.errors import Invalid, readable
 from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
 
 
-class Limits(RiskLimits):
-    """The risk limits in camelCase (USD amounts, counts, bps)."""
+class VolatilityBody(VolatilityRule):
+    """`VolatilityRule` in camelCase."""
 
     model_config = REQUEST_CONFIG
 
+
+class WindowBody(Window):
+    """`Window` in camelCase."""
+
+    model_config = REQUEST_CONFIG
+
+
+class ScalingBody(ScalingRule):
+    """The scaling rule (`libs.common.domain.limit_scaling`) in camelCase. Limits are named
+    as `risk_utilisation_ratio{limit}` spells them (`max_inventory_usd`) or in camelCase."""
+
+    model_config = REQUEST_CONFIG
+
+    volatility: VolatilityBody | None = None
+    schedule: tuple[WindowBody, ...] = Field(default=(), max_length=32)
+
     @classmethod
-    def of(cls, limits: RiskLimits) -> Limits:
-        return cls.model_validate(limits.model_dump(), by_name=True)
+    def of(cls, rule: ScalingRule) -> ScalingBody:
+        return cls.model_validate(rule.model_dump(), by_name=True)
+
+    def to_rule(self) -> ScalingRule:
+        return ScalingRule.model_validate(self.model_dump())
+
+
+class Limits(RiskLimits):
+    """The risk limits in camelCase (USD amounts, counts, bps), as configured, and the rule
+    that scales them (null: none)."""
+
+    model_config = REQUEST_CONFIG
+
+    scaling: ScalingBody | None = None
+
+    @classmethod
+    def of(cls, limits: RiskLimits, scaling: ScalingRule | None) -> Limits:
+        rule = None if scaling is None else ScalingBody.of(scaling)
+        return cls.model_validate(limits.model_dump() | {"scaling": rule}, by_name=True)
+
+    def scaling_rule(self, current: ScalingRule | None) -> ScalingRule | None:
+        """The rule this body sets: `current` unless it names `scaling`."""
+        if "scaling" not in self.model_fields_set:
+            return current
+        return None if self.scaling is None else self.scaling.to_rule()
 
     @field_validator("daily_loss_soft_limit")
     @classmethod
@@ -34,7 +74,7 @@ class Limits(RiskLimits):
         """`current` with the fields this body set replaced, validated as a whole: a limit
         that does not fit the others (a soft daily loss limit not below the daily loss limit)
         is refused as `Invalid` (422), naming the field in camelCase."""
-        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        changes = {name: getattr(self, name) for name in self.model_fields_set - {"scaling"}}
         try:
             return RiskLimits.model_validate(current.model_dump() | changes)
         except ValidationError as error:
@@ -115,9 +155,27 @@ class VenueCircuit(ApiModel):
     """The trading epoch of the last resume the router probed the venue for afresh."""
 
 
+class EffectiveLimits(ApiModel):
+    """The scalable limits in force for the desk (symbol ALL) or a symbol, as
+    `risk_limit{limit, symbol}` reports them."""
+
+    symbol: str
+    limits: dict[str, Decimal]
+    """Each scalable limit in force (named as `risk_limit{limit}`): configured x factor."""
+    factors: dict[str, Decimal]
+    """The factor on each limit that is scaled now (a limit not named is as configured)."""
+    reasons: list[str]
+    """What scales them: each open schedule window, a high volatility."""
+    volatility_bps: Decimal | None
+    """The symbol's realised volatility per minute, while the rule scales with it."""
+
+
 class RiskState(ApiModel):
     limits: Limits
-    """Desk-wide; a symbol's overrides show in its utilisation rows' limitValue."""
+    """Desk-wide, as configured, with the scaling rule; a symbol's overrides and the scaling
+    show in its utilisation rows' limitValue (the limit in force) and in `effectiveLimits`."""
+    effective_limits: list[EffectiveLimits]
+    """The scalable limits in force now: the desk's (ALL), then each symbol's."""
     trading: TradingView
     utilisation: list[Utilisation]
     pnl_today: Money

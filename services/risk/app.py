@@ -9,6 +9,9 @@
                                      instance, under a lease)
     every recovery_check_interval_s ──▶ AutoRecovery (a transient freeze whose cause cleared:
                                      REDUCING, then ACTIVE; one instance, under a lease)
+    every scaling_interval_s     ──▶ LimitScaler (volatility estimates; each change the
+                                     scaling rule makes to the limits announced; one
+                                     instance, under a lease)
 
 Risk never ends a HARD freeze (nor the REDUCING of the soft daily loss): that is an operator's
 action through the gateway. It ends a TRANSIENT freeze once its cause has cleared, a few
@@ -50,6 +53,7 @@ from services.risk.markouts import MarkoutBook, MarkoutFreeze, MarkoutSettler, h
 from services.risk.monitor import RiskMonitor
 from services.risk.recovery import AutoRecovery
 from services.risk.requests import RequestsHandler
+from services.risk.scaling import LimitScaler
 from services.risk.settings import RiskSettings
 
 STATE_MONITOR = "risk.monitor"
@@ -57,6 +61,7 @@ STATE_CONSUMERS = "risk.consumers"
 STATE_AUDITOR = "risk.auditor"
 STATE_MARKOUTS = "risk.markouts"
 STATE_RECOVERY = "risk.recovery"
+STATE_SCALER = "risk.scaler"
 
 
 def create_app(settings: RiskSettings) -> FastAPI:
@@ -168,6 +173,17 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         lease_ttl_ms=max(1_000, int(settings.recovery_check_interval_s * 3000)),
         clock=clock,
     )
+    scaler = LimitScaler(
+        redis=redis,
+        risk=risk,
+        marks=marks,
+        reader=reader,
+        leases=RedisLeaseStore(redis),
+        bus=bus,
+        owner=settings.instance,
+        lease_ttl_ms=max(1_000, int(settings.scaling_interval_s * 3000)),
+        clock=clock,
+    )
     periodic = Periodic("risk-monitor", settings.refresh_interval_s, monitor.refresh)
     auditing = Periodic("risk-exposure-audit", settings.audit_interval_s, _drop(auditor.run))
     settling = Periodic("risk-markouts", settings.markout_interval_s, _drop(markouts.run))
@@ -178,13 +194,17 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     runtime.add_runner(auditing)
     runtime.add_runner(settling)
     runtime.add_runner(recovering)
+    scaling = Periodic("risk-limit-scaling", settings.scaling_interval_s, _drop(scaler.run))
+    runtime.add_runner(scaling)
     runtime.add_check("monitor", stalled(lambda: periodic.last_progress, settings.stall_after_s))
     runtime.add_check("markouts", stalled(lambda: settling.last_progress, settings.stall_after_s))
     runtime.add_check("recovery", stalled(lambda: recovering.last_progress, settings.stall_after_s))
+    runtime.add_check("scaling", stalled(lambda: scaling.last_progress, settings.stall_after_s))
     runtime.state[STATE_MONITOR] = monitor
     runtime.state[STATE_AUDITOR] = auditor
     runtime.state[STATE_MARKOUTS] = markouts
     runtime.state[STATE_RECOVERY] = recovery
+    runtime.state[STATE_SCALER] = scaler
     runtime.state[STATE_CONSUMERS] = consumers
 
 

@@ -2,8 +2,9 @@
 
 - Gauges of shared state (the metrics docstring): `trading_state`, `risk_utilisation_ratio`
   per limit, `edge_threshold_bps` and `edge_bps` per symbol and source (a markout figure
-  removed from Redis, its window empty, removes its series). Every instance sets the same
-  values; dashboards take `max by`.
+  removed from Redis, its window empty, removes its series); `risk_limit` and
+  `risk_limit_factor` per scalable limit, and `realised_volatility_bps` per symbol while the
+  scaling rule uses it. Every instance sets the same values; dashboards take `max by`.
 - Daily loss: P&L today (see `libs.common.risk_view`) at or below -daily_loss_limit
   freezes trading (DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps
   trading, and the pre-trade check still allows only reducing orders. Above it, at or below
@@ -26,10 +27,12 @@ from redis.asyncio import Redis
 
 from libs.common.batching import Clock
 from libs.common.bus import Bus
+from libs.common.domain.ids import Symbol
+from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS
 from libs.common.domain.risk_checks import FreezeClass, TradingState, daily_loss_breach
 from libs.common.freeze import trigger_freeze, trigger_reducing
 from libs.common.messages import Envelope
-from libs.common.metrics import EngineMetrics, FreezeReason
+from libs.common.metrics import ALL_SYMBOLS, EngineMetrics, FreezeReason
 from libs.common.risk_view import (
     RiskReader,
     RiskView,
@@ -37,7 +40,7 @@ from libs.common.risk_view import (
     utc_day,
     utilisation,
 )
-from libs.common.stores import IdempotencyStore, RiskStateStore
+from libs.common.stores import IdempotencyStore, RiskStateStore, volatility
 from services.risk.edge import EdgeBook
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,8 @@ class RiskMonitor:
         self._actor = actor
         self._edge_series: set[tuple[str, str]] = set()
         """The `edge_bps` series this instance set from Redis last time."""
+        self._volatility_series: set[str] = set()
+        """The `realised_volatility_bps` series this instance set last time."""
 
     async def refresh(self) -> None:
         now_ns = self._clock()
@@ -95,6 +100,35 @@ class RiskMonitor:
         for symbol, source in self._edge_series - set(figures):  # a markout window emptied
             metrics.edge.remove(symbol, source)
         self._edge_series = set(figures)
+        await self._scaling_gauges(view)
+
+    async def _scaling_gauges(self, view: RiskView) -> None:
+        """The scalable limits in force, their factors and (while the rule scales with it)
+        each symbol's realised volatility."""
+        metrics = self._metrics
+        scopes: list[tuple[str, Symbol | None, frozenset[str]]] = [
+            (ALL_SYMBOLS, None, DESK_LIMITS),
+            *((s, s, SYMBOL_LIMITS) for s in view.symbols),
+        ]
+        for scope, symbol, names in scopes:
+            limits = view.desk_limits if symbol is None else view.limits(symbol)
+            factors = view.scale.factors(symbol)
+            for name in sorted(names):
+                metrics.risk_limit.labels(limit=name, symbol=scope).set(
+                    float(getattr(limits, name))
+                )
+                factor = float(factors.get(name, 1))
+                metrics.risk_limit_factor.labels(limit=name, symbol=scope).set(factor)
+        rule = view.scale.rule
+        estimates: dict[Symbol, volatility.SymbolVolatility] = {}
+        if rule is not None and rule.volatility is not None:
+            estimates = await volatility.read_all(self._redis)
+        for held, entry in estimates.items():
+            bps = float(entry.estimate.per_minute_bps)
+            metrics.realised_volatility.labels(symbol=held).set(bps)
+        for gone in self._volatility_series - set(estimates):  # the rule stopped using it
+            metrics.realised_volatility.remove(gone)
+        self._volatility_series = set(estimates)
 
     async def _check_daily_loss(self, view: RiskView, now_ns: int) -> None:
         baseline = view.pnl_baseline

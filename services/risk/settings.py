@@ -110,6 +110,9 @@ class RiskSettings(ServiceSettings):
     recovery_max_per_hour: int = Field(3, ge=0, le=100)
     """Auto-recoveries that may begin in any rolling hour (counted in Redis, over every
     instance); past it a transient freeze stays FROZEN until an operator acts. 0: never."""
+    scaling_interval_s: float = Field(1.0, gt=0, le=10)
+    """How often the limit scaler folds the mids into the volatility estimates and announces
+    the scaling rule's changes to the limits (one instance, under a lease)."""
 
     @model_validator(mode="after")
     def _freeze_horizon_is_a_horizon(self) -> Self:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from libs.common.domain.ids import Symbol
+from libs.common.domain.limit_scaling import ScalingRule, VolatilityRule, Window
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.stores import InMemoryRiskStateStore, RiskStateStore, UnfreezeOutcome
@@ -38,6 +39,36 @@ async def test_set_limits_replaces_desk_limits_exactly(risk_stores: Stores) -> N
     await writer.set_limits(limits)
 
     assert await reader.get_limits() == limits
+
+
+async def test_the_scaling_rule_is_set_with_the_limits_kept_unless_named_and_removed_by_none(
+    risk_stores: Stores,
+) -> None:
+    writer, reader = risk_stores
+    rule = ScalingRule(
+        volatility=VolatilityRule(limits=("max_inventory_usd",), reference_bps=Decimal(25)),
+        schedule=(
+            Window(
+                name="weekend",
+                start="00:00",
+                end="24:00",
+                days=("sat", "sun"),
+                factor=Decimal("0.5"),
+                limits=("max_total_notional",),
+            ),
+        ),
+    )
+    assert await reader.get_scaling() is None
+
+    await writer.set_limits(RiskLimits(max_order_notional=Decimal(900)), scaling=rule)
+    stored = await reader.get_scaling()
+    await writer.set_limits(RiskLimits(max_order_notional=Decimal(800)))  # Keep.KEEP
+    kept = await reader.get_scaling()
+    await writer.set_limits(RiskLimits(), scaling=None)
+
+    assert stored == rule and kept == rule
+    assert await reader.get_scaling() is None
+    assert await reader.get_limits() == RiskLimits()
 
 
 async def test_symbol_overrides_apply_to_that_symbol_only(risk_stores: Stores) -> None:

@@ -1,4 +1,9 @@
-"""The risk state store: live limits and the durable trading state.
+"""The risk state store: live limits, the rule that scales them, and the durable trading
+state.
+
+Limits. `RISK_LIMITS_KEY` holds the desk's configured limits, `symbol_limits_key` a symbol's
+overrides and `RISK_SCALING_KEY` the scaling rule (`domain.limit_scaling`); `set_limits`
+replaces the desk's limits and the rule in one MULTI.
 
 Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns, generation, code,
 class}; no key means ACTIVE at epoch 0. `code` is the reason's code (a `FreezeReason` value)
@@ -25,15 +30,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
 
 from libs.common.domain.ids import Symbol
+from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 
 log = logging.getLogger(__name__)
+
+
+class Keep(Enum):
+    """Leave a stored value as it is."""
+
+    KEEP = "keep"
 
 
 class UnfreezeOutcome(StrEnum):
@@ -103,8 +115,15 @@ class RiskStateStore(Protocol):
         """Each symbol's limits (the desk's with its overrides); one round trip."""
         ...
 
-    async def set_limits(self, limits: RiskLimits) -> None:
-        """Replace the desk limits as a whole."""
+    async def set_limits(
+        self, limits: RiskLimits, *, scaling: ScalingRule | Keep | None = Keep.KEEP
+    ) -> None:
+        """Replace the desk limits as a whole and, unless `Keep.KEEP`, the scaling rule (None:
+        no rule), in one step."""
+        ...
+
+    async def get_scaling(self) -> ScalingRule | None:
+        """The rule that scales the limits, or None."""
         ...
 
     async def set_symbol_overrides(
@@ -191,6 +210,18 @@ def stored_limits(*layers: Mapping[str, str]) -> RiskLimits:
             candidate = fields | {k: defaults[k] for k in bad - set(known)} | kept
         fields = candidate
     return RiskLimits.model_validate(fields)
+
+
+def decode_scaling(raw: bytes | str | None) -> ScalingRule | None:
+    """The stored scaling rule; None when there is none, or (logged as an error) when it no
+    longer validates: the configured limits then apply as set."""
+    if raw is None:
+        return None
+    try:
+        return ScalingRule.model_validate_json(raw)
+    except ValidationError as error:
+        log.error("stored scaling rule is invalid, limits apply unscaled: %s", error)
+        return None
 
 
 def check_overrides(

@@ -6,9 +6,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from libs.common.domain.ids import Symbol
+from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import TradingStateChanged
 from libs.common.stores.risk_state import (
+    Keep,
     StateChangeRecord,
     StateMachine,
     TradingStatus,
@@ -23,6 +25,7 @@ class InMemoryRiskStateStore(StateMachine):
 
     def __init__(self) -> None:
         self._limits = RiskLimits()
+        self._scaling: ScalingRule | None = None
         self._overrides: dict[Symbol, dict[str, Decimal | int]] = {}
         self._status = TradingStatus(TradingState.ACTIVE, 0, "", "", 0)
         self.generation = "fake-generation"
@@ -38,8 +41,15 @@ class InMemoryRiskStateStore(StateMachine):
     async def get_limits_many(self, symbols: Iterable[Symbol]) -> dict[Symbol, RiskLimits]:
         return {s: await self.get_limits(s) for s in symbols}
 
-    async def set_limits(self, limits: RiskLimits) -> None:
+    async def set_limits(
+        self, limits: RiskLimits, *, scaling: ScalingRule | Keep | None = Keep.KEEP
+    ) -> None:
         self._limits = limits
+        if not isinstance(scaling, Keep):
+            self._scaling = scaling
+
+    async def get_scaling(self) -> ScalingRule | None:
+        return self._scaling
 
     async def set_symbol_overrides(
         self, symbol: Symbol, overrides: Mapping[str, Decimal | int]

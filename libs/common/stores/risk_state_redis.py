@@ -1,8 +1,10 @@
 """The risk state store over Redis.
 
 Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes of limit
-field -> value (a limit that is None is absent); `FREEZE_KEY` hash {state, reason, actor,
-epoch, generation, since_ns, code, class}; `RISK_FREEZE_HISTORY` stream of state changes.
+field -> value (a limit that is None is absent); `RISK_SCALING_KEY` the scaling rule (JSON,
+absent for none), written with the desk limits in one MULTI; `FREEZE_KEY` hash {state,
+reason, actor, epoch, generation, since_ns, code, class}; `RISK_FREEZE_HISTORY` stream of
+state changes.
 
 A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: under
 Sentinel (`redis+sentinel://`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
@@ -22,15 +24,18 @@ from redis.asyncio import Redis
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from libs.common.domain.ids import Symbol
+from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.stores._support import LuaScript, ScriptArg, replace_hash, text
 from libs.common.stores.risk_state import (
+    Keep,
     StateChangeRecord,
     StateMachine,
     TradingStatus,
     Transition,
     check_overrides,
+    decode_scaling,
     stored_limits,
 )
 from libs.common.topology import (
@@ -38,6 +43,7 @@ from libs.common.topology import (
     FREEZE_KEY,
     RISK_FREEZE_HISTORY,
     RISK_LIMITS_KEY,
+    RISK_SCALING_KEY,
     symbol_limits_key,
 )
 
@@ -148,9 +154,21 @@ class RedisRiskStateStore(StateMachine):
             for s, o in zip(listed, overrides, strict=True)
         }
 
-    async def set_limits(self, limits: RiskLimits) -> None:
+    async def set_limits(
+        self, limits: RiskLimits, *, scaling: ScalingRule | Keep | None = Keep.KEEP
+    ) -> None:
         desk = limits.model_dump(mode="json", exclude_none=True)
-        await replace_hash(self._redis, RISK_LIMITS_KEY, desk)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(RISK_LIMITS_KEY)
+            pipe.hset(RISK_LIMITS_KEY, items=[part for item in desk.items() for part in item])
+            if scaling is None:
+                pipe.delete(RISK_SCALING_KEY)
+            elif not isinstance(scaling, Keep):
+                pipe.set(RISK_SCALING_KEY, scaling.model_dump_json())
+            await pipe.execute()
+
+    async def get_scaling(self) -> ScalingRule | None:
+        return decode_scaling(await self._redis.get(RISK_SCALING_KEY))
 
     async def set_symbol_overrides(
         self, symbol: Symbol, overrides: Mapping[str, Decimal | int]

@@ -227,6 +227,87 @@ async def test_put_a_soft_daily_loss_limit_is_checked_against_the_live_limit_and
     assert (await RedisRiskStateStore(redis).get_limits()).daily_loss_soft_limit is None
 
 
+WEEKEND = {
+    "name": "weekend",
+    "start": "00:00",
+    "end": "24:00",
+    "days": ["sat", "sun"],
+    "factor": "0.5",
+    "limits": ["maxTotalNotional", "max_inventory_usd"],
+}
+EVERY_DAY = WEEKEND | {"name": "always", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+
+
+async def test_put_a_scaling_rule_stores_it_with_the_limits_audits_it_and_keeps_it_unless_named(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    rule = {"volatility": {"limits": ["max_order_notional"], "referenceBps": "25"}}
+
+    set_ = await client.put("/v1/risk/limits", json={"maxOrderNotional": "900", "scaling": rule})
+    kept = await client.put("/v1/risk/limits", json={"maxOrderNotional": "800"})
+    stored = await RedisRiskStateStore(redis).get_scaling()
+    removed = await client.put("/v1/risk/limits", json={"scaling": None})
+
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["scaling"]["volatility"] == {
+        "limits": ["max_order_notional"],
+        "referenceBps": "25",
+        "floor": "0.25",
+        "halfLifeS": 300,
+    }
+    assert kept.json()["scaling"] == set_.json()["scaling"]
+    assert stored is not None and stored.volatility is not None
+    assert stored.volatility.reference_bps == 25
+    assert removed.json()["scaling"] is None
+    assert await RedisRiskStateStore(redis).get_scaling() is None
+    first, *_ = await messages(redis, topology.AUDIT)
+    assert isinstance(first, SetRiskLimits) and first.scaling == stored
+    assert first.reason == "max_order_notional, scaling"
+
+
+@pytest.mark.parametrize(
+    ("rule", "mentions"),
+    [
+        ({"volatility": {"limits": ["maxTotalNotional"], "referenceBps": "25"}}, "desk-wide"),
+        ({"schedule": [WEEKEND | {"start": "7:00"}]}, "is not HH:MM"),
+        ({"schedule": [WEEKEND | {"factor": "2"}]}, "less than or equal to 1"),
+        ({"schedule": [WEEKEND | {"limits": ["edgeFreezeThresholdBps"]}]}, "cannot scale"),
+        ({"volatility": {"limits": ["max_order_notional"], "reference_bps": "25"}}, "referenceBps"),
+    ],
+)
+async def test_put_a_bad_scaling_rule_is_422_and_changes_nothing(
+    client: httpx.AsyncClient, redis: aioredis.Redis, rule: dict[str, Any], mentions: str
+) -> None:
+    response = await client.put("/v1/risk/limits", json={"scaling": rule})
+
+    assert response.status_code == 422
+    assert mentions in response.json()["error"], response.json()["error"]
+    assert not await redis.exists(topology.RISK_LIMITS_KEY, topology.RISK_SCALING_KEY)
+
+
+async def test_get_risk_shows_the_limits_as_configured_and_in_force_with_why(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await client.put("/v1/risk/limits", json={"scaling": {"schedule": [EVERY_DAY]}})
+    await put_mark(redis, 60_000)
+
+    risk = (await client.get("/v1/risk")).json()
+
+    assert risk["limits"]["maxTotalNotional"] == "50000"
+    assert risk["limits"]["scaling"]["schedule"][0]["name"] == "always"
+    desk, btc = risk["effectiveLimits"]
+    assert desk == {
+        "symbol": "ALL",
+        "limits": {"daily_loss_limit": "1000", "max_total_notional": "25000"},
+        "factors": {"max_total_notional": "0.5", "max_inventory_usd": "0.5"},
+        "reasons": ["window always x0.5"],
+        "volatilityBps": None,
+    }
+    assert (btc["symbol"], btc["limits"]["max_inventory_usd"]) == ("BTCUSDT", "5000")
+    rows = {f"{r['limit']}/{r['symbol']}": r for r in risk["utilisation"]}
+    assert rows["max_inventory_usd/BTCUSDT"]["limitValue"] == "5000"  # checked in force
+
+
 async def test_report_edge_publishes_report_edge(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:

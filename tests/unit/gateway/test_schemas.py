@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.limit_scaling import ScalingRule, VolatilityRule, Window
 from libs.common.domain.risk_checks import RiskLimits
 from services.gateway.routing import loads_exact
 from services.gateway.schemas import AmendBody, OrderBody
@@ -91,7 +92,37 @@ def test_limits_merge_keeps_fields_the_body_left_out() -> None:
 
 
 def test_limits_show_in_camel_case() -> None:
-    shown = Limits.of(RiskLimits()).model_dump(mode="json", by_alias=True)
+    shown = Limits.of(RiskLimits(), None).model_dump(mode="json", by_alias=True)
 
     assert shown["maxInventoryUsd"] == "10000"
     assert shown["maxOpenOrdersPerSymbol"] == 50
+    assert shown["scaling"] is None
+
+
+def test_the_scaling_rule_shows_in_camel_case_and_reads_back_as_the_rule() -> None:
+    rule = ScalingRule(
+        volatility=VolatilityRule(limits=("max_inventory_usd",), reference_bps=Decimal(30)),
+        schedule=(
+            Window(
+                name="f",
+                start="07:45",
+                end="08:15",
+                factor=Decimal("0.5"),
+                limits=("price_band_bps",),
+            ),
+        ),
+    )
+
+    shown = Limits.of(RiskLimits(), rule).model_dump(mode="json", by_alias=True)["scaling"]
+    body = Limits.model_validate({"scaling": shown})
+
+    assert shown["volatility"] == {
+        "limits": ["max_inventory_usd"],
+        "referenceBps": "30",
+        "floor": "0.25",
+        "halfLifeS": 300,
+    }
+    assert shown["schedule"][0]["days"] == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    assert body.scaling_rule(None) == rule
+    assert Limits.model_validate({}).scaling_rule(rule) == rule  # not named: kept
+    assert Limits.model_validate({"scaling": None}).scaling_rule(rule) is None

@@ -85,12 +85,15 @@ function renderUtilisation(risk) {
     el("span", { class: "num" }, percent(u.ratio)))));
 }
 
+// The scaling rule is shown as JSON, never edited here: it is set with PUT /v1/risk/limits.
 function renderLimits(limits, editable) {
   fill("#limits tbody", Object.entries(limits).map(([name, value]) => el("tr", {},
     el("th", {}, name),
-    el("td", { class: "num" }, editable
-      ? el("input", { name, value: String(value), "data-live": String(value), inputmode: "decimal" })
-      : String(value)),
+    name === "scaling"
+      ? el("td", { class: "details" }, value === null ? "none" : JSON.stringify(value))
+      : el("td", { class: "num" }, editable
+        ? el("input", { name, value: String(value), "data-live": String(value), inputmode: "decimal" })
+        : String(value)),
   )));
 }
 
