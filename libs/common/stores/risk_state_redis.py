@@ -14,6 +14,7 @@ does not lose it. A replica that has not acknowledged in time is logged; the cha
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
@@ -264,8 +265,21 @@ def _freeze_class(value: str) -> FreezeClass:
 
 
 def decode_limits(desk: Mapping[Any, Any], symbol: Mapping[Any, Any] | None = None) -> RiskLimits:
-    """Limits from the desk hash and, when given, a symbol's overrides hash."""
-    return stored_limits(_strings(desk), _strings(symbol or {}))
+    """Limits from the desk hash and, when given, a symbol's overrides hash.
+
+    Risk decodes them for every symbol with every view it reads, and they seldom change: a
+    content seen before is answered from a cache (RiskLimits is frozen), so an invalid stored
+    value is logged once per content, not once per read."""
+    return _decoded(_items(desk), _items(symbol or {}))
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoded(desk: tuple[tuple[str, str], ...], symbol: tuple[tuple[str, str], ...]) -> RiskLimits:
+    return stored_limits(dict(desk), dict(symbol))
+
+
+def _items(record: Mapping[Any, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((text(k), text(v)) for k, v in record.items()))
 
 
 def _strings(record: Mapping[Any, Any]) -> dict[str, str]:
