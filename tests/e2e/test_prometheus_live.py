@@ -121,7 +121,10 @@ async def test_every_panel_and_alert_evaluates_on_live_prometheus_and_freeze_ale
     stack = await make_stack(routers=2, env=FAST)
     for symbol, mid in MIDS.items():
         await stack.set_mid(symbol, str(mid))
-    await stack.set_limits(edgeFreezeThresholdBps="0")
+    # A scaling rule on volatility (a reference no market here reaches: nothing tightens), so
+    # that realised_volatility_bps has series for its panel.
+    calm = {"volatility": {"limits": ["max_order_notional"], "referenceBps": "10000"}}
+    await stack.set_limits(edgeFreezeThresholdBps="0", scaling=calm)
     stack.spawn_demo("--interval", "0.2", "--edge-every", "0.5")
     await wait_for(lambda: _quotes(stack), what="two-sided demo quotes", timeout_s=20)
 
