@@ -41,7 +41,8 @@ ERROR_CHARS = 60
 
 # Replay (KEYS[3] given) or drop a dead letter, and write its audit line, in one step: KEYS[1]
 # the dlq, KEYS[2] the audit stream, KEYS[3] the source stream; ARGV: the entry id, the audit
-# stream's maxlen, the audit entry, the source stream's maxlen ('' when its groups trim it).
+# stream's maxlen, the audit entry, the source stream's maxlen ('' for a stream its groups
+# trim, as both are).
 # Returns the replayed entry's new id (1 for a drop), or false when the dead letter is not
 # there (nothing written).
 _SETTLE = LuaScript(
@@ -161,7 +162,7 @@ async def _settle(
     )
     keys = [source.dlq.name, audit.name, *([source.name] if replay else [])]
     data = Envelope.wrap(entry).to_json()
-    argv = [args.entry_id, audit.length_cap, data, maxlen_arg(source.maxlen)]
+    argv = [args.entry_id, maxlen_arg(audit.maxlen), data, maxlen_arg(source.maxlen)]
     result = await _SETTLE(redis, keys, argv)
     if not result:
         _say(f"no dead letter {args.entry_id} in {source.name}.dlq: replayed or dropped already?")

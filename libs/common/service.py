@@ -417,6 +417,7 @@ class StreamHealth:
                 pipe.xlen(stream)
             replies = await pipe.execute(raise_on_error=False)
         read: dict[str, Any] = {}
+        lengths: dict[str, int] = {}
         unknown_lag: list[tuple[dict[str, str], str]] = []
         for index, stream in enumerate(streams):
             infos, dead, length = replies[3 * index : 3 * index + 3]
@@ -424,6 +425,7 @@ class StreamHealth:
                 metrics.dead_letter_length.labels(stream=stream).set(dead)
             if isinstance(length, int):
                 metrics.stream_length.labels(stream=stream).set(length)
+                lengths[stream] = length
             if isinstance(infos, Exception):
                 continue  # the stream is gone (FLUSHDB); its consumer re-creates it
             if stream in self._trimmed:
@@ -451,6 +453,7 @@ class StreamHealth:
                 self._runtime.settings.stream_keep_s,
                 [self._trimmed[name] for name in read],
                 infos=list(read.values()),
+                lengths=lengths,
             )
 
     async def _loop(self) -> None:

@@ -1,14 +1,18 @@
 """Trimming the streams consumer groups read: never an entry a group has not acknowledged.
 
-A stream with `maxlen` None (orders.requests, orders.approved, orders.events) is appended
-without MAXLEN. Every service's stream-health refresh (every `stream_health_interval_s`)
-hands the XINFO GROUPS replies it read for the streams it consumes to `trim_acked`, which
-trims each such stream below the oldest entry any group still needs:
+A stream with `maxlen` None (orders.requests, orders.approved, orders.events, control, audit)
+is appended without MAXLEN. Every service's stream-health refresh (every
+`stream_health_interval_s`) hands the XINFO GROUPS replies and lengths it read for the
+streams it consumes to `trim_acked`, which trims each such stream below the oldest entry any
+group still needs:
 
 - for each group: its oldest pending entry (delivered, not acknowledged) when it has one,
   else the entry after its last delivered one;
 - and never newer than `keep_s` ago, so readers without a group (the gateway's WebSocket
-  fan-out) and operators keep a recent window.
+  fan-out) and operators keep a recent window;
+- nor within the stream's last `keep` entries when it has a count (control, audit: the
+  console reads the last audit lines by range). A refresh removes at most `TRIM_BATCH` entries
+  for the count, so a long backlog drains over a few refreshes without one large read.
 
 `XTRIM MINID ~` removes only whole macro nodes below that id, never an entry at or above it.
 A group that stops reading therefore holds its stream's history from where it stopped:
@@ -25,6 +29,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from libs.common.topology import CONSUMES, Stream
+
+TRIM_BATCH = 10_000
+"""Entries a refresh removes at most for a stream's count (`Stream.keep`)."""
 
 
 def group_trimmed_streams() -> list[Stream]:
@@ -64,15 +71,44 @@ def trim_point(
     return min_id(*needed, keep_from)
 
 
+async def count_points(
+    redis: Redis, streams: Sequence[Stream], lengths: Mapping[str, int]
+) -> dict[str, str]:
+    """For each of `streams` with a `keep` count: the MINID that keeps its last `keep`
+    entries, removing at most `TRIM_BATCH` ("0-0": nothing to remove). `lengths` are the
+    streams' XLEN when known (else read here)."""
+    kept = [s for s in streams if s.keep is not None]
+    unknown = [s for s in kept if s.name not in lengths]
+    known = dict(lengths)
+    if unknown:
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream in unknown:
+                pipe.xlen(stream.name)
+            known |= {s.name: int(n) for s, n in zip(unknown, await pipe.execute(), strict=True)}
+    points = {s.name: "0-0" for s in kept}
+    over = [(s, min(TRIM_BATCH, known[s.name] - s.keep)) for s in kept if s.keep is not None]
+    over = [(s, n) for s, n in over if n > 0]
+    if over:
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream, n in over:
+                pipe.xrange(stream.name, "-", "+", count=n)
+            oldest = await pipe.execute()
+        for (stream, _), entries in zip(over, oldest, strict=True):
+            if entries:
+                points[stream.name] = after(_text(entries[-1][0]))
+    return points
+
+
 async def trim_acked(
     redis: Redis,
     keep_s: float,
     streams: Sequence[Stream] = (),
     infos: Sequence[Any] | None = None,
+    lengths: Mapping[str, int] | None = None,
 ) -> int:
     """Trim each group-read stream (`streams`, default all) below what its groups still
-    need; `infos` are their XINFO GROUPS replies when the caller has them (else read here).
-    Returns the entries removed."""
+    need; `infos` are their XINFO GROUPS replies and `lengths` their XLEN when the caller has
+    them (else read here). Returns the entries removed."""
     targets = list(streams) or group_trimmed_streams()
     if infos is None:
         async with redis.pipeline(transaction=False) as pipe:
@@ -93,13 +129,15 @@ async def trim_acked(
         if isinstance(summary, dict) and summary.get("min") is not None:
             oldest[key] = _text(summary["min"])
     keep_from = f"{int((time.time() - keep_s) * 1000)}-0"
+    counted = await count_points(redis, targets, lengths or {})
     points: list[tuple[str, str]] = []
     for stream, groups in zip(targets, infos, strict=True):
         if not isinstance(groups, list):
             continue  # no such stream yet
         decoded = [{_text(k): _text(v) for k, v in g.items()} for g in groups]
         pending = {g: i for (s, g), i in oldest.items() if s == stream.name}
-        point = trim_point(decoded, pending, keep_from)
+        keep = min_id(keep_from, counted[stream.name]) if stream.name in counted else keep_from
+        point = trim_point(decoded, pending, keep)
         if point is not None:
             points.append((stream.name, point))
     if not points:

@@ -11,10 +11,11 @@ No other module spells a stream, group or key name: they import it from here.
 
 Each stream `S` has a dead-letter stream `S.dlq` for the entries its groups gave up on.
 
-Trimming (`Stream`): the order streams (maxlen None) are trimmed only below what every
-consumer group has acknowledged (`libs.common.stream_trim`), so a slow or stopped service
-loses no unread work. The others are trimmed at XADD with `MAXLEN ~ maxlen`, which ignores
-groups: their `maxlen` must cover the worst outage of the slowest group reading them.
+Trimming (`Stream`): the streams a consumer group reads (the order streams, control, audit;
+maxlen None) are trimmed only below what every group has acknowledged
+(`libs.common.stream_trim`), so a slow or stopped service (the archive during an S3 outage)
+loses no unread entry; control and audit also keep their last `keep` entries for readers by
+range. The others (no group reads them) are trimmed at XADD with `MAXLEN ~ maxlen`.
 """
 
 from __future__ import annotations
@@ -35,16 +36,23 @@ DLQ_MAXLEN = 50_000
 class Stream:
     """A Redis stream and its trim policy: `XADD ... MAXLEN ~ maxlen`, or, with maxlen None,
     never by length: only entries every consumer group has acknowledged are trimmed
-    (`libs.common.stream_trim`), so a slow or stopped service loses no unread work."""
+    (`libs.common.stream_trim`), so a slow or stopped service loses no unread work; of those,
+    the last `keep` entries (None: no count) and the last `stream_keep_s` stay."""
 
     name: str
     maxlen: int | None
+    keep: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name or (self.maxlen is not None and self.maxlen < 1):
             raise ValueError(
                 f"stream {self.name!r} with maxlen {self.maxlen} is invalid: "
                 "expected a non-empty name and maxlen >= 1"
+            )
+        if self.keep is not None and (self.maxlen is not None or self.keep < 1):
+            raise ValueError(
+                f"stream {self.name!r} keeps {self.keep} entries: expected a count >= 1, on a "
+                "stream trimmed by its groups (maxlen None)"
             )
 
     @property
@@ -75,12 +83,14 @@ ORDERS_EVENTS = Stream("orders.events", maxlen=None)
 """Everything that happened to orders (denied, accepted, filled, cancelled, ...), for everyone."""
 POSITIONS_UPDATES = Stream("positions.updates", maxlen=200_000)
 """Position and P&L changes from the positions service."""
-CONTROL = Stream("control", maxlen=10_000)
-"""Freeze / unfreeze broadcasts: every router and gateway reads it without a group."""
+CONTROL = Stream("control", maxlen=None, keep=10_000)
+"""Freeze / unfreeze broadcasts: every router and gateway reads it without a group; the
+archive with one."""
 RISK_FREEZE_HISTORY = Stream("risk.freeze_history", maxlen=100_000)
 """Append-only audit trail of freezes and unfreezes, read with XREVRANGE."""
-AUDIT = Stream("audit", maxlen=500_000)
-"""Operator actions and other audit records, read with XREVRANGE."""
+AUDIT = Stream("audit", maxlen=None, keep=500_000)
+"""Operator actions and other audit records: the archive reads it with a group, the console
+with XREVRANGE."""
 
 STREAMS: tuple[Stream, ...] = (
     ORDERS_REQUESTS,

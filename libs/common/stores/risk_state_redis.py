@@ -28,7 +28,7 @@ from libs.common.domain.ids import Symbol
 from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import Envelope, TradingStateChanged
-from libs.common.stores._support import LuaScript, ScriptArg, replace_hash, text
+from libs.common.stores._support import LuaScript, ScriptArg, maxlen_arg, replace_hash, text
 from libs.common.stores.risk_state import (
     Keep,
     StateChangeRecord,
@@ -51,8 +51,9 @@ from libs.common.topology import (
 # Change the trading state with its epoch, its audit record and its broadcast, or refuse, in
 # one step. KEYS[1] FREEZE_KEY hash, KEYS[2] history stream, KEYS[3] control stream.
 # ARGV: target state, reason, actor, now ns, history maxlen, cooldown cut-off ns ('' for
-# none), a generation for a new key, control maxlen, then the TradingStateChanged entry in
-# three parts (before the epoch, between the epoch and the generation, after), then the
+# none), a generation for a new key, control maxlen ('' when its groups trim it), then the
+# TradingStateChanged entry in three parts (before the epoch, between the epoch and the
+# generation, after), then the
 # reason's code, its class ('' for ACTIVE) and the epoch expected ('' for any).
 # Returns {epoch, what, generation}: 'changed' (broadcast, hash and history written), 'moved'
 # (the epoch is not the one expected), 'same' (already in the target state: nothing written,
@@ -94,7 +95,11 @@ if class == 'transient' and state ~= 'ACTIVE' then
 end
 epoch = epoch + 1
 local entry = ARGV[9] .. string.format('%d', epoch) .. ARGV[10] .. generation .. ARGV[11]
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', '__data__', entry)
+if ARGV[8] == '' then
+  redis.call('XADD', KEYS[3], '*', '__data__', entry)
+else
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', '__data__', entry)
+end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'actor', ARGV[3],
   'since_ns', ARGV[4], 'epoch', epoch, 'generation', generation, 'code', ARGV[12],
   'class', class)
@@ -203,7 +208,7 @@ class RedisRiskStateStore(StateMachine):
             history.length_cap,
             cutoff,
             secrets.token_hex(8),
-            CONTROL.length_cap,
+            maxlen_arg(CONTROL.maxlen),
             *announcement(target, reason, actor),
             code,
             "" if freeze_class is None else freeze_class.value,

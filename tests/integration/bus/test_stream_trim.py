@@ -59,3 +59,22 @@ async def test_a_fully_acknowledged_stream_is_trimmed_down_to_its_recent_window(
     assert await redis.xlen(stream.name) == 1000  # all within the last hour: kept
     await trim_acked(redis, keep_s=0, streams=[stream])
     assert await redis.xlen(stream.name) < 1000  # approximate: whole macro nodes go
+
+
+async def test_a_kept_count_stays_once_acknowledged_and_nothing_unread_goes_past_it(
+    redis: aioredis.Redis,
+) -> None:
+    stream = Stream("trim.audit", maxlen=None, keep=300)  # as audit: the archive's group
+    await redis.xgroup_create(stream.name, "archive", id="0", mkstream=True)
+    ids = await _fill(redis, stream.name, 1000)
+
+    await trim_acked(redis, keep_s=0, streams=[stream])
+    unread = await redis.xlen(stream.name)  # the archive is down: over the count, all kept
+    read = await redis.xreadgroup("archive", "c", {stream.name: ">"}, count=1000)
+    await redis.xack(stream.name, "archive", *[i for i, _ in read[0][1]])
+    await trim_acked(redis, keep_s=0, streams=[stream])
+
+    assert unread == 1000
+    left = [i for i, _ in await redis.xrange(stream.name)]
+    assert 300 <= len(left) < 1000  # approximate: whole macro nodes go
+    assert left[-300:] == ids[-300:]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from libs.common.stream_trim import after, group_trimmed_streams, min_id, trim_point
-from libs.common.topology import ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS
+from libs.common.topology import AUDIT, CONTROL, ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS
 
 KEEP_ALL = "99999999999999-0"
 
@@ -39,5 +39,8 @@ def test_the_recent_window_is_kept_even_when_every_group_is_done() -> None:
     assert trim_point([done], {}, "200-0") == "200-0"
 
 
-def test_the_order_streams_are_the_ones_trimmed_by_their_groups() -> None:
-    assert group_trimmed_streams() == [ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS]
+def test_every_stream_a_group_reads_is_trimmed_by_its_groups() -> None:
+    trimmed = [AUDIT, CONTROL, ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS]
+
+    assert group_trimmed_streams() == trimmed
+    assert (AUDIT.keep, CONTROL.keep) == (500_000, 10_000)  # the console reads audit by range
