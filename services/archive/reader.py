@@ -29,7 +29,7 @@ from services.archive.layout import (
     partitions_between,
     read_object,
 )
-from services.archive.store import ObjectStore
+from services.archive.store import ObjectMissing, ObjectStore
 
 _READ_CONCURRENCY = 8
 
@@ -91,7 +91,17 @@ class ArchiveReader:
 
     async def read(self, manifest: Manifest) -> list[ArchivedEvent]:
         """The events of one object, verified (ArchiveCorrupt if it does not match)."""
-        return read_object(manifest, await self.store.get(manifest.object_key))
+        return read_object(manifest, await self.body(manifest))
+
+    async def body(self, manifest: Manifest) -> bytes:
+        """The bytes of the object `manifest` describes; ArchiveCorrupt when it is missing. A
+        failure to reach the store raises as it is (the archive cannot be read)."""
+        try:
+            return await self.store.get(manifest.object_key)
+        except ObjectMissing as error:
+            raise ArchiveCorrupt(
+                f"{manifest.object_key}: missing, though its manifest is there"
+            ) from error
 
     async def query(
         self,

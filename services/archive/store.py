@@ -6,6 +6,12 @@
 Keys are full keys (the location's prefix included). S3 is reached with boto3 in worker
 threads, with short timeouts and few retries: an outage fails a write in seconds, and the
 archive retries it itself (its entries stay pending in Redis meanwhile).
+
+A put never overwrites: S3 is asked `If-None-Match: *` (a directory links the new file in
+place, which fails if one is there). When the object is already there, a put of the same
+bytes counts as written (a retried put whose first attempt landed though its answer was
+lost), and one of other bytes raises `ObjectConflict`. So the archive runs under a bucket
+policy or Object Lock that forbids overwrites, and never replaces what it archived.
 """
 
 from __future__ import annotations
@@ -25,14 +31,29 @@ S3_MAX_ATTEMPTS = 2
 """botocore's own tries per call (standard retry mode): the archive's retry loop does the rest."""
 
 
+class ObjectConflict(Exception):
+    """An object is already at the key with other bytes: the archive never overwrites."""
+
+
+class ObjectMissing(Exception):
+    """No object at the key."""
+
+
 class ObjectStore(Protocol):
     """Put, get and list whole objects by key."""
 
     async def put(
         self, key: str, body: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
-    ) -> None: ...
+    ) -> None:
+        """Write `body` at `key` unless an object is there: the same bytes count as written,
+        other bytes raise `ObjectConflict` (see the module docstring)."""
+        ...
 
-    async def get(self, key: str) -> bytes: ...
+    async def get(self, key: str) -> bytes:
+        """The object at `key`; `ObjectMissing` when there is none. Any other failure (the
+        network, permissions) raises as it is: the archive cannot be read, which is not the
+        archive being wrong."""
+        ...
 
     async def keys(self, prefix: str) -> list[str]:
         """Every key that starts with `prefix`, sorted."""
@@ -101,18 +122,36 @@ class S3ObjectStore:
     async def put(
         self, key: str, body: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
     ) -> None:
-        await asyncio.to_thread(
-            self._client.put_object,
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            ContentType=content_type,
-            Metadata=dict(metadata or {}),
-        )
+        from botocore.exceptions import ClientError
+
+        def write() -> None:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType=content_type,
+                    Metadata=dict(metadata or {}),
+                    IfNoneMatch="*",
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                    raise
+                held = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                _same_or_conflict(key, held, body)
+
+        await asyncio.to_thread(write)
 
     async def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
         def read() -> bytes:
-            reply = self._client.get_object(Bucket=self.bucket, Key=key)
+            try:
+                reply = self._client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise ObjectMissing(key) from error
+                raise
             data: bytes = reply["Body"].read()
             return data
 
@@ -134,7 +173,8 @@ class S3ObjectStore:
 
 class DirectoryObjectStore:
     """Objects as files under a directory, key = relative path. A put writes a temporary
-    file and renames it, so a reader never sees half an object."""
+    file and links it in place, so a reader never sees half an object and nothing is
+    overwritten."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -159,13 +199,18 @@ class DirectoryObjectStore:
                 out.write(body)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                _same_or_conflict(str(path), path.read_bytes(), body)
+        finally:
             Path(temporary).unlink(missing_ok=True)
-            raise
 
     async def get(self, key: str) -> bytes:
-        return await asyncio.to_thread(self._path(key).read_bytes)
+        try:
+            return await asyncio.to_thread(self._path(key).read_bytes)
+        except FileNotFoundError as error:
+            raise ObjectMissing(key) from error
 
     async def keys(self, prefix: str) -> list[str]:
         def listed() -> list[str]:
@@ -179,6 +224,14 @@ class DirectoryObjectStore:
 
     async def close(self) -> None:
         return None
+
+
+def _same_or_conflict(key: str, held: bytes, body: bytes) -> None:
+    if held != body:
+        raise ObjectConflict(
+            f"{key} is already archived with other bytes ({len(held)} bytes, not the "
+            f"{len(body)} to write): the archive never overwrites"
+        )
 
 
 def open_store(

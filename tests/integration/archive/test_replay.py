@@ -83,6 +83,14 @@ async def archive(redis: aioredis.Redis, writers: Writers) -> None:
     await wait_for(done, what="archived")
 
 
+async def the_archived_object(redis: aioredis.Redis, moto: Moto, writers: Writers) -> str:
+    """Archive a few events into one object; its key."""
+    await archive(redis, writers)
+    listed = moto.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["Contents"]
+    (key,) = [o["Key"] for o in listed if o["Key"].endswith(".ndjson.gz")]
+    return str(key)
+
+
 async def replay(moto: Moto, url: str) -> int:
     return await asyncio.to_thread(
         main,
@@ -124,14 +132,8 @@ async def test_replay_refuses_an_archive_with_an_object_that_does_not_match_its_
     target: tuple[str, aioredis.Redis],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await archive(redis, writers)
-    s3 = moto.client("s3")
-    (key,) = [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["Contents"]
-        if o["Key"].endswith(".ndjson.gz")
-    ]
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"not what the manifest says")
+    key = await the_archived_object(redis, moto, writers)
+    moto.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"not what the manifest says")
     url, client = target
 
     code = await replay(moto, url)
@@ -151,3 +153,21 @@ async def test_replay_refuses_a_redis_that_is_not_empty(
     assert await replay(moto, url) == 1
     assert "holds 1 keys" in capsys.readouterr().err
     assert await client.dbsize() == 1
+
+
+async def test_replay_refuses_an_archive_missing_an_object_its_manifest_describes(
+    redis: aioredis.Redis,
+    moto: Moto,
+    writers: Writers,
+    target: tuple[str, aioredis.Redis],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = await the_archived_object(redis, moto, writers)
+    moto.client("s3").delete_object(Bucket=BUCKET, Key=key)
+    url, client = target
+
+    code = await replay(moto, url)
+
+    assert code == 1
+    assert f"{key}: missing, though its manifest is there" in capsys.readouterr().err
+    assert await client.dbsize() == 0
