@@ -5,13 +5,15 @@
     mmx positions                       positions with marks and P&L
     mmx freeze --reason TEXT            freeze trading now (cancels everything)
     mmx unfreeze --reason TEXT [--force]  resume trading (refused within the cooldown)
+    mmx limits [--file F]               limits and their scaling rule; set from a YAML file
 
 The gateway is `--url`, else `MMX_GATEWAY_URL`, else the gateway of the `mmx up` running with
 the data directory `--data-dir` (default ./.mmx), else http://127.0.0.1:8080. The API key is
 `MMX_API_KEY_GATEWAY` (or `--api-key`, which other users of the host can see in `ps`): a
-viewer key reads, freeze and unfreeze need an operator key, and the audit trail names the
-key's holder. A gateway with auth disabled (development) records the caller's login name
-(`X-MMX-Actor`) instead. Standard library only, so the verbs work wherever mmx is installed.
+viewer key reads; freeze, unfreeze and setting limits need an operator key; the audit trail
+names the key's holder. A gateway with auth disabled (development) records the caller's login name
+(`X-MMX-Actor`) instead. Standard library only (and PyYAML for `mmx limits`), so the verbs
+work wherever mmx is installed.
 Exit status: 0 done, 1 the gateway refused or failed, 2 it could not be reached.
 """
 
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from services import local_stack
+from services.operator_limits import SCALED_HEADERS, limits_text, scaled_rows
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "MMX_GATEWAY_URL"
@@ -77,6 +80,9 @@ class GatewayClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._call("POST", path, body)
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("PUT", path, body)
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         request = urllib.request.Request(
             self.base_url + path,
@@ -106,15 +112,8 @@ def status_text(client: GatewayClient) -> str:
     lines = [f"trading  {trading['state']}  epoch {trading['epoch']}{since}{who}", ""]
     configured = [(k, v) for k, v in risk["limits"].items() if k != "scaling"]
     lines += ["limits (as configured)", table(["LIMIT", "VALUE"], configured), ""]
-    scaled = [
-        [e["symbol"], name, e["limits"][name], factor, "; ".join(e["reasons"])]
-        for e in risk["effectiveLimits"]
-        for name, factor in e["factors"].items()
-        if name in e["limits"]
-    ]
-    if scaled:
-        header = ["SYMBOL", "LIMIT", "IN FORCE", "FACTOR", "WHY"]
-        lines += ["scaled now (the scaling rule)", table(header, scaled), ""]
+    if scaled := scaled_rows(risk):
+        lines += ["scaled now (the scaling rule)", table(SCALED_HEADERS, scaled), ""]
     rows = [
         [u["limit"], u["symbol"], f"{Decimal(u['ratio']) * 100:.1f}%", u["limitValue"]]
         for u in risk["utilisation"]
@@ -199,13 +198,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `status`, `orders`, `positions`, `freeze` and `unfreeze` to the `mmx` command."""
+    """Add `status`, `orders`, `positions`, `freeze`, `unfreeze` and `limits` to the `mmx`
+    command."""
     verbs: list[tuple[str, str, Callable[[GatewayClient, argparse.Namespace], str]]] = [
         ("status", "trading state, limits, utilisation", lambda c, a: status_text(c)),
         ("orders", "open orders", lambda c, a: orders_text(c, a.symbol)),
         ("positions", "positions with marks and P&L", lambda c, a: positions_text(c)),
         ("freeze", "freeze trading now", lambda c, a: freeze_text(c, a.reason)),
         ("unfreeze", "resume trading", lambda c, a: unfreeze_text(c, a.reason, a.force)),
+        (
+            "limits",
+            "limits and their scaling rule; --file sets them",
+            lambda c, a: limits_text(c, a.file),
+        ),
     ]
     for name, help_text, show in verbs:
         parser = subparsers.add_parser(name, help=help_text)
@@ -231,6 +236,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             parser.add_argument("--reason", required=True, help="why, for the audit trail")
         if name == "unfreeze":
             parser.add_argument("--force", action="store_true", help="override the cooldown")
+        if name == "limits":
+            parser.add_argument(
+                "--file", help="set the limits from this YAML or JSON file first (camelCase)"
+            )
 
 
 def _runner(

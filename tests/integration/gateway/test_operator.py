@@ -4,6 +4,7 @@ live gateway over HTTP."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from services.operator import (
     GatewayClient,
     OperatorError,
     freeze_text,
+    limits_text,
     orders_text,
     positions_text,
     register,
@@ -92,3 +94,48 @@ def test_verbs_say_when_the_gateway_is_unreachable(capsys: pytest.CaptureFixture
 
     assert code == 2
     assert "gateway http://127.0.0.1:9 unreachable" in capsys.readouterr().err
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "desk-limits.yaml"
+
+
+def test_limits_from_the_example_yaml_are_set_exactly_and_shown_with_their_rule(
+    live_gateway: LiveGateway,
+) -> None:
+    client = GatewayClient(live_gateway.url, actor="alice")
+
+    shown = limits_text(client, str(EXAMPLE))
+    risk = client.get("/v1/risk")
+
+    rule = risk["limits"]["scaling"]
+    assert risk["limits"]["maxInventoryUsd"] == "10000"
+    assert rule["volatility"]["floor"] == "0.25"  # the YAML float went as its text
+    assert [w["name"] for w in rule["schedule"]] == [
+        "funding-00",
+        "funding-08",
+        "funding-16",
+        "weekend",
+    ]
+    assert "scaling rule\n  volatility:\n    limits:\n    - max_inventory_usd" in shown
+    assert any(line.split() == ["maxInventoryUsd", "10000"] for line in shown.splitlines())
+
+
+def test_a_bad_limits_file_is_refused_saying_why_and_nothing_changes(
+    live_gateway: LiveGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = ["--url", live_gateway.url]
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("scaling:\n  schedule:\n  - {name: w, start: '7:00', end: '08:00', "
+                     "factor: 0.5, limits: [max_inventory_usd]}\n")  # fmt: skip
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- maxInventoryUsd: 1\n")
+
+    refused = mmx("limits", "--file", str(wrong), *url)
+    err = capsys.readouterr().err
+    not_a_mapping = mmx("limits", "--file", str(listed), *url)
+    missing = mmx("limits", "--file", str(tmp_path / "nowhere.yaml"), *url)
+
+    assert refused == 1 and "is not HH:MM" in err
+    assert not_a_mapping == 2 and "expected a mapping of limits" in capsys.readouterr().err
+    assert missing == 2
+    assert GatewayClient(live_gateway.url).get("/v1/risk")["limits"]["scaling"] is None
