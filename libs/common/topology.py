@@ -271,6 +271,10 @@ def edge_fills_key(symbol: Symbol) -> str:
 MARKOUTS_PENDING_KEY = f"{KEY_PREFIX}:risk:markouts:pending"
 """Sorted set of the markouts not settled yet, one member per fill and horizon, by the ms
 they are due (`services.risk.markouts`)."""
+MARKOUTS_UNJUDGED_KEY = f"{KEY_PREFIX}:risk:markouts:unjudged"
+"""Hash: symbol -> markouts at the freeze horizon counted in its window and not yet judged
+for a freeze (`services.risk.markouts`), so that a settler stopped between the two steps
+leaves the judging to the next."""
 
 
 def markout_bucket_key(symbol: Symbol, horizon_ms: int, bucket: int) -> str:

@@ -38,7 +38,10 @@ How, with any number of risk instances and restarts:
   holds at least `markout_min_fills` fills and its mean is below
   `markout_freeze_threshold_bps`, trading freezes (`FreezeReason.MARKOUT_EDGE`). Judged on
   new markouts only, as measured edge is judged on new fills: an operator's unfreeze is not
-  undone by the same old window.
+  undone by the same old window. The settling script counts each new markout at that
+  horizon in `MARKOUTS_UNJUDGED_KEY` in the same step, and the judging takes the count off
+  after it: a holder stopped between settling and judging (killed, Redis away) leaves the
+  symbol to be judged by the next tick, whoever holds the lease then.
 """
 
 from __future__ import annotations
@@ -61,7 +64,11 @@ from libs.common.metrics import EngineMetrics, FreezeReason, markout_source
 from libs.common.stores import LeaseStore, RiskStateStore
 from libs.common.stores._support import LuaScript, ScriptCall, run_scripts, text
 from libs.common.stores.marks import Mark, MarkStore
-from libs.common.topology import MARKOUTS_PENDING_KEY, markout_bucket_key
+from libs.common.topology import (
+    MARKOUTS_PENDING_KEY,
+    MARKOUTS_UNJUDGED_KEY,
+    markout_bucket_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +198,11 @@ class Buckets:
 
 # -- Redis -----------------------------------------------------------------------------------
 
-# Settle one markout. KEYS[1] the pending set, KEYS[2] its bucket hash. ARGV: member,
-# notional, notional x markout, expiry ms ('' to count nothing: dropped, or already out of
-# the window). Counts it only if it removed it: once, whoever settles it.
+# Settle one markout. KEYS[1] the pending set, KEYS[2] its bucket hash, KEYS[3] the unjudged
+# hash. ARGV: member, notional, notional x markout, expiry ms ('' to count nothing: dropped,
+# or already out of the window), the symbol when the markout is at the freeze horizon ('' if
+# not). Counts it only if it removed it: once, whoever settles it; and, counted at the freeze
+# horizon, leaves its symbol to judge in the same step.
 _SETTLE = LuaScript(
     """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -202,6 +211,18 @@ if ARGV[4] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'wm', ARGV[3])
   redis.call('HINCRBY', KEYS[2], 'n', 1)
   redis.call('PEXPIREAT', KEYS[2], ARGV[4])
+  if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[5], 1) end
+end
+return 1
+"""
+)
+
+# A symbol judged: KEYS[1] the unjudged hash; ARGV: the symbol, the count judged. Markouts
+# counted since the judging read stay to judge.
+_JUDGED = LuaScript(
+    """
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2])) <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 1
 """
@@ -236,10 +257,15 @@ class MarkoutBook:
         return due
 
     async def settle(
-        self, markouts: Sequence[tuple[PendingMarkout, Decimal | None]], now_ms: int
+        self,
+        markouts: Sequence[tuple[PendingMarkout, Decimal | None]],
+        now_ms: int,
+        *,
+        judge_horizon_ms: int,
     ) -> list[bool]:
         """Remove each markout from the pending set and add its value (None: dropped) to its
-        bucket; True for those this call removed (and so counted)."""
+        bucket, leaving its symbol to judge when at `judge_horizon_ms`; True for those this
+        call removed (and so counted)."""
         calls: list[ScriptCall] = []
         for pending, value in markouts:
             bucket = self.buckets.of(pending.due_ms)
@@ -250,11 +276,21 @@ class MarkoutBook:
                 _plain(pending.weight),
                 _plain(pending.weight * value) if value is not None else "0",
                 str(expiry) if counts else "",
+                pending.symbol if pending.horizon_ms == judge_horizon_ms else "",
             ]
             key = markout_bucket_key(pending.symbol, pending.horizon_ms, bucket)
-            calls.append((_SETTLE, [MARKOUTS_PENDING_KEY, key], args))
+            calls.append((_SETTLE, [MARKOUTS_PENDING_KEY, key, MARKOUTS_UNJUDGED_KEY], args))
         replies = await run_scripts(self._redis, calls)
         return [int(reply) == 1 for reply in replies]
+
+    async def unjudged(self) -> dict[Symbol, int]:
+        """The symbols with markouts at the freeze horizon not judged yet, and how many."""
+        raw: Any = await self._redis.hgetall(MARKOUTS_UNJUDGED_KEY)
+        return {Symbol(text(k)): int(v) for k, v in raw.items()}
+
+    async def judged(self, symbol: Symbol, count: int) -> None:
+        """`count` markouts of `symbol` were judged (those counted since stay to judge)."""
+        await _JUDGED(self._redis, [MARKOUTS_UNJUDGED_KEY], [symbol, count])
 
     async def window(self, symbol: Symbol, horizon: int, now_ms: int) -> MarkoutWindow:
         """The sums of `symbol`'s markouts at `horizon` (ms) in the window ending `now_ms`."""
@@ -346,14 +382,17 @@ class MarkoutSettler:
         valued = [
             (pending, self._value(pending, mark)) for pending, mark in zip(due, marks, strict=True)
         ]
-        removed = await self._book.settle(valued, now_ms) if valued else []
+        judge_ms = self._freeze.horizon_ms
+        removed = (
+            await self._book.settle(valued, now_ms, judge_horizon_ms=judge_ms) if valued else []
+        )
         counted = [
             pending
             for (pending, value), done in zip(valued, removed, strict=True)
             if done and value is not None
         ]
-        touched = {(p.symbol, p.horizon_ms) for p in counted}
-        refresh = set(touched)
+        unjudged = await self._book.unjudged()  # this tick's, and a stopped holder's
+        refresh = {(p.symbol, p.horizon_ms) for p in counted} | {(s, judge_ms) for s in unjudged}
         bucket = self._book.buckets.of(now_ms)
         if bucket != self._last_bucket:  # a bucket left the window: every figure may change
             refresh |= await self._published()
@@ -361,8 +400,9 @@ class MarkoutSettler:
         for symbol, horizon in sorted(refresh):
             window = await self._book.window(symbol, horizon, now_ms)
             await self._publish(symbol, horizon, window.mean_bps)
-            if (symbol, horizon) in touched and horizon == self._freeze.horizon_ms:
+            if horizon == judge_ms and symbol in unjudged:
                 await self._judge(symbol, window, now_ns)
+                await self._book.judged(symbol, unjudged[symbol])
         return len(counted)
 
     def _value(self, pending: PendingMarkout, mark: Mark | None) -> Decimal | None:

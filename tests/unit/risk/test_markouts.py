@@ -139,11 +139,12 @@ async def test_the_window_is_the_notional_weighted_mean_and_counts_a_markout_onc
     big, small = _pending("big", "3", now_ms - 500), _pending("small", "1", now_ms - 400)
     await _schedule(redis, big, small)
 
-    first = await book.settle([(big, D(20)), (small, D(-50))], now_ms)
-    again = await book.settle([(big, D(20))], now_ms)
+    first = await book.settle([(big, D(20)), (small, D(-50))], now_ms, judge_horizon_ms=1_000)
+    again = await book.settle([(big, D(20))], now_ms, judge_horizon_ms=1_000)
     window = await book.window(BTC, 1_000, now_ms)
 
     assert (first, again) == ([True, True], [False])
+    assert await book.unjudged() == {BTC: 2}  # counted once each, at the judged horizon
     assert (window.fills, window.notional) == (2, D(400))
     assert window.mean_bps == (D(300) * 20 + D(100) * -50) / D(400)
     assert await book.pending_count() == 0
@@ -181,7 +182,7 @@ async def test_markouts_leave_the_window_and_the_windows_are_per_horizon(
     now_ms = time.time_ns() // MS
     one_s, five_s = _pending("e", "1", now_ms - 1, 1_000), _pending("e", "1", now_ms - 1, 5_000)
     await _schedule(redis, one_s, five_s)
-    await book.settle([(one_s, D(-7)), (five_s, D(3))], now_ms)
+    await book.settle([(one_s, D(-7)), (five_s, D(3))], now_ms, judge_horizon_ms=5_000)
 
     assert (await book.window(BTC, 1_000, now_ms)).mean_bps == D(-7)
     assert (await book.window(BTC, 5_000, now_ms)).mean_bps == D(3)
@@ -198,10 +199,11 @@ async def test_a_dropped_or_out_of_window_markout_is_removed_and_counts_nothing(
     dropped, stale = _pending("gone", "1", now_ms - 1), _pending("old", "1", now_ms - 60_000)
     await _schedule(redis, dropped, stale)
 
-    removed = await book.settle([(dropped, None), (stale, D(-100))], now_ms)
+    removed = await book.settle([(dropped, None), (stale, D(-100))], now_ms, judge_horizon_ms=1_000)
 
     assert removed == [True, True]
     assert await book.pending_count() == 0
+    assert await book.unjudged() == {}  # nothing counted: nothing to judge
     assert (await book.window(BTC, 1_000, now_ms)).fills == 0
     assert await redis.exists(_bucket_key(book, stale)) == 0
 
@@ -401,3 +403,30 @@ async def _schedule(redis: aioredis.Redis, *pending: PendingMarkout) -> None:
 
 def _bucket_key(book: MarkoutBook, pending: PendingMarkout) -> str:
     return markout_bucket_key(BTC, pending.horizon_ms, book.buckets.of(pending.due_ms))
+
+
+async def test_a_settler_stopped_between_settling_and_judging_leaves_the_freeze_to_the_next(
+    redis: aioredis.Redis,
+) -> None:
+    desk = Desk(redis)
+    t0 = time.time_ns() - 2_000 * MS
+    await desk.mid("100", t0 - MS)
+    await desk.fill("e1", "99.9", t0)
+    await desk.fill("e2", "99.9", t0 + MS)
+    await desk.mid("99.8", t0 + 100 * MS)
+    now_ms = time.time_ns() // MS
+    due = await desk.book.due(now_ms)  # the first holder settles, then dies before judging
+    mids = await desk.marks.at_many([(p.symbol, p.due_ns) for p in due])
+    values = [
+        markout_bps(p.side, p.price, m.mid_or_mark) for p, m in zip(due, mids, strict=True) if m
+    ]
+    await desk.book.settle(list(zip(due, values, strict=True)), now_ms, judge_horizon_ms=500)
+    left = await desk.book.unjudged()
+
+    counted = await desk.settler("r2").run()  # the next holder: nothing new to settle
+
+    assert (left, counted) == ({BTC: 2}, 0)
+    status = await desk.risk.trading_state()
+    assert status.state is TradingState.FROZEN
+    assert status.reason.startswith("markout_edge: markout edge -10.01 bps at +0.5s")
+    assert await desk.book.unjudged() == {}  # judged once
