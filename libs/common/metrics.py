@@ -96,11 +96,11 @@ class FreezeReason(StrEnum):
     DAILY_LOSS_SOFT = "daily_loss_soft"
     """Today's P&L fell to `daily_loss_soft_limit`: trading went REDUCING, not FROZEN."""
     POSITIONS_LAG = "positions_lag"
-    """Positions lagged past `max_positions_lag_s`. Nothing raises it yet (risk denies instead)."""
+    """A reported fill waited `freeze_positions_lag_s` for positions (`services.risk.causes`)."""
     STALE_MARKS = "stale_marks"
-    """A symbol with a position had no fresh mark. Nothing raises it yet (risk denies instead)."""
+    """A symbol with a position had no fresh mark for `freeze_stale_marks_s`."""
     REDIS_FAILOVER = "redis_failover"
-    """Redis failed over. Nothing raises it yet."""
+    """Redis lost its data: the freeze key's generation changed, or the key is gone."""
 
 
 FREEZE_CLASSES: Mapping[FreezeReason, FreezeClass] = {

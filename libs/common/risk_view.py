@@ -301,7 +301,6 @@ def utilisation(view: RiskView) -> dict[tuple[str, str], float]:
     """
     ratios: dict[tuple[str, str], float] = {}
     total = 0
-    oldest: list[int] = []
     for symbol in view.symbols:
         limits, book = view.limits(symbol), view.books.get(symbol, SymbolBook())
         ratios[("max_open_orders_per_symbol", symbol)] = (
@@ -310,8 +309,6 @@ def utilisation(view: RiskView) -> dict[tuple[str, str], float]:
         ratios[("max_orders_per_second", symbol)] = (
             view.rates.get(symbol, 0) / limits.max_orders_per_second
         )
-        if book.oldest_unfolded_ms is not None:
-            oldest.append(book.oldest_unfolded_ms)
         terms = view.terms(symbol)
         if terms is None:
             continue
@@ -322,6 +319,13 @@ def utilisation(view: RiskView) -> dict[tuple[str, str], float]:
     ratios[("max_total_notional", ALL_SYMBOLS)] = total / max(1, desk.total_limit)
     loss = max(_ZERO, -view.pnl_today)
     ratios[("daily_loss_limit", ALL_SYMBOLS)] = float(loss / view.desk_limits.daily_loss_limit)
-    lag = max(0, desk.now_ms - min(oldest)) if oldest else 0
+    lag = oldest_unfolded_wait_ms(view) or 0
     ratios[("max_positions_lag_s", ALL_SYMBOLS)] = lag / max(1, desk.max_positions_lag_ms)
     return ratios
+
+
+def oldest_unfolded_wait_ms(view: RiskView) -> int | None:
+    """How long the oldest fill the venue reported has waited for positions to fold it (ms;
+    None when none waits). From the ledger's totals: a view read with `books`."""
+    oldest = [b.oldest_unfolded_ms for b in view.books.values() if b.oldest_unfolded_ms is not None]
+    return max(0, view.now_ns // NS_PER_MS - min(oldest)) if oldest else None

@@ -2,7 +2,8 @@
 
     orders.requests (group risk) ──▶ RequestsHandler ──▶ orders.approved / orders.events
     orders.events   (group risk) ──▶ OrderEventsHandler (edge from fills)
-    every refresh_interval_s     ──▶ RiskMonitor (gauges, daily loss)
+    every refresh_interval_s     ──▶ RiskMonitor (gauges, daily loss, the transient causes:
+                                     Redis data loss, positions lag, stale marks)
     every audit_interval_s       ──▶ ExposureAuditor (the ledger against the records; one
                                      instance, under a lease)
     every markout_interval_s     ──▶ MarkoutSettler (fills against the mid after them; one
@@ -45,6 +46,7 @@ from libs.common.stores.marks import RedisMarkStore
 from libs.common.timings import publish_and_check
 from services.risk.amending import AMEND_NAMESPACE
 from services.risk.audit import ExposureAuditor
+from services.risk.causes import CauseLimits, CauseWatch
 from services.risk.deciding import Decider
 from services.risk.decisions import DecisionStore
 from services.risk.edge import EdgeBook, EdgeWatch
@@ -127,6 +129,16 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         metrics=metrics,
         clock=clock,
         actor=actor,
+        causes=CauseWatch(
+            redis=redis,
+            risk=risk,
+            metrics=metrics,
+            limits=CauseLimits(
+                positions_lag_ns=int(settings.freeze_positions_lag_s * NS_PER_SECOND),
+                stale_marks_ns=int(settings.freeze_stale_marks_s * NS_PER_SECOND),
+            ),
+            actor=actor,
+        ),
     )
     auditor = ExposureAuditor(
         redis=redis,

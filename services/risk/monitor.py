@@ -15,6 +15,9 @@
   reason the trigger is tried again each tick: a freeze takes the transient one over, and
   the REDUCING takes over the auto-recovery's reduce-only warm-up.
 
+- The transient freezes risk raises itself (Redis lost its data, positions lagging long,
+  stale marks under a position): `services.risk.causes`.
+
 Exposure needs no sweep: the ledger changes with every record write; `services.risk.audit`
 verifies it.
 """
@@ -41,6 +44,7 @@ from libs.common.risk_view import (
     utilisation,
 )
 from libs.common.stores import IdempotencyStore, RiskStateStore, volatility
+from services.risk.causes import CauseWatch
 from services.risk.edge import EdgeBook
 
 log = logging.getLogger(__name__)
@@ -65,8 +69,10 @@ class RiskMonitor:
         metrics: EngineMetrics,
         clock: Clock,
         actor: str,
+        causes: CauseWatch | None = None,
     ) -> None:
         self._redis = redis
+        self._causes = causes
         self._reader = reader
         self._risk = risk
         self._edges = edges
@@ -85,6 +91,8 @@ class RiskMonitor:
         view = await self._reader.read(now_ns, books=True)
         await self._gauges(view)
         await self._check_daily_loss(view, now_ns)
+        if self._causes is not None:
+            await self._causes.check(view, now_ns)
 
     async def _gauges(self, view: RiskView) -> None:
         metrics = self._metrics

@@ -110,6 +110,12 @@ class RiskSettings(ServiceSettings):
     recovery_max_per_hour: int = Field(3, ge=0, le=100)
     """Auto-recoveries that may begin in any rolling hour (counted in Redis, over every
     instance); past it a transient freeze stays FROZEN until an operator acts. 0: never."""
+    freeze_positions_lag_s: float = Field(30.0, ge=0, le=3_600)
+    """A fill the venue reported waiting this long for positions freezes trading
+    (positions_lag, transient); 0: never (orders are denied after `max_positions_lag_s`)."""
+    freeze_stale_marks_s: float = Field(60.0, ge=0, le=3_600)
+    """A symbol with a position without a fresh mark this long freezes trading (stale_marks,
+    transient); 0: never (its orders are denied `no_mark`)."""
     scaling_interval_s: float = Field(1.0, gt=0, le=10)
     """How often the limit scaler folds the mids into the volatility estimates and announces
     the scaling rule's changes to the limits (one instance, under a lease)."""

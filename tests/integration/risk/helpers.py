@@ -14,13 +14,14 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import OrderType, Side
-from libs.common.domain.exposure import from_units
+from libs.common.domain.exposure import fill_units, from_units
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, new_client_order_id
 from libs.common.domain.positions import Fill
 from libs.common.domain.risk_checks import RiskLimits
 from libs.common.messages import Envelope, Message, PlaceOrder
 from libs.common.service import EnvelopeCodec, ServiceRuntime
 from libs.common.stores import RedisOrderStore, RedisPositionStore, RedisRiskStateStore
+from libs.common.stores.exposure import FillRecord
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.stores.marks import Mark, RedisMarkStore
 from services.risk.app import create_app
@@ -128,6 +129,22 @@ class Desk:
             ts_ns=time.time_ns(),
         )
         await self.positions.apply_fill(fill)
+
+    async def report_fill(self, exec_id: str, qty: str, price: str = "100") -> None:
+        """Claim and count a Buy fill in the ledger, as the router does when the venue reports
+        it (positions has not folded it yet)."""
+        record = FillRecord(
+            symbol=BTC,
+            exec_id=ExecId(exec_id),
+            side=Side.BUY,
+            units=fill_units(Decimal(qty), Decimal(price)),
+            claim_key=f"test-claim:{exec_id}",
+            event=b"{}",
+        )
+        await self.ledger.record_fills(
+            [record], to=topology.Stream("test.fills", 100), claim_ttl_ms=60_000,
+            now_ms=time.time_ns() // 1_000_000,
+        )  # fmt: skip
 
     async def reserved_usd(self, side: Side = Side.BUY, symbol: Symbol = BTC) -> Decimal:
         """What the exposure ledger counts for the open orders of one side."""

@@ -15,12 +15,11 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Side
-from libs.common.domain.exposure import FROZEN_REASON, fill_units, from_units
+from libs.common.domain.exposure import FROZEN_REASON, from_units
 from libs.common.domain.ids import ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import apply_ack, apply_fill
 from libs.common.messages import AmendOrder, OrderAmendRejected, OrderApproved, OrderDenied
 from libs.common.service import ServiceRuntime
-from libs.common.stores.exposure import FillRecord
 from tests.integration.bus.helpers import wait_until
 from tests.integration.risk.helpers import BTC, Desk, running_risk
 
@@ -130,7 +129,7 @@ async def test_a_reported_fill_counts_until_positions_folds_it_then_lag_denies_e
         await wait_until(lambda: _decided(desk, 1))
         cid = command.client_order_id
         await desk.orders.update(cid, lambda o: apply_ack(o, VenueOrderId("v1"), ts_ns=1))
-        await _report_fill(desk, "x1", "8")  # as the router: claimed, counted, published
+        await desk.report_fill("x1", "8")  # as the router: claimed, counted, published
         await desk.orders.update(
             cid, lambda o: apply_fill(o, ExecId("x1"), D(8), D(100), ts_ns=2)
         )  # Filled: the order counts no more, the fill still does until positions folds it
@@ -166,21 +165,6 @@ async def test_frozen_in_the_admission_step_denies_orders_checked_just_before(
 
     (denial,) = await desk.messages(topology.ORDERS_EVENTS, OrderDenied)
     assert (denial.client_order_id, denial.reason) == (command.client_order_id, FROZEN_REASON)
-
-
-async def _report_fill(desk: Desk, exec_id: str, qty: str) -> None:
-    record = FillRecord(
-        symbol=BTC,
-        exec_id=ExecId(exec_id),
-        side=Side.BUY,
-        units=fill_units(D(qty), D(100)),
-        claim_key=f"test-claim:{exec_id}",
-        event=b"{}",
-    )
-    await desk.ledger.record_fills(
-        [record], to=topology.Stream("test.fills", 100), claim_ttl_ms=60_000,
-        now_ms=time.time_ns() // 1_000_000,
-    )  # fmt: skip
 
 
 async def _count(desk: Desk, stream: topology.Stream, kind: type, n: int) -> bool:
