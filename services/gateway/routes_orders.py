@@ -164,7 +164,7 @@ async def list_open_orders(
 ) -> OrderList:
     """Open orders (Pending included), oldest first, of one symbol or of every symbol."""
     symbols = [symbol] if symbol is not None else await gateway.orders.order_symbols()
-    orders = [o for s in symbols for o in await gateway.orders.open_orders(s)]
+    orders = await gateway.orders.open_orders_of(symbols)
     return OrderList(orders=[OrderView.of(order) for order in orders])
 
 

@@ -342,6 +342,22 @@ async def test_open_order_index_follows_status_until_terminal(
     assert [o.client_order_id for o in await reader.open_orders(ETH)] == ["e"]
 
 
+async def test_open_orders_of_many_symbols_come_grouped_in_the_order_asked_oldest_first(
+    order_stores: tuple[OrderStore, OrderStore],
+) -> None:
+    writer, reader = order_stores
+    await writer.create(make_order("a"))
+    await writer.create(make_order("e", symbol=ETH))
+    await writer.create(make_order("b"))
+    await writer.create(make_order("c"))
+    await writer.update(ClientOrderId("c"), cancel)
+
+    listed = await reader.open_orders_of([ETH, BTC])
+
+    assert [o.client_order_id for o in listed] == ["e", "a", "b"]
+    assert await reader.open_orders_of([]) == []
+
+
 async def test_terminal_order_stays_readable_but_not_open(order_store: OrderStore) -> None:
     await order_store.create(make_order("a"))
     canceled = await order_store.update(ClientOrderId("a"), cancel)

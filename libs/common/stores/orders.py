@@ -114,6 +114,10 @@ class OrderStore(Protocol):
         """The orders on `symbol` that are not terminal (Pending included), oldest first."""
         ...
 
+    async def open_orders_of(self, symbols: Sequence[Symbol]) -> list[Order]:
+        """`open_orders` of each of `symbols`, in their order: two round trips for all."""
+        ...
+
     async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
         """The order the venue calls `venue_order_id`, once an ack recorded that id."""
         ...
@@ -329,6 +333,9 @@ class InMemoryOrderStore(CasBackend):
     async def open_orders(self, symbol: Symbol) -> list[Order]:
         orders = [o for o in self._records.values() if o.symbol == symbol and is_open(o.status)]
         return sorted(orders, key=lambda o: (o.created_ts_ns, o.client_order_id))
+
+    async def open_orders_of(self, symbols: Sequence[Symbol]) -> list[Order]:
+        return [o for symbol in symbols for o in await self.open_orders(symbol)]
 
     async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
         return next((o for o in self._records.values() if o.venue_order_id == venue_order_id), None)

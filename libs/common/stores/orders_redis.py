@@ -207,11 +207,19 @@ class RedisOrderStore(CasBackend):
         return [None if raw is None else _decode(raw) for raw in raws]
 
     async def open_orders(self, symbol: Symbol) -> list[Order]:
+        return await self.open_orders_of([symbol])
+
+    async def open_orders_of(self, symbols: Sequence[Symbol]) -> list[Order]:
         # Two round trips, no snapshot needed: an id removed meanwhile reads as a terminal
         # (or expired) record and is dropped; an id added meanwhile is simply a moment late.
-        ids = [ClientOrderId(text(m)) for m in await self._redis.smembers(open_orders_key(symbol))]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for symbol in symbols:
+                pipe.smembers(open_orders_key(symbol))
+            members = await pipe.execute()
+        ids = [ClientOrderId(text(m)) for found in members for m in found]
         orders = [o for o in await self.get_many(ids) if o is not None and is_open(o.status)]
-        return sorted(orders, key=lambda o: (o.created_ts_ns, o.client_order_id))
+        rank = {symbol: k for k, symbol in enumerate(symbols)}
+        return sorted(orders, key=lambda o: (rank[o.symbol], o.created_ts_ns, o.client_order_id))
 
     async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
         client_order_id = await self._redis.get(venue_order_key(venue_order_id))
