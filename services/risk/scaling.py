@@ -93,7 +93,11 @@ class LimitScaler:
             estimate = observe(
                 before.estimate if before else None, mark.mid_or_mark, mark.ts_ns, rule.half_life_s
             )
-            raw = volatility_factor(estimate.per_minute_bps, rule) if estimate.returns else None
+            raw = (
+                volatility_factor(estimate.per_minute_bps, rule, symbol)
+                if estimate.returns
+                else None
+            )
             current = before.factor if before else None
             factor = Decimal(1) if raw is None else next_volatility_factor(current, raw, rule.floor)
             entry = SymbolVolatility(estimate, factor)
@@ -104,7 +108,7 @@ class LimitScaler:
                     "volatility %s %s bps/min (reference %s): factor %s -> %s on %s",
                     symbol,
                     estimate.per_minute_bps,
-                    rule.reference_bps,
+                    rule.reference_for(symbol),
                     current,
                     factor,
                     ", ".join(rule.limits),

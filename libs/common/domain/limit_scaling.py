@@ -16,10 +16,10 @@ rounded down (USD and bps to 0.01, counts to whole numbers, never below 0.01 or 
 - **Volatility** applies to per-symbol limits only. Realised volatility is an exponentially
   weighted mean of squared log returns of the symbol's mid per second (`observe`, weighted by
   the time each return spans, with a half-life), quoted per minute in bps. Above
-  `reference_bps` the factor is reference / realised, never below `floor`; it moves in steps
-  of `FACTOR_STEP`, down as soon as a step is crossed and back up only once the raw factor is
-  a whole step above the next step (`next_volatility_factor`), so a reading that hovers at a
-  step boundary does not flap.
+  `reference_bps` (or the symbol's own, `symbol_reference_bps`) the factor is reference /
+  realised, never below `floor`; it moves in steps of `FACTOR_STEP`, down as soon as a step
+  is crossed and back up only once the raw factor is a whole step above the next step
+  (`next_volatility_factor`), so a reading that hovers at a step boundary does not flap.
 - `daily_loss_limit` scales its soft threshold with it (by the same factor), so the soft
   threshold stays below the hard one.
 """
@@ -34,9 +34,17 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.domain.risk_checks import RiskLimits
 from libs.common.domain.time import NS_PER_SECOND
 
@@ -86,6 +94,9 @@ def _limit_names(value: object) -> object:
     return [_limit_name(v) for v in value] if isinstance(value, list | tuple) else value
 
 
+ReferenceBps = Annotated[Decimal, Field(gt=0, le=_BPS, decimal_places=2)]
+SymbolName = Annotated[str, AfterValidator(parse_symbol)]
+
 LimitNames = Annotated[
     tuple[ScalableLimit, ...], BeforeValidator(_limit_names), Field(min_length=1)
 ]
@@ -105,12 +116,21 @@ class VolatilityRule(BaseModel):
 
     limits: LimitNames
     """The per-symbol limits to scale."""
-    reference_bps: Decimal = Field(gt=0, le=_BPS, decimal_places=2)
+    reference_bps: ReferenceBps
     """Realised volatility per minute (bps) up to which the limits stay as configured."""
+    symbol_reference_bps: dict[SymbolName, ReferenceBps] = Field(
+        default_factory=dict, max_length=500
+    )
+    """A symbol's own reference, where its normal volatility is not the desk's (DOGE is not
+    BTC)."""
     floor: Factor = Decimal("0.25")
     """The lowest factor: a limit never falls below this share of its configured value."""
     half_life_s: int = Field(default=300, ge=10, le=86_400)
     """Half-life of the estimator's weights: how fast it forgets an old return."""
+
+    def reference_for(self, symbol: Symbol) -> Decimal:
+        """The reference of `symbol`: its own, else the desk's."""
+        return self.symbol_reference_bps.get(symbol, self.reference_bps)
 
     @field_validator("limits")
     @classmethod
@@ -310,12 +330,13 @@ def observe(
     return VolatilityEstimate(mid=mid, ts_ns=ts_ns, variance=variance, returns=estimate.returns + 1)
 
 
-def volatility_factor(per_minute_bps: Decimal, rule: VolatilityRule) -> Decimal:
-    """The raw factor, reference / realised: below 1 above the reference (never below the
-    floor), above 1 while calmer (at most 2)."""
-    if per_minute_bps * 2 <= rule.reference_bps:
+def volatility_factor(per_minute_bps: Decimal, rule: VolatilityRule, symbol: Symbol) -> Decimal:
+    """The raw factor of `symbol`, reference / realised: below 1 above its reference (never
+    below the floor), above 1 while calmer (at most 2)."""
+    reference = rule.reference_for(symbol)
+    if per_minute_bps * 2 <= reference:
         return _CALM
-    return max(rule.floor, rule.reference_bps / per_minute_bps)
+    return max(rule.floor, reference / per_minute_bps)
 
 
 def next_volatility_factor(current: Decimal | None, raw: Decimal, floor: Decimal) -> Decimal:

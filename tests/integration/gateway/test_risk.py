@@ -252,6 +252,7 @@ async def test_put_a_scaling_rule_stores_it_with_the_limits_audits_it_and_keeps_
     assert set_.json()["scaling"]["volatility"] == {
         "limits": ["max_order_notional"],
         "referenceBps": "25",
+        "symbolReferenceBps": {},
         "floor": "0.25",
         "halfLifeS": 300,
     }

@@ -194,10 +194,31 @@ def test_the_first_return_sets_the_variance_and_older_mids_change_nothing() -> N
 def test_the_factor_is_reference_over_realised_never_below_the_floor() -> None:
     rule = VolatilityRule(limits=("max_inventory_usd",), reference_bps=D(20), floor=D("0.25"))
 
-    assert volatility_factor(D(20), rule) == 1
-    assert volatility_factor(D(10), rule) == 2  # calmer: the factor may step back up
-    assert volatility_factor(D(40), rule) == D("0.5")
-    assert volatility_factor(D(1000), rule) == D("0.25")
+    assert volatility_factor(D(20), rule, BTC) == 1
+    assert volatility_factor(D(10), rule, BTC) == 2  # calmer: the factor may step back up
+    assert volatility_factor(D(40), rule, BTC) == D("0.5")
+    assert volatility_factor(D(1000), rule, BTC) == D("0.25")
+
+
+def test_a_symbol_may_have_its_own_reference() -> None:
+    rule = VolatilityRule.model_validate(
+        {
+            "limits": ["max_inventory_usd"],
+            "reference_bps": "20",
+            "symbol_reference_bps": {"DOGEUSDT": "80"},
+        }
+    )
+
+    assert volatility_factor(D(80), rule, Symbol("DOGEUSDT")) == 1
+    assert volatility_factor(D(80), rule, BTC) == D("0.25")
+    with pytest.raises(ValidationError, match="symbol 'doge' is invalid"):
+        VolatilityRule.model_validate(
+            {
+                "limits": ["max_inventory_usd"],
+                "reference_bps": "20",
+                "symbol_reference_bps": {"doge": "80"},
+            }
+        )
 
 
 def test_the_factor_steps_down_at_once_and_up_only_a_whole_step_later() -> None:

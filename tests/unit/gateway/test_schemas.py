@@ -119,6 +119,7 @@ def test_the_scaling_rule_shows_in_camel_case_and_reads_back_as_the_rule() -> No
     assert shown["volatility"] == {
         "limits": ["max_inventory_usd"],
         "referenceBps": "30",
+        "symbolReferenceBps": {},
         "floor": "0.25",
         "halfLifeS": 300,
     }
