@@ -3,7 +3,8 @@
 orders.requests, orders.approved, orders.events, control, audit (group archive)
     ──▶ ArchiveWriter ──▶ s3://{bucket}/{prefix}/date=/hour=/*.ndjson.gz + manifests
                       └─▶ CloudWatch Logs (MMX_ARCHIVE_LOG_GROUP, optional)
-every stream_health_interval_s ──▶ BacklogGauges (audit_archive_backlog, ..._oldest_...)
+every stream_health_interval_s ──▶ BacklogGauges (audit_archive_backlog, ..._oldest_...;
+                                   then the trim of what every group acknowledged)
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _wire(runtime: ServiceRuntime, settings: ArchiveSettings) -> None:
         consumer=consumer,
         logs=logs,
     )
-    gauges = BacklogGauges(runtime.redis, runtime.metrics, writer)
+    gauges = BacklogGauges(runtime.redis, runtime.metrics, writer, keep_s=settings.stream_keep_s)
     backlog = Periodic("archive-backlog", settings.stream_health_interval_s, gauges.refresh)
     runtime.add_runner(_Closing(store, logs))
     runtime.add_runner(writer)

@@ -45,6 +45,7 @@ from libs.common.bus_loop import poll_until_stopped, require_bytes_client
 from libs.common.bus_types import DATA_FIELD, Ack, ConsumerSpec, PoisonMessage
 from libs.common.messages import Envelope
 from libs.common.metrics import ArchiveWrite, EngineMetrics
+from libs.common.stream_trim import trim_acked
 from libs.common.tasks import cancel_and_wait, wait_or_timeout
 from services.archive.cloudwatch import CloudWatchLogsSink
 from services.archive.layout import ArchivedEvent, ArchiveObject, build_object, by_partition
@@ -444,11 +445,16 @@ class BacklogGauges:
     """`audit_archive_backlog` and `audit_archive_oldest_unarchived_seconds` per stream, and
     the stream gauges of the archive group (`stream_lag`, `stream_pending`,
     `stream_length`, `dead_letter_length`, `subscriber_last_poll_timestamp_seconds`), read
-    from Redis: every instance reports the same values."""
+    from Redis: every instance reports the same values. Then, from the same replies, it
+    trims the streams below what every group acknowledged (`libs.common.stream_trim`), as
+    every service's stream health does for the streams it reads: `control` and `audit` have
+    no other reader with a group, so the archive is the one that trims them."""
 
     redis: Redis
     metrics: EngineMetrics
     writer: ArchiveWriter
+    keep_s: float = 60.0
+    """`stream_keep_s`: the recent window a trim keeps."""
     lag_cap: int = 100_001
     last_values: dict[str, tuple[int, float]] = field(default_factory=dict)
     """stream -> (backlog, oldest age s) as last set, for tests."""
@@ -486,6 +492,19 @@ class BacklogGauges:
             if isinstance(dead, int):
                 self.metrics.dead_letter_length.labels(stream=name).set(dead)
             self.last_values[name] = (backlog, age)
+        trimmed = [
+            (stream, replies[4 * index], replies[4 * index + 2])
+            for index, stream in enumerate(STREAMS)
+            if stream.maxlen is None and isinstance(replies[4 * index], list)
+        ]
+        if trimmed:
+            await trim_acked(
+                self.redis,
+                self.keep_s,
+                [stream for stream, _, _ in trimmed],
+                infos=[infos for _, infos, _ in trimmed],
+                lengths={s.name: n for s, _, n in trimmed if isinstance(n, int)},
+            )
 
     async def _unread(self, stream: str, info: Mapping[str, Any]) -> tuple[int, int]:
         """(entries not yet delivered to the group, the ms of the oldest of them or 0)."""
