@@ -42,20 +42,27 @@ from libs.common.stores import (
     RedisRiskStateStore,
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
+from libs.common.stores.leases import TickLease
 from libs.common.stores.marks import RedisMarkStore
 from libs.common.timings import publish_and_check
 from services.risk.amending import AMEND_NAMESPACE
-from services.risk.audit import ExposureAuditor
+from services.risk.audit import AUDIT_LEASE, ExposureAuditor
 from services.risk.causes import CauseLimits, CauseWatch
 from services.risk.deciding import Decider
 from services.risk.decisions import DecisionStore
 from services.risk.edge import EdgeBook, EdgeWatch
 from services.risk.events import OrderEventsHandler
-from services.risk.markouts import MarkoutBook, MarkoutFreeze, MarkoutSettler, horizon_ms
+from services.risk.markouts import (
+    MARKOUT_LEASE,
+    MarkoutBook,
+    MarkoutFreeze,
+    MarkoutSettler,
+    horizon_ms,
+)
 from services.risk.monitor import RiskMonitor
-from services.risk.recovery import AutoRecovery
+from services.risk.recovery import RECOVERY_LEASE, AutoRecovery
 from services.risk.requests import RequestsHandler
-from services.risk.scaling import LimitScaler
+from services.risk.scaling import SCALING_LEASE, LimitScaler
 from services.risk.settings import RiskSettings
 
 STATE_MONITOR = "risk.monitor"
@@ -82,6 +89,11 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     clock = time.time_ns
     orders, risk, marks = RedisOrderStore(redis), RedisRiskStateStore(redis), RedisMarkStore(redis)
     ledger = RedisExposureLedger(redis)
+    leases = RedisLeaseStore(redis)
+
+    def lease(name: str, interval_s: float) -> TickLease:
+        return TickLease.every(leases, name, settings.instance, interval_s)
+
     reader = RiskReader(redis, ledger=ledger, mark_max_age_s=settings.mark_max_age_s)
     horizons = [horizon_ms(h) for h in settings.markout_horizons_s]
     book = EdgeBook(
@@ -143,18 +155,16 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     auditor = ExposureAuditor(
         redis=redis,
         ledger=ledger,
-        leases=RedisLeaseStore(redis),
+        lease=lease(AUDIT_LEASE, settings.audit_interval_s),
         bus=bus,
         metrics=metrics,
-        owner=settings.instance,
-        lease_ttl_ms=int(settings.audit_interval_s * 3000),
     )
     markouts = MarkoutSettler(
         book=MarkoutBook(redis, window_s=settings.markout_window_s),
         figures=book,
         marks=marks,
         risk=risk,
-        leases=RedisLeaseStore(redis),
+        lease=lease(MARKOUT_LEASE, settings.markout_interval_s),
         metrics=metrics,
         horizons_ms=horizons,
         freeze=MarkoutFreeze(
@@ -163,8 +173,6 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
             min_fills=settings.markout_min_fills,
         ),
         settle_delay_ms=int(settings.markout_settle_delay_s * 1000),
-        owner=settings.instance,
-        lease_ttl_ms=max(1_000, int(settings.markout_interval_s * 3000)),
         actor=actor,
         clock=clock,
     )
@@ -172,7 +180,7 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         redis=redis,
         risk=risk,
         reader=reader,
-        leases=RedisLeaseStore(redis),
+        lease=lease(RECOVERY_LEASE, settings.recovery_check_interval_s),
         idempotency=RedisIdempotencyStore(redis),
         bus=bus,
         metrics=metrics,
@@ -181,8 +189,6 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
             warmup_ns=int(settings.recovery_warmup_s * NS_PER_SECOND),
             max_per_hour=settings.recovery_max_per_hour,
         ),
-        owner=settings.instance,
-        lease_ttl_ms=max(1_000, int(settings.recovery_check_interval_s * 3000)),
         clock=clock,
     )
     scaler = LimitScaler(
@@ -190,10 +196,8 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         risk=risk,
         marks=marks,
         reader=reader,
-        leases=RedisLeaseStore(redis),
+        lease=lease(SCALING_LEASE, settings.scaling_interval_s),
         bus=bus,
-        owner=settings.instance,
-        lease_ttl_ms=max(1_000, int(settings.scaling_interval_s * 3000)),
         clock=clock,
     )
     periodic = Periodic("risk-monitor", settings.refresh_interval_s, monitor.refresh)

@@ -20,9 +20,9 @@ from libs.common.bus import Bus
 from libs.common.domain.exposure import from_units
 from libs.common.messages import Envelope, ExposureRepaired
 from libs.common.metrics import EngineMetrics, ExposureDriftKind
-from libs.common.stores import LeaseStore
 from libs.common.stores.exposure import ExposureLedger
 from libs.common.stores.exposure_audit import Drift, audit_symbol
+from libs.common.stores.leases import TickLease
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +37,19 @@ class ExposureAuditor:
         *,
         redis: Redis,
         ledger: ExposureLedger,
-        leases: LeaseStore,
+        lease: TickLease,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
-        owner: str,
-        lease_ttl_ms: int,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
-        self._leases = leases
+        self._lease = lease
         self._bus = bus
         self._metrics = metrics
-        self._owner = owner
-        self._lease_ttl_ms = lease_ttl_ms
 
     async def run(self) -> list[Drift]:
         """Audit every symbol if this instance holds the lease; the repairs made."""
-        if not await self._leases.acquire(AUDIT_LEASE, self._owner, self._lease_ttl_ms):
+        if not await self._lease.held():
             return []
         drifts: list[Drift] = []
         for symbol in sorted(await self._ledger.symbols()):

@@ -61,8 +61,9 @@ from libs.common.domain.time import NS_PER_MS
 from libs.common.freeze import trigger_freeze
 from libs.common.messages import OrderFilled
 from libs.common.metrics import EngineMetrics, FreezeReason, markout_source
-from libs.common.stores import LeaseStore, RiskStateStore
+from libs.common.stores import RiskStateStore
 from libs.common.stores._support import LuaScript, ScriptCall, run_scripts, text
+from libs.common.stores.leases import TickLease
 from libs.common.stores.marks import Mark, MarkStore
 from libs.common.topology import (
     MARKOUTS_PENDING_KEY,
@@ -345,13 +346,11 @@ class MarkoutSettler:
         figures: EdgeFigures,
         marks: MarkStore,
         risk: RiskStateStore,
-        leases: LeaseStore,
+        lease: TickLease,
         metrics: EngineMetrics,
         horizons_ms: Sequence[int],
         freeze: MarkoutFreeze,
         settle_delay_ms: int,
-        owner: str,
-        lease_ttl_ms: int,
         actor: str,
         clock: Callable[[], int],
     ) -> None:
@@ -359,20 +358,18 @@ class MarkoutSettler:
         self._figures = figures
         self._marks = marks
         self._risk = risk
-        self._leases = leases
+        self._lease = lease
         self._metrics = metrics
         self._sources = {h: markout_source(Decimal(h) / 1000) for h in horizons_ms}
         self._freeze = freeze
         self._settle_delay_ms = settle_delay_ms
-        self._owner = owner
-        self._lease_ttl_ms = lease_ttl_ms
         self._actor = actor
         self._clock = clock
         self._last_bucket: int | None = None
 
     async def run(self) -> int:
         """Settle the due markouts if this instance holds the lease; how many it counted."""
-        if not await self._leases.acquire(MARKOUT_LEASE, self._owner, self._lease_ttl_ms):
+        if not await self._lease.held():
             self._last_bucket = None  # once holding again, re-read every published window
             return 0
         now_ns = self._clock()

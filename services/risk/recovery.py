@@ -59,7 +59,8 @@ from libs.common.metrics import (
     RecoveryOutcome,
 )
 from libs.common.risk_view import RiskReader, utilisation
-from libs.common.stores import IdempotencyStore, LeaseStore, RiskStateStore, TradingStatus
+from libs.common.stores import IdempotencyStore, RiskStateStore, TradingStatus
+from libs.common.stores.leases import TickLease
 from libs.common.venue_circuits import read_circuit_fields
 
 log = logging.getLogger(__name__)
@@ -82,25 +83,21 @@ class AutoRecovery:
         redis: Redis,
         risk: RiskStateStore,
         reader: RiskReader,
-        leases: LeaseStore,
+        lease: TickLease,
         idempotency: IdempotencyStore,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
         policy: RecoveryPolicy,
-        owner: str,
-        lease_ttl_ms: int,
         clock: Callable[[], int],
     ) -> None:
         self._redis = redis
         self._risk = risk
         self._reader = reader
-        self._leases = leases
+        self._lease = lease
         self._idempotency = idempotency
         self._bus = bus
         self._metrics = metrics
         self._policy = policy
-        self._owner = owner
-        self._lease_ttl_ms = lease_ttl_ms
         self._clock = clock
         self._watching: tuple[str, int] | None = None
         """(generation, epoch) of the state whose cause `_cleared_since` is about."""
@@ -108,7 +105,7 @@ class AutoRecovery:
 
     async def run(self) -> Step:
         """Look once (if holding the lease) and take the step due; the step decided."""
-        if not await self._leases.acquire(RECOVERY_LEASE, self._owner, self._lease_ttl_ms):
+        if not await self._lease.held():
             self._watching = self._cleared_since = None  # a new holder waits afresh
             return Step.NOTHING
         now_ns = self._clock()

@@ -37,9 +37,10 @@ from libs.common.domain.limit_scaling import (
 from libs.common.messages import Envelope, LimitsScaled
 from libs.common.metrics import ALL_SYMBOLS
 from libs.common.risk_view import RiskReader, RiskView
-from libs.common.stores import LeaseStore, RiskStateStore
+from libs.common.stores import RiskStateStore
 from libs.common.stores import volatility as vol_store
 from libs.common.stores._support import text
+from libs.common.stores.leases import TickLease
 from libs.common.stores.marks import MarkStore
 from libs.common.stores.volatility import SymbolVolatility
 
@@ -58,25 +59,21 @@ class LimitScaler:
         risk: RiskStateStore,
         marks: MarkStore,
         reader: RiskReader,
-        leases: LeaseStore,
+        lease: TickLease,
         bus: Bus[Envelope],
-        owner: str,
-        lease_ttl_ms: int,
         clock: Callable[[], int],
     ) -> None:
         self._redis = redis
         self._risk = risk
         self._marks = marks
         self._reader = reader
-        self._leases = leases
+        self._lease = lease
         self._bus = bus
-        self._owner = owner
-        self._lease_ttl_ms = lease_ttl_ms
         self._clock = clock
 
     async def run(self) -> list[LimitsScaled]:
         """Estimate and announce once (if holding the lease); the announcements made."""
-        if not await self._leases.acquire(SCALING_LEASE, self._owner, self._lease_ttl_ms):
+        if not await self._lease.held():
             return []
         rule = await self._risk.get_scaling()
         if rule is not None and rule.volatility is not None:

@@ -17,6 +17,7 @@ must therefore stay idempotent (order updates are compare-and-set, fills dedupe 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -48,6 +49,27 @@ class LeaseStore(Protocol):
 def _check_ttl(ttl_ms: int) -> None:
     if ttl_ms < 1:
         raise ValueError(f"ttl_ms {ttl_ms} is invalid: expected >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class TickLease:
+    """The lease of a job one instance does each tick (the exposure audit, markouts, the
+    auto-recovery, the limit scaler): `held()` takes or extends it; a tick that finds it
+    held by another instance does nothing."""
+
+    store: LeaseStore
+    name: str
+    owner: str
+    ttl_ms: int
+
+    @classmethod
+    def every(cls, store: LeaseStore, name: str, owner: str, interval_s: float) -> TickLease:
+        """Held for three ticks (at least 1 s): a holder that stops is replaced within three."""
+        return cls(store, name, owner, max(1_000, int(interval_s * 3000)))
+
+    async def held(self) -> bool:
+        """Take the lease, or extend it if this owner holds it: True while held."""
+        return await self.store.acquire(self.name, self.owner, self.ttl_ms)
 
 
 class InMemoryLeaseStore:

@@ -20,8 +20,9 @@ from libs.common.risk_view import RiskReader
 from libs.common.service import EnvelopeCodec, ServiceRuntime
 from libs.common.stores import RedisLeaseStore, volatility
 from libs.common.stores.exposure_redis import RedisExposureLedger
+from libs.common.stores.leases import TickLease
 from libs.common.stores.marks import Mark
-from services.risk.scaling import LimitScaler
+from services.risk.scaling import SCALING_LEASE, LimitScaler
 from tests.integration.bus.helpers import wait_until
 from tests.integration.risk.helpers import BTC, Desk, running_risk, sample
 
@@ -100,10 +101,8 @@ async def test_the_scaler_announces_a_window_once_when_it_opens_and_once_when_it
         risk=desk.risk,
         marks=desk.marks,
         reader=RiskReader(redis, ledger=RedisExposureLedger(redis)),
-        leases=RedisLeaseStore(redis),
+        lease=TickLease(RedisLeaseStore(redis), SCALING_LEASE, "risk-a", 5_000),
         bus=Bus(redis, EnvelopeCodec()),
-        owner="risk-a",
-        lease_ttl_ms=5_000,
         clock=lambda: now[0],
     )
     await desk.mark("60000")

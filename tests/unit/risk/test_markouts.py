@@ -19,11 +19,13 @@ from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import OrderFilled
 from libs.common.metrics import EdgeSource, EngineMetrics, markout_source
 from libs.common.stores import InMemoryLeaseStore, InMemoryRiskStateStore
+from libs.common.stores.leases import TickLease
 from libs.common.stores.marks import InMemoryMarkStore, Mark
 from libs.common.topology import MARKOUTS_PENDING_KEY, markout_bucket_key
 from services.risk.edge import EdgeBook
 from services.risk.markouts import (
     MARKOUT_BUCKETS,
+    MARKOUT_LEASE,
     Buckets,
     MarkoutBook,
     MarkoutFreeze,
@@ -243,13 +245,11 @@ class Desk:
             figures=self.edges,
             marks=self.marks,
             risk=self.risk,
-            leases=self.leases,
+            lease=TickLease(self.leases, MARKOUT_LEASE, owner, 60_000),
             metrics=self.metrics,
             horizons_ms=[200, 500],
             freeze=self.freeze,
             settle_delay_ms=0,
-            owner=owner,
-            lease_ttl_ms=60_000,
             actor="risk:test",
             clock=time.time_ns,
         )
