@@ -10,7 +10,7 @@ import pytest
 from services import local_prometheus
 from services.cli import build_parser
 from services.stack import free_port_block
-from services.up_plan import UpPlan, plan_up, process_specs
+from services.up_plan import BASE_OFFSETS, UpPlan, plan_up, process_specs
 
 TARGETS = {"gateway": ["127.0.0.1:18080"], "router": ["127.0.0.1:19101", "127.0.0.1:19111"]}
 
@@ -38,7 +38,7 @@ def test_config_refuses_a_job_without_targets() -> None:
 
 
 def _plan(tmp_path: Path, *extra: str) -> UpPlan:
-    base = free_port_block(5)
+    base = free_port_block(len(BASE_OFFSETS))  # one port per service of `mmx up`
     args = build_parser().parse_args(
         ["up", "--base-port", str(base), "--data-dir", str(tmp_path), *extra]
     )
