@@ -46,7 +46,7 @@ from libs.common.domain.exposure import (
     to_units,
 )
 from libs.common.domain.ids import Symbol
-from libs.common.domain.limit_scaling import Scale, ScalingRule
+from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS, Scale, ScalingRule
 from libs.common.domain.positions import Position, net_pnl
 from libs.common.domain.risk_checks import RiskLimits, daily_loss_breach
 from libs.common.domain.time import NS_PER_MS, NS_PER_SECOND, seconds_to_ns
@@ -58,7 +58,8 @@ from libs.common.stores.marks import Mark, decode_mark
 from libs.common.stores.positions_redis import read_versioned
 from libs.common.stores.risk_state import decode_scaling
 from libs.common.stores.risk_state_redis import decode_limits, decode_status
-from libs.common.stores.volatility import factors as volatility_factors
+from libs.common.stores.volatility import SymbolVolatility
+from libs.common.stores.volatility import decode_all as decode_volatility
 from libs.common.topology import (
     EXPOSURE_SYMBOLS_KEY,
     FREEZE_KEY,
@@ -78,6 +79,18 @@ PNL_BASELINE_TTL_S = 3 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
+class LimitScope:
+    """The desk's limits (symbol None, label `ALL`) or a symbol's, as scaling sees them."""
+
+    label: str
+    symbol: Symbol | None
+    scalable: frozenset[str]
+    """The scalable limits checked at this scope (desk-wide ones for the desk)."""
+    limits: RiskLimits
+    """The limits in force."""
+
+
+@dataclass(frozen=True, slots=True)
 class RiskView:
     """The risk state at `now_ns` over `symbols` (see the module docstring)."""
 
@@ -87,6 +100,9 @@ class RiskView:
     """The desk limits as set, before the scaling rule."""
     scale: Scale
     """What scales the limits now (`domain.limit_scaling`)."""
+    volatility: Mapping[Symbol, SymbolVolatility]
+    """Each symbol's realised-volatility estimate and factor, while the rule scales with
+    volatility (empty otherwise)."""
     desk_limits: RiskLimits
     """The desk limits in force: configured, scaled."""
     symbol_limits: Mapping[Symbol, RiskLimits]
@@ -119,6 +135,11 @@ class RiskView:
     def limits(self, symbol: Symbol) -> RiskLimits:
         """The limits in force for `symbol`: the desk's with its overrides, scaled."""
         return self.symbol_limits.get(symbol, self.desk_limits)
+
+    def limit_scopes(self) -> list[LimitScope]:
+        """The desk (`ALL`), then each symbol: its scalable limits and its limits in force."""
+        desk = LimitScope(ALL_SYMBOLS, None, DESK_LIMITS, self.desk_limits)
+        return [desk, *(LimitScope(s, s, SYMBOL_LIMITS, self.limits(s)) for s in self.symbols)]
 
     def position_qty(self, symbol: Symbol) -> Decimal:
         position = self.positions.get(symbol)
@@ -194,8 +215,11 @@ class RiskReader:
             totals, rates = await asyncio.gather(
                 self._ledger.books(known), self._ledger.rates(known, now_ns // NS_PER_MS)
             )
-        scale = Scale.at(self._rule(rule), now_ns, volatility_factors(volatility))
-        return self._view(now_ns, status, desk, baseline, scale, parts, totals, rates)
+        scaling = self._rule(rule)
+        # decoded only while the rule scales with it: each symbol's entry is JSON
+        estimates = decode_volatility(volatility) if scaling and scaling.volatility else {}
+        scale = Scale.at(scaling, now_ns, {s: e.factor for s, e in estimates.items()})
+        return self._view(now_ns, status, desk, baseline, scale, estimates, parts, totals, rates)
 
     def _rule(self, raw: bytes | None) -> ScalingRule | None:
         """The stored rule, decoded once per change (it is read with every view)."""
@@ -210,6 +234,7 @@ class RiskReader:
         desk: Mapping[Any, Any],
         baseline: bytes | str | None,
         scale: Scale,
+        estimates: Mapping[Symbol, SymbolVolatility],
         parts: Mapping[Symbol, _Part],
         totals: dict[Symbol, SymbolBook],
         rates: dict[Symbol, int],
@@ -223,6 +248,7 @@ class RiskReader:
             status=decode_status(status),
             configured_desk_limits=configured,
             scale=scale,
+            volatility=estimates,
             desk_limits=scale.apply(configured, None),
             symbol_limits={
                 s: scale.apply(decode_limits(desk, p.overrides), s) for s, p in parts.items()

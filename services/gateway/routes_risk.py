@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated
 
@@ -25,7 +24,6 @@ from libs.common.domain.exposure import (
     to_units,
 )
 from libs.common.domain.ids import ClientOrderId, Symbol, new_client_order_id
-from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS
 from libs.common.domain.risk_checks import OrderIntent, TradingState, order_denial
 from libs.common.domain.time import NS_PER_SECOND, seconds_to_ns
 from libs.common.freeze import request_unfreeze, trigger_freeze
@@ -39,8 +37,7 @@ from libs.common.messages import (
 )
 from libs.common.metrics import ALL_SYMBOLS, FreezeReason
 from libs.common.risk_view import RiskView, utilisation
-from libs.common.stores import UnfreezeOutcome, volatility
-from libs.common.stores.volatility import SymbolVolatility
+from libs.common.stores import UnfreezeOutcome
 from services.gateway import circuits
 from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
@@ -77,15 +74,14 @@ CIRCUIT_SETTLE_S = 2.0
 async def get_risk(gateway: GatewayDep) -> RiskState:
     """Live limits, their utilisation, P&L today, the trading state and the freeze history."""
     limit = gateway.settings.freeze_history_limit
-    view, history, venue_circuits, estimates = await asyncio.gather(
+    view, history, venue_circuits = await asyncio.gather(
         gateway.snapshots.read(gateway.clock_ns(), books=True),
         gateway.risk.freeze_history(limit),
         circuits.read_circuits(gateway.redis),
-        volatility.read_all(gateway.redis),
     )
     return RiskState(
         limits=Limits.of(view.configured_desk_limits, view.scale.rule),
-        effective_limits=_effective(view, estimates),
+        effective_limits=_effective(view),
         trading=TradingView.of(view.status),
         utilisation=_utilisation(view),
         pnl_today=view.pnl_today,
@@ -203,22 +199,17 @@ async def _check(gateway: Gateway, intent: OrderIntent) -> str | None:
     return None if denied is None else explain(denied, candidate, view.status.state)
 
 
-def _effective(
-    view: RiskView, estimates: Mapping[Symbol, SymbolVolatility]
-) -> list[EffectiveLimits]:
+def _effective(view: RiskView) -> list[EffectiveLimits]:
     rows = []
-    scopes = [(ALL_SYMBOLS, None, DESK_LIMITS), *((s, s, SYMBOL_LIMITS) for s in view.symbols)]
-    uses_volatility = view.scale.rule is not None and view.scale.rule.volatility is not None
-    for scope, symbol, names in scopes:
-        limits = view.desk_limits if symbol is None else view.limits(symbol)
-        estimate = estimates.get(symbol) if symbol is not None and uses_volatility else None
+    for scope in view.limit_scopes():
+        entry = view.volatility.get(scope.symbol) if scope.symbol is not None else None
         rows.append(
             EffectiveLimits(
-                symbol=scope,
-                limits={n: Decimal(getattr(limits, n)) for n in sorted(names)},
-                factors=view.scale.factors(symbol),
-                reasons=view.scale.reasons(symbol),
-                volatility_bps=None if estimate is None else estimate.estimate.per_minute_bps,
+                symbol=scope.label,
+                limits={n: Decimal(getattr(scope.limits, n)) for n in sorted(scope.scalable)},
+                factors=view.scale.factors(scope.symbol),
+                reasons=view.scale.reasons(scope.symbol),
+                volatility_bps=None if entry is None else entry.estimate.per_minute_bps,
             )
         )
     return rows

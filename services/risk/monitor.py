@@ -30,12 +30,10 @@ from redis.asyncio import Redis
 
 from libs.common.batching import Clock
 from libs.common.bus import Bus
-from libs.common.domain.ids import Symbol
-from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS
 from libs.common.domain.risk_checks import FreezeClass, TradingState, daily_loss_breach
 from libs.common.freeze import trigger_freeze, trigger_reducing
 from libs.common.messages import Envelope
-from libs.common.metrics import ALL_SYMBOLS, EngineMetrics, FreezeReason
+from libs.common.metrics import EngineMetrics, FreezeReason
 from libs.common.risk_view import (
     RiskReader,
     RiskView,
@@ -43,7 +41,7 @@ from libs.common.risk_view import (
     utc_day,
     utilisation,
 )
-from libs.common.stores import IdempotencyStore, RiskStateStore, volatility
+from libs.common.stores import IdempotencyStore, RiskStateStore
 from services.risk.causes import CauseWatch
 from services.risk.edge import EdgeBook
 
@@ -114,23 +112,13 @@ class RiskMonitor:
         """The scalable limits in force, their factors and (while the rule scales with it)
         each symbol's realised volatility."""
         metrics = self._metrics
-        scopes: list[tuple[str, Symbol | None, frozenset[str]]] = [
-            (ALL_SYMBOLS, None, DESK_LIMITS),
-            *((s, s, SYMBOL_LIMITS) for s in view.symbols),
-        ]
-        for scope, symbol, names in scopes:
-            limits = view.desk_limits if symbol is None else view.limits(symbol)
-            factors = view.scale.factors(symbol)
-            for name in sorted(names):
-                metrics.risk_limit.labels(limit=name, symbol=scope).set(
-                    float(getattr(limits, name))
-                )
-                factor = float(factors.get(name, 1))
-                metrics.risk_limit_factor.labels(limit=name, symbol=scope).set(factor)
-        rule = view.scale.rule
-        estimates: dict[Symbol, volatility.SymbolVolatility] = {}
-        if rule is not None and rule.volatility is not None:
-            estimates = await volatility.read_all(self._redis)
+        for scope in view.limit_scopes():
+            factors = view.scale.factors(scope.symbol)
+            for name in sorted(scope.scalable):
+                labels = {"limit": name, "symbol": scope.label}
+                metrics.risk_limit.labels(**labels).set(float(getattr(scope.limits, name)))
+                metrics.risk_limit_factor.labels(**labels).set(float(factors.get(name, 1)))
+        estimates = view.volatility
         for held, entry in estimates.items():
             bps = float(entry.estimate.per_minute_bps)
             metrics.realised_volatility.labels(symbol=held).set(bps)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -35,7 +34,6 @@ from libs.common.domain.limit_scaling import (
     volatility_factor,
 )
 from libs.common.messages import Envelope, LimitsScaled
-from libs.common.metrics import ALL_SYMBOLS
 from libs.common.risk_view import RiskReader, RiskView
 from libs.common.stores import RiskStateStore
 from libs.common.stores import volatility as vol_store
@@ -115,28 +113,26 @@ class LimitScaler:
     async def _announce(self, view: RiskView) -> list[LimitsScaled]:
         announced = await self._redis.hgetall(topology.RISK_SCALED_KEY)
         before = {text(k): _factors(orjson.loads(v)) for k, v in announced.items()}
-        scopes: list[tuple[str, Any]] = [(ALL_SYMBOLS, None), *((s, s) for s in view.symbols)]
         made = []
-        for scope, symbol in scopes:
-            factors = view.scale.factors(symbol)
-            if factors == before.get(scope, {}):
+        for scope in view.limit_scopes():
+            factors = view.scale.factors(scope.symbol)
+            if factors == before.get(scope.label, {}):
                 continue
-            limits = view.desk_limits if symbol is None else view.limits(symbol)
-            changed = sorted(set(factors) | set(before.get(scope, {})))
-            reasons = view.scale.reasons(symbol)
+            changed = sorted(set(factors) | set(before.get(scope.label, {})))
+            reasons = view.scale.reasons(scope.symbol)
             event = LimitsScaled(
-                symbol=scope,
+                symbol=scope.label,
                 factors=factors,
-                limits={name: Decimal(getattr(limits, name)) for name in changed},
+                limits={name: Decimal(getattr(scope.limits, name)) for name in changed},
                 reason="; ".join(reasons) if reasons else "nothing scales: as configured",
             )
             async with self._redis.pipeline(transaction=True) as pipe:
                 self._bus.add(pipe, topology.AUDIT, Envelope.wrap(event))
-                pipe.hset(topology.RISK_SCALED_KEY, scope, _encode(factors))
+                pipe.hset(topology.RISK_SCALED_KEY, scope.label, _encode(factors))
                 await pipe.execute()
             log.warning(
                 "limits of %s scaled (%s): %s",
-                scope,
+                scope.label,
                 event.reason,
                 ", ".join(f"{n} {v}" for n, v in event.limits.items()),
             )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Annotated, Literal, get_args
@@ -280,11 +280,6 @@ def _scale(name: str, value: Decimal | int, factor: Decimal) -> Decimal | int:
     rounded = max(_CENT, product.quantize(_CENT, ROUND_DOWN))
     whole = rounded.to_integral_value()
     return whole.quantize(_ONE) if rounded == whole else rounded.normalize()
-
-
-def scaled_values(limits: RiskLimits, names: Iterable[str] = SCALABLE_LIMITS) -> dict[str, str]:
-    """The named limits of `limits` as exact strings (for events and comparisons)."""
-    return {name: str(getattr(limits, name)) for name in names}
 
 
 # -- Realised volatility --------------------------------------------------------------------

@@ -3,8 +3,9 @@
 `RISK_VOLATILITY_KEY` is a hash: symbol -> JSON {mid, ts, var, n, bps, factor}, the
 `domain.limit_scaling.VolatilityEstimate` fields, the volatility per minute in bps and the
 factor in force. One writer (the risk instance holding the `risk-limit-scaling` lease)
-replaces the entries it updates each tick; the checks read every factor with the rest of the
-risk view, in the same round trip.
+replaces the entries it updates each tick; the risk view reads the hash in its one pipeline
+and decodes it only while the rule scales with volatility (`RiskView.volatility`): the
+checks, the gauges and `GET /v1/risk` all take it from there.
 """
 
 from __future__ import annotations
@@ -70,11 +71,6 @@ def decode_all(record: Mapping[Any, Any]) -> dict[Symbol, SymbolVolatility]:
         except (ValueError, KeyError, TypeError, InvalidOperation) as error:
             log.error("volatility entry %r is invalid, ignored: %s", text(key), error)
     return decoded
-
-
-def factors(record: Mapping[Any, Any]) -> dict[Symbol, Decimal]:
-    """Each symbol's factor in force, from the hash as read."""
-    return {s: v.factor for s, v in decode_all(record).items()}
 
 
 async def read_all(redis: Redis) -> dict[Symbol, SymbolVolatility]:
