@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from services.archive.layout import ArchivedEvent
-from services.archive.store import S3_CONNECT_TIMEOUT_S, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT_S
+from services.archive.store import aws_client
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,9 @@ class CloudWatchLogsSink:
         endpoint_url: str | None = None,
         session: Any = None,
     ) -> None:
-        import boto3  # here, not at import: `mmx` starts without loading boto3
-        from botocore.config import Config
-
-        config = Config(
-            connect_timeout=S3_CONNECT_TIMEOUT_S,
-            read_timeout=S3_READ_TIMEOUT_S,
-            retries={"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
-        )
-        session = session or boto3.session.Session()
         self.log_group = log_group
         self.log_stream = log_stream
-        self._client = session.client(
-            "logs", region_name=region, endpoint_url=endpoint_url, config=config
-        )
+        self._client = aws_client("logs", region, endpoint_url, session)
         self._stream_ready = False
 
     async def put(self, events: Sequence[ArchivedEvent]) -> None:

@@ -92,6 +92,29 @@ class ArchiveLocation:
         return f"file://{Path(self.root, self.prefix)}"
 
 
+def aws_client(
+    service: str,
+    region: str | None,
+    endpoint_url: str | None,
+    session: Any = None,
+    **config: Any,
+) -> Any:
+    """A boto3 client of `service` with the archive's short timeouts and few retries (an
+    outage fails a call in seconds; the archive retries itself). boto3 is imported here, not
+    at import: `mmx` starts without loading it."""
+    import boto3
+    from botocore.config import Config
+
+    settings = Config(
+        connect_timeout=S3_CONNECT_TIMEOUT_S,
+        read_timeout=S3_READ_TIMEOUT_S,
+        retries={"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+        **config,
+    )
+    session = session or boto3.session.Session()
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=settings)
+
+
 class S3ObjectStore:
     """Objects in one S3 bucket (or anything speaking its API: moto, MinIO)."""
 
@@ -103,21 +126,10 @@ class S3ObjectStore:
         endpoint_url: str | None = None,
         session: Any = None,
     ) -> None:
-        import boto3  # here, not at import: `mmx` starts without loading boto3
-        from botocore.config import Config
-
-        config = Config(
-            connect_timeout=S3_CONNECT_TIMEOUT_S,
-            read_timeout=S3_READ_TIMEOUT_S,
-            retries={"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
-            # a custom endpoint (moto, MinIO) has no per-bucket host names
-            s3={"addressing_style": "path"} if endpoint_url else None,
-        )
-        session = session or boto3.session.Session()
         self.bucket = bucket
-        self._client = session.client(
-            "s3", region_name=region, endpoint_url=endpoint_url, config=config
-        )
+        # a custom endpoint (moto, MinIO) has no per-bucket host names
+        path_style = {"addressing_style": "path"} if endpoint_url else None
+        self._client = aws_client("s3", region, endpoint_url, session, s3=path_style)
 
     async def put(
         self, key: str, body: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
