@@ -99,6 +99,8 @@ def plan_up(args: argparse.Namespace, environ: dict[str, str]) -> UpPlan:
         if args.redis_port:
             raise StackError(f"port {redis_port} for Redis is in use: pass another --redis-port")
         redis_port = free_port(host)
+        while redis_port in ports.values():  # the OS may hand out a port planned for a service
+            redis_port = free_port(host)
     data_dir = Path(args.data_dir).resolve()
     gateway_auth = environ.get(GATEWAY_AUTH_ENV) or "disabled"
     if gateway_auth not in GATEWAY_AUTH_MODES:

@@ -91,6 +91,19 @@ def test_up_busy_default_redis_port_falls_back_to_a_free_port(
     assert plan.redis_port != busy_port
 
 
+def test_up_never_gives_the_fallback_redis_port_to_a_service(
+    busy_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = free_port_block(6)
+    handed = iter([base + 5, base + 5, free_port()])  # the OS offers the archive's port first
+    monkeypatch.setattr("services.up_plan.REDIS_DEFAULT_PORT", busy_port)
+    monkeypatch.setattr("services.up_plan.free_port", lambda host: next(handed))
+
+    plan = _plan(["--base-port", str(base)])
+
+    assert plan.redis_port not in plan.ports.values()
+
+
 def test_up_busy_explicit_redis_port_is_refused(busy_port: int) -> None:
     with pytest.raises(StackError, match=f"port {busy_port} for Redis is in use"):
         _plan(["--base-port", str(free_port_block(6)), "--redis-port", str(busy_port)])
