@@ -4,7 +4,7 @@ REST: `X-BAPI-SIGN` must be HMAC-SHA256(secret, timestamp + apiKey + recvWindow 
 where the payload is the raw query string of a GET or the raw body of a POST as received,
 and the timestamp must satisfy `server_time - recv_window <= timestamp < server_time + 1000`.
 WebSocket: `auth` args are [apiKey, expires, HMAC(secret, "GET/realtime" + expires)] with
-`expires` in the future.
+`expires` in the future. Each key trades one account: `uid_of` names its UID.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from libs.common.venue.signing import rest_origin, sign_rest, sign_ws_auth, signatures_match
-from services.venue_sim.engine import errors
+from services.venue_sim.engine import DEFAULT_UID, errors
 from services.venue_sim.engine.errors import SimError
 
 DEFAULT_RECV_WINDOW = 5000
 FUTURE_TOLERANCE_MS = 1000
-UID = "100100100"
-"""The one account every key trades (Bybit UIDs are numeric strings)."""
 
 
 class AuthError(SimError):
@@ -32,8 +30,19 @@ class AuthError(SimError):
 class Authenticator:
     """Verifies signed REST requests and WebSocket `auth` ops against the configured keys."""
 
-    def __init__(self, keys: Mapping[str, str]) -> None:
+    def __init__(self, keys: Mapping[str, str], uids: Mapping[str, str] | None = None) -> None:
+        """`keys`: API key -> secret; `uids`: API key -> UID of its account (absent: every
+        key trades the first account, 100100100)."""
         self.keys = dict(keys)
+        self.uids = {key: (uids or {}).get(key, DEFAULT_UID) for key in self.keys}
+
+    def uid_of(self, key: str) -> str:
+        """The UID of the account an accepted API key trades."""
+        return self.uids[key]
+
+    def keys_of(self, uid: str) -> list[str]:
+        """The API keys that trade the account `uid`."""
+        return [key for key, owner in self.uids.items() if owner == uid]
 
     def check_rest(self, headers: Mapping[str, str], payload: str, now: int) -> str:
         """Return the API key of a correctly signed request, else raise AuthError."""

@@ -1,9 +1,12 @@
-"""Control endpoints under `/sim/` (unsigned, camelCase JSON) that tests use to drive the venue."""
+"""Control endpoints under `/sim/` (unsigned, camelCase JSON) that tests use to drive the venue.
+
+The read-only ones, and the account selector (`?uid=` or `?apiKey=`) of the endpoints
+about one account, are in `control_read`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import fields
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
@@ -12,21 +15,21 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from libs.common.domain.enums import Category, Side
+from services.venue_sim import control_read
+from services.venue_sim.control_read import (
+    account_uid,
+    faults_json,
+    json_response,
+    limits_json,
+    to_camel,
+)
 from services.venue_sim.engine import SimError
 from services.venue_sim.engine.funding import MAX_FUNDING_RATE
 from services.venue_sim.faults import Faults
 from services.venue_sim.gate import STATE
-from services.venue_sim.ratelimit import Limits
-from services.venue_sim.state import SimState
-from services.venue_sim.wire import execution_item, order_item, position_item
+from services.venue_sim.wire import execution_item
 
 B = TypeVar("B", bound="_Body")
-
-
-def to_camel(name: str) -> str:
-    """snake_case -> camelCase, leaving digits alone (ip_per_5s -> ipPer5s)."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 class _Body(BaseModel):
@@ -60,7 +63,8 @@ class TradeBody(_Body):
 
 
 class FundingBody(_Body):
-    """POST /sim/funding: settle one funding interval of a linear symbol at once."""
+    """POST /sim/funding[?uid=|apiKey=]: settle one funding interval of a linear symbol at
+    once, on the selected account's position (the first account's by default)."""
 
     symbol: str
     rate: Decimal = Field(ge=-MAX_FUNDING_RATE, le=MAX_FUNDING_RATE)
@@ -116,10 +120,6 @@ class DropBody(_Body):
     channel: Literal["private", "public", "all"] = "all"
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
 async def _body(request: web.Request, model: type[B]) -> B:
     raw = await request.read()
     try:
@@ -130,25 +130,12 @@ async def _body(request: web.Request, model: type[B]) -> B:
         ) from None
 
 
-def _faults_json(faults: Faults) -> dict[str, Any]:
-    data = {to_camel(f.name): getattr(faults, f.name) for f in fields(Faults)}
-    data["paths"] = sorted(faults.paths) if faults.paths is not None else None
-    data["fired"] = {to_camel(name): n for name, n in faults.fired.items()}
-    return data
-
-
-def _limits_json(state: SimState) -> dict[str, Any]:
-    data = {to_camel(f.name): getattr(state.limits, f.name) for f in fields(Limits)}
-    data["maxActiveOrders"] = state.exchange.max_active_orders
-    return data
-
-
 async def reset(request: web.Request) -> web.Response:
     """Drop orders, fills, positions, faults and limit overrides; wallet back to start."""
     state = request.app[STATE]
     body = await _body(request, ResetBody)
     state.reset(seed=body.seed, market_frozen=body.market_frozen)
-    return _json({"ok": True, "seed": state.seed, "marketFrozen": state.market_frozen})
+    return json_response({"ok": True, "seed": state.seed, "marketFrozen": state.market_frozen})
 
 
 async def mid(request: web.Request) -> web.Response:
@@ -158,10 +145,10 @@ async def mid(request: web.Request) -> web.Response:
     try:
         changes = state.exchange.set_mid(body.category, body.symbol, body.price)
     except SimError as exc:
-        return _json({"error": exc.msg}, 400)
+        return json_response({"error": exc.msg}, 400)
     state.publish(changes)
     market = state.exchange.markets[(body.category, body.symbol)]
-    return _json(
+    return json_response(
         {
             "symbol": body.symbol,
             "category": body.category.value,
@@ -182,27 +169,31 @@ async def trade(request: web.Request) -> web.Response:
             body.category, body.symbol, body.price, body.qty, body.side
         )
     except SimError as exc:
-        return _json({"error": exc.msg}, 400)
+        return json_response({"error": exc.msg}, 400)
     state.publish(changes)
-    return _json({"fills": [execution_item(e, ws=True) for e in changes.executions]})
+    return json_response({"fills": [execution_item(e, ws=True) for e in changes.executions]})
 
 
 async def funding(request: web.Request) -> web.Response:
-    """Settle funding on the symbol's linear position now; answers its executions (none
-    when the position is flat), pushed on the private stream like fills."""
+    """Settle funding on the selected account's linear position of the symbol now; answers
+    its executions (none when the position is flat), pushed on the private stream like
+    fills."""
     state = request.app[STATE]
+    uid = account_uid(request)
     body = await _body(request, FundingBody)
     if body.category is not Category.LINEAR:
-        return _json({"error": f"funding settles linear positions only, not {body.category}"}, 400)
+        return json_response(
+            {"error": f"funding settles linear positions only, not {body.category}"}, 400
+        )
     if (Category.LINEAR, body.symbol) not in state.exchange.markets:
         listed = sorted(s for c, s in state.exchange.markets if c is Category.LINEAR)
-        return _json(
+        return json_response(
             {"error": f"{body.symbol!r} is not a linear symbol this simulator lists: {listed}"},
             400,
         )
-    changes = state.exchange.settle_funding(body.symbol, body.rate)
+    changes = state.exchange.settle_funding(body.symbol, body.rate, uid)
     state.publish(changes)
-    return _json({"executions": [execution_item(e, ws=True) for e in changes.executions]})
+    return json_response({"executions": [execution_item(e, ws=True) for e in changes.executions]})
 
 
 async def market(request: web.Request) -> web.Response:
@@ -215,7 +206,7 @@ async def market(request: web.Request) -> web.Response:
         state.tick_ms = body.tick_ms
     if body.volatility_bps is not None:
         state.volatility_bps = state.market.volatility_bps = body.volatility_bps
-    return _json(
+    return json_response(
         {
             "frozen": state.market_frozen,
             "tickMs": state.tick_ms,
@@ -234,7 +225,7 @@ async def faults(request: web.Request) -> web.Response:
         setattr(state.faults, name, value)
     if body.paths is not None:
         state.faults.paths = frozenset(body.paths)
-    return _json(_faults_json(state.faults))
+    return json_response(faults_json(state.faults))
 
 
 async def limits(request: web.Request) -> web.Response:
@@ -247,7 +238,7 @@ async def limits(request: web.Request) -> web.Response:
         state.limits.spot_trade_per_second = body.trade_per_second
     if body.max_active_orders is not None:
         state.exchange.max_active_orders = body.max_active_orders
-    return _json(_limits_json(state))
+    return json_response(limits_json(state))
 
 
 async def ws_drop(request: web.Request) -> web.Response:
@@ -259,120 +250,7 @@ async def ws_drop(request: web.Request) -> web.Response:
         closed += state.private.drop_all()
     if body.channel in ("public", "all"):
         closed += state.public.drop_all()
-    return _json({"closed": closed})
-
-
-async def orders(request: web.Request) -> web.Response:
-    """GET /sim/orders: every order ever held, oldest first, Bybit fields plus category."""
-    state = request.app[STATE]
-    return _json({"list": [order_item(o, ws=True) for o in state.exchange.orders.values()]})
-
-
-async def executions(request: web.Request) -> web.Response:
-    """GET /sim/executions: every execution (fills, funding), oldest first per category."""
-    ex = request.app[STATE].exchange
-    items = [execution_item(e, ws=True) for cat in Category for e in ex.executions[cat]]
-    return _json({"list": items})
-
-
-async def receipts(request: web.Request) -> web.Response:
-    """GET /sim/receipts[?sinceNs=N]: when each order the venue took was received and when
-    each fill was made, in wall-clock ns (`time.time_ns()`), at or after `sinceNs`:
-    `{"orders": [{orderId, orderLinkId, symbol, category, receivedNs}],
-    "executions": [{execId, orderId, orderLinkId, symbol, category, execNs}]}`."""
-    state = request.app[STATE]
-    try:
-        since = int(request.query.get("sinceNs", "0"))
-    except ValueError:
-        return _json({"error": "sinceNs must be an integer (ns)"}, 400)
-    ex, kept = state.exchange, state.receipts
-    orders = []
-    for order_id, received_ns in kept.received_ns.items():
-        order = ex.orders.get(order_id)
-        if order is not None and received_ns >= since:
-            orders.append(
-                {
-                    "orderId": order_id,
-                    "orderLinkId": order.link_id,
-                    "symbol": order.symbol,
-                    "category": order.category.value,
-                    "receivedNs": received_ns,
-                }
-            )
-    fills = []
-    for execution in (e for cat in Category for e in ex.executions[cat]):
-        exec_ns = kept.executed_ns.get(execution.exec_id)
-        if exec_ns is not None and exec_ns >= since:
-            fills.append(
-                {
-                    "execId": execution.exec_id,
-                    "orderId": execution.order_id,
-                    "orderLinkId": execution.link_id,
-                    "symbol": execution.symbol,
-                    "category": execution.category.value,
-                    "execNs": exec_ns,
-                }
-            )
-    return _json({"orders": orders, "executions": fills})
-
-
-async def positions(request: web.Request) -> web.Response:
-    """GET /sim/positions: the linear position of every listed symbol, flat ones too."""
-    ex = request.app[STATE].exchange
-    rows = []
-    for category, symbol in ex.markets:
-        if category is Category.LINEAR:
-            rows.append({**position_item(ex, ex.account.position(symbol)), "category": "linear"})
-    return _json({"list": rows})
-
-
-async def health(request: web.Request) -> web.Response:
-    """GET /sim/health: liveness plus counters (orders, retCodes answered, failed batch
-    items' retCodes, faults fired)."""
-    state = request.app[STATE]
-    ex = state.exchange
-    return _json(
-        {
-            "status": "ok",
-            "time": state.now(),
-            "seed": state.seed,
-            "marketFrozen": state.market_frozen,
-            "orders": len(ex.orders),
-            "openOrders": len(ex.open_orders),
-            "executions": sum(len(v) for v in ex.executions.values()),
-            "retCodes": {str(code): n for code, n in sorted(state.ret_codes.items())},
-            "batchItemRetCodes": {str(c): n for c, n in sorted(state.item_codes.items())},
-            "faults": _faults_json(state.faults),
-            "limits": _limits_json(state),
-            "dcpFired": list(state.dcp.fired),
-            "connections": {"private": len(state.private.conns), "public": len(state.public.conns)},
-        }
-    )
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: the simulator's own counters in Prometheus text format, so the stack's
-    Prometheus scrapes it like every service (names prefixed `venue_sim_`)."""
-    state = request.app[STATE]
-    ex = state.exchange
-    lines = [
-        "# HELP venue_sim_orders Orders the simulator holds, any status.",
-        "# TYPE venue_sim_orders gauge",
-        f"venue_sim_orders {len(ex.orders)}",
-        "# HELP venue_sim_open_orders Orders resting on the simulator's books.",
-        "# TYPE venue_sim_open_orders gauge",
-        f"venue_sim_open_orders {len(ex.open_orders)}",
-        "# HELP venue_sim_executions Fills the simulator has made.",
-        "# TYPE venue_sim_executions gauge",
-        f"venue_sim_executions {sum(len(v) for v in ex.executions.values())}",
-        "# HELP venue_sim_responses_total Private REST answers by retCode.",
-        "# TYPE venue_sim_responses_total counter",
-    ]
-    lines += [
-        f'venue_sim_responses_total{{ret_code="{code}"}} {n}'
-        for code, n in sorted(state.ret_codes.items())
-    ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+    return json_response({"closed": closed})
 
 
 ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] = [
@@ -384,10 +262,11 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
     ("POST", "/sim/faults", faults),
     ("POST", "/sim/limits", limits),
     ("POST", "/sim/ws/drop", ws_drop),
-    ("GET", "/sim/orders", orders),
-    ("GET", "/sim/executions", executions),
-    ("GET", "/sim/receipts", receipts),
-    ("GET", "/sim/positions", positions),
-    ("GET", "/sim/health", health),
-    ("GET", "/metrics", metrics),
+    ("GET", "/sim/orders", control_read.orders),
+    ("GET", "/sim/executions", control_read.executions),
+    ("GET", "/sim/receipts", control_read.receipts),
+    ("GET", "/sim/positions", control_read.positions),
+    ("GET", "/sim/accounts", control_read.accounts),
+    ("GET", "/sim/health", control_read.health),
+    ("GET", "/metrics", control_read.metrics),
 ]

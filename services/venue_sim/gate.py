@@ -34,6 +34,8 @@ class Call:
     api_key: str = ""
     granted: int = 1
     """Units of rate limit granted (a batch may get fewer than it has orders)."""
+    uid: str | None = None
+    """The account the API key trades (None on public endpoints)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,8 @@ async def _params(request: web.Request) -> tuple[str, Params, str]:
 def private(
     handler: Handler, group: str, units: Callable[[Params], int] | None = None
 ) -> WebHandler:
-    """A signed endpoint charged to the UID rate limit `group` (`units` per request)."""
+    """A signed endpoint charged to the rate limit `group` of the key's account (`units` per
+    request)."""
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
@@ -128,11 +131,13 @@ def private(
             state.ret_codes[exc.code] += 1
             return respond(envelope(exc.code, exc.msg, {}, {}, now), status=exc.http_status)
         category = params.get("category")
+        uid = state.auth.uid_of(api_key)
         quota = state.limiter.take(
             group,
             category if isinstance(category, str) else None,
             now,
             units(params) if units else 1,
+            uid=uid,
         )
         headers = quota.headers()
         reply: Reply | None = None
@@ -142,7 +147,7 @@ def private(
             code, msg = errors.PARAMS, parse_error
         else:
             try:
-                reply = handler(Call(state, params, api_key, quota.granted))
+                reply = handler(Call(state, params, api_key, quota.granted, uid))
                 code, msg = errors.OK, reply.msg
             except SimError as exc:
                 code, msg = exc.code, exc.msg

@@ -6,16 +6,20 @@ orders, positions) only agree with a venue that remembers the same orders and fi
 every `MMX_SIM_STATE_SAVE_INTERVAL_S` and once more on a clean shutdown.
 
 What is kept: every order (open and closed, with the price-time queue of the open ones),
-every execution (fills and funding settlements), the account (balances, locks, margin,
-leverage per symbol, positions), each market's mid, touch and statistics, the order
-sequence and the random walk's generator state. What is not: faults, rate-limit windows,
-fill receipts, DCP windows, WebSocket sessions (the clients reconnect), and the recent
-public trades and candles (`/v5/market/recent-trade`, `kline`: their history starts
-again). Decimals are written as their exact strings (`str(Decimal)`), so they read back
-equal, exponent included. The file is replaced atomically (write, fsync, rename): a crash
-leaves the previous snapshot or the new one, never half of one. A field added to a record
-with a default (e.g. an execution's `exec_type`) keeps older files readable: a missing key
-takes the default (an account without `leverages` has the default leverage everywhere).
+every execution (fills and funding settlements), every account (by UID: balances, locks,
+margin, leverage per symbol, positions), each market's mid, touch and statistics, the order
+sequence and the random walk's generator state; orders and executions name their account.
+What is not: faults, rate-limit windows, fill receipts, DCP windows, WebSocket sessions
+(the clients reconnect), and the recent public trades and candles
+(`/v5/market/recent-trade`, `kline`: their history starts again).
+
+Decimals are written as their exact strings (`str(Decimal)`), so they read back equal,
+exponent included. The file is replaced atomically (write, fsync, rename): a crash leaves
+the previous snapshot or the new one, never half of one. A field added to a record with a
+default (e.g. an execution's `exec_type`) keeps older files readable: a missing key takes
+the default (an account without `leverages` has the default leverage everywhere). A file
+of format 1 (from before the simulator kept several accounts: one `account`, orders and
+executions without a `uid`) loads as the state of the first account.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from typing import Any, TypeVar
 import orjson
 
 from libs.common.domain.enums import Category
-from services.venue_sim.engine import Exchange, Execution, Position, SimOrder
+from services.venue_sim.engine import Exchange, Execution, Ledger, Position, SimOrder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""1: one account (`account`), records without `uid`; 2: `accounts`, records with `uid`."""
 _MARKET_FIELDS = (
     "mid", "bid", "ask", "last_price", "prev_price", "open_price", "high", "low", "volume",
     "turnover",
@@ -63,9 +69,10 @@ def _encode(record: SimOrder | Execution | Position) -> dict[str, Any]:
     return out
 
 
-def _decode(cls: type[R], data: dict[str, Any]) -> R:
+def _decode(cls: type[R], data: dict[str, Any], **defaults: Any) -> R:
+    """A record from its JSON; `defaults` fill fields the data lacks (older files)."""
     hints = _TYPES[cls]
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(defaults)
     for name, raw in data.items():
         kind = hints.get(name)
         if kind is None:
@@ -82,7 +89,6 @@ def _decode(cls: type[R], data: dict[str, Any]) -> R:
 
 def snapshot(exchange: Exchange, rng: random.Random, *, saved_ms: int) -> dict[str, Any]:
     """The venue state of `exchange` (and the market's generator) as JSON-ready data."""
-    account = exchange.account
     queue = [
         order_id
         for book in exchange.books.values()
@@ -90,24 +96,20 @@ def snapshot(exchange: Exchange, rng: random.Random, *, saved_ms: int) -> dict[s
         for level in side.levels.values()
         for order_id in level
     ]
+    ledgers = exchange.ledgers.values()
     version, internal, gauss = rng.getstate()
     return {
         "version": FORMAT_VERSION,
         "savedMs": saved_ms,
         "orderSeq": exchange.order_seq,
         "orders": [_encode(o) for o in exchange.orders.values()],
-        "open": list(exchange.open_orders),
+        "open": [order_id for ledger in ledgers for order_id in ledger.open_orders],
         "queue": queue,
-        "executions": {c.value: [_encode(e) for e in exchange.executions[c]] for c in Category},
-        "account": {
-            "balances": {k: str(v) for k, v in account.balances.items()},
-            "locked": {k: str(v) for k, v in account.locked.items()},
-            "orderIm": str(account.order_im),
-            "cumRealised": str(account.cum_realised),
-            "seq": account.seq,
-            "leverages": {k: str(v) for k, v in account.leverages.items()},
-            "positions": [_encode(p) for p in account.positions.values()],
+        "executions": {
+            c.value: [_encode(e) for ledger in ledgers for e in ledger.executions[c]]
+            for c in Category
         },
+        "accounts": [{"uid": ledger.uid, **_account_json(ledger)} for ledger in ledgers],
         "markets": [
             {"category": c.value, "symbol": s, **{f: str(getattr(m, f)) for f in _MARKET_FIELDS}}
             for (c, s), m in exchange.markets.items()
@@ -116,50 +118,21 @@ def snapshot(exchange: Exchange, rng: random.Random, *, saved_ms: int) -> dict[s
     }
 
 
-def restore(exchange: Exchange, rng: random.Random, data: dict[str, Any]) -> None:
-    """Put a `snapshot` back into a freshly built `exchange` (and the generator `rng`).
+def _account_json(ledger: Ledger) -> dict[str, Any]:
+    account = ledger.account
+    return {
+        "balances": {k: str(v) for k, v in account.balances.items()},
+        "locked": {k: str(v) for k, v in account.locked.items()},
+        "orderIm": str(account.order_im),
+        "cumRealised": str(account.cum_realised),
+        "seq": account.seq,
+        "leverages": {k: str(v) for k, v in account.leverages.items()},
+        "positions": [_encode(p) for p in account.positions.values()],
+    }
 
-    Raises PersistError when the snapshot is of another format or names an instrument
-    this simulator does not list.
-    """
-    if data.get("version") != FORMAT_VERSION:
-        raise PersistError(f"state file format {data.get('version')!r}: expected {FORMAT_VERSION}")
-    for item in data["markets"]:
-        key = (Category(item["category"]), item["symbol"])
-        market = exchange.markets.get(key)
-        if market is None:
-            continue  # a symbol no longer listed: its market is gone, orders are checked below
-        for name in _MARKET_FIELDS:
-            setattr(market, name, Decimal(item[name]))
-    exchange.order_seq = int(data["orderSeq"])
-    for raw in data["orders"]:
-        order = _decode(SimOrder, raw)
-        if (order.category, order.symbol) not in exchange.markets:
-            raise PersistError(
-                f"the state file has orders of {order.category} {order.symbol}, which this "
-                "simulator does not list: add it to MMX_SIM_SYMBOLS, or start fresh "
-                "(mmx up --fresh)"
-            )
-        exchange.orders[order.order_id] = order
-        if order.link_id:
-            exchange.by_link[(order.category, order.link_id)] = order
-    for order_id in data["open"]:
-        order = exchange.orders[order_id]
-        exchange.open_orders[order_id] = order
-        if order.reduce_only:
-            exchange.reduce_only.setdefault(order.symbol, {})[order_id] = order
-    for order_id in data["queue"]:
-        order = exchange.orders[order_id]
-        exchange.books[(order.category, order.symbol)].add(order)
-    for category, items in data["executions"].items():
-        executions = exchange.executions[Category(category)]
-        for raw in items:
-            execution = _decode(Execution, raw)
-            executions.append(execution)
-            if execution.order_id:  # funding settlements belong to no order
-                exchange.execs_by_order.setdefault(execution.order_id, []).append(execution)
-    account = exchange.account
-    stored = data["account"]
+
+def _restore_account(ledger: Ledger, stored: dict[str, Any]) -> None:
+    account = ledger.account
     account.balances.clear()
     account.balances.update({k: Decimal(v) for k, v in stored["balances"].items()})
     account.locked.clear()
@@ -169,6 +142,67 @@ def restore(exchange: Exchange, rng: random.Random, data: dict[str, Any]) -> Non
     account.seq = int(stored["seq"])
     account.leverages = {k: Decimal(v) for k, v in stored.get("leverages", {}).items()}
     account.positions = {p["symbol"]: _decode(Position, p) for p in stored["positions"]}
+
+
+def _stored_accounts(exchange: Exchange, data: dict[str, Any]) -> list[tuple[Ledger, Any]]:
+    """(ledger, stored account) pairs; a format-1 file's one account is the first account."""
+    if "accounts" not in data:
+        return [(exchange.ledger(), data["account"])]
+    pairs = []
+    for stored in data["accounts"]:
+        ledger = exchange.ledgers.get(stored["uid"])
+        if ledger is None:
+            raise PersistError(
+                f"the state file has an account with UID {stored['uid']}, which no key of "
+                f"MMX_SIM_KEYS trades (the simulator has {list(exchange.ledgers)}): add a key "
+                f"for it ('key:secret:{stored['uid']}'), or start fresh (mmx up --fresh)"
+            )
+        pairs.append((ledger, stored))
+    return pairs
+
+
+def restore(exchange: Exchange, rng: random.Random, data: dict[str, Any]) -> None:
+    """Put a `snapshot` back into a freshly built `exchange` (and the generator `rng`).
+
+    Raises PersistError when the snapshot is of another format, names an instrument this
+    simulator does not list, or an account no key trades.
+    """
+    if data.get("version") not in READABLE_VERSIONS:
+        raise PersistError(
+            f"state file format {data.get('version')!r}: expected one of {READABLE_VERSIONS}"
+        )
+    accounts = _stored_accounts(exchange, data)
+    for item in data["markets"]:
+        key = (Category(item["category"]), item["symbol"])
+        market = exchange.markets.get(key)
+        if market is None:
+            continue  # a symbol no longer listed: its market is gone, orders are checked below
+        for name in _MARKET_FIELDS:
+            setattr(market, name, Decimal(item[name]))
+    exchange.order_seq = int(data["orderSeq"])
+    first = exchange.default_uid  # the owner of format-1 records
+    for raw in data["orders"]:
+        order = _decode(SimOrder, raw, uid=first)
+        if (order.category, order.symbol) not in exchange.markets:
+            raise PersistError(
+                f"the state file has orders of {order.category} {order.symbol}, which this "
+                "simulator does not list: add it to MMX_SIM_SYMBOLS, or start fresh "
+                "(mmx up --fresh)"
+            )
+        exchange.orders[order.order_id] = order
+        exchange.ledgers[order.uid].add(order)
+    for order_id in data["open"]:
+        order = exchange.orders[order_id]
+        exchange.ledgers[order.uid].opened(order)
+    for order_id in data["queue"]:
+        order = exchange.orders[order_id]
+        exchange.books[(order.category, order.symbol)].add(order)
+    for items in data["executions"].values():
+        for raw in items:
+            execution = _decode(Execution, raw, uid=first)
+            exchange.ledgers[execution.uid].add_execution(execution)
+    for ledger, stored in accounts:
+        _restore_account(ledger, stored)
     version, internal, gauss = data["rng"]
     rng.setstate((version, tuple(internal), gauss))
 
@@ -207,9 +241,10 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def summary(data: dict[str, Any]) -> str:
     """What a snapshot holds, in a few words, for the log."""
-    positions = [p for p in data["account"]["positions"] if Decimal(p["size"])]
+    accounts = data.get("accounts") or [data["account"]]
+    positions = [p for a in accounts for p in a["positions"] if Decimal(p["size"])]
     executions = sum(len(items) for items in data["executions"].values())
     return (
         f"{len(data['orders'])} orders ({len(data['open'])} open), {executions} executions, "
-        f"{len(positions)} open positions"
+        f"{len(positions)} open positions in {len(accounts)} account(s)"
     )

@@ -1,5 +1,8 @@
 """Bybit's rate limits: per UID per endpoint group (rolling 1 s) and per IP (rolling 5 s).
 
+Every account (UID) has windows of its own: keys of one account share them, another
+account's calls do not count against it. The IP limit counts every call from an address.
+
 Over the UID limit a request gets retCode 10006; every private response carries
 `X-Bapi-Limit`, `X-Bapi-Limit-Status` (remaining) and `X-Bapi-Limit-Reset-Timestamp`.
 Over the IP limit the address is banned for `ip_ban_seconds`: HTTP 403 until then.
@@ -83,15 +86,17 @@ class _Window:
 
 
 class RateLimiter:
-    """UID limits, one rolling window per (group, category)."""
+    """UID limits, one rolling window per (UID, group, category)."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._windows: dict[tuple[str, str | None], _Window] = {}
+        self._windows: dict[tuple[str, str, str | None], _Window] = {}
 
-    def take(self, group: str, category: str | None, now: int, units: int = 1) -> Quota:
-        """Charge `units` requests (a batch charges one per order) to the group."""
-        key = (group, category)
+    def take(
+        self, group: str, category: str | None, now: int, units: int = 1, *, uid: str = ""
+    ) -> Quota:
+        """Charge `units` requests (a batch charges one per order) to the account's group."""
+        key = (uid, group, category)
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = _Window(UID_WINDOW_MS)

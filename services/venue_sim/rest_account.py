@@ -1,8 +1,8 @@
-"""Query endpoints: orders, executions, positions, wallet, account and API key info."""
+"""Query endpoints: orders, executions, positions, wallet, account and API key info, each of
+the calling key's account only."""
 
 from __future__ import annotations
 
-from services.venue_sim.auth import UID
 from services.venue_sim.engine import errors, queries, validate
 from services.venue_sim.gate import Call, Reply
 from services.venue_sim.wire import execution_item, order_item, position_item, wallet_item
@@ -12,6 +12,11 @@ NO_PERMISSIONS = (
     "BlockTrade", "NFT", "CopyTrading",
 )  # fmt: skip
 """Permission groups of `/v5/user/query-api` the simulator's keys have nothing in."""
+
+
+def _uid(call: Call) -> str:
+    """The calling key's UID."""
+    return call.uid or call.state.exchange.default_uid
 
 
 def _nothing(name: str) -> Reply:
@@ -24,7 +29,9 @@ def open_orders(call: Call) -> Reply:
     name, category = validate.any_category(call.params.get("category"))
     if category is None:
         return _nothing(name)
-    page, cursor = queries.orders(call.state.exchange, category, call.params, history=False)
+    page, cursor = queries.orders(
+        call.state.exchange, category, call.params, history=False, uid=call.uid
+    )
     items = [order_item(o) for o in page]
     return Reply({"category": category.value, "list": items, "nextPageCursor": cursor})
 
@@ -34,7 +41,9 @@ def order_history(call: Call) -> Reply:
     name, category = validate.any_category(call.params.get("category"))
     if category is None:
         return _nothing(name)
-    page, cursor = queries.orders(call.state.exchange, category, call.params, history=True)
+    page, cursor = queries.orders(
+        call.state.exchange, category, call.params, history=True, uid=call.uid
+    )
     items = [order_item(o) for o in page]
     return Reply({"category": category.value, "list": items, "nextPageCursor": cursor})
 
@@ -44,7 +53,7 @@ def executions(call: Call) -> Reply:
     name, category = validate.any_category(call.params.get("category"))
     if category is None:
         return _nothing(name)
-    page, cursor = queries.executions(call.state.exchange, category, call.params)
+    page, cursor = queries.executions(call.state.exchange, category, call.params, call.uid)
     items = [execution_item(e) for e in page]
     return Reply({"category": category.value, "list": items, "nextPageCursor": cursor})
 
@@ -55,8 +64,9 @@ def positions(call: Call) -> Reply:
     if category is None:
         return _nothing(name)
     ex = call.state.exchange
-    rows = queries.positions(ex, category, call.params)
-    items = [position_item(ex, p) for p in rows]
+    rows = queries.positions(ex, category, call.params, call.uid)
+    account = ex.ledger(call.uid).account
+    items = [position_item(ex, account, p) for p in rows]
     return Reply({"category": category.value, "list": items, "nextPageCursor": ""})
 
 
@@ -65,7 +75,8 @@ def wallet_balance(call: Call) -> Reply:
     account_type = validate.text(call.params, "accountType", required=True)
     if account_type != "UNIFIED":
         raise errors.params(f"accountType only support UNIFIED, was {account_type!r}")
-    item = wallet_item(call.state.exchange)
+    ex = call.state.exchange
+    item = wallet_item(ex, ex.ledger(call.uid).account)
     coins = validate.text(call.params, "coin")
     if coins:
         wanted = set(coins.split(","))
@@ -99,7 +110,7 @@ def account_info(call: Call) -> Reply:
             "spotHedgingStatus": "OFF",
             "updatedTime": str(call.state.now()),
             "dcpStatus": "ON",
-            "timeWindow": call.state.dcp.windows["DERIVATIVES"],
+            "timeWindow": call.state.dcp.windows(_uid(call))["DERIVATIVES"],
             "smpGroup": 0,
         }
     )
@@ -109,7 +120,7 @@ def dcp_info(call: Call) -> Reply:
     """GET /v5/account/query-dcp-info."""
     infos = [
         {"product": product, "dcpStatus": "ON", "timeWindow": str(window)}
-        for product, window in call.state.dcp.windows.items()
+        for product, window in call.state.dcp.windows(_uid(call)).items()
     ]
     return Reply({"dcpInfos": infos})
 
@@ -139,7 +150,7 @@ def query_api(call: Call) -> Reply:
             "createdAt": "2024-01-01T00:00:00Z",
             "unified": 0,
             "uta": 1,
-            "userID": int(UID),
+            "userID": int(_uid(call)),
             "inviterID": 0,
             "vipLevel": "No VIP",
             "mktMakerLevel": "0",

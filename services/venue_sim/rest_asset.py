@@ -70,8 +70,9 @@ def _chain(chain: Chain) -> Json:
 
 
 def known_coins(call: Call) -> list[str]:
-    """The coins the simulator knows, sorted."""
-    coins = {SETTLE, *call.state.exchange.account.balances}
+    """The coins the simulator knows (the calling account's wallet coins among them),
+    sorted."""
+    coins = {SETTLE, *call.state.exchange.ledger(call.uid).account.balances}
     coins.update(spec.rules.base_coin for spec in call.state.specs)
     coins.update(spec.rules.quote_coin for spec in call.state.specs)
     return sorted(coins)

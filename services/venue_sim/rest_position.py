@@ -17,7 +17,7 @@ def _linear(call: Call) -> Category:
 def set_leverage(call: Call) -> Reply:
     """POST /v5/position/set-leverage {category, symbol, buyLeverage, sellLeverage} -> {}.
     The position (and wallet) topics get the new leverage and margin."""
-    changes = call.state.exchange.set_leverage(_linear(call), call.params)
+    changes = call.state.exchange.set_leverage(_linear(call), call.params, call.uid)
     call.state.publish(changes)
     return Reply({})
 

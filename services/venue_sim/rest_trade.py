@@ -1,4 +1,5 @@
-"""Trade endpoints: create, amend, cancel, cancel-all, their batch forms, and DCP."""
+"""Trade endpoints: create, amend, cancel, cancel-all, their batch forms, and DCP; each acts
+for the calling key's account only."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from services.venue_sim.gate import Call, Reply
 from services.venue_sim.wire import Json
 
 BATCH_MAX = {Category.LINEAR: 20, Category.SPOT: 10}
-Operation = Callable[[Category, Params], tuple[SimOrder, Changes]]
+Operation = Callable[[Category, Params, str | None], tuple[SimOrder, Changes]]
+"""An order operation of the exchange: (category, params, uid) -> (order, changes)."""
 
 
 def _ids(order: SimOrder) -> Json:
@@ -25,7 +27,7 @@ def create(call: Call) -> Reply:
     """POST /v5/order/create -> {orderId, orderLinkId}. The order's receipt time is recorded."""
     received_ns = time.time_ns()
     category = validate.category(call.params.get("category"))
-    order, changes = call.state.exchange.place(category, call.params)
+    order, changes = call.state.exchange.place(category, call.params, call.uid)
     call.state.receipts.received(order.order_id, received_ns)
     call.state.publish(changes)
     return Reply(_ids(order))
@@ -34,7 +36,7 @@ def create(call: Call) -> Reply:
 def amend(call: Call) -> Reply:
     """POST /v5/order/amend -> {orderId, orderLinkId}."""
     category = validate.category(call.params.get("category"))
-    order, changes = call.state.exchange.amend(category, call.params)
+    order, changes = call.state.exchange.amend(category, call.params, call.uid)
     call.state.publish(changes)
     return Reply(_ids(order))
 
@@ -42,7 +44,7 @@ def amend(call: Call) -> Reply:
 def cancel(call: Call) -> Reply:
     """POST /v5/order/cancel -> {orderId, orderLinkId}."""
     category = validate.category(call.params.get("category"))
-    order, changes = call.state.exchange.cancel(category, call.params)
+    order, changes = call.state.exchange.cancel(category, call.params, call.uid)
     call.state.publish(changes)
     return Reply(_ids(order))
 
@@ -50,7 +52,7 @@ def cancel(call: Call) -> Reply:
 def cancel_all(call: Call) -> Reply:
     """POST /v5/order/cancel-all -> {list: [{orderId, orderLinkId}], success: "1"}."""
     category = validate.category(call.params.get("category"))
-    orders, changes = call.state.exchange.cancel_all(category, call.params)
+    orders, changes = call.state.exchange.cancel_all(category, call.params, call.uid)
     call.state.publish(changes)
     return Reply({"list": [_ids(o) for o in orders], "success": "1"})
 
@@ -88,7 +90,7 @@ def _batch(call: Call, operation: Operation, *, created: bool) -> Reply:
                 raise errors.params("params error: each request item must be an object")
             if index >= call.granted:
                 raise SimError(errors.RATE_LIMIT, "Too many visits. Exceeded the API Rate Limit.")
-            order, item_changes = operation(category, item)
+            order, item_changes = operation(category, item, call.uid)
             changes.merge(item_changes)
             entry.update(_ids(order))
             if created:
@@ -129,5 +131,5 @@ def set_dcp(call: Call) -> Reply:
     if call.params.get("timeWindow") in (None, ""):
         raise errors.params("params error: timeWindow is required")
     window = integer(call.params, "timeWindow", 10, 3, 300)
-    call.state.dcp.configure(product, window)
+    call.state.dcp.configure(call.uid or call.state.exchange.default_uid, product, window)
     return Reply({}, msg="success")

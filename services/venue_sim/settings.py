@@ -3,19 +3,79 @@
 Lists and maps are plain comma-separated strings so they are easy to set from a shell:
 `MMX_SIM_KEYS="key:secret,key2:secret2"`, `MMX_SIM_SYMBOLS="BTCUSDT,ETHUSDT"`,
 `MMX_SIM_WALLET="USDT:100000,BTC:1"`.
+
+Each key pair of `MMX_SIM_KEYS` trades an account of its own: the n-th pair (from 0) has
+UID 100100100 + n, so the first one keeps 100100100. A third field names the UID instead
+(`key:secret:uid`, a number): pairs with the same UID trade one account, e.g.
+`a:sa:100100100,b:sb:100100100,c:sc` puts a and b on one account and c (third: 100100102)
+on another.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.venue_sim.engine.model import DEFAULT_UID
+
 DEV_KEY = "mmx-dev-key"
 DEV_SECRET = "mmx-dev-secret"
+
+
+class ApiKey(NamedTuple):
+    """One accepted key pair and the UID of the account it trades."""
+
+    key: str
+    secret: str
+    uid: str
+
+
+def parse_keys(value: Any) -> tuple[ApiKey, ...]:
+    """`key:secret[:uid],...` (or a key -> secret mapping) as key pairs with their UIDs.
+
+    A pair without a UID gets 100100100 + its position in the list. Raises ValueError on a
+    malformed item, a UID that is not a number, or a key listed twice."""
+    if isinstance(value, tuple | list) and all(isinstance(v, ApiKey) for v in value):
+        return tuple(value)
+    if isinstance(value, dict):
+        items = [(str(k), str(v), "") for k, v in value.items()]
+    elif isinstance(value, str):
+        items = [_key_item(part.strip()) for part in value.split(",") if part.strip()]
+    else:
+        raise ValueError(f"MMX_SIM_KEYS: expected 'key:secret[:uid],...', was {value!r}")
+    if not items:
+        raise ValueError("MMX_SIM_KEYS: expected at least one 'key:secret' pair")
+    pairs: list[ApiKey] = []
+    for index, (key, secret, uid) in enumerate(items):
+        if any(pair.key == key for pair in pairs):
+            raise ValueError(
+                f"MMX_SIM_KEYS: key {key!r} is listed twice: each API key trades one account, "
+                "list it once (several keys share an account through the same 'key:secret:uid')"
+            )
+        pairs.append(ApiKey(key, secret, uid or str(int(DEFAULT_UID) + index)))
+    return tuple(pairs)
+
+
+def _key_item(item: str) -> tuple[str, str, str]:
+    """(key, secret, uid or "") of one `key:secret[:uid]` item."""
+    parts = [part.strip() for part in item.split(":")]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(
+            f"MMX_SIM_KEYS: expected 'key:secret' or 'key:secret:uid' items, was {item!r}"
+        )
+    if len(parts) == 2:
+        return parts[0], parts[1], ""
+    uid = parts[2]
+    if not uid.isdigit() or not int(uid):
+        raise ValueError(
+            f"MMX_SIM_KEYS: the UID of key {parts[0]!r} must be a positive number (Bybit UIDs "
+            f"are numeric), was {uid!r}"
+        )
+    return parts[0], parts[1], str(int(uid))
 
 
 def _pairs(value: Any, what: str) -> dict[str, str]:
@@ -41,8 +101,11 @@ class SimSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8090
-    keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {DEV_KEY: DEV_SECRET})
-    """API key -> secret. All keys trade the same account (one UID)."""
+    keys: Annotated[tuple[ApiKey, ...], NoDecode] = Field(
+        default_factory=lambda: (ApiKey(DEV_KEY, DEV_SECRET, DEFAULT_UID),)
+    )
+    """The accepted key pairs, each with the UID of the account it trades (see the module's
+    docstring): `MMX_SIM_KEYS="key:secret[:uid],..."`."""
     symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     )
@@ -67,9 +130,9 @@ class SimSettings(BaseSettings):
     spot_maker_fee: Decimal = Decimal("0.001")
     leverage: Decimal = Decimal("10")
     wallet: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"USDT": "100000"})
-    """Starting coin balances of the unified account."""
+    """Starting coin balances of each (unified) account."""
     max_active_orders: int = Field(default=500, ge=1)
-    """Open orders allowed per (category, symbol): 110020 / 170810 beyond it."""
+    """Open orders allowed per account and (category, symbol): 110020 / 170810 beyond it."""
 
     trade_per_second: int = Field(default=10, ge=1)
     """Linear create/amend/cancel, cancel-all and batch (per order) limit, rolling 1 s per UID."""
@@ -91,8 +154,8 @@ class SimSettings(BaseSettings):
 
     @field_validator("keys", mode="before")
     @classmethod
-    def _parse_keys(cls, value: Any) -> dict[str, str]:
-        return _pairs(value, "MMX_SIM_KEYS")
+    def _parse_keys(cls, value: Any) -> tuple[ApiKey, ...]:
+        return parse_keys(value)
 
     @field_validator("wallet", mode="before")
     @classmethod
@@ -114,5 +177,10 @@ class SimSettings(BaseSettings):
         return [str(v).upper() for v in value]
 
     def wallet_balances(self) -> dict[str, Decimal]:
-        """Starting balances as Decimals."""
+        """Starting balances (of every account) as Decimals."""
         return {coin: Decimal(amount) for coin, amount in self.wallet.items()}
+
+    def uids(self) -> list[str]:
+        """The accounts' UIDs in the order their first key is listed (the first account
+        first)."""
+        return list(dict.fromkeys(pair.uid for pair in self.keys))

@@ -37,7 +37,12 @@ class SimState:
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
         self.specs = specs_for(settings.symbols)
-        self.auth = Authenticator(settings.keys)
+        self.auth = Authenticator(
+            {pair.key: pair.secret for pair in settings.keys},
+            {pair.key: pair.uid for pair in settings.keys},
+        )
+        self.uids = settings.uids()
+        """The accounts' UIDs, the first account first."""
         self.faults = Faults()
         self.limits = limits_from(settings)
         self.limiter = RateLimiter(self.limits)
@@ -77,6 +82,7 @@ class SimState:
             leverage=s.leverage,
             half_spread_ticks=s.half_spread_ticks,
             max_active_orders=s.max_active_orders,
+            uids=self.uids,
         )
 
     def publish(self, changes: Changes) -> None:
@@ -139,8 +145,8 @@ class SimState:
         persist.restore(self.exchange, self.market.rng, data)
         return persist.summary(data)
 
-    def _dcp_fire(self, category: Category) -> None:
+    def _dcp_fire(self, uid: str, category: Category) -> None:
         _, changes = self.exchange.cancel_where(
-            lambda order: order.category is category, cancel_type="CancelByDCP"
+            lambda order: order.category is category, uid=uid, cancel_type="CancelByDCP"
         )
         self.publish(changes)

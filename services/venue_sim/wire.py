@@ -7,7 +7,7 @@ from typing import Any
 
 from libs.common.domain.enums import Category
 from services.venue_sim.engine import Exchange
-from services.venue_sim.engine.account import MAINTENANCE_RATE, SETTLE
+from services.venue_sim.engine.account import MAINTENANCE_RATE, SETTLE, Account
 from services.venue_sim.engine.model import Execution, Position, SimOrder
 
 PRICE_QUANTUM = Decimal("0.00000001")
@@ -141,11 +141,12 @@ def execution_item(execution: Execution, *, ws: bool = False) -> Json:
     return item
 
 
-def position_item(ex: Exchange, position: Position, *, ws: bool = False) -> Json:
-    """A one-way linear position as `/v5/position/list` lists it (`ws`: the topic's shape)."""
+def position_item(ex: Exchange, account: Account, position: Position, *, ws: bool = False) -> Json:
+    """A one-way linear position of `account` as `/v5/position/list` lists it (`ws`: the
+    topic's shape)."""
     mark = ex.mark(position.symbol)
     size = abs(position.size)
-    leverage = ex.account.leverage_of(position.symbol)
+    leverage = account.leverage_of(position.symbol)
     initial, maintenance = num(size * mark / leverage), num(size * mark * MAINTENANCE_RATE)
     item: Json = {
         "positionIdx": 0,
@@ -206,9 +207,9 @@ def _break_even(ex: Exchange, position: Position) -> str:
     return num((position.avg_price * qty - position.cur_realised) / (qty - abs(qty) * rate))
 
 
-def wallet_item(ex: Exchange) -> Json:
-    """The UNIFIED account as `/v5/account/wallet-balance` (and the `wallet` topic) show it."""
-    account, marks = ex.account, ex.mark
+def wallet_item(ex: Exchange, account: Account) -> Json:
+    """A UNIFIED account as `/v5/account/wallet-balance` (and the `wallet` topic) show it."""
+    marks = ex.mark
     upl = account.unrealised(marks)
     position_im = account.position_im(marks)
     position_mm = account.position_mm(marks)

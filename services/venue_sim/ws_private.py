@@ -1,4 +1,8 @@
-"""`/v5/private`: auth, ping, subscribe, and pushes of order / execution / position / wallet."""
+"""`/v5/private`: auth, ping, subscribe, and pushes of order / execution / position / wallet.
+
+A connection trades as the account of the key it authenticated with, and gets that
+account's updates only (subscriptions are kept per account).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from libs.common.domain.enums import Category
 from services.venue_sim.auth import Authenticator
 from services.venue_sim.dcp import DcpWatch
 from services.venue_sim.engine import Changes, Exchange
-from services.venue_sim.engine.model import Execution
+from services.venue_sim.engine.model import Execution, SimOrder
 from services.venue_sim.wire import (
     Json,
     execution_item,
@@ -62,8 +66,10 @@ class PrivateHub:
         self.clock = clock
         self.dcp = dcp
         self.conns: set[WsConn] = set()
-        self.authed: set[WsConn] = set()
-        self.subs: dict[str, set[WsConn]] = {}
+        self.authed: dict[WsConn, str] = {}
+        """Authenticated connection -> the UID of its key's account."""
+        self.subs: dict[tuple[str, str], set[WsConn]] = {}
+        """(uid, topic) -> the account's connections subscribed to it."""
         self._msg_seq = 0
 
     # -- connection lifecycle ----------------------------------------------------------------
@@ -73,9 +79,11 @@ class PrivateHub:
 
     def on_close(self, conn: WsConn) -> None:
         self.conns.discard(conn)
-        self.authed.discard(conn)
-        for topic in list(self.subs):
-            self._unsubscribe(conn, topic)
+        uid = self.authed.pop(conn, None)
+        if uid is not None:
+            for sub_uid, topic in list(self.subs):
+                if sub_uid == uid:
+                    self._unsubscribe(conn, uid, topic)
         self.dcp.disconnected(conn)
 
     def on_message(self, conn: WsConn, message: Any) -> None:
@@ -97,7 +105,7 @@ class PrivateHub:
             else:
                 key, error = self.auth.check_ws(message.get("args"), self.clock())
                 if key is not None:
-                    self.authed.add(conn)
+                    self.authed[conn] = self.auth.uid_of(key)
         elif op in ("subscribe", "unsubscribe"):
             error = self._subscription(conn, op, message.get("args"))
         else:
@@ -108,7 +116,8 @@ class PrivateHub:
         conn.send(reply, ack=op in ("subscribe", "unsubscribe"))
 
     def _subscription(self, conn: WsConn, op: str, args: Any) -> str:
-        if conn not in self.authed:
+        uid = self.authed.get(conn)
+        if uid is None:
             return "Request not authorized"
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
             return "Params Error: args must be a non-empty list of topics"
@@ -120,21 +129,21 @@ class PrivateHub:
                 return "All-In-One topic and Categorised topic cannot be in the same request"
         for topic in args:
             if op == "subscribe":
-                self.subs.setdefault(topic, set()).add(conn)
+                self.subs.setdefault((uid, topic), set()).add(conn)
                 if topic in DCP_TOPICS:
-                    self.dcp.subscribed(conn, topic)
+                    self.dcp.subscribed(conn, uid, topic)
             else:
-                self._unsubscribe(conn, topic)
+                self._unsubscribe(conn, uid, topic)
                 if topic in DCP_TOPICS:
-                    self.dcp.unsubscribed(conn, topic)
+                    self.dcp.unsubscribed(conn, uid, topic)
         return ""
 
-    def _unsubscribe(self, conn: WsConn, topic: str) -> None:
-        subscribers = self.subs.get(topic)
+    def _unsubscribe(self, conn: WsConn, uid: str, topic: str) -> None:
+        subscribers = self.subs.get((uid, topic))
         if subscribers is not None:
             subscribers.discard(conn)
             if not subscribers:
-                del self.subs[topic]
+                del self.subs[(uid, topic)]
 
     def drop_all(self) -> int:
         """Close every private connection (server side); returns how many."""
@@ -146,45 +155,52 @@ class PrivateHub:
     # -- pushes ------------------------------------------------------------------------------
 
     def dispatch(self, changes: Changes) -> None:
-        """Push what an operation changed to the subscribed connections."""
+        """Push what an operation changed to the subscribed connections, each account's
+        changes to that account's connections only."""
         if not self.subs:
             return
-        if changes.orders and self._wants("order"):
-            orders = changes.orders.values()
-            self._publish("order", [(o.category, order_item(o, ws=True)) for o in orders])
-        if changes.executions:
-            execs = changes.executions
-            if self._wants("execution"):
-                self._publish(
-                    "execution", [(e.category, execution_item(e, ws=True)) for e in execs]
-                )
+        subscribed = {uid for uid, _ in self.subs}
+        for uid in changes.uids() & subscribed:
+            self._dispatch_account(uid, changes)
+
+    def _dispatch_account(self, uid: str, changes: Changes) -> None:
+        orders: list[SimOrder] = [o for o in changes.orders.values() if o.uid == uid]
+        if orders and self._wants(uid, "order"):
+            self._publish(uid, "order", [(o.category, order_item(o, ws=True)) for o in orders])
+        execs = [e for e in changes.executions if e.uid == uid]
+        if execs:
+            if self._wants(uid, "execution"):
+                items = [(e.category, execution_item(e, ws=True)) for e in execs]
+                self._publish(uid, "execution", items)
             trades = [e for e in execs if e.exec_type == "Trade"]
-            if trades and self._wants("execution.fast"):
-                self._publish("execution.fast", [(e.category, fast_item(e)) for e in trades])
+            if trades and self._wants(uid, "execution.fast"):
+                self._publish(uid, "execution.fast", [(e.category, fast_item(e)) for e in trades])
         ex = self.exchange()
-        if changes.positions and self._wants("position"):
-            rows = [ex.account.position(s) for s in sorted(changes.positions)]
-            self._publish(
-                "position", [(Category.LINEAR, position_item(ex, p, ws=True)) for p in rows]
-            )
-        if changes.wallet and "wallet" in self.subs:
-            self._send("wallet", [wallet_item(ex)])
+        account = ex.ledger(uid).account
+        symbols = sorted(symbol for owner, symbol in changes.positions if owner == uid)
+        if symbols and self._wants(uid, "position"):
+            rows = [account.position(s) for s in symbols]
+            items = [(Category.LINEAR, position_item(ex, account, p, ws=True)) for p in rows]
+            self._publish(uid, "position", items)
+        if uid in changes.wallets and (uid, "wallet") in self.subs:
+            self._send(uid, "wallet", [wallet_item(ex, account)])
 
-    def _wants(self, kind: str) -> bool:
+    def _wants(self, uid: str, kind: str) -> bool:
         subs = self.subs
-        return kind in subs or any(f"{kind}.{cat.value}" in subs for cat in Category)
+        return (uid, kind) in subs or any((uid, f"{kind}.{cat.value}") in subs for cat in Category)
 
-    def _publish(self, kind: str, items: list[tuple[Category, Json]]) -> None:
-        """Send `kind` to all-in-one subscribers and `kind.{category}` to categorised ones."""
-        if kind in self.subs:
-            self._send(kind, [item for _, item in items])
+    def _publish(self, uid: str, kind: str, items: list[tuple[Category, Json]]) -> None:
+        """Send `kind` to the account's all-in-one subscribers and `kind.{category}` to its
+        categorised ones."""
+        if (uid, kind) in self.subs:
+            self._send(uid, kind, [item for _, item in items])
         for cat in Category:
             topic = f"{kind}.{cat.value}"
-            if topic in self.subs:
-                self._send(topic, [item for c, item in items if c is cat])
+            if (uid, topic) in self.subs:
+                self._send(uid, topic, [item for c, item in items if c is cat])
 
-    def _send(self, topic: str, data: list[Json]) -> None:
-        subscribers = self.subs.get(topic)
+    def _send(self, uid: str, topic: str, data: list[Json]) -> None:
+        subscribers = self.subs.get((uid, topic))
         if not data or not subscribers:
             return
         self._msg_seq += 1

@@ -22,7 +22,7 @@ Marks = Callable[[str], Decimal]
 
 
 class Account:
-    """Balances and positions of the simulator's one account (UID)."""
+    """Balances and positions of one account (UID); its orders are in `engine.ledger`."""
 
     def __init__(self, balances: dict[str, Decimal], leverage: Decimal) -> None:
         self.balances: defaultdict[str, Decimal] = defaultdict(Decimal, balances)

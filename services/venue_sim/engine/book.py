@@ -74,6 +74,17 @@ class BookSide:
                 if order.order_id in level:
                     return
 
+    def reachable(self, bound: Decimal) -> list[SimOrder]:
+        """The orders an incoming order limited to `bound` trades with (bids at or above
+        it, asks at or below), best price first, oldest first within a price."""
+        best = self.best()
+        if best is None or not self.crosses(best, bound):
+            return []  # the common case, without looking at every level
+        prices = sorted(
+            (p for p in self.levels if self.crosses(p, bound)), reverse=self.side is Side.BUY
+        )
+        return [order for price in prices for order in self.levels[price].values()]
+
     def top(self, depth: int) -> list[tuple[Decimal, Decimal]]:
         """Up to `depth` best levels as (price, total leaves qty)."""
         prices = (

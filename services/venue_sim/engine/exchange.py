@@ -1,4 +1,9 @@
-"""Order entry: create, amend, cancel and cancel-all, with Bybit's checks and error codes."""
+"""Order entry: create, amend, cancel and cancel-all, with Bybit's checks and error codes.
+
+Every operation acts for one account (`uid`; None is the first account): it sees only that
+account's orders (another account's order is "not exists", 110001 / 170213), its
+orderLinkIds (unique per account, as on Bybit), its open-order cap and its funds.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from libs.common.domain.enums import Category, OrderType, Side
 from libs.common.domain.instruments import round_to_step
 from services.venue_sim.engine import errors, funding, position_settings, validate
 from services.venue_sim.engine.account import SETTLE
+from services.venue_sim.engine.ledger import Ledger
 from services.venue_sim.engine.matching import Matcher
 from services.venue_sim.engine.model import Changes, MarketState, SimOrder, new_id
 from services.venue_sim.engine.validate import NewOrder, Params
@@ -21,23 +27,27 @@ CANCEL_ALL_MAX = 500
 class Exchange(Matcher):
     """The venue: matching state plus the order entry operations of the REST API."""
 
-    def place(self, category: Category, params: Params) -> tuple[SimOrder, Changes]:
-        """POST /v5/order/create. Raises SimError when the order is refused."""
+    def place(
+        self, category: Category, params: Params, uid: str | None = None
+    ) -> tuple[SimOrder, Changes]:
+        """POST /v5/order/create for the account `uid`. Raises SimError when the order is
+        refused."""
+        ledger = self.ledger(uid)
         req = validate.new_order(category, params)
         market = self.market(category, req.symbol)
-        if req.link_id and (category, req.link_id) in self.by_link:
+        if req.link_id and (category, req.link_id) in ledger.by_link:
             raise errors.duplicate_link(category)
-        if self.books[(category, req.symbol)].count >= self.max_active_orders:
+        if ledger.open_count[(category, req.symbol)] >= self.max_active_orders:
             raise errors.too_many_orders(category, self.max_active_orders)
         price, qty = self._checked_price_qty(market, req)
         if req.reduce_only:
-            room = self._reduce_only_room(req.symbol, req.side)
+            room = ledger.reduce_only_room(req.symbol, req.side)
             if room <= 0:
                 raise errors.reduce_only_rejected(
                     "no position to reduce" if room < 0 else "reduce-only orders cover the position"
                 )
             qty = min(qty, room)
-        self._check_funds(market, req, price, qty)
+        self._check_funds(ledger, market, req, price, qty)
         now = self.clock()
         self.order_seq += 1
         order = SimOrder(
@@ -58,19 +68,22 @@ class Exchange(Matcher):
             close_on_trigger=req.close_on_trigger,
             market_unit=req.market_unit,
             last_price_on_created=market.last_price,
+            uid=ledger.uid,
         )
         self.orders[order.order_id] = order
-        if req.link_id:
-            self.by_link[(category, req.link_id)] = order
+        ledger.add(order)
         changes = Changes()
         self._match_new(order, market, changes)
         return order, changes
 
-    def amend(self, category: Category, params: Params) -> tuple[SimOrder, Changes]:
-        """POST /v5/order/amend: new qty and/or price of an open order."""
+    def amend(
+        self, category: Category, params: Params, uid: str | None = None
+    ) -> tuple[SimOrder, Changes]:
+        """POST /v5/order/amend: new qty and/or price of an open order of the account."""
+        ledger = self.ledger(uid)
         req = validate.amend(params)
         market = self.market(category, req.symbol)
-        order = self.find(category, req.order_id, req.link_id)
+        order = ledger.find(category, req.order_id, req.link_id)
         if order is None or not order.is_open or order.symbol != req.symbol:
             raise errors.not_found(category, "replace")
         if req.qty is None and req.price is None:
@@ -87,15 +100,15 @@ class Exchange(Matcher):
         validate.check_notional(spec, qty * price)
         leaves = qty - order.cum_qty
         if order.reduce_only:
-            room = self._reduce_only_room(order.symbol, order.side, exclude=order.order_id)
+            room = ledger.reduce_only_room(order.symbol, order.side, order.order_id)
             if room <= 0:
                 raise errors.reduce_only_rejected("no position to reduce")
             leaves = min(leaves, room)
             qty = order.cum_qty + leaves
         extra = self._cost(
-            order.category, order.symbol, order.side, leaves, price, order.reduce_only
+            ledger, order.category, order.symbol, order.side, leaves, price, order.reduce_only
         )
-        if extra - order.reserved > self._free(category, market, order.side):
+        if extra - order.reserved > self._free(ledger, category, market, order.side):
             raise errors.insufficient(category)
         requeue = price != order.price or leaves > order.leaves
         changes = Changes()
@@ -110,20 +123,27 @@ class Exchange(Matcher):
             changes.order(order)
         return order, changes
 
-    def cancel(self, category: Category, params: Params) -> tuple[SimOrder, Changes]:
-        """POST /v5/order/cancel."""
+    def cancel(
+        self, category: Category, params: Params, uid: str | None = None
+    ) -> tuple[SimOrder, Changes]:
+        """POST /v5/order/cancel of an order of the account."""
+        ledger = self.ledger(uid)
         symbol = validate.text(params, "symbol", required=True)
         self.market(category, symbol)
         order_id, link = validate.order_ref(params)
-        order = self.find(category, order_id, link)
+        order = ledger.find(category, order_id, link)
         if order is None or not order.is_open or order.symbol != symbol:
             raise errors.not_found(category, "cancel")
         changes = Changes()
         self._cancel(order, "CancelByUser", changes)
         return order, changes
 
-    def cancel_all(self, category: Category, params: Params) -> tuple[list[SimOrder], Changes]:
-        """POST /v5/order/cancel-all: by symbol, else baseCoin, else settleCoin (linear)."""
+    def cancel_all(
+        self, category: Category, params: Params, uid: str | None = None
+    ) -> tuple[list[SimOrder], Changes]:
+        """POST /v5/order/cancel-all of the account's orders: by symbol, else baseCoin, else
+        settleCoin (linear)."""
+        ledger = self.ledger(uid)
         symbol = validate.text(params, "symbol")
         base = validate.text(params, "baseCoin")
         settle = validate.text(params, "settleCoin")
@@ -143,29 +163,32 @@ class Exchange(Matcher):
             return not settle or rules.quote_coin == settle
 
         cap = CANCEL_ALL_MAX if category is Category.LINEAR else None
-        return self.cancel_where(lambda o: o.category is category and wanted(o), cap=cap)
+        return self.cancel_where(
+            lambda o: o.category is category and wanted(o), uid=ledger.uid, cap=cap
+        )
 
     def cancel_where(
         self,
         predicate: Callable[[SimOrder], bool],
         *,
+        uid: str | None = None,
         cancel_type: str = "CancelByUser",
         cap: int | None = None,
     ) -> tuple[list[SimOrder], Changes]:
-        """Cancel the open orders matching `predicate` (at most `cap` of them)."""
-        chosen = [o for o in self.open_orders.values() if predicate(o)][:cap]
+        """Cancel the account's open orders matching `predicate` (at most `cap` of them)."""
+        chosen = [o for o in self.ledger(uid).open_orders.values() if predicate(o)][:cap]
         changes = Changes()
         for order in chosen:
             self._cancel(order, cancel_type, changes)
         return chosen, changes
 
-    def settle_funding(self, symbol: str, rate: Decimal) -> Changes:
-        """Settle funding of the linear `symbol` at `rate` (see `engine.funding`)."""
-        return funding.settle_funding(self, symbol, rate)
+    def settle_funding(self, symbol: str, rate: Decimal, uid: str | None = None) -> Changes:
+        """Settle funding of the account's linear `symbol` at `rate` (see `engine.funding`)."""
+        return funding.settle_funding(self, self.ledger(uid), symbol, rate)
 
-    def set_leverage(self, category: Category, params: Params) -> Changes:
-        """POST /v5/position/set-leverage (see `engine.position_settings`)."""
-        return position_settings.set_leverage(self, category, params)
+    def set_leverage(self, category: Category, params: Params, uid: str | None = None) -> Changes:
+        """POST /v5/position/set-leverage for the account (see `engine.position_settings`)."""
+        return position_settings.set_leverage(self, self.ledger(uid), category, params)
 
     def switch_mode(self, category: Category, params: Params) -> NoReturn:
         """POST /v5/position/switch-mode: one-way only (see `engine.position_settings`)."""
@@ -191,8 +214,9 @@ class Exchange(Matcher):
         validate.check_notional(spec, qty * price)
         return price, qty
 
+    @staticmethod
     def _cost(
-        self,
+        ledger: Ledger,
         category: Category,
         symbol: str,
         side: Side,
@@ -201,23 +225,23 @@ class Exchange(Matcher):
         reduce_only: bool,
     ) -> Decimal:
         if category is Category.LINEAR:
-            return Decimal(0) if reduce_only else qty * price / self.account.leverage_of(symbol)
+            return Decimal(0) if reduce_only else qty * price / ledger.account.leverage_of(symbol)
         return qty * price if side is Side.BUY else qty
 
-    def _free(self, category: Category, market: MarketState, side: Side) -> Decimal:
+    def _free(self, ledger: Ledger, category: Category, market: MarketState, side: Side) -> Decimal:
         rules = market.spec.rules
         coin = SETTLE if category is Category.LINEAR else rules.quote_coin
         if category is Category.SPOT and side is Side.SELL:
             coin = rules.base_coin
-        return self.account.available(coin, self.mark)
+        return ledger.account.available(coin, self.mark)
 
     def _check_funds(
-        self, market: MarketState, req: NewOrder, price: Decimal, qty: Decimal
+        self, ledger: Ledger, market: MarketState, req: NewOrder, price: Decimal, qty: Decimal
     ) -> None:
         category = market.spec.category
         if req.market_unit == "quoteCoin":
             cost = qty
         else:
-            cost = self._cost(category, req.symbol, req.side, qty, price, req.reduce_only)
-        if cost > self._free(category, market, req.side):
+            cost = self._cost(ledger, category, req.symbol, req.side, qty, price, req.reduce_only)
+        if cost > self._free(ledger, category, market, req.side):
             raise errors.insufficient(category)

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from libs.common.domain.enums import Category, OrderType, Side
 from services.venue_sim.engine.account import SETTLE
+from services.venue_sim.engine.ledger import Ledger
 from services.venue_sim.engine.matching import FEE_QUANTUM, Matcher
 from services.venue_sim.engine.model import ZERO, Changes
 
@@ -19,24 +20,26 @@ MAX_FUNDING_RATE = Decimal("0.01")
 instruments advertise (`market_data.FUNDING_CAP`, 0.375 %), so tests can drive extremes."""
 
 
-def settle_funding(ex: Matcher, symbol: str, rate: Decimal) -> Changes:
-    """Settle one funding interval of `symbol` at `rate` on the open linear position.
+def settle_funding(ex: Matcher, ledger: Ledger, symbol: str, rate: Decimal) -> Changes:
+    """Settle one funding interval of `symbol` at `rate` on the account's open linear
+    position.
 
     Raises SimError when `symbol` is not a listed linear symbol. A flat position settles
     nothing (no execution, empty changes).
     """
     market = ex.market(Category.LINEAR, symbol)
     changes = Changes()
-    position = ex.account.positions.get(symbol)
+    position = ledger.account.positions.get(symbol)
     if position is None or position.size == 0:
         return changes
     now = ex.clock()
     mark = ex.mark(symbol)
     qty = abs(position.size)
     fee = (position.size * mark * rate).quantize(FEE_QUANTUM)
-    ex.account.settle_funding(symbol, fee, now)
+    ledger.account.settle_funding(symbol, fee, now)
     ex.record_execution(
         changes,
+        uid=ledger.uid,
         category=Category.LINEAR,
         symbol=symbol,
         order_id="",
@@ -59,5 +62,5 @@ def settle_funding(ex: Matcher, symbol: str, rate: Decimal) -> Changes:
         mark_price=market.mid,
         exec_type="Funding",
     )
-    changes.positions.add(symbol)
+    changes.positions.add((ledger.uid, symbol))
     return changes

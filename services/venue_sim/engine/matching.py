@@ -1,14 +1,21 @@
-"""Exchange state and matching: markets, our books, fills and their account effects.
+"""Matching: market events, fills and their account effects, over the state of `venue.py`.
 
 Pure and synchronous: every operation mutates the state and returns the `Changes` the
 streams should publish. Time comes from the injected `clock`. Order entry (create, amend,
 cancel) is layered on top in `exchange.py`.
 
 Matching model:
+- The accounts (`engine.ledger`, one per UID) share one book per (category, symbol). An
+  incoming order first trades with other accounts' resting orders it crosses, at prices
+  as good as the synthetic touch or better, best price then oldest first, at the resting
+  order's price (maker for the resting order, taker for the incoming one; each fill lands
+  in its own account). It never trades with its own account's resting orders.
 - The synthetic market quotes `bid`/`ask` around the mid with unlimited size. A Market order
-  or a marketable Limit (Buy at or above the ask, Sell at or below the bid) fills at once
-  in full at the touch as taker. A non-marketable IOC/FOK is cancelled; a crossing PostOnly
-  is accepted and then cancelled (EC_PostOnlyWillTakeLiquidity).
+  or a marketable Limit (Buy at or above the ask, Sell at or below the bid) fills what is
+  left at once in full at the touch as taker. A non-marketable IOC is cancelled (after
+  what it took from other accounts), a FOK that cannot fill in full is cancelled untouched;
+  a PostOnly that would take liquidity is accepted and then cancelled
+  (EC_PostOnlyWillTakeLiquidity).
 - Resting orders fill as maker at their own limit price when a public trade prints through
   them (partially when the trade is smaller than their leaves), or in full when the mid is
   moved through them.
@@ -16,93 +23,32 @@ Matching model:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, VenueOrderStatus
 from libs.common.domain.instruments import round_to_step
-from services.venue_sim.engine import errors
-from services.venue_sim.engine.account import SETTLE, Account
-from services.venue_sim.engine.book import Book
-from services.venue_sim.engine.catalog import InstrumentSpec
+from services.venue_sim.engine.account import SETTLE
+from services.venue_sim.engine.ledger import Ledger
 from services.venue_sim.engine.model import (
     ZERO,
-    BookKey,
     Changes,
     Execution,
     MarketState,
     SimOrder,
     new_id,
 )
+from services.venue_sim.engine.venue import Venue
 
 FEE_QUANTUM = Decimal("0.00000001")
-Clock = Callable[[], int]
 
 
-class Matcher:
-    """All venue state of the simulator: markets, our books, orders, fills and the account."""
+def _total(orders: list[SimOrder]) -> Decimal:
+    return sum((o.leaves for o in orders), ZERO)
 
-    def __init__(
-        self,
-        specs: Iterable[InstrumentSpec],
-        *,
-        clock: Clock,
-        fees: dict[Category, tuple[Decimal, Decimal]],
-        balances: dict[str, Decimal],
-        leverage: Decimal = Decimal(10),
-        half_spread_ticks: int = 1,
-        max_active_orders: int = 500,
-    ) -> None:
-        self.clock = clock
-        self.fees = fees
-        """category -> (maker rate, taker rate)."""
-        self.max_active_orders = max_active_orders
-        self.markets: dict[BookKey, MarketState] = {
-            (s.category, s.symbol): MarketState(s, s.rules.tick_size * half_spread_ticks)
-            for s in specs
-        }
-        self.books: dict[BookKey, Book] = {key: Book() for key in self.markets}
-        self.orders: dict[str, SimOrder] = {}
-        self.open_orders: dict[str, SimOrder] = {}
-        self.by_link: dict[tuple[Category, str], SimOrder] = {}
-        self.reduce_only: dict[str, dict[str, SimOrder]] = {}
-        self.executions: dict[Category, list[Execution]] = {c: [] for c in Category}
-        self.execs_by_order: dict[str, list[Execution]] = {}
-        self.account = Account(balances, leverage)
-        self.order_seq = 0
 
-    # -- lookups -----------------------------------------------------------------------------
-
-    def market(self, category: Category, symbol: str) -> MarketState:
-        """The market of a listed symbol, or the venue's invalid-symbol error."""
-        found = self.markets.get((category, symbol))
-        if found is None:
-            if category is Category.SPOT:
-                raise errors.SimError(170121, "Invalid symbol.")
-            raise errors.params(f"params error: symbol invalid: {symbol!r} is not listed")
-        return found
-
-    def mark(self, symbol: str) -> Decimal:
-        """Mark price of a linear symbol: the synthetic mid."""
-        return self.markets[(Category.LINEAR, symbol)].mid
-
-    def usd_price(self, coin: str) -> Decimal:
-        """Value of one `coin` in USDT (1 for USDT, 0 when no market lists it)."""
-        if coin == SETTLE:
-            return Decimal(1)
-        for category in (Category.SPOT, Category.LINEAR):
-            found = self.markets.get((category, f"{coin}{SETTLE}"))
-            if found is not None:
-                return found.mid
-        return ZERO
-
-    def find(self, category: Category, order_id: str, link_id: str) -> SimOrder | None:
-        """An order by id (which wins) or by orderLinkId, open or closed."""
-        if order_id:
-            found = self.orders.get(order_id)
-            return found if found is not None and found.category is category else None
-        return self.by_link.get((category, link_id))
+class Matcher(Venue):
+    """The venue's matching: market events, fills and their account effects."""
 
     # -- market events -----------------------------------------------------------------------
 
@@ -174,22 +120,24 @@ class Matcher:
     ) -> None:
         now = self.clock()
         category, rules = order.category, market.spec.rules
+        ledger = self.ledgers[order.uid]
+        account = ledger.account
         rate = self.fees[category][0 if is_maker else 1]
         value = price * qty
         closed = pnl = ZERO
         if category is Category.LINEAR:
             fee = (value * rate).quantize(FEE_QUANTUM)
             fee_coin = SETTLE
-            closed, pnl = self.account.fill_linear(order.symbol, order.side, qty, price, fee, now)
-            changes.positions.add(order.symbol)
+            closed, pnl = account.fill_linear(order.symbol, order.side, qty, price, fee, now)
+            changes.positions.add((order.uid, order.symbol))
         elif order.side is Side.BUY:
             fee = (qty * rate).quantize(FEE_QUANTUM)
             fee_coin = rules.base_coin
-            self.account.fill_spot(rules.base_coin, rules.quote_coin, order.side, qty, value, fee)
+            account.fill_spot(rules.base_coin, rules.quote_coin, order.side, qty, value, fee)
         else:
             fee = (value * rate).quantize(FEE_QUANTUM)
             fee_coin = rules.quote_coin
-            self.account.fill_spot(rules.base_coin, rules.quote_coin, order.side, qty, value, fee)
+            account.fill_spot(rules.base_coin, rules.quote_coin, order.side, qty, value, fee)
         order.cum_qty += qty
         order.cum_value += value
         order.cum_fee += fee
@@ -202,6 +150,7 @@ class Matcher:
         order.updated = now
         self.record_execution(
             changes,
+            uid=order.uid,
             category=category,
             symbol=order.symbol,
             order_id=order.order_id,
@@ -229,22 +178,20 @@ class Matcher:
             self._reserve(order)
         changes.order(order)
         if category is Category.LINEAR:
-            self._enforce_reduce_only(order.symbol, changes)
+            self._enforce_reduce_only(ledger, order.symbol, changes)
 
     # -- order state helpers -----------------------------------------------------------------
 
     def record_execution(self, changes: Changes, **fields: Any) -> Execution:
-        """Record an execution of the account (`fields`: every `Execution` field but its id
-        and seq, which this assigns): listed by `/v5/execution/list`, indexed by its order
-        when it has one, pushed on the private stream with the wallet."""
-        category: Category = fields["category"]
-        executions = self.executions[category]
-        execution = Execution(exec_id=new_id(), seq=len(executions), **fields)
-        executions.append(execution)
-        if execution.order_id:
-            self.execs_by_order.setdefault(execution.order_id, []).append(execution)
+        """Record an execution of the account `fields["uid"]` (`fields`: every `Execution`
+        field but its id and seq, which this assigns): listed by `/v5/execution/list`,
+        indexed by its order when it has one, pushed on the private stream with the wallet."""
+        ledger = self.ledgers[fields["uid"]]
+        seq = len(ledger.executions[fields["category"]])
+        execution = Execution(exec_id=new_id(), seq=seq, **fields)
+        ledger.add_execution(execution)
         changes.executions.append(execution)
-        changes.wallet = True
+        changes.wallets.add(ledger.uid)
         return execution
 
     def _marketable(self, order: SimOrder, market: MarketState) -> bool:
@@ -254,51 +201,83 @@ class Matcher:
             return order.price >= market.ask
         return order.price <= market.bid
 
+    def _contra(self, order: SimOrder, market: MarketState) -> list[SimOrder]:
+        """Other accounts' resting orders `order` would trade with, in priority order: at
+        its limit price or better, and no worse than the synthetic touch (which has
+        unlimited size there). A spot Market Buy in quote coin takes the touch only."""
+        if order.market_unit == "quoteCoin":
+            return []
+        book = self.books[(order.category, order.symbol)]
+        if order.side is Side.BUY:
+            resting, bound = book.asks, min(order.price, market.ask)
+        else:
+            resting, bound = book.bids, max(order.price, market.bid)
+        return [o for o in resting.reachable(bound) if o.uid != order.uid]
+
+    def _cross(
+        self, order: SimOrder, contra: list[SimOrder], market: MarketState, changes: Changes
+    ) -> None:
+        """Trade `order` with the resting orders `contra` of other accounts, at their price."""
+        for resting in contra:
+            if not order.is_open or order.leaves <= 0:
+                return
+            if not resting.is_open:
+                continue  # cancelled by an earlier fill's reduce-only check
+            qty = min(order.leaves, resting.leaves)
+            changes.trades.append(market.print_trade(order.side, resting.price, qty, self.clock()))
+            self._fill(resting, market, resting.price, qty, True, changes)
+            self._fill(order, market, resting.price, qty, False, changes)
+
     def _match_new(self, order: SimOrder, market: MarketState, changes: Changes) -> None:
-        """Fill, rest or cancel an order that was just placed or re-priced."""
+        """Fill, rest or cancel an order that was just placed or re-priced: other accounts'
+        crossing orders first, then the synthetic touch (see the module's docstring)."""
         marketable = self._marketable(order, market)
-        if marketable and order.tif is TimeInForce.POST_ONLY:
+        contra = self._contra(order, market)
+        if order.tif is TimeInForce.POST_ONLY and (marketable or contra):
             self._cancel(order, "UNKNOWN", changes, "EC_PostOnlyWillTakeLiquidity")
-        elif marketable:
+            return
+        if order.tif is TimeInForce.FOK and not marketable and _total(contra) < order.leaves:
+            self._cancel(order, "UNKNOWN", changes, "EC_NoEnoughQtyToFill")
+            return
+        self._cross(order, contra, market, changes)
+        if not order.is_open:
+            return
+        if marketable:
             self._take(order, market, changes)
         elif order.tif is TimeInForce.IOC:
             self._cancel(order, "UNKNOWN", changes, "EC_NoImmediateQtyToFill")
         elif order.tif is TimeInForce.FOK:
             self._cancel(order, "UNKNOWN", changes, "EC_NoEnoughQtyToFill")
         else:
-            if order.order_id not in self.open_orders:
-                self.open_orders[order.order_id] = order
-                if order.reduce_only:
-                    self.reduce_only.setdefault(order.symbol, {})[order.order_id] = order
+            self.ledgers[order.uid].opened(order)
             self.books[(order.category, order.symbol)].add(order)
             self._reserve(order)
             changes.order(order)
 
     def _reserve(self, order: SimOrder) -> None:
         """Hold margin (linear) or coin (spot) for the order's leaves; release it when closed."""
+        account = self.ledgers[order.uid].account
         amount = ZERO
         if order.is_open and order.order_type is OrderType.LIMIT:
             if order.category is Category.SPOT:
                 amount = order.leaves * order.price if order.side is Side.BUY else order.leaves
             elif not order.reduce_only:
-                amount = order.leaves * order.price / self.account.leverage_of(order.symbol)
+                amount = order.leaves * order.price / account.leverage_of(order.symbol)
         delta = amount - order.reserved
         if not delta:
             return
         order.reserved = amount
         if order.category is Category.LINEAR:
-            self.account.reserve_margin(delta)
+            account.reserve_margin(delta)
         else:
             rules = self.markets[(order.category, order.symbol)].spec.rules
             coin = rules.quote_coin if order.side is Side.BUY else rules.base_coin
-            self.account.lock(coin, delta)
+            account.lock(coin, delta)
 
     def _close(self, order: SimOrder) -> None:
-        """Take a no longer open order out of the book and the open indexes."""
-        if self.open_orders.pop(order.order_id, None) is not None:
+        """Take a no longer open order out of the book and its account's open indexes."""
+        if self.ledgers[order.uid].closed(order):
             self.books[(order.category, order.symbol)].remove(order)
-            if order.reduce_only:
-                self.reduce_only.get(order.symbol, {}).pop(order.order_id, None)
         self._reserve(order)
 
     def _cancel(
@@ -313,23 +292,13 @@ class Matcher:
         self._close(order)
         changes.order(order)
 
-    def _reduce_only_room(self, symbol: str, side: Side, exclude: str = "") -> Decimal:
-        """How much more a reduce-only order on `side` may hold; negative when not reducing."""
-        size = self.account.position(symbol).size
-        if size == 0 or (size > 0) == (side is Side.BUY):
-            return Decimal(-1)
-        held = sum(
-            (o.leaves for o in self.reduce_only.get(symbol, {}).values() if o.order_id != exclude),
-            ZERO,
-        )
-        return abs(size) - held
-
-    def _enforce_reduce_only(self, symbol: str, changes: Changes) -> None:
-        """Shrink or cancel resting reduce-only orders the position no longer allows."""
-        resting = self.reduce_only.get(symbol)
+    def _enforce_reduce_only(self, ledger: Ledger, symbol: str, changes: Changes) -> None:
+        """Shrink or cancel the account's resting reduce-only orders its position no longer
+        allows."""
+        resting = ledger.reduce_only.get(symbol)
         if not resting:
             return
-        size = self.account.position(symbol).size
+        size = ledger.account.position(symbol).size
         room = abs(size)
         for order in list(resting.values()):
             reducing = size != 0 and (size > 0) != (order.side is Side.BUY)

@@ -18,6 +18,8 @@ TAPE_SIZE = 1000
 """Public trades kept per market for `/v5/market/recent-trade` (Bybit serves up to 1000)."""
 OPEN_STATUSES = frozenset({VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED})
 BookKey = tuple[Category, str]
+DEFAULT_UID = "100100100"
+"""The UID of the first account (the one of the first key pair; Bybit UIDs are numeric)."""
 _ID_PREFIX = str(uuid.uuid4())[:23]
 _ID_COUNTER = itertools.count(1)
 
@@ -60,6 +62,8 @@ class SimOrder:
     last_price_on_created: Decimal = ZERO
     reserved: Decimal = ZERO
     """Margin (linear) or coin (spot) this order holds while open."""
+    uid: str = DEFAULT_UID
+    """The account (UID) that placed it."""
 
     @property
     def is_open(self) -> bool:
@@ -99,6 +103,8 @@ class Execution:
     mark_price: Decimal
     exec_type: str = "Trade"
     """Bybit's execType."""
+    uid: str = DEFAULT_UID
+    """The account (UID) whose execution it is."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -201,26 +207,44 @@ class MarketState:
 
 @dataclass(slots=True)
 class Changes:
-    """What one operation changed, for the private and public streams."""
+    """What one operation changed, for the private and public streams. Orders and
+    executions name their account (`uid`); positions and wallets are keyed by it."""
 
     orders: dict[str, SimOrder] = field(default_factory=dict)
     executions: list[Execution] = field(default_factory=list)
-    positions: set[str] = field(default_factory=set)
-    wallet: bool = False
+    positions: set[tuple[str, str]] = field(default_factory=set)
+    """(uid, linear symbol) of the positions to push."""
+    wallets: set[str] = field(default_factory=set)
+    """UIDs of the accounts whose wallet to push."""
     trades: list[PublicTrade] = field(default_factory=list)
     books: set[BookKey] = field(default_factory=set)
+
+    @property
+    def wallet(self) -> bool:
+        """Whether any account's wallet changed."""
+        return bool(self.wallets)
 
     def order(self, order: SimOrder) -> None:
         self.orders[order.order_id] = order
         self.books.add((order.category, order.symbol))
         if order.category is Category.LINEAR:
-            self.positions.add(order.symbol)
+            self.positions.add((order.uid, order.symbol))
+
+    def position(self, uid: str, symbol: str) -> None:
+        """The account's position of `symbol` changed (and so did its wallet)."""
+        self.positions.add((uid, symbol))
+        self.wallets.add(uid)
+
+    def uids(self) -> set[str]:
+        """The accounts these changes touch."""
+        touched = {o.uid for o in self.orders.values()} | {e.uid for e in self.executions}
+        return touched | {uid for uid, _ in self.positions} | self.wallets
 
     def merge(self, other: Changes) -> None:
         """Fold a later operation's changes into these."""
         self.orders.update(other.orders)
         self.executions.extend(other.executions)
         self.positions |= other.positions
-        self.wallet = self.wallet or other.wallet
+        self.wallets |= other.wallets
         self.trades.extend(other.trades)
         self.books |= other.books

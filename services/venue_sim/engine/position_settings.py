@@ -1,6 +1,6 @@
 """Position settings of linear symbols: leverage per symbol, and the position mode.
 
-Leverage is per symbol, as on Bybit: it sets the initial margin of the symbol's position
+Leverage is per account and symbol, as on Bybit: it sets the initial margin of the symbol's position
 and of its open orders (size x price / leverage). Changing it re-reserves the open orders'
 margin at once; a change that would leave the account short of margin is refused (110044)
 and nothing changes. Setting the leverage it already has is 110043, as Bybit answers.
@@ -19,6 +19,7 @@ from typing import NoReturn
 from libs.common.domain.enums import Category
 from services.venue_sim.engine import errors, validate
 from services.venue_sim.engine.account import SETTLE
+from services.venue_sim.engine.ledger import Ledger
 from services.venue_sim.engine.matching import Matcher
 from services.venue_sim.engine.model import Changes
 from services.venue_sim.engine.validate import Params
@@ -49,8 +50,9 @@ def _leverage(params: Params, name: str) -> Decimal:
     return value
 
 
-def set_leverage(ex: Matcher, category: Category, params: Params) -> Changes:
-    """Set the leverage of a linear symbol (`buyLeverage` == `sellLeverage` in one-way mode).
+def set_leverage(ex: Matcher, ledger: Ledger, category: Category, params: Params) -> Changes:
+    """Set the account's leverage of a linear symbol (`buyLeverage` == `sellLeverage` in
+    one-way mode).
 
     Returns the changes to publish (the symbol's position and the wallet)."""
     symbol = _linear_symbol(ex, category, params)
@@ -61,25 +63,25 @@ def set_leverage(ex: Matcher, category: Category, params: Params) -> Changes:
             "params error: buyLeverage must equal sellLeverage in one-way mode, "
             f"was {params['buyLeverage']!r} and {params['sellLeverage']!r}"
         )
-    account = ex.account
+    account = ledger.account
     previous = account.leverage_of(symbol)
     if buy == previous:
         raise errors.SimError(errors.LEVERAGE_NOT_MODIFIED, "leverage not modified")
     account.leverages[symbol] = buy
-    _reserve_open_orders(ex, symbol)
+    _reserve_open_orders(ex, ledger, symbol)
     if buy < previous and account.available(SETTLE, ex.mark) < 0:
         account.leverages[symbol] = previous
-        _reserve_open_orders(ex, symbol)
+        _reserve_open_orders(ex, ledger, symbol)
         raise errors.SimError(errors.MARGIN_INSUFFICIENT, "Available margin is insufficient.")
     changes = Changes()
-    changes.positions.add(symbol)
-    changes.wallet = True
+    changes.position(ledger.uid, symbol)
     return changes
 
 
-def _reserve_open_orders(ex: Matcher, symbol: str) -> None:
-    """Re-reserve the margin of the symbol's open linear orders at its current leverage."""
-    for order in ex.open_orders.values():
+def _reserve_open_orders(ex: Matcher, ledger: Ledger, symbol: str) -> None:
+    """Re-reserve the margin of the account's open linear orders of the symbol at its
+    current leverage."""
+    for order in ledger.open_orders.values():
         if order.category is Category.LINEAR and order.symbol == symbol:
             ex._reserve(order)
 

@@ -1,4 +1,5 @@
-"""Read-side queries of the private REST API: orders, executions, positions (newest first)."""
+"""Read-side queries of the private REST API: orders, executions, positions (newest first),
+each of one account (`uid`; None is the first account)."""
 
 from __future__ import annotations
 
@@ -65,16 +66,17 @@ def _matches(ex: Exchange, order: SimOrder, symbol: str, base: str, settle: str)
 
 
 def orders(
-    ex: Exchange, category: Category, params: Params, *, history: bool
+    ex: Exchange, category: Category, params: Params, *, history: bool, uid: str | None = None
 ) -> tuple[list[SimOrder], str]:
     """GET /v5/order/realtime (history=False) or /v5/order/history: (page, nextPageCursor)."""
+    ledger = ex.ledger(uid)
     symbol, base, settle = _coin_filter(ex, category, params)
     order_id = validate.text(params, "orderId")
     link = validate.text(params, "orderLinkId")
     limit = integer(params, "limit", 20, 1, 50)
     cursor = _cursor(params)
     if order_id or link:
-        found = ex.find(category, order_id, link)
+        found = ledger.find(category, order_id, link)
         hit = found is not None and _matches(ex, found, symbol, base, settle)
         return ([found] if hit and found is not None else []), ""
     if not history and category is Category.LINEAR and not (symbol or base or settle):
@@ -85,11 +87,11 @@ def orders(
 
     def selected() -> Iterator[SimOrder]:
         if history:
-            source: Iterable[SimOrder] = reversed(ex.orders.values())
+            source: Iterable[SimOrder] = reversed(ledger.orders.values())
         elif integer(params, "openOnly", 0, 0, 2) == 0:
-            source = reversed(ex.open_orders.values())
+            source = reversed(ledger.open_orders.values())
         else:
-            source = (o for o in reversed(ex.orders.values()) if not o.is_open)
+            source = (o for o in reversed(ledger.orders.values()) if not o.is_open)
         closed_seen = 0
         for order in source:
             if cursor is not None and order.seq >= cursor:
@@ -109,9 +111,12 @@ def orders(
     return _page(selected(), limit)
 
 
-def executions(ex: Exchange, category: Category, params: Params) -> tuple[list[Execution], str]:
+def executions(
+    ex: Exchange, category: Category, params: Params, uid: str | None = None
+) -> tuple[list[Execution], str]:
     """GET /v5/execution/list: executions (fills, funding), newest first; `execType` picks
     one kind."""
+    ledger = ex.ledger(uid)
     symbol, base, _ = _coin_filter(ex, category, params)
     order_id = validate.text(params, "orderId")
     link = validate.text(params, "orderLinkId")
@@ -121,14 +126,14 @@ def executions(ex: Exchange, category: Category, params: Params) -> tuple[list[E
     end = integer(params, "endTime", 2**63, 0, 2**63)
     exec_type = validate.text(params, "execType")
     if order_id or link:
-        order = ex.find(category, order_id, link)
-        source: list[Execution] = ex.execs_by_order.get(order.order_id, []) if order else []
+        order = ledger.find(category, order_id, link)
+        source: list[Execution] = ledger.execs_by_order.get(order.order_id, []) if order else []
     else:
-        source = ex.executions[category]
+        source = ledger.executions[category]
 
     def selected() -> Iterator[Execution]:
         items = source
-        if cursor is not None and source is ex.executions[category]:
+        if cursor is not None and source is ledger.executions[category]:
             items = source[: min(cursor, len(source))]
         for item in reversed(items):
             if cursor is not None and item.seq >= cursor:
@@ -145,17 +150,20 @@ def executions(ex: Exchange, category: Category, params: Params) -> tuple[list[E
     return _page(selected(), limit)
 
 
-def positions(ex: Exchange, category: Category, params: Params) -> list[Position]:
+def positions(
+    ex: Exchange, category: Category, params: Params, uid: str | None = None
+) -> list[Position]:
     """GET /v5/position/list: the symbol's row even when flat, else open positions."""
     if category is not Category.LINEAR:
         raise errors.params(f"params error: category {category} has no positions")
+    account = ex.ledger(uid).account
     symbol, base, settle = _coin_filter(ex, category, params)
     if symbol:
-        return [ex.account.position(symbol)]
+        return [account.position(symbol)]
     if not base and not settle:
         raise errors.params("params error: symbol or settleCoin is required")
     rows = []
-    for name, pos in ex.account.positions.items():
+    for name, pos in account.positions.items():
         rules = ex.markets[(category, name)].spec.rules
         coin_ok = (not base or rules.base_coin == base) and (
             not settle or rules.quote_coin == settle

@@ -58,8 +58,9 @@ EVERY_SECRET_VALUE = (OLD[1], GOOD_A[1], GOOD_B[1], OTHER_BAD[1])
 
 @pytest.fixture(scope="module")
 def two_key_sim() -> Iterator[SimProcess]:
-    """A simulator accepting GOOD_A and GOOD_B, not OLD nor OTHER_BAD."""
-    keys = ",".join(f"{k}:{s}" for k, s in (GOOD_A, GOOD_B))
+    """A simulator accepting GOOD_A and GOOD_B, not OLD nor OTHER_BAD: two keys of one
+    account (UID), as a rotation is on the venue."""
+    keys = ",".join(f"{k}:{s}:100100100" for k, s in (GOOD_A, GOOD_B))
     sim = SimProcess(api_key=GOOD_A[0], api_secret=GOOD_A[1], env={"MMX_SIM_KEYS": keys})
     sim.start()
     try:

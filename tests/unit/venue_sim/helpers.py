@@ -45,11 +45,12 @@ def limit(
     *,
     symbol: str = "BTCUSDT",
     category: Category = Category.LINEAR,
+    uid: str | None = None,
     **extra: Any,
 ) -> SimOrder:
-    """Place a Limit order and return it."""
+    """Place a Limit order (for the account `uid`, the first by default) and return it."""
     params = {"symbol": symbol, "side": side, "orderType": "Limit", "qty": qty, "price": price}
-    order, _ = ex.place(category, {**params, **extra})
+    order, _ = ex.place(category, {**params, **extra}, uid)
     return order
 
 
@@ -60,9 +61,10 @@ def market(
     *,
     symbol: str = "BTCUSDT",
     category: Category = Category.LINEAR,
+    uid: str | None = None,
     **extra: Any,
 ) -> SimOrder:
-    """Place a Market order and return it."""
+    """Place a Market order (for the account `uid`, the first by default) and return it."""
     params = {"symbol": symbol, "side": side, "orderType": "Market", "qty": qty}
-    order, _ = ex.place(category, {**params, **extra})
+    order, _ = ex.place(category, {**params, **extra}, uid)
     return order

@@ -11,7 +11,7 @@ import pytest
 
 from libs.common.domain.enums import Category, Side
 from services.venue_sim import persist
-from services.venue_sim.engine import Exchange, SimError
+from services.venue_sim.engine import DEFAULT_UID, Exchange, SimError
 from services.venue_sim.engine.queries import executions
 from services.venue_sim.wire import execution_item
 
@@ -22,8 +22,8 @@ RATE = Decimal("0.0001")
 
 def test_a_long_pays_funding_at_a_positive_rate_like_a_fee(ex: Exchange, clock: FakeClock) -> None:
     market(ex, "Buy", "0.010")  # long 0.010 BTC; the mark (mid) stays 60000
-    balance = ex.account.balances["USDT"]
-    position = ex.account.position("BTCUSDT")
+    balance = ex.ledger().account.balances["USDT"]
+    position = ex.ledger().account.position("BTCUSDT")
     realised = position.cum_realised
     clock.advance(1000)
 
@@ -45,24 +45,24 @@ def test_a_long_pays_funding_at_a_positive_rate_like_a_fee(ex: Exchange, clock: 
         "USDT",
     )
     assert funding.time == clock.now and funding.seq == 1  # after the market order's fill
-    assert ex.account.balances["USDT"] == balance - fee
+    assert ex.ledger().account.balances["USDT"] == balance - fee
     assert position.cum_realised == realised - fee
     assert position.cur_realised == realised - fee
     assert position.size == Decimal("0.010")  # funding never changes the position
-    assert changes.wallet and changes.positions == {"BTCUSDT"}
-    assert ex.executions[Category.LINEAR][-1] is funding
-    assert "" not in ex.execs_by_order
+    assert changes.wallet and changes.positions == {(DEFAULT_UID, "BTCUSDT")}
+    assert ex.ledger().executions[Category.LINEAR][-1] is funding
+    assert "" not in ex.ledger().execs_by_order
 
 
 def test_a_short_receives_funding_at_a_positive_rate(ex: Exchange) -> None:
     market(ex, "Sell", "0.020")
-    balance = ex.account.balances["USDT"]
+    balance = ex.ledger().account.balances["USDT"]
 
     [funding] = ex.settle_funding("BTCUSDT", RATE).executions
 
     assert funding.side is Side.SELL and funding.qty == Decimal("0.020")
     assert funding.fee == Decimal("-0.12") and funding.exec_pnl == Decimal("0.12")
-    assert ex.account.balances["USDT"] == balance + Decimal("0.12")
+    assert ex.ledger().account.balances["USDT"] == balance + Decimal("0.12")
 
 
 def test_funding_fee_is_quantized_like_trading_fees(ex: Exchange) -> None:
@@ -75,12 +75,12 @@ def test_funding_fee_is_quantized_like_trading_fees(ex: Exchange) -> None:
 
 
 def test_a_flat_position_settles_nothing(ex: Exchange) -> None:
-    balance = ex.account.balances["USDT"]
+    balance = ex.ledger().account.balances["USDT"]
 
     changes = ex.settle_funding("BTCUSDT", RATE)
 
     assert changes.executions == [] and not changes.wallet
-    assert ex.account.balances["USDT"] == balance
+    assert ex.ledger().account.balances["USDT"] == balance
 
 
 def test_funding_of_an_unlisted_symbol_is_refused(ex: Exchange) -> None:
@@ -136,10 +136,13 @@ def test_funding_executions_survive_the_state_file(
 
     restored = _roundtrip(ex, tmp_path, clock)
 
-    assert restored.executions[Category.LINEAR] == ex.executions[Category.LINEAR]
-    assert [e.exec_type for e in restored.executions[Category.LINEAR]] == ["Trade", "Funding"]
-    assert restored.account.balances == ex.account.balances
-    assert "" not in restored.execs_by_order
+    assert restored.ledger().executions[Category.LINEAR] == ex.ledger().executions[Category.LINEAR]
+    assert [e.exec_type for e in restored.ledger().executions[Category.LINEAR]] == [
+        "Trade",
+        "Funding",
+    ]
+    assert restored.ledger().account.balances == ex.ledger().account.balances
+    assert "" not in restored.ledger().execs_by_order
     fundings, _ = executions(restored, Category.LINEAR, {"execType": "Funding"})
     assert len(fundings) == 1
 
@@ -156,7 +159,7 @@ def test_a_state_file_from_before_exec_type_still_loads_as_trades(
     restored = make_exchange(clock)
     persist.restore(restored, random.Random(), data)
 
-    [fill] = restored.executions[Category.LINEAR]
+    [fill] = restored.ledger().executions[Category.LINEAR]
     assert fill.exec_type == "Trade"
-    assert fill == ex.executions[Category.LINEAR][0]
-    assert restored.execs_by_order[fill.order_id] == [fill]
+    assert fill == ex.ledger().executions[Category.LINEAR][0]
+    assert restored.ledger().execs_by_order[fill.order_id] == [fill]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from libs.common.domain.enums import Category, Side, VenueOrderStatus
-from services.venue_sim.engine import Exchange
+from services.venue_sim.engine import DEFAULT_UID, Exchange
 
 from .helpers import MAKER, TAKER, FakeClock, limit, market
 
@@ -23,15 +23,15 @@ def test_starting_touch_is_one_tick_around_the_mid(ex: Exchange) -> None:
 def test_non_marketable_limit_rests(ex: Exchange) -> None:
     order = limit(ex, "Buy", "0.01", "59999.9")
     assert order.status is VenueOrderStatus.NEW
-    assert order.order_id in ex.open_orders
+    assert order.order_id in ex.ledger().open_orders
     assert ex.books[BTC].bids.best() == D("59999.9")
-    assert ex.executions[Category.LINEAR] == []
+    assert ex.ledger().executions[Category.LINEAR] == []
 
 
 def test_marketable_limit_fills_at_once_at_the_synthetic_ask_as_taker(ex: Exchange) -> None:
     order = limit(ex, "Buy", "0.01", "60100")
     assert order.status is VenueOrderStatus.FILLED
-    [fill] = ex.executions[Category.LINEAR]
+    [fill] = ex.ledger().executions[Category.LINEAR]
     assert (fill.price, fill.qty, fill.is_maker, fill.fee_rate) == (
         D("60000.1"),
         D("0.01"),
@@ -40,14 +40,14 @@ def test_marketable_limit_fills_at_once_at_the_synthetic_ask_as_taker(ex: Exchan
     )
     assert fill.fee == (D("60000.1") * D("0.01") * TAKER).quantize(D("0.00000001"))
     assert order.leaves == 0 and order.cum_qty == D("0.01")
-    assert order.order_id not in ex.open_orders
+    assert order.order_id not in ex.ledger().open_orders
 
 
 def test_market_sell_fills_at_the_bid(ex: Exchange) -> None:
     order = market(ex, "Sell", "0.5")
     assert order.status is VenueOrderStatus.FILLED
     assert order.avg_price == D("59999.9")
-    assert ex.account.position("BTCUSDT").size == D("-0.5")
+    assert ex.ledger().account.position("BTCUSDT").size == D("-0.5")
 
 
 def test_trade_smaller_than_leaves_fills_partially_at_the_limit_price_as_maker(
@@ -65,7 +65,7 @@ def test_trade_smaller_than_leaves_fills_partially_at_the_limit_price_as_maker(
         MAKER,
     )
     assert fill.leaves == D("0.006")
-    assert order.order_id in ex.open_orders
+    assert order.order_id in ex.ledger().open_orders
 
 
 def test_trade_fills_in_price_then_time_priority(ex: Exchange, clock: FakeClock) -> None:
@@ -112,9 +112,9 @@ def test_post_only_that_would_cross_is_accepted_then_cancelled(ex: Exchange) -> 
     order = limit(ex, "Buy", "0.01", "60000.1", timeInForce="PostOnly")
     assert order.status is VenueOrderStatus.CANCELLED
     assert order.reject_reason == "EC_PostOnlyWillTakeLiquidity"
-    assert ex.executions[Category.LINEAR] == []
+    assert ex.ledger().executions[Category.LINEAR] == []
     assert ex.books[BTC].count == 0
-    assert ex.account.order_im == 0
+    assert ex.ledger().account.order_im == 0
 
 
 def test_post_only_that_does_not_cross_rests(ex: Exchange) -> None:
@@ -155,7 +155,7 @@ def test_changes_carry_orders_fills_positions_and_wallet(ex: Exchange) -> None:
     )
     assert list(changes.orders) == [order.order_id]
     assert len(changes.executions) == 1
-    assert changes.positions == {"BTCUSDT"}
+    assert changes.positions == {(DEFAULT_UID, "BTCUSDT")}
     assert changes.wallet
     assert [t.side for t in changes.trades] == [Side.BUY]
     assert ex.markets[BTC].last_price == D("60000.1")

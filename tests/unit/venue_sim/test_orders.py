@@ -177,6 +177,6 @@ def test_cancel_all_by_symbol_base_coin_or_settle_coin(ex: Exchange) -> None:
 
 def test_cancel_releases_the_reserved_margin(ex: Exchange) -> None:
     order = limit(ex, "Buy", "0.01", "59000")
-    assert ex.account.order_im == D("59")
+    assert ex.ledger().account.order_im == D("59")
     ex.cancel(Category.LINEAR, {"symbol": "BTCUSDT", "orderId": order.order_id})
-    assert ex.account.order_im == 0
+    assert ex.ledger().account.order_im == 0

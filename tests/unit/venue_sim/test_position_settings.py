@@ -11,7 +11,7 @@ import pytest
 
 from libs.common.domain.enums import Category
 from services.venue_sim import persist
-from services.venue_sim.engine import Exchange, SimError
+from services.venue_sim.engine import DEFAULT_UID, Exchange, SimError
 from services.venue_sim.wire import position_item
 
 from .helpers import FakeClock, limit, make_exchange, market
@@ -34,17 +34,19 @@ def code_of(action: object) -> int:
 def test_leverage_sets_the_symbols_position_and_order_margin(ex: Exchange) -> None:
     market(ex, "Buy", "0.100")  # 6000 USDT of BTC at the default 10x: 600 IM
     order = limit(ex, "Buy", "0.100", "59000")  # 5900 at 10x: 590 reserved
-    assert ex.account.order_im == Decimal(590)
+    assert ex.ledger().account.order_im == Decimal(590)
 
     changes = ex.set_leverage(
         LINEAR, {"symbol": "BTCUSDT", "buyLeverage": "20", "sellLeverage": "20"}
     )
 
-    assert changes.positions == {"BTCUSDT"} and changes.wallet
-    assert (order.reserved, ex.account.order_im) == (Decimal(295), Decimal(295))
-    item = position_item(ex, ex.account.position("BTCUSDT"))
+    assert changes.positions == {(DEFAULT_UID, "BTCUSDT")} and changes.wallet
+    assert (order.reserved, ex.ledger().account.order_im) == (Decimal(295), Decimal(295))
+    item = position_item(ex, ex.ledger().account, ex.ledger().account.position("BTCUSDT"))
     assert (item["leverage"], item["positionIM"], item["positionIMByMp"]) == ("20", "300", "300")
-    assert ex.account.leverage_of("ETHUSDT") == Decimal(10)  # other symbols keep the default
+    assert ex.ledger().account.leverage_of("ETHUSDT") == Decimal(
+        10
+    )  # other symbols keep the default
 
 
 def test_the_same_leverage_again_is_110043_leverage_not_modified(ex: Exchange) -> None:
@@ -61,7 +63,7 @@ def test_unequal_or_out_of_range_leverage_is_10001(
     ex: Exchange, buy: str, sell: str | None
 ) -> None:
     assert code_of(lambda: leverage(ex, buy, sell=sell)) == 10001
-    assert ex.account.leverage_of("BTCUSDT") == Decimal(10)
+    assert ex.ledger().account.leverage_of("BTCUSDT") == Decimal(10)
 
 
 def test_lowering_leverage_beyond_the_available_margin_is_110044_and_changes_nothing(
@@ -71,7 +73,7 @@ def test_lowering_leverage_beyond_the_available_margin_is_110044_and_changes_not
     leverage(ex, "50")
     market(ex, "Buy", "0.500")  # 30000 USDT of BTC: 600 IM at 50x, 6000 at 5x
     assert code_of(lambda: leverage(ex, "5")) == 110044
-    assert ex.account.leverage_of("BTCUSDT") == Decimal(50)
+    assert ex.ledger().account.leverage_of("BTCUSDT") == Decimal(50)
 
 
 def test_one_way_is_already_the_mode_and_hedge_mode_is_not_supported(ex: Exchange) -> None:
@@ -96,8 +98,8 @@ def test_leverage_survives_the_state_file(ex: Exchange, clock: FakeClock, tmp_pa
     data = persist.read(path)
     assert data is not None
     persist.restore(restored, random.Random(1), data)
-    assert restored.account.leverage_of("BTCUSDT") == Decimal(25)
-    del data["account"]["leverages"]  # a file written before leverage was per symbol
+    assert restored.ledger().account.leverage_of("BTCUSDT") == Decimal(25)
+    del data["accounts"][0]["leverages"]  # a file written before leverage was per symbol
     older = make_exchange(clock)
     persist.restore(older, random.Random(1), data)
-    assert older.account.leverage_of("BTCUSDT") == Decimal(10)
+    assert older.ledger().account.leverage_of("BTCUSDT") == Decimal(10)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from libs.common.domain.enums import Category
 from services.venue_sim.engine import Exchange
-from services.venue_sim.settings import SimSettings
+from services.venue_sim.settings import ApiKey, SimSettings
 from services.venue_sim.wire import execution_item, fmt, num, order_item, position_item
 
 from .helpers import limit, market
@@ -23,7 +23,7 @@ def test_keys_symbols_and_wallet_parse_from_the_environment(
     monkeypatch.setenv("MMX_SIM_WALLET", "USDT:5000,BTC:0.5")
     monkeypatch.setenv("MMX_SIM_MARKET_FROZEN", "true")
     settings = SimSettings()
-    assert settings.keys == {"a": "1", "b": "two"}
+    assert settings.keys == (ApiKey("a", "1", "100100100"), ApiKey("b", "two", "100100101"))
     assert settings.symbols == ["BTCUSDT", "ETHUSDT"]
     assert settings.wallet_balances() == {"USDT": Decimal(5000), "BTC": Decimal("0.5")}
     assert settings.market_frozen is True
@@ -31,7 +31,8 @@ def test_keys_symbols_and_wallet_parse_from_the_environment(
 
 def test_defaults_are_the_dev_key_and_bybit_fees() -> None:
     settings = SimSettings()
-    assert settings.keys == {"mmx-dev-key": "mmx-dev-secret"}
+    assert settings.keys == (ApiKey("mmx-dev-key", "mmx-dev-secret", "100100100"),)
+    assert settings.uids() == ["100100100"]
     assert (settings.taker_fee, settings.maker_fee) == (Decimal("0.00055"), Decimal("0.0002"))
     assert settings.wallet_balances() == {"USDT": Decimal(100_000)}
 
@@ -69,11 +70,11 @@ def test_order_item_uses_bybit_names_and_types(ex: Exchange) -> None:
 
 def test_execution_and_position_items(ex: Exchange) -> None:
     market(ex, "Buy", "0.01")
-    fill = ex.executions[Category.LINEAR][0]
+    fill = ex.ledger().executions[Category.LINEAR][0]
     rest, ws = execution_item(fill), execution_item(fill, ws=True)
     assert rest["execType"] == "Trade" and rest["isMaker"] is False
     assert "category" not in rest and ws["category"] == "linear" and "execPnl" in ws
-    position = ex.account.position("BTCUSDT")
-    assert position_item(ex, position)["avgPrice"] == "60000.1"
-    ws_position = position_item(ex, position, ws=True)
+    position = ex.ledger().account.position("BTCUSDT")
+    assert position_item(ex, ex.ledger().account, position)["avgPrice"] == "60000.1"
+    ws_position = position_item(ex, ex.ledger().account, position, ws=True)
     assert ws_position["entryPrice"] == "60000.1" and "avgPrice" not in ws_position

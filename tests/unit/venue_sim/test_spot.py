@@ -48,27 +48,27 @@ def test_market_buy_qty_is_quote_coin_by_default(ex: Exchange) -> None:
     assert order.qty == D("300")
     assert order.cum_qty == D("0.004999")  # 300 / 60000.01 rounded down to the 0.000001 step
     fee = (order.cum_qty * D("0.001")).quantize(D("0.00000001"))
-    assert ex.account.balances["BTC"] == order.cum_qty - fee
-    assert ex.account.balances["USDT"] == D(100_000) - order.cum_value
+    assert ex.ledger().account.balances["BTC"] == order.cum_qty - fee
+    assert ex.ledger().account.balances["USDT"] == D(100_000) - order.cum_value
 
 
 def test_buy_then_sell_moves_balances_and_sell_fee_is_in_quote(ex: Exchange) -> None:
     market(ex, "Buy", "0.02", category=SPOT, marketUnit="baseCoin")
-    btc = ex.account.balances["BTC"]
+    btc = ex.ledger().account.balances["BTC"]
     limit(ex, "Sell", "0.01", "60100", category=SPOT)
-    assert ex.account.locked["BTC"] == D("0.01")
+    assert ex.ledger().account.locked["BTC"] == D("0.01")
     changes = ex.public_trade(*BTC, D("60100"), D("1"))
     [fill] = changes.executions
     assert fill.fee_currency == "USDT"
-    assert ex.account.balances["BTC"] == btc - D("0.01")
-    assert ex.account.locked["BTC"] == 0
+    assert ex.ledger().account.balances["BTC"] == btc - D("0.01")
+    assert ex.ledger().account.locked["BTC"] == 0
 
 
 def test_resting_buy_locks_quote_coin_until_cancelled(ex: Exchange) -> None:
     order = limit(ex, "Buy", "0.01", "59000", category=SPOT)
-    assert ex.account.locked["USDT"] == D("590")
+    assert ex.ledger().account.locked["USDT"] == D("590")
     ex.cancel(SPOT, {"symbol": "BTCUSDT", "orderId": order.order_id})
-    assert ex.account.locked["USDT"] == 0
+    assert ex.ledger().account.locked["USDT"] == 0
 
 
 def test_partially_filled_spot_order_cancels_as_partially_filled_canceled(ex: Exchange) -> None:
