@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 
 from bench.e2e_orders import Body
 from libs.common.bus_types import DATA_FIELD
-from libs.common.domain.ids import ClientOrderId
-from libs.common.topology import POSITIONS_UPDATES, order_key
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId
+from libs.common.topology import POSITIONS_UPDATES, keys_of
 
 REQUEST_TIMEOUT_S = 30.0
 
@@ -121,7 +121,9 @@ async def created_ns(redis: aioredis.Redis, ids: Sequence[str]) -> dict[str, int
     found: dict[str, int] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        raws: list[Any] = await redis.mget([order_key(ClientOrderId(c)) for c in chunk])
+        raws: list[Any] = await redis.mget(
+            [keys_of(DEFAULT_ACCOUNT).order(ClientOrderId(c)) for c in chunk]
+        )
         for cid, raw in zip(chunk, raws, strict=True):
             if raw is not None:
                 found[cid] = int(orjson.loads(raw)["created_ts_ns"])

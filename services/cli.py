@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from services.audit_cli import register as register_audit_verbs
 from services.dlq_cli import register as register_dlq_verbs
 from services.keys_cli import register as register_key_verbs
+from services.migrate_cli import register_migrate_verbs
 from services.operator import register as register_operator_verbs
 from services.up import register as register_up
 from services.up_plan import MODULES, redact_url
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_key_verbs(commands)
     register_dlq_verbs(commands)
     register_audit_verbs(commands)
+    register_migrate_verbs(commands)
     return parser
 
 

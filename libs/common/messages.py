@@ -20,6 +20,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, mo
 
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce
 from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
     ClientOrderId,
     CorrelationId,
     EventId,
@@ -27,6 +29,7 @@ from libs.common.domain.ids import (
     Symbol,
     VenueOrderId,
     new_event_id,
+    parse_account_id,
     parse_client_order_id,
     parse_symbol,
 )
@@ -37,6 +40,7 @@ from libs.common.domain.risk_checks import OrderIntent, RiskLimits, TradingState
 
 ClientOrderIdField = Annotated[ClientOrderId, AfterValidator(parse_client_order_id)]
 SymbolField = Annotated[Symbol, AfterValidator(parse_symbol)]
+AccountField = Annotated[AccountId, AfterValidator(parse_account_id)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -98,6 +102,7 @@ class PlaceOrder(Command):
     price: PositiveDecimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    account: AccountField = DEFAULT_ACCOUNT
 
     @model_validator(mode="after")
     def _check_price(self) -> Self:
@@ -121,6 +126,7 @@ class PlaceOrder(Command):
         consistency is checked)."""
         return Order.model_construct(
             client_order_id=self.client_order_id,
+            account=self.account,
             symbol=self.symbol,
             side=self.side,
             order_type=self.order_type,
@@ -143,6 +149,7 @@ class AmendOrder(Command):
     symbol: SymbolField
     qty: PositiveDecimal | None = None
     price: PositiveDecimal | None = None
+    account: AccountField = DEFAULT_ACCOUNT
 
     @model_validator(mode="after")
     def _check_change(self) -> Self:
@@ -157,6 +164,7 @@ class CancelOrder(Command):
     TYPE = "CancelOrder"
     client_order_id: ClientOrderIdField
     symbol: SymbolField
+    account: AccountField = DEFAULT_ACCOUNT
 
 
 class CancelAllOrders(Command):
@@ -168,6 +176,7 @@ class CancelAllOrders(Command):
     category: Category = Category.LINEAR
     issued_ts_ns: int = Field(default_factory=time.time_ns, gt=0)
     """When the command was issued: orders created later are not its business."""
+    account: AccountField = DEFAULT_ACCOUNT
 
 
 class FreezeTrading(Command):
@@ -194,6 +203,7 @@ class ReportEdge(Command):
     symbol: SymbolField
     edge_bps: Decimal
     source: Text
+    account: AccountField = DEFAULT_ACCOUNT
 
 
 class SetRiskLimits(Command):
@@ -228,6 +238,7 @@ class ExposureRepaired(Event):
 
     TYPE = "ExposureRepaired"
     symbol: SymbolField
+    account: AccountField = DEFAULT_ACCOUNT
     kind: Text
     key: Text
     recorded: Decimal
@@ -260,6 +271,7 @@ class OrderEvent(Event):
     client_order_id: ClientOrderIdField
     symbol: SymbolField
     ts_event_ns: int = Field(ge=0)
+    account: AccountField = DEFAULT_ACCOUNT
 
 
 class VenueRefusal(OrderEvent):
@@ -310,6 +322,7 @@ class OrderFilled(Event):
     fee: Decimal
     is_maker: bool
     ts_event_ns: int = Field(ge=0)
+    account: AccountField = DEFAULT_ACCOUNT
 
     def to_fill(self) -> Fill:
         """The fill as the position fold takes it."""
@@ -323,6 +336,7 @@ class OrderFilled(Event):
             ts_ns=self.ts_event_ns,
             client_order_id=self.client_order_id,
             is_maker=self.is_maker,
+            account=self.account,
         )
 
 
@@ -339,6 +353,7 @@ class FundingSettled(Event):
     """Signed: positive long, negative short."""
     mark_price: PositiveDecimal
     ts_event_ns: int = Field(ge=0)
+    account: AccountField = DEFAULT_ACCOUNT
 
     def to_funding(self) -> Funding:
         """The settlement as the position fold takes it."""
@@ -350,6 +365,7 @@ class FundingSettled(Event):
             position_qty=self.position_qty,
             mark_price=self.mark_price,
             ts_ns=self.ts_event_ns,
+            account=self.account,
         )
 
 
@@ -394,6 +410,7 @@ class PositionUpdated(Event):
     mark: PositiveDecimal | None = None
     unrealized_pnl: Decimal | None = None
     ts_event_ns: int = Field(ge=0)
+    account: AccountField = DEFAULT_ACCOUNT
 
     @classmethod
     def from_position(cls, position: Position, mark: Decimal | None = None) -> PositionUpdated:
@@ -408,6 +425,7 @@ class PositionUpdated(Event):
             mark=mark,
             unrealized_pnl=None if mark is None else unrealized_pnl(position, mark),
             ts_event_ns=position.updated_ts_ns,
+            account=position.account,
         )
 
 
@@ -433,6 +451,7 @@ class EdgeMeasured(Event):
     fill_price: PositiveDecimal
     mid: PositiveDecimal
     edge_bps: Decimal
+    account: AccountField = DEFAULT_ACCOUNT
 
 
 M = TypeVar("M", bound=Message)

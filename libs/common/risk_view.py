@@ -45,7 +45,7 @@ from libs.common.domain.exposure import (
     position_units,
     to_units,
 )
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
 from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS, Scale, ScalingRule
 from libs.common.domain.positions import Position, net_pnl
 from libs.common.domain.risk_checks import RiskLimits, daily_loss_breach
@@ -61,16 +61,14 @@ from libs.common.stores.risk_state_redis import decode_limits, decode_status
 from libs.common.stores.volatility import SymbolVolatility
 from libs.common.stores.volatility import decode_all as decode_volatility
 from libs.common.topology import (
-    EXPOSURE_SYMBOLS_KEY,
     FREEZE_KEY,
     MARK_SYMBOLS_KEY,
-    POSITION_SYMBOLS_KEY,
     RISK_LIMITS_KEY,
     RISK_SCALING_KEY,
     RISK_VOLATILITY_KEY,
+    AccountKeys,
+    keys_of,
     mark_key,
-    pnl_baseline_key,
-    position_key,
     symbol_limits_key,
 )
 
@@ -92,8 +90,9 @@ class LimitScope:
 
 @dataclass(frozen=True, slots=True)
 class RiskView:
-    """The risk state at `now_ns` over `symbols` (see the module docstring)."""
+    """The risk state of `account` at `now_ns` over `symbols` (see the module docstring)."""
 
+    account: AccountId
     now_ns: int
     status: TradingStatus
     configured_desk_limits: RiskLimits
@@ -170,14 +169,21 @@ class RiskView:
 
 
 class RiskReader:
-    """Reads `RiskView`s from Redis: one pipeline (one round trip) per view once the symbols
-    are known, a second only when a symbol appears."""
+    """Reads the `RiskView`s of one account from Redis: one pipeline (one round trip) per view
+    once the symbols are known, a second only when a symbol appears."""
 
     def __init__(
-        self, redis: Redis, *, ledger: ExposureLedger, mark_max_age_s: float = 30.0
+        self,
+        redis: Redis,
+        *,
+        ledger: ExposureLedger,
+        account: AccountId = DEFAULT_ACCOUNT,
+        mark_max_age_s: float = 30.0,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
+        self.account = account
+        self._keys = keys_of(account)
         self._mark_max_age_ns = seconds_to_ns(Decimal(str(mark_max_age_s)))
         self._known: set[Symbol] = set()
         """Symbols seen in an earlier view: read in the first round trip."""
@@ -193,20 +199,20 @@ class RiskReader:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(FREEZE_KEY)
             pipe.hgetall(RISK_LIMITS_KEY)
-            pipe.get(pnl_baseline_key(utc_day(now_ns)))
+            pipe.get(self._keys.pnl_baseline(utc_day(now_ns)))
             pipe.get(RISK_SCALING_KEY)
             pipe.hgetall(RISK_VOLATILITY_KEY)
-            for key in (EXPOSURE_SYMBOLS_KEY, POSITION_SYMBOLS_KEY, MARK_SYMBOLS_KEY):
+            for key in (self._keys.exposure_symbols, self._keys.position_symbols, MARK_SYMBOLS_KEY):
                 pipe.smembers(key)
-            _queue_symbols(pipe, wanted)
+            _queue_symbols(pipe, self._keys, wanted)
             status, desk, baseline, rule, volatility, *replies = await pipe.execute()
         named = {Symbol(text(m)) for members in replies[:3] for m in members}
-        parts = _parts(wanted, replies[3:])
+        parts = _parts(self.account, wanted, replies[3:])
         new = sorted(named - set(wanted))
         if new:
             async with self._redis.pipeline(transaction=False) as pipe:
-                _queue_symbols(pipe, new)
-                parts |= _parts(new, await pipe.execute())
+                _queue_symbols(pipe, self._keys, new)
+                parts |= _parts(self.account, new, await pipe.execute())
         self._known |= set(parts)
         known = sorted(parts)
         totals: dict[Symbol, SymbolBook] = {}
@@ -244,6 +250,7 @@ class RiskReader:
         net = sum((_net_pnl(p, marks.get(s)) for s, p in positions.items()), _ZERO)
         configured = decode_limits(desk)
         return RiskView(
+            account=self.account,
             now_ns=now_ns,
             status=decode_status(status),
             configured_desk_limits=configured,
@@ -279,20 +286,20 @@ class _Part:
 _PER_SYMBOL = 3
 
 
-def _queue_symbols(pipe: Any, symbols: Iterable[Symbol]) -> None:
+def _queue_symbols(pipe: Any, keys: AccountKeys, symbols: Iterable[Symbol]) -> None:
     for symbol in symbols:
         pipe.hgetall(symbol_limits_key(symbol))
-        pipe.hgetall(position_key(symbol))
+        pipe.hgetall(keys.position(symbol))
         pipe.hgetall(mark_key(symbol))
 
 
-def _parts(symbols: list[Symbol], replies: list[Any]) -> dict[Symbol, _Part]:
+def _parts(account: AccountId, symbols: list[Symbol], replies: list[Any]) -> dict[Symbol, _Part]:
     """Decode `_queue_symbols`' replies, `_PER_SYMBOL` per symbol, in `symbols`' order."""
     parts: dict[Symbol, _Part] = {}
     for k, symbol in enumerate(symbols):
         overrides, position, mark = replies[_PER_SYMBOL * k : _PER_SYMBOL * (k + 1)]
         parts[symbol] = _Part(
-            overrides, *read_versioned(symbol, position), decode_mark(symbol, mark)
+            overrides, *read_versioned(symbol, position, account), decode_mark(symbol, mark)
         )
     return parts
 
@@ -306,9 +313,12 @@ def utc_day(now_ns: int) -> str:
     return dt.datetime.fromtimestamp(now_ns / NS_PER_SECOND, dt.UTC).strftime("%Y%m%d")
 
 
-async def ensure_pnl_baseline(redis: Redis, now_ns: int, net_pnl: Decimal) -> Decimal:
-    """Set today's P&L baseline to `net_pnl` unless set; return the baseline in force."""
-    key = pnl_baseline_key(utc_day(now_ns))
+async def ensure_pnl_baseline(
+    redis: Redis, account: AccountId, now_ns: int, net_pnl: Decimal
+) -> Decimal:
+    """Set today's P&L baseline of `account` to `net_pnl` unless set; return the baseline in
+    force."""
+    key = keys_of(account).pnl_baseline(utc_day(now_ns))
     async with redis.pipeline(transaction=False) as pipe:
         pipe.set(key, str(net_pnl), nx=True, ex=PNL_BASELINE_TTL_S)
         pipe.get(key)

@@ -49,10 +49,12 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
 
 from libs.common import logs, topology
+from libs.common.accounts import DEFAULT_ACCOUNTS, AccountList
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
+from libs.common.migrations import check_layout
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_url import is_sentinel_url
 from libs.common.stream_trim import group_trimmed_streams, trim_acked
@@ -104,6 +106,9 @@ class ServiceSettings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "MMX_REDIS_URL")
     )
+    accounts: AccountList = Field(DEFAULT_ACCOUNTS, validation_alias=AliasChoices("MMX_ACCOUNTS"))
+    """The desk's accounts (`MMX_ACCOUNTS`, comma-separated, the same for every service;
+    `default` when unset): `libs.common.accounts`."""
     host: str = "127.0.0.1"
     port: int
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{_pid()}")
@@ -252,6 +257,7 @@ def service_app(
         redis = redis_client(settings)
         try:
             await redis.ping()
+            await check_layout(redis)  # data of an older layout: `mmx migrate` first
             await ensure_groups(redis)
             registry = CollectorRegistry()
             runtime = ServiceRuntime(

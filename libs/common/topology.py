@@ -23,9 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import ClientOrderId, EventId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    AccountId,
+    ClientOrderId,
+    EventId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
 
 DLQ_SUFFIX = ".dlq"
 DLQ_MAXLEN = 50_000
@@ -150,30 +158,94 @@ RISK_VOLATILITY_KEY = f"{KEY_PREFIX}:risk:volatility"
 RISK_SCALED_KEY = f"{KEY_PREFIX}:risk:scaled"
 """Hash: the factors last announced for the desk (`ALL`) and each symbol (JSON), so that
 each change is announced once."""
-POSITION_SYMBOLS_KEY = f"{KEY_PREFIX}:positions"
-"""Set of symbols that have a position record."""
 TIMINGS_KEY = f"{KEY_PREFIX}:timings"
 """Hash: each service's timing settings (JSON), checked against each other at start."""
-
-
-def order_key(client_order_id: ClientOrderId) -> str:
-    """Key of the order record, written before the order is sent: `mmx:order:{clientOrderId}`."""
-    return f"{KEY_PREFIX}:order:{client_order_id}"
-
-
-def open_orders_key(symbol: Symbol) -> str:
-    """Key of the set of client order ids of the open orders on `symbol`."""
-    return f"{KEY_PREFIX}:orders:open:{symbol}"
-
-
-def position_key(symbol: Symbol) -> str:
-    """Key of the position record (hash) on `symbol`."""
-    return f"{KEY_PREFIX}:position:{symbol}"
 
 
 def symbol_limits_key(symbol: Symbol) -> str:
     """Key of the per-symbol risk limits (hash), overriding `RISK_LIMITS_KEY`."""
     return f"{KEY_PREFIX}:risk:limits:{symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKeys:
+    """The keys of one account's money-path state: its orders and their indexes, its exposure
+    ledger, its positions, its order-rate window and its P&L baselines.
+
+    Every one is `mmx:{account}:...`: the braces are a Redis Cluster hash tag, so all of an
+    account's keys share one slot and a script that touches several of them never crosses
+    slots. Get one with `keys_of(account)`. Keys written before accounts existed are the
+    `default` account's, renamed by `mmx migrate` (`services.migrate`).
+    """
+
+    account: AccountId
+
+    @property
+    def prefix(self) -> str:
+        """`mmx:{account}`: what every key of the account starts with."""
+        return f"{KEY_PREFIX}:{{{self.account}}}"
+
+    def order(self, client_order_id: ClientOrderId) -> str:
+        """The order record (JSON), written before the order is sent."""
+        return f"{self.prefix}:order:{client_order_id}"
+
+    def open_orders(self, symbol: Symbol) -> str:
+        """Set of the client order ids of the open orders on `symbol`."""
+        return f"{self.prefix}:orders:open:{symbol}"
+
+    def venue_order(self, venue_order_id: VenueOrderId) -> str:
+        """The client order id of the order the venue calls `venue_order_id`."""
+        return f"{self.prefix}:orders:venue:{venue_order_id}"
+
+    @property
+    def exposure_symbols(self) -> str:
+        """Set of the symbols that have (or had) exposure or an open order: an admitted order,
+        an unfolded fill, a position; the order store adds the symbol of every open order."""
+        return f"{self.prefix}:exposure:symbols"
+
+    def exposure(self, symbol: Symbol) -> str:
+        """Hash of the exposure ledger of `symbol` (`libs.common.stores.exposure_redis`): the
+        totals `buy`, `sell`, `count`, `ubuy`, `usell` (micro-USD), `o:{clientOrderId}` per
+        admitted open order and `x:{execId}` per fill positions has not folded yet."""
+        return f"{self.prefix}:exposure:{symbol}"
+
+    def unfolded(self, symbol: Symbol) -> str:
+        """Sorted set of the execIds of `symbol` not folded by positions yet, by the ms they
+        were reported: the oldest tells how far positions lags."""
+        return f"{self.prefix}:exposure:unfolded:{symbol}"
+
+    def position(self, symbol: Symbol) -> str:
+        """Hash of the position record on `symbol`."""
+        return f"{self.prefix}:position:{symbol}"
+
+    @property
+    def position_symbols(self) -> str:
+        """Set of the symbols that have a position record."""
+        return f"{self.prefix}:positions"
+
+    def idempotency(self, namespace: str, key: str) -> str:
+        """That `key` was handled in `namespace` for this account (set with NX and a TTL)."""
+        return f"{self.prefix}:idem:{namespace}:{key}"
+
+    def exec_seen(self, exec_id: ExecId) -> str:
+        """A fill (or funding) positions has folded: each execId is folded once."""
+        return self.idempotency("exec", exec_id)
+
+    def order_times(self, symbol: Symbol) -> str:
+        """Sorted set of the orders and amends risk admitted on `symbol` in the last second,
+        by time (ms): the order-rate check."""
+        return f"{self.prefix}:risk:order-times:{symbol}"
+
+    def pnl_baseline(self, day: str) -> str:
+        """The account's net P&L when day `day` (UTC, YYYYMMDD) was first observed: P&L
+        today is measured from it."""
+        return f"{self.prefix}:risk:pnl-baseline:{day}"
+
+
+@lru_cache(maxsize=1024)
+def keys_of(account: AccountId) -> AccountKeys:
+    """The keys of `account` (one shared instance per account)."""
+    return AccountKeys(account)
 
 
 def idempotency_key(namespace: str, key: str) -> str:
@@ -186,37 +258,9 @@ def event_seen_key(group: Group, event_id: EventId) -> str:
     return idempotency_key(f"event:{group}", event_id)
 
 
-def exec_seen_key(exec_id: ExecId) -> str:
-    """Idempotency key of a fill: positions folds each venue execId once."""
-    return idempotency_key("exec", exec_id)
-
-
 def lease_key(name: str) -> str:
     """Key of a lease (SET NX PX) held by one instance, e.g. the reconciliation leader."""
     return f"{KEY_PREFIX}:lease:{name}"
-
-
-def venue_order_key(venue_order_id: VenueOrderId) -> str:
-    """Key holding the client order id of the order the venue calls `venue_order_id`."""
-    return f"{KEY_PREFIX}:orders:venue:{venue_order_id}"
-
-
-EXPOSURE_SYMBOLS_KEY = f"{KEY_PREFIX}:exposure:symbols"
-"""Set of the symbols that have (or had) exposure or an open order: an admitted order, an
-unfolded fill, a position; the order store adds the symbol of every open order."""
-
-
-def exposure_key(symbol: Symbol) -> str:
-    """Hash of the exposure ledger of `symbol` (`libs.common.stores.exposure_redis`): the
-    totals `buy`, `sell`, `count`, `ubuy`, `usell` (micro-USD), `o:{clientOrderId}` per
-    admitted open order and `x:{execId}` per fill positions has not folded yet."""
-    return f"{KEY_PREFIX}:exposure:{symbol}"
-
-
-def unfolded_key(symbol: Symbol) -> str:
-    """Sorted set of the execIds of `symbol` not folded by positions yet, by the ms they
-    were reported: the oldest tells how far positions lags."""
-    return f"{KEY_PREFIX}:exposure:unfolded:{symbol}"
 
 
 def rate_limit_key(bucket: str) -> str:
@@ -257,12 +301,6 @@ def mark_history_key(symbol: Symbol) -> str:
     return f"{KEY_PREFIX}:mark-history:{symbol}"
 
 
-def order_times_key(symbol: Symbol) -> str:
-    """Sorted set of the orders and amends risk admitted on `symbol` in the last second, by
-    time (ms): the order-rate check."""
-    return f"{KEY_PREFIX}:risk:order-times:{symbol}"
-
-
 def edge_fills_key(symbol: Symbol) -> str:
     """List of the last measured fills of `symbol` (`weight|edge_bps`), newest first."""
     return f"{KEY_PREFIX}:risk:edge-fills:{symbol}"
@@ -281,12 +319,6 @@ def markout_bucket_key(symbol: Symbol, horizon_ms: int, bucket: int) -> str:
     """Hash of the markouts of `symbol` at one horizon due in one time bucket: {w, wm, n}
     (notional, notional x markout bps, count); it expires once out of the window."""
     return f"{KEY_PREFIX}:risk:markout:{symbol}:{horizon_ms}:{bucket}"
-
-
-def pnl_baseline_key(day: str) -> str:
-    """The desk's net P&L when day `day` (UTC, YYYYMMDD) was first observed: P&L today is
-    measured from it."""
-    return f"{KEY_PREFIX}:risk:pnl-baseline:{day}"
 
 
 def freeze_flat_key(generation: str, epoch: int) -> str:

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.api_keys import RedisApiKeyStore
 from libs.common.bus import Bus, EnvelopeCodec
 from libs.common.bus_types import BytesCodec, Delivery, Handler
+from libs.common.domain.ids import AccountId
 from libs.common.messages import Envelope
 from libs.common.risk_view import RiskReader
 from libs.common.service import ServiceRuntime, service_app
@@ -46,7 +48,7 @@ from services.gateway import (
 from services.gateway import console as console_pages
 from services.gateway.backlog import BacklogWatch
 from services.gateway.body_limit import BodyLimit
-from services.gateway.context import STATE_KEY, Gateway
+from services.gateway.context import STATE_KEY, Book, Gateway
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream import StreamHub
 from services.gateway.waiters import Waiters
@@ -99,20 +101,26 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
     redis = runtime.redis
     auth.redact_server_logs()  # in the lifespan: after uvicorn has configured its loggers
     _wire_keys(runtime, settings)
-    orders, positions = RedisOrderStore(redis), RedisPositionStore(redis)
     risk, marks = RedisRiskStateStore(redis), RedisMarkStore(redis)
+
+    def book(account: AccountId) -> Book:
+        ledger = RedisExposureLedger(redis, account=account)
+        return Book(
+            orders=RedisOrderStore(redis, account=account),
+            positions=RedisPositionStore(redis, account=account),
+            snapshots=RiskReader(
+                redis, ledger=ledger, account=account, mark_max_age_s=settings.mark_max_age_s
+            ),
+        )
+
     gateway = Gateway(
         settings=settings,
         redis=redis,
         bus=runtime.bus,
         metrics=runtime.metrics,
-        orders=orders,
-        positions=positions,
+        books=PerAccount(settings.accounts, book),
         risk=risk,
         marks=marks,
-        snapshots=RiskReader(
-            redis, ledger=RedisExposureLedger(redis), mark_max_age_s=settings.mark_max_age_s
-        ),
         waiters=Waiters(),
         hub=StreamHub(settings.stream_queue_size),
     )

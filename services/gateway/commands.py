@@ -15,7 +15,7 @@ import logging
 from libs.common import topology
 from libs.common.domain.enums import Category, OrderType
 from libs.common.domain.errors import InvalidOrder, InvalidTransition
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol
 from libs.common.domain.orders import Order, is_terminal, request_amend
 from libs.common.messages import AmendOrder, CancelAllOrders, CancelOrder, Envelope
 from services.gateway.context import Gateway
@@ -25,22 +25,24 @@ from services.gateway.schemas import AmendBody, CommandAccepted, OrderView
 log = logging.getLogger(__name__)
 
 
-async def find(gateway: Gateway, client_order_id: ClientOrderId) -> Order:
-    """The stored order, or 404."""
-    order = await gateway.orders.get(client_order_id)
+async def find(
+    gateway: Gateway, client_order_id: ClientOrderId, account: AccountId = DEFAULT_ACCOUNT
+) -> Order:
+    """The stored order of `account`, or 404."""
+    order = await gateway.book(account).orders.get(client_order_id)
     if order is None:
         raise NotFound(
-            f"order {client_order_id} is unknown: no order with this clientOrderId was placed "
-            "through the gateway (or its record expired after it ended)"
+            f"order {client_order_id} is unknown in account {account}: no order with this "
+            "clientOrderId was placed through the gateway (or its record expired after it ended)"
         )
     return order
 
 
 async def amend(
-    gateway: Gateway, client_order_id: ClientOrderId, body: AmendBody
+    gateway: Gateway, client_order_id: ClientOrderId, body: AmendBody, account: AccountId
 ) -> CommandAccepted:
-    """Publish AmendOrder for an order that can take it."""
-    order = await find(gateway, client_order_id)
+    """Publish AmendOrder for an order of `account` that can take it."""
+    order = await find(gateway, client_order_id, account)
     if body.price is not None and order.order_type is OrderType.MARKET:
         raise Invalid(f"order {client_order_id} is a Market order: it has no price to amend")
     if is_terminal(order.status):
@@ -57,7 +59,11 @@ async def amend(
     except InvalidOrder as error:
         raise Conflict(str(error)) from None
     command = AmendOrder(
-        client_order_id=client_order_id, symbol=order.symbol, qty=body.qty, price=body.price
+        client_order_id=client_order_id,
+        symbol=order.symbol,
+        qty=body.qty,
+        price=body.price,
+        account=account,
     )
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
@@ -67,23 +73,27 @@ async def amend(
     return _accepted(command.TYPE, order)
 
 
-async def cancel(gateway: Gateway, client_order_id: ClientOrderId) -> CommandAccepted:
-    """Publish CancelOrder for an order that has not ended."""
-    order = await find(gateway, client_order_id)
+async def cancel(
+    gateway: Gateway, client_order_id: ClientOrderId, account: AccountId
+) -> CommandAccepted:
+    """Publish CancelOrder for an order of `account` that has not ended."""
+    order = await find(gateway, client_order_id, account)
     if is_terminal(order.status):
         raise Conflict(f"order {client_order_id} is {order.status}: there is nothing to cancel")
-    command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol)
+    command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol, account=account)
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
     log.debug("order %s: cancel sent", client_order_id, extra=_cid(envelope))
     return _accepted(command.TYPE, order)
 
 
-async def cancel_all(gateway: Gateway, symbol: Symbol, category: Category) -> CommandAccepted:
+async def cancel_all(
+    gateway: Gateway, symbol: Symbol, category: Category, account: AccountId
+) -> CommandAccepted:
     """Publish CancelAllOrders, issued now: the router cancels at the venue every order of
-    the symbol created by then, whatever the store holds."""
-    open_orders = await gateway.orders.open_orders(symbol)
-    command = CancelAllOrders(symbol=symbol, category=category)
+    the symbol in `account` created by then, whatever the store holds."""
+    open_orders = await gateway.book(account).orders.open_orders(symbol)
+    command = CancelAllOrders(symbol=symbol, category=category, account=account)
     await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
     return CommandAccepted(command=command.TYPE, symbol=symbol, open_orders=len(open_orders))
 

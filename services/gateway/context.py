@@ -11,12 +11,16 @@ from fastapi import Depends
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
+from libs.common.accounts import PerAccount
 from libs.common.bus import Bus
+from libs.common.domain.errors import UnknownAccount
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics
 from libs.common.risk_view import RiskReader
 from libs.common.stores import OrderStore, PositionStore, RiskStateStore
 from libs.common.stores.marks import MarkStore
+from services.gateway.errors import Invalid
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream import StreamHub
 from services.gateway.waiters import Waiters
@@ -33,15 +37,35 @@ class Gateway:
     redis: Redis
     bus: Bus[Envelope]
     metrics: EngineMetrics
-    orders: OrderStore
-    positions: PositionStore
+    books: PerAccount[Book]
+    """Each account's orders, positions and risk view (`MMX_ACCOUNTS`)."""
     risk: RiskStateStore
     marks: MarkStore
-    snapshots: RiskReader
-    """The risk view (limits, exposure, marks, P&L today) as the risk service reads it."""
     waiters: Waiters
     hub: StreamHub
     clock_ns: Callable[[], int] = field(default=time.time_ns)
+
+    def book(self, account: AccountId) -> Book:
+        """`account`'s stores; 422 for an account that is not configured."""
+        try:
+            return self.books[account]
+        except UnknownAccount as error:
+            raise Invalid(str(error)) from None
+
+    @property
+    def orders(self) -> OrderStore:
+        """The default account's orders (`book(account).orders` for another's)."""
+        return self.book(DEFAULT_ACCOUNT).orders
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """One account's stores, as the gateway reads and writes them."""
+
+    orders: OrderStore
+    positions: PositionStore
+    snapshots: RiskReader
+    """The risk view (limits, exposure, marks, P&L today) as the risk service reads it."""
 
 
 async def _gateway(connection: HTTPConnection) -> Gateway:

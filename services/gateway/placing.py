@@ -57,12 +57,14 @@ async def place(
             waited = {cid: futures[cid] for cid in waiting}
             resolutions = await wait_all(waited, wait_ms / 1000)
     if resolutions:  # the outcome moved the records on: read them again
-        fresh = await gateway.orders.get_many(ids)
+        fresh = [await gateway.book(o.account).orders.get(o.client_order_id) for o, _ in stored]
         stored = [(f or s, new) for f, (s, new) in zip(fresh, stored, strict=True)]
     return [_result(order, new, resolutions.get(order.client_order_id)) for order, new in stored]
 
 
 def _commands(gateway: Gateway, bodies: Sequence[OrderBody]) -> list[PlaceOrder]:
+    for body in bodies:  # an account that is not configured: 422 before anything is written
+        gateway.book(body.account)
     prefix = gateway.settings.client_order_id_prefix
     ids: list[ClientOrderId] = [b.client_order_id or new_client_order_id(prefix) for b in bodies]
     repeated = sorted(cid for cid, n in Counter(ids).items() if n > 1)
@@ -83,7 +85,7 @@ async def _create_and_send(
     items = [(c.to_order(now_ns), e.to_json()) for c, e in zip(commands, envelopes, strict=True)]
     alone = {"cid": envelopes[0].correlation_id} if len(envelopes) == 1 else None
     try:
-        results = await gateway.orders.create_and_send(items, topology.ORDERS_REQUESTS)
+        results = await _create_per_account(gateway, items)
     except RedisError as error:
         ids = ", ".join(c.client_order_id for c in commands)
         log.error("orders %s: record and command not confirmed: %r", ids, error, extra=alone)
@@ -119,6 +121,25 @@ async def _create_and_send(
         f"could not record order(s) {', '.join(failed)}: nothing was written or sent for "
         f"them; retry with the same clientOrderId{said}"
     )
+
+
+async def _create_per_account(
+    gateway: Gateway, items: list[tuple[Order, bytes]]
+) -> list[tuple[Order, bool] | Exception]:
+    """`create_and_send` in each account's store (one call for a batch of one account);
+    the results in the order of `items`."""
+    accounts = {order.account for order, _ in items}
+    if len(accounts) == 1:
+        store = gateway.book(accounts.pop()).orders
+        return await store.create_and_send(items, topology.ORDERS_REQUESTS)
+    results: list[tuple[Order, bool] | Exception | None] = [None] * len(items)
+    for account in sorted(accounts):
+        indexes = [k for k, (order, _) in enumerate(items) if order.account == account]
+        store = gateway.book(account).orders
+        done = await store.create_and_send([items[k] for k in indexes], topology.ORDERS_REQUESTS)
+        for k, result in zip(indexes, done, strict=True):
+            results[k] = result
+    return [r for r in results if r is not None]
 
 
 def _result(order: Order, created: bool, resolution: Resolution | None) -> PlaceResult:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from libs.common import topology
 from libs.common.api_keys import OperatorAction
 from libs.common.domain.enums import Category, check_managed
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
 from services.gateway import admission, commands, placing
 from services.gateway.admission import AdmissionDep, ShedRoute
@@ -17,6 +18,7 @@ from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import ErrorBody, Invalid, responses
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import (
+    AccountQuery,
     AmendBody,
     BatchBody,
     BatchResult,
@@ -110,20 +112,26 @@ async def place_batch(
     "/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=AMEND_ERRORS
 )
 async def amend_order(
-    client_order_id: OrderId, body: AmendBody, gateway: GatewayDep, gate: AdmissionDep
+    client_order_id: OrderId,
+    body: AmendBody,
+    gateway: GatewayDep,
+    gate: AdmissionDep,
+    account: AccountQuery = DEFAULT_ACCOUNT,
 ) -> CommandAccepted:
     """Send an amend of qty and/or price; the result arrives as OrderAmended or
     OrderAmendRejected on the stream. 429 with `Retry-After` when too many orders are in
     flight: nothing sent."""
     with gate.admit(1, ShedRoute.AMEND):
-        return await commands.amend(gateway, client_order_id, body)
+        return await commands.amend(gateway, client_order_id, body, account)
 
 
 @router.delete("/orders/{clientOrderId}", status_code=202, dependencies=[TRADER], responses=ERRORS)
-async def cancel_order(client_order_id: OrderId, gateway: GatewayDep) -> CommandAccepted:
+async def cancel_order(
+    client_order_id: OrderId, gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT
+) -> CommandAccepted:
     """Send a cancel; the result arrives as OrderCanceled or OrderCancelRejected. Never
     refused for load (it reduces risk): it is not counted against the in-flight bound."""
-    return await commands.cancel(gateway, client_order_id)
+    return await commands.cancel(gateway, client_order_id, account)
 
 
 @router.delete("/orders", status_code=202, responses=ERRORS)
@@ -133,6 +141,7 @@ async def cancel_all_orders(
     principal: Operator,
     category: Category = Category.LINEAR,
     reason: Reason = "not given",
+    account: AccountQuery = DEFAULT_ACCOUNT,
 ) -> CommandAccepted:
     """Cancel every order of `symbol` open at the venue when this request is accepted,
     whoever placed it; orders placed after it keep working (operators only; allowed even
@@ -142,8 +151,13 @@ async def cancel_all_orders(
         check_managed(category)
     except ValueError as error:
         raise Invalid(str(error)) from None
-    accepted = await commands.cancel_all(gateway, symbol, category)
-    details = {"symbol": symbol, "category": category, "openOrders": str(accepted.open_orders)}
+    accepted = await commands.cancel_all(gateway, symbol, category, account)
+    details = {
+        "symbol": symbol,
+        "category": category,
+        "account": account,
+        "openOrders": str(accepted.open_orders),
+    }
     action = OperatorAction(
         action="cancel_all", actor=principal.actor, reason=reason, details=details
     )
@@ -152,19 +166,24 @@ async def cancel_all_orders(
 
 
 @router.get("/orders/{clientOrderId}", dependencies=[VIEWER], responses=ERRORS)
-async def get_order(client_order_id: OrderId, gateway: GatewayDep) -> OrderView:
+async def get_order(
+    client_order_id: OrderId, gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT
+) -> OrderView:
     """The order record."""
-    return OrderView.of(await commands.find(gateway, client_order_id))
+    return OrderView.of(await commands.find(gateway, client_order_id, account))
 
 
 @router.get("/orders", dependencies=[VIEWER], responses=ERRORS)
 async def list_open_orders(
     gateway: GatewayDep,
     symbol: Annotated[SymbolField | None, Query(description="all symbols when absent")] = None,
+    account: AccountQuery = DEFAULT_ACCOUNT,
 ) -> OrderList:
-    """Open orders (Pending included), oldest first, of one symbol or of every symbol."""
-    symbols = [symbol] if symbol is not None else await gateway.orders.order_symbols()
-    orders = await gateway.orders.open_orders_of(symbols)
+    """Open orders (Pending included) of `account`, oldest first, of one symbol or of every
+    symbol."""
+    store = gateway.book(account).orders
+    symbols = [symbol] if symbol is not None else await store.order_symbols()
+    orders = await store.open_orders_of(symbols)
     return OrderList(orders=[OrderView.of(order) for order in orders])
 
 

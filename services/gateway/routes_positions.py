@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, WebSocket
 
 from libs.common.domain.errors import InvalidIdentifier
-from libs.common.domain.ids import parse_symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, parse_symbol
 from services.gateway.auth import Role, require_role
 from services.gateway.context import GatewayDep
+from services.gateway.schemas import AccountQuery
 from services.gateway.schemas_positions import PositionList, PositionView
 from services.gateway.schemas_risk import TradingView
 from services.gateway.stream import frame, serve
@@ -23,9 +24,12 @@ CLOSE_POLICY = 1008
 
 
 @router.get("/positions", dependencies=[VIEWER])
-async def list_positions(gateway: GatewayDep) -> PositionList:
-    """Every position (flat ones included), marked at the latest mark where one is known."""
-    positions = await gateway.positions.all()
+async def list_positions(
+    gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT
+) -> PositionList:
+    """Every position of `account` (flat ones included), marked at the latest mark where one
+    is known."""
+    positions = await gateway.book(account).positions.all()
     marks = await gateway.marks.get_many([p.symbol for p in positions])
     views = [PositionView.of(p, marks.get(p.symbol)) for p in positions]
     return PositionList(positions=views, net_pnl=sum((v.net_pnl for v in views), Decimal(0)))

@@ -23,7 +23,13 @@ from libs.common.domain.exposure import (
     explain,
     to_units,
 )
-from libs.common.domain.ids import ClientOrderId, Symbol, new_client_order_id
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    Symbol,
+    new_client_order_id,
+)
 from libs.common.domain.risk_checks import OrderIntent, TradingState, order_denial
 from libs.common.domain.time import NS_PER_SECOND, seconds_to_ns
 from libs.common.freeze import request_unfreeze, trigger_freeze
@@ -43,7 +49,7 @@ from services.gateway.auth import Principal, Role, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import Conflict, responses
 from services.gateway.routing import ExactJsonRoute
-from services.gateway.schemas import CommandAccepted, OrderBody
+from services.gateway.schemas import AccountQuery, CommandAccepted, OrderBody
 from services.gateway.schemas_risk import (
     EdgeBody,
     EffectiveLimits,
@@ -71,11 +77,12 @@ CIRCUIT_SETTLE_S = 2.0
 
 
 @router.get("", dependencies=[VIEWER])
-async def get_risk(gateway: GatewayDep) -> RiskState:
-    """Live limits, their utilisation, P&L today, the trading state and the freeze history."""
+async def get_risk(gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT) -> RiskState:
+    """Live limits, their utilisation and P&L today (of `account`), the trading state and the
+    freeze history."""
     limit = gateway.settings.freeze_history_limit
     view, history, venue_circuits = await asyncio.gather(
-        gateway.snapshots.read(gateway.clock_ns(), books=True),
+        gateway.book(account).snapshots.read(gateway.clock_ns(), books=True),
         gateway.risk.freeze_history(limit),
         circuits.read_circuits(gateway.redis),
     )
@@ -172,13 +179,14 @@ async def simulate(body: OrderBody, gateway: GatewayDep) -> SimulateResult:
     """Run every pre-trade check on an order against the live risk view and exposure
     ledger, without placing it. Orders admitted meanwhile may still change the answer."""
     command = body.to_command(body.client_order_id or _placeholder_id())
-    reason = await _check(gateway, command.to_intent())
+    reason = await _check(gateway, command.to_intent(), command.account)
     return SimulateResult(approved=reason is None, reason=reason)
 
 
-async def _check(gateway: Gateway, intent: OrderIntent) -> str | None:
+async def _check(gateway: Gateway, intent: OrderIntent, account: AccountId) -> str | None:
     """What risk would answer now: the checks without exposure, then the ledger's rule."""
-    view = await gateway.snapshots.read(gateway.clock_ns(), symbols=[intent.symbol], books=True)
+    snapshots = gateway.book(account).snapshots
+    view = await snapshots.read(gateway.clock_ns(), symbols=[intent.symbol], books=True)
     if view.status.state is TradingState.FROZEN:
         return FROZEN_REASON
     mark = view.fresh.get(intent.symbol)

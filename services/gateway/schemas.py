@@ -11,6 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
+from fastapi import Query
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -25,10 +26,10 @@ from pydantic.alias_generators import to_camel
 
 from libs.common.display import Money
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, check_managed
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.domain.time import ns_to_ms
-from libs.common.messages import ClientOrderIdField, PlaceOrder, SymbolField
+from libs.common.messages import AccountField, ClientOrderIdField, PlaceOrder, SymbolField
 
 MAX_AMOUNT = Decimal("1e15")
 MAX_DECIMAL_PLACES = 18
@@ -132,6 +133,11 @@ class OrderBody(RequestModel):
         description="1-36 characters of [A-Za-z0-9_-]; generated when absent "
         "(Bybit's name, orderLinkId, is accepted too)",
     )
+    account: AccountField = Field(
+        default=DEFAULT_ACCOUNT,
+        description="the account to trade for, one of MMX_ACCOUNTS (default: `default`); "
+        "another is refused with 422",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -167,7 +173,15 @@ class OrderBody(RequestModel):
             price=self.price,
             time_in_force=self.time_in_force,
             reduce_only=self.reduce_only,
+            account=self.account,
         )
+
+
+AccountQuery = Annotated[
+    AccountField,
+    Query(description="the account, one of MMX_ACCOUNTS (default: `default`)"),
+]
+"""The `?account=` of a route about one account's orders, positions or risk."""
 
 
 class BatchBody(RequestModel):
@@ -191,6 +205,7 @@ class OrderView(ApiModel):
     """An order record as stored. Times are Unix milliseconds, as Bybit gives them."""
 
     client_order_id: ClientOrderId
+    account: AccountId
     symbol: Symbol
     side: Side
     order_type: OrderType
@@ -212,6 +227,7 @@ class OrderView(ApiModel):
     def of(cls, order: Order) -> OrderView:
         return cls(
             client_order_id=order.client_order_id,
+            account=order.account,
             symbol=order.symbol,
             side=order.side,
             order_type=order.order_type,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.batching import Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
 from libs.common.messages import Envelope
@@ -42,11 +43,8 @@ def create_app(settings: PositionsSettings) -> FastAPI:
 
 def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
     redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
-    positions, marks, leases = (
-        RedisPositionStore(redis),
-        RedisMarkStore(redis),
-        RedisLeaseStore(redis),
-    )
+    marks, leases = RedisMarkStore(redis), RedisLeaseStore(redis)
+    positions = PerAccount(settings.accounts, lambda a: RedisPositionStore(redis, account=a))
     spec = ConsumerSpec(
         stream=topology.ORDERS_EVENTS,
         group=topology.Group.POSITIONS,
@@ -60,7 +58,11 @@ def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
         batched(FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)),
     )
     feed = MarksFeed(settings=settings, marks=marks, positions=positions, bus=bus)
-    reconciler = PositionReconciler(positions=positions, metrics=metrics, redis=redis)
+    # the venue credentials of `settings.venue` are the first account's: it alone is
+    # reconciled until each account has its own (docs/accounts.md)
+    reconciler = PositionReconciler(
+        positions=positions[settings.accounts[0]], metrics=metrics, redis=redis
+    )
     job = ReconcileJob(reconciler, settings.venue, settings.reconcile_interval_s)
     owner = f"{settings.instance}-{id(runtime):x}"
     leased = [

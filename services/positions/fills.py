@@ -1,7 +1,9 @@
 """Fold `OrderFilled` and `FundingSettled` into positions and publish `PositionUpdated`, a
 batch at a time (below, "fill" stands for either: both are deduped on their execId).
 
-Fills of one symbol are applied in arrival order (one after the other: they change the same
+Each fill goes to its account's positions (a fill for an account that is not configured is
+poison: it fails to the dead letters, folding nothing). Fills of one (account, symbol) are
+applied in arrival order (one after the other: they change the same
 record); symbols go concurrently. `PositionStore.apply_fill` applies each execId once across
 every instance, so a replayed fill changes nothing and publishes nothing, unless it is a
 redelivery (attempt > 1): an earlier delivery may have applied the fill and failed before
@@ -17,9 +19,11 @@ import time
 from collections.abc import Sequence
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.batching import Incoming, Results, derive_event_id, gather_limited
-from libs.common.bus import Bus
-from libs.common.domain.ids import Symbol
+from libs.common.bus import Bus, PoisonMessage
+from libs.common.domain.errors import UnknownAccount
+from libs.common.domain.ids import AccountId, Symbol
 from libs.common.domain.positions import Position
 from libs.common.messages import Envelope, FundingSettled, OrderFilled, PositionUpdated
 from libs.common.metrics import EngineMetrics, Stage
@@ -51,7 +55,7 @@ class FillsHandler:
     def __init__(
         self,
         *,
-        positions: PositionStore,
+        positions: PerAccount[PositionStore],
         marks: MarkStore,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
@@ -63,14 +67,20 @@ class FillsHandler:
 
     async def __call__(self, batch: Sequence[Incoming]) -> Results:
         results: list[BaseException | None] = [None] * len(batch)
-        by_symbol: dict[Symbol, list[_Fill]] = {}
+        by_book: dict[tuple[AccountId, Symbol], list[_Fill]] = {}
         for index, incoming in enumerate(batch):
             if isinstance(fill := incoming.message, OrderFilled | FundingSettled):
-                by_symbol.setdefault(fill.symbol, []).append((index, incoming, fill))
-        if not by_symbol:
+                if fill.account not in self._positions:
+                    unknown = UnknownAccount(fill.account, self._positions.accounts)
+                    results[index] = PoisonMessage(f"{_named(fill)}: {unknown}")
+                    continue
+                by_book.setdefault((fill.account, fill.symbol), []).append((index, incoming, fill))
+        if not by_book:
             return results
-        applied = await gather_limited(self._apply(fills) for fills in by_symbol.values())
-        marks = await self._marks_of(list(by_symbol))
+        applied = await gather_limited(
+            self._apply(self._positions[account], fills) for (account, _), fills in by_book.items()
+        )
+        marks = await self._marks_of(sorted({symbol for _, symbol in by_book}))
         updates: list[tuple[int, Envelope]] = []
         stage = self._metrics.order_stage.labels(stage=Stage.FILL_TO_POSITION.value)
         folded_ns = time.time_ns()
@@ -111,14 +121,14 @@ class FillsHandler:
             log.warning("marks of %s unreadable: positions published without marks", symbols)
             return {}
 
-    async def _apply(self, fills: Sequence[_Fill]) -> list[_Outcome]:
+    async def _apply(self, positions: PositionStore, fills: Sequence[_Fill]) -> list[_Outcome]:
         done: list[_Outcome] = []
         for index, incoming, fill in fills:
             try:
                 if isinstance(fill, FundingSettled):
-                    position, changed = await self._positions.apply_funding(fill.to_funding())
+                    position, changed = await positions.apply_funding(fill.to_funding())
                 else:
-                    position, changed = await self._positions.apply_fill(fill.to_fill())
+                    position, changed = await positions.apply_fill(fill.to_fill())
             except Exception as error:  # this fill alone is retried
                 done.append((index, incoming, fill, error, False))
             else:

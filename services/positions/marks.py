@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.bus import Bus
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import AccountId, Symbol
 from libs.common.domain.positions import unrealized_pnl
 from libs.common.domain.time import NS_PER_MS
 from libs.common.messages import Envelope
@@ -52,7 +53,7 @@ class MarksFeed:
         *,
         settings: PositionsSettings,
         marks: MarkStore,
-        positions: PositionStore,
+        positions: PerAccount[PositionStore],
         bus: Bus[Envelope],
         venue: VenueConfig | None = None,
     ) -> None:
@@ -62,7 +63,7 @@ class MarksFeed:
         self._positions = positions
         self._bus = bus
         self._pending: dict[str, Ticker] = {}
-        self._said: dict[Symbol, Decimal] = {}
+        self._said: dict[tuple[AccountId, Symbol], Decimal] = {}
         """Unrealized P&L last published per symbol (by this holder)."""
 
     async def run(self, release: asyncio.Event) -> None:
@@ -102,18 +103,22 @@ class MarksFeed:
             await self._marks.put_many(marks)
 
     async def remark(self) -> None:
-        """Publish PositionUpdated for positions whose unrealized P&L moved."""
-        positions = [p for p in await self._positions.all() if not p.is_flat]
-        marks = await self._marks.get_many(p.symbol for p in positions)
+        """Publish PositionUpdated for positions (of every account) whose unrealized P&L
+        moved."""
+        positions = [
+            p for _, store in self._positions.items() for p in await store.all() if not p.is_flat
+        ]
+        marks = await self._marks.get_many({p.symbol for p in positions})
         updates = []
         for position in positions:
             mark = marks.get(position.symbol)
             if mark is None:
                 continue
             pnl = unrealized_pnl(position, mark.mark)
-            if self._said.get(position.symbol) == pnl:
+            book = (position.account, position.symbol)
+            if self._said.get(book) == pnl:
                 continue
-            self._said[position.symbol] = pnl
+            self._said[book] = pnl
             update = position_update(position, mark)
             stamped = update.model_copy(update={"ts_event_ns": max(update.ts_event_ns, mark.ts_ns)})
             updates.append(Envelope.wrap(stamped))

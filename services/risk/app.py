@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.batching import BatchHandler, Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
 from libs.common.domain.recovery import RecoveryPolicy
@@ -87,14 +88,20 @@ def create_app(settings: RiskSettings) -> FastAPI:
 def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
     clock = time.time_ns
-    orders, risk, marks = RedisOrderStore(redis), RedisRiskStateStore(redis), RedisMarkStore(redis)
-    ledger = RedisExposureLedger(redis)
+    risk, marks = RedisRiskStateStore(redis), RedisMarkStore(redis)
     leases = RedisLeaseStore(redis)
+    accounts = settings.accounts
+    ledgers = PerAccount(accounts, lambda a: RedisExposureLedger(redis, account=a))
+    readers = PerAccount(
+        accounts,
+        lambda a: RiskReader(
+            redis, ledger=ledgers[a], account=a, mark_max_age_s=settings.mark_max_age_s
+        ),
+    )
 
     def lease(name: str, interval_s: float) -> TickLease:
         return TickLease.every(leases, name, settings.instance, interval_s)
 
-    reader = RiskReader(redis, ledger=ledger, mark_max_age_s=settings.mark_max_age_s)
     horizons = [horizon_ms(h) for h in settings.markout_horizons_s]
     book = EdgeBook(
         redis,
@@ -112,16 +119,20 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         actor=actor,
         markout_horizons_ms=horizons,
     )
-    decider = Decider(
-        orders=orders,
-        reader=reader,
-        ledger=ledger,
-        amend_decisions=DecisionStore(redis, AMEND_NAMESPACE, settings.decision_ttl_s),
-        metrics=metrics,
-        decision_ttl_s=settings.decision_ttl_s,
+    amend_decisions = DecisionStore(redis, AMEND_NAMESPACE, settings.decision_ttl_s)
+    deciders = PerAccount(
+        accounts,
+        lambda a: Decider(
+            orders=RedisOrderStore(redis, account=a),
+            reader=readers[a],
+            ledger=ledgers[a],
+            amend_decisions=amend_decisions,
+            metrics=metrics,
+            decision_ttl_s=settings.decision_ttl_s,
+        ),
     )
     requests = RequestsHandler(
-        decider=decider, edge=edge, risk=risk, bus=bus, metrics=metrics, clock=clock
+        deciders=deciders, edge=edge, risk=risk, bus=bus, metrics=metrics, clock=clock
     )
     events = OrderEventsHandler(edge=edge, bus=bus, clock=clock)
     consumers = [
@@ -133,7 +144,7 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     ]
     monitor = RiskMonitor(
         redis=redis,
-        reader=reader,
+        readers=readers,
         risk=risk,
         edges=book,
         idempotency=RedisIdempotencyStore(redis),
@@ -141,20 +152,23 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         metrics=metrics,
         clock=clock,
         actor=actor,
-        causes=CauseWatch(
-            redis=redis,
-            risk=risk,
-            metrics=metrics,
-            limits=CauseLimits(
-                positions_lag_ns=int(settings.freeze_positions_lag_s * NS_PER_SECOND),
-                stale_marks_ns=int(settings.freeze_stale_marks_s * NS_PER_SECOND),
+        causes=PerAccount(
+            accounts,
+            lambda _: CauseWatch(
+                redis=redis,
+                risk=risk,
+                metrics=metrics,
+                limits=CauseLimits(
+                    positions_lag_ns=int(settings.freeze_positions_lag_s * NS_PER_SECOND),
+                    stale_marks_ns=int(settings.freeze_stale_marks_s * NS_PER_SECOND),
+                ),
+                actor=actor,
             ),
-            actor=actor,
         ),
     )
     auditor = ExposureAuditor(
         redis=redis,
-        ledger=ledger,
+        ledgers=ledgers,
         lease=lease(AUDIT_LEASE, settings.audit_interval_s),
         bus=bus,
         metrics=metrics,
@@ -179,7 +193,7 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     recovery = AutoRecovery(
         redis=redis,
         risk=risk,
-        reader=reader,
+        readers=readers,
         lease=lease(RECOVERY_LEASE, settings.recovery_check_interval_s),
         idempotency=RedisIdempotencyStore(redis),
         bus=bus,
@@ -195,7 +209,8 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         redis=redis,
         risk=risk,
         marks=marks,
-        reader=reader,
+        # the limits and their factors are the desk's: any account's view shows them
+        reader=readers[accounts[0]],
         lease=lease(SCALING_LEASE, settings.scaling_interval_s),
         bus=bus,
         clock=clock,

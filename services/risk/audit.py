@@ -16,6 +16,7 @@ from decimal import Decimal
 from redis.asyncio import Redis
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.bus import Bus
 from libs.common.domain.exposure import from_units
 from libs.common.messages import Envelope, ExposureRepaired
@@ -36,13 +37,13 @@ class ExposureAuditor:
         self,
         *,
         redis: Redis,
-        ledger: ExposureLedger,
+        ledgers: PerAccount[ExposureLedger],
         lease: TickLease,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
     ) -> None:
         self._redis = redis
-        self._ledger = ledger
+        self._ledgers = ledgers
         self._lease = lease
         self._bus = bus
         self._metrics = metrics
@@ -52,8 +53,9 @@ class ExposureAuditor:
         if not await self._lease.held():
             return []
         drifts: list[Drift] = []
-        for symbol in sorted(await self._ledger.symbols()):
-            drifts += await audit_symbol(self._redis, symbol)
+        for account, ledger in self._ledgers.items():
+            for symbol in sorted(await ledger.symbols()):
+                drifts += await audit_symbol(self._redis, account, symbol)
         if drifts:
             await self._report(drifts)
         return drifts
@@ -82,6 +84,7 @@ def _repaired(drift: Drift) -> ExposureRepaired:
         else (from_units(drift.recorded), from_units(drift.expected))
     )
     return ExposureRepaired(
+        account=drift.account,
         symbol=drift.symbol,
         kind=drift.kind.value,
         key=drift.key,

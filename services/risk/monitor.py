@@ -5,9 +5,11 @@
   removed from Redis, its window empty, removes its series); `risk_limit` and
   `risk_limit_factor` per scalable limit, and `realised_volatility_bps` per symbol while the
   scaling rule uses it. Every instance sets the same values; dashboards take `max by`.
-- Daily loss: P&L today (see `libs.common.risk_view`) at or below -daily_loss_limit
-  freezes trading (DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps
-  trading, and the pre-trade check still allows only reducing orders. Above it, at or below
+  These gauges have no account label yet: they show the first account of `MMX_ACCOUNTS`.
+- Daily loss, per account: an account's P&L today (see `libs.common.risk_view`) at or below
+  -daily_loss_limit freezes trading (the desk's: accounts have no freeze of their own yet;
+  DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps trading, and
+  the pre-trade check still allows only reducing orders. Above it, at or below
   -daily_loss_soft_limit (when set), trading goes REDUCING (DAILY_LOSS_SOFT), also once per
   UTC day. Both are HARD: they stay until an operator resumes trading (a new day does not).
   The day counts as done once trading is held for a HARD reason (ours, or one already in
@@ -28,8 +30,10 @@ import logging
 
 from redis.asyncio import Redis
 
+from libs.common.accounts import PerAccount
 from libs.common.batching import Clock
 from libs.common.bus import Bus
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.risk_checks import FreezeClass, TradingState, daily_loss_breach
 from libs.common.freeze import trigger_freeze, trigger_reducing
 from libs.common.messages import Envelope
@@ -59,7 +63,7 @@ class RiskMonitor:
         self,
         *,
         redis: Redis,
-        reader: RiskReader,
+        readers: PerAccount[RiskReader],
         risk: RiskStateStore,
         edges: EdgeBook,
         idempotency: IdempotencyStore,
@@ -67,11 +71,11 @@ class RiskMonitor:
         metrics: EngineMetrics,
         clock: Clock,
         actor: str,
-        causes: CauseWatch | None = None,
+        causes: PerAccount[CauseWatch] | None = None,
     ) -> None:
         self._redis = redis
         self._causes = causes
-        self._reader = reader
+        self._readers = readers
         self._risk = risk
         self._edges = edges
         self._idempotency = idempotency
@@ -86,11 +90,13 @@ class RiskMonitor:
 
     async def refresh(self) -> None:
         now_ns = self._clock()
-        view = await self._reader.read(now_ns, books=True)
-        await self._gauges(view)
-        await self._check_daily_loss(view, now_ns)
-        if self._causes is not None:
-            await self._causes.check(view, now_ns)
+        for k, (account, reader) in enumerate(self._readers.items()):
+            view = await reader.read(now_ns, books=True)
+            if k == 0:
+                await self._gauges(view)
+            await self._check_daily_loss(view, now_ns)
+            if self._causes is not None:
+                await self._causes[account].check(view, now_ns)
 
     async def _gauges(self, view: RiskView) -> None:
         metrics = self._metrics
@@ -129,23 +135,28 @@ class RiskMonitor:
     async def _check_daily_loss(self, view: RiskView, now_ns: int) -> None:
         baseline = view.pnl_baseline
         if baseline is None:
-            baseline = await ensure_pnl_baseline(self._redis, now_ns, view.net_pnl)
+            baseline = await ensure_pnl_baseline(self._redis, view.account, now_ns, view.net_pnl)
         pnl_today, limits = view.net_pnl - baseline, view.desk_limits
+        whose = "" if view.account == DEFAULT_ACCOUNT else f"account {view.account}: "
+        # the default account keeps the namespaces it had before accounts existed
+        suffix = "" if view.account == DEFAULT_ACCOUNT else f":{view.account}"
         if daily_loss_breach(pnl_today, limits.daily_loss_limit):
             detail = (
-                f"P&L today {pnl_today:.2f} USD reached the daily loss limit "
+                f"{whose}P&L today {pnl_today:.2f} USD reached the daily loss limit "
                 f"{limits.daily_loss_limit} USD"
             )
-            await self._once_a_day(DAILY_LOSS_NAMESPACE, FreezeReason.DAILY_LOSS, detail, now_ns)
+            await self._once_a_day(
+                DAILY_LOSS_NAMESPACE + suffix, FreezeReason.DAILY_LOSS, detail, now_ns
+            )
             return
         soft = limits.daily_loss_soft_limit
         if soft is not None and daily_loss_breach(pnl_today, soft):
             detail = (
-                f"P&L today {pnl_today:.2f} USD reached the soft daily loss limit {soft} USD: "
-                "only orders that reduce a position until an operator resumes trading"
+                f"{whose}P&L today {pnl_today:.2f} USD reached the soft daily loss limit {soft} "
+                "USD: only orders that reduce a position until an operator resumes trading"
             )
             await self._once_a_day(
-                DAILY_LOSS_SOFT_NAMESPACE, FreezeReason.DAILY_LOSS_SOFT, detail, now_ns
+                DAILY_LOSS_SOFT_NAMESPACE + suffix, FreezeReason.DAILY_LOSS_SOFT, detail, now_ns
             )
 
     async def _once_a_day(

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from libs.common import topology
+from libs.common.accounts import PerAccount
 from libs.common.bus import Bus
 from libs.common.domain.recovery import (
     HOUR_NS,
@@ -82,7 +83,7 @@ class AutoRecovery:
         *,
         redis: Redis,
         risk: RiskStateStore,
-        reader: RiskReader,
+        readers: PerAccount[RiskReader],
         lease: TickLease,
         idempotency: IdempotencyStore,
         bus: Bus[Envelope],
@@ -92,7 +93,7 @@ class AutoRecovery:
     ) -> None:
         self._redis = redis
         self._risk = risk
-        self._reader = reader
+        self._readers = readers
         self._lease = lease
         self._idempotency = idempotency
         self._bus = bus
@@ -142,13 +143,19 @@ class AutoRecovery:
         """Whether the cause of a freeze with reason `code` has cleared now."""
         if code == FreezeReason.VENUE_CIRCUIT:
             return await circuits_closed(self._redis)
-        if code == FreezeReason.POSITIONS_LAG:
-            view = await self._reader.read(now_ns, books=True)
-            return utilisation(view)[("max_positions_lag_s", ALL_SYMBOLS)] < 1
+        if code == FreezeReason.POSITIONS_LAG:  # cleared in every account
+            for _, reader in self._readers.items():
+                view = await reader.read(now_ns, books=True)
+                if utilisation(view)[("max_positions_lag_s", ALL_SYMBOLS)] >= 1:
+                    return False
+            return True
         if code == FreezeReason.STALE_MARKS:
-            view = await self._reader.read(now_ns)
-            held = [s for s in view.symbols if view.position_qty(s) != 0]
-            return all(s in view.fresh for s in held)
+            for _, reader in self._readers.items():
+                view = await reader.read(now_ns)
+                held = [s for s in view.symbols if view.position_qty(s) != 0]
+                if not all(s in view.fresh for s in held):
+                    return False
+            return True
         if code == FreezeReason.REDIS_FAILOVER:
             return bool(await self._redis.ping())
         return False  # a transient code this version has no check for: a person decides

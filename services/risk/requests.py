@@ -8,6 +8,10 @@
     CancelOrder          always approved (even frozen: a cancel only reduces risk)
     CancelAllOrders      always approved
 
+Places and amends are decided per account (each account has its own records, ledger and
+view); a command for an account that is not configured (`MMX_ACCOUNTS`) is poison: nothing is
+written for it and it goes to the dead letters with that reason.
+
 Controls run before orders, so an order batched after a freeze is denied; one batched
 before it is denied too (the ledger reads the freeze key in the admission step), which errs
 on the safe side. Approvals are published by the admission step itself; cancels and the
@@ -20,8 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from libs.common.accounts import PerAccount
 from libs.common.batching import Clock, Incoming, Results
 from libs.common.bus import Bus, PoisonMessage
+from libs.common.domain.errors import UnknownAccount
+from libs.common.domain.ids import AccountId
 from libs.common.freeze import trigger_freeze
 from libs.common.messages import (
     AmendOrder,
@@ -47,14 +54,14 @@ class RequestsHandler:
     def __init__(
         self,
         *,
-        decider: Decider,
+        deciders: PerAccount[Decider],
         edge: EdgeWatch,
         risk: RiskStateStore,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
         clock: Clock,
     ) -> None:
-        self._decider = decider
+        self._deciders = deciders
         self._edge = edge
         self._risk = risk
         self._bus = bus
@@ -64,25 +71,31 @@ class RequestsHandler:
     async def __call__(self, batch: Sequence[Incoming]) -> Results:
         now_ns = self._clock()
         outbox = Outbox()
-        orders: list[Item] = []
+        orders: dict[AccountId, list[Item]] = {}
         results: list[BaseException | None] = [None] * len(batch)
         for index, incoming in enumerate(batch):
             envelope, message = incoming.envelope, incoming.message
+            account: AccountId | None = getattr(message, "account", None)
+            if account is not None and account not in self._deciders:
+                unknown = UnknownAccount(account, self._deciders.accounts)
+                results[index] = PoisonMessage(f"{envelope.type}: {unknown}")
+                continue
             match message:
                 case FreezeTrading():
                     await self._freeze(message, now_ns)
                 case ReportEdge():
                     await self._edge.on_report(message, now_ns)
                 case PlaceOrder() | AmendOrder():
-                    orders.append(Item(index, envelope, message))
+                    orders.setdefault(message.account, []).append(Item(index, envelope, message))
                 case CancelOrder() | CancelAllOrders():
                     outbox.approved.append(envelope)
                 case _:
                     results[index] = PoisonMessage(
                         f"risk does not handle {envelope.type} on orders.requests"
                     )
-        for index, error in (await self._decider.decide(orders, outbox)).items():
-            results[index] = error
+        for account, items in orders.items():
+            for index, error in (await self._deciders[account].decide(items, outbox)).items():
+                results[index] = error
         await outbox.send(self._bus)
         return results
 

@@ -1,6 +1,10 @@
 """The router service: `create_app(settings)` wires the parts; nothing runs at import time.
 
-Runners, started in this order and stopped in reverse:
+Each account of `MMX_ACCOUNTS` has its own lane (`RouterLane`): its venue client with its own
+credentials, circuit, gate and rate buckets, freeze sweep, private stream and reconciliation.
+The consumers are shared: `Intake` hands each approval to its account's lane.
+
+Runners, started in this order (each lane's in turn) and stopped in reverse:
 
     venue            the adapter's HTTP pool (the clock is synced by the first probe)
     VenueHealth      circuit breaker state to Redis, freeze on OPEN, the venue probe
@@ -19,13 +23,17 @@ last venue probe failed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from fastapi import FastAPI
 
 from libs.common import topology
+from libs.common.accounts import PerAccount, scoped_name
 from libs.common.bus import Ack, ConsumerSpec, default_consumer_name
 from libs.common.domain.enums import Category
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from libs.common.service import Runner, ServiceRuntime, service_app
 from libs.common.stores import (
     RedisIdempotencyStore,
@@ -49,7 +57,7 @@ from services.router.credentials import (
 )
 from services.router.freeze_watch import FreezeWatcher
 from services.router.gate import VenueGate
-from services.router.intake import Intake
+from services.router.intake import Intake, Lane
 from services.router.placing import Placer
 from services.router.private_stream import PrivateStreamOwner
 from services.router.reconcile import Reconciler
@@ -62,15 +70,16 @@ log = logging.getLogger(__name__)
 
 class InOrder:
     """Runners started in order and stopped one by one in reverse: nothing still running
-    may find the venue closed under it (the service kit stops its runners concurrently)."""
+    may find a venue closed under it (the service kit stops its runners concurrently)."""
 
-    def __init__(self, venue: BybitVenue, *runners: Runner) -> None:
-        self._venue = venue
+    def __init__(self, venues: Sequence[BybitVenue], *runners: Runner) -> None:
+        self._venues = venues
         self._runners = runners
         self._started: list[Runner] = []
 
     async def start(self) -> None:
-        await self._venue.start()
+        for venue in self._venues:
+            await venue.start()
         try:
             for runner in self._runners:
                 await runner.start()
@@ -86,7 +95,8 @@ class InOrder:
                 await runner.stop()
             except Exception:
                 log.exception("router: stopping %s failed", type(runner).__name__)
-        await self._venue.close()
+        for venue in self._venues:
+            await venue.close()
 
 
 def check_claim_outlives_a_send(settings: RouterSettings, venue: VenueConfig) -> None:
@@ -114,68 +124,11 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     check_claim_outlives_a_send(settings, config)
     timings = {"claim_idle_s": settings.claim_idle_s, "max_order_age_s": settings.max_order_age_s}
     await publish_and_check(rt.redis, "router", timings)
-    credentials = CredentialSettings()
-    source = credential_source(credentials, principal=f"router:{settings.instance}")
-    if credentials.secrets_env:  # the secret is the truth; missing, it stops the start here
-        try:
-            creds = await source.read()
-        except BaseException:
-            source.close()
-            raise
-        config = with_credentials(config, creds)
-        log.info("router: venue credentials %r", creds)
     rt.metrics.init_order_series(settings.symbols)
     risk = RedisRiskStateStore(rt.redis)
-    health = VenueHealth(
-        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_s),
-        metrics=rt.metrics,
-        redis=rt.redis,
-        risk=risk,
-        instance=settings.instance,
-        probe_interval_s=settings.venue_probe_interval_s,
-    )
-    adapter = BybitVenue(config, on_request=health.on_request)
-    barrier = SendBarrier(recv_window_ms=config.recv_window)  # closed until the state is read
-    adapter.rest.barrier = barrier
-    health.venue = adapter
-    keeper = CredentialKeeper(
-        adapter,
-        source,
-        verify=lambda: adapter.open_orders(settings.category),
-        on_failure=health.auth_failed,
-        cooldown_s=credentials.credential_refresh_cooldown_s,
-    )
-    health.credentials = keeper
-    limits = {
-        rate_limit_bucket(category, group): settings.rate_limit(group)
-        for category in Category
-        for group in RATE_LIMIT_GROUPS
-    }
-    gate = VenueGate(
-        adapter,
-        health=health,
-        limiter=RedisRateLimiter(rt.redis, limits),
-        barrier=barrier,
-        window_limit=lambda group: settings.rate_limit(group).limit,
-        retries=settings.transient_retries,
-        backoff_s=settings.retry_backoff_s,
-    )
-    health.on_quota_spent = gate.quota_spent
-    ctx = RouterContext(
-        settings=settings,
-        redis=rt.redis,
-        bus=rt.bus,
-        metrics=rt.metrics,
-        gate=gate,
-        orders=RedisOrderStore(rt.redis),
-        risk=risk,
-        idempotency=RedisIdempotencyStore(rt.redis),
-        leases=RedisLeaseStore(rt.redis),
-        ledger=RedisExposureLedger(rt.redis),
-    )
-    sync = VenueSync(ctx)
-    placer = Placer(ctx)
-    intake = Intake(placer, Commands(ctx))
+    lanes = [await _lane(settings, config, rt, risk, account) for account in settings.accounts]
+    by_account = {lane.ctx.account: lane for lane in lanes}
+    intake = Intake(PerAccount(settings.accounts, lambda a: by_account[a].intake))
     consumers = [
         rt.bus.batch_consumer(
             ConsumerSpec(
@@ -190,23 +143,138 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
         )
         for _ in range(settings.consumers)
     ]
-    consumer = consumers[0]
-    freeze = FreezeWatcher(ctx, barrier, on_resume=health.on_resume)
-    owner = PrivateStreamOwner(ctx, adapter, sync)
-    reconciler = Reconciler(ctx, sync)
-    rt.add_runner(InOrder(adapter, health, keeper, freeze, *consumers, owner, reconciler))
+    rt.add_runner(
+        InOrder(
+            [lane.adapter for lane in lanes],
+            *(runner for lane in lanes for runner in lane.before_consumers),
+            *consumers,
+            *(runner for lane in lanes for runner in lane.after_consumers),
+        )
+    )
     for each in consumers:  # inside InOrder: for the stream metrics and "subscribers" check
         rt.watch(each)
-    rt.add_check("venue", health.readiness)
+    for lane in lanes:
+        name = "venue" if lane.ctx.account == DEFAULT_ACCOUNT else f"venue {lane.ctx.account}"
+        rt.add_check(name, lane.health.readiness)
+    first = lanes[0]
     rt.state.update(
-        context=ctx,
-        venue=adapter,
-        health=health,
-        credentials=keeper,
-        placer=placer,
-        consumer=consumer,
+        lanes=by_account,
+        context=first.ctx,
+        venue=first.adapter,
+        health=first.health,
+        credentials=first.keeper,
+        placer=first.intake.placer,
+        consumer=consumers[0],
         consumers=consumers,
-        freeze=freeze,
-        private_stream=owner,
-        reconciler=reconciler,
+        freeze=first.freeze,
+        private_stream=first.owner,
+        reconciler=first.reconciler,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RouterLane:
+    """One account's part of the router: its venue client (its own credentials), circuit,
+    gate and rate buckets, freeze sweep, private stream and reconciliation."""
+
+    ctx: RouterContext
+    adapter: BybitVenue
+    health: VenueHealth
+    keeper: CredentialKeeper
+    freeze: FreezeWatcher
+    owner: PrivateStreamOwner
+    reconciler: Reconciler
+    intake: Lane
+
+    @property
+    def before_consumers(self) -> tuple[Runner, ...]:
+        return (self.health, self.keeper, self.freeze)
+
+    @property
+    def after_consumers(self) -> tuple[Runner, ...]:
+        return (self.owner, self.reconciler)
+
+
+async def _lane(
+    settings: RouterSettings,
+    config: VenueConfig,
+    rt: ServiceRuntime,
+    risk: RedisRiskStateStore,
+    account: AccountId,
+) -> RouterLane:
+    credentials = CredentialSettings()
+    source = credential_source(
+        credentials, principal=f"router:{settings.instance}", account=account
+    )
+    if credentials.secrets_env or account != DEFAULT_ACCOUNT:
+        # the secret (or another account's MMX_API_KEY_{ACCOUNT}) is the truth; missing, it
+        # stops the start here
+        try:
+            creds = await source.read()
+        except BaseException:
+            source.close()
+            raise
+        config = with_credentials(config, creds)
+        log.info("router: venue credentials of account %s %r", account, creds)
+    lane = scoped_name(settings.instance, account, "/")
+    health = VenueHealth(
+        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_s),
+        metrics=rt.metrics,
+        redis=rt.redis,
+        risk=risk,
+        instance=lane,
+        probe_interval_s=settings.venue_probe_interval_s,
+        headroom_key=scoped_name(topology.VENUE_HEADROOM_KEY, account),
+    )
+    adapter = BybitVenue(config, on_request=health.on_request)
+    barrier = SendBarrier(recv_window_ms=config.recv_window)  # closed until the state is read
+    adapter.rest.barrier = barrier
+    health.venue = adapter
+    keeper = CredentialKeeper(
+        adapter,
+        source,
+        verify=lambda: adapter.open_orders(settings.category),
+        on_failure=health.auth_failed,
+        cooldown_s=credentials.credential_refresh_cooldown_s,
+    )
+    health.credentials = keeper
+    limits = {
+        scoped_name(rate_limit_bucket(category, group), account): settings.rate_limit(group)
+        for category in Category
+        for group in RATE_LIMIT_GROUPS
+    }
+    gate = VenueGate(
+        adapter,
+        health=health,
+        limiter=RedisRateLimiter(rt.redis, limits),
+        barrier=barrier,
+        window_limit=lambda group: settings.rate_limit(group).limit,
+        retries=settings.transient_retries,
+        backoff_s=settings.retry_backoff_s,
+        account=account,
+    )
+    health.on_quota_spent = gate.quota_spent
+    ctx = RouterContext(
+        settings=settings,
+        redis=rt.redis,
+        bus=rt.bus,
+        metrics=rt.metrics,
+        gate=gate,
+        orders=RedisOrderStore(rt.redis, account=account),
+        risk=risk,
+        idempotency=RedisIdempotencyStore(rt.redis),
+        leases=RedisLeaseStore(rt.redis),
+        ledger=RedisExposureLedger(rt.redis, account=account),
+        account=account,
+    )
+    sync = VenueSync(ctx)
+    return RouterLane(
+        ctx=ctx,
+        adapter=adapter,
+        health=health,
+        keeper=keeper,
+        freeze=FreezeWatcher(ctx, barrier, on_resume=health.on_resume),
+        owner=PrivateStreamOwner(ctx, adapter, sync),
+        reconciler=Reconciler(ctx, sync),
+        intake=Lane(Placer(ctx), Commands(ctx)),
     )

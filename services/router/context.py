@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from libs.common import topology
+from libs.common.accounts import scoped_name
 from libs.common.bus import Bus
-from libs.common.domain.ids import CorrelationId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, CorrelationId
 from libs.common.messages import Envelope, Message
 from libs.common.metrics import EngineMetrics
 from libs.common.stores import IdempotencyStore, LeaseStore, OrderStore, RiskStateStore
@@ -24,6 +25,8 @@ Outgoing = tuple[Message, CorrelationId | None]
 
 @dataclass(frozen=True, slots=True)
 class RouterContext:
+    """One account's lane of the router: its venue gate (its own credentials), its stores."""
+
     settings: RouterSettings
     redis: Redis
     bus: Bus[Envelope]
@@ -34,10 +37,21 @@ class RouterContext:
     idempotency: IdempotencyStore
     leases: LeaseStore
     ledger: ExposureLedger
+    account: AccountId = DEFAULT_ACCOUNT
 
     @property
     def instance(self) -> str:
         return self.settings.instance
+
+    @property
+    def lane(self) -> str:
+        """This instance's lane of the account in shared keys (circuit, flat confirmations):
+        the instance for `default` (as before accounts), `{instance}/{account}` otherwise."""
+        return scoped_name(self.settings.instance, self.account, "/")
+
+    def scoped(self, name: str) -> str:
+        """`name` (a lease, a key) for this account (`libs.common.accounts.scoped_name`)."""
+        return scoped_name(name, self.account)
 
     async def publish(self, events: Sequence[Outgoing]) -> None:
         """Publish order events on `orders.events`, in order, in one pipeline."""

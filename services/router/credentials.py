@@ -1,8 +1,11 @@
 """The venue credentials: read at start, refreshed once when the venue refuses them.
 
-With `MMX_SECRETS_ENV` set, the key pair is the secret `{env}/bybit/api` (libs.common.secrets;
-in mock mode `BYBIT_API_KEY` / `BYBIT_API_SECRET`), read at start: a missing secret stops the
-router there. Without it, the pair is `MMX_API_KEY` / `MMX_API_SECRET` (VenueConfig).
+Each account has its own pair. With `MMX_SECRETS_ENV` set, it is the secret
+`{env}/bybit/api` for the `default` account and `{env}/bybit/api-{account}` for any other
+(libs.common.secrets; in mock mode `BYBIT_API_KEY` / `BYBIT_API_SECRET`, suffixed
+`_{ACCOUNT}` for another account), read at start: a missing secret stops the router there.
+Without it, the pair is `MMX_API_KEY` / `MMX_API_SECRET` (VenueConfig) for `default`, and
+`MMX_API_KEY_{ACCOUNT}` / `MMX_API_SECRET_{ACCOUNT}` for another (upper case, `-` as `_`).
 
 When the venue refuses the credentials (retCode 10003 / 10004 / 10005 / 10010, HTTP 401),
 `VenueHealth` hands the refusal to the `CredentialKeeper`, which (docs/SECURITY.md, T9):
@@ -32,6 +35,7 @@ from typing import Protocol
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from libs.common.secrets import ApiCredentials, SecretsClient, SecretsSettings, mask
 from libs.common.tasks import cancel_and_wait
 from libs.common.venue import AuthenticationFailed, BybitVenue, VenueConfig, VenueError
@@ -80,17 +84,21 @@ class CredentialSource(Protocol):
 
 
 class SecretSource:
-    """`{env}/bybit/api` through a SecretsClient; `refresh` bypasses its cache."""
+    """`{env}/bybit/api` (another account's: `api-{account}`) through a SecretsClient;
+    `refresh` bypasses its cache."""
 
-    def __init__(self, client: SecretsClient, env: str) -> None:
+    def __init__(self, client: SecretsClient, env: str, account: AccountId = DEFAULT_ACCOUNT):
         self._client = client
         self._env = env
+        self._account = None if account == DEFAULT_ACCOUNT else account
 
     async def read(self) -> Credentials:
-        return _from_secret(await self._client.aget_api_credentials(self._env, EXCHANGE))
+        creds = await self._client.aget_api_credentials(self._env, EXCHANGE, self._account)
+        return _from_secret(creds)
 
     async def refresh(self) -> Credentials:
-        return _from_secret(await self._client.arefresh_api_credentials(self._env, EXCHANGE))
+        creds = await self._client.arefresh_api_credentials(self._env, EXCHANGE, self._account)
+        return _from_secret(creds)
 
     def close(self) -> None:
         self._client.close()
@@ -102,7 +110,11 @@ def _from_secret(creds: ApiCredentials) -> Credentials:
 
 
 class EnvSource:
-    """`MMX_API_KEY` / `MMX_API_SECRET`, re-read from the environment."""
+    """`MMX_API_KEY` / `MMX_API_SECRET` (another account's: suffixed `_{ACCOUNT}`), re-read
+    from the environment."""
+
+    def __init__(self, account: AccountId = DEFAULT_ACCOUNT) -> None:
+        self._suffix = "" if account == DEFAULT_ACCOUNT else "_" + account.upper().replace("-", "_")
 
     async def read(self) -> Credentials:
         return self._read()
@@ -114,21 +126,30 @@ class EnvSource:
         return None
 
     def _read(self) -> Credentials:
-        config = VenueConfig()
-        key, secret = config.key, config.secret
+        if not self._suffix:
+            config = VenueConfig()
+            key, secret = config.key, config.secret
+        else:
+            key = os.environ.get(f"MMX_API_KEY{self._suffix}")
+            secret = os.environ.get(f"MMX_API_SECRET{self._suffix}")
         if not key or not secret:
-            raise AuthenticationFailed("no venue API key: expected MMX_API_KEY and MMX_API_SECRET")
-        return Credentials(key, SecretStr(secret), "MMX_API_KEY")
+            raise AuthenticationFailed(
+                f"no venue API key: expected MMX_API_KEY{self._suffix} and "
+                f"MMX_API_SECRET{self._suffix}"
+            )
+        return Credentials(key, SecretStr(secret), f"MMX_API_KEY{self._suffix}")
 
 
-def credential_source(settings: CredentialSettings, principal: str) -> CredentialSource:
-    """The secret when `MMX_SECRETS_ENV` is set, else the environment."""
+def credential_source(
+    settings: CredentialSettings, principal: str, account: AccountId = DEFAULT_ACCOUNT
+) -> CredentialSource:
+    """The account's secret when `MMX_SECRETS_ENV` is set, else the environment."""
     if not settings.secrets_env:
-        return EnvSource()
+        return EnvSource(account)
     secrets = SecretsSettings()
     if not os.environ.get("SECRETS_PRINCIPAL"):
         secrets = secrets.model_copy(update={"principal": principal})
-    return SecretSource(SecretsClient(secrets), settings.secrets_env)
+    return SecretSource(SecretsClient(secrets), settings.secrets_env, account)
 
 
 def with_credentials(config: VenueConfig, creds: Credentials) -> VenueConfig:

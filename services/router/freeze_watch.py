@@ -178,7 +178,9 @@ class FreezeWatcher:
         if not await self._barrier.quiesce(settings.freeze_quiesce_s):
             log.error("freeze sweep: sends still in flight after %.1f s", settings.freeze_quiesce_s)
         await self._outlast_doubt()
-        if await self._ctx.leases.acquire(_lease(news), self._ctx.instance, 60_000):
+        if await self._ctx.leases.acquire(
+            self._ctx.scoped(_lease(news)), self._ctx.instance, 60_000
+        ):
             await self._cancel_everything()
         delay = settings.freeze_backoff_s
         attempt = 0
@@ -200,7 +202,7 @@ class FreezeWatcher:
         self.confirmed = news
         elapsed_ms = (time.monotonic() - started) * 1000
         await self._ctx.redis.hset(
-            topology.freeze_flat_key(*news), self._ctx.instance, str(time.time_ns())
+            topology.freeze_flat_key(*news), self._ctx.lane, str(time.time_ns())
         )
         await self._ctx.redis.expire(topology.freeze_flat_key(*news), 86_400)
         log.warning("freeze %s: the venue is flat (confirmed in %.0f ms)", news, elapsed_ms)

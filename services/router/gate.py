@@ -37,7 +37,9 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from libs.common.accounts import scoped_name
 from libs.common.domain.enums import Category
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from libs.common.stores import RateLimiter, throttle
 from libs.common.topology import RATE_LIMIT_GROUPS, rate_limit_bucket
 from libs.common.venue import (
@@ -195,8 +197,12 @@ class VenueGate:
         window_limit: Callable[[str], int],
         retries: int,
         backoff_s: float,
+        account: AccountId = DEFAULT_ACCOUNT,
     ) -> None:
         self.venue = venue
+        self.account = account
+        """Whose credentials `venue` signs with: the venue counts rates per account, so the
+        buckets are the account's."""
         self.barrier = barrier
         self._health = health
         self._limiter = limiter
@@ -267,9 +273,7 @@ class VenueGate:
         group's bucket until then, for every router instance (`VenueHealth.on_quota_spent`)."""
         group = group_of(path)
         for category in Category:
-            task = asyncio.create_task(
-                self._limiter.block(rate_limit_bucket(category, group), reset_ms)
-            )
+            task = asyncio.create_task(self._limiter.block(self.bucket(category, group), reset_ms))
             self._blocks.add(task)
             task.add_done_callback(self._blocks.discard)
         log.warning("venue quota of %s spent until %d: %s paused", path, reset_ms, group)
@@ -376,9 +380,11 @@ class VenueGate:
     async def _take(
         self, category: Category, group: str, cost: int, deadline: float | None = None
     ) -> bool:
-        return await throttle(
-            self._limiter, rate_limit_bucket(category, group), cost, until=deadline
-        )
+        return await throttle(self._limiter, self.bucket(category, group), cost, until=deadline)
+
+    def bucket(self, category: Category, group: str) -> str:
+        """The rate-limit bucket of an endpoint group for this gate's account."""
+        return scoped_name(rate_limit_bucket(category, group), self.account)
 
     async def _retrying(
         self, category: Category, group: str, call: Callable[[], Awaitable[T]], *, mutating: bool

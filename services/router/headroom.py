@@ -63,8 +63,12 @@ class HeadroomBoard:
         *,
         group_of: Callable[[str], str],
         flush_interval_s: float = FLUSH_INTERVAL_S,
+        key: str = VENUE_HEADROOM_KEY,
     ) -> None:
         self._redis = redis
+        self._key = key
+        """`VENUE_HEADROOM_KEY`, or an account's scoped name of it (the venue counts per
+        account)."""
         self._group_of = group_of
         self._flush_interval_s = flush_interval_s
         self._noted: dict[str, RateLimitStatus] = {}
@@ -119,6 +123,6 @@ class HeadroomBoard:
         if not rows:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(VENUE_HEADROOM_KEY, mapping={p: h.to_json() for p, h in rows.items()})
-            pipe.pexpire(VENUE_HEADROOM_KEY, TTL_MS)
+            pipe.hset(self._key, mapping={p: h.to_json() for p, h in rows.items()})
+            pipe.pexpire(self._key, TTL_MS)
             await pipe.execute()

@@ -67,6 +67,9 @@ class PrivateStreamOwner:
         self._ctx = ctx
         self._venue = venue
         self._sync = sync
+        self._lease = ctx.scoped(PRIVATE_STREAM_LEASE)
+        """One private stream per account (the venue's is per API key): one lease each."""
+        self._cursor_key = exec_cursor_key(ctx.scoped(ctx.settings.category.value))
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cursor_ms = 0
@@ -100,14 +103,14 @@ class PrivateStreamOwner:
         try:
             while not self._stopping.is_set():
                 try:
-                    if await leases.acquire(PRIVATE_STREAM_LEASE, me, self._ttl_ms):
+                    if await leases.acquire(self._lease, me, self._ttl_ms):
                         await self._hold(period)
                 except Exception:
                     log.exception("private stream: lease or stream failed; trying again")
                 await wait_or_timeout(self._stopping, period)
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(leases.release(PRIVATE_STREAM_LEASE, me))
+                await asyncio.shield(leases.release(self._lease, me))
 
     async def _hold(self, period: float) -> None:
         """Own the stream until the lease is lost, the stream ends, or we stop."""
@@ -155,12 +158,12 @@ class PrivateStreamOwner:
             if consume.done():
                 log.error("private stream ended: %s", consume.exception())
                 return
-            if not await leases.renew(PRIVATE_STREAM_LEASE, me, self._ttl_ms):
+            if not await leases.renew(self._lease, me, self._ttl_ms):
                 log.warning("private stream: lease lost by %s; stopping the stream", me)
                 return
 
     async def _start_cursor(self) -> int:
-        raw = await self._ctx.redis.get(exec_cursor_key(self._ctx.settings.category))
+        raw = await self._ctx.redis.get(self._cursor_key)
         lookback_ms = int(self._ctx.settings.exec_lookback_s * 1000)
         self._cursor_ms = int(raw) if raw is not None else int(time.time() * 1000) - lookback_ms
         return self._cursor_ms
@@ -201,4 +204,4 @@ class PrivateStreamOwner:
         latest = max((f.exec_time_ms for f in fills), default=0)
         if latest > self._cursor_ms:
             self._cursor_ms = latest
-            await self._ctx.redis.set(exec_cursor_key(self._ctx.settings.category), latest)
+            await self._ctx.redis.set(self._cursor_key, latest)

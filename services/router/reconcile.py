@@ -82,10 +82,13 @@ class Drift:
         return json.dumps(counts | {"checked_ms": checked_ms}, separators=(",", ":"))
 
 
-async def write_drift(redis: Redis, drift: Mapping[Symbol, Drift], *, checked_ms: int) -> None:
-    """Replace `ORDER_DRIFT_KEY` with one pass's counts per symbol, in one transaction."""
+async def write_drift(
+    redis: Redis, drift: Mapping[Symbol, Drift], *, checked_ms: int, key: str = ORDER_DRIFT_KEY
+) -> None:
+    """Replace `key` (`ORDER_DRIFT_KEY`, an account's scoped name of it) with one pass's counts
+    per symbol, in one transaction."""
     fields: dict[str, str | int] = {s: d.to_json(checked_ms) for s, d in drift.items()}
-    await replace_hash(redis, ORDER_DRIFT_KEY, fields)
+    await replace_hash(redis, key, fields)
 
 
 class Reconciler:
@@ -105,14 +108,15 @@ class Reconciler:
             await cancel_and_wait(self._task)
             self._task = None
         with contextlib.suppress(Exception):
-            await self._ctx.leases.release(RECONCILE_LEASE, self._ctx.instance)
+            await self._ctx.leases.release(self._ctx.scoped(RECONCILE_LEASE), self._ctx.instance)
 
     async def _run(self) -> None:
         interval = self._ctx.settings.reconcile_interval_s
         ttl_ms = int(max(interval * 3, 10.0) * 1000)
         while True:
             try:
-                if await self._ctx.leases.acquire(RECONCILE_LEASE, self._ctx.instance, ttl_ms):
+                lease = self._ctx.scoped(RECONCILE_LEASE)
+                if await self._ctx.leases.acquire(lease, self._ctx.instance, ttl_ms):
                     await self.run_once()
             except Exception:
                 log.exception("reconciliation failed; next pass in %.0f s", interval)
@@ -121,7 +125,12 @@ class Reconciler:
     async def run_once(self) -> dict[Symbol, Drift]:
         """Reconcile every configured symbol; the drift found per symbol."""
         drift = {symbol: await self.reconcile(symbol) for symbol in self._ctx.settings.symbols}
-        await write_drift(self._ctx.redis, drift, checked_ms=now_ns() // 1_000_000)
+        await write_drift(
+            self._ctx.redis,
+            drift,
+            checked_ms=now_ns() // 1_000_000,
+            key=self._ctx.scoped(ORDER_DRIFT_KEY),
+        )
         self.passes += 1
         return drift
 

@@ -44,7 +44,7 @@ from libs.common.metrics import (
 )
 from libs.common.stores import RiskStateStore
 from libs.common.tasks import cancel_and_wait
-from libs.common.topology import VENUE_CIRCUITS_KEY, venue_circuit_key
+from libs.common.topology import VENUE_CIRCUITS_KEY, VENUE_HEADROOM_KEY, venue_circuit_key
 from libs.common.venue import BybitVenue
 from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
 from services.router.circuit import CircuitBreaker, CircuitChange
@@ -102,6 +102,7 @@ class VenueHealth:
         instance: str,
         probe_interval_s: float,
         category: Category = Category.LINEAR,
+        headroom_key: str = VENUE_HEADROOM_KEY,
     ) -> None:
         self.breaker = breaker
         self.venue: BybitVenue | None = None
@@ -124,7 +125,7 @@ class VenueHealth:
         self._task: asyncio.Task[None] | None = None
         from services.router.gate import group_of  # gate imports this module: not at the top
 
-        self.headroom = HeadroomBoard(redis, group_of=group_of)
+        self.headroom = HeadroomBoard(redis, group_of=group_of, key=headroom_key)
         metrics.set_circuit_state(breaker.state)
 
     # -- synchronous hooks --------------------------------------------------------------------

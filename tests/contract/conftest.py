@@ -13,6 +13,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.orders import Order
 from libs.common.stores import (
     IdempotencyStore,
@@ -35,7 +36,7 @@ from libs.common.stores import (
     RedisRiskStateStore,
     RiskStateStore,
 )
-from libs.common.topology import order_key
+from libs.common.topology import keys_of
 
 Clients = tuple[aioredis.Redis, aioredis.Redis]
 
@@ -92,7 +93,7 @@ def foreign_write(
     client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
 
     def write(order: Order) -> None:
-        client.set(order_key(order.client_order_id), order.model_dump_json())
+        client.set(keys_of(DEFAULT_ACCOUNT).order(order.client_order_id), order.model_dump_json())
 
     try:
         yield write

@@ -12,7 +12,7 @@ import pytest
 
 from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.errors import InvalidTransition, Overfill
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import (
     Order,
     OrderEventKind,
@@ -32,7 +32,7 @@ from libs.common.stores import (
     OrderNotFound,
     OrderStore,
 )
-from libs.common.topology import Stream, order_key
+from libs.common.topology import Stream, keys_of
 from tests.contract.conftest import Clients
 
 BTC = Symbol("BTCUSDT")
@@ -484,7 +484,7 @@ async def test_a_record_written_before_requested_terms_were_kept_reads_and_updat
 ) -> None:
     await order_store.create(make_order("a"))  # the fake's record has none: nothing to drop
     if clients is not None:  # the JSON without the fields, as written before they existed
-        key = order_key(ClientOrderId("a"))
+        key = keys_of(DEFAULT_ACCOUNT).order(ClientOrderId("a"))
         record = json.loads(await clients[0].get(key))
         del record["requested_qty"], record["requested_price"]
         await clients[0].set(key, json.dumps(record))

@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId, ExecId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.redis_connect import redis_from_url
 from libs.common.stores import RedisOrderStore
@@ -120,7 +120,9 @@ async def read_books(sim: SimProcess, redis: aioredis.Redis, placed: Iterable[st
     ids = sorted(set(placed) | {o["orderLinkId"] for o in venue_orders if o["orderLinkId"]})
     records = await RedisOrderStore(redis).get_many([ClientOrderId(i) for i in ids])
     exec_ids = [e["execId"] for e in executions]
-    seen = await _exist(redis, [topology.exec_seen_key(ExecId(i)) for i in exec_ids])
+    seen = await _exist(
+        redis, [topology.keys_of(DEFAULT_ACCOUNT).exec_seen(ExecId(i)) for i in exec_ids]
+    )
     positions = await RedisPositionStore(redis).all()
     return Books(
         venue_orders=venue_orders,

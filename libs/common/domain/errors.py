@@ -2,6 +2,7 @@
 
     DomainError
     ├── InvalidIdentifier     an id or symbol the venue would refuse
+    ├── UnknownAccount        an account that is not one of the desk's
     ├── InvalidOrder          an order (or an amendment) that cannot be made valid
     ├── InvalidFill           a fill with a non-positive qty or price, or for another symbol
     ├── InvalidTransition     an (order state, event) pair the FSM does not allow
@@ -19,6 +20,20 @@ class DomainError(Exception):
 
 class InvalidIdentifier(DomainError, ValueError):
     """An identifier does not match the format the venue accepts."""
+
+
+class UnknownAccount(DomainError, KeyError):
+    """An account that is not one of the desk's (`MMX_ACCOUNTS`)."""
+
+    def __init__(self, account: str, known: tuple[str, ...]) -> None:
+        self.account = account
+        super().__init__(
+            f"account {account!r} is not configured: expected one of {', '.join(known)} "
+            "(MMX_ACCOUNTS)"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class InvalidOrder(DomainError, ValueError):

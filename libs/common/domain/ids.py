@@ -16,12 +16,18 @@ VenueOrderId = NewType("VenueOrderId", str)
 ExecId = NewType("ExecId", str)
 """The venue's `execId`: one fill, the dedupe key for positions."""
 Symbol = NewType("Symbol", str)
+AccountId = NewType("AccountId", str)
+"""A trading account of the desk: its own venue credentials, limits, positions, freeze state
+and open orders. `default` until a desk configures more."""
 EventId = NewType("EventId", str)
 CorrelationId = NewType("CorrelationId", str)
 
 CLIENT_ORDER_ID_MAX_LEN = 36
 _CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+_ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+DEFAULT_ACCOUNT = AccountId("default")
+"""The account of everything written before accounts existed, and of a desk that has one."""
 
 
 def parse_client_order_id(value: str) -> ClientOrderId:
@@ -49,6 +55,18 @@ def parse_symbol(value: str) -> Symbol:
             f"symbol {value!r} is invalid: expected 2-30 upper-case letters or digits, e.g. BTCUSDT"
         )
     return Symbol(value)
+
+
+def parse_account_id(value: str) -> AccountId:
+    """Return `value` as an AccountId, or raise if it is not 1-32 lower-case letters, digits,
+    `_` or `-` (starting with a letter or digit): it appears in Redis keys, secret names and
+    metric labels."""
+    if not _ACCOUNT_RE.fullmatch(value):
+        raise InvalidIdentifier(
+            f"account {value!r} is invalid: expected 1-32 characters of [a-z0-9_-] starting "
+            "with a letter or digit, e.g. default"
+        )
+    return AccountId(value)
 
 
 def new_event_id() -> EventId:

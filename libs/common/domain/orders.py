@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.domain.enums import OrderType, Side, TimeInForce, VenueOrderStatus
 from libs.common.domain.errors import InvalidFill, InvalidOrder, InvalidTransition, Overfill
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
 
 
 class OrderStatus(StrEnum):
@@ -185,6 +192,8 @@ class Order(BaseModel):
     qty: Decimal = Field(gt=0)
     price: Decimal | None = Field(default=None, gt=0)
     """Limit price; None for a Market order."""
+    account: AccountId = DEFAULT_ACCOUNT
+    """The account the order trades for (a record written before accounts: `default`)."""
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
     requested_qty: Decimal | None = Field(default=None, gt=0)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.domain.enums import Side
 from libs.common.domain.errors import InvalidFill
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, ExecId, Symbol
 
 _ZERO = Decimal(0)
 
@@ -43,6 +43,7 @@ class Fill(BaseModel):
     client_order_id: ClientOrderId | None = None
     """None for fills of orders that are not ours (or before we mapped them by orderId)."""
     is_maker: bool = False
+    account: AccountId = DEFAULT_ACCOUNT
 
     @property
     def signed_qty(self) -> Decimal:
@@ -65,6 +66,7 @@ class Funding(BaseModel):
     """The position it was settled on, signed: positive long, negative short."""
     mark_price: Decimal = Field(gt=0)
     ts_ns: int = Field(ge=0)
+    account: AccountId = DEFAULT_ACCOUNT
 
 
 class Position(BaseModel):
@@ -89,6 +91,7 @@ class Position(BaseModel):
     """Funding paid, net of funding received."""
     exec_ids: frozenset[ExecId] = frozenset()
     updated_ts_ns: int = Field(default=0, ge=0)
+    account: AccountId = DEFAULT_ACCOUNT
 
     @model_validator(mode="after")
     def _check_entry(self) -> Self:
@@ -111,10 +114,7 @@ def apply_fill(position: Position, fill: Fill) -> Position:
     unit, signed by the position. Through zero: realize the closed part, open the rest at
     the fill price.
     """
-    if fill.symbol != position.symbol:
-        raise InvalidFill(
-            f"fill {fill.exec_id} is for {fill.symbol}, not for the {position.symbol} position"
-        )
+    _check_book(f"fill {fill.exec_id}", fill.symbol, fill.account, position)
     if fill.exec_id in position.exec_ids:
         return position
     qty, entry, realized = _trade(position, fill.signed_qty, fill.price)
@@ -127,17 +127,14 @@ def apply_fill(position: Position, fill: Fill) -> Position:
         funding_paid=position.funding_paid,
         exec_ids=position.exec_ids | {fill.exec_id},
         updated_ts_ns=max(position.updated_ts_ns, fill.ts_ns),
+        account=position.account,
     )
 
 
 def apply_funding(position: Position, funding: Funding) -> Position:
     """Return the position after `funding`: only the funding paid moves. A replayed exec_id
     returns `position` unchanged."""
-    if funding.symbol != position.symbol:
-        raise InvalidFill(
-            f"funding {funding.exec_id} is for {funding.symbol}, not for the "
-            f"{position.symbol} position"
-        )
+    _check_book(f"funding {funding.exec_id}", funding.symbol, funding.account, position)
     if funding.exec_id in position.exec_ids:
         return position
     return position.model_copy(
@@ -149,6 +146,15 @@ def apply_funding(position: Position, funding: Funding) -> Position:
     )
 
 
+def _check_book(what: str, symbol: Symbol, account: AccountId, position: Position) -> None:
+    if symbol != position.symbol:
+        raise InvalidFill(f"{what} is for {symbol}, not for the {position.symbol} position")
+    if account != position.account:
+        raise InvalidFill(
+            f"{what} is of account {account}, not for the position of account {position.account}"
+        )
+
+
 def book(position: Position, entry: Fill | Funding) -> Position:
     """Fold one venue entry: a fill (`apply_fill`) or a funding settlement (`apply_funding`)."""
     if isinstance(entry, Funding):
@@ -156,9 +162,11 @@ def book(position: Position, entry: Fill | Funding) -> Position:
     return apply_fill(position, entry)
 
 
-def fold_fills(symbol: Symbol, fills: Iterable[Fill]) -> Position:
-    """Rebuild a position from its fills, starting flat."""
-    return reduce(apply_fill, fills, Position(symbol=symbol))
+def fold_fills(
+    symbol: Symbol, fills: Iterable[Fill], account: AccountId = DEFAULT_ACCOUNT
+) -> Position:
+    """Rebuild a position of `account` from its fills, starting flat."""
+    return reduce(apply_fill, fills, Position(symbol=symbol, account=account))
 
 
 def unrealized_pnl(position: Position, mark: Decimal) -> Decimal:

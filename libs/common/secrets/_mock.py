@@ -1,7 +1,9 @@
 """Mock mode: secrets read from environment variables, for development without AWS.
 
 `{env}/{exchange}/api` is built from `{EXCHANGE}_API_KEY` and `{EXCHANGE}_API_SECRET`
-(`dev/bybit/api` from `BYBIT_API_KEY` / `BYBIT_API_SECRET`), whatever the env segment.
+(`dev/bybit/api` from `BYBIT_API_KEY` / `BYBIT_API_SECRET`), whatever the env segment; an
+account's `{env}/{exchange}/api-{account}` from `{EXCHANGE}_API_KEY_{ACCOUNT}` and
+`{EXCHANGE}_API_SECRET_{ACCOUNT}` (`BYBIT_API_KEY_ALPHA`).
 Any other id reads `SECRETS_MOCK_{ENV}_{SERVICE}_{TYPE}` (`dev/db/password` from
 `SECRETS_MOCK_DEV_DB_PASSWORD`), holding a plain string or a JSON object.
 """
@@ -19,17 +21,33 @@ def env_name(segment: str) -> str:
     return segment.upper().replace("-", "_")
 
 
-def variables_for(secret_id: SecretId) -> tuple[str, ...]:
-    """The environment variables mock mode reads for `secret_id`."""
-    if secret_id.kind == "api":
+def is_api(secret_id: SecretId, api: bool) -> bool:
+    """An exchange's API credentials: `api`, or an account's `api-{account}` when read as
+    credentials (`api`; the gateway's `api-keys` is a plain secret)."""
+    return secret_id.kind == "api" or (api and secret_id.kind.startswith("api-"))
+
+
+def variables_for(secret_id: SecretId, api: bool = False) -> tuple[str, ...]:
+    """The environment variables mock mode reads for `secret_id` (`api`: read as an
+    exchange's API credentials)."""
+    if is_api(secret_id, api):
         prefix = env_name(secret_id.service)
-        return (f"{prefix}_API_KEY", f"{prefix}_API_SECRET")
+        account = secret_id.kind.removeprefix("api").removeprefix("-")
+        suffix = f"_{env_name(account)}" if account else ""
+        return (f"{prefix}_API_KEY{suffix}", f"{prefix}_API_SECRET{suffix}")
     parts = (secret_id.env, secret_id.service, secret_id.kind)
     return ("SECRETS_MOCK_" + "_".join(env_name(p) for p in parts),)
 
 
-def read(secret_id: SecretId, environ: Mapping[str, str], forbidden_envs: frozenset[str]) -> str:
-    """The secret string for `secret_id`, as the store would hold it.
+def read(
+    secret_id: SecretId,
+    environ: Mapping[str, str],
+    forbidden_envs: frozenset[str],
+    *,
+    api: bool = False,
+) -> str:
+    """The secret string for `secret_id`, as the store would hold it (`api`: read as an
+    exchange's API credentials).
 
     Raises
     ------
@@ -44,7 +62,7 @@ def read(secret_id: SecretId, environ: Mapping[str, str], forbidden_envs: frozen
             f"mock mode refuses secret {str(secret_id)!r}: '{secret_id.env}' keys come from "
             "AWS Secrets Manager only; unset SECRETS_MOCK_MODE and give the process its IAM role",
         )
-    names = variables_for(secret_id)
+    names = variables_for(secret_id, api)
     missing = [name for name in names if not environ.get(name)]
     if missing:
         raise SecretNotFound(
@@ -53,7 +71,7 @@ def read(secret_id: SecretId, environ: Mapping[str, str], forbidden_envs: frozen
             f"{' and '.join(missing)} set in the environment "
             "(SECRETS_MOCK_MODE=1 reads the environment instead of AWS Secrets Manager)",
         )
-    if secret_id.kind == "api":
+    if is_api(secret_id, api):
         key, secret = (environ[name] for name in names)
         return json.dumps({"api_key": key, "api_secret": secret})
     return environ[names[0]]

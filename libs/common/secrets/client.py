@@ -96,8 +96,11 @@ class SecretsClient:
             decode=lambda entry: decode_secret(secret_id, entry.secret_string),
         )
 
-    def get_api_credentials(self, env: str, exchange: str) -> ApiCredentials:
-        """Return the API key and secret of `exchange` in `env`, from `{env}/{exchange}/api`.
+    def get_api_credentials(
+        self, env: str, exchange: str, account: str | None = None
+    ) -> ApiCredentials:
+        """Return the API key and secret of `exchange` in `env`, from `{env}/{exchange}/api`
+        (an `account`'s: `{env}/{exchange}/api-{account}`).
 
         Call it at startup: a missing or unreadable secret must stop the service there.
 
@@ -106,10 +109,13 @@ class SecretsClient:
         InvalidSecretId, SecretNotFound, SecretAccessDenied, SecretsUnavailable, InvalidSecret
             See `libs.common.secrets.errors`.
         """
-        return self._credentials(env, exchange, "get_api_credentials", refresh=False)
+        return self._credentials(env, exchange, account, "get_api_credentials", refresh=False)
 
-    def refresh_api_credentials(self, env: str, exchange: str) -> ApiCredentials:
-        """Re-read `{env}/{exchange}/api` from the store, bypassing and replacing the cache.
+    def refresh_api_credentials(
+        self, env: str, exchange: str, account: str | None = None
+    ) -> ApiCredentials:
+        """Re-read `{env}/{exchange}/api` (or `api-{account}`) from the store, bypassing and
+        replacing the cache.
 
         Contract with the order router: on a venue authentication error (Bybit retCode
         10003 / 10004) it calls this exactly once, rebuilds its signer with the result and
@@ -122,15 +128,19 @@ class SecretsClient:
         InvalidSecretId, SecretNotFound, SecretAccessDenied, SecretsUnavailable, InvalidSecret
             See `libs.common.secrets.errors`.
         """
-        return self._credentials(env, exchange, "refresh_api_credentials", refresh=True)
+        return self._credentials(env, exchange, account, "refresh_api_credentials", refresh=True)
 
-    async def aget_api_credentials(self, env: str, exchange: str) -> ApiCredentials:
+    async def aget_api_credentials(
+        self, env: str, exchange: str, account: str | None = None
+    ) -> ApiCredentials:
         """`get_api_credentials` in a worker thread: it can block for the timeouts."""
-        return await asyncio.to_thread(self.get_api_credentials, env, exchange)
+        return await asyncio.to_thread(self.get_api_credentials, env, exchange, account)
 
-    async def arefresh_api_credentials(self, env: str, exchange: str) -> ApiCredentials:
+    async def arefresh_api_credentials(
+        self, env: str, exchange: str, account: str | None = None
+    ) -> ApiCredentials:
         """`refresh_api_credentials` in a worker thread."""
-        return await asyncio.to_thread(self.refresh_api_credentials, env, exchange)
+        return await asyncio.to_thread(self.refresh_api_credentials, env, exchange, account)
 
     # -- LIFECYCLE ----------------------------------------------------------------------
 
@@ -160,9 +170,11 @@ class SecretsClient:
 
     # -- INTERNALS ----------------------------------------------------------------------
 
-    def _credentials(self, env: str, exchange: str, op: str, *, refresh: bool) -> ApiCredentials:
+    def _credentials(
+        self, env: str, exchange: str, account: str | None, op: str, *, refresh: bool
+    ) -> ApiCredentials:
         try:
-            secret_id = api_secret_id(env, exchange)
+            secret_id = api_secret_id(env, exchange, account)
         except SecretsError as exc:
             self._audit(op, exc.secret_id, "none", exc.outcome, None, self._clock())
             raise
@@ -222,7 +234,10 @@ class SecretsClient:
     def _load(self, secret_id: str, expected: str) -> _Entry:
         if self.settings.mock_mode:
             secret_string = _mock.read(
-                parse_secret_id(secret_id), self._environ, self.settings.mock_forbidden_envs
+                parse_secret_id(secret_id),
+                self._environ,
+                self.settings.mock_forbidden_envs,
+                api=expected == API_SCHEMA,
             )
             version_id = None
         else:

@@ -73,9 +73,11 @@ def parse_secret_id(secret_id: str) -> SecretId:
     return SecretId(*match.groups())
 
 
-def api_secret_id(env: str, exchange: str) -> str:
-    """The id of an exchange's API credentials: `{env}/{exchange}/api`."""
-    return str(parse_secret_id(f"{env}/{exchange}/api"))
+def api_secret_id(env: str, exchange: str, account: str | None = None) -> str:
+    """The id of an exchange's API credentials: `{env}/{exchange}/api`, or an account's
+    `{env}/{exchange}/api-{account}`."""
+    kind = "api" if account is None else f"api-{account}"
+    return str(parse_secret_id(f"{env}/{exchange}/{kind}"))
 
 
 def decode_secret(secret_id: str, secret_string: str) -> dict[str, Any] | str:

@@ -22,25 +22,19 @@ from typing import Any
 from redis.asyncio import Redis
 
 from libs.common.domain.exposure import order_units
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol
+from libs.common.domain.ids import AccountId, ClientOrderId, ExecId, Symbol
 from libs.common.domain.orders import Order
 from libs.common.metrics import ExposureDriftKind
 from libs.common.stores._support import LuaScript, ScriptArg, text
 from libs.common.stores.exposure_redis import LEDGER_LUA
-from libs.common.topology import (
-    EXPOSURE_SYMBOLS_KEY,
-    exec_seen_key,
-    exposure_key,
-    open_orders_key,
-    order_key,
-    unfolded_key,
-)
+from libs.common.topology import AccountKeys, keys_of
 
 
 @dataclass(frozen=True, slots=True)
 class Drift:
     """One repaired difference: the ledger said `recorded`, the truth is `expected`."""
 
+    account: AccountId
     symbol: Symbol
     kind: ExposureDriftKind
     key: str
@@ -50,7 +44,7 @@ class Drift:
 
 
 # Set an order's entry to what its record says, if the record is still the version read.
-# KEYS: record, exposure hash, EXPOSURE_SYMBOLS_KEY. ARGV: version read (-1: no record),
+# KEYS: record, exposure hash, the exposure symbols set. ARGV: version read (-1: no record),
 # symbol, cid, side, units. Returns {1, entry replaced} when repaired, {0} when the record
 # moved on or the entry was right (its own write set it meanwhile).
 _RESYNC = LuaScript(
@@ -67,7 +61,7 @@ return {1, replaced}
 )
 
 # Drop a counted fill that positions has folded. KEYS: the execId's seen key, exposure
-# hash, unfolded set, EXPOSURE_SYMBOLS_KEY. ARGV: symbol, execId. Returns 1 dropped, 0 not
+# hash, unfolded set, the exposure symbols set. ARGV: symbol, execId. Returns 1 dropped, 0 not
 # folded (a fill still waiting for positions).
 _DROP_FOLDED = LuaScript(
     LEDGER_LUA
@@ -113,32 +107,35 @@ return fixed
 )
 
 
-async def audit_symbol(redis: Redis, symbol: Symbol) -> list[Drift]:
-    """Audit and repair `symbol`'s ledger; the differences found (see the module docstring)."""
-    entries = _strings(await redis.hgetall(exposure_key(symbol)))
-    orders = {k[2:]: _parse(v) for k, v in entries.items() if k.startswith("o:")}
-    fills = {k[2:]: _parse(v) for k, v in entries.items() if k.startswith("x:")}
-    open_ids = {text(m) for m in await redis.smembers(open_orders_key(symbol))}
+async def audit_symbol(redis: Redis, account: AccountId, symbol: Symbol) -> list[Drift]:
+    """Audit and repair the ledger of `symbol` in `account`; the differences found (see the
+    module docstring)."""
+    k = keys_of(account)
+    entries = _strings(await redis.hgetall(k.exposure(symbol)))
+    orders = {key[2:]: _parse(v) for key, v in entries.items() if key.startswith("o:")}
+    fills = {key[2:]: _parse(v) for key, v in entries.items() if key.startswith("x:")}
+    open_ids = {text(m) for m in await redis.smembers(k.open_orders(symbol))}
     cids = sorted(open_ids | set(orders))
-    raws = await redis.mget([order_key(ClientOrderId(c)) for c in cids]) if cids else []
+    raws = await redis.mget([k.order(ClientOrderId(c)) for c in cids]) if cids else []
     drifts: list[Drift] = []
     for cid, raw in zip(cids, raws, strict=True):
         record = None if raw is None else Order.model_validate_json(raw)
-        drifts += await _resync(redis, symbol, cid, record, orders.get(cid))
+        drifts += await _resync(redis, k, symbol, cid, record, orders.get(cid))
     for exec_id, (_, units) in sorted(fills.items()):
-        keys = [exec_seen_key(ExecId(exec_id)), exposure_key(symbol), unfolded_key(symbol)]
-        keys.append(EXPOSURE_SYMBOLS_KEY)
+        keys = [k.exec_seen(ExecId(exec_id)), k.exposure(symbol), k.unfolded(symbol)]
+        keys.append(k.exposure_symbols)
         if int(await _DROP_FOLDED(redis, keys, [symbol, exec_id])) == 1:
-            drifts.append(Drift(symbol, ExposureDriftKind.FILL, exec_id, units, 0))
-    fixed: Any = await _RETOTAL(redis, [exposure_key(symbol)], [])
+            drifts.append(Drift(k.account, symbol, ExposureDriftKind.FILL, exec_id, units, 0))
+    fixed: Any = await _RETOTAL(redis, [k.exposure(symbol)], [])
     for i in range(0, len(fixed), 3):
         field, recorded, expected = text(fixed[i]), int(fixed[i + 1]), int(fixed[i + 2])
-        drifts.append(Drift(symbol, ExposureDriftKind.TOTAL, field, recorded, expected))
+        drifts.append(Drift(k.account, symbol, ExposureDriftKind.TOTAL, field, recorded, expected))
     return drifts
 
 
 async def _resync(
     redis: Redis,
+    k: AccountKeys,
     symbol: Symbol,
     cid: str,
     record: Order | None,
@@ -149,14 +146,14 @@ async def _resync(
         return []
     side = record.side.value if record is not None else (entry[0] if entry else "Buy")
     version = -1 if record is None else record.version
-    keys = [order_key(ClientOrderId(cid)), exposure_key(symbol), EXPOSURE_SYMBOLS_KEY]
+    keys = [k.order(ClientOrderId(cid)), k.exposure(symbol), k.exposure_symbols]
     args: list[ScriptArg] = [version, symbol, cid, side, str(units)]
     reply = await _RESYNC(redis, keys, args)
     if int(reply[0]) == 0:
         return []  # the record moved on meanwhile: its own write set the entry
     replaced = text(reply[1])
     recorded = _parse(replaced)[1] if replaced else 0
-    return [Drift(symbol, ExposureDriftKind.ORDER, cid, recorded, units)]
+    return [Drift(k.account, symbol, ExposureDriftKind.ORDER, cid, recorded, units)]
 
 
 def _parse(value: str) -> tuple[str, int]:

@@ -1,11 +1,11 @@
 """The exposure ledger over Redis: running totals kept by Lua, in the same step as each change.
 
-Keys (from `topology`), per symbol: `exposure_key(symbol)`, a hash of the totals `buy`, `sell`,
-`count`, `ubuy`, `usell` (micro-USD) with one field per entry they sum: `o:{clientOrderId}` =
-`{side}:{units}` for each admitted open order, `x:{execId}` = `{side}:{units}` for each fill
-positions has not folded; `unfolded_key(symbol)`, those execIds by the ms they were
-reported; `order_times_key(symbol)`, the order-rate window. `EXPOSURE_SYMBOLS_KEY` lists
-the symbols that have had exposure.
+One ledger serves one account; its keys are the account's (`topology.AccountKeys`), per
+symbol: `exposure(symbol)`, a hash of the totals `buy`, `sell`, `count`, `ubuy`, `usell`
+(micro-USD) with one field per entry they sum: `o:{clientOrderId}` = `{side}:{units}` for
+each admitted open order, `x:{execId}` = `{side}:{units}` for each fill positions has not
+folded; `unfolded(symbol)`, those execIds by the ms they were reported; `order_times(symbol)`,
+the order-rate window. `exposure_symbols` lists the symbols that have had exposure.
 
 `LEDGER_LUA` holds the Lua functions that change the totals. The order store's scripts, the
 position store's fold and the scripts below include it, so every change to an entry changes
@@ -31,7 +31,7 @@ from libs.common.domain.exposure import (
     SymbolBook,
     SymbolTerms,
 )
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
 from libs.common.domain.risk_checks import Check
 from libs.common.stores._support import (
     XADD_LUA,
@@ -48,16 +48,7 @@ from libs.common.stores.exposure import (
     FillRecord,
     StaleView,
 )
-from libs.common.topology import (
-    EXPOSURE_SYMBOLS_KEY,
-    FREEZE_KEY,
-    Stream,
-    exposure_key,
-    order_key,
-    order_times_key,
-    position_key,
-    unfolded_key,
-)
+from libs.common.topology import FREEZE_KEY, Stream, keys_of
 
 LEDGER_LUA = """
 local function ledger_total(side, unfolded)
@@ -116,7 +107,7 @@ end
 
 # Admit a batch: `ExposureCheck.decide` for each request, and for each one admitted its
 # record, contribution, rate entry, decision key and approval, all in this one step.
-# KEYS[1] freeze hash, KEYS[2] EXPOSURE_SYMBOLS_KEY, KEYS[3] the approval stream; then per
+# KEYS[1] freeze hash, KEYS[2] the exposure symbols set, KEYS[3] the approval stream; then per
 # symbol of the spec 4 keys (exposure, position, rate window, unfolded); then per request 2
 # (record, decision key or the record again). ARGV[1] the spec as JSON (see `_spec`).
 # Returns {'stale', what, symbol} (nothing written), or one reply per request:
@@ -225,7 +216,7 @@ return replies
 )
 
 # Claim a fill, count it as unfolded and publish it, in one step; nothing if claimed before.
-# KEYS: claim key, exposure hash, unfolded set, EXPOSURE_SYMBOLS_KEY, stream.
+# KEYS: claim key, exposure hash, unfolded set, the exposure symbols set, stream.
 # ARGV: claim TTL ms, symbol, execId, side, units, now ms, maxlen, entry data.
 # Returns 1 published now, 0 claimed before. The entry goes first: Redis does not undo a
 # script's writes when a later call fails, so a failure leaves the fill unclaimed.
@@ -245,10 +236,13 @@ _BOOK_FIELDS = ("buy", "sell", "count", "ubuy", "usell")
 
 
 class RedisExposureLedger:
-    """ExposureLedger over Redis; safe to share between any number of instances."""
+    """ExposureLedger of one account over Redis; safe to share between any number of
+    instances."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, account: AccountId = DEFAULT_ACCOUNT) -> None:
         self._redis = redis
+        self.account = account
+        self._keys = keys_of(account)
 
     async def admit(
         self,
@@ -262,16 +256,22 @@ class RedisExposureLedger:
         if not requests:
             return []
         index = {t.symbol: i for i, t in enumerate(terms, start=1)}
-        keys = [FREEZE_KEY, EXPOSURE_SYMBOLS_KEY, to.name]
+        k = self._keys
+        keys = [FREEZE_KEY, k.exposure_symbols, to.name]
         for t in terms:
             keys += [
-                exposure_key(t.symbol),
-                position_key(t.symbol),
-                order_times_key(t.symbol),
-                unfolded_key(t.symbol),
+                k.exposure(t.symbol),
+                k.position(t.symbol),
+                k.order_times(t.symbol),
+                k.unfolded(t.symbol),
             ]
         for r in requests:
-            record = _order_key(r)
+            if r.read.account != self.account:
+                raise ValueError(
+                    f"order {r.read.client_order_id} is of account {r.read.account}: expected "
+                    f"{self.account}, the account of this ledger"
+                )
+            record = k.order(r.read.client_order_id)
             keys += [record, r.decision_key or record]
         spec = _spec(desk, terms, requests, index, to, decision_ttl_ms)
         reply = await _ADMIT(self._redis, keys, [spec])
@@ -287,9 +287,9 @@ class RedisExposureLedger:
                 _RECORD_FILL,
                 [
                     f.claim_key,
-                    exposure_key(f.symbol),
-                    unfolded_key(f.symbol),
-                    EXPOSURE_SYMBOLS_KEY,
+                    self._keys.exposure(f.symbol),
+                    self._keys.unfolded(f.symbol),
+                    self._keys.exposure_symbols,
                     to.name,
                 ],
                 [
@@ -313,25 +313,21 @@ class RedisExposureLedger:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in listed:
-                pipe.hmget(exposure_key(symbol), list(_BOOK_FIELDS))
-                pipe.zrange(unfolded_key(symbol), 0, 0, withscores=True)
+                pipe.hmget(self._keys.exposure(symbol), list(_BOOK_FIELDS))
+                pipe.zrange(self._keys.unfolded(symbol), 0, 0, withscores=True)
             replies = await pipe.execute()
         return {s: _book(replies[2 * i], replies[2 * i + 1]) for i, s in enumerate(listed)}
 
     async def symbols(self) -> set[Symbol]:
-        return {Symbol(text(m)) for m in await self._redis.smembers(EXPOSURE_SYMBOLS_KEY)}
+        return {Symbol(text(m)) for m in await self._redis.smembers(self._keys.exposure_symbols)}
 
     async def rates(self, symbols: Iterable[Symbol], now_ms: int) -> dict[Symbol, int]:
         listed = list(symbols)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in listed:
-                pipe.zcount(order_times_key(symbol), f"({now_ms - RATE_WINDOW_MS}", "+inf")
+                pipe.zcount(self._keys.order_times(symbol), f"({now_ms - RATE_WINDOW_MS}", "+inf")
             counts = await pipe.execute()
         return {s: int(n) for s, n in zip(listed, counts, strict=True)}
-
-
-def _order_key(request: AdmitRequest) -> str:
-    return order_key(request.read.client_order_id)
 
 
 def _spec(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Protocol
 
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, is_open
 from libs.common.stores._support import backoff
 from libs.common.stores.errors import ConcurrentUpdateError, InvalidUpdate, OrderNotFound
@@ -298,7 +298,10 @@ class InMemoryOrderStore(CasBackend):
     never expire here.
     """
 
-    def __init__(self, ledger: LedgerState | None = None) -> None:
+    def __init__(
+        self, ledger: LedgerState | None = None, *, account: AccountId = DEFAULT_ACCOUNT
+    ) -> None:
+        self.account = account
         self._records: dict[ClientOrderId, Order] = {}
         self.ledger = ledger or LedgerState()
         """The exposure ledger this store keeps in step with every record it writes."""
@@ -306,6 +309,11 @@ class InMemoryOrderStore(CasBackend):
         """What `create_and_send` appended, by stream name."""
 
     async def create(self, order: Order) -> tuple[Order, bool]:
+        if order.account != self.account:
+            raise InvalidUpdate(
+                f"order {order.client_order_id} is of account {order.account}: expected "
+                f"{self.account}, the account of this store"
+            )
         existing = self._records.get(order.client_order_id)
         if existing is not None:
             return existing, False

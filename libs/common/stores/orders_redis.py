@@ -1,9 +1,10 @@
 """The order store over Redis: one JSON string per order, written only by Lua scripts.
 
-Keys (from `topology`): `order_key(id)` holds the Order's pydantic JSON (Decimals as exact
-strings; the requested qty and price too, so `create_and_send` writes them with the record
-and its command in one script); `open_orders_key(symbol)` is the set of open client order
-ids of a symbol; `venue_order_key(venue id)` holds the client order id. Every write of a
+One store serves one account; its keys are the account's (`topology.AccountKeys`):
+`order(id)` holds the Order's pydantic JSON (Decimals as exact strings; the requested qty
+and price too, so `create_and_send` writes them with the record and its command in one
+script); `open_orders(symbol)` is the set of open client order ids of a symbol;
+`venue_order(venue id)` holds the client order id. Every write of a
 record goes through one script that also maintains both indexes and the order's entry in
 the exposure ledger (`libs.common.stores.exposure_redis`), so no reader can see a record
 and an index or a total that disagree, and no crash can leave them apart.
@@ -21,7 +22,7 @@ import orjson
 from redis.asyncio import Redis
 
 from libs.common.domain.exposure import order_units
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, is_open
 from libs.common.stores._support import (
     XADD_LUA,
@@ -32,26 +33,20 @@ from libs.common.stores._support import (
     run_scripts,
     text,
 )
+from libs.common.stores.errors import InvalidUpdate
 from libs.common.stores.exposure_redis import LEDGER_LUA
 from libs.common.stores.orders import Announcer, CasBackend, CasOutcome
-from libs.common.topology import (
-    EXPOSURE_SYMBOLS_KEY,
-    ORDERS_EVENTS,
-    Stream,
-    exposure_key,
-    open_orders_key,
-    order_key,
-    venue_order_key,
-)
+from libs.common.topology import ORDERS_EVENTS, Stream, keys_of
 
 DEFAULT_TERMINAL_RETENTION_S = 7 * 24 * 3600
 WRITES_PER_CALL = 100
 """Compare-and-sets per script call: one call holds Redis for all of them."""
 
 # Shared by the scripts. For one record: krec the record, kopen the open-order set of its
-# symbol, kexp the exposure ledger of its symbol, kset EXPOSURE_SYMBOLS_KEY, venue_key (only
-# when the order has a venue id) the venue-id index entry; the arguments (see `_args`) end
-# with the symbol, side and units of the order's exposure (`order_units`: '0' when none).
+# symbol, kexp the exposure ledger of its symbol, kset the account's exposure symbols,
+# venue_key (only when the order has a venue id) the venue-id index entry; the arguments
+# (see `_args`) end with the symbol, side and units of the order's exposure (`order_units`:
+# '0' when none).
 # An open order is in the set (and its symbol in kset, so that readers of every symbol's open
 # orders never scan the keyspace); a terminal one is not, and it expires after the retention.
 _INDEX = (
@@ -118,7 +113,7 @@ return {1}
 
 # Compare-and-set many records in one step, each with the events its change means: the
 # events are appended (first, as a failing call undoes nothing) only when the record is
-# written. KEYS[1] the event stream, KEYS[2] EXPOSURE_SYMBOLS_KEY, then 4 per write: record,
+# written. KEYS[1] the event stream, KEYS[2] the exposure symbols set, then 4 per write: record,
 # open set, exposure ledger, venue-id entry (the record again when it has no venue id).
 # ARGV[1] JSON {maxlen, writes: [{ver, json, cid, open, ret, sym, side, units, venue,
 # events}]}. Returns one outcome per write: 1 written, 0 moved on since read, -1 no record.
@@ -155,12 +150,18 @@ _OUTCOMES = {1: CasOutcome.WRITTEN, 0: CasOutcome.CONFLICT, -1: CasOutcome.MISSI
 
 
 class RedisOrderStore(CasBackend):
-    """OrderStore over Redis; safe to share between any number of instances."""
+    """OrderStore of one account over Redis; safe to share between any number of instances."""
 
     def __init__(
-        self, redis: Redis, *, terminal_retention_s: float | None = DEFAULT_TERMINAL_RETENTION_S
+        self,
+        redis: Redis,
+        *,
+        account: AccountId = DEFAULT_ACCOUNT,
+        terminal_retention_s: float | None = DEFAULT_TERMINAL_RETENTION_S,
     ) -> None:
         self._redis = redis
+        self.account = account
+        self._keys = keys_of(account)
         self._retention_ms = 0 if terminal_retention_s is None else int(terminal_retention_s * 1000)
         if terminal_retention_s is not None and self._retention_ms < 1:
             raise ValueError(
@@ -169,7 +170,7 @@ class RedisOrderStore(CasBackend):
             )
 
     async def create(self, order: Order) -> tuple[Order, bool]:
-        reply = await _CREATE(self._redis, _keys(order), self._args(order))
+        reply = await _CREATE(self._redis, self._record_keys(order), self._args(order))
         if int(reply[0]) == 1:
             return order, True
         return _decode(reply[1]), False
@@ -181,7 +182,7 @@ class RedisOrderStore(CasBackend):
         calls: list[ScriptCall] = [
             (
                 _CREATE_AND_SEND,
-                _keys(order, stream.name),
+                self._record_keys(order, stream.name),
                 [*self._args(order), maxlen_arg(stream.maxlen), entry],
             )
             for order, entry in items
@@ -197,13 +198,13 @@ class RedisOrderStore(CasBackend):
         ]
 
     async def get(self, client_order_id: ClientOrderId) -> Order | None:
-        raw = await self._redis.get(order_key(client_order_id))
+        raw = await self._redis.get(self._keys.order(client_order_id))
         return None if raw is None else _decode(raw)
 
     async def get_many(self, client_order_ids: Sequence[ClientOrderId]) -> list[Order | None]:
         if not client_order_ids:
             return []
-        raws = await self._redis.mget([order_key(cid) for cid in client_order_ids])
+        raws = await self._redis.mget([self._keys.order(cid) for cid in client_order_ids])
         return [None if raw is None else _decode(raw) for raw in raws]
 
     async def open_orders(self, symbol: Symbol) -> list[Order]:
@@ -214,7 +215,7 @@ class RedisOrderStore(CasBackend):
         # (or expired) record and is dropped; an id added meanwhile is simply a moment late.
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in symbols:
-                pipe.smembers(open_orders_key(symbol))
+                pipe.smembers(self._keys.open_orders(symbol))
             members = await pipe.execute()
         ids = [ClientOrderId(text(m)) for found in members for m in found]
         orders = [o for o in await self.get_many(ids) if o is not None and is_open(o.status)]
@@ -222,7 +223,7 @@ class RedisOrderStore(CasBackend):
         return sorted(orders, key=lambda o: (rank[o.symbol], o.created_ts_ns, o.client_order_id))
 
     async def find_by_venue_id(self, venue_order_id: VenueOrderId) -> Order | None:
-        client_order_id = await self._redis.get(venue_order_key(venue_order_id))
+        client_order_id = await self._redis.get(self._keys.venue_order(venue_order_id))
         return (
             None
             if client_order_id is None
@@ -230,9 +231,10 @@ class RedisOrderStore(CasBackend):
         )
 
     async def order_symbols(self) -> list[Symbol]:
-        """`EXPOSURE_SYMBOLS_KEY`: every open order's script adds its symbol (as does any
-        exposure), so it holds every symbol with an open order, and a few more."""
-        return sorted(Symbol(text(s)) for s in await self._redis.smembers(EXPOSURE_SYMBOLS_KEY))
+        """The account's exposure symbols: every open order's script adds its symbol (as does
+        any exposure), so it holds every symbol with an open order, and a few more."""
+        members = await self._redis.smembers(self._keys.exposure_symbols)
+        return sorted(Symbol(text(s)) for s in members)
 
     # -- CasBackend --------------------------------------------------------------------------
 
@@ -249,13 +251,19 @@ class RedisOrderStore(CasBackend):
         calls: list[ScriptCall] = []
         for start in range(0, len(writes), WRITES_PER_CALL):
             chunk = writes[start : start + WRITES_PER_CALL]
-            keys = [stream.name, EXPOSURE_SYMBOLS_KEY]
+            keys = [stream.name, self._keys.exposure_symbols]
             specs = []
             for old, new in chunk:
-                record = order_key(new.client_order_id)
+                self._check_account(new)
+                record = self._keys.order(new.client_order_id)
                 venue = new.venue_order_id
-                venue_key = record if venue is None else venue_order_key(venue)
-                keys += [record, open_orders_key(new.symbol), exposure_key(new.symbol), venue_key]
+                venue_key = record if venue is None else self._keys.venue_order(venue)
+                keys += [
+                    record,
+                    self._keys.open_orders(new.symbol),
+                    self._keys.exposure(new.symbol),
+                    venue_key,
+                ]
                 events = [] if announce is None else [e.decode() for e in announce(old, new)]
                 data, cid, is_open_, retention, symbol, side, units = self._args(new)
                 specs.append(
@@ -288,20 +296,27 @@ class RedisOrderStore(CasBackend):
             str(order_units(order)),
         ]
 
+    def _check_account(self, order: Order) -> None:
+        if order.account != self.account:
+            raise InvalidUpdate(
+                f"order {order.client_order_id} is of account {order.account}: expected "
+                f"{self.account}, the account of this store"
+            )
 
-def _keys(order: Order, *before_venue_key: str) -> list[str]:
-    """The record's keys (record, open set, exposure, symbols), then `before_venue_key` (a
-    script's own keys), then the venue-id entry when the order has a venue id."""
-    keys = [
-        order_key(order.client_order_id),
-        open_orders_key(order.symbol),
-        exposure_key(order.symbol),
-        EXPOSURE_SYMBOLS_KEY,
-        *before_venue_key,
-    ]
-    if order.venue_order_id is not None:
-        keys.append(venue_order_key(order.venue_order_id))
-    return keys
+    def _record_keys(self, order: Order, *before_venue_key: str) -> list[str]:
+        """The record's keys (record, open set, exposure, symbols), then `before_venue_key`
+        (a script's own keys), then the venue-id entry when the order has a venue id."""
+        self._check_account(order)
+        keys = [
+            self._keys.order(order.client_order_id),
+            self._keys.open_orders(order.symbol),
+            self._keys.exposure(order.symbol),
+            self._keys.exposure_symbols,
+            *before_venue_key,
+        ]
+        if order.venue_order_id is not None:
+            keys.append(self._keys.venue_order(order.venue_order_id))
+        return keys
 
 
 def _decode(raw: bytes | str) -> Order:

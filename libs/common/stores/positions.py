@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ExecId, Symbol
 from libs.common.domain.positions import Fill, Funding, Position, book
 from libs.common.stores._support import Clock, monotonic
 from libs.common.stores.exposure import LedgerState
@@ -62,7 +62,7 @@ class PositionStore(Protocol):
 
 def fold_once(position: Position | None, entry: Fill | Funding) -> Position:
     """The position after `entry`, without the execId set (the store keeps that apart)."""
-    base = position or Position(symbol=entry.symbol)
+    base = position or Position(symbol=entry.symbol, account=entry.account)
     return book(base, entry).model_copy(update={"exec_ids": frozenset()})
 
 
@@ -79,7 +79,9 @@ class InMemoryPositionStore:
         clock: Clock = monotonic,
         seen_ttl_s: float = SEEN_TTL_S,
         ledger: LedgerState | None = None,
+        account: AccountId = DEFAULT_ACCOUNT,
     ) -> None:
+        self.account = account
         self._positions: dict[Symbol, Position] = {}
         self._seen: dict[ExecId, float] = {}
         self._clock = clock
@@ -98,11 +100,16 @@ class InMemoryPositionStore:
         return self._apply(funding)
 
     def _apply(self, entry: Fill | Funding) -> tuple[Position, bool]:
+        if entry.account != self.account:
+            raise ValueError(
+                f"{entry.exec_id} is of account {entry.account}: expected {self.account}, the "
+                "account of this store"
+            )
         now = self._clock()
         current = self._positions.get(entry.symbol)
         if self._seen.get(entry.exec_id, now) > now:
             self.ledger.fold(entry.symbol, entry.exec_id, applied=False)
-            return current or Position(symbol=entry.symbol), False
+            return current or Position(symbol=entry.symbol, account=self.account), False
         position = fold_once(current, entry)
         self._positions[entry.symbol] = position
         self._seen[entry.exec_id] = now + self._seen_ttl_s
@@ -112,7 +119,11 @@ class InMemoryPositionStore:
     async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
         versions = self.ledger.position_versions
         return {
-            s: (self._positions.get(s) or Position(symbol=s), versions.get(s, 0)) for s in symbols
+            s: (
+                self._positions.get(s) or Position(symbol=s, account=self.account),
+                versions.get(s, 0),
+            )
+            for s in symbols
         }
 
     async def get(self, symbol: Symbol) -> Position | None:

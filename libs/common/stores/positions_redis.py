@@ -1,12 +1,13 @@
 """The position store over Redis: a hash per symbol, changed by one compare-and-set script.
 
-`position_key(symbol)` is a hash of the position's numbers as exact decimal strings
+One store serves one account; its keys are the account's (`topology.AccountKeys`).
+`position(symbol)` is a hash of the position's numbers as exact decimal strings
 (`qty`, `avg_entry_price` ("" when flat), `realized_pnl`, `fees_paid`, `funding_paid`,
 `updated_ts_ns`) and a `version` bumped on every fill and funding settlement. No execIds are
-kept in it: `exec_seen_key(execId)` marks an applied fill (or funding) for `SEEN_TTL_S`,
+kept in it: `exec_seen(execId)` marks an applied fill (or funding) for `SEEN_TTL_S`,
 written by the same script that writes the position and removes the fill from the exposure
 ledger's unfolded fills.
-`POSITION_SYMBOLS_KEY` lists the symbols that have a record.
+`position_symbols` lists the symbols that have a record.
 
 The fold (Decimal VWAP, realized P&L, flips) runs in Python with the pure domain function;
 Redis only decides, atomically, whether the result may be written.
@@ -20,24 +21,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
 from libs.common.domain.positions import Fill, Funding, Position
 from libs.common.stores._support import LuaScript, ScriptArg, backoff, text
 from libs.common.stores.errors import ConcurrentUpdateError
 from libs.common.stores.exposure_redis import LEDGER_LUA
 from libs.common.stores.positions import DEFAULT_MAX_RETRIES, SEEN_TTL_S, fold_once
-from libs.common.topology import (
-    EXPOSURE_SYMBOLS_KEY,
-    POSITION_SYMBOLS_KEY,
-    exec_seen_key,
-    exposure_key,
-    position_key,
-    unfolded_key,
-)
+from libs.common.topology import keys_of
 
 # Apply a fill's result once per execId, and only over the version it was computed from.
 # KEYS[1] position hash, KEYS[2] seen key of the execId, KEYS[3] set of symbols, KEYS[4] the
-# symbol's exposure ledger, KEYS[5] its unfolded fills, KEYS[6] EXPOSURE_SYMBOLS_KEY.
+# symbol's exposure ledger, KEYS[5] its unfolded fills, KEYS[6] the exposure symbols set.
 # ARGV[1] version read, ARGV[2] seen TTL ms, ARGV[3] symbol, ARGV[4] execId, ARGV[5..] field,
 # value pairs. Returns 1 applied (position, seen key, symbol set and the fill's removal from
 # the unfolded exposure written together), 0 the execId was applied before (only the removal
@@ -64,10 +58,15 @@ return 1
 
 
 class RedisPositionStore:
-    """PositionStore over Redis; safe to share between any number of instances."""
+    """PositionStore of one account over Redis; safe to share between any number of
+    instances."""
 
-    def __init__(self, redis: Redis, *, seen_ttl_s: float = SEEN_TTL_S) -> None:
+    def __init__(
+        self, redis: Redis, *, account: AccountId = DEFAULT_ACCOUNT, seen_ttl_s: float = SEEN_TTL_S
+    ) -> None:
         self._redis = redis
+        self.account = account
+        self._keys = keys_of(account)
         self._seen_ttl_ms = int(seen_ttl_s * 1000)
         if self._seen_ttl_ms < 1:
             raise ValueError(f"seen_ttl_s {seen_ttl_s} is invalid: expected at least 0.001")
@@ -83,13 +82,19 @@ class RedisPositionStore:
         return await self._apply(funding, max_retries)
 
     async def _apply(self, entry: Fill | Funding, max_retries: int) -> tuple[Position, bool]:
+        if entry.account != self.account:
+            raise ValueError(
+                f"{entry.exec_id} is of account {entry.account}: expected {self.account}, the "
+                "account of this store"
+            )
+        k = self._keys
         keys = [
-            position_key(entry.symbol),
-            exec_seen_key(entry.exec_id),
-            POSITION_SYMBOLS_KEY,
-            exposure_key(entry.symbol),
-            unfolded_key(entry.symbol),
-            EXPOSURE_SYMBOLS_KEY,
+            k.position(entry.symbol),
+            k.exec_seen(entry.exec_id),
+            k.position_symbols,
+            k.exposure(entry.symbol),
+            k.unfolded(entry.symbol),
+            k.exposure_symbols,
         ]
         for attempt in range(max_retries + 1):
             if attempt:
@@ -108,42 +113,46 @@ class RedisPositionStore:
                 return position, True
             if reply == 0:  # another instance applied this execId between our read and write
                 current, _ = await self._read(entry.symbol)
-                return current or Position(symbol=entry.symbol), False
+                return current or Position(symbol=entry.symbol, account=self.account), False
         raise ConcurrentUpdateError(
             f"position {entry.symbol}: other writers changed it before each of "
             f"{max_retries + 1} attempts to apply {entry.exec_id}; gave up"
         )
 
     async def get(self, symbol: Symbol) -> Position | None:
-        return _decode(symbol, await self._redis.hgetall(position_key(symbol)))
+        return _decode(symbol, await self._redis.hgetall(self._keys.position(symbol)), self.account)
 
     async def all(self) -> list[Position]:
-        symbols = sorted(Symbol(text(s)) for s in await self._redis.smembers(POSITION_SYMBOLS_KEY))
+        members = await self._redis.smembers(self._keys.position_symbols)
+        symbols = sorted(Symbol(text(s)) for s in members)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in symbols:
-                pipe.hgetall(position_key(symbol))
+                pipe.hgetall(self._keys.position(symbol))
             records = await pipe.execute()
-        positions = (_decode(s, r) for s, r in zip(symbols, records, strict=True))
+        positions = (_decode(s, r, self.account) for s, r in zip(symbols, records, strict=True))
         return [p for p in positions if p is not None]
 
     async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
         listed = list(symbols)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in listed:
-                pipe.hgetall(position_key(symbol))
+                pipe.hgetall(self._keys.position(symbol))
             records = await pipe.execute()
-        return {s: read_versioned(s, r) for s, r in zip(listed, records, strict=True)}
+        return {s: read_versioned(s, r, self.account) for s, r in zip(listed, records, strict=True)}
 
     async def _read(self, symbol: Symbol) -> tuple[Position | None, int]:
         """The position (None if none) and its version (0 if none): one round trip."""
-        record = await self._redis.hgetall(position_key(symbol))
-        return _decode(symbol, record), int(_field(record, "version") or 0)
+        record = await self._redis.hgetall(self._keys.position(symbol))
+        return _decode(symbol, record, self.account), int(_field(record, "version") or 0)
 
 
-def read_versioned(symbol: Symbol, record: Mapping[Any, Any]) -> tuple[Position, int]:
-    """A position hash as (position, version): flat at version 0 when there is none."""
+def read_versioned(
+    symbol: Symbol, record: Mapping[Any, Any], account: AccountId
+) -> tuple[Position, int]:
+    """A position hash of `account` as (position, version): flat at version 0 when there is
+    none."""
     version = int(_field(record, "version") or 0)
-    return _decode(symbol, record) or Position(symbol=symbol), version
+    return _decode(symbol, record, account) or Position(symbol=symbol, account=account), version
 
 
 def _fields(position: Position) -> list[str]:
@@ -163,12 +172,13 @@ def _field(record: Mapping[Any, Any], name: str) -> str | None:
     return None if value is None else text(value)
 
 
-def _decode(symbol: Symbol, record: Mapping[Any, Any]) -> Position | None:
+def _decode(symbol: Symbol, record: Mapping[Any, Any], account: AccountId) -> Position | None:
     if not record:
         return None
     entry = _field(record, "avg_entry_price")
     return Position(
         symbol=symbol,
+        account=account,
         qty=Decimal(_field(record, "qty") or 0),
         avg_entry_price=Decimal(entry) if entry else None,
         realized_pnl=Decimal(_field(record, "realized_pnl") or 0),

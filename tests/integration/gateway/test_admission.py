@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import BlockingConnectionPool
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId
 from libs.common.messages import CancelAllOrders, CancelOrder, PlaceOrder
 from libs.common.service import ServiceRuntime
 from services.gateway.admission import STATE_KEY, Admission, ShedRoute
@@ -79,7 +79,7 @@ def serve(redis: aioredis.Redis, redis_url: str) -> Iterator[Any]:
 
 
 async def recorded(redis: aioredis.Redis, cid: str) -> bool:
-    return bool(await redis.exists(topology.order_key(ClientOrderId(cid))))
+    return bool(await redis.exists(topology.keys_of(DEFAULT_ACCOUNT).order(ClientOrderId(cid))))
 
 
 async def shed_metric(http: httpx.AsyncClient) -> dict[str, float]:

@@ -273,7 +273,12 @@ async def test_operator_actions_are_audited_with_the_key_holder_never_the_key(
         action="cancel_all",
         actor=actor,
         reason="flatten",
-        details={"symbol": "BTCUSDT", "category": "linear", "openOrders": "0"},
+        details={
+            "symbol": "BTCUSDT",
+            "category": "linear",
+            "account": "default",
+            "openOrders": "0",
+        },
     )
     history = (await guarded.get("/v1/risk", headers=headers)).json()["freezeHistory"]
     assert [h["actor"] for h in history] == [actor, actor]

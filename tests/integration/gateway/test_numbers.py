@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ExecId, Symbol
 from libs.common.domain.positions import Fill, Position, net_pnl, unrealized_pnl
 from libs.common.risk_view import ensure_pnl_baseline
 from libs.common.stores import RedisPositionStore
@@ -75,7 +75,7 @@ async def test_risk_and_mmx_status_show_pnl_with_8_places_and_ratios_with_4(
     live_gateway: LiveGateway, redis: aioredis.Redis
 ) -> None:
     btc = await vwap_positions(redis)
-    await ensure_pnl_baseline(redis, time.time_ns(), Decimal("0.1"))
+    await ensure_pnl_baseline(redis, DEFAULT_ACCOUNT, time.time_ns(), Decimal("0.1"))
     eth = Decimal("-0.0012") + Decimal("-1.5") * (Decimal("3000.25") - 3000)  # fees, short
     net = net_pnl(btc, Decimal("59925.3")) + eth
 

@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.domain.orders import admit, reject, start_send
 from libs.common.messages import OrderDenied, PlaceOrder
 from libs.common.stores import RedisOrderStore
@@ -209,7 +209,7 @@ async def test_a_record_from_before_requested_terms_is_compared_without_qty_and_
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     await client.post("/v1/orders", json=order())
-    key = topology.order_key(ClientOrderId("id-1"))
+    key = topology.keys_of(DEFAULT_ACCOUNT).order(ClientOrderId("id-1"))
     record = json.loads(await redis.get(key))
     del record["requested_qty"], record["requested_price"]
     await redis.set(key, json.dumps(record))  # as written before the record kept them

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import OrderType, Side
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, OrderEventKind, apply_ack, apply_event
 from libs.common.messages import (
     AmendOrder,
@@ -37,7 +37,12 @@ BTC = Symbol("BTCUSDT")
 
 
 async def order_keys(redis: aioredis.Redis) -> list[bytes]:
-    return [k async for k in redis.scan_iter(match=topology.order_key(ClientOrderId("*")))]
+    return [
+        k
+        async for k in redis.scan_iter(
+            match=topology.keys_of(DEFAULT_ACCOUNT).order(ClientOrderId("*"))
+        )
+    ]
 
 
 async def test_place_writes_a_pending_record_then_publishes_place_order(
@@ -519,7 +524,9 @@ async def test_place_when_the_command_cannot_be_sent_is_503_and_writes_no_record
 async def test_batch_when_one_record_cannot_be_written_places_the_others_and_says_which(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
-    await redis.hset(topology.order_key(ClientOrderId("b-2")), "not", "an order")
+    await redis.hset(
+        topology.keys_of(DEFAULT_ACCOUNT).order(ClientOrderId("b-2")), "not", "an order"
+    )
     orders = [order(clientOrderId=f"b-{i}") for i in (1, 2, 3)]
 
     response = await client.post("/v1/orders/batch", json={"orders": orders})

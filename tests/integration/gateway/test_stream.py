@@ -58,6 +58,7 @@ async def test_stream_starts_with_the_trading_state_then_pushes_order_events(
             "clientOrderId": "c-1",
             "symbol": "BTCUSDT",
             "tsEventNs": 5,
+            "account": "default",
             "venueOrderId": "v-c-1",
         },
     }

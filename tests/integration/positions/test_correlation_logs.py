@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Side
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.logs import ContextFilter, LineFormatter
 from tests.integration.bus.helpers import wait_until
 from tests.integration.positions.helpers import BTC, filled, publish, running_positions
@@ -20,7 +21,9 @@ async def test_a_fill_that_cannot_be_folded_is_logged_with_its_correlation_id(
     redis: aioredis.Redis, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="services.positions")
-    await redis.set(topology.position_key(BTC), "not a position")  # every fold of BTC fails
+    await redis.set(
+        topology.keys_of(DEFAULT_ACCOUNT).position(BTC), "not a position"
+    )  # every fold of BTC fails
 
     def said() -> list[logging.LogRecord]:
         return [r for r in caplog.records if "fill x-1 of order c-x-1 not folded" in r.getMessage()]

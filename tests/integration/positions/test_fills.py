@@ -10,15 +10,17 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from libs.common.accounts import PerAccount
 from libs.common.batching import Incoming
 from libs.common.bus import Bus
 from libs.common.domain.enums import Side
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.messages import FundingSettled
 from libs.common.metrics import EngineMetrics
 from libs.common.service import EnvelopeCodec
 from libs.common.stores import RedisPositionStore
 from libs.common.stores.marks import Mark, RedisMarkStore
-from libs.common.topology import unfolded_key
+from libs.common.topology import keys_of
 from services.positions.fills import FillsHandler
 from tests.integration.bus.helpers import wait_until
 from tests.integration.positions.helpers import (
@@ -98,7 +100,7 @@ async def test_funding_folds_into_net_pnl_once_and_is_published(
     assert [(u.qty, u.funding_paid, u.unrealized_pnl) for u in published] == [
         (D(2), D("0.022"), D(20))
     ]
-    assert await redis.zcard(unfolded_key(BTC)) == 0
+    assert await redis.zcard(keys_of(DEFAULT_ACCOUNT).unfolded(BTC)) == 0
 
 
 async def test_replayed_fill_changes_nothing_and_publishes_nothing(
@@ -156,7 +158,7 @@ async def test_redelivered_fill_republishes_the_position_under_the_same_event_id
     redis: aioredis.Redis,
 ) -> None:
     handler = FillsHandler(
-        positions=RedisPositionStore(redis),
+        positions=PerAccount([DEFAULT_ACCOUNT], lambda a: RedisPositionStore(redis, account=a)),
         marks=RedisMarkStore(redis),
         bus=Bus(redis, EnvelopeCodec()),
         metrics=EngineMetrics(CollectorRegistry()),

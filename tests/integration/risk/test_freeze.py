@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ExecId, Symbol, VenueOrderId
 from libs.common.domain.risk_checks import FreezeClass, TradingState
 from libs.common.messages import (
     EdgeMeasured,
@@ -23,7 +23,7 @@ from libs.common.messages import (
 )
 from libs.common.risk_view import utc_day
 from libs.common.service import ServiceRuntime
-from libs.common.topology import pnl_baseline_key
+from libs.common.topology import keys_of
 from tests.integration.bus.helpers import wait_until
 from tests.integration.risk.helpers import BTC, Desk, running_risk, sample
 
@@ -134,7 +134,7 @@ async def test_daily_loss_freezes_once_and_not_again_after_an_operator_resumes(
 ) -> None:
     await desk.limits(daily_loss_limit=Decimal(50))
     await desk.mark("100")
-    day_key = pnl_baseline_key(utc_day(time.time_ns()))
+    day_key = keys_of(DEFAULT_ACCOUNT).pnl_baseline(utc_day(time.time_ns()))
 
     async with running_risk(redis_url) as risk:
         await wait_until(lambda: _exists(redis, day_key))  # the day's baseline: flat, 0
@@ -159,7 +159,7 @@ async def test_daily_loss_at_the_soft_limit_reduces_and_at_the_limit_freezes(
 ) -> None:
     await desk.limits(daily_loss_limit=Decimal(50), daily_loss_soft_limit=Decimal(20))
     await desk.mark("100")
-    day_key = pnl_baseline_key(utc_day(time.time_ns()))
+    day_key = keys_of(DEFAULT_ACCOUNT).pnl_baseline(utc_day(time.time_ns()))
 
     async with running_risk(redis_url) as risk:
         await wait_until(lambda: _exists(redis, day_key))
@@ -189,7 +189,7 @@ async def test_the_soft_daily_loss_reducing_waits_for_an_operator_then_not_again
 ) -> None:
     await desk.limits(daily_loss_limit=Decimal(50), daily_loss_soft_limit=Decimal(20))
     await desk.mark("100")
-    day_key = pnl_baseline_key(utc_day(time.time_ns()))
+    day_key = keys_of(DEFAULT_ACCOUNT).pnl_baseline(utc_day(time.time_ns()))
     fast_recovery = {"recovery_check_interval_s": 0.02, "recovery_clear_s": 0.05,
                      "recovery_warmup_s": 0.05}  # fmt: skip
 

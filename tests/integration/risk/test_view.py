@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.exposure import position_units, to_units
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, admit, apply_ack
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.domain.time import NS_PER_SECOND
@@ -81,8 +81,8 @@ async def test_pnl_today_is_measured_from_the_day_baseline(desk: Desk) -> None:
     await desk.fill("e1", Side.BUY, "2", "110", fee="0.5")  # net -20.5 at 100
 
     before = await reader(desk).read(now)
-    baseline = await ensure_pnl_baseline(desk.redis, now, D(-5))
-    again = await ensure_pnl_baseline(desk.redis, now, D(-99))  # first writer wins
+    baseline = await ensure_pnl_baseline(desk.redis, DEFAULT_ACCOUNT, now, D(-5))
+    again = await ensure_pnl_baseline(desk.redis, DEFAULT_ACCOUNT, now, D(-99))  # first writer wins
     after = await reader(desk).read(now)
 
     assert before.pnl_today == 0 and before.pnl_baseline is None

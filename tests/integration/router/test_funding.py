@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import FundingSettled, OrderFilled
-from libs.common.topology import idempotency_key, unfolded_key
+from libs.common.topology import idempotency_key, keys_of
 from services.router.sync import FILL_NAMESPACE
 from tests.integration.router.conftest import Desk, Router, StartRouter, bid, wait_until
 from tests.simulator import SimProcess
@@ -46,7 +47,10 @@ async def test_a_funding_settlement_is_published_once_with_its_sign_and_counted_
         settled.amount
     )
     assert await redis.exists(idempotency_key(FILL_NAMESPACE, settled.exec_id)) == 1
-    assert await redis.zscore(unfolded_key(settled.symbol), settled.exec_id) is not None
+    assert (
+        await redis.zscore(keys_of(DEFAULT_ACCOUNT).unfolded(settled.symbol), settled.exec_id)
+        is not None
+    )
     assert len(await desk.events(OrderFilled)) == 1  # the funding is no fill
 
 

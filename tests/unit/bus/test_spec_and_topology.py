@@ -8,7 +8,15 @@ import pytest
 
 from libs.common import topology
 from libs.common.bus import Ack, BusConfigError, ConsumerSpec, default_consumer_name
-from libs.common.domain.ids import ClientOrderId, EventId, Symbol
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    EventId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
 
 
 def make_spec(**overrides: Any) -> ConsumerSpec:
@@ -76,9 +84,33 @@ def test_every_consumed_stream_is_in_the_topology() -> None:
 
 
 def test_key_builders() -> None:
-    assert topology.order_key(ClientOrderId("mm-1")) == "mmx:order:mm-1"
-    assert topology.open_orders_key(Symbol("BTCUSDT")) == "mmx:orders:open:BTCUSDT"
-    assert topology.position_key(Symbol("BTCUSDT")) == "mmx:position:BTCUSDT"
+    default, alpha = topology.keys_of(DEFAULT_ACCOUNT), topology.keys_of(AccountId("alpha"))
+    assert default.order(ClientOrderId("mm-1")) == "mmx:{default}:order:mm-1"
+    assert default.open_orders(Symbol("BTCUSDT")) == "mmx:{default}:orders:open:BTCUSDT"
+    assert alpha.position(Symbol("BTCUSDT")) == "mmx:{alpha}:position:BTCUSDT"
+
+
+def test_every_key_of_an_account_shares_its_hash_tag() -> None:
+    keys = topology.keys_of(AccountId("alpha"))
+    btc, cid = Symbol("BTCUSDT"), ClientOrderId("c-1")
+    built = [
+        keys.order(cid),
+        keys.open_orders(btc),
+        keys.venue_order(VenueOrderId("v")),
+        keys.exposure_symbols,
+        keys.exposure(btc),
+        keys.unfolded(btc),
+        keys.position(btc),
+        keys.position_symbols,
+        keys.exec_seen(ExecId("e")),
+        keys.order_times(btc),
+        keys.pnl_baseline("20261204"),
+    ]
+    assert all(key.startswith("mmx:{alpha}:") for key in built)
+    assert len(set(built)) == len(built)
+
+
+def test_key_builders_desk_wide() -> None:
     assert (
         topology.event_seen_key(topology.Group.POSITIONS, EventId("e1"))
         == "mmx:idem:event:positions:e1"

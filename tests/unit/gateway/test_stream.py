@@ -42,7 +42,13 @@ async def test_hub_pushes_type_and_camel_case_data_to_every_client() -> None:
     for client in (one, two):
         assert json.loads(client.queue.get_nowait()) == {
             "type": "OrderDenied",
-            "data": {"clientOrderId": "c-1", "symbol": "BTCUSDT", "tsEventNs": 1, "reason": "no"},
+            "data": {
+                "clientOrderId": "c-1",
+                "symbol": "BTCUSDT",
+                "tsEventNs": 1,
+                "account": "default",
+                "reason": "no",
+            },
         }
 
 

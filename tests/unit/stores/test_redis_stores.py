@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common.domain.enums import OrderType, Side
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import Order, apply_ack, apply_cancel
 from libs.common.domain.positions import Fill
 from libs.common.domain.risk_checks import FreezeClass
@@ -21,9 +21,7 @@ from libs.common.stores import (
 )
 from libs.common.topology import (
     FREEZE_KEY,
-    exec_seen_key,
-    order_key,
-    venue_order_key,
+    keys_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -65,19 +63,19 @@ async def test_terminal_order_expires_after_retention_and_open_order_does_not(
     await orders.update(
         ClientOrderId("a"), partial(apply_ack, venue_order_id=VenueOrderId("v"), ts_ns=2)
     )
-    assert await redis.pttl(order_key(ClientOrderId("a"))) == -1
+    assert await redis.pttl(keys_of(DEFAULT_ACCOUNT).order(ClientOrderId("a"))) == -1
 
     await orders.update(ClientOrderId("a"), partial(apply_cancel, ts_ns=3))
 
-    assert 0 < await redis.pttl(order_key(ClientOrderId("a"))) <= 3600_000
-    assert 0 < await redis.pttl(venue_order_key(VenueOrderId("v"))) <= 3600_000
+    assert 0 < await redis.pttl(keys_of(DEFAULT_ACCOUNT).order(ClientOrderId("a"))) <= 3600_000
+    assert 0 < await redis.pttl(keys_of(DEFAULT_ACCOUNT).venue_order(VenueOrderId("v"))) <= 3600_000
 
 
 async def test_order_record_is_the_orders_pydantic_json(redis: aioredis.Redis) -> None:
     order = make_order("a")
     await RedisOrderStore(redis).create(order)
 
-    raw = await redis.get(order_key(order.client_order_id))
+    raw = await redis.get(keys_of(DEFAULT_ACCOUNT).order(order.client_order_id))
 
     assert raw is not None and Order.model_validate_json(raw) == order
     assert b'"qty":"1"' in raw  # Decimals as exact strings
@@ -89,7 +87,7 @@ async def test_applied_fill_is_remembered_for_seven_days(redis: aioredis.Redis) 
     )
     await RedisPositionStore(redis).apply_fill(fill)
 
-    ttl = await redis.pttl(exec_seen_key(fill.exec_id))
+    ttl = await redis.pttl(keys_of(DEFAULT_ACCOUNT).exec_seen(fill.exec_id))
 
     assert 7 * DAY_MS - 60_000 < ttl <= 7 * DAY_MS
 
