@@ -185,6 +185,8 @@ class FreezeTrading(Command):
     TYPE = "FreezeTrading"
     reason: Text
     actor: Text
+    account: AccountField | None = None
+    """Freeze one account; None: the desk (every account)."""
 
 
 class UnfreezeTrading(Command):
@@ -194,6 +196,8 @@ class UnfreezeTrading(Command):
     reason: Text
     actor: Text
     force: bool = False
+    account: AccountField | None = None
+    """Resume one account's own state; None: the desk's."""
 
 
 class ReportEdge(Command):
@@ -439,6 +443,8 @@ class TradingStateChanged(Event):
     actor: Text
     epoch: int = Field(ge=0)
     generation: str = Field(default="", max_length=64)
+    account: AccountField | None = None
+    """The account whose own state moved; None: the desk's (every account)."""
 
 
 class EdgeMeasured(Event):

@@ -43,6 +43,7 @@ def _families() -> list[tuple[str, str]]:
         (f"{old}:position:", f"{new}:position:"),
         (f"{old}:positions", f"{new}:positions"),
         (f"{old}:idem:exec:", f"{new}:idem:exec:"),
+        (f"{old}:idem:router-fill:", f"{new}:idem:router-fill:"),
         (f"{old}:risk:order-times:", f"{new}:risk:order-times:"),
         (f"{old}:risk:pnl-baseline:", f"{new}:risk:pnl-baseline:"),
     ]

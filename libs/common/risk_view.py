@@ -1,10 +1,10 @@
 """What risk knows, read from Redis: `RiskReader.read` returns a `RiskView`.
 
-One pipeline reads the trading state, the desk limits, the scaling rule and the volatility
-factors, today's P&L baseline, the symbols
-that matter (every symbol with exposure, a position or a mark) and, for the symbols already
-known and those asked for, their limits, positions with versions and marks; a symbol seen
-for the first time costs a second round trip, once. With `books`, the exposure ledger's
+One pipeline reads the trading state (the desk's and the account's own), the desk limits,
+the scaling rule and the volatility factors, today's P&L baseline, the symbols that matter
+(every symbol with exposure, a position or a mark) and, for the symbols already known and
+those asked for, their limits, positions with versions and marks; a symbol seen for the
+first time costs a second round trip, once. With `books`, the exposure ledger's
 totals and order rates too (for display). Nothing is read per open order: the cost is
 O(symbols), whatever the size of the book.
 
@@ -48,7 +48,12 @@ from libs.common.domain.exposure import (
 from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
 from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS, Scale, ScalingRule
 from libs.common.domain.positions import Position, net_pnl
-from libs.common.domain.risk_checks import RiskLimits, daily_loss_breach
+from libs.common.domain.risk_checks import (
+    RiskLimits,
+    TradingState,
+    combined_state,
+    daily_loss_breach,
+)
 from libs.common.domain.time import NS_PER_MS, NS_PER_SECOND, seconds_to_ns
 from libs.common.metrics import ALL_SYMBOLS
 from libs.common.stores import TradingStatus
@@ -95,6 +100,9 @@ class RiskView:
     account: AccountId
     now_ns: int
     status: TradingStatus
+    """The desk's trading state."""
+    account_status: TradingStatus
+    """The account's own trading state (ACTIVE at epoch 0 when it was never frozen)."""
     configured_desk_limits: RiskLimits
     """The desk limits as set, before the scaling rule."""
     scale: Scale
@@ -118,6 +126,11 @@ class RiskView:
     """Admissions in the last second (empty unless read with `books=True`)."""
     net_pnl: Decimal
     pnl_baseline: Decimal | None
+
+    @property
+    def state(self) -> TradingState:
+        """What the account may do: the stricter of the desk's state and its own."""
+        return combined_state(self.status.state, self.account_status.state)
 
     @property
     def symbols(self) -> list[Symbol]:
@@ -198,6 +211,7 @@ class RiskReader:
         wanted = sorted(self._known | set(symbols))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(FREEZE_KEY)
+            pipe.hgetall(self._keys.freeze)
             pipe.hgetall(RISK_LIMITS_KEY)
             pipe.get(self._keys.pnl_baseline(utc_day(now_ns)))
             pipe.get(RISK_SCALING_KEY)
@@ -205,7 +219,7 @@ class RiskReader:
             for key in (self._keys.exposure_symbols, self._keys.position_symbols, MARK_SYMBOLS_KEY):
                 pipe.smembers(key)
             _queue_symbols(pipe, self._keys, wanted)
-            status, desk, baseline, rule, volatility, *replies = await pipe.execute()
+            status, own, desk, baseline, rule, volatility, *replies = await pipe.execute()
         named = {Symbol(text(m)) for members in replies[:3] for m in members}
         parts = _parts(self.account, wanted, replies[3:])
         new = sorted(named - set(wanted))
@@ -225,7 +239,8 @@ class RiskReader:
         # decoded only while the rule scales with it: each symbol's entry is JSON
         estimates = decode_volatility(volatility) if scaling and scaling.volatility else {}
         scale = Scale.at(scaling, now_ns, {s: e.factor for s, e in estimates.items()})
-        return self._view(now_ns, status, desk, baseline, scale, estimates, parts, totals, rates)
+        statuses = decode_status(status), decode_status(own)
+        return self._view(now_ns, statuses, desk, baseline, scale, estimates, parts, totals, rates)
 
     def _rule(self, raw: bytes | None) -> ScalingRule | None:
         """The stored rule, decoded once per change (it is read with every view)."""
@@ -236,7 +251,7 @@ class RiskReader:
     def _view(
         self,
         now_ns: int,
-        status: Mapping[Any, Any],
+        statuses: tuple[TradingStatus, TradingStatus],
         desk: Mapping[Any, Any],
         baseline: bytes | str | None,
         scale: Scale,
@@ -252,7 +267,8 @@ class RiskReader:
         return RiskView(
             account=self.account,
             now_ns=now_ns,
-            status=decode_status(status),
+            status=statuses[0],
+            account_status=statuses[1],
             configured_desk_limits=configured,
             scale=scale,
             volatility=estimates,

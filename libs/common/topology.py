@@ -236,6 +236,12 @@ class AccountKeys:
         by time (ms): the order-rate check."""
         return f"{self.prefix}:risk:order-times:{symbol}"
 
+    @property
+    def freeze(self) -> str:
+        """Hash of the account's own trading state, as `FREEZE_KEY` is the desk's: an account
+        trades only while both are ACTIVE (`stores.risk_state.effective_status`)."""
+        return f"{self.prefix}:risk:freeze"
+
     def pnl_baseline(self, day: str) -> str:
         """The account's net P&L when day `day` (UTC, YYYYMMDD) was first observed: P&L
         today is measured from it."""

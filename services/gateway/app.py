@@ -111,6 +111,7 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
             snapshots=RiskReader(
                 redis, ledger=ledger, account=account, mark_max_age_s=settings.mark_max_age_s
             ),
+            risk=RedisRiskStateStore(redis, account=account),
         )
 
     gateway = Gateway(

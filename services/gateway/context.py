@@ -66,6 +66,8 @@ class Book:
     positions: PositionStore
     snapshots: RiskReader
     """The risk view (limits, exposure, marks, P&L today) as the risk service reads it."""
+    risk: RiskStateStore
+    """The account's own trading state (`Gateway.risk` is the desk's)."""
 
 
 async def _gateway(connection: HTTPConnection) -> Gateway:

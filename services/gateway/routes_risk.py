@@ -90,6 +90,8 @@ async def get_risk(gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT)
         limits=Limits.of(view.configured_desk_limits, view.scale.rule),
         effective_limits=_effective(view),
         trading=TradingView.of(view.status),
+        account=account,
+        account_trading=TradingView.of(view.account_status),
         utilisation=_utilisation(view),
         pnl_today=view.pnl_today,
         net_pnl=view.net_pnl,
@@ -114,18 +116,26 @@ async def put_limits(body: Limits, gateway: GatewayDep, principal: Operator) -> 
 
 @router.post("/freeze", responses=ERRORS)
 async def freeze(body: FreezeBody, gateway: GatewayDep, principal: Operator) -> TradingChange:
-    """Freeze trading now: no new orders, every router cancels everything."""
+    """Freeze trading now: no new orders, every router cancels everything; with `account`,
+    only that account's (its own state: the desk and the other accounts trade on)."""
+    store = gateway.risk if body.account is None else gateway.book(body.account).risk
     result = await trigger_freeze(
-        gateway.risk,
+        store,
         gateway.metrics,
         reason=FreezeReason.MANUAL,
         detail=body.reason,
         actor=principal.actor,
         now_ns=gateway.clock_ns(),
     )
-    await _audit(gateway, FreezeTrading(reason=body.reason, actor=principal.actor))
+    await _audit(
+        gateway, FreezeTrading(reason=body.reason, actor=principal.actor, account=body.account)
+    )
     log.warning(
-        "trading FROZEN by %s: %s (changed=%s)", principal.actor, body.reason, result.changed
+        "trading FROZEN (%s) by %s: %s (changed=%s)",
+        body.account or "desk",
+        principal.actor,
+        body.reason,
+        result.changed,
     )
     return TradingChange(state=TradingState.FROZEN, epoch=result.epoch, changed=result.changed)
 
@@ -138,8 +148,9 @@ async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator)
     and closes it if the venue answers."""
     now_ns = gateway.clock_ns()
     cooldown_ns = seconds_to_ns(_decimal(gateway.settings.unfreeze_cooldown_s))
+    store = gateway.risk if body.account is None else gateway.book(body.account).risk
     result = await request_unfreeze(
-        gateway.risk,
+        store,
         reason=body.reason,
         actor=principal.actor,
         now_ns=now_ns,
@@ -147,13 +158,16 @@ async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator)
         force=body.force,
     )
     if result.outcome is UnfreezeOutcome.COOLDOWN:
-        status = await gateway.risk.trading_state()
+        status = await store.trading_state()
         raise Conflict(
             f"cooldown: frozen {(now_ns - status.since_ns) // NS_PER_SECOND}s ago, cooldown "
             f"{cooldown_ns // NS_PER_SECOND}s; pass force=true to override"
         )
     await _audit(
-        gateway, UnfreezeTrading(reason=body.reason, actor=principal.actor, force=body.force)
+        gateway,
+        UnfreezeTrading(
+            reason=body.reason, actor=principal.actor, force=body.force, account=body.account
+        ),
     )
     log.warning("trading ACTIVE by %s: %s (%s)", principal.actor, body.reason, result.outcome)
     changed = result.outcome is UnfreezeOutcome.RESUMED
@@ -187,7 +201,7 @@ async def _check(gateway: Gateway, intent: OrderIntent, account: AccountId) -> s
     """What risk would answer now: the checks without exposure, then the ledger's rule."""
     snapshots = gateway.book(account).snapshots
     view = await snapshots.read(gateway.clock_ns(), symbols=[intent.symbol], books=True)
-    if view.status.state is TradingState.FROZEN:
+    if view.state is TradingState.FROZEN:
         return FROZEN_REASON
     mark = view.fresh.get(intent.symbol)
     if denial := order_denial(intent, mark, view.limits(intent.symbol)):
@@ -200,11 +214,9 @@ async def _check(gateway: Gateway, intent: OrderIntent, account: AccountId) -> s
     candidate = Candidate(
         intent.symbol, intent.side, units, place=True, must_reduce=view.daily_loss_reached
     )
-    check = ExposureCheck(
-        view.status.state, view.desk_terms(), terms, dict(view.books), dict(view.rates)
-    )
+    check = ExposureCheck(view.state, view.desk_terms(), terms, dict(view.books), dict(view.rates))
     denied = check.decide(candidate, 0)
-    return None if denied is None else explain(denied, candidate, view.status.state)
+    return None if denied is None else explain(denied, candidate, view.state)
 
 
 def _effective(view: RiskView) -> list[EffectiveLimits]:

@@ -7,10 +7,11 @@ from decimal import Decimal
 from pydantic import Field, StrictBool, ValidationError, ValidationInfo, field_validator
 
 from libs.common.display import Money, Ratio
+from libs.common.domain.ids import AccountId
 from libs.common.domain.limit_scaling import ScalingRule, VolatilityRule, Window
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.domain.time import ns_to_ms
-from libs.common.messages import SymbolField
+from libs.common.messages import AccountField, SymbolField
 from libs.common.stores import StateChangeRecord, TradingStatus
 from services.gateway.errors import Invalid, readable
 from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
@@ -114,6 +115,8 @@ class StateChange(ApiModel):
     actor: str
     epoch: int
     time: int
+    account: str | None
+    """The account whose own state changed; null for the desk's."""
 
     @classmethod
     def of(cls, record: StateChangeRecord) -> StateChange:
@@ -124,6 +127,7 @@ class StateChange(ApiModel):
             actor=record.actor,
             epoch=record.epoch,
             time=ns_to_ms(record.ts_ns),
+            account=record.account or None,
         )
 
 
@@ -177,6 +181,11 @@ class RiskState(ApiModel):
     effective_limits: list[EffectiveLimits]
     """The scalable limits in force now: the desk's (ALL), then each symbol's."""
     trading: TradingView
+    """The desk's trading state: FROZEN stops every account."""
+    account: AccountId
+    """The account the limits' utilisation, P&L and `accountTrading` are of (`?account=`)."""
+    account_trading: TradingView
+    """The account's own trading state; it trades only while this and `trading` allow."""
     utilisation: list[Utilisation]
     pnl_today: Money
     """Net P&L since the day's (UTC) baseline: what the daily loss limit is checked against
@@ -192,12 +201,20 @@ class RiskState(ApiModel):
 
 class FreezeBody(RequestModel):
     reason: Reason = Field(examples=["exchange connectivity issues"])
+    account: AccountField | None = Field(
+        default=None,
+        description="freeze one account (one of MMX_ACCOUNTS); absent: the desk, every account",
+    )
 
 
 class UnfreezeBody(RequestModel):
     reason: Reason = Field(examples=["issue resolved"])
     force: StrictBool = False
     """Unfreeze even within the cooldown after the freeze."""
+    account: AccountField | None = Field(
+        default=None,
+        description="resume one account's own state; absent: the desk's",
+    )
 
 
 class TradingChange(ApiModel):

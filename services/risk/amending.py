@@ -70,7 +70,7 @@ def prepare_amend(
     intent = amend_intent(record, command.qty, command.price)
     if isinstance(intent, str):
         return Denied(None, intent)
-    if view.status.state is TradingState.FROZEN:  # the ledger checks it again, atomically
+    if view.state is TradingState.FROZEN:  # the ledger checks it again, atomically
         return Denied(Check.TRADING_STATE, FROZEN_REASON)
     mark = view.fresh.get(record.symbol)
     if denial := order_denial(intent, mark, view.limits(record.symbol)):
@@ -151,6 +151,7 @@ async def deny_amends(
             ts_event_ns=now_ns,
             code=RISK_REFUSAL_CODE,
             reason=reason,
+            account=command.account,
         )
         event_id = derive_event_id(envelope.event_id, "amend-denied")
         outbox.events.append(Envelope.wrap(refusal, envelope.correlation_id, event_id=event_id))

@@ -132,7 +132,13 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         ),
     )
     requests = RequestsHandler(
-        deciders=deciders, edge=edge, risk=risk, bus=bus, metrics=metrics, clock=clock
+        deciders=deciders,
+        edge=edge,
+        risk=risk,
+        account_risks=PerAccount(accounts, lambda a: RedisRiskStateStore(redis, account=a)),
+        bus=bus,
+        metrics=metrics,
+        clock=clock,
     )
     events = OrderEventsHandler(edge=edge, bus=bus, clock=clock)
     consumers = [

@@ -170,7 +170,7 @@ class Decider:
                 done.retry.append(item)
             elif admission.outcome is AdmitOutcome.DENIED:
                 assert admission.denial is not None
-                reason = explain(admission.denial, request.candidate, view.status.state)
+                reason = explain(admission.denial, request.candidate, view.state)
                 settled.append((item, request.read, Denied(admission.denial.check, reason)))
             elif admission.outcome is AdmitOutcome.MISSING:
                 log.warning(

@@ -206,6 +206,7 @@ class EdgeWatch:
             fill_price=fill.price,
             mid=mid,
             edge_bps=bps(edge),
+            account=fill.account,
         )
         event_id = derive_event_id(EventId(f"exec:{fill.exec_id}"), "edge")
         event = Envelope.wrap(message, envelope.correlation_id, event_id=event_id)

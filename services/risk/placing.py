@@ -63,7 +63,7 @@ def prepare_place(
         return Replay()
     if record.status is not OrderStatus.PENDING or record.risk_price is not None:
         return None  # admitted before, or moved on without us
-    if view.status.state is TradingState.FROZEN:  # the ledger checks it again, atomically
+    if view.state is TradingState.FROZEN:  # the ledger checks it again, atomically
         return Denied(Check.TRADING_STATE, FROZEN_REASON)
     mark = view.fresh.get(record.symbol)
     if denial := order_denial(command.to_intent(), mark, view.limits(record.symbol)):
@@ -141,6 +141,7 @@ def denial_event(envelope: Envelope, command: PlaceOrder, reason: str, now_ns: i
         symbol=command.symbol,
         ts_event_ns=now_ns,
         reason=reason or "denied by risk",
+        account=command.account,
     )
     event_id = derive_event_id(envelope.event_id, "denied")
     return Envelope.wrap(denial, envelope.correlation_id, event_id=event_id)

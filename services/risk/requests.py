@@ -1,6 +1,7 @@
 """What risk does with `orders.requests`, a batch at a time.
 
-    FreezeTrading        freeze (MANUAL), first: later orders of the batch see it
+    FreezeTrading        freeze (MANUAL) the desk, or its `account` alone, first: later
+                         orders of the batch see it
     ReportEdge           record the strategy's edge; below the threshold, freeze
     PlaceOrder           every check, admitted with its approval in one step, or OrderDenied
     AmendOrder           every check, the increase reserved, or OrderAmendRejected
@@ -57,6 +58,7 @@ class RequestsHandler:
         deciders: PerAccount[Decider],
         edge: EdgeWatch,
         risk: RiskStateStore,
+        account_risks: PerAccount[RiskStateStore],
         bus: Bus[Envelope],
         metrics: EngineMetrics,
         clock: Clock,
@@ -64,6 +66,7 @@ class RequestsHandler:
         self._deciders = deciders
         self._edge = edge
         self._risk = risk
+        self._account_risks = account_risks
         self._bus = bus
         self._metrics = metrics
         self._clock = clock
@@ -100,8 +103,9 @@ class RequestsHandler:
         return results
 
     async def _freeze(self, command: FreezeTrading, now_ns: int) -> None:
+        store = self._risk if command.account is None else self._account_risks[command.account]
         result = await trigger_freeze(
-            self._risk,
+            store,
             self._metrics,
             reason=FreezeReason.MANUAL,
             detail=command.reason,
@@ -110,5 +114,9 @@ class RequestsHandler:
         )
         if result.changed:
             log.warning(
-                "trading FROZEN by %s (epoch %d): %s", command.actor, result.epoch, command.reason
+                "trading FROZEN (%s) by %s (epoch %d): %s",
+                command.account or "desk",
+                command.actor,
+                result.epoch,
+                command.reason,
             )

@@ -265,6 +265,7 @@ async def _lane(
         idempotency=RedisIdempotencyStore(rt.redis),
         leases=RedisLeaseStore(rt.redis),
         ledger=RedisExposureLedger(rt.redis, account=account),
+        account_risk=RedisRiskStateStore(rt.redis, account=account),
         account=account,
     )
     sync = VenueSync(ctx)

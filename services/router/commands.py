@@ -276,6 +276,7 @@ def _amend_rejected(command: AmendOrder, code: int, reason: str) -> Outgoing:
         ts_event_ns=now_ns(),
         code=code,
         reason=reason,
+        account=command.account,
     )
     return event, None
 
@@ -288,5 +289,6 @@ def _cancel_rejected(command: CancelOrder, code: int, reason: str) -> Outgoing:
         ts_event_ns=now_ns(),
         code=code,
         reason=reason,
+        account=command.account,
     )
     return event, None

@@ -37,6 +37,8 @@ class RouterContext:
     idempotency: IdempotencyStore
     leases: LeaseStore
     ledger: ExposureLedger
+    account_risk: RiskStateStore
+    """The account's own trading state (`risk` is the desk's)."""
     account: AccountId = DEFAULT_ACCOUNT
 
     @property

@@ -1,6 +1,11 @@
 """Obeying a freeze: every router instance follows the trading state and, while FROZEN, makes
 sure nothing rests at the venue.
 
+The state an account's lane obeys is the stricter of the desk's and the account's own
+(`combined_state`); its news is (both generations, the sum of both epochs), which moves on
+whenever either changes. A broadcast about the desk or this account makes the watcher read
+both; one about another account is not its business.
+
 The state comes from `control` broadcasts (read without a group: every instance sees every
 one; the freeze writes its broadcast in the same step as the state) and from a read of the
 freeze key every `freeze_poll_s`, so a router that missed a broadcast, or starts later,
@@ -41,7 +46,7 @@ from collections.abc import Callable, Sequence
 
 from libs.common import topology
 from libs.common.bus import Delivery
-from libs.common.domain.risk_checks import TradingState
+from libs.common.domain.risk_checks import TradingState, combined_state
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.metrics import DriftKind
 from libs.common.tasks import cancel_and_wait
@@ -112,8 +117,11 @@ class FreezeWatcher:
 
     async def _on_control(self, delivery: Delivery[Envelope]) -> None:
         message = delivery.message.open()
-        if isinstance(message, TradingStateChanged):
-            self._follow(message.state, (message.generation, message.epoch), message.reason)
+        if isinstance(message, TradingStateChanged) and message.account in (
+            None,
+            self._ctx.account,
+        ):
+            await self._read_state()
 
     async def _poll_loop(self) -> None:
         settings = self._ctx.settings
@@ -133,12 +141,19 @@ class FreezeWatcher:
             lost_since = None
 
     async def _read_state(self) -> None:
-        status = await self._ctx.risk.trading_state()
+        desk, own = await asyncio.gather(
+            self._ctx.risk.trading_state(), self._ctx.account_risk.trading_state()
+        )
+        state = combined_state(desk.state, own.state)
         if self._failsafe_fired:
-            log.warning("freeze watch: Redis answers again (%s)", status.state)
+            log.warning("freeze watch: Redis answers again (%s)", state)
             self._failsafe_fired = False
             self._seen = None  # follow the key as it is now
-        self._follow(status.state, (status.generation, status.epoch), status.reason)
+        reason = (
+            desk.reason if state is desk.state else f"account {self._ctx.account}: {own.reason}"
+        )
+        news = (f"{desk.generation}/{own.generation}", desk.epoch + own.epoch)
+        self._follow(state, news, reason)
 
     def _follow(self, state: TradingState, news: News, reason: str) -> None:
         if not newer(news, self._seen):

@@ -347,7 +347,10 @@ class _Outcomes:
 def _submitted(send: _Send) -> OrderSubmitted:
     command = send.item.command
     return OrderSubmitted(
-        client_order_id=command.client_order_id, symbol=command.symbol, ts_event_ns=now_ns()
+        client_order_id=command.client_order_id,
+        symbol=command.symbol,
+        ts_event_ns=now_ns(),
+        account=command.account,
     )
 
 
@@ -368,6 +371,7 @@ def _replay(item: Approved, order: Order) -> list[Outgoing]:
         symbol=order.symbol,
         ts_event_ns=order.updated_ts_ns,
         venue_order_id=order.venue_order_id,
+        account=order.account,
     )
     return [(ack, item.envelope.correlation_id)]
 

@@ -283,6 +283,7 @@ class Reconciler:
             ts_event_ns=result.after.updated_ts_ns,
             code=REFUSED_CODE,
             reason="the venue still has the old terms",
+            account=order.account,
         )
         return [(rejected, None)]
 

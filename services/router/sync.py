@@ -33,13 +33,13 @@ from functools import partial
 from libs.common import topology
 from libs.common.domain.errors import DomainError
 from libs.common.domain.exposure import fill_units
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import AccountId, ClientOrderId, Symbol
 from libs.common.domain.orders import Order, OrderStatus, apply_fill
 from libs.common.messages import Envelope, FundingSettled, OrderFilled
 from libs.common.metrics import FillRefusal
 from libs.common.stores import OrderNotFound
 from libs.common.stores.exposure import FillRecord
-from libs.common.topology import idempotency_key
+from libs.common.topology import keys_of
 from libs.common.venue import Execution, VenueOrder
 from services.router.context import RouterContext, now_ns
 from services.router.tracking import Change, Tracker, count_change
@@ -193,14 +193,16 @@ class VenueSync:
         (`ExposureLedger.record_fills`); returns the fills published."""
         if not fills and not funding:
             return 0
+        account = self._ctx.account
+        claims = keys_of(account)  # each account's execIds are claimed under its own keys
         records = [
             FillRecord(
                 symbol=Symbol(fill.symbol),
                 exec_id=fill.exec_id,
                 side=fill.side,
                 units=fill_units(fill.qty, fill.price),
-                claim_key=idempotency_key(FILL_NAMESPACE, fill.exec_id),
-                event=Envelope.wrap(_filled(fill, order)).to_json(),
+                claim_key=claims.idempotency(FILL_NAMESPACE, fill.exec_id),
+                event=Envelope.wrap(_filled(fill, order, account)).to_json(),
             )
             for fill, order in fills
         ]
@@ -210,8 +212,8 @@ class VenueSync:
                 exec_id=entry.exec_id,
                 side=entry.side,
                 units=0,
-                claim_key=idempotency_key(FILL_NAMESPACE, entry.exec_id),
-                event=Envelope.wrap(_settled(entry)).to_json(),
+                claim_key=claims.idempotency(FILL_NAMESPACE, entry.exec_id),
+                event=Envelope.wrap(_settled(entry, account)).to_json(),
             )
             for entry in funding
         ]
@@ -239,8 +241,9 @@ def _fill(order: Order, *, fill: Execution, ts_ns: int) -> Order:
     return apply_fill(order, fill.exec_id, fill.qty, fill.price, ts_ns=ts_ns)
 
 
-def _settled(entry: Execution) -> FundingSettled:
+def _settled(entry: Execution, account: AccountId) -> FundingSettled:
     return FundingSettled(
+        account=account,
         symbol=Symbol(entry.symbol),
         exec_id=entry.exec_id,
         amount=entry.fee,
@@ -251,11 +254,12 @@ def _settled(entry: Execution) -> FundingSettled:
     )
 
 
-def _filled(fill: Execution, order: Order | None) -> OrderFilled:
+def _filled(fill: Execution, order: Order | None, account: AccountId) -> OrderFilled:
     client_order_id: ClientOrderId | None = (
         order.client_order_id if order is not None else fill.client_order_id
     )
     return OrderFilled(
+        account=account,
         client_order_id=client_order_id,
         venue_order_id=fill.venue_order_id,
         symbol=Symbol(fill.symbol),

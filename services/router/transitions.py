@@ -93,6 +93,7 @@ def order_events(
         "client_order_id": after.client_order_id,
         "symbol": after.symbol,
         "ts_event_ns": after.updated_ts_ns,
+        "account": after.account,
     }
     events: list[OrderEvent] = []
     if before.venue_order_id is None and after.venue_order_id is not None:

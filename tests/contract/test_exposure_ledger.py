@@ -24,7 +24,7 @@ from libs.common.domain.exposure import (
     fill_units,
     order_units,
 )
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, Symbol
 from libs.common.domain.orders import (
     Order,
     OrderEventKind,
@@ -35,7 +35,7 @@ from libs.common.domain.orders import (
     reserve_amend,
 )
 from libs.common.domain.positions import Fill, Funding
-from libs.common.domain.risk_checks import Check
+from libs.common.domain.risk_checks import Check, TradingState
 from libs.common.stores import (
     InMemoryOrderStore,
     InMemoryPositionStore,
@@ -75,6 +75,8 @@ class Desk:
     positions: PositionStore
     risk: RiskStateStore
     ledger: ExposureLedger
+    account_risk: RiskStateStore
+    """The trading state of the account the ledger serves (`default`) on its own."""
 
 
 @pytest.fixture
@@ -83,8 +85,8 @@ def desks(clients: Clients | None) -> tuple[Desk, Desk]:
     if clients is None:
         orders = InMemoryOrderStore()
         positions = InMemoryPositionStore(ledger=orders.ledger)
-        risk = InMemoryRiskStateStore()
-        desk = Desk(orders, positions, risk, InMemoryExposureLedger(orders, risk))
+        risk, own = InMemoryRiskStateStore(), InMemoryRiskStateStore()
+        desk = Desk(orders, positions, risk, InMemoryExposureLedger(orders, risk, own), own)
         return desk, desk
     return tuple(  # type: ignore[return-value]
         Desk(
@@ -92,6 +94,7 @@ def desks(clients: Clients | None) -> tuple[Desk, Desk]:
             RedisPositionStore(c),
             RedisRiskStateStore(c),
             RedisExposureLedger(c),
+            RedisRiskStateStore(c, account=DEFAULT_ACCOUNT),
         )
         for c in clients
     )
@@ -241,6 +244,28 @@ async def test_frozen_denies_in_the_admission_step(desks: tuple[Desk, Desk]) -> 
     await b.risk.freeze("manual", "op", 1)
     assert await place(a, order("o1")) == [AdmitOutcome.DENIED]
     assert await book(a) == SymbolBook()
+
+
+async def test_an_account_frozen_on_its_own_is_denied_while_the_desk_trades(
+    desks: tuple[Desk, Desk],
+) -> None:
+    a, b = desks
+    await b.account_risk.freeze("manual", "op", 1)
+    assert (await a.risk.trading_state()).state is TradingState.ACTIVE
+    assert await place(a, order("o1")) == [AdmitOutcome.DENIED]
+    await b.account_risk.unfreeze("over", "op", 2, 0, force=True)
+    assert await place(a, order("o2")) == [AdmitOutcome.ADMITTED]
+
+
+async def test_the_stricter_of_the_desk_and_the_account_state_applies(
+    desks: tuple[Desk, Desk],
+) -> None:
+    a, b = desks
+    await b.account_risk.set_reducing("soft loss", "op", 1)
+    assert await place(a, order("o1")) == [AdmitOutcome.DENIED]  # opens a position
+    await b.risk.freeze("manual", "op", 2)
+    await b.account_risk.unfreeze("over", "op", 3, 0, force=True)
+    assert await place(a, order("o2")) == [AdmitOutcome.DENIED]  # the desk is frozen
 
 
 async def test_a_stale_position_or_an_unknown_symbol_refuses_the_whole_step(

@@ -27,6 +27,15 @@ class TradingState(StrEnum):
     FROZEN = "FROZEN"
 
 
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.FROZEN: 2}
+
+
+def combined_state(desk: TradingState, account: TradingState) -> TradingState:
+    """What an account may do: the stricter of the desk's state and its own (a desk freeze
+    stops every account; an account's freeze stops only it)."""
+    return desk if _SEVERITY[desk] >= _SEVERITY[account] else account
+
+
 class FreezeClass(StrEnum):
     """How a state left ACTIVE ends (`libs.common.metrics.FREEZE_CLASSES` classifies each
     freeze reason).

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from libs.common.domain.exposure import DeskTerms, ExposureCheck, SymbolBook, SymbolTerms
 from libs.common.domain.ids import Symbol
+from libs.common.domain.risk_checks import combined_state
 from libs.common.stores.exposure import (
     Admission,
     AdmitOutcome,
@@ -23,9 +24,16 @@ class InMemoryExposureLedger:
     store (the trading state). No await inside `admit` once it has the trading state, so a
     batch is atomic as it is in Redis. What it publishes is kept in `published`."""
 
-    def __init__(self, orders: InMemoryOrderStore, risk: RiskStateStore) -> None:
+    def __init__(
+        self,
+        orders: InMemoryOrderStore,
+        risk: RiskStateStore,
+        account_risk: RiskStateStore | None = None,
+    ) -> None:
         self._orders = orders
         self._risk = risk
+        self._account_risk = account_risk
+        """The account's own trading state (None: never frozen on its own)."""
         self.state = orders.ledger
         self.decisions: dict[str, str] = {}
         self.claims: set[str] = set()
@@ -40,7 +48,10 @@ class InMemoryExposureLedger:
         to: Stream,
         decision_ttl_ms: int,
     ) -> list[Admission]:
-        status = await self._risk.trading_state()
+        trading = (await self._risk.trading_state()).state
+        if self._account_risk is not None:
+            own = await self._account_risk.trading_state()
+            trading = combined_state(trading, own.state)
         state = self.state
         by_symbol = {t.symbol: t for t in terms}
         for t in terms:
@@ -50,7 +61,7 @@ class InMemoryExposureLedger:
             raise StaleView(f"symbols {missing} have exposure but no terms")
         books = {s: state.book(s) for s in by_symbol}
         rates = {s: state.rate(s, desk.now_ms) for s in by_symbol}
-        check = ExposureCheck(status.state, desk, by_symbol, books, rates)
+        check = ExposureCheck(trading, desk, by_symbol, books, rates)
         results: list[Admission] = []
         for request in requests:
             results.append(self._admit_one(check, request, to))

@@ -109,7 +109,8 @@ end
 # record, contribution, rate entry, decision key and approval, all in this one step.
 # KEYS[1] freeze hash, KEYS[2] the exposure symbols set, KEYS[3] the approval stream; then per
 # symbol of the spec 4 keys (exposure, position, rate window, unfolded); then per request 2
-# (record, decision key or the record again). ARGV[1] the spec as JSON (see `_spec`).
+# (record, decision key or the record again); last, the account's own freeze hash (the state
+# checked is the stricter of the two). ARGV[1] the spec as JSON (see `_spec`).
 # Returns {'stale', what, symbol} (nothing written), or one reply per request:
 # {'ok'} | {'deny', check, value, limit} | {'conflict'} | {'dup'} | {'missing'}.
 _ADMIT = LuaScript(
@@ -119,6 +120,8 @@ _ADMIT = LuaScript(
 local spec = cjson.decode(ARGV[1])
 local now = spec.now
 local state = redis.call('HGET', KEYS[1], 'state') or 'ACTIVE'
+local own = redis.call('HGET', KEYS[#KEYS], 'state') or 'ACTIVE'
+if own == 'FROZEN' or (own == 'REDUCING' and state == 'ACTIVE') then state = own end
 local books, known, total, oldest = {}, {}, 0, false
 local function num(v) return tonumber(v or '0') or 0 end
 local function worst(b, buy, sell)
@@ -265,7 +268,7 @@ class RedisExposureLedger:
                 k.order_times(t.symbol),
                 k.unfolded(t.symbol),
             ]
-        for r in requests:
+        for r in requests:  # the account's freeze hash goes last, after these
             if r.read.account != self.account:
                 raise ValueError(
                     f"order {r.read.client_order_id} is of account {r.read.account}: expected "
@@ -273,6 +276,7 @@ class RedisExposureLedger:
                 )
             record = k.order(r.read.client_order_id)
             keys += [record, r.decision_key or record]
+        keys.append(k.freeze)
         spec = _spec(desk, terms, requests, index, to, decision_ttl_ms)
         reply = await _ADMIT(self._redis, keys, [spec])
         if reply and text(reply[0]) == "stale":

@@ -102,6 +102,8 @@ class StateChangeRecord:
     actor: str
     epoch: int
     ts_ns: int
+    account: str = ""
+    """The account whose state changed; "" for the desk's."""
 
 
 class RiskStateStore(Protocol):

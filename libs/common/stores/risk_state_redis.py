@@ -3,8 +3,9 @@
 Keys (from `topology`): `RISK_LIMITS_KEY` and `symbol_limits_key(symbol)` hashes of limit
 field -> value (a limit that is None is absent); `RISK_SCALING_KEY` the scaling rule (JSON,
 absent for none), written with the desk limits in one MULTI; `FREEZE_KEY` hash {state,
-reason, actor, epoch, generation, since_ns, code, class}; `RISK_FREEZE_HISTORY` stream of
-state changes.
+reason, actor, epoch, generation, since_ns, code, class}: the desk's, and an account's
+(`AccountKeys.freeze`, the same fields) in a store made for that account;
+`RISK_FREEZE_HISTORY` stream of state changes (each with its `account`, "" for the desk).
 
 A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: under
 Sentinel (`redis+sentinel://`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
@@ -24,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import AccountId, Symbol
 from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
 from libs.common.messages import Envelope, TradingStateChanged
@@ -45,6 +46,7 @@ from libs.common.topology import (
     RISK_FREEZE_HISTORY,
     RISK_LIMITS_KEY,
     RISK_SCALING_KEY,
+    keys_of,
     symbol_limits_key,
 )
 
@@ -54,7 +56,8 @@ from libs.common.topology import (
 # none), a generation for a new key, control maxlen ('' when its groups trim it), then the
 # TradingStateChanged entry in three parts (before the epoch, between the epoch and the
 # generation, after), then the
-# reason's code, its class ('' for ACTIVE) and the epoch expected ('' for any).
+# reason's code, its class ('' for ACTIVE), the epoch expected ('' for any) and the account
+# ('' for the desk).
 # Returns {epoch, what, generation}: 'changed' (broadcast, hash and history written), 'moved'
 # (the epoch is not the one expected), 'same' (already in the target state: nothing written,
 # so of N racing callers exactly one sees 'changed'; but a 'hard' move onto a state held for
@@ -104,7 +107,7 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'actor', ARGV[3
   'since_ns', ARGV[4], 'epoch', epoch, 'generation', generation, 'code', ARGV[12],
   'class', class)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'state', ARGV[1], 'previous', state,
-  'reason', ARGV[2], 'actor', ARGV[3], 'epoch', epoch, 'ts_ns', ARGV[4])
+  'reason', ARGV[2], 'actor', ARGV[3], 'epoch', epoch, 'ts_ns', ARGV[4], 'account', ARGV[15])
 return {epoch, 'changed', generation}
 """
 )
@@ -112,15 +115,19 @@ _EPOCH_SENTINEL = 918_273_645_546_372_819
 _GENERATION_SENTINEL = "generation-sentinel-5b3f0c9e"
 
 
-def announcement(target: TradingState, reason: str, actor: str) -> tuple[str, str, str]:
-    """The `TradingStateChanged` entry of a change to `target`, cut around its epoch and its
-    generation (which only the script knows): (before, between, after)."""
+def announcement(
+    target: TradingState, reason: str, actor: str, account: AccountId | None = None
+) -> tuple[str, str, str]:
+    """The `TradingStateChanged` entry of a change to `target` (of `account`; None: the
+    desk), cut around its epoch and its generation (which only the script knows): (before,
+    between, after)."""
     message = TradingStateChanged(
         state=target,
         reason=reason,
         actor=actor,
         epoch=_EPOCH_SENTINEL,
         generation=_GENERATION_SENTINEL,
+        account=account,
     )
     text = Envelope.wrap(message).to_json().decode()
     before, rest = text.split(str(_EPOCH_SENTINEL))
@@ -135,10 +142,13 @@ REPLICATION_WAIT_MS = 1000
 
 
 class RedisRiskStateStore(StateMachine):
-    """RiskStateStore over Redis; safe to share between any number of instances."""
+    """RiskStateStore over Redis; safe to share between any number of instances. Its trading
+    state is the desk's, or `account`'s own when given (the limits are the desk's)."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, account: AccountId | None = None) -> None:
         self._redis = redis
+        self.account = account
+        self._freeze_key = FREEZE_KEY if account is None else keys_of(account).freeze
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -184,7 +194,7 @@ class RedisRiskStateStore(StateMachine):
         await replace_hash(self._redis, symbol_limits_key(symbol), stored)
 
     async def trading_state(self) -> TradingStatus:
-        return decode_status(await self._redis.hgetall(FREEZE_KEY))
+        return decode_status(await self._redis.hgetall(self._freeze_key))
 
     async def transition(
         self,
@@ -209,12 +219,13 @@ class RedisRiskStateStore(StateMachine):
             cutoff,
             secrets.token_hex(8),
             maxlen_arg(CONTROL.maxlen),
-            *announcement(target, reason, actor),
+            *announcement(target, reason, actor, self.account),
             code,
             "" if freeze_class is None else freeze_class.value,
             "" if expect_epoch is None else str(expect_epoch),
+            self.account or "",
         ]
-        keys = [FREEZE_KEY, history.name, CONTROL.name]
+        keys = [self._freeze_key, history.name, CONTROL.name]
         epoch, what, _ = await _TRANSITION(self._redis, keys, args)
         done = Transition(text(what))
         if done is Transition.CHANGED:
@@ -302,4 +313,5 @@ def _record(entry_id: bytes | str, raw: Mapping[Any, Any]) -> StateChangeRecord:
         actor=fields["actor"],
         epoch=int(fields["epoch"]),
         ts_ns=int(fields["ts_ns"]),
+        account=fields.get("account", ""),
     )

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import FundingSettled, OrderFilled
-from libs.common.topology import idempotency_key, keys_of
+from libs.common.topology import keys_of
 from services.router.sync import FILL_NAMESPACE
 from tests.integration.router.conftest import Desk, Router, StartRouter, bid, wait_until
 from tests.simulator import SimProcess
@@ -46,7 +46,10 @@ async def test_a_funding_settlement_is_published_once_with_its_sign_and_counted_
     assert settled.amount == (Decimal("0.002") * settled.mark_price * Decimal("0.0001")).quantize(
         settled.amount
     )
-    assert await redis.exists(idempotency_key(FILL_NAMESPACE, settled.exec_id)) == 1
+    assert (
+        await redis.exists(keys_of(DEFAULT_ACCOUNT).idempotency(FILL_NAMESPACE, settled.exec_id))
+        == 1
+    )
     assert (
         await redis.zscore(keys_of(DEFAULT_ACCOUNT).unfolded(settled.symbol), settled.exec_id)
         is not None

@@ -7,10 +7,11 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import OrderFilled
 from libs.common.stores import RedisLeaseStore
-from libs.common.topology import idempotency_key
+from libs.common.topology import keys_of
 from services.router.private_stream import PRIVATE_STREAM_LEASE
 from services.router.sync import FILL_NAMESPACE
 from tests.integration.router.conftest import (
@@ -99,7 +100,7 @@ async def test_a_replay_whose_claim_expired_is_not_published_again_its_order_hol
 ) -> None:
     exec_ids = await fill_then_stop(start_router, desk, venue_sim, "expired-a", "exp-1")
     # the execId claims expired (as after fill_dedupe_ttl_s), the record is still there
-    await redis.delete(*(idempotency_key(FILL_NAMESPACE, e) for e in exec_ids))
+    await redis.delete(*(keys_of(DEFAULT_ACCOUNT).idempotency(FILL_NAMESPACE, e) for e in exec_ids))
 
     second = await start_router("expired-b")
     await wait_until(lambda: _replayed(second), what="the fill replayed to the new holder")
