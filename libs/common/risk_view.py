@@ -10,10 +10,12 @@ O(symbols), whatever the size of the book.
 
 Rules of the view:
 
-- The limits in the view are those in force: configured (desk, then a symbol's overrides)
-  and scaled by the rule at `now_ns` (`domain.limit_scaling.Scale`): a schedule window
-  applies from its exact instant; a volatility factor from the tick that wrote it
-  (`services.risk.scaling`). `configured_desk_limits` are the desk's as set.
+- The limits in the view are those in force: configured (desk, then a symbol's overrides;
+  for an account with overrides of its own, the stricter of those and the account's chain:
+  `libs.common.stores.account_limits`) and scaled by the rule at `now_ns`
+  (`domain.limit_scaling.Scale`): a schedule window applies from its exact instant; a
+  volatility factor from the tick that wrote it (`services.risk.scaling`).
+  `configured_desk_limits` are the desk's as set.
 
 - Only fresh marks (confirmed by a connected stream within `mark_max_age_s`) value a
   position for a check: `terms(symbol)` is None for a symbol with a position and no fresh
@@ -213,13 +215,14 @@ class RiskReader:
             pipe.hgetall(FREEZE_KEY)
             pipe.hgetall(self._keys.freeze)
             pipe.hgetall(RISK_LIMITS_KEY)
+            pipe.hgetall(self._keys.limits)
             pipe.get(self._keys.pnl_baseline(utc_day(now_ns)))
             pipe.get(RISK_SCALING_KEY)
             pipe.hgetall(RISK_VOLATILITY_KEY)
             for key in (self._keys.exposure_symbols, self._keys.position_symbols, MARK_SYMBOLS_KEY):
                 pipe.smembers(key)
             _queue_symbols(pipe, self._keys, wanted)
-            status, own, desk, baseline, rule, volatility, *replies = await pipe.execute()
+            status, own, desk, mine, baseline, rule, volatility, *replies = await pipe.execute()
         named = {Symbol(text(m)) for members in replies[:3] for m in members}
         parts = _parts(self.account, wanted, replies[3:])
         new = sorted(named - set(wanted))
@@ -240,7 +243,10 @@ class RiskReader:
         estimates = decode_volatility(volatility) if scaling and scaling.volatility else {}
         scale = Scale.at(scaling, now_ns, {s: e.factor for s, e in estimates.items()})
         statuses = decode_status(status), decode_status(own)
-        return self._view(now_ns, statuses, desk, baseline, scale, estimates, parts, totals, rates)
+        limits = (desk, mine)
+        return self._view(
+            now_ns, statuses, limits, baseline, scale, estimates, parts, totals, rates
+        )
 
     def _rule(self, raw: bytes | None) -> ScalingRule | None:
         """The stored rule, decoded once per change (it is read with every view)."""
@@ -252,7 +258,7 @@ class RiskReader:
         self,
         now_ns: int,
         statuses: tuple[TradingStatus, TradingStatus],
-        desk: Mapping[Any, Any],
+        limits: tuple[Mapping[Any, Any], Mapping[Any, Any]],
         baseline: bytes | str | None,
         scale: Scale,
         estimates: Mapping[Symbol, SymbolVolatility],
@@ -263,6 +269,7 @@ class RiskReader:
         positions = {s: p.position for s, p in parts.items()}
         marks = {s: p.mark for s, p in parts.items() if p.mark is not None}
         net = sum((_net_pnl(p, marks.get(s)) for s, p in positions.items()), _ZERO)
+        desk, mine = limits
         configured = decode_limits(desk)
         return RiskView(
             account=self.account,
@@ -272,9 +279,10 @@ class RiskReader:
             configured_desk_limits=configured,
             scale=scale,
             volatility=estimates,
-            desk_limits=scale.apply(configured, None),
+            desk_limits=scale.apply(decode_limits(desk, None, mine), None),
             symbol_limits={
-                s: scale.apply(decode_limits(desk, p.overrides), s) for s, p in parts.items()
+                s: scale.apply(decode_limits(desk, p.overrides, mine, p.own), s)
+                for s, p in parts.items()
             },
             positions=positions,
             versions={s: p.version for s, p in parts.items()},
@@ -294,17 +302,21 @@ class _Part:
     """One symbol's share of a view, decoded."""
 
     overrides: Mapping[Any, Any]
+    """The symbol's desk-wide overrides."""
+    own: Mapping[Any, Any]
+    """The account's overrides for the symbol."""
     position: Position
     version: int
     mark: Mark | None
 
 
-_PER_SYMBOL = 3
+_PER_SYMBOL = 4
 
 
 def _queue_symbols(pipe: Any, keys: AccountKeys, symbols: Iterable[Symbol]) -> None:
     for symbol in symbols:
         pipe.hgetall(symbol_limits_key(symbol))
+        pipe.hgetall(keys.symbol_limits(symbol))
         pipe.hgetall(keys.position(symbol))
         pipe.hgetall(mark_key(symbol))
 
@@ -313,9 +325,9 @@ def _parts(account: AccountId, symbols: list[Symbol], replies: list[Any]) -> dic
     """Decode `_queue_symbols`' replies, `_PER_SYMBOL` per symbol, in `symbols`' order."""
     parts: dict[Symbol, _Part] = {}
     for k, symbol in enumerate(symbols):
-        overrides, position, mark = replies[_PER_SYMBOL * k : _PER_SYMBOL * (k + 1)]
+        overrides, own, position, mark = replies[_PER_SYMBOL * k : _PER_SYMBOL * (k + 1)]
         parts[symbol] = _Part(
-            overrides, *read_versioned(symbol, position, account), decode_mark(symbol, mark)
+            overrides, own, *read_versioned(symbol, position, account), decode_mark(symbol, mark)
         )
     return parts
 

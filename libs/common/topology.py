@@ -237,6 +237,21 @@ class AccountKeys:
         return f"{self.prefix}:risk:order-times:{symbol}"
 
     @property
+    def limits(self) -> str:
+        """Hash of the account's overrides of the desk's limits
+        (`libs.common.stores.account_limits`)."""
+        return f"{self.prefix}:risk:limits"
+
+    def symbol_limits(self, symbol: Symbol) -> str:
+        """Hash of the account's overrides for `symbol`."""
+        return f"{self.prefix}:risk:limits:{symbol}"
+
+    @property
+    def limit_symbols(self) -> str:
+        """Set of the symbols that have a `symbol_limits` hash."""
+        return f"{self.prefix}:risk:limit-symbols"
+
+    @property
     def freeze(self) -> str:
         """Hash of the account's own trading state, as `FREEZE_KEY` is the desk's: an account
         trades only while both are ACTIVE (`stores.risk_state.effective_status`)."""

@@ -39,6 +39,7 @@ from services.gateway import (
     auth,
     errors,
     keys,
+    routes_accounts,
     routes_asyncapi,
     routes_console,
     routes_orders,
@@ -86,7 +87,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     admission.install(app)
     auth.install(app)
-    for module in (routes_orders, routes_positions, routes_risk, routes_console):
+    for module in (routes_orders, routes_positions, routes_risk, routes_accounts, routes_console):
         app.include_router(module.router, responses=auth.RESPONSES)
     app.include_router(routes_asyncapi.router)  # public, like /docs
     console_pages.install(app)

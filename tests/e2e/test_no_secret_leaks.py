@@ -361,7 +361,7 @@ async def test_no_secret_reaches_logs_metrics_redis_streams_or_api_answers(
     assert keys_read > 20
     assert any('"type":"OrderFilled"' in p for p in pushes)
     assert f"leak-ops [{operator.key_id}]" in corpus.texts("Redis stream audit")
-    assert "mmx:order:leak-2" in corpus.texts("Redis")
+    assert "mmx:{default}:order:leak-2" in corpus.texts("Redis")
     gateway_log = corpus.texts("log gateway-1.log")
     assert "refused GET /v1/orders" in gateway_log
     assert '"WebSocket /v1/stream?apiKey=<redacted>" [accepted]' in gateway_log

@@ -123,6 +123,30 @@ class RiskLimits(BaseModel):
         return value
 
 
+LOOSER_WHEN_LOWER = frozenset({"edge_freeze_threshold_bps"})
+"""Limits a lower value loosens (a lower edge threshold freezes later); every other limit
+is looser when higher."""
+
+
+def tighter(a: RiskLimits, b: RiskLimits) -> RiskLimits:
+    """Each limit at the stricter of `a`'s and `b`'s: an account's limits within the desk's.
+    A soft daily loss limit that is no longer below the daily loss limit so chosen is
+    dropped (the hard one is the stricter then)."""
+    fields: dict[str, object] = {}
+    for name in RiskLimits.model_fields:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            fields[name] = y if x is None else x
+        elif name in LOOSER_WHEN_LOWER:
+            fields[name] = max(x, y)
+        else:
+            fields[name] = min(x, y)
+    soft, hard = fields["daily_loss_soft_limit"], fields["daily_loss_limit"]
+    if isinstance(soft, Decimal) and isinstance(hard, Decimal) and soft >= hard:
+        fields["daily_loss_soft_limit"] = None
+    return RiskLimits.model_validate(fields)
+
+
 class OrderIntent(BaseModel):
     """An order as risk sees it: price None for a Market order."""
 

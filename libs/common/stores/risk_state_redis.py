@@ -27,7 +27,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from libs.common.domain.ids import AccountId, Symbol
 from libs.common.domain.limit_scaling import ScalingRule
-from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState
+from libs.common.domain.risk_checks import FreezeClass, RiskLimits, TradingState, tighter
 from libs.common.messages import Envelope, TradingStateChanged
 from libs.common.stores._support import LuaScript, ScriptArg, maxlen_arg, replace_hash, text
 from libs.common.stores.risk_state import (
@@ -280,18 +280,37 @@ def _freeze_class(value: str) -> FreezeClass:
         return FreezeClass.HARD
 
 
-def decode_limits(desk: Mapping[Any, Any], symbol: Mapping[Any, Any] | None = None) -> RiskLimits:
-    """Limits from the desk hash and, when given, a symbol's overrides hash.
+def decode_limits(
+    desk: Mapping[Any, Any],
+    symbol: Mapping[Any, Any] | None = None,
+    account: Mapping[Any, Any] | None = None,
+    account_symbol: Mapping[Any, Any] | None = None,
+) -> RiskLimits:
+    """Limits from the desk hash and, when given, a symbol's overrides hash; with an
+    account's overrides (its own, its symbol's), the stricter of those and the account's
+    chain (`libs.common.stores.account_limits`).
 
     Risk decodes them for every symbol with every view it reads, and they seldom change: a
     content seen before is answered from a cache (RiskLimits is frozen), so an invalid stored
     value is logged once per content, not once per read."""
-    return _decoded(_items(desk), _items(symbol or {}))
+    own, own_symbol = _items(account or {}), _items(account_symbol or {})
+    if not own and not own_symbol:
+        return _decoded(_items(desk), _items(symbol or {}))
+    return _decoded_for_account(_items(desk), _items(symbol or {}), own, own_symbol)
+
+
+Items = tuple[tuple[str, str], ...]
 
 
 @functools.lru_cache(maxsize=1024)
-def _decoded(desk: tuple[tuple[str, str], ...], symbol: tuple[tuple[str, str], ...]) -> RiskLimits:
+def _decoded(desk: Items, symbol: Items) -> RiskLimits:
     return stored_limits(dict(desk), dict(symbol))
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoded_for_account(desk: Items, symbol: Items, own: Items, own_symbol: Items) -> RiskLimits:
+    chain = stored_limits(dict(desk), dict(symbol), dict(own), dict(own_symbol))
+    return tighter(_decoded(desk, symbol), chain)
 
 
 def _items(record: Mapping[Any, Any]) -> tuple[tuple[str, str], ...]:
