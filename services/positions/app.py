@@ -2,33 +2,44 @@
 
 orders.events (group positions) ──▶ FillsHandler ──▶ positions.updates
 lease "marks"                   ──▶ MarksFeed (public tickers ──▶ MarkStore, re-marking)
-lease "positions-reconcile"     ──▶ ReconcileJob (venue positions vs ours: drift gauges)
+lease "positions-reconcile"     ──▶ ReconcileJob of `default` (its venue positions vs ours)
+lease "positions-reconcile:{a}" ──▶ ReconcileJob of each other account `a`, signed with a's
+                                    own credentials (services.positions.venues)
 every refresh_interval_s        ──▶ PositionGauges (position_qty, position_pnl)
+
+Each account's credentials are read at start: a configured account without a pair stops it.
+The drift gauges sum over the accounts (services.positions.reconcile).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from libs.common import topology
-from libs.common.accounts import PerAccount
+from libs.common.accounts import PerAccount, scoped_name
 from libs.common.batching import Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
+from libs.common.domain.ids import AccountId
 from libs.common.messages import Envelope
 from libs.common.service import ReadinessCheck, ServiceRuntime, service_app, stalled
 from libs.common.stores import RedisLeaseStore, RedisPositionStore
 from libs.common.stores.marks import RedisMarkStore
+from libs.common.venue import VenueConfig
 from services.positions.fills import FillsHandler
 from services.positions.gauges import PositionGauges
 from services.positions.leader import LeasedTask
 from services.positions.marks import MarksFeed
-from services.positions.reconcile import PositionReconciler, ReconcileJob
+from services.positions.reconcile import DriftGauges, PositionReconciler, ReconcileJob
 from services.positions.settings import PositionsSettings
+from services.positions.venues import account_venues
 
 MARKS_LEASE = "marks"
 RECONCILE_LEASE = "positions-reconcile"
+"""The default account's reconciliation lease; another account's is
+`scoped_name(RECONCILE_LEASE, account)` (`positions-reconcile:alpha`)."""
 STATE_KEY = "positions"
 
 
@@ -36,12 +47,14 @@ def create_app(settings: PositionsSettings) -> FastAPI:
     """Build the positions app; nothing connects until its lifespan starts."""
 
     async def build(runtime: ServiceRuntime) -> None:
-        _wire(runtime, settings)
+        _wire(runtime, settings, await account_venues(settings))
 
     return service_app("positions", settings, build=build)
 
 
-def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
+def _wire(
+    runtime: ServiceRuntime, settings: PositionsSettings, venues: Mapping[AccountId, VenueConfig]
+) -> None:
     redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
     marks, leases = RedisMarkStore(redis), RedisLeaseStore(redis)
     positions = PerAccount(settings.accounts, lambda a: RedisPositionStore(redis, account=a))
@@ -58,26 +71,28 @@ def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
         batched(FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)),
     )
     feed = MarksFeed(settings=settings, marks=marks, positions=positions, bus=bus)
-    # the venue credentials of `settings.venue` are the first account's: it alone is
-    # reconciled until each account has its own (docs/accounts.md)
-    reconciler = PositionReconciler(
-        positions=positions[settings.accounts[0]], metrics=metrics, redis=redis
-    )
-    job = ReconcileJob(reconciler, settings.venue, settings.reconcile_interval_s)
     owner = f"{settings.instance}-{id(runtime):x}"
-    leased = [
-        LeasedTask(
-            MARKS_LEASE, leases=leases, owner=owner, ttl_ms=settings.lease_ttl_ms, work=feed.run
-        ),
-        LeasedTask(
-            RECONCILE_LEASE,
+    marks_lease = LeasedTask(
+        MARKS_LEASE, leases=leases, owner=owner, ttl_ms=settings.lease_ttl_ms, work=feed.run
+    )
+    drift_gauges = DriftGauges(metrics)
+    reconcilers: dict[AccountId, PositionReconciler] = {}
+    reconcile_leases: dict[AccountId, LeasedTask] = {}
+    for account, venue in venues.items():
+        reconciler = PositionReconciler(
+            positions=positions[account], gauges=drift_gauges, redis=redis, account=account
+        )
+        job = ReconcileJob(reconciler, venue, settings.reconcile_interval_s)
+        reconcilers[account] = reconciler
+        reconcile_leases[account] = LeasedTask(
+            scoped_name(RECONCILE_LEASE, account),
             leases=leases,
             owner=owner,
             ttl_ms=settings.lease_ttl_ms,
             work=job.run,
             on_lost=reconciler.clear,
-        ),
-    ]
+        )
+    leased = [marks_lease, *reconcile_leases.values()]
     gauges = Periodic(
         "position-gauges",
         settings.refresh_interval_s,
@@ -90,7 +105,9 @@ def _wire(runtime: ServiceRuntime, settings: PositionsSettings) -> None:
     runtime.add_runner(gauges)
     limit = settings.stall_after_s
     runtime.add_check("gauges", stalled(lambda: gauges.last_progress, limit))
-    runtime.state[STATE_KEY] = PositionsParts(consumer, feed, reconciler, *leased)
+    runtime.state[STATE_KEY] = PositionsParts(
+        consumer, feed, marks_lease, reconcilers, reconcile_leases
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +116,20 @@ class PositionsParts:
 
     consumer: StreamConsumer[Envelope]
     feed: MarksFeed
-    reconciler: PositionReconciler
     marks_lease: LeasedTask
-    reconcile_lease: LeasedTask
+    reconcilers: Mapping[AccountId, PositionReconciler]
+    """Each account's, in `MMX_ACCOUNTS` order."""
+    reconcile_leases: Mapping[AccountId, LeasedTask]
+
+    @property
+    def reconciler(self) -> PositionReconciler:
+        """The first account's reconciler."""
+        return next(iter(self.reconcilers.values()))
+
+    @property
+    def reconcile_lease(self) -> LeasedTask:
+        """The first account's reconciliation lease."""
+        return next(iter(self.reconcile_leases.values()))
 
 
 def _progress(task: LeasedTask, limit_s: float) -> ReadinessCheck:

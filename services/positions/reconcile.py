@@ -1,12 +1,18 @@
-"""Compare our positions with the venue's, by the one instance holding the lease
-"positions-reconcile". Drift is reported, never repaired: the venue is the truth, but a
-difference means a fill we missed or booked wrong, which an operator must look at (the
-router's reconciliation replays missed executions; they then fold in here).
+"""Compare each account's positions with that account's at the venue, signed with its own
+credentials, by the one instance holding that account's lease: `positions-reconcile` for
+`default`, `positions-reconcile:{account}` for another. Drift is reported, never repaired:
+the venue is the truth, but a difference means a fill we missed or booked wrong, which an
+operator must look at (the router's reconciliation replays missed executions; they then fold
+in here).
 
-`reconciliation_drift{kind="position_qty", symbol}` is |venue qty - our qty| per symbol,
-set by the holder after each pass (and cleared when it loses the lease). Each pass also
-replaces `POSITION_DRIFT_KEY`, for the console: per symbol our qty, the venue's, the drift and
-when it was checked (kept when the lease is lost: the next holder's first pass replaces it).
+`reconciliation_drift{kind="position_qty", symbol}` has no account label: it is the SUM, per
+symbol, over the accounts this instance holds the lease of, of |venue qty - our qty|
+(`DriftGauges`), set after each pass; an account's share is dropped when its lease is lost.
+So the gauge reads 0 only when every account agrees with the venue. Each pass also replaces
+the account's drift hash, for the console: `POSITION_DRIFT_KEY` for `default`,
+`POSITION_DRIFT_KEY:{account}` for another (`drift_key`), per symbol our qty, the venue's,
+the drift and when it was checked (kept when the lease is lost: the next holder's first pass
+replaces it).
 """
 
 from __future__ import annotations
@@ -18,12 +24,12 @@ import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from prometheus_client import Gauge
 from redis.asyncio import Redis
 
+from libs.common.accounts import scoped_name
 from libs.common.display import plain
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
 from libs.common.metrics import DriftKind, EngineMetrics
 from libs.common.stores import PositionStore
 from libs.common.stores._support import replace_hash
@@ -76,62 +82,111 @@ def drift_record(engine_qty: Decimal, venue_qty: Decimal, checked_ms: int) -> st
     )
 
 
+def drift_key(account: AccountId) -> str:
+    """The account's drift hash: `POSITION_DRIFT_KEY` for `default` (the console reads it),
+    `POSITION_DRIFT_KEY:{account}` for another."""
+    return scoped_name(POSITION_DRIFT_KEY, account)
+
+
 async def write_drift(
-    redis: Redis, sides: Mapping[Symbol, tuple[Decimal, Decimal]], *, checked_ms: int
+    redis: Redis,
+    sides: Mapping[Symbol, tuple[Decimal, Decimal]],
+    *,
+    checked_ms: int,
+    key: str = POSITION_DRIFT_KEY,
 ) -> None:
-    """Replace `POSITION_DRIFT_KEY` with one pass's (local qty, venue qty) per symbol, in one
-    transaction: a symbol no side knows any more leaves it."""
+    """Replace `key` (`POSITION_DRIFT_KEY`, another account's `drift_key`) with one pass's
+    (local qty, venue qty) per symbol, in one transaction: a symbol no side knows any more
+    leaves it."""
     fields: dict[str, str | int] = {
         s: drift_record(q, v, checked_ms) for s, (q, v) in sides.items()
     }
-    await replace_hash(redis, POSITION_DRIFT_KEY, fields)
+    await replace_hash(redis, key, fields)
+
+
+class DriftGauges:
+    """`reconciliation_drift{kind="position_qty", symbol}`: per symbol, the sum over the
+    accounts reported (those whose lease this instance holds) of their drift."""
+
+    def __init__(self, metrics: EngineMetrics) -> None:
+        self._metrics = metrics
+        self._by_account: dict[AccountId, dict[Symbol, Decimal]] = {}
+        self._shown: set[Symbol] = set()
+
+    def report(self, account: AccountId, drift: Mapping[Symbol, Decimal]) -> None:
+        """`account`'s drift of its latest pass replaces its previous one in the sums."""
+        self._by_account[account] = dict(drift)
+        self._refresh()
+
+    def clear(self, account: AccountId) -> None:
+        """Drop `account`'s share (its lease was lost); a symbol no account reports leaves."""
+        self._by_account.pop(account, None)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        totals: dict[Symbol, Decimal] = {}
+        for drift in self._by_account.values():
+            for symbol, amount in drift.items():
+                totals[symbol] = totals.get(symbol, _ZERO) + amount
+        gauge = self._metrics.reconciliation_drift
+        for symbol in self._shown - totals.keys():
+            gauge.remove(DriftKind.POSITION_QTY.value, symbol)
+        for symbol, amount in totals.items():
+            gauge.labels(kind=DriftKind.POSITION_QTY.value, symbol=symbol).set(float(amount))
+        self._shown = set(totals)
 
 
 class PositionReconciler:
-    """One pass: read both sides, set the drift gauges, write the drift for the console (with
-    `redis`), log what differs."""
+    """One account's pass: read both sides, report the drift to the gauges, write it for the
+    console (with `redis`), log what differs."""
 
     def __init__(
         self,
         *,
         positions: PositionStore,
-        metrics: EngineMetrics,
+        gauges: DriftGauges,
         redis: Redis | None = None,
+        account: AccountId = DEFAULT_ACCOUNT,
         category: Category = Category.LINEAR,
     ) -> None:
+        self.account = account
         self._positions = positions
-        self._metrics = metrics
+        self._gauges = gauges
         self._redis = redis
         self._category = category
         self.last: dict[Symbol, Decimal] = {}
+        """The drift of the latest pass, per symbol (empty when the lease was lost)."""
 
     async def reconcile(self, venue: VenuePort) -> dict[Symbol, Decimal]:
+        """One pass against `venue`, which must sign as this reconciler's account."""
         remote, local = await asyncio.gather(venue.positions(self._category), self._positions.all())
         sides = position_sides({p.symbol: p.qty for p in local}, remote)
         drift = drift_of(sides)
         for symbol, amount in drift.items():
-            self._gauge(symbol).set(float(amount))
             if amount:
-                log.warning("position %s drifts from the venue by %s", symbol, amount)
+                log.warning(
+                    "position %s of account %s drifts from the venue by %s",
+                    symbol,
+                    self.account,
+                    amount,
+                )
         self.last = drift
+        self._gauges.report(self.account, drift)
         if self._redis is not None:
-            await write_drift(self._redis, sides, checked_ms=time.time_ns() // 1_000_000)
+            checked_ms = time.time_ns() // 1_000_000
+            key = drift_key(self.account)
+            await write_drift(self._redis, sides, checked_ms=checked_ms, key=key)
         return drift
 
     def clear(self) -> None:
-        """Drop the gauges: only the lease holder reports drift."""
-        for symbol in self.last:
-            self._metrics.reconciliation_drift.remove(DriftKind.POSITION_QTY.value, symbol)
+        """Drop this account's share of the gauges: only the lease holder reports drift."""
+        self._gauges.clear(self.account)
         self.last = {}
-
-    def _gauge(self, symbol: Symbol) -> Gauge:
-        return self._metrics.reconciliation_drift.labels(
-            kind=DriftKind.POSITION_QTY.value, symbol=symbol
-        )
 
 
 class ReconcileJob:
-    """The lease holder's work: open the venue, reconcile every interval until cancelled."""
+    """The lease holder's work: open the venue (signing as the reconciler's account),
+    reconcile every interval until released."""
 
     def __init__(
         self, reconciler: PositionReconciler, venue: VenueConfig, interval_s: float

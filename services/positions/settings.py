@@ -1,9 +1,10 @@
-"""Settings of the positions service, from `MMX_POSITIONS_*` (and `REDIS_URL`); the venue
-from `MMX_VENUE`, `MMX_VENUE_URL`, `MMX_API_KEY`, ... (`VenueConfig`)."""
+"""Settings of the positions service, from `MMX_POSITIONS_*` (and `REDIS_URL`, `MMX_ACCOUNTS`,
+`MMX_SECRETS_ENV`); the venue from `MMX_VENUE`, `MMX_VENUE_URL`, `MMX_API_KEY`, ...
+(`VenueConfig`), each account's credentials as libs.common.venue.credentials says."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.domain.ids import Symbol
@@ -14,7 +15,9 @@ from libs.common.venue import VenueConfig
 class PositionsSettings(ServiceSettings):
     """How the positions service folds fills, marks to market and reconciles."""
 
-    model_config = SettingsConfigDict(env_prefix="MMX_POSITIONS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MMX_POSITIONS_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     port: int = 9103
     symbols: SymbolList = (
@@ -24,13 +27,21 @@ class PositionsSettings(ServiceSettings):
     )
     """Symbols whose tickers are followed for marks; every traded symbol needs one."""
     venue: VenueConfig = Field(default_factory=VenueConfig)
+    """The venue; its key pair is the `default` account's unless `secrets_env` is set."""
+    secrets_env: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MMX_SECRETS_ENV", "MMX_POSITIONS_SECRETS_ENV"),
+    )
+    """Read each account's key pair from the secret `{env}/bybit/api` (another account's:
+    `api-{account}`) instead of `MMX_API_KEY` / `MMX_API_SECRET` (`_{ACCOUNT}`)."""
     batch_size: int = Field(50, ge=1, le=100)
     block_ms: int = Field(100, ge=1)
     claim_idle_ms: int = Field(30_000, ge=1_000)
     refresh_interval_s: float = Field(1.0, gt=0)
     """How often the position gauges are refreshed from Redis."""
     lease_ttl_ms: int = Field(5_000, ge=100)
-    """TTL of the "marks" and "positions-reconcile" leases; renewed every third of it."""
+    """TTL of the "marks" and "positions-reconcile" leases (and each other account's
+    "positions-reconcile:{account}"); renewed every third of it."""
     marks_flush_interval_s: float = Field(0.1, gt=0)
     """How often the newest tickers are written to the mark store."""
     marks_touch_interval_s: float = Field(1.0, gt=0)

@@ -13,7 +13,14 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
 from libs.common.messages import Envelope, FundingSettled, OrderFilled, PositionUpdated
 from libs.common.redis_server import free_port
 from libs.common.service import ServiceRuntime
@@ -74,8 +81,10 @@ def filled(
     fee: str = "0",
     symbol: Symbol = BTC,
     ts_ns: int | None = None,
+    account: AccountId = DEFAULT_ACCOUNT,
 ) -> OrderFilled:
     return OrderFilled(
+        account=account,
         client_order_id=ClientOrderId("c-" + exec_id),
         venue_order_id=VenueOrderId("v-" + exec_id),
         symbol=symbol,

@@ -1,0 +1,113 @@
+"""Positions per account: each account's venue signs with its own pair, read at start (a
+missing pair stops the start), and the drift gauges sum over the accounts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from libs.common.domain.ids import AccountId, Symbol
+from libs.common.metrics import EngineMetrics
+from libs.common.venue import VenueConfig
+from services.positions.reconcile import DriftGauges, drift_key
+from services.positions.settings import PositionsSettings
+from services.positions.venues import MissingCredentials, account_venue, account_venues
+
+D = Decimal
+DEFAULT, ALPHA = AccountId("default"), AccountId("alpha")
+BTC, ETH = Symbol("BTCUSDT"), Symbol("ETHUSDT")
+KEY_A, SECRET_A = "alpha-key-0123456789", "alpha-secret-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "MMX_API_KEY_ALPHA",
+        "MMX_API_SECRET_ALPHA",
+        "MMX_SECRETS_ENV",
+        "MMX_POSITIONS_SECRETS_ENV",
+        "BYBIT_API_KEY_ALPHA",
+        "BYBIT_API_SECRET_ALPHA",
+        "SECRETS_PRINCIPAL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def settings(**fields: object) -> PositionsSettings:
+    venue = VenueConfig(venue="sim", api_key="default-key-0123456789", api_secret="d" * 24)
+    return PositionsSettings(venue=venue, accounts=("default", "alpha"), **fields)  # type: ignore[arg-type]
+
+
+async def test_each_account_signs_with_its_own_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMX_API_KEY_ALPHA", KEY_A)
+    monkeypatch.setenv("MMX_API_SECRET_ALPHA", SECRET_A)
+
+    venues = await account_venues(settings())
+
+    assert list(venues) == [DEFAULT, ALPHA]
+    assert venues[DEFAULT].key == "default-key-0123456789"
+    assert (venues[ALPHA].key, venues[ALPHA].secret) == (KEY_A, SECRET_A)
+    assert venues[ALPHA].rest_base == venues[DEFAULT].rest_base
+
+
+async def test_a_missing_pair_names_the_account_and_the_variables_expected() -> None:
+    with pytest.raises(MissingCredentials) as raised:
+        await account_venues(settings())
+
+    message = str(raised.value)
+    assert "account 'alpha' (MMX_ACCOUNTS)" in message
+    assert "expected MMX_API_KEY_ALPHA and MMX_API_SECRET_ALPHA" in message
+
+
+async def test_the_default_account_without_a_pair_off_the_simulator_stops_too() -> None:
+    bare = PositionsSettings(venue=VenueConfig(venue="bybit-testnet"))
+
+    with pytest.raises(MissingCredentials, match="expected MMX_API_KEY and MMX_API_SECRET"):
+        await account_venue(bare, DEFAULT)
+
+
+async def test_a_secrets_env_reads_each_accounts_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRETS_MOCK_MODE", "1")
+    monkeypatch.setenv("BYBIT_API_KEY", "secret-default-key-0123")
+    monkeypatch.setenv("BYBIT_API_SECRET", "secret-default-secret-0123")
+    monkeypatch.setenv("MMX_SECRETS_ENV", "staging")
+
+    with pytest.raises(MissingCredentials, match="staging/bybit/api-alpha"):
+        await account_venues(settings())
+    monkeypatch.setenv("BYBIT_API_KEY_ALPHA", KEY_A)
+    monkeypatch.setenv("BYBIT_API_SECRET_ALPHA", SECRET_A)
+    venues = await account_venues(settings())
+
+    assert venues[DEFAULT].key == "secret-default-key-0123"  # the secret's, not MMX_API_KEY's
+    assert venues[ALPHA].key == KEY_A
+
+
+def test_the_default_account_keeps_its_drift_key_and_another_has_its_own() -> None:
+    assert drift_key(DEFAULT) == "mmx:positions:drift"
+    assert drift_key(ALPHA) == "mmx:positions:drift:alpha"
+
+
+def _gauge(registry: CollectorRegistry, symbol: Symbol) -> float | None:
+    labels = {"kind": "position_qty", "symbol": symbol}
+    return registry.get_sample_value("reconciliation_drift", labels)
+
+
+def test_drift_gauges_sum_over_the_accounts_and_drop_a_lost_accounts_share() -> None:
+    registry = CollectorRegistry()
+    gauges = DriftGauges(EngineMetrics(registry))
+
+    gauges.report(DEFAULT, {BTC: D("0.25")})
+    gauges.report(ALPHA, {BTC: D("0.5"), ETH: D(2)})
+    summed = (_gauge(registry, BTC), _gauge(registry, ETH))
+    gauges.report(ALPHA, {BTC: D(0), ETH: D(0)})  # alpha's next pass agrees with the venue
+    agreed = (_gauge(registry, BTC), _gauge(registry, ETH))
+    gauges.clear(DEFAULT)  # default's lease lost
+    lost = (_gauge(registry, BTC), _gauge(registry, ETH))
+    gauges.clear(ALPHA)
+
+    assert summed == (0.75, 2.0)
+    assert agreed == (0.25, 0.0)
+    assert lost == (0.0, 0.0)
+    assert (_gauge(registry, BTC), _gauge(registry, ETH)) == (None, None)
