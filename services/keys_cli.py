@@ -1,10 +1,13 @@
 """`mmx keys`: issue, list and revoke the gateway's API keys, straight in Redis.
 
     mmx keys create --role trader --name alice    print a new key ONCE; Redis keeps its hash
+    mmx keys create --role trader --name bob --accounts alpha,beta
+                                                  a key that reads and trades only those
+                                                  accounts (default: default; '*': all)
     mmx keys create --role viewer --name grafana --secret-record
                                                   print a key and its record for the secret
                                                   {env}/gateway/api-keys; nothing is stored
-    mmx keys list                                 id, name, role, created, revoked (no hashes)
+    mmx keys list                                 id, name, role, accounts, created, revoked
     mmx keys revoke ID [--reason TEXT]            refused at the next request, every gateway
     mmx keys revoke ID --tombstone                block an id Redis does not know (a key
                                                   listed in the secret) until the secret changes
@@ -38,6 +41,7 @@ from libs.common.api_keys import (
     RedisApiKeyStore,
     Role,
     issue_key,
+    parse_bound_accounts,
 )
 from libs.common.bus import Bus
 from libs.common.messages import Envelope
@@ -52,10 +56,18 @@ Command = Callable[[argparse.Namespace, RedisApiKeyStore, Bus[Envelope]], Awaita
 
 async def create(args: argparse.Namespace, store: RedisApiKeyStore, bus: Bus[Envelope]) -> int:
     issued = issue_key()
-    record = ApiKeyRecord.issue(issued, Role(args.role), args.name, now_ns=time.time_ns())
+    try:
+        accounts = parse_bound_accounts(args.accounts)
+    except ValueError as error:
+        _say(f"--accounts {args.accounts!r}: {error}")
+        return 2
+    record = ApiKeyRecord.issue(
+        issued, Role(args.role), args.name, now_ns=time.time_ns(), accounts=accounts
+    )
     if args.secret_record:
         entry = {"id": record.key_id, "hash": record.key_hash, "role": record.role.value,
-                 "name": record.name, "created_ns": record.created_ns}  # fmt: skip
+                 "name": record.name, "created_ns": record.created_ns,
+                 "accounts": list(record.accounts)}  # fmt: skip
         print(issued.key)
         print(json.dumps(entry))
         _say("line 2 is the record to append to the secret's list; nothing was stored in Redis")
@@ -66,7 +78,8 @@ async def create(args: argparse.Namespace, store: RedisApiKeyStore, bus: Bus[Env
     await _audit(bus, "api_key_created", args, record)
     print(issued.key)
     _say(
-        f"API key {record.actor}, role {record.role}. It is shown this once: only its hash is "
+        f"API key {record.actor}, role {record.role}, accounts {','.join(record.accounts)}. "
+        "It is shown this once: only its hash is "
         "stored. Hand it over privately; it goes in the X-API-Key header (or Bearer)."
     )
     return 0
@@ -74,10 +87,17 @@ async def create(args: argparse.Namespace, store: RedisApiKeyStore, bus: Bus[Env
 
 async def list_keys(args: argparse.Namespace, store: RedisApiKeyStore, bus: Bus[Envelope]) -> int:
     rows = [
-        [r.key_id, r.name, r.role, _time(r.created_ns), _time(r.revoked_ns) if r.revoked else "-"]
+        [
+            r.key_id,
+            r.name,
+            r.role,
+            ",".join(r.accounts),
+            _time(r.created_ns),
+            _time(r.revoked_ns) if r.revoked else "-",
+        ]
         for r in await store.all()
     ]
-    print(table(["ID", "NAME", "ROLE", "CREATED", "REVOKED"], rows))
+    print(table(["ID", "NAME", "ROLE", "ACCOUNTS", "CREATED", "REVOKED"], rows))
     return 0
 
 
@@ -98,7 +118,12 @@ async def revoke(args: argparse.Namespace, store: RedisApiKeyStore, bus: Bus[Env
 async def _audit(
     bus: Bus[Envelope], action: str, args: argparse.Namespace, r: ApiKeyRecord
 ) -> None:
-    details = {"keyId": r.key_id, "name": r.name, "role": r.role.value}
+    details = {
+        "keyId": r.key_id,
+        "name": r.name,
+        "role": r.role.value,
+        "accounts": ",".join(r.accounts),
+    }
     entry = OperatorAction(
         action=action, actor=_actor(), reason=getattr(args, "reason", "") or "", details=details
     )
@@ -113,6 +138,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     made = verbs.add_parser("create", help="issue a key; it is printed once")
     made.add_argument("--role", required=True, choices=[r.value for r in Role])
     made.add_argument("--name", required=True, help="who holds it, e.g. alice or strat-btc")
+    made.add_argument(
+        "--accounts",
+        default="default",
+        help="the accounts it reads and trades, comma-separated, or '*' for every account and "
+        "the desk-wide actions (default: default)",
+    )
     made.add_argument(
         "--secret-record",
         action="store_true",

@@ -13,7 +13,9 @@ compared in constant time. The key is shown once, when it is issued.
     record = await store.get(presented.key_id)
     record is not None and record.accepts(presented)
 
-Roles nest: an operator may do what a trader may, a trader what a viewer may. Records live
+Roles nest: an operator may do what a trader may, a trader what a viewer may. A key is bound
+to one or more accounts (`accounts`; `*`: every account, and the desk-wide actions): it reads
+and trades those only. A record written before accounts is bound to `default`. Records live
 in Redis (`api_key_key(id)`, ids in `API_KEYS_KEY`), or come from a secret listing
 `{id, hash, role, name}` entries (`records_from_secret`).
 """
@@ -27,11 +29,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, Protocol, Self
+from typing import Annotated, Any, Literal, Protocol, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
+from libs.common.domain.ids import DEFAULT_ACCOUNT, parse_account_id
 from libs.common.messages import OperatorAction as OperatorAction  # re-exported
 from libs.common.stores._support import LuaScript, text
 from libs.common.topology import API_KEYS_KEY, api_key_key
@@ -61,6 +64,24 @@ class Role(StrEnum):
 
 
 _RANK = {Role.VIEWER: 0, Role.TRADER: 1, Role.OPERATOR: 2}
+
+
+ALL_ACCOUNTS = "*"
+"""A key bound to every account (and allowed the desk-wide actions)."""
+
+
+def parse_bound_accounts(value: object) -> tuple[str, ...]:
+    """The accounts a key is bound to: a list or a comma-separated text of account ids, or
+    `*`; at least one."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("a key is bound to no account: expected account ids or *")
+    if ALL_ACCOUNTS in value:
+        if len(value) > 1:
+            raise ValueError("* binds a key to every account: expected it alone")
+        return (ALL_ACCOUNTS,)
+    return tuple(sorted({parse_account_id(str(a)) for a in value}))
 
 
 class InvalidApiKey(ValueError):
@@ -136,15 +157,27 @@ class ApiKeyRecord(BaseModel):
     created_ns: int = Field(ge=0)
     revoked_ns: int | None = Field(default=None, ge=0)
     source: Literal["redis", "secret"] = "redis"
+    accounts: Annotated[tuple[str, ...], BeforeValidator(parse_bound_accounts)] = (DEFAULT_ACCOUNT,)
+    """The accounts the key reads and trades (`*`: all); `default` for a record written
+    before accounts."""
 
     @classmethod
-    def issue(cls, issued: IssuedKey, role: Role, name: str, *, now_ns: int) -> Self:
+    def issue(
+        cls,
+        issued: IssuedKey,
+        role: Role,
+        name: str,
+        *,
+        now_ns: int,
+        accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,),
+    ) -> Self:
         return cls(
             key_id=issued.key_id,
             key_hash=hash_secret(issued.secret),
             role=role,
             name=name,
             created_ns=now_ns,
+            accounts=accounts,
         )
 
     @property
@@ -206,6 +239,7 @@ def _record(index: int, entry: Any) -> ApiKeyRecord:
         "name": entry.get("name"),
         "created_ns": entry.get("created_ns", 0),
         "source": "secret",
+        "accounts": entry.get("accounts", [DEFAULT_ACCOUNT]),
     }
     try:
         record = ApiKeyRecord.model_validate(fields)
@@ -287,7 +321,7 @@ _CREATE = LuaScript(
     """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'hash', ARGV[2], 'role', ARGV[3], 'name', ARGV[4],
-           'created_ns', ARGV[5])
+           'created_ns', ARGV[5], 'accounts', ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
@@ -316,7 +350,14 @@ class RedisApiKeyStore:
 
     async def create(self, record: ApiKeyRecord) -> bool:
         keys = [api_key_key(record.key_id), API_KEYS_KEY]
-        args = [record.key_id, record.key_hash, record.role.value, record.name, record.created_ns]
+        args = [
+            record.key_id,
+            record.key_hash,
+            record.role.value,
+            record.name,
+            record.created_ns,
+            ",".join(record.accounts),
+        ]
         return bool(await _CREATE(self._redis, keys, args))
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
@@ -352,4 +393,5 @@ def _decode(key_id: str, fields: dict[Any, Any]) -> ApiKeyRecord:
         name=values["name"],
         created_ns=int(values["created_ns"]),
         revoked_ns=int(revoked) if revoked else None,
+        accounts=values.get("accounts") or DEFAULT_ACCOUNT,
     )

@@ -35,6 +35,9 @@ class FreezeHistoryEntry(BaseModel):
     actor: str
     epoch: Digits
     ts_ns: Digits
+    account: str = ""
+    """The account whose own state changed; "" for the desk's (and in entries written
+    before accounts, which have no such field)."""
 
 
 class DeadLetterEntry(BaseModel):

@@ -9,6 +9,10 @@ as `Authorization: Bearer <key>`; the WebSocket `/v1/stream` also takes `?apiKey
 cannot set its headers). No key or a key not accepted: 401; a key whose role is too low: 403.
 Neither answer nor any log line ever contains the key. The caller becomes a `Principal`, and
 its `actor` (`alice [3f9a2b1c0d4e]`: the key's name and id) is what the audit trail records.
+A key is bound to accounts: a request about another account (`?account=`, an order's or a
+freeze's `account`) is 403, and a desk-wide change (the desk's limits, unfreezing the desk)
+needs a key bound to every account of the desk (`*`, or each of `MMX_ACCOUNTS`). Freezing
+the desk, the kill switch, needs none.
 
 `MMX_GATEWAY_AUTH=disabled` (development only, e.g. `mmx up`) admits every caller as an
 operator and takes the actor, unverified, from the `X-MMX-Actor` header.
@@ -22,17 +26,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from fastapi import FastAPI, Header, Security
+from fastapi import Depends, FastAPI, Header, Query, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
-from libs.common.api_keys import Role
+from libs.common.api_keys import ALL_ACCOUNTS, Role
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
+from libs.common.messages import AccountField
 from services.gateway.context import GatewayDep
 from services.gateway.errors import ErrorBody, error_body
 from services.gateway.keys import STATE_KEY, KeyRefused, KeyRing
@@ -75,6 +81,11 @@ class Principal:
     """The key's role (operator when auth is disabled)."""
     key_id: str | None = None
     """None when auth is disabled."""
+    accounts: tuple[str, ...] = (ALL_ACCOUNTS,)
+    """The accounts the key is bound to (`*`: every one)."""
+
+    def may_use(self, account: str) -> bool:
+        return ALL_ACCOUNTS in self.accounts or account in self.accounts
 
 
 class AuthError(Exception):
@@ -103,7 +114,11 @@ def require_role(role: Role) -> RoleDependency:
         ] = None,
     ) -> Principal:
         if gateway.settings.auth == "disabled":
-            return Principal(actor=(x_mmx_actor or "").strip() or ANONYMOUS, role=Role.OPERATOR)
+            principal = Principal(
+                actor=(x_mmx_actor or "").strip() or ANONYMOUS, role=Role.OPERATOR
+            )
+            connection.state.principal = principal
+            return principal
         presented = _presented(connection, header_key, bearer)
         keyring = cast(KeyRing, connection.app.state.runtime.state[STATE_KEY])
         try:
@@ -116,9 +131,61 @@ def require_role(role: Role) -> RoleDependency:
                 f"{_what(connection)} needs {role}"
             )
             raise _refuse(connection, 403, message)
-        return Principal(actor=record.actor, role=record.role, key_id=record.key_id)
+        principal = Principal(
+            actor=record.actor, role=record.role, key_id=record.key_id, accounts=record.accounts
+        )
+        connection.state.principal = principal
+        return principal
 
     return dependency
+
+
+def authorize_account(connection: HTTPConnection, account: str) -> None:
+    """AuthError(403) unless the caller's key is bound to `account`."""
+    principal = _principal(connection)
+    if not principal.may_use(account):
+        raise _refuse(
+            connection,
+            403,
+            f"forbidden: the key of {principal.actor} is bound to account(s) "
+            f"{', '.join(principal.accounts)}, not to {account}",
+        )
+
+
+def authorize_desk(connection: HTTPConnection, what: str, accounts: Iterable[str]) -> None:
+    """AuthError(403) unless the caller's key is bound to every one of the desk's `accounts`
+    (`*`, or each of them: on a desk of one account, a key bound to it)."""
+    principal = _principal(connection)
+    missing = [a for a in accounts if not principal.may_use(a)]
+    if missing:
+        raise _refuse(
+            connection,
+            403,
+            f"forbidden: {what} acts for every account; the key of {principal.actor} is not "
+            f"bound to {', '.join(missing)} (a key with --accounts '*' is)",
+        )
+
+
+def _principal(connection: HTTPConnection) -> Principal:
+    principal = getattr(connection.state, "principal", None)
+    if not isinstance(principal, Principal):  # a route checked no role first: refuse
+        raise _refuse(connection, 401, "an API key is required")
+    return principal
+
+
+async def _account_query(
+    connection: HTTPConnection,
+    account: Annotated[
+        AccountField, Query(description="the account, one of MMX_ACCOUNTS (default: `default`)")
+    ] = DEFAULT_ACCOUNT,
+) -> AccountId:
+    authorize_account(connection, account)
+    return account
+
+
+AccountQuery = Annotated[AccountId, Depends(_account_query)]
+"""The `?account=` of a route about one account's orders, positions or risk: 403 unless the
+caller's key is bound to it (declare the route's role first)."""
 
 
 def _presented(

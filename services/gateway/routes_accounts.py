@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field, create_model
 
 from libs.common import topology
@@ -20,7 +20,7 @@ from libs.common.domain.ids import AccountId, Symbol
 from libs.common.domain.risk_checks import RiskLimits
 from libs.common.messages import AccountField, Envelope, OperatorAction, SymbolField
 from libs.common.stores.account_limits import AccountLimits, RedisAccountLimitStore
-from services.gateway.auth import Principal, Role, require_role
+from services.gateway.auth import Principal, Role, authorize_account, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import Invalid, responses
 from services.gateway.routing import ExactJsonRoute
@@ -71,18 +71,26 @@ class AccountLimitsView(ApiModel):
 
 
 @router.get("/{account}/limits", dependencies=[VIEWER], responses=responses(422))
-async def get_account_limits(account: AccountPath, gateway: GatewayDep) -> AccountLimitsView:
+async def get_account_limits(
+    account: AccountPath, request: Request, gateway: GatewayDep
+) -> AccountLimitsView:
     """The account's overrides of the desk's limits (empty: it has the desk's)."""
+    authorize_account(request, account)
     return AccountLimitsView.of(account, await _store(gateway, account).get())
 
 
 @router.put("/{account}/limits", responses=responses(422))
 async def put_account_limits(
-    account: AccountPath, body: AccountLimitsBody, gateway: GatewayDep, principal: Operator
+    account: AccountPath,
+    body: AccountLimitsBody,
+    request: Request,
+    gateway: GatewayDep,
+    principal: Operator,
 ) -> AccountLimitsView:
     """Replace every override of the account (an empty body removes them); each is checked
     against the desk's limits (and a symbol's against the account's): 422 names what is
     wrong."""
+    authorize_account(request, account)
     store = _store(gateway, account)
     try:
         stored = await store.set(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from libs.common import topology
 from libs.common.api_keys import OperatorAction
@@ -13,12 +13,11 @@ from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
 from services.gateway import admission, commands, placing
 from services.gateway.admission import AdmissionDep, ShedRoute
-from services.gateway.auth import Principal, Role, require_role
+from services.gateway.auth import AccountQuery, Principal, Role, authorize_account, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import ErrorBody, Invalid, responses
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import (
-    AccountQuery,
     AmendBody,
     BatchBody,
     BatchResult,
@@ -65,6 +64,7 @@ Reason = Annotated[str, Query(min_length=1, max_length=500, description="why, fo
 @router.post("/orders", status_code=202, dependencies=[TRADER], responses=PLACE_RESPONSES)
 async def place_order(
     body: OrderBody,
+    request: Request,
     gateway: GatewayDep,
     gate: AdmissionDep,
     response: Response,
@@ -77,6 +77,7 @@ async def place_order(
     the existing order and its first outcome and reason, nothing placed; with other terms:
     409 naming the terms that differ, nothing placed. 429 with `Retry-After` when too many
     orders are in flight: nothing written."""
+    authorize_account(request, body.account)
     wait_for = _wait_ms(gateway, wait, wait_ms)
     with gate.admit(1, ShedRoute.PLACE):
         (result,) = await placing.place(gateway, [body], wait_for)
@@ -87,6 +88,7 @@ async def place_order(
 @router.post("/orders/batch", status_code=202, dependencies=[TRADER], responses=BATCH_RESPONSES)
 async def place_batch(
     body: BatchBody,
+    request: Request,
     gateway: GatewayDep,
     gate: AdmissionDep,
     response: Response,
@@ -101,6 +103,8 @@ async def place_batch(
     limit = gateway.settings.batch_max_orders
     if len(body.orders) > limit:
         raise Invalid(f"a batch has {len(body.orders)} orders: expected at most {limit}")
+    for account in sorted({order.account for order in body.orders}):
+        authorize_account(request, account)
     wait_for = _wait_ms(gateway, wait, wait_ms)
     with gate.admit(len(body.orders), ShedRoute.PLACE_BATCH):
         results = await placing.place(gateway, body.orders, wait_for)

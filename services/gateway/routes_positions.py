@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, WebSocket
 
+from libs.common.api_keys import ALL_ACCOUNTS
 from libs.common.domain.errors import InvalidIdentifier
 from libs.common.domain.ids import DEFAULT_ACCOUNT, parse_symbol
-from services.gateway.auth import Role, require_role
+from services.gateway.auth import AccountQuery, Role, require_role
 from services.gateway.context import GatewayDep
-from services.gateway.schemas import AccountQuery
 from services.gateway.schemas_positions import PositionList, PositionView
 from services.gateway.schemas_risk import TradingView
 from services.gateway.stream import frame, serve
@@ -50,7 +50,9 @@ async def stream(
         await websocket.close(CLOSE_POLICY, str(error)[:120])
         return
     await websocket.accept()
-    client = gateway.hub.connect(wanted)  # before reading the state: no change can slip by
+    principal = websocket.state.principal
+    accounts = None if ALL_ACCOUNTS in principal.accounts else principal.accounts
+    client = gateway.hub.connect(wanted, accounts)  # before reading the state: nothing slips by
     status = await gateway.risk.trading_state()
     client.offer(
         frame("TradingState", TradingView.of(status).model_dump(mode="json", by_alias=True))

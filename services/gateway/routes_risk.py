@@ -13,7 +13,7 @@ import logging
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from libs.common import topology
 from libs.common.domain.exposure import (
@@ -45,11 +45,18 @@ from libs.common.metrics import ALL_SYMBOLS, FreezeReason
 from libs.common.risk_view import RiskView, utilisation
 from libs.common.stores import UnfreezeOutcome
 from services.gateway import circuits
-from services.gateway.auth import Principal, Role, require_role
+from services.gateway.auth import (
+    AccountQuery,
+    Principal,
+    Role,
+    authorize_account,
+    authorize_desk,
+    require_role,
+)
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import Conflict, responses
 from services.gateway.routing import ExactJsonRoute
-from services.gateway.schemas import AccountQuery, CommandAccepted, OrderBody
+from services.gateway.schemas import CommandAccepted, OrderBody
 from services.gateway.schemas_risk import (
     EdgeBody,
     EffectiveLimits,
@@ -101,10 +108,14 @@ async def get_risk(gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT)
 
 
 @router.put("/limits", responses=ERRORS)
-async def put_limits(body: Limits, gateway: GatewayDep, principal: Operator) -> Limits:
+async def put_limits(
+    body: Limits, request: Request, gateway: GatewayDep, principal: Operator
+) -> Limits:
     """Set the desk-wide limits and the rule that scales them (`scaling`; null removes it).
     Fields left out keep their live value; the result is validated as a whole and returned,
-    as configured (`GET /v1/risk` shows the limits in force)."""
+    as configured (`GET /v1/risk` shows the limits in force). The desk's limits bind every
+    account: only a key bound to every account may set them."""
+    authorize_desk(request, "setting the desk's limits", gateway.settings.accounts)
     current, rule = await asyncio.gather(gateway.risk.get_limits(), gateway.risk.get_scaling())
     limits, scaling = body.merged_into(current), body.scaling_rule(rule)
     await gateway.risk.set_limits(limits, scaling=scaling)
@@ -115,9 +126,14 @@ async def put_limits(body: Limits, gateway: GatewayDep, principal: Operator) -> 
 
 
 @router.post("/freeze", responses=ERRORS)
-async def freeze(body: FreezeBody, gateway: GatewayDep, principal: Operator) -> TradingChange:
+async def freeze(
+    body: FreezeBody, request: Request, gateway: GatewayDep, principal: Operator
+) -> TradingChange:
     """Freeze trading now: no new orders, every router cancels everything; with `account`,
-    only that account's (its own state: the desk and the other accounts trade on)."""
+    only that account's (its own state: the desk and the other accounts trade on). Any
+    operator may freeze the desk (the kill switch); an account, one bound to it."""
+    if body.account is not None:
+        authorize_account(request, body.account)
     store = gateway.risk if body.account is None else gateway.book(body.account).risk
     result = await trigger_freeze(
         store,
@@ -141,11 +157,17 @@ async def freeze(body: FreezeBody, gateway: GatewayDep, principal: Operator) -> 
 
 
 @router.post("/unfreeze", responses=responses(409, 422))
-async def unfreeze(body: UnfreezeBody, gateway: GatewayDep, principal: Operator) -> UnfreezeChange:
+async def unfreeze(
+    body: UnfreezeBody, request: Request, gateway: GatewayDep, principal: Operator
+) -> UnfreezeChange:
     """Resume trading; refused within the cooldown after the freeze unless `force`. The
     answer shows each router's venue circuit once it has probed the venue for this resume
     (at most `CIRCUIT_SETTLE_S`): a router whose circuit is not closed asks the venue once
     and closes it if the venue answers."""
+    if body.account is None:
+        authorize_desk(request, "unfreezing the desk", gateway.settings.accounts)
+    else:
+        authorize_account(request, body.account)
     now_ns = gateway.clock_ns()
     cooldown_ns = seconds_to_ns(_decimal(gateway.settings.unfreeze_cooldown_s))
     store = gateway.risk if body.account is None else gateway.book(body.account).risk
@@ -189,9 +211,10 @@ async def report_edge(body: EdgeBody, gateway: GatewayDep) -> CommandAccepted:
 
 
 @router.post("/simulate", dependencies=[TRADER], responses=ERRORS)
-async def simulate(body: OrderBody, gateway: GatewayDep) -> SimulateResult:
+async def simulate(body: OrderBody, request: Request, gateway: GatewayDep) -> SimulateResult:
     """Run every pre-trade check on an order against the live risk view and exposure
     ledger, without placing it. Orders admitted meanwhile may still change the answer."""
+    authorize_account(request, body.account)
     command = body.to_command(body.client_order_id or _placeholder_id())
     reason = await _check(gateway, command.to_intent(), command.account)
     return SimulateResult(approved=reason is None, reason=reason)

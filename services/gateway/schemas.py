@@ -11,7 +11,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from fastapi import Query
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -175,13 +174,6 @@ class OrderBody(RequestModel):
             reduce_only=self.reduce_only,
             account=self.account,
         )
-
-
-AccountQuery = Annotated[
-    AccountField,
-    Query(description="the account, one of MMX_ACCOUNTS (default: `default`)"),
-]
-"""The `?account=` of a route about one account's orders, positions or risk."""
 
 
 class BatchBody(RequestModel):

@@ -8,7 +8,8 @@ is the current trading state (`{"type": "TradingState", ...}`), so it never has 
 A slow client never holds up the others: each client has a bounded queue that the fan-out
 fills without waiting; a client whose queue is full is dropped and closed with code 1013
 (try again later), and can reconnect and re-read state over REST. `?symbols=A,B` limits a
-client to those symbols' events (trading state is always sent).
+client to those symbols' events (trading state is always sent); a key bound to some accounts
+sees only their events (and the desk's).
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ class Client:
     symbols: frozenset[str] | None
     queue: asyncio.Queue[str]
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    accounts: frozenset[str] | None = None
+    """The accounts whose events the client's key may see (None: every one)."""
 
     def wants(self, envelope: Envelope) -> bool:
-        symbol = envelope.payload.get("symbol")
+        symbol, account = envelope.payload.get("symbol"), envelope.payload.get("account")
+        if self.accounts is not None and isinstance(account, str) and account not in self.accounts:
+            return False  # another account's (an event without one is the desk's: for all)
         return self.symbols is None or not isinstance(symbol, str) or symbol in self.symbols
 
     def offer(self, text: str) -> bool:
@@ -83,10 +88,14 @@ class StreamHub:
     def __len__(self) -> int:
         return len(self._clients)
 
-    def connect(self, symbols: Iterable[str] | None) -> Client:
+    def connect(
+        self, symbols: Iterable[str] | None, accounts: Iterable[str] | None = None
+    ) -> Client:
+        """A new client of `symbols`' events (None: all) of `accounts` (None: all)."""
         client = Client(
             symbols=None if symbols is None else frozenset(symbols),
             queue=asyncio.Queue(maxsize=self._queue_size),
+            accounts=None if accounts is None else frozenset(accounts),
         )
         self._clients.add(client)
         return client

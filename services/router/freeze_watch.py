@@ -3,7 +3,7 @@ sure nothing rests at the venue.
 
 The state an account's lane obeys is the stricter of the desk's and the account's own
 (`combined_state`); its news is (both generations, the sum of both epochs), which moves on
-whenever either changes. A broadcast about the desk or this account makes the watcher read
+whenever either changes (the desk's news alone while the account never had a state). A broadcast about the desk or this account makes the watcher read
 both; one about another account is not its business.
 
 The state comes from `control` broadcasts (read without a group: every instance sees every
@@ -152,7 +152,9 @@ class FreezeWatcher:
         reason = (
             desk.reason if state is desk.state else f"account {self._ctx.account}: {own.reason}"
         )
-        news = (f"{desk.generation}/{own.generation}", desk.epoch + own.epoch)
+        news = (desk.generation, desk.epoch)  # the desk's, while the account has no state
+        if own.generation or own.epoch:
+            news = (f"{desk.generation}/{own.generation}", desk.epoch + own.epoch)
         self._follow(state, news, reason)
 
     def _follow(self, state: TradingState, news: News, reason: str) -> None:

@@ -311,13 +311,20 @@ class E2EStack:
             await old.aclose()
 
     async def issue_keys(self) -> None:
-        """Write an operator key ("e2e", the tests' client) and a trader key ("demo")."""
+        """Write an operator key of every account ("e2e", the tests' client) and a trader key
+        of the default account ("demo")."""
         client = redis_from_url(self.redis_url)
         try:
             store = RedisApiKeyStore(client)
-            for name, role in (("e2e", Role.OPERATOR), ("demo", Role.TRADER)):
+            for name, role, accounts in (
+                ("e2e", Role.OPERATOR, ("*",)),
+                ("demo", Role.TRADER, ("default",)),
+            ):
                 issued = issue_key()
-                await store.create(ApiKeyRecord.issue(issued, role, name, now_ns=time.time_ns()))
+                record = ApiKeyRecord.issue(
+                    issued, role, name, now_ns=time.time_ns(), accounts=accounts
+                )
+                await store.create(record)
                 self.keys[name] = issued.key
         finally:
             await client.aclose()

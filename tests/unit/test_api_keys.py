@@ -18,6 +18,7 @@ from libs.common.api_keys import (
     Role,
     hash_secret,
     issue_key,
+    parse_bound_accounts,
     parse_key,
     records_from_secret,
 )
@@ -207,3 +208,33 @@ def test_a_role_outside_the_three_is_refused() -> None:
 
     with pytest.raises(InvalidKeyRecords, match="entry 0: role"):
         records_from_secret(json.dumps([entry]))
+
+
+def test_a_key_is_bound_to_the_default_account_unless_told_otherwise() -> None:
+    issued = issue_key()
+    assert ApiKeyRecord.issue(issued, Role.TRADER, "a", now_ns=1).accounts == ("default",)
+    bound = ApiKeyRecord.issue(issued, Role.TRADER, "a", now_ns=1, accounts=("beta", "alpha"))
+    assert bound.accounts == ("alpha", "beta")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("alpha, beta", ("alpha", "beta")), ("*", ("*",)), (["default"], ("default",))],
+)
+def test_bound_accounts_parse_from_text_or_a_list(value: object, expected: tuple[str, ...]) -> None:
+    assert parse_bound_accounts(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "no account"), ("*,alpha", "alone"), ("Alpha", "is invalid")],
+)
+def test_bad_bound_accounts_are_refused_saying_why(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_bound_accounts(value)
+
+
+def test_a_secret_entry_without_accounts_is_bound_to_default() -> None:
+    entry = {"id": "abcdef012345", "hash": "0" * 64, "role": "viewer", "name": "grafana"}
+    (record,) = records_from_secret({"keys": [entry]})
+    assert record.accounts == ("default",)

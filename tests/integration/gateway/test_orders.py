@@ -475,6 +475,7 @@ async def test_openapi_lists_every_v1_path(client: httpx.AsyncClient) -> None:
         "/v1/risk/unfreeze",
         "/v1/risk/edge",
         "/v1/risk/simulate",
+        "/v1/risk/accounts/{account}/limits",
         "/v1/console/me",
         "/v1/console/overview",
     }

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from libs.common.bus_types import Delivery
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import AccountId, ClientOrderId, Symbol
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, Message, OrderDenied, TradingStateChanged
 from services.gateway.stream import CLOSE_TOO_SLOW, StreamHub, camel, serve
@@ -124,3 +124,20 @@ async def test_serve_unregisters_a_client_that_disconnects() -> None:
     await asyncio.wait_for(serve(GoneSocket(), client, hub), timeout=1)  # type: ignore[arg-type]
 
     assert len(hub) == 0
+
+
+async def test_a_client_bound_to_accounts_gets_their_events_and_the_desks_only() -> None:
+    hub = StreamHub(queue_size=10)
+    alpha = hub.connect(None, accounts=["alpha"])
+    theirs = denied("BTCUSDT").model_copy(update={"account": AccountId("alpha")})
+    desk = TradingStateChanged(state=TradingState.FROZEN, reason="r", actor="a", epoch=1)
+
+    await hub.on_entry(delivery(denied("BTCUSDT")))  # the default account's
+    await hub.on_entry(delivery(theirs))
+    await hub.on_entry(delivery(desk))
+
+    received = [json.loads(alpha.queue.get_nowait()) for _ in range(alpha.queue.qsize())]
+    assert [(m["type"], m["data"].get("account")) for m in received] == [
+        ("OrderDenied", "alpha"),
+        ("TradingStateChanged", None),
+    ]
