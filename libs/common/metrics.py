@@ -299,7 +299,7 @@ class MetricSpec:
         return frozenset({self.name})
 
 
-_ORDER = ("symbol", "side")
+_ORDER = ("account", "symbol", "side")
 
 ORDERS_PLACED = MetricSpec(
     "orders_placed_total",
@@ -361,7 +361,7 @@ AUTO_RECOVERIES = MetricSpec(
 ORDER_LATENCY = MetricSpec(
     "order_latency_seconds",
     Kind.HISTOGRAM,
-    ("symbol",),
+    ("account", "symbol"),
     "Seconds from the gateway accepting an order intent to the venue acknowledging it",
     "router: the instance that placed the order, once per acknowledged order",
     LATENCY_BUCKETS,
@@ -385,7 +385,7 @@ EXPOSURE_DRIFT = MetricSpec(
 FILLS_REFUSED = MetricSpec(
     "fills_refused_total",
     Kind.COUNTER,
-    ("symbol", "reason"),
+    ("account", "symbol", "reason"),
     "Venue executions not published: too_old (older than fill_replay_horizon_s, a replay "
     "could not be told apart; the position reconciliation reports the drift) or "
     "overfill (more than its order's qty)",
@@ -401,7 +401,7 @@ GATEWAY_REQUESTS_SHED = MetricSpec(
 FILL_LATENCY = MetricSpec(
     "fill_latency_seconds",
     Kind.HISTOGRAM,
-    ("symbol",),
+    ("account", "symbol"),
     "Seconds from sending an order to each of its fills (venue execTime)",
     "router: the private-stream lease holder, once per execId",
     LATENCY_BUCKETS,
@@ -409,7 +409,7 @@ FILL_LATENCY = MetricSpec(
 ORDER_RETRY_COUNT = MetricSpec(
     "order_retry_count",
     Kind.HISTOGRAM,
-    ("symbol",),
+    ("account", "symbol"),
     "Retries needed to place an order (0 when the first send was answered)",
     "router: the instance that placed the order, once per order",
     RETRY_BUCKETS,
@@ -417,39 +417,39 @@ ORDER_RETRY_COUNT = MetricSpec(
 POSITION_QTY = MetricSpec(
     "position_qty",
     Kind.GAUGE,
-    ("symbol",),
+    ("account", "symbol"),
     "Signed position in base units",
-    "positions: every instance, from Redis; query with max by (symbol)",
+    "positions: every instance, from Redis; query with max by (account, symbol)",
 )
 POSITION_PNL = MetricSpec(
     "position_pnl",
     Kind.GAUGE,
-    ("symbol",),
+    ("account", "symbol"),
     "Position P&L in quote currency: realized + unrealized - fees - funding",
-    "positions: every instance, from Redis; query with max by (symbol)",
+    "positions: every instance, from Redis; query with max by (account, symbol)",
 )
 RISK_UTILISATION = MetricSpec(
     "risk_utilisation_ratio",
     Kind.GAUGE,
-    ("limit", "symbol"),
+    ("account", "limit", "symbol"),
     "Used fraction of a risk limit (1 = at the limit); symbol ALL for desk-wide limits",
-    "risk: every instance, from Redis; query with max by (limit, symbol)",
+    "risk: every instance, from Redis; query with max by (account, limit, symbol)",
 )
 RISK_LIMIT = MetricSpec(
     "risk_limit",
     Kind.GAUGE,
-    ("limit", "symbol"),
+    ("account", "limit", "symbol"),
     "A scalable risk limit in force: as configured, times its scaling factor (USD, count or "
     "bps); symbol ALL for desk-wide limits",
-    "risk: every instance, from Redis; query with max by (limit, symbol)",
+    "risk: every instance, from Redis; query with max by (account, limit, symbol)",
 )
 RISK_LIMIT_FACTOR = MetricSpec(
     "risk_limit_factor",
     Kind.GAUGE,
-    ("limit", "symbol"),
+    ("account", "limit", "symbol"),
     "Factor the scaling rule puts on a risk limit now (1 = as configured): the product of "
     "the open schedule windows' factors and, per symbol, the volatility factor",
-    "risk: every instance, from Redis; query with max by (limit, symbol)",
+    "risk: every instance, from Redis; query with max by (account, limit, symbol)",
 )
 REALISED_VOLATILITY = MetricSpec(
     "realised_volatility_bps",
@@ -544,7 +544,7 @@ VENUE_CIRCUIT_STATE = MetricSpec(
 RECONCILIATION_DRIFT = MetricSpec(
     "reconciliation_drift",
     Kind.GAUGE,
-    ("kind", "symbol"),
+    ("account", "kind", "symbol"),
     "What the last reconciliation found different at the venue (0 = none)",
     "the reconciliation lease holder (router: orders and executions; positions: positions)",
 )
@@ -708,25 +708,24 @@ class EngineMetrics:
         for route in ShedRoute:  # and the first 429
             self.gateway_requests_shed.labels(route=route.value)
 
-    def init_order_series(self, symbols: Iterable[str]) -> None:
-        """Expose the order counters of `symbols` at 0 (router, at start-up), for the same
-        reason as the freeze counter: rates then see the first order of each symbol (and
-        `orders_rejected_total` with reason `venue`, so rejection rates read 0, not nothing).
-        """
-        for symbol in symbols:
+    def init_order_series(self, symbols: Iterable[str], accounts: Iterable[str]) -> None:
+        """Expose the order counters of `symbols` of each of `accounts` at 0 (router, at
+        start-up), for the same reason as the freeze counter: rates then see the first order
+        of each symbol (and `orders_rejected_total` with reason `venue`, so rejection rates
+        read 0, not nothing)."""
+        for account, symbol in ((a, s) for a in accounts for s in symbols):
             for side in Side:
+                labels = {"account": account, "symbol": symbol, "side": side.value}
                 for counter in (
                     self.orders_placed,
                     self.orders_filled,
                     self.orders_partially_filled,
                     self.orders_canceled,
                 ):
-                    counter.labels(symbol=symbol, side=side.value)
-                self.orders_rejected.labels(
-                    symbol=symbol, side=side.value, reason=REJECT_REASON_VENUE
-                )
+                    counter.labels(**labels)
+                self.orders_rejected.labels(**labels, reason=REJECT_REASON_VENUE)
             for refusal in FillRefusal:
-                self.fills_refused.labels(symbol=symbol, reason=refusal.value)
+                self.fills_refused.labels(account=account, symbol=symbol, reason=refusal.value)
 
     def set_trading_state(self, state: TradingState) -> None:
         """Set `trading_state` to 1 for `state` and 0 for every other state."""
@@ -738,13 +737,14 @@ class EngineMetrics:
         for each in CircuitState:
             self.venue_circuit_state.labels(state=each.value).set(1 if each is state else 0)
 
-    def set_risk_utilisation(self, limit: str, symbol: str, ratio: float) -> None:
-        """Set the used fraction of `limit` (a `RiskLimits` field) on `symbol` or ALL."""
+    def set_risk_utilisation(self, account: str, limit: str, symbol: str, ratio: float) -> None:
+        """Set the used fraction of `account`'s `limit` (a `RiskLimits` field) on `symbol` or
+        ALL."""
         if limit not in RISK_LIMIT_NAMES:
             raise ValueError(
                 f"risk limit {limit!r} is unknown: expected one of {sorted(RISK_LIMIT_NAMES)}"
             )
-        self.risk_utilisation.labels(limit=limit, symbol=symbol).set(ratio)
+        self.risk_utilisation.labels(account=account, limit=limit, symbol=symbol).set(ratio)
 
 
 # -- Exposition ------------------------------------------------------------------------------

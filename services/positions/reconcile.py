@@ -5,10 +5,9 @@ the venue is the truth, but a difference means a fill we missed or booked wrong,
 operator must look at (the router's reconciliation replays missed executions; they then fold
 in here).
 
-`reconciliation_drift{kind="position_qty", symbol}` has no account label: it is the SUM, per
-symbol, over the accounts this instance holds the lease of, of |venue qty - our qty|
-(`DriftGauges`), set after each pass; an account's share is dropped when its lease is lost.
-So the gauge reads 0 only when every account agrees with the venue. Each pass also replaces
+`reconciliation_drift{account, kind="position_qty", symbol}` is |venue qty - our qty| of each
+account this instance holds the lease of (`DriftGauges`), set after each pass; an account's
+series are dropped when its lease is lost. Each pass also replaces
 the account's drift hash, for the console: `POSITION_DRIFT_KEY` for `default`,
 `POSITION_DRIFT_KEY:{account}` for another (`drift_key`), per symbol our qty, the venue's,
 the drift and when it was checked (kept when the lease is lost: the next holder's first pass
@@ -105,35 +104,26 @@ async def write_drift(
 
 
 class DriftGauges:
-    """`reconciliation_drift{kind="position_qty", symbol}`: per symbol, the sum over the
-    accounts reported (those whose lease this instance holds) of their drift."""
+    """`reconciliation_drift{account, kind="position_qty", symbol}` of the accounts reported
+    (those whose lease this instance holds)."""
 
     def __init__(self, metrics: EngineMetrics) -> None:
         self._metrics = metrics
-        self._by_account: dict[AccountId, dict[Symbol, Decimal]] = {}
-        self._shown: set[Symbol] = set()
+        self._shown: dict[AccountId, set[Symbol]] = {}
 
     def report(self, account: AccountId, drift: Mapping[Symbol, Decimal]) -> None:
-        """`account`'s drift of its latest pass replaces its previous one in the sums."""
-        self._by_account[account] = dict(drift)
-        self._refresh()
+        """`account`'s drift of its latest pass replaces its previous one."""
+        gauge, kind = self._metrics.reconciliation_drift, DriftKind.POSITION_QTY.value
+        for symbol in self._shown.get(account, set()) - drift.keys():
+            gauge.remove(account, kind, symbol)
+        for symbol, amount in drift.items():
+            gauge.labels(account=account, kind=kind, symbol=symbol).set(float(amount))
+        self._shown[account] = set(drift)
 
     def clear(self, account: AccountId) -> None:
-        """Drop `account`'s share (its lease was lost); a symbol no account reports leaves."""
-        self._by_account.pop(account, None)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        totals: dict[Symbol, Decimal] = {}
-        for drift in self._by_account.values():
-            for symbol, amount in drift.items():
-                totals[symbol] = totals.get(symbol, _ZERO) + amount
-        gauge = self._metrics.reconciliation_drift
-        for symbol in self._shown - totals.keys():
-            gauge.remove(DriftKind.POSITION_QTY.value, symbol)
-        for symbol, amount in totals.items():
-            gauge.labels(kind=DriftKind.POSITION_QTY.value, symbol=symbol).set(float(amount))
-        self._shown = set(totals)
+        """Drop `account`'s series (its lease was lost)."""
+        self.report(account, {})
+        self._shown.pop(account, None)
 
 
 class PositionReconciler:

@@ -5,7 +5,8 @@
   removed from Redis, its window empty, removes its series); `risk_limit` and
   `risk_limit_factor` per scalable limit, and `realised_volatility_bps` per symbol while the
   scaling rule uses it. Every instance sets the same values; dashboards take `max by`.
-  These gauges have no account label yet: they show the first account of `MMX_ACCOUNTS`.
+  The utilisation and the limits in force are per account (label `account`); the trading
+  state (the desk's), the edges and the volatility are the desk's.
 - Daily loss, per account: an account's P&L today (see `libs.common.risk_view`) at or below
   -daily_loss_limit freezes trading (the desk's: accounts have no freeze of their own yet;
   DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps trading, and
@@ -92,38 +93,43 @@ class RiskMonitor:
         now_ns = self._clock()
         for k, (account, reader) in enumerate(self._readers.items()):
             view = await reader.read(now_ns, books=True)
-            if k == 0:
+            await self._account_gauges(view)
+            if k == 0:  # the desk's: any account's view shows them
                 await self._gauges(view)
             await self._check_daily_loss(view, now_ns)
             if self._causes is not None:
                 await self._causes[account].check(view, now_ns)
 
+    async def _account_gauges(self, view: RiskView) -> None:
+        """The account's: the utilisation of its limits in force, those limits and their
+        scaling factors."""
+        for (limit, symbol), ratio in utilisation(view).items():
+            self._metrics.set_risk_utilisation(view.account, limit, symbol, ratio)
+        for scope in view.limit_scopes():
+            factors = view.scale.factors(scope.symbol)
+            for name in sorted(scope.scalable):
+                labels = {"account": view.account, "limit": name, "symbol": scope.label}
+                in_force = float(getattr(scope.limits, name))
+                self._metrics.risk_limit.labels(**labels).set(in_force)
+                self._metrics.risk_limit_factor.labels(**labels).set(float(factors.get(name, 1)))
+
     async def _gauges(self, view: RiskView) -> None:
         metrics = self._metrics
         metrics.set_trading_state(view.status.state)
-        for (limit, symbol), ratio in utilisation(view).items():
-            metrics.set_risk_utilisation(limit, symbol, ratio)
-        for symbol in view.symbols:
-            threshold = view.limits(symbol).edge_freeze_threshold_bps
-            metrics.edge_threshold.labels(symbol=symbol).set(float(threshold))
+        for held in view.symbols:
+            threshold = view.limits(held).edge_freeze_threshold_bps
+            metrics.edge_threshold.labels(symbol=held).set(float(threshold))
         figures = await self._edges.all()
-        for (symbol, source), edge in figures.items():
-            metrics.edge.labels(symbol=symbol, source=source).set(float(edge))
-        for symbol, source in self._edge_series - set(figures):  # a markout window emptied
-            metrics.edge.remove(symbol, source)
+        for (named, source), edge in figures.items():
+            metrics.edge.labels(symbol=named, source=source).set(float(edge))
+        for gone, source in self._edge_series - set(figures):  # a markout window emptied
+            metrics.edge.remove(gone, source)
         self._edge_series = set(figures)
         await self._scaling_gauges(view)
 
     async def _scaling_gauges(self, view: RiskView) -> None:
-        """The scalable limits in force, their factors and (while the rule scales with it)
-        each symbol's realised volatility."""
+        """Each symbol's realised volatility, while the scaling rule uses it."""
         metrics = self._metrics
-        for scope in view.limit_scopes():
-            factors = view.scale.factors(scope.symbol)
-            for name in sorted(scope.scalable):
-                labels = {"limit": name, "symbol": scope.label}
-                metrics.risk_limit.labels(**labels).set(float(getattr(scope.limits, name)))
-                metrics.risk_limit_factor.labels(**labels).set(float(factors.get(name, 1)))
         estimates = view.volatility
         for held, entry in estimates.items():
             bps = float(entry.estimate.per_minute_bps)

@@ -121,6 +121,7 @@ async def deny_places(
             continue
         if result.changed and denied.check is not None:
             metrics.orders_denied.labels(
+                account=command.account,
                 symbol=command.symbol,
                 side=command.side.value,
                 reason=DENY_REASONS[denied.check].value,

@@ -124,7 +124,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     check_claim_outlives_a_send(settings, config)
     timings = {"claim_idle_s": settings.claim_idle_s, "max_order_age_s": settings.max_order_age_s}
     await publish_and_check(rt.redis, "router", timings)
-    rt.metrics.init_order_series(settings.symbols)
+    rt.metrics.init_order_series(settings.symbols, settings.accounts)
     risk = RedisRiskStateStore(rt.redis)
     lanes = [await _lane(settings, config, rt, risk, account) for account in settings.accounts]
     by_account = {lane.ctx.account: lane for lane in lanes}
@@ -215,7 +215,7 @@ async def _lane(
             source.close()
             raise
         config = with_credentials(config, creds)
-        log.info("router: venue credentials of account %s %r", account, creds)
+        log.info("router: venue credentials %r (account %s)", creds, account)
     lane = scoped_name(settings.instance, account, "/")
     health = VenueHealth(
         breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_s),

@@ -3,8 +3,9 @@ sure nothing rests at the venue.
 
 The state an account's lane obeys is the stricter of the desk's and the account's own
 (`combined_state`); its news is (both generations, the sum of both epochs), which moves on
-whenever either changes (the desk's news alone while the account never had a state). A broadcast about the desk or this account makes the watcher read
-both; one about another account is not its business.
+whenever either changes (the desk's news alone while the account never had a state). A
+broadcast about the desk or this account makes the watcher read both; one about another
+account is not its business.
 
 The state comes from `control` broadcasts (read without a group: every instance sees every
 one; the freeze writes its broadcast in the same step as the state) and from a read of the
@@ -289,9 +290,11 @@ class FreezeWatcher:
         counts: dict[str, int] = dict.fromkeys(self._ctx.settings.symbols, 0)
         for order in still_open:
             counts[order.symbol] = counts.get(order.symbol, 0) + 1
-        gauge = self._ctx.metrics.reconciliation_drift
+        gauge, account = self._ctx.metrics.reconciliation_drift, self._ctx.account
         for symbol, count in counts.items():
-            gauge.labels(kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(count)
+            gauge.labels(account=account, kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(
+                count
+            )
         if still_open:
             log.warning(
                 "freeze sweep attempt %d: %d order(s) still open at the venue %s",

@@ -279,12 +279,15 @@ class Placer:
             item = send.item
             command = item.command
             if sent.outcome in _SENT:
-                metrics.order_retry_count.labels(symbol=command.symbol).observe(sent.retries)
+                series = {"account": command.account, "symbol": command.symbol}
+                metrics.order_retry_count.labels(**series).observe(sent.retries)
             if sent.outcome is Outcome.UNKNOWN:
                 events.append((_submitted(send), item.envelope.correlation_id))
             if sent.outcome is Outcome.ACKED:  # intent accepted by the gateway -> venue ack
                 latency_s = max(0.0, (now_ns() - send.order.created_ts_ns) / 1e9)
-                metrics.order_latency.labels(symbol=command.symbol).observe(latency_s)
+                metrics.order_latency.labels(
+                    account=command.account, symbol=command.symbol
+                ).observe(latency_s)
             result = results[index] if index >= 0 else None
             if isinstance(result, Exception):
                 log.error(

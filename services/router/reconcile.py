@@ -304,8 +304,13 @@ class Reconciler:
 
     def _report(self, symbol: Symbol, drift: Drift) -> None:
         gauge = self._ctx.metrics.reconciliation_drift
-        gauge.labels(kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(drift.open_orders)
-        gauge.labels(kind=DriftKind.EXECUTIONS.value, symbol=symbol).set(drift.fills)
+        account = self._ctx.account
+        gauge.labels(account=account, kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(
+            drift.open_orders
+        )
+        gauge.labels(account=account, kind=DriftKind.EXECUTIONS.value, symbol=symbol).set(
+            drift.fills
+        )
         if drift.open_orders or drift.fills:
             log.warning("reconciliation of %s found drift: %s", symbol, drift)
 

@@ -143,7 +143,9 @@ class VenueSync:
         return recent
 
     def _refuse(self, fill: Execution, reason: FillRefusal) -> None:
-        self._ctx.metrics.fills_refused.labels(symbol=fill.symbol, reason=reason.value).inc()
+        self._ctx.metrics.fills_refused.labels(
+            account=self._ctx.account, symbol=fill.symbol, reason=reason.value
+        ).inc()
 
     def _bookable(self, fill: Execution, records: dict[str, Order]) -> bool:
         """May the fill be published? Not when its order already holds it (booked: published
@@ -229,7 +231,9 @@ class VenueSync:
         for fill, order in claimed:
             if order is not None:
                 latency_s = max(0.0, fill.exec_time_ms / 1000 - order.created_ts_ns / 1e9)
-                self._ctx.metrics.fill_latency.labels(symbol=fill.symbol).observe(latency_s)
+                self._ctx.metrics.fill_latency.labels(
+                    account=self._ctx.account, symbol=fill.symbol
+                ).observe(latency_s)
         return len(claimed)
 
 

@@ -46,26 +46,81 @@ STAGES = (
 )  # fmt: skip
 EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     # exposed name: (EngineMetrics attribute, type, labels, histogram buckets)
-    "orders_placed_total": ("orders_placed", "counter", ("symbol", "side"), ()),
-    "orders_filled_total": ("orders_filled", "counter", ("symbol", "side"), ()),
-    "orders_partially_filled_total": ("orders_partially_filled", "counter", ("symbol", "side"), ()),
-    "orders_rejected_total": ("orders_rejected", "counter", ("symbol", "side", "reason"), ()),
-    "orders_canceled_total": ("orders_canceled", "counter", ("symbol", "side"), ()),
-    "orders_denied_total": ("orders_denied", "counter", ("symbol", "side", "reason"), ()),
+    "orders_placed_total": ("orders_placed", "counter", ("account", "symbol", "side"), ()),
+    "orders_filled_total": ("orders_filled", "counter", ("account", "symbol", "side"), ()),
+    "orders_partially_filled_total": (
+        "orders_partially_filled",
+        "counter",
+        ("account", "symbol", "side"),
+        (),
+    ),
+    "orders_rejected_total": (
+        "orders_rejected",
+        "counter",
+        ("account", "symbol", "side", "reason"),
+        (),
+    ),
+    "orders_canceled_total": ("orders_canceled", "counter", ("account", "symbol", "side"), ()),
+    "orders_denied_total": (
+        "orders_denied",
+        "counter",
+        ("account", "symbol", "side", "reason"),
+        (),
+    ),
     "freeze_triggered_total": ("freeze_triggered", "counter", ("reason",), ()),
     "auto_recoveries_total": ("auto_recoveries", "counter", ("reason", "outcome"), ()),
-    "order_latency_seconds": ("order_latency", "histogram", ("symbol",), LATENCY),
+    "order_latency_seconds": (
+        "order_latency",
+        "histogram",
+        (
+            "account",
+            "symbol",
+        ),
+        LATENCY,
+    ),
     "order_stage_seconds": ("order_stage", "histogram", ("stage",), STAGES),
     "exposure_drift_total": ("exposure_drift", "counter", ("kind",), ()),
-    "fills_refused_total": ("fills_refused", "counter", ("symbol", "reason"), ()),
+    "fills_refused_total": ("fills_refused", "counter", ("account", "symbol", "reason"), ()),
     "gateway_requests_shed_total": ("gateway_requests_shed", "counter", ("route",), ()),
-    "fill_latency_seconds": ("fill_latency", "histogram", ("symbol",), LATENCY),
-    "order_retry_count": ("order_retry_count", "histogram", ("symbol",), RETRIES),
-    "position_qty": ("position_qty", "gauge", ("symbol",), ()),
-    "position_pnl": ("position_pnl", "gauge", ("symbol",), ()),
-    "risk_utilisation_ratio": ("risk_utilisation", "gauge", ("limit", "symbol"), ()),
-    "risk_limit": ("risk_limit", "gauge", ("limit", "symbol"), ()),
-    "risk_limit_factor": ("risk_limit_factor", "gauge", ("limit", "symbol"), ()),
+    "fill_latency_seconds": (
+        "fill_latency",
+        "histogram",
+        (
+            "account",
+            "symbol",
+        ),
+        LATENCY,
+    ),
+    "order_retry_count": (
+        "order_retry_count",
+        "histogram",
+        (
+            "account",
+            "symbol",
+        ),
+        RETRIES,
+    ),
+    "position_qty": (
+        "position_qty",
+        "gauge",
+        (
+            "account",
+            "symbol",
+        ),
+        (),
+    ),
+    "position_pnl": (
+        "position_pnl",
+        "gauge",
+        (
+            "account",
+            "symbol",
+        ),
+        (),
+    ),
+    "risk_utilisation_ratio": ("risk_utilisation", "gauge", ("account", "limit", "symbol"), ()),
+    "risk_limit": ("risk_limit", "gauge", ("account", "limit", "symbol"), ()),
+    "risk_limit_factor": ("risk_limit_factor", "gauge", ("account", "limit", "symbol"), ()),
     "realised_volatility_bps": ("realised_volatility", "gauge", ("symbol",), ()),
     "trading_state": ("trading_state", "gauge", ("state",), ()),
     "edge_bps": ("edge", "gauge", ("symbol", "source"), ()),
@@ -83,7 +138,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     "venue_request_seconds": ("venue_request", "histogram", ("endpoint", "ret_code"), LATENCY),
     "venue_rate_limit_remaining": ("venue_rate_limit_remaining", "gauge", ("endpoint",), ()),
     "venue_circuit_state": ("venue_circuit_state", "gauge", ("state",), ()),
-    "reconciliation_drift": ("reconciliation_drift", "gauge", ("kind", "symbol"), ()),
+    "reconciliation_drift": ("reconciliation_drift", "gauge", ("account", "kind", "symbol"), ()),
     "venue_ws_reconnects_total": ("venue_ws_reconnects", "counter", ("channel",), ()),
     "audit_archive_backlog": ("audit_archive_backlog", "gauge", ("stream",), ()),
     "audit_archive_oldest_unarchived_seconds": ("audit_archive_oldest", "gauge", ("stream",), ()),
@@ -229,17 +284,18 @@ def test_engine_metrics_exposes_every_auto_recovery_step_of_each_transient_reaso
     assert exposed == {(r.value, o.value): 0 for r in transient for o in RecoveryOutcome}
 
 
-def test_init_order_series_exposes_both_sides_of_each_symbol_at_zero() -> None:
+def test_init_order_series_exposes_both_sides_of_each_symbol_of_each_account_at_zero() -> None:
     registry = CollectorRegistry()
-    EngineMetrics(registry).init_order_series(["BTCUSDT"])
+    EngineMetrics(registry).init_order_series(["BTCUSDT"], ["default", "alpha"])
 
-    for side in ("Buy", "Sell"):
-        labels = {"symbol": "BTCUSDT", "side": side}
-        assert registry.get_sample_value("orders_placed_total", labels) == 0
-        assert registry.get_sample_value("orders_canceled_total", labels) == 0
-    for refusal in FillRefusal:
-        labels = {"symbol": "BTCUSDT", "reason": refusal.value}
-        assert registry.get_sample_value("fills_refused_total", labels) == 0
+    for account in ("default", "alpha"):
+        for side in ("Buy", "Sell"):
+            labels = {"account": account, "symbol": "BTCUSDT", "side": side}
+            assert registry.get_sample_value("orders_placed_total", labels) == 0
+            assert registry.get_sample_value("orders_canceled_total", labels) == 0
+        for refusal in FillRefusal:
+            labels = {"account": account, "symbol": "BTCUSDT", "reason": refusal.value}
+            assert registry.get_sample_value("fills_refused_total", labels) == 0
 
 
 def test_set_trading_state_sets_one_state_and_clears_the_others() -> None:
@@ -270,20 +326,24 @@ def test_set_circuit_state_sets_one_state_and_clears_the_others() -> None:
 
 def test_set_risk_utilisation_unknown_limit_raises() -> None:
     m = EngineMetrics(CollectorRegistry())
-    m.set_risk_utilisation("max_inventory_usd", "BTCUSDT", 0.5)
+    m.set_risk_utilisation("default", "max_inventory_usd", "BTCUSDT", 0.5)
 
     with pytest.raises(ValueError, match="max_inventry_usd"):
-        m.set_risk_utilisation("max_inventry_usd", "BTCUSDT", 0.5)
+        m.set_risk_utilisation("default", "max_inventry_usd", "BTCUSDT", 0.5)
 
 
 def test_render_metrics_returns_the_latest_text_format() -> None:
     registry = CollectorRegistry()
-    EngineMetrics(registry).orders_placed.labels(symbol="BTCUSDT", side="Buy").inc()
+    EngineMetrics(registry).orders_placed.labels(
+        account="default", symbol="BTCUSDT", side="Buy"
+    ).inc()
 
     exposition = metrics.render_metrics(registry)
 
     assert exposition.content_type.startswith("text/plain; version=")
-    assert b'orders_placed_total{side="Buy",symbol="BTCUSDT"} 1.0' in exposition.body
+    assert b'orders_placed_total{account="default",side="Buy",symbol="BTCUSDT"} 1.0' in (
+        exposition.body
+    )
 
 
 # -- PromQL in alert rules and dashboards ---------------------------------------------------

@@ -115,7 +115,7 @@ async def test_each_account_is_compared_with_its_own_venue_account(
         await wait_until(lambda: found.reconcilers[ALPHA].last.get(BTC) == D("0.006"))
         await wait_until(lambda: found.reconcilers[DEFAULT].last.get(BTC) == 0)
         gauge = positions.registry.get_sample_value(
-            "reconciliation_drift", {"kind": "position_qty", "symbol": BTC}
+            "reconciliation_drift", {"account": ALPHA, "kind": "position_qty", "symbol": BTC}
         )
         leases = RedisLeaseStore(redis)
         holders = (await leases.holder(RECONCILE_LEASE), await leases.holder(ALPHA_LEASE))
@@ -130,7 +130,7 @@ async def test_each_account_is_compared_with_its_own_venue_account(
     quantities = ("engine_qty", "venue_qty", "drift")
     assert [D(default_record[q]) for q in quantities] == [D("0.004"), D("0.004"), D(0)]
     assert [D(alpha_record[q]) for q in quantities] == [D("0.004"), D("0.01"), D("0.006")]
-    assert gauge == pytest.approx(0.006)  # the sum over the accounts
+    assert gauge == pytest.approx(0.006)  # alpha's own series
     assert holders[0] is not None and holders[1] is not None
     assert {f"lease {RECONCILE_LEASE}", f"lease {ALPHA_LEASE}"} <= checks
 

@@ -53,8 +53,10 @@ async def test_fills_fold_into_the_position_exactly_as_computed_by_hand(
         await wait_until(lambda: _updates_count(redis, 4))
         gauges = positions.registry.get_sample_value
         # realized 12.5 + unrealized 2.5 - fees 0.34, from Redis on the next refresh
-        await wait_until(lambda: gauges("position_pnl", {"symbol": BTC}) == 14.66)
-        qty_gauge = gauges("position_qty", {"symbol": BTC})
+        await wait_until(
+            lambda: gauges("position_pnl", {"account": "default", "symbol": BTC}) == 14.66
+        )
+        qty_gauge = gauges("position_qty", {"account": "default", "symbol": BTC})
 
     stored = await RedisPositionStore(redis).get(BTC)
     assert stored is not None
@@ -91,7 +93,9 @@ async def test_funding_folds_into_net_pnl_once_and_is_published(
         await wait_until(lambda: parts(positions).consumer.stats.handled == 3)
         gauges = positions.registry.get_sample_value
         # unrealized 20 - fees 0.1 - funding 0.022
-        await wait_until(lambda: gauges("position_pnl", {"symbol": BTC}) == 19.878)
+        await wait_until(
+            lambda: gauges("position_pnl", {"account": "default", "symbol": BTC}) == 19.878
+        )
 
     stored = await RedisPositionStore(redis).get(BTC)
     assert stored is not None

@@ -26,6 +26,7 @@ from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.stores.marks import Mark, RedisMarkStore
 from services.risk.app import create_app
 from services.risk.settings import RiskSettings
+from tests.metric_samples import sample_sum
 
 BTC = Symbol("BTCUSDT")
 
@@ -157,5 +158,6 @@ class Desk:
 
 
 def sample(runtime: ServiceRuntime, name: str, **labels: str) -> float:
-    """A metric's current value in one instance (0 when it has no such series)."""
-    return runtime.registry.get_sample_value(name, labels) or 0.0
+    """A metric's current value in one instance, summed over the series with `labels` (0
+    when it has none)."""
+    return sample_sum(runtime.registry, name, **labels)

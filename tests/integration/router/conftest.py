@@ -31,6 +31,7 @@ from services.router.freeze_watch import FreezeWatcher
 from services.router.private_stream import PrivateStreamOwner
 from services.router.reconcile import Reconciler
 from services.router.settings import RouterSettings
+from tests.metric_samples import sample_sum
 from tests.simulator import SimProcess
 
 M = TypeVar("M", bound=Message)
@@ -125,7 +126,7 @@ class Router:
         return watcher
 
     def metric(self, name: str, **labels: str) -> float:
-        return self.runtime.registry.get_sample_value(name, labels) or 0.0
+        return sample_sum(self.runtime.registry, name, **labels)
 
     async def get(self, path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.app)

@@ -89,25 +89,23 @@ def test_the_default_account_keeps_its_drift_key_and_another_has_its_own() -> No
     assert drift_key(ALPHA) == "mmx:positions:drift:alpha"
 
 
-def _gauge(registry: CollectorRegistry, symbol: Symbol) -> float | None:
-    labels = {"kind": "position_qty", "symbol": symbol}
+def _gauge(registry: CollectorRegistry, account: str, symbol: Symbol) -> float | None:
+    labels = {"account": account, "kind": "position_qty", "symbol": symbol}
     return registry.get_sample_value("reconciliation_drift", labels)
 
 
-def test_drift_gauges_sum_over_the_accounts_and_drop_a_lost_accounts_share() -> None:
+def test_drift_gauges_are_per_account_and_a_lost_accounts_series_leave() -> None:
     registry = CollectorRegistry()
     gauges = DriftGauges(EngineMetrics(registry))
 
     gauges.report(DEFAULT, {BTC: D("0.25")})
     gauges.report(ALPHA, {BTC: D("0.5"), ETH: D(2)})
-    summed = (_gauge(registry, BTC), _gauge(registry, ETH))
-    gauges.report(ALPHA, {BTC: D(0), ETH: D(0)})  # alpha's next pass agrees with the venue
-    agreed = (_gauge(registry, BTC), _gauge(registry, ETH))
+    first = (_gauge(registry, DEFAULT, BTC), _gauge(registry, ALPHA, BTC))
+    gauges.report(ALPHA, {BTC: D(0)})  # alpha's next pass: BTC agrees, ETH is gone
+    again = (_gauge(registry, ALPHA, BTC), _gauge(registry, ALPHA, ETH))
     gauges.clear(DEFAULT)  # default's lease lost
-    lost = (_gauge(registry, BTC), _gauge(registry, ETH))
-    gauges.clear(ALPHA)
 
-    assert summed == (0.75, 2.0)
-    assert agreed == (0.25, 0.0)
-    assert lost == (0.0, 0.0)
-    assert (_gauge(registry, BTC), _gauge(registry, ETH)) == (None, None)
+    assert first == (0.25, 0.5)
+    assert again == (0.0, None)
+    assert _gauge(registry, DEFAULT, BTC) is None
+    assert _gauge(registry, ALPHA, BTC) == 0.0
