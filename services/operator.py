@@ -103,13 +103,14 @@ class GatewayClient:
 # -- What each verb shows --------------------------------------------------------------------
 
 
-def status_text(client: GatewayClient) -> str:
-    """Trading state, limits, utilisation and the latest freezes, as text."""
-    risk = client.get("/v1/risk")
-    trading = risk["trading"]
-    since = f"  since {_time(trading['since'])}" if trading["since"] else ""
-    who = f"  by {trading['actor']}: {trading['reason']}" if trading["actor"] else ""
-    lines = [f"trading  {trading['state']}  epoch {trading['epoch']}{since}{who}", ""]
+def status_text(client: GatewayClient, account: str | None = None) -> str:
+    """Trading state (the desk's, and the account's own), limits, utilisation and the latest
+    freezes, as text."""
+    risk = client.get("/v1/risk", _of(account))
+    lines = [_state_line("trading", risk["trading"])]
+    if risk.get("accountTrading") is not None:
+        lines.append(_state_line(f"account {risk['account']}", risk["accountTrading"]))
+    lines.append("")
     configured = [(k, v) for k, v in risk["limits"].items() if k != "scaling"]
     lines += ["limits (as configured)", table(["LIMIT", "VALUE"], configured), ""]
     if scaled := scaled_rows(risk):
@@ -128,9 +129,12 @@ def status_text(client: GatewayClient) -> str:
     return "\n".join(lines)
 
 
-def orders_text(client: GatewayClient, symbol: str | None = None) -> str:
-    """The open orders, oldest first, as a table."""
-    orders = client.get("/v1/orders", {"symbol": symbol} if symbol else None)["orders"]
+def orders_text(
+    client: GatewayClient, symbol: str | None = None, account: str | None = None
+) -> str:
+    """The open orders of an account (the default when None), oldest first, as a table."""
+    params = ({"symbol": symbol} if symbol else {}) | (_of(account) or {})
+    orders = client.get("/v1/orders", params or None)["orders"]
     rows = [
         [
             o["clientOrderId"],
@@ -149,9 +153,9 @@ def orders_text(client: GatewayClient, symbol: str | None = None) -> str:
     return f"{table([*headers, 'CREATED'], rows)}\n{len(rows)} open order(s)"
 
 
-def positions_text(client: GatewayClient) -> str:
-    """Every position with its mark and P&L, as a table."""
-    answer = client.get("/v1/positions")
+def positions_text(client: GatewayClient, account: str | None = None) -> str:
+    """Every position of an account (the default when None) with its mark and P&L."""
+    answer = client.get("/v1/positions", _of(account))
     rows = [
         [
             p["symbol"],
@@ -170,18 +174,38 @@ def positions_text(client: GatewayClient) -> str:
     return f"{table(headers, rows)}\nnet P&L {answer['netPnl']}"
 
 
-def freeze_text(client: GatewayClient, reason: str) -> str:
-    """Freeze trading; say whether this call froze it."""
-    answer = client.post("/v1/risk/freeze", {"reason": reason})
-    done = "trading FROZEN" if answer["changed"] else "trading was already FROZEN"
+def freeze_text(client: GatewayClient, reason: str, account: str | None = None) -> str:
+    """Freeze trading (the desk's, or one account's); say whether this call froze it."""
+    answer = client.post("/v1/risk/freeze", {"reason": reason} | _account_body(account))
+    what = "trading" if account is None else f"account {account}"
+    done = f"{what} FROZEN" if answer["changed"] else f"{what} was already FROZEN"
     return f"{done} (epoch {answer['epoch']})"
 
 
-def unfreeze_text(client: GatewayClient, reason: str, force: bool = False) -> str:
-    """Resume trading; raises OperatorError (409) within the cooldown unless forced."""
-    answer = client.post("/v1/risk/unfreeze", {"reason": reason, "force": force})
-    done = "trading ACTIVE" if answer["changed"] else "trading was already ACTIVE"
+def unfreeze_text(
+    client: GatewayClient, reason: str, force: bool = False, account: str | None = None
+) -> str:
+    """Resume trading (the desk's, or one account's own state); raises OperatorError (409)
+    within the cooldown unless forced."""
+    body = {"reason": reason, "force": force} | _account_body(account)
+    answer = client.post("/v1/risk/unfreeze", body)
+    what = "trading" if account is None else f"account {account}"
+    done = f"{what} ACTIVE" if answer["changed"] else f"{what} was already ACTIVE"
     return f"{done} (epoch {answer['epoch']})"
+
+
+def _of(account: str | None) -> dict[str, str] | None:
+    return None if account is None else {"account": account}
+
+
+def _account_body(account: str | None) -> dict[str, Any]:
+    return {} if account is None else {"account": account}
+
+
+def _state_line(what: str, trading: dict[str, Any]) -> str:
+    since = f"  since {_time(trading['since'])}" if trading["since"] else ""
+    who = f"  by {trading['actor']}: {trading['reason']}" if trading["actor"] else ""
+    return f"{what}  {trading['state']}  epoch {trading['epoch']}{since}{who}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -201,11 +225,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add `status`, `orders`, `positions`, `freeze`, `unfreeze` and `limits` to the `mmx`
     command."""
     verbs: list[tuple[str, str, Callable[[GatewayClient, argparse.Namespace], str]]] = [
-        ("status", "trading state, limits, utilisation", lambda c, a: status_text(c)),
-        ("orders", "open orders", lambda c, a: orders_text(c, a.symbol)),
-        ("positions", "positions with marks and P&L", lambda c, a: positions_text(c)),
-        ("freeze", "freeze trading now", lambda c, a: freeze_text(c, a.reason)),
-        ("unfreeze", "resume trading", lambda c, a: unfreeze_text(c, a.reason, a.force)),
+        (
+            "status",
+            "trading state, limits, utilisation",
+            lambda c, a: status_text(c, a.account),
+        ),
+        ("orders", "open orders", lambda c, a: orders_text(c, a.symbol, a.account)),
+        (
+            "positions",
+            "positions with marks and P&L",
+            lambda c, a: positions_text(c, a.account),
+        ),
+        ("freeze", "freeze trading now", lambda c, a: freeze_text(c, a.reason, a.account)),
+        (
+            "unfreeze",
+            "resume trading",
+            lambda c, a: unfreeze_text(c, a.reason, a.force, a.account),
+        ),
         (
             "limits",
             "limits and their scaling rule; --file sets them",
@@ -230,6 +266,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "a command line is visible to other users of the host)",
         )
         parser.set_defaults(func=_runner(show))
+        if name != "limits":
+            scope = "the desk" if name in ("freeze", "unfreeze") else "the default account"
+            parser.add_argument("--account", help=f"one account of MMX_ACCOUNTS (default: {scope})")
         if name == "orders":
             parser.add_argument("--symbol", help="only this symbol, e.g. BTCUSDT")
         if name in ("freeze", "unfreeze"):

@@ -19,7 +19,7 @@ from services.operator import (
     status_text,
     unfreeze_text,
 )
-from tests.integration.gateway.conftest import LiveGateway
+from tests.integration.gateway.conftest import LiveGateway, gateway_settings
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +139,26 @@ def test_a_bad_limits_file_is_refused_saying_why_and_nothing_changes(
     assert not_a_mapping == 2 and "expected a mapping of limits" in capsys.readouterr().err
     assert missing == 2
     assert GatewayClient(live_gateway.url).get("/v1/risk")["limits"]["scaling"] is None
+
+
+def test_an_account_frozen_from_the_cli_shows_in_its_status_and_not_the_desks(
+    redis_url: str,
+    redis: object,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MMX_ACCOUNTS", "default,alpha")
+    server = LiveGateway(gateway_settings(redis_url)).start()
+    try:
+        monkeypatch.setenv("MMX_GATEWAY_URL", server.url)
+        assert mmx("freeze", "--account", "alpha", "--reason", "alpha drill") == 0
+        assert mmx("status", "--account", "alpha") == 0
+        alpha = capsys.readouterr().out
+        assert mmx("status") == 0
+        desk = capsys.readouterr().out
+    finally:
+        server.stop()
+
+    assert "account alpha FROZEN (epoch 1)" in alpha
+    assert "trading  ACTIVE" in alpha and "account alpha  FROZEN  epoch 1" in alpha
+    assert "trading  ACTIVE" in desk and "account default  ACTIVE  epoch 0" in desk
