@@ -45,7 +45,8 @@ async def place(
     commands = _commands(gateway, bodies)
     now_ns = gateway.clock_ns()
     ids = [c.client_order_id for c in commands]
-    with gateway.waiters.expect(ids if wait_ms else ()) as futures:
+    accounts = {c.client_order_id: c.account for c in commands}
+    with gateway.waiters.expect(ids if wait_ms else (), accounts) as futures:
         stored = await _create_and_send(gateway, commands, now_ns)
         if clashes := terms.clashes(commands, stored):
             placed = [o.client_order_id for o, created in stored if created]

@@ -1,4 +1,5 @@
-"""`?wait=true`: futures per clientOrderId, resolved by the first outcome on `orders.events`.
+"""`?wait=true`: futures per (account, clientOrderId), resolved by the first outcome on
+`orders.events` (a clientOrderId is unique per account only).
 
 Every gateway instance follows `orders.events` without a group (a `BroadcastReader`), so the
 instance holding the HTTP request sees the outcome whichever instance of risk or the router
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from libs.common.bus_types import Delivery
-from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId
 from libs.common.messages import (
     Envelope,
     OrderAcknowledged,
@@ -47,11 +48,15 @@ class Resolution:
     event_type: str
 
 
+Book = tuple[str, str]
+"""(account, clientOrderId): what names an order across the desk."""
+
+
 class Waiters:
-    """Futures of the orders that HTTP requests are waiting on, by clientOrderId."""
+    """Futures of the orders that HTTP requests are waiting on, by account and clientOrderId."""
 
     def __init__(self) -> None:
-        self._futures: dict[str, list[asyncio.Future[Resolution]]] = {}
+        self._futures: dict[Book, list[asyncio.Future[Resolution]]] = {}
 
     def __len__(self) -> int:
         return sum(len(futures) for futures in self._futures.values())
@@ -63,18 +68,22 @@ class Waiters:
 
     @contextmanager
     def expect(
-        self, client_order_ids: Iterable[ClientOrderId]
+        self,
+        client_order_ids: Iterable[ClientOrderId],
+        accounts: Mapping[ClientOrderId, AccountId] | None = None,
     ) -> Iterator[dict[ClientOrderId, asyncio.Future[Resolution]]]:
-        """Register a future per id for the duration of the block; unregister after it."""
+        """Register a future per id (of its account in `accounts`, `default` when absent)
+        for the duration of the block; unregister after it."""
         loop = asyncio.get_running_loop()
         futures = {cid: loop.create_future() for cid in client_order_ids}
+        books = {cid: ((accounts or {}).get(cid, DEFAULT_ACCOUNT), cid) for cid in futures}
         for cid, future in futures.items():
-            self._futures.setdefault(cid, []).append(future)
+            self._futures.setdefault(books[cid], []).append(future)
         try:
             yield futures
         finally:
             for cid, future in futures.items():
-                self._forget(cid, future)
+                self._forget(books[cid], future)
 
     async def on_event(self, delivery: Delivery[Envelope]) -> None:
         """Resolve the waiters of the event's order if the event is an outcome."""
@@ -83,7 +92,8 @@ class Waiters:
         if outcome is None:
             return
         cid = envelope.payload.get("client_order_id")
-        futures = self._futures.get(cid) if isinstance(cid, str) else None
+        account = envelope.payload.get("account") or DEFAULT_ACCOUNT
+        futures = self._futures.get((str(account), cid)) if isinstance(cid, str) else None
         if not futures:
             return
         reason = envelope.payload.get("reason")
@@ -92,12 +102,12 @@ class Waiters:
             if not future.done():
                 future.set_result(resolution)
 
-    def _forget(self, cid: str, future: asyncio.Future[Resolution]) -> None:
-        futures = self._futures.get(cid, [])
+    def _forget(self, book: Book, future: asyncio.Future[Resolution]) -> None:
+        futures = self._futures.get(book, [])
         if future in futures:
             futures.remove(future)
         if not futures:
-            self._futures.pop(cid, None)
+            self._futures.pop(book, None)
         future.cancel()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from libs.common.bus_types import Delivery
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import AccountId, ClientOrderId, Symbol, VenueOrderId
 from libs.common.messages import (
     Envelope,
     Message,
@@ -95,3 +95,17 @@ async def test_leaving_the_block_unregisters_and_a_timeout_resolves_nothing() ->
     )
     await waiters.on_event(delivery(late))  # nobody waits any more: nothing to resolve
     assert len(waiters) == 0
+
+
+async def test_an_outcome_resolves_the_order_of_its_own_account_only() -> None:
+    waiters = Waiters()
+    alpha = AccountId("alpha")
+    with waiters.expect([C1], {C1: alpha}) as theirs, waiters.expect([C1]) as mine:
+        denied = OrderDenied(client_order_id=C1, symbol=BTC, ts_event_ns=1, reason="no")
+        await waiters.on_event(delivery(denied))  # the default account's c-1
+
+        resolved_mine = await wait_all(mine, timeout_s=0.01)
+        resolved_theirs = await wait_all(theirs, timeout_s=0.01)
+
+    assert resolved_mine[C1].outcome is Outcome.DENIED
+    assert resolved_theirs == {}
