@@ -6,8 +6,8 @@ empty Redis.
 2. The events are read hour by hour, each event id once, in archive order (the order of
    the stream entries, so `orders.events` comes back in the order positions folded it live).
 3. `OrderFilled` and `FundingSettled` go through `RedisPositionStore.apply_fill` /
-   `apply_funding`, the live service's own fold and keys (`mmx:position:{symbol}`, ...), so
-   the rebuilt positions are the live ones.
+   `apply_funding` of their account, the live service's own fold and keys
+   (`mmx:{account}:position:{symbol}`, ...), so the rebuilt positions are the live ones.
 4. The order history: each order's terms, final status, fills and events, as JSON at
    `archived_order_key(clientOrderId)`, indexed by `ARCHIVED_ORDERS_KEY`.
 
@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from libs.common import messages as msg
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.ids import AccountId, ClientOrderId
 from libs.common.domain.orders import TERMINAL_STATUSES, OrderStatus
 from libs.common.domain.positions import Position
 from libs.common.stores import RedisPositionStore
@@ -223,7 +223,14 @@ async def verify_all(reader: ArchiveReader) -> tuple[Listing, ReplayReport]:
 async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
     """Verify the whole archive, then rebuild positions and order history into `redis`."""
     listing, report = await verify_all(reader)
-    positions = RedisPositionStore(redis)
+    stores: dict[AccountId, RedisPositionStore] = {}
+
+    def positions(account: AccountId) -> RedisPositionStore:
+        found = stores.get(account)
+        if found is None:
+            found = stores[account] = RedisPositionStore(redis, account=account)
+        return found
+
     orders: dict[str, OrderHistory] = {}
     seen: set[tuple[str, str]] = set()
     for _, hour in groupby(listing.manifests, key=lambda m: Partition.of(m.first_ms)):
@@ -241,10 +248,10 @@ async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
                 log.warning("replay: %s %s left out: %s", event.stream, event.entry_id, error)
                 continue
             if isinstance(message, msg.OrderFilled):
-                await positions.apply_fill(message.to_fill())
+                await positions(message.account).apply_fill(message.to_fill())
                 report.fills += 1
             elif isinstance(message, msg.FundingSettled):
-                await positions.apply_funding(message.to_funding())
+                await positions(message.account).apply_funding(message.to_funding())
                 report.fundings += 1
             if (cid := event.client_order_id) is not None:
                 orders.setdefault(cid, OrderHistory(cid)).apply(event, message)
@@ -254,7 +261,7 @@ async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
             pipe.zadd(topology.ARCHIVED_ORDERS_KEY, {cid: order.first_ms})
         await pipe.execute()
     report.orders = len(orders)
-    report.positions = await positions.all()
+    report.positions = [p for a in sorted(stores) for p in await stores[a].all()]
     return report
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import AccountId, ClientOrderId, ExecId, Symbol, VenueOrderId
 from libs.common.messages import Envelope, FundingSettled, OrderFilled
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import start_redis_server
@@ -54,10 +54,13 @@ def fill(exec_id: str, side: Side, qty: str, price: str) -> OrderFilled:
     )
 
 
-async def archive(redis: aioredis.Redis, writers: Writers) -> None:
+async def archive(
+    redis: aioredis.Redis, writers: Writers, extra: Sequence[OrderFilled] = ()
+) -> None:
     bus = Bus(redis, EnvelopeCodec())
     await writers.start("archive-r")
     for message in (
+        *extra,
         fill("x1", Side.BUY, "0.002", "60000"),
         fill("x2", Side.SELL, "0.001", "60100"),
         FundingSettled(
@@ -123,6 +126,21 @@ async def test_replay_folds_each_fill_and_funding_once_even_when_archived_twice(
     assert position.realized_pnl == Decimal("0.1")
     assert (position.fees_paid, position.funding_paid) == (Decimal("0.02"), Decimal("0.006"))
     assert "3 repeated event ids dropped" in capsys.readouterr().out
+
+
+async def test_replay_folds_each_accounts_fills_into_that_accounts_positions(
+    redis: aioredis.Redis, moto: Moto, writers: Writers, target: tuple[str, aioredis.Redis]
+) -> None:
+    alpha = AccountId("alpha")
+    theirs = fill("a1", Side.SELL, "0.004", "61000").model_copy(update={"account": alpha})
+    await archive(redis, writers, extra=[theirs])
+    url, client = target
+
+    assert await replay(moto, url) == 0
+    (mine,) = await RedisPositionStore(client).all()
+    (alphas,) = await RedisPositionStore(client, account=alpha).all()
+    assert (mine.qty, alphas.qty) == (Decimal("0.001"), Decimal("-0.004"))
+    assert alphas.account == alpha
 
 
 async def test_replay_refuses_an_archive_with_an_object_that_does_not_match_its_manifest(
