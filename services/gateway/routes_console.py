@@ -1,6 +1,7 @@
 """`/v1/console`: what the operator console reads that no other route answers.
 
-    GET /v1/console/me        the caller's role and actor (the page hides what it may not do)
+    GET /v1/console/me        the caller's role, actor and accounts (the page hides what it
+                              may not do, and offers the accounts it may read)
     GET /v1/console/overview  edge per symbol, audit trail, rate-limit use and headroom,
                               reconciliation drift, stream health
 
@@ -28,12 +29,15 @@ Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 class Me(ApiModel):
     actor: str
     role: Role
+    accounts: list[str]
+    """The desk's accounts the key may read (`MMX_ACCOUNTS` it is bound to), in order."""
 
 
 @router.get("/me")
-async def me(principal: Viewer) -> Me:
-    """Who the key belongs to and its role."""
-    return Me(actor=principal.actor, role=principal.role)
+async def me(principal: Viewer, gateway: GatewayDep) -> Me:
+    """Who the key belongs to, its role and the accounts it may read."""
+    accounts = [a for a in gateway.settings.accounts if principal.may_use(a)]
+    return Me(actor=principal.actor, role=principal.role, accounts=accounts)
 
 
 @router.get("/overview")

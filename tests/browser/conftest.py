@@ -100,12 +100,15 @@ def gateway_pages() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-async def issue(stack: E2EStack, role: Role, name: str) -> str:
-    """A new gateway API key of `role` for `name`, written to the stack's Redis."""
+async def issue(
+    stack: E2EStack, role: Role, name: str, accounts: tuple[str, ...] = ("default",)
+) -> str:
+    """A new gateway API key of `role` for `name`, bound to `accounts`, written to the
+    stack's Redis."""
     client = redis_from_url(stack.redis_url)
     try:
         issued = issue_key()
-        record = ApiKeyRecord.issue(issued, role, name, now_ns=time.time_ns())
+        record = ApiKeyRecord.issue(issued, role, name, now_ns=time.time_ns(), accounts=accounts)
         await RedisApiKeyStore(client).create(record)
         return issued.key
     finally:
@@ -118,8 +121,10 @@ async def console_page(browser: Browser) -> AsyncIterator[ConsolePage]:
     key of `role` (a Role or the key itself), showing the console."""
     contexts = []
 
-    async def open_page(stack: E2EStack, role: Role) -> Page:
-        key = await issue(stack, role, f"console-{role}")
+    async def open_page(
+        stack: E2EStack, role: Role, accounts: tuple[str, ...] = ("default",)
+    ) -> Page:
+        key = await issue(stack, role, f"console-{role}", accounts)
         context = await browser.new_context(viewport=VIEWPORT)
         contexts.append(context)
         page = await context.new_page()

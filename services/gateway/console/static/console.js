@@ -14,8 +14,13 @@ const RECONNECT_MS = [500, 1000, 2000, 4000, 5000];
 const app = {
   key: null, me: null, socket: null, attempts: 0, reconnectTimer: null,
   refreshTimer: null, refreshing: false, refreshAgain: false,
-  limits: null, trading: null, cooldownS: null,
+  limits: null, trading: null, cooldownS: null, account: "default",
 };
+
+// A path about the selected account's orders, positions or risk.
+function ofAccount(path) {
+  return `${path}${path.includes("?") ? "&" : "?"}account=${encodeURIComponent(app.account)}`;
+}
 
 function can(role) {
   return app.me !== null && RANK[app.me.role] >= RANK[role];
@@ -57,6 +62,11 @@ async function signIn(key) {
   sessionStorage.setItem(KEY_STORAGE, key);
   document.getElementById("who-actor").textContent = app.me.actor;
   document.getElementById("who-role").textContent = app.me.role;
+  const picker = document.getElementById("account");
+  picker.replaceChildren(...app.me.accounts.map((account) => new Option(account, account)));
+  app.account = app.me.accounts.includes("default") ? "default" : app.me.accounts[0];
+  picker.value = app.account;
+  picker.onchange = () => { app.account = picker.value; refresh(); };
   for (const node of document.querySelectorAll("[data-role]")) node.hidden = !can(node.dataset.role);
   document.getElementById("login").hidden = true;
   document.getElementById("console").hidden = false;
@@ -111,10 +121,10 @@ function onFrame(frame) {
     renderTrading(frame.data, app.cooldownS);
     return;
   }
-  if (frame.type === "TradingStateChanged") {
+  if (frame.type === "TradingStateChanged" && !frame.data.account) {  // the desk's state
     app.trading = { ...(app.trading || {}), ...frame.data, since: Date.now() };
     renderTrading(app.trading, app.cooldownS);
-  }
+  }  // an account's own state: the refresh below shows it
   scheduleRefresh();
 }
 
@@ -131,9 +141,11 @@ async function refresh() {
   app.refreshing = true;
   try {
     const [risk, positions, orders, overview] = await Promise.all([
-      api("GET", "/v1/risk"), api("GET", "/v1/positions"),
-      api("GET", "/v1/orders"), api("GET", "/v1/console/overview"),
+      api("GET", ofAccount("/v1/risk")), api("GET", ofAccount("/v1/positions")),
+      api("GET", ofAccount("/v1/orders")), api("GET", "/v1/console/overview"),
     ]);
+    document.getElementById("account-name").textContent = risk.account;
+    document.getElementById("account-state").textContent = risk.accountTrading.state;
     app.limits = risk.limits;
     app.trading = risk.trading;
     app.cooldownS = Number(overview.unfreezeCooldownS);
@@ -196,7 +208,7 @@ function unfreeze(event) {
 
 function cancelOrder(clientOrderId) {
   act("action-message", () => `Cancel sent for ${clientOrderId}`,
-    () => api("DELETE", `/v1/orders/${encodeURIComponent(clientOrderId)}`));
+    () => api("DELETE", ofAccount(`/v1/orders/${encodeURIComponent(clientOrderId)}`)));
 }
 
 function symbolsOf(positions, orders) {
@@ -206,13 +218,14 @@ function symbolsOf(positions, orders) {
 async function cancelAll(symbols) {
   let targets = symbols;
   if (!targets) {
-    const [positions, orders] = await Promise.all([api("GET", "/v1/positions"), api("GET", "/v1/orders")]);
+    const [positions, orders] = await Promise.all(
+      [api("GET", ofAccount("/v1/positions")), api("GET", ofAccount("/v1/orders"))]);
     targets = symbolsOf(positions, orders);
     if (!window.confirm(`Cancel every open order of ${targets.join(", ") || "no symbol"}?`)) return;
   }
   act("action-message", (answers) => `Cancel-all sent: ${answers.map((a) => `${a.symbol} (${a.openOrders} open)`).join(", ") || "no symbol"}`,
     () => Promise.all(targets.map((symbol) => api(
-      "DELETE", `/v1/orders?symbol=${encodeURIComponent(symbol)}&reason=${encodeURIComponent("console cancel-all")}`))));
+      "DELETE", ofAccount(`/v1/orders?symbol=${encodeURIComponent(symbol)}&reason=${encodeURIComponent("console cancel-all")}`)))));
 }
 
 function saveLimits(event) {

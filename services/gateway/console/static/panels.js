@@ -182,6 +182,7 @@ function renderHistory(risk, overview) {
     el("td", {}, h.state),
     el("td", {}, h.previous),
     el("td", { class: "num" }, h.epoch),
+    el("td", {}, h.account || "desk"),
     el("td", {}, h.actor),
     el("td", { class: "details" }, h.reason),
   )));
