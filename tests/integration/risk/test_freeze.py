@@ -76,6 +76,19 @@ async def test_reported_edge_at_or_above_threshold_leaves_trading_active(
     assert await desk.read(topology.CONTROL) == []
 
 
+async def test_an_edge_report_is_taken_on_a_desk_without_the_default_account(
+    desk: Desk, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MMX_ACCOUNTS", "alpha")
+    await desk.limits(edge_freeze_threshold_bps=Decimal(200))
+
+    async with running_risk(redis_url) as risk:
+        await desk.send(ReportEdge(symbol=BTC, edge_bps=Decimal(250), source="mm-alpha"))
+        await wait_until(lambda: sample(risk, "edge_bps", symbol=BTC, source="reported") == 250)
+
+    assert await desk.read(topology.ORDERS_REQUESTS.dlq) == []
+
+
 async def test_measured_edge_collapse_freezes_without_any_report(
     desk: Desk, redis_url: str
 ) -> None:
