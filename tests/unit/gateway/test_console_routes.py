@@ -35,7 +35,7 @@ async def _key(redis: aioredis.Redis, role: Role, name: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("role", list(Role))
-async def test_me_names_the_key_holder_and_role_for_every_role(
+async def test_me_names_the_key_holder_its_role_and_accounts_for_every_role(
     guarded: httpx.AsyncClient, redis: aioredis.Redis, role: Role
 ) -> None:
     key, key_id = await _key(redis, role, "desk-ann")
@@ -43,7 +43,11 @@ async def test_me_names_the_key_holder_and_role_for_every_role(
     answer = await guarded.get("/v1/console/me", headers={"X-API-Key": key})
 
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"actor": f"desk-ann [{key_id}]", "role": role.value}
+    assert answer.json() == {
+        "actor": f"desk-ann [{key_id}]",
+        "role": role.value,
+        "accounts": ["default"],
+    }
 
 
 async def test_overview_answers_a_viewer_and_refuses_a_call_without_a_key(
