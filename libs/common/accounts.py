@@ -1,8 +1,9 @@
 """The desk's accounts: which exist (`MMX_ACCOUNTS`), and one thing per account.
 
 Every service reads the same `MMX_ACCOUNTS` (`default` when unset): a command for an account
-not in it is refused where it enters (the gateway: 422) and denied where it is decided (risk),
-so no state is ever written for an account nobody configured. `PerAccount` holds a service's
+not in it is refused where it enters (the gateway: 422) and is poison wherever a service reads
+it from a stream (risk, the router, positions: dead letters), so no state is ever written for
+an account nobody configured. `PerAccount` holds a service's
 per-account parts (stores, venue clients), built once per account on first use.
 """
 
@@ -68,9 +69,6 @@ class PerAccount(Generic[T]):
 
     def __contains__(self, account: object) -> bool:
         return account in self.accounts
-
-    def __iter__(self) -> Iterator[AccountId]:
-        return iter(self.accounts)
 
     def items(self) -> Iterator[tuple[AccountId, T]]:
         """Every account with its `T` (building those not built yet), in configured order."""

@@ -169,13 +169,14 @@ def symbol_limits_key(symbol: Symbol) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AccountKeys:
-    """The keys of one account's money-path state: its orders and their indexes, its exposure
-    ledger, its positions, its order-rate window and its P&L baselines.
+    """The keys of one account's state: its orders and their indexes, its exposure ledger, its
+    positions, its claimed and folded execIds, its order-rate window, its P&L baselines, its
+    own limits and its own trading state.
 
     Every one is `mmx:{account}:...`: the braces are a Redis Cluster hash tag, so all of an
     account's keys share one slot and a script that touches several of them never crosses
     slots. Get one with `keys_of(account)`. Keys written before accounts existed are the
-    `default` account's, renamed by `mmx migrate` (`services.migrate`).
+    `default` account's, renamed by `mmx migrate` (`libs.common.migrations`).
     """
 
     account: AccountId
@@ -254,7 +255,7 @@ class AccountKeys:
     @property
     def freeze(self) -> str:
         """Hash of the account's own trading state, as `FREEZE_KEY` is the desk's: an account
-        trades only while both are ACTIVE (`stores.risk_state.effective_status`)."""
+        trades only as far as both allow (`domain.risk_checks.combined_state`)."""
         return f"{self.prefix}:risk:freeze"
 
     def pnl_baseline(self, day: str) -> str:

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from libs.common.accounts import PerAccount
 from libs.common.bus import Bus
 from libs.common.domain.errors import UnknownAccount
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
+from libs.common.domain.ids import AccountId
 from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics
 from libs.common.risk_view import RiskReader
@@ -51,11 +51,6 @@ class Gateway:
             return self.books[account]
         except UnknownAccount as error:
             raise Invalid(str(error)) from None
-
-    @property
-    def orders(self) -> OrderStore:
-        """The default account's orders (`book(account).orders` for another's)."""
-        return self.book(DEFAULT_ACCOUNT).orders
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@
   The utilisation and the limits in force are per account (label `account`); the trading
   state (the desk's), the edges and the volatility are the desk's.
 - Daily loss, per account: an account's P&L today (see `libs.common.risk_view`) at or below
-  -daily_loss_limit freezes trading (the desk's: accounts have no freeze of their own yet;
+  -daily_loss_limit freezes trading (the desk's, as every freeze risk raises by itself;
   DAILY_LOSS) once per UTC day: after an operator's unfreeze the desk keeps trading, and
   the pre-trade check still allows only reducing orders. Above it, at or below
   -daily_loss_soft_limit (when set), trading goes REDUCING (DAILY_LOSS_SOFT), also once per
