@@ -28,25 +28,28 @@ _LEGACY_SINGLES = (f"{KEY_PREFIX}:exposure:symbols", f"{KEY_PREFIX}:positions")
 """Version-1 keys any engine that traded wrote: their presence means version-1 data."""
 
 
+_MOVED = (
+    ":exposure:unfolded:",
+    ":exposure:symbols",
+    ":exposure:",
+    ":order:",
+    ":orders:open:",
+    ":orders:venue:",
+    ":position:",
+    ":positions",
+    ":idem:exec:",
+    ":idem:router-fill:",
+    ":risk:order-times:",
+    ":risk:pnl-baseline:",
+)
+"""What follows `mmx` in the version-1 keys that move, most specific first: a key is moved
+by the first that it starts with; the default account's key is the same after its prefix."""
+
+
 def _families() -> list[tuple[str, str]]:
-    """(version-1 prefix, the default account's prefix), most specific first: a key is moved
-    by the first family whose prefix it starts with."""
+    """(version-1 prefix, the default account's prefix) of each of `_MOVED`."""
     new = keys_of(DEFAULT_ACCOUNT).prefix
-    old = KEY_PREFIX
-    return [
-        (f"{old}:exposure:unfolded:", f"{new}:exposure:unfolded:"),
-        (f"{old}:exposure:symbols", f"{new}:exposure:symbols"),
-        (f"{old}:exposure:", f"{new}:exposure:"),
-        (f"{old}:order:", f"{new}:order:"),
-        (f"{old}:orders:open:", f"{new}:orders:open:"),
-        (f"{old}:orders:venue:", f"{new}:orders:venue:"),
-        (f"{old}:position:", f"{new}:position:"),
-        (f"{old}:positions", f"{new}:positions"),
-        (f"{old}:idem:exec:", f"{new}:idem:exec:"),
-        (f"{old}:idem:router-fill:", f"{new}:idem:router-fill:"),
-        (f"{old}:risk:order-times:", f"{new}:risk:order-times:"),
-        (f"{old}:risk:pnl-baseline:", f"{new}:risk:pnl-baseline:"),
-    ]
+    return [(KEY_PREFIX + part, new + part) for part in _MOVED]
 
 
 @dataclass
