@@ -207,7 +207,6 @@ class ReportEdge(Command):
     symbol: SymbolField
     edge_bps: Decimal
     source: Text
-    account: AccountField = DEFAULT_ACCOUNT
 
 
 class SetRiskLimits(Command):

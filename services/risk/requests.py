@@ -78,9 +78,7 @@ class RequestsHandler:
         results: list[BaseException | None] = [None] * len(batch)
         for index, incoming in enumerate(batch):
             envelope, message = incoming.envelope, incoming.message
-            # an edge report is the desk's (the edge watch is per symbol): its account is not
-            # checked, so a desk without `default` still takes a strategy's report
-            account = None if isinstance(message, ReportEdge) else getattr(message, "account", None)
+            account: AccountId | None = getattr(message, "account", None)
             if account is not None and account not in self._deciders:
                 unknown = UnknownAccount(account, self._deciders.accounts)
                 results[index] = PoisonMessage(f"{envelope.type}: {unknown}")
