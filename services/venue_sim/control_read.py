@@ -70,10 +70,9 @@ def account_uid(request: web.Request) -> str:
     return selected_uid(request) or request.app[STATE].exchange.default_uid
 
 
-def _ledgers(request: web.Request) -> list[Ledger]:
-    """The selected account, or every account when none is selected."""
+def _ledgers(request: web.Request, uid: str | None) -> list[Ledger]:
+    """The account `uid` (`selected_uid`), or every account when it is None."""
     ex = request.app[STATE].exchange
-    uid = selected_uid(request)
     return list(ex.ledgers.values()) if uid is None else [ex.ledgers[uid]]
 
 
@@ -99,14 +98,15 @@ async def orders(request: web.Request) -> web.Response:
     selected one), oldest first, Bybit fields plus category."""
     ex = request.app[STATE].exchange
     uid = selected_uid(request)
-    held = [o for o in ex.orders.values() if uid is None or o.uid == uid]
+    held = ex.orders.values() if uid is None else ex.ledgers[uid].orders.values()
     return json_response({"list": [order_item(o, ws=True) for o in held]})
 
 
 async def executions(request: web.Request) -> web.Response:
     """GET /sim/executions[?uid=|apiKey=]: every execution (fills, funding) of every account
     (or of the selected one), account by account, oldest first per category."""
-    items = [execution_item(e, ws=True) for e in _executions(_ledgers(request))]
+    ledgers = _ledgers(request, selected_uid(request))
+    items = [execution_item(e, ws=True) for e in _executions(ledgers)]
     return json_response({"list": items})
 
 
@@ -136,7 +136,7 @@ async def receipts(request: web.Request) -> web.Response:
                 }
             )
     fills = []
-    for execution in _executions(_ledgers(request)):
+    for execution in _executions(_ledgers(request, uid)):
         exec_ns = kept.executed_ns.get(execution.exec_id)
         if exec_ns is not None and exec_ns >= since:
             fills.append(
@@ -187,7 +187,8 @@ def _counts(state: SimState) -> tuple[int, int, int]:
     """(orders, open orders, executions) of every account."""
     ledgers = list(state.exchange.ledgers.values())
     open_orders = sum(len(ledger.open_orders) for ledger in ledgers)
-    return len(state.exchange.orders), open_orders, len(_executions(ledgers))
+    executed = sum(len(e) for ledger in ledgers for e in ledger.executions.values())
+    return len(state.exchange.orders), open_orders, executed
 
 
 async def health(request: web.Request) -> web.Response:
