@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.redis_fixture", "tests.redis_sentinel"]
+pytest_plugins = ["tests.redis_fixture", "tests.redis_sentinel", "tests.redis_cluster"]
 
 _skipped: list[str] = []
 

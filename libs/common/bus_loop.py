@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from libs.common.bus_types import BusConfigError
+from libs.common.redis_connect import decodes_responses
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +43,5 @@ async def poll_until_stopped(
 
 def require_bytes_client(redis: Redis) -> None:
     """Refuse a client that decodes replies: entries carry bytes and ids are compared as bytes."""
-    if redis.connection_pool.connection_kwargs.get("decode_responses"):
+    if decodes_responses(redis):
         raise BusConfigError("the bus needs a Redis client with decode_responses=False")
