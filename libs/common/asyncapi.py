@@ -32,6 +32,12 @@ from libs.common.stream_flows import FLOWS, Flow
 
 TITLE = "mmx streams"
 VERSION = "1"
+ACCOUNT_PARAMETER = "{account}"
+"""Where an account stream's address names its account (`topology.AccountStream.pattern`)."""
+ACCOUNT_TEXT = (
+    "An account of `MMX_ACCOUNTS` (its own stream, in its Redis Cluster slot); for the "
+    "families that have one, `desk` is the desk's own stream."
+)
 CONSUMER_NAME = "{hostname}-{pid}-{random}"
 """How each instance names its consumer in a group (`default_consumer_name`)."""
 
@@ -65,7 +71,7 @@ def declare(broker: RedisBroker) -> dict[str, Flow]:
     group and one per group-less reader of each flow's stream; return them by title."""
     declared: dict[str, Flow] = {}
     for flow in FLOWS:
-        name, about = flow.stream.name, _stream_text(flow)
+        name, about = flow.name, _stream_text(flow)
         received = entry_type(flow.messages, flow.enveloped)
         for service, types in flow.producers.items():
             title = f"{name}:send:{service}"
@@ -144,6 +150,9 @@ def asyncapi_text() -> str:
             message["correlationId"] = {"location": "$message.payload#/correlation_id"}
         else:
             message.pop("correlationId", None)
+    for channel in document["channels"].values():
+        if ACCOUNT_PARAMETER in channel["address"]:
+            channel["parameters"] = {"account": {"description": ACCOUNT_TEXT}}
     return json.dumps(document)
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
+from urllib.parse import unquote
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 70rem;
@@ -183,7 +184,8 @@ def _schema_link(name: str) -> str:
 
 
 def _ref_name(ref: Mapping[str, Any]) -> str:
-    return str(ref.get("$ref", "")).rsplit("/", 1)[-1]
+    """The component a `$ref` names (a JSON pointer's last step, percent-decoded)."""
+    return unquote(str(ref.get("$ref", "")).rsplit("/", 1)[-1])
 
 
 def _text(value: object) -> str:

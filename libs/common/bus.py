@@ -1,10 +1,10 @@
 """The message bus of mmx: Redis Streams with consumer groups, retries, dead letters, claims.
 
     bus = Bus(redis, EnvelopeCodec())             # redis: redis.asyncio.Redis, bytes replies
-    await bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
-    risk = bus.consumer(ConsumerSpec(stream=topology.ORDERS_REQUESTS,
+    await bus.publish(topology.ORDERS_REQUESTS.of(account), Envelope.wrap(command))
+    risk = bus.consumer(ConsumerSpec(stream=topology.ORDERS_REQUESTS.of(account),
                                      group=topology.Group.RISK, ack=Ack.BATCH), handle)
-    control = bus.broadcast_reader(topology.CONTROL, on_control)
+    control = bus.broadcast_reader(topology.CONTROL.desk, on_control)
     attach(app, risk, control)                    # a FastStream app starts and stops them
 
 The hot path drives XREADGROUP / XACK / XAUTOCLAIM with redis-py directly, under a FastStream
@@ -18,14 +18,14 @@ encoded message), the field FastStream reads, so a FastStream subscriber can rea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from libs.common import topology
-from libs.common.bus_broadcast import BroadcastReader
+from libs.common.bus_broadcast import BroadcastReader, broadcast_groups
 from libs.common.bus_consumer import ConsumerStats, StreamConsumer
 from libs.common.bus_loop import require_bytes_client
 from libs.common.bus_pel import DeadLetter, ensure_group
@@ -134,7 +134,18 @@ class Bus(Generic[T]):
         self, stream: topology.Stream, handler: Handler[T], *, from_start: bool = False
     ) -> BroadcastReader[T]:
         """Build (not start) a group-less reader that sees every entry of `stream`."""
-        return BroadcastReader(self.redis, stream, self.codec, handler, from_start=from_start)
+        return BroadcastReader(self.redis, [stream], self.codec, handler, from_start=from_start)
+
+    def broadcast_readers(
+        self, streams: Sequence[topology.Stream], handler: Handler[T]
+    ) -> list[BroadcastReader[T]]:
+        """Build (not start) the fewest group-less readers that see every entry of `streams`
+        (one on a single Redis; one per hash slot on a Redis Cluster): each holds one
+        connection while it blocks."""
+        return [
+            BroadcastReader(self.redis, group, self.codec, handler)
+            for group in broadcast_groups(self.redis, streams)
+        ]
 
 
 class Runner(Protocol):
@@ -169,11 +180,12 @@ def attach(app: _AppHooks, *runners: Runner) -> None:
 
 async def ensure_groups(
     redis: Redis,
-    consumes: Mapping[topology.Group, Iterable[topology.Stream]] = topology.CONSUMES,
+    consumes: Mapping[topology.Group, Iterable[topology.Stream]],
     *,
     start_id: str = "0",
 ) -> None:
-    """Create every consumer group of the topology (and its stream) that does not exist yet.
+    """Create every consumer group of `consumes` (and its stream) that does not exist yet:
+    `topology.consumed(accounts)` for the whole desk.
 
     Run before the services start, so that nothing published before a group's first consumer
     starts is skipped, whatever the start order.

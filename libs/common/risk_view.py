@@ -180,6 +180,7 @@ class RiskView:
             now_ms=self.now_ns // NS_PER_MS,
             total_limit=to_units(desk.max_total_notional, round_up=False),
             max_positions_lag_ms=int(desk.max_positions_lag_s * 1000),
+            trading=self.status.state,
         )
 
 

@@ -4,11 +4,13 @@
 The Redis client of a service is `redis_client(settings)`: one blocking pool of
 `redis_pool_size` connections built from `redis_url` (password, ACL user, `rediss://` and its
 TLS query parameters as redis-py reads them; or `redis+sentinel://`, whose pool asks the
-sentinels where the primary is and follows it through a failover, see
+sentinels where the primary is and follows it through a failover; or `redis+cluster://` /
+`rediss+cluster://`, a Redis Cluster client with `redis_pool_size` connections per node; see
 `libs.common.redis_url`). When every connection is busy a command waits up to
 `redis_pool_timeout_s` for one instead of failing at once ("Too many connections"); past that
 it fails with a `ConnectionError` ("No connection available."), which a service's routes
-answer as Redis being unavailable.
+answer as Redis being unavailable. A cluster client does not wait: a node with every
+connection busy fails the command at once (`MaxConnectionsError`, a `ConnectionError`).
 
     def create_app(settings: RouterSettings) -> FastAPI:
         return service_app("router", settings, build=lambda rt: _wire(rt, settings))
@@ -56,7 +58,7 @@ from libs.common.messages import Envelope
 from libs.common.metrics import EngineMetrics, render_metrics
 from libs.common.migrations import check_layout
 from libs.common.redis_connect import redis_from_url
-from libs.common.redis_url import is_sentinel_url
+from libs.common.redis_url import is_cluster_url, is_sentinel_url
 from libs.common.stream_trim import group_trimmed_streams, trim_acked
 from libs.common.tasks import cancel_and_wait, wait_or_timeout
 
@@ -174,16 +176,19 @@ def redis_client(settings: ServiceSettings) -> Redis:
 
     Built by `libs.common.redis_connect.redis_from_url`: a `redis://`, `rediss://` or
     `unix://` URL is read exactly as `Redis.from_url` reads it (scheme, user, password, db,
-    TLS query parameters), a `redis+sentinel://` URL as `libs.common.redis_url` describes.
-    The pool's size and wait come from the settings only, so a URL that sets
-    `max_connections` or `timeout` is refused rather than silently winning. Nothing connects
-    until the first command. Closing the client closes its pool (and, for Sentinel, the
-    connections to the sentinels).
+    TLS query parameters), a `redis+sentinel://`, `redis+cluster://` or `rediss+cluster://`
+    URL as `libs.common.redis_url` describes. The pool's size and wait come from the settings
+    only, so a URL that sets `max_connections` or `timeout` is refused rather than silently
+    winning. For a cluster, `redis_pool_size` is per node and `redis_pool_timeout_s` does not
+    apply (a `RedisCluster` has no wait for a free connection; see `redis_from_url`). Nothing
+    connects until the first command. Closing the client closes its pool (and, for Sentinel,
+    the connections to the sentinels; for a cluster, every node's connections).
     """
+    url = settings.redis_url
     query = (
-        parse_qs(urlsplit(settings.redis_url).query)
-        if is_sentinel_url(settings.redis_url)
-        else parse_url(settings.redis_url)
+        parse_qs(urlsplit(url).query)
+        if is_sentinel_url(url) or is_cluster_url(url)
+        else parse_url(url)
     )
     conflicting = [key for key in _POOL_QUERY_KEYS if key in query]
     if conflicting:
@@ -258,7 +263,7 @@ def service_app(
         try:
             await redis.ping()
             await check_layout(redis)  # data of an older layout: `mmx migrate` first
-            await ensure_groups(redis)
+            await ensure_groups(redis, topology.consumed(settings.accounts))
             registry = CollectorRegistry()
             runtime = ServiceRuntime(
                 name=name,
@@ -370,7 +375,7 @@ class StreamHealth:
         self._started = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self._trimmed = {s.name: s for s in group_trimmed_streams()}
+        self._trimmed = {s.name: s for s in group_trimmed_streams(runtime.settings.accounts)}
 
     async def start(self) -> None:
         self._started = time.monotonic()
@@ -419,7 +424,7 @@ class StreamHealth:
         async with self._runtime.redis.pipeline(transaction=False) as pipe:
             for stream in streams:
                 pipe.xinfo_groups(stream)
-                pipe.xlen(f"{stream}{topology.DLQ_SUFFIX}")
+                pipe.xlen(topology.Stream(stream, None).dlq.name)
                 pipe.xlen(stream)
             replies = await pipe.execute(raise_on_error=False)
         read: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from libs.common import messages as msg
 from libs.common import topology
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Message
-from libs.common.topology import Stream
+from libs.common.topology import AnyStream, Stream
 
 Digits = Annotated[str, Field(pattern=r"^[0-9]+$")]
 """A whole number in a stream entry's field (Redis keeps every field as a string)."""
@@ -59,7 +59,8 @@ class DeadLetterEntry(BaseModel):
 class Flow:
     """What flows on one stream: who appends which messages, and who reads it in full."""
 
-    stream: Stream
+    stream: AnyStream
+    """A desk-wide stream, or a family of account streams (`topology.AccountStream`)."""
     about: str
     """What the stream is for, in a sentence."""
     producers: Mapping[str, tuple[type[BaseModel], ...]]
@@ -72,6 +73,11 @@ class Flow:
     """Who reads it by range (XRANGE / XREVRANGE) rather than by following it."""
     enveloped: bool = True
     """False for a stream whose entries are plain fields (its one model says which)."""
+
+    @property
+    def name(self) -> str:
+        """The stream's name; a family's with `{account}` for the account."""
+        return self.stream.name if isinstance(self.stream, Stream) else self.stream.pattern
 
     @property
     def messages(self) -> tuple[type[BaseModel], ...]:
@@ -92,7 +98,8 @@ _STATE_WRITERS = ("gateway", "risk", "router")
 STREAM_FLOWS: tuple[Flow, ...] = (
     Flow(
         topology.ORDERS_REQUESTS,
-        "Commands from the gateway for risk to check.",
+        "Commands from the gateway for risk to check, each account's on its own stream; edge "
+        "reports on the desk's.",
         producers={
             "gateway": (
                 msg.PlaceOrder,
@@ -138,7 +145,8 @@ STREAM_FLOWS: tuple[Flow, ...] = (
     ),
     Flow(
         topology.CONTROL,
-        "Trading state broadcasts: every change of the freeze key, announced.",
+        "Trading state broadcasts: every change of a freeze key (the desk's on the desk's "
+        "stream, an account's on its own), announced.",
         producers=dict.fromkeys(_STATE_WRITERS, (msg.TradingStateChanged,)),
         readers=("router", "gateway"),
     ),
@@ -166,7 +174,7 @@ STREAM_FLOWS: tuple[Flow, ...] = (
         ranged_by="gateway (the console's audit panel)",
     ),
 )
-"""The streams of `topology.STREAMS`, in its order."""
+"""Every stream and family of `topology` (`ACCOUNT_STREAMS` and `STREAMS`), each once."""
 
 FLOWS: tuple[Flow, ...] = STREAM_FLOWS + tuple(
     Flow(

@@ -1,10 +1,10 @@
 """Trimming the streams consumer groups read: never an entry a group has not acknowledged.
 
-A stream with `maxlen` None (orders.requests, orders.approved, orders.events, control, audit)
-is appended without MAXLEN. Every service's stream-health refresh (every
-`stream_health_interval_s`) hands the XINFO GROUPS replies and lengths it read for the
-streams it consumes to `trim_acked`, which trims each such stream below the oldest entry any
-group still needs:
+A stream with `maxlen` None (each account's orders.requests, orders.approved, orders.events
+and control, the desk's orders.requests and control, audit) is appended without MAXLEN. Every
+service's stream-health refresh (every `stream_health_interval_s`) hands the XINFO GROUPS
+replies and lengths it read for the streams it consumes to `trim_acked`, which trims each
+such stream below the oldest entry any group still needs:
 
 - for each group: its oldest pending entry (delivered, not acknowledged) when it has one,
   else the entry after its last delivered one;
@@ -23,20 +23,22 @@ instances trimming at once are harmless (each trim only removes what all allow).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
-from libs.common.topology import CONSUMES, Stream
+from libs.common.domain.ids import AccountId
+from libs.common.topology import Stream, consumed
 
 TRIM_BATCH = 10_000
 """Entries a refresh removes at most for a stream's count (`Stream.keep`)."""
 
 
-def group_trimmed_streams() -> list[Stream]:
-    """The streams consumer groups read whose trim waits for their acknowledgements."""
-    read = {s for streams in CONSUMES.values() for s in streams}
+def group_trimmed_streams(accounts: Iterable[AccountId]) -> list[Stream]:
+    """The streams consumer groups read whose trim waits for their acknowledgements, of a
+    desk with `accounts`, by name."""
+    read = {s for streams in consumed(accounts).values() for s in streams}
     return sorted((s for s in read if s.maxlen is None), key=lambda s: s.name)
 
 
@@ -102,14 +104,14 @@ async def count_points(
 async def trim_acked(
     redis: Redis,
     keep_s: float,
-    streams: Sequence[Stream] = (),
+    streams: Sequence[Stream],
     infos: Sequence[Any] | None = None,
     lengths: Mapping[str, int] | None = None,
 ) -> int:
-    """Trim each group-read stream (`streams`, default all) below what its groups still
-    need; `infos` are their XINFO GROUPS replies and `lengths` their XLEN when the caller has
-    them (else read here). Returns the entries removed."""
-    targets = list(streams) or group_trimmed_streams()
+    """Trim each of `streams` (read by groups) below what its groups still need; `infos`
+    are their XINFO GROUPS replies and `lengths` their XLEN when the caller has them (else
+    read here). Returns the entries removed."""
+    targets = list(streams)
     if infos is None:
         async with redis.pipeline(transaction=False) as pipe:
             for stream in targets:

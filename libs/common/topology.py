@@ -9,7 +9,13 @@ No other module spells a stream, group or key name: they import it from here.
        every router and gateway ◀── control (freeze broadcast, read without a group)
        archive ◀── orders.requests, orders.approved, orders.events, control, audit
 
-Each stream `S` has a dead-letter stream `S.dlq` for the entries its groups gave up on.
+Redis Cluster: every script and multi-key command stays in one hash slot. An account's keys
+and the streams its scripts append to (`orders.requests`, `orders.approved`,
+`orders.events`, `control`, the freeze history: `AccountStream`) are `mmx:{account}:...`;
+the desk's trading state and its own streams of those families are `mmx:{desk}:...`;
+`positions.updates` and `audit` are desk-wide streams written by single commands. Each
+stream `S` has a dead-letter stream in its slot (`Stream.dlq`: `S.dlq`, or `{S}.dlq` when
+`S` has no hash tag).
 
 Trimming (`Stream`): the streams a consumer group reads (the order streams, control, audit;
 maxlen None) are trimmed only below what every group has acknowledged
@@ -20,13 +26,14 @@ range. The others (no group reads them) are trimmed at XADD with `MAXLEN ~ maxle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
 from libs.common.domain.enums import Category
 from libs.common.domain.ids import (
+    RESERVED_ACCOUNT_IDS,
     AccountId,
     ClientOrderId,
     EventId,
@@ -35,9 +42,20 @@ from libs.common.domain.ids import (
     VenueOrderId,
 )
 
+KEY_PREFIX = "mmx"
 DLQ_SUFFIX = ".dlq"
 DLQ_MAXLEN = 50_000
 """Dead letters are rare and each is a bug or a poison message to look at: keep plenty."""
+
+
+def has_hash_tag(name: str) -> bool:
+    """Whether Redis Cluster hashes `name` by a `{tag}` in it rather than by the whole name:
+    the first `{` followed later by a `}` with something between them."""
+    start = name.find("{")
+    if start < 0:
+        return False
+    end = name.find("}", start + 1)
+    return end > start + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,44 +90,135 @@ class Stream:
 
     @property
     def dlq(self) -> Stream:
-        """The dead-letter stream of this stream, `<name>.dlq`."""
+        """The dead-letter stream of this stream, in the same Redis Cluster slot (the consumer
+        moves an entry from one to the other in one script): `<name>.dlq` for a name with a
+        hash tag, `{<name>}.dlq` for one without (the tag hashes exactly as the bare name)."""
         if self.name.endswith(DLQ_SUFFIX):
             raise ValueError(f"stream {self.name!r} is a dead-letter stream: it has no dlq")
-        return Stream(self.name + DLQ_SUFFIX, DLQ_MAXLEN)
+        base = self.name if has_hash_tag(self.name) else f"{{{self.name}}}"
+        return Stream(base + DLQ_SUFFIX, DLQ_MAXLEN)
 
     def __str__(self) -> str:
         return self.name
 
 
+@dataclass(frozen=True, slots=True)
+class AccountStream:
+    """A stream every account has its own of, `mmx:{account}:<suffix>` (`of(account)`): the
+    scripts that change an account's state append to it in the same step, so it shares the
+    account's Redis Cluster slot. With `desk`, the desk has one too, `mmx:{desk}:<suffix>`,
+    for what belongs to no account (the desk's freeze, an edge report). Its consumers run one
+    reader per stream; a message is handled by its own `account` field, whichever stream
+    carried it."""
+
+    suffix: str
+    maxlen: int | None
+    keep: int | None = None
+    has_desk: bool = False
+    """Whether the desk has a stream of this family (`desk`)."""
+
+    def of(self, account: AccountId) -> Stream:
+        """The stream of `account`."""
+        return _named(self, account)
+
+    @property
+    def desk(self) -> Stream:
+        """The desk's stream of this family."""
+        if not self.has_desk:
+            raise ValueError(f"the desk has no {self.suffix} stream: only each account has")
+        return _named(self, DESK)
+
+    def each(self, accounts: Iterable[AccountId]) -> tuple[Stream, ...]:
+        """The streams of `accounts` (after the desk's, when it has one), in order."""
+        own = tuple(self.of(account) for account in accounts)
+        return (self.desk, *own) if self.has_desk else own
+
+    @property
+    def pattern(self) -> str:
+        """The family's name with `{account}` for the account, as the docs show it."""
+        return f"{KEY_PREFIX}:{{account}}:{self.suffix}"
+
+    @property
+    def dlq(self) -> AccountStream:
+        """The family of the dead-letter streams: `family.dlq.of(a)` is `family.of(a).dlq`."""
+        if self.suffix.endswith(DLQ_SUFFIX):
+            raise ValueError(f"stream {self.pattern!r} is a dead-letter stream: it has no dlq")
+        return AccountStream(self.suffix + DLQ_SUFFIX, DLQ_MAXLEN, has_desk=self.has_desk)
+
+    def __str__(self) -> str:
+        return self.pattern
+
+
+@lru_cache(maxsize=4096)
+def _named(family: AccountStream, tag: str) -> Stream:
+    return Stream(f"{KEY_PREFIX}:{{{tag}}}:{family.suffix}", family.maxlen, family.keep)
+
+
+DESK = "desk"
+"""The hash tag of the desk-wide trading state: its freeze hash, its history and broadcast
+(`mmx:{desk}:...`). No account may be called this (`domain.ids.RESERVED_ACCOUNT_IDS`)."""
+assert DESK in RESERVED_ACCOUNT_IDS  # an account called so would share the desk's keys
+
 # -- Streams ---------------------------------------------------------------------------------
 
-ORDERS_REQUESTS = Stream("orders.requests", maxlen=None)
-"""Commands from the gateway (place, amend, cancel, cancel-all) for risk to check."""
-ORDERS_APPROVED = Stream("orders.approved", maxlen=None)
+ORDERS_REQUESTS = AccountStream("orders.requests", maxlen=None, has_desk=True)
+"""Commands from the gateway (place, amend, cancel, cancel-all) for risk to check, on their
+account's stream (the gateway writes the record and the command in one step); the desk's
+carries edge reports and desk freezes."""
+ORDERS_APPROVED = AccountStream("orders.approved", maxlen=None)
 """Commands risk approved, for the router to send to the venue."""
-ORDERS_EVENTS = Stream("orders.events", maxlen=None)
-"""Everything that happened to orders (denied, accepted, filled, cancelled, ...), for everyone."""
+ORDERS_EVENTS = AccountStream("orders.events", maxlen=None)
+"""Everything that happened to an account's orders (denied, accepted, filled, cancelled,
+...), for everyone."""
 POSITIONS_UPDATES = Stream("positions.updates", maxlen=200_000)
 """Position and P&L changes from the positions service."""
-CONTROL = Stream("control", maxlen=None, keep=10_000)
-"""Freeze / unfreeze broadcasts: every router and gateway reads it without a group; the
-archive with one."""
-RISK_FREEZE_HISTORY = Stream("risk.freeze_history", maxlen=100_000)
-"""Append-only audit trail of freezes and unfreezes, read with XREVRANGE."""
+CONTROL = AccountStream("control", maxlen=None, keep=10_000, has_desk=True)
+"""Trading-state broadcasts, the desk's and each account's own: every router and gateway
+reads them without a group; the archive with one."""
+RISK_FREEZE_HISTORY = AccountStream("risk.freeze_history", maxlen=100_000, has_desk=True)
+"""Append-only audit trail of the freezes and unfreezes (the desk's, each account's), read
+with XREVRANGE."""
 AUDIT = Stream("audit", maxlen=None, keep=500_000)
 """Operator actions and other audit records: the archive reads it with a group, the console
 with XREVRANGE."""
 
-STREAMS: tuple[Stream, ...] = (
+STREAMS: tuple[Stream, ...] = (POSITIONS_UPDATES, AUDIT)
+"""The desk-wide streams written by single commands."""
+ACCOUNT_STREAMS: tuple[AccountStream, ...] = (
     ORDERS_REQUESTS,
     ORDERS_APPROVED,
     ORDERS_EVENTS,
-    POSITIONS_UPDATES,
     CONTROL,
     RISK_FREEZE_HISTORY,
-    AUDIT,
 )
-DLQS: tuple[Stream, ...] = tuple(s.dlq for s in STREAMS)
+"""The streams each account (and, for some, the desk) has its own of."""
+
+AnyStream = Stream | AccountStream
+"""A desk-wide stream or a family of account streams."""
+
+
+def control_stream(account: AccountId | None) -> Stream:
+    """The broadcast of `account`'s own trading state; of the desk's for None."""
+    return CONTROL.desk if account is None else CONTROL.of(account)
+
+
+def freeze_history_stream(account: AccountId | None) -> Stream:
+    """The history of `account`'s own trading state; of the desk's for None."""
+    return RISK_FREEZE_HISTORY.desk if account is None else RISK_FREEZE_HISTORY.of(account)
+
+
+def expand(streams: Iterable[AnyStream], accounts: Iterable[AccountId]) -> tuple[Stream, ...]:
+    """`streams` with each family replaced by its streams (`AccountStream.each`), in order."""
+    listed = tuple(accounts)
+    out: list[Stream] = []
+    for stream in streams:
+        out.extend(stream.each(listed) if isinstance(stream, AccountStream) else (stream,))
+    return tuple(out)
+
+
+def all_streams(accounts: Iterable[AccountId]) -> tuple[Stream, ...]:
+    """Every stream of a desk with `accounts`: each family's, then the desk-wide ones."""
+    return expand((*ACCOUNT_STREAMS, *STREAMS), accounts)
 
 
 # -- Consumer groups -------------------------------------------------------------------------
@@ -127,7 +236,7 @@ class Group(StrEnum):
     audit trail, acknowledged only once written off the box."""
 
 
-CONSUMES: Mapping[Group, tuple[Stream, ...]] = {
+CONSUMES: Mapping[Group, tuple[AnyStream, ...]] = {
     Group.RISK: (ORDERS_REQUESTS, ORDERS_EVENTS),
     Group.ROUTER: (ORDERS_APPROVED,),
     Group.POSITIONS: (ORDERS_EVENTS,),
@@ -137,25 +246,34 @@ CONSUMES: Mapping[Group, tuple[Stream, ...]] = {
     # is for work exactly one gateway instance must do; none exists yet, and a group nobody
     # reads would only pile up lag.
 }
-"""Which streams each group reads, so that groups can be declared before any service starts."""
+"""Which streams each group reads (account families for every account), so that groups can
+be declared before any service starts."""
+
+
+def consumed(accounts: Iterable[AccountId]) -> dict[Group, tuple[Stream, ...]]:
+    """`CONSUMES` for a desk with `accounts`: each family expanded to its accounts' streams."""
+    listed = tuple(accounts)
+    return {group: expand(streams, listed) for group, streams in CONSUMES.items()}
+
 
 # -- Keys ------------------------------------------------------------------------------------
 
-KEY_PREFIX = "mmx"
-
-FREEZE_KEY = f"{KEY_PREFIX}:risk:freeze"
-"""Hash holding the durable freeze state and its `epoch`, bumped on every freeze or unfreeze.
+FREEZE_KEY = f"{KEY_PREFIX}:{{{DESK}}}:risk:freeze"
+"""Hash holding the desk's durable freeze state and its `epoch`, bumped on every freeze or unfreeze.
 
 A router reads it before every venue call, so a missed `control` broadcast cannot let an
 order through; the epoch tells a router whether the broadcast it saw is stale.
 """
-RISK_LIMITS_KEY = f"{KEY_PREFIX}:risk:limits"
+RISK_TAG = f"{KEY_PREFIX}:{{risk}}"
+"""The prefix of the desk's risk configuration (`{risk}`: one slot, so that the limits and
+the scaling rule are replaced together in one MULTI)."""
+RISK_LIMITS_KEY = f"{RISK_TAG}:limits"
 """Hash of the live desk-wide risk limits."""
-RISK_SCALING_KEY = f"{KEY_PREFIX}:risk:scaling"
+RISK_SCALING_KEY = f"{RISK_TAG}:scaling"
 """String: the rule that scales the limits (`domain.limit_scaling.ScalingRule` as JSON)."""
-RISK_VOLATILITY_KEY = f"{KEY_PREFIX}:risk:volatility"
+RISK_VOLATILITY_KEY = f"{RISK_TAG}:volatility"
 """Hash: each symbol's realised-volatility estimate and the factor in force (JSON)."""
-RISK_SCALED_KEY = f"{KEY_PREFIX}:risk:scaled"
+RISK_SCALED_KEY = f"{RISK_TAG}:scaled"
 """Hash: the factors last announced for the desk (`ALL`) and each symbol (JSON), so that
 each change is announced once."""
 TIMINGS_KEY = f"{KEY_PREFIX}:timings"
@@ -164,7 +282,7 @@ TIMINGS_KEY = f"{KEY_PREFIX}:timings"
 
 def symbol_limits_key(symbol: Symbol) -> str:
     """Key of the per-symbol risk limits (hash), overriding `RISK_LIMITS_KEY`."""
-    return f"{KEY_PREFIX}:risk:limits:{symbol}"
+    return f"{RISK_TAG}:limits:{symbol}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +404,14 @@ def lease_key(name: str) -> str:
 
 
 def rate_limit_key(bucket: str) -> str:
-    """Token-bucket state (hash) of a rate limit shared by every instance, e.g. a venue quota."""
-    return f"{KEY_PREFIX}:ratelimit:{bucket}"
+    """The rolling window (sorted set) of a rate limit shared by every instance, e.g. a venue
+    quota; `{bucket}` is its hash tag, shared with `rate_limit_block_key`."""
+    return f"{KEY_PREFIX}:ratelimit:{{{bucket}}}"
+
+
+def rate_limit_block_key(bucket: str) -> str:
+    """The wall ms a bucket is closed until (after the venue said so), next to its window."""
+    return f"{rate_limit_key(bucket)}:blocked"
 
 
 RATE_LIMIT_GROUPS = ("trade", "batch", "cancel_all", "query")
@@ -307,31 +431,42 @@ def rate_limit_buckets() -> list[str]:
 
 # -- Marks and risk bookkeeping (added with the risk and positions services) -----------------
 
-MARK_SYMBOLS_KEY = f"{KEY_PREFIX}:marks"
+MARKS_TAG = f"{KEY_PREFIX}:{{marks}}"
+"""The prefix of the marks (`{marks}`: one slot, so that a mark, its history and the set of
+symbols with a mark are written in one script)."""
+MARK_SYMBOLS_KEY = f"{MARKS_TAG}:symbols"
 """Set of symbols that have a mark (`mark_key`)."""
-EDGE_KEY = f"{KEY_PREFIX}:risk:edge"
+EDGE_TAG = f"{KEY_PREFIX}:{{edge}}"
+"""The prefix of the edge and markout bookkeeping (`{edge}`: one slot, so that a fill is
+added to its window and its markouts scheduled in one script)."""
+EDGE_KEY = f"{EDGE_TAG}:risk:edge"
 """Hash of the latest edge per symbol: `{symbol}|reported`, `{symbol}|measured`, ... (bps)."""
 
 
 def mark_key(symbol: Symbol) -> str:
     """Hash of the latest mark of `symbol`: {mark, bid, ask, mid, ts_ns, seen_ns}."""
-    return f"{KEY_PREFIX}:mark:{symbol}"
+    return f"{MARKS_TAG}:mark:{symbol}"
 
 
 def mark_history_key(symbol: Symbol) -> str:
     """Sorted set of the recent marks of `symbol` by time, for "the mid at fill time"."""
-    return f"{KEY_PREFIX}:mark-history:{symbol}"
+    return f"{MARKS_TAG}:mark-history:{symbol}"
 
 
 def edge_fills_key(symbol: Symbol) -> str:
     """List of the last measured fills of `symbol` (`weight|edge_bps`), newest first."""
-    return f"{KEY_PREFIX}:risk:edge-fills:{symbol}"
+    return f"{EDGE_TAG}:risk:edge-fills:{symbol}"
 
 
-MARKOUTS_PENDING_KEY = f"{KEY_PREFIX}:risk:markouts:pending"
+def edge_seen_key(exec_id: ExecId) -> str:
+    """That the fill `exec_id` was added to its edge window (set with NX and a TTL)."""
+    return f"{EDGE_TAG}:idem:risk:edge:{exec_id}"
+
+
+MARKOUTS_PENDING_KEY = f"{EDGE_TAG}:risk:markouts:pending"
 """Sorted set of the markouts not settled yet, one member per fill and horizon, by the ms
 they are due (`services.risk.markouts`)."""
-MARKOUTS_UNJUDGED_KEY = f"{KEY_PREFIX}:risk:markouts:unjudged"
+MARKOUTS_UNJUDGED_KEY = f"{EDGE_TAG}:risk:markouts:unjudged"
 """Hash: symbol -> markouts at the freeze horizon counted in its window and not yet judged
 for a freeze (`services.risk.markouts`), so that a settler stopped between the two steps
 leaves the judging to the next."""
@@ -340,7 +475,7 @@ leaves the judging to the next."""
 def markout_bucket_key(symbol: Symbol, horizon_ms: int, bucket: int) -> str:
     """Hash of the markouts of `symbol` at one horizon due in one time bucket: {w, wm, n}
     (notional, notional x markout bps, count); it expires once out of the window."""
-    return f"{KEY_PREFIX}:risk:markout:{symbol}:{horizon_ms}:{bucket}"
+    return f"{EDGE_TAG}:risk:markout:{symbol}:{horizon_ms}:{bucket}"
 
 
 def freeze_flat_key(generation: str, epoch: int) -> str:
@@ -381,13 +516,16 @@ def exec_cursor_key(category: str) -> str:
 
 # -- Access control (added with the gateway's API keys) --------------------------------------
 
-API_KEYS_KEY = f"{KEY_PREFIX}:apikeys"
+API_KEYS_TAG = f"{KEY_PREFIX}:{{apikeys}}"
+"""The prefix of the gateway's API keys (`{apikeys}`: one slot, so that a key's record and
+the set of ids are written in one script)."""
+API_KEYS_KEY = f"{API_KEYS_TAG}:ids"
 """Set of the ids of every API key record (`api_key_key`), revoked ones included."""
 
 
 def api_key_key(key_id: str) -> str:
     """Hash of one gateway API key: {hash, role, name, created_ns, revoked_ns}; never the key."""
-    return f"{KEY_PREFIX}:apikey:{key_id}"
+    return f"{API_KEYS_TAG}:key:{key_id}"
 
 
 # -- Audit archive (added with services.archive) ---------------------------------------------

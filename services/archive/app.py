@@ -1,6 +1,7 @@
 """The archive service: the audit trail, from the streams that carry it to S3.
 
-orders.requests, orders.approved, orders.events, control, audit (group archive)
+each account's orders.requests, orders.approved, orders.events, control; the desk's
+orders.requests, control; audit (group archive; `MMX_ACCOUNTS` says which accounts)
     ──▶ ArchiveWriter ──▶ s3://{bucket}/{prefix}/date=/hour=/*.ndjson.gz + manifests
                       └─▶ CloudWatch Logs (MMX_ARCHIVE_LOG_GROUP, optional)
 every stream_health_interval_s ──▶ BacklogGauges (audit_archive_backlog, ..._oldest_...;

@@ -7,8 +7,13 @@ vouches for each object.
 An object is newline-delimited JSON, gzip-compressed: one `ArchivedEvent` per line (the
 stream, the entry id and the envelope as it travelled on the bus), in archive order. Archive
 time is the time of the stream entry (the milliseconds of its id, Redis' clock): the
-partition, the order of events and the query window all use it, so that a replay folds
-`orders.events` in the very order the live services did.
+partition, the order of events and the query window all use it, so that a replay folds each
+account's `orders.events` in the very order the live services did.
+
+A line names its stream as Redis does: `mmx:{alpha}:orders.events` for an account's (or the
+desk's) stream, `audit` for a desk-wide one. Objects written before accounts had streams of
+their own name the family alone (`orders.events`, `control`): `stream_family` reads both
+spellings as the same family, for the archive order and the dedupe.
 
 The manifest is written after its object and is what readers trust: its `sha256` is the
 hash of the gzip bytes as stored, its `count` the number of lines. An object without a
@@ -38,8 +43,21 @@ MANIFEST_SUFFIX = ".manifest.json"
 HOUR_MS = 3_600_000
 
 ENTRY_ID = r"^[0-9]+-[0-9]+$"
-_STREAM_RANK = {s.name: rank for rank, s in enumerate(topology.CONSUMES[topology.Group.ARCHIVE])}
+_ACCOUNT_STREAM = re.compile(rf"{re.escape(topology.KEY_PREFIX)}:\{{[^{{}}]+\}}:(.+)")
+_FAMILY_RANK = {
+    s.suffix if isinstance(s, topology.AccountStream) else s.name: rank
+    for rank, s in enumerate(topology.CONSUMES[topology.Group.ARCHIVE])
+}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def stream_family(stream: str) -> str:
+    """The family of an archived stream name: an account's or the desk's stream
+    (`mmx:{alpha}:orders.events`) is its suffix (`orders.events`); any other name, a
+    desk-wide stream (`audit`) or the plain name of an object written before accounts had
+    streams of their own (`orders.events`, `control`), is its own."""
+    found = _ACCOUNT_STREAM.fullmatch(stream)
+    return found.group(1) if found else stream
 
 
 class ArchiveCorrupt(Exception):
@@ -62,12 +80,14 @@ class ArchivedEvent(BaseModel):
         return int(self.entry_id.split("-", 1)[0])
 
     @property
-    def sort_key(self) -> tuple[int, int, int]:
-        """Archive order: by entry time; within one millisecond, stream by stream
-        (orders.requests, orders.approved, orders.events, control, audit), each in its own
-        order. Each stream's own order is exact; across streams, to the millisecond."""
+    def sort_key(self) -> tuple[int, int, int, str]:
+        """Archive order: by entry time; within one millisecond, family by family
+        (orders.requests, orders.approved, orders.events, control, audit: `stream_family`),
+        then by entry sequence, ties between streams broken by name. Each stream's own order
+        is exact; across streams, to the millisecond."""
         ms, seq = self.entry_id.split("-", 1)
-        return int(ms), _STREAM_RANK.get(self.stream, len(_STREAM_RANK)), int(seq)
+        rank = _FAMILY_RANK.get(stream_family(self.stream), len(_FAMILY_RANK))
+        return int(ms), rank, int(seq), self.stream
 
     @property
     def client_order_id(self) -> str | None:
@@ -293,14 +313,17 @@ def read_object(manifest: Manifest, body: bytes) -> list[ArchivedEvent]:
 def dedupe(
     events: Iterable[ArchivedEvent], seen: set[tuple[str, str]] | None = None
 ) -> list[ArchivedEvent]:
-    """`events` in archive order, each event id once per stream (the first in archive order
-    wins); `seen` carries the (stream, event id) pairs across calls. Per stream, because an
-    event id is unique on its stream, not across streams: risk publishes a command's
-    approval under the command's own event id."""
+    """`events` in archive order, each event id once per family of streams (the first in
+    archive order wins); `seen` carries the (family, event id) pairs across calls. Per
+    family, because an event id is unique within one (a message goes on one stream of its
+    family: its account's or the desk's), not across families: risk publishes a command's
+    approval under the command's own event id. And per family rather than per stream name,
+    so that an event archived under a plain name (`orders.events`) and again under its
+    account's stream (renamed with entries the archive had not acknowledged) is one."""
     seen = set() if seen is None else seen
     kept: list[ArchivedEvent] = []
     for event in sorted(events, key=lambda e: e.sort_key):
-        key = (event.stream, event.envelope.event_id)
+        key = (stream_family(event.stream), event.envelope.event_id)
         if key not in seen:
             seen.add(key)
             kept.append(event)

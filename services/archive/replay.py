@@ -4,7 +4,10 @@ empty Redis.
 1. Every manifest is listed and every object checked against it before anything is
    written: one mismatch and nothing is replayed (`ArchiveCorrupt`).
 2. The events are read hour by hour, each event id once, in archive order (the order of
-   the stream entries, so `orders.events` comes back in the order positions folded it live).
+   the stream entries, so each account's `orders.events` comes back in the order positions
+   folded it live). Objects written before accounts had streams of their own name the
+   streams plainly (`orders.events`): they read as the same families
+   (`layout.stream_family`), and each message goes to the account it names.
 3. `OrderFilled` and `FundingSettled` go through `RedisPositionStore.apply_fill` /
    `apply_funding` of their account, the live service's own fold and keys
    (`mmx:{account}:position:{symbol}`, ...), so the rebuilt positions are the live ones.

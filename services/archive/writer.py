@@ -1,5 +1,6 @@
-"""The archive writer: the `archive` group's reader of every stream of the audit trail, which
-acknowledges an entry only once it is written off the box.
+"""The archive writer: the `archive` group's reader of every stream of the audit trail
+(`topology.consumed(accounts)`: each account's and the desk's order streams and control, and
+audit), which acknowledges an entry only once it is written off the box.
 
 Each pass of its loop (`poll`):
 
@@ -11,8 +12,11 @@ Each pass of its loop (`poll`):
    than `claim_idle_ms` (a dead instance's); every `claim_idle_ms / 3`, keeps its own held
    entries from looking idle (one pipeline); every minute, deletes the consumers of crashed
    instances (idle, nothing pending).
-3. Reads new entries of every stream (one XREADGROUP), as long as fewer than `max_batch`
-   are held.
+3. Reads new entries of every stream, as long as fewer than `max_batch` are held: one
+   pipeline of one XREADGROUP per hash tag (an account's streams share one, the desk's
+   another, a stream without one is on its own: a Redis Cluster refuses a read across
+   slots), without BLOCK. When nothing was new (or nothing may be read), it waits up to
+   `BLOCK_MS`, less when a write is due sooner.
 
 Why not `bus_consumer.StreamConsumer`: its handler settles each read batch before the next
 read (ack, or retry and, past `max_deliveries`, dead-letter). The archive must hold entries
@@ -31,7 +35,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,7 @@ from libs.common.messages import Envelope
 from libs.common.metrics import ArchiveWrite, EngineMetrics
 from libs.common.stream_trim import trim_acked
 from libs.common.tasks import cancel_and_wait, wait_or_timeout
+from libs.common.topology import has_hash_tag
 from services.archive.cloudwatch import CloudWatchLogsSink
 from services.archive.layout import ArchivedEvent, ArchiveObject, build_object, by_partition
 from services.archive.settings import ArchiveSettings
@@ -55,10 +60,10 @@ from services.archive.store import ObjectStore
 log = logging.getLogger(__name__)
 
 GROUP = topology.Group.ARCHIVE
-STREAMS: tuple[topology.Stream, ...] = topology.CONSUMES[GROUP]
 READ_COUNT = 1_000
 """COUNT of each XREADGROUP, per stream."""
 BLOCK_MS = 250
+"""The longest a pass that read nothing new waits before the next."""
 CLAIM_INTERVAL_S = 1.0
 FIRST_RETRY_S = 1.0
 STOP_FLUSH_TIMEOUT_S = 10.0
@@ -129,6 +134,8 @@ class ArchiveWriter:
         self._logs = logs
         self._settings = settings
         self._metrics = metrics
+        self.streams = topology.consumed(settings.accounts)[GROUP]
+        """Every stream the writer reads: the archive group's, for the settings' accounts."""
         self._specs = {
             s.name: ConsumerSpec(
                 stream=s,
@@ -138,8 +145,9 @@ class ArchiveWriter:
                 max_records=READ_COUNT,
                 claim_idle_ms=settings.claim_idle_ms,
             )
-            for s in STREAMS
+            for s in self.streams
         }
+        self._read_keys = _by_hash_tag(self._specs)
         self._buffer: list[Held] = []
         self._buffer_since = 0.0
         self._chunks: list[Chunk] = []
@@ -204,9 +212,9 @@ class ArchiveWriter:
         room = self._settings.max_batch - self.held
         if room > 0 and not self._stop.is_set():
             per_stream = max(1, min(READ_COUNT, room // len(self._specs)))  # COUNT is per stream
-            await self._read(per_stream, self._block_ms(now))
-        else:
-            await wait_or_timeout(self._stop, min(BLOCK_MS / 1000, self._wait_s(now)))
+            if await self._read(per_stream):
+                return
+        await wait_or_timeout(self._stop, min(BLOCK_MS / 1000, self._wait_s(now)))
 
     def _due(self, now: float) -> bool:
         if self._chunks:
@@ -222,9 +230,6 @@ class ArchiveWriter:
         if self._buffer:
             return max(0.0, self._buffer_since + self._settings.flush_interval_s - now)
         return BLOCK_MS / 1000
-
-    def _block_ms(self, now: float) -> int:
-        return max(1, min(BLOCK_MS, int(self._wait_s(now) * 1000)))
 
     async def flush(self, *, force: bool = False) -> bool:
         """Write every object due (the buffer's, when due or `force`); True if all written.
@@ -312,14 +317,21 @@ class ArchiveWriter:
             error,
         )
 
-    async def _read(self, count: int, block_ms: int) -> None:
-        streams: dict[Any, Any] = dict.fromkeys(self._specs, ">")
-        reply = await self._redis.xreadgroup(
-            GROUP, self.consumer, streams, count=count, block=block_ms
-        )
-        for stream, entries in _per_stream(reply):
-            self.stats.read += len(entries)
-            await self._take(stream, entries)
+    async def _read(self, count: int) -> int:
+        """Read up to `count` new entries of each stream (one XREADGROUP per hash tag, in one
+        pipeline); the entries read."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for names in self._read_keys:
+                streams: dict[Any, Any] = dict.fromkeys(names, ">")
+                pipe.xreadgroup(GROUP, self.consumer, streams, count=count)
+            replies = await pipe.execute()
+        read = 0
+        for reply in replies:
+            for stream, entries in _per_stream(reply):
+                read += len(entries)
+                self.stats.read += len(entries)
+                await self._take(stream, entries)
+        return read
 
     async def _take(self, stream: str, entries: Sequence[pel.Entry]) -> None:
         """Hold each entry of `stream` (once), dead-lettering those that are no envelope."""
@@ -399,7 +411,7 @@ class ArchiveWriter:
             await pipe.execute()
 
     async def _ensure_groups(self) -> None:
-        await ensure_groups(self._redis, {GROUP: STREAMS})
+        await ensure_groups(self._redis, {GROUP: self.streams})
 
     async def _recover(self, error: Exception) -> bool:
         if not pel.is_nogroup(error):
@@ -424,6 +436,17 @@ def _archived(stream: str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> Ar
     except ValueError as error:
         raise PoisonMessage(f"not an envelope: {error}") from error
     return ArchivedEvent(stream=stream, entry_id=entry_id.decode(), envelope=envelope)
+
+
+def _by_hash_tag(names: Iterable[str]) -> list[list[str]]:
+    """`names` grouped by their Redis Cluster hash tag (a name without one by itself): the
+    streams one XREADGROUP may read together, in one slot."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        start = name.find("{")
+        tag = name[start + 1 : name.find("}", start + 1)] if has_hash_tag(name) else name
+        groups.setdefault(tag, []).append(name)
+    return list(groups.values())
 
 
 def _per_stream(reply: Any) -> list[tuple[str, list[pel.Entry]]]:
@@ -460,13 +483,14 @@ class BacklogGauges:
     """stream -> (backlog, oldest age s) as last set, for tests."""
 
     async def refresh(self) -> None:
-        names = [s.name for s in STREAMS]
+        streams = self.writer.streams
+        names = [s.name for s in streams]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.xinfo_groups(name)
-                pipe.xpending(name, GROUP)
-                pipe.xlen(name)
-                pipe.xlen(f"{name}{topology.DLQ_SUFFIX}")
+            for stream in streams:
+                pipe.xinfo_groups(stream.name)
+                pipe.xpending(stream.name, GROUP)
+                pipe.xlen(stream.name)
+                pipe.xlen(stream.dlq.name)
             replies = await pipe.execute(raise_on_error=False)
         now_ms = time.time_ns() // 1_000_000
         wall = time.time() - time.monotonic() + self.writer.last_poll
@@ -494,7 +518,7 @@ class BacklogGauges:
             self.last_values[name] = (backlog, age)
         trimmed = [
             (stream, replies[4 * index], replies[4 * index + 2])
-            for index, stream in enumerate(STREAMS)
+            for index, stream in enumerate(streams)
             if stream.maxlen is None and isinstance(replies[4 * index], list)
         ]
         if trimmed:

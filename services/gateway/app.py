@@ -135,14 +135,17 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
     )
     runtime.state[admission.STATE_KEY] = gate
     if settings.max_engine_backlog:
-        runtime.add_runner(BacklogWatch(redis, gate).runner(settings.backlog_poll_s))
+        watch = BacklogWatch(redis, gate, settings.accounts)
+        runtime.add_runner(watch.runner(settings.backlog_poll_s))
     bus, hub, waiters = runtime.bus, gateway.hub, gateway.waiters
     events = fan_out(waiters.on_event, hub.on_entry)
     raw = Bus(redis, BytesCodec())  # orders.events is decoded only while someone listens
     listening = when(lambda: waiters.active or len(hub) > 0, events)
-    runtime.add_runner(raw.broadcast_reader(topology.ORDERS_EVENTS, listening))
-    runtime.add_runner(bus.broadcast_reader(topology.POSITIONS_UPDATES, hub.on_entry))
-    runtime.add_runner(bus.broadcast_reader(topology.CONTROL, hub.on_entry))
+    for reader in raw.broadcast_readers(topology.ORDERS_EVENTS.each(settings.accounts), listening):
+        runtime.add_runner(reader)
+    control = [topology.POSITIONS_UPDATES, *topology.CONTROL.each(settings.accounts)]
+    for decoded in bus.broadcast_readers(control, hub.on_entry):
+        runtime.add_runner(decoded)
 
 
 def _wire_keys(runtime: ServiceRuntime, settings: GatewaySettings) -> None:

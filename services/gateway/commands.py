@@ -66,7 +66,7 @@ async def amend(
         account=account,
     )
     envelope = Envelope.wrap(command)
-    await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS.of(account), envelope)
     terms = (("qty", body.qty), ("price", body.price))
     changes = ", ".join(f"{term} {value}" for term, value in terms if value is not None)
     log.debug("order %s: amend sent (%s)", client_order_id, changes, extra=_cid(envelope))
@@ -82,7 +82,7 @@ async def cancel(
         raise Conflict(f"order {client_order_id} is {order.status}: there is nothing to cancel")
     command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol, account=account)
     envelope = Envelope.wrap(command)
-    await gateway.bus.publish(topology.ORDERS_REQUESTS, envelope)
+    await gateway.bus.publish(topology.ORDERS_REQUESTS.of(account), envelope)
     log.debug("order %s: cancel sent", client_order_id, extra=_cid(envelope))
     return _accepted(command.TYPE, order)
 
@@ -94,7 +94,7 @@ async def cancel_all(
     the symbol in `account` created by then, whatever the store holds."""
     open_orders = await gateway.book(account).orders.open_orders(symbol)
     command = CancelAllOrders(symbol=symbol, category=category, account=account)
-    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    await gateway.bus.publish(topology.ORDERS_REQUESTS.of(account), Envelope.wrap(command))
     return CommandAccepted(command=command.TYPE, symbol=symbol, open_orders=len(open_orders))
 
 

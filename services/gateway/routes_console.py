@@ -48,4 +48,4 @@ async def overview(gateway: GatewayDep, _: Viewer) -> views.Overview:
     consumer-group lag and pending, and dead letters (the venue circuits are in
     `GET /v1/risk`)."""
     cooldown = Decimal(str(gateway.settings.unfreeze_cooldown_s))
-    return await views.read_overview(gateway.redis, cooldown)
+    return await views.read_overview(gateway.redis, cooldown, gateway.settings.accounts)

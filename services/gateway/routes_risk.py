@@ -206,7 +206,7 @@ async def unfreeze(
 async def report_edge(body: EdgeBody, gateway: GatewayDep) -> CommandAccepted:
     """Report a strategy's edge; risk freezes trading when it is below the threshold."""
     command = ReportEdge(symbol=body.symbol, edge_bps=body.edge_bps, source=body.source)
-    await gateway.bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(command))
+    await gateway.bus.publish(topology.ORDERS_REQUESTS.desk, Envelope.wrap(command))
     return CommandAccepted(command=command.TYPE, symbol=body.symbol)
 
 

@@ -13,7 +13,7 @@ The drift gauges sum over the accounts (services.positions.reconcile).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -58,18 +58,23 @@ def _wire(
     redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
     marks, leases = RedisMarkStore(redis), RedisLeaseStore(redis)
     positions = PerAccount(settings.accounts, lambda a: RedisPositionStore(redis, account=a))
-    spec = ConsumerSpec(
-        stream=topology.ORDERS_EVENTS,
-        group=topology.Group.POSITIONS,
-        ack=Ack.BATCH,
-        max_records=settings.batch_size,
-        block_ms=settings.block_ms,
-        claim_idle_ms=settings.claim_idle_ms,
+    handler = batched(
+        FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)
     )
-    consumer = bus.batch_consumer(
-        spec,
-        batched(FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)),
-    )
+    consumers = [  # one per account's stream: each is in its account's slot
+        bus.batch_consumer(
+            ConsumerSpec(
+                stream=stream,
+                group=topology.Group.POSITIONS,
+                ack=Ack.BATCH,
+                max_records=settings.batch_size,
+                block_ms=settings.block_ms,
+                claim_idle_ms=settings.claim_idle_ms,
+            ),
+            handler,
+        )
+        for stream in topology.ORDERS_EVENTS.each(settings.accounts)
+    ]
     feed = MarksFeed(settings=settings, marks=marks, positions=positions, bus=bus)
     owner = f"{settings.instance}-{id(runtime):x}"
     marks_lease = LeasedTask(
@@ -98,7 +103,8 @@ def _wire(
         settings.refresh_interval_s,
         PositionGauges(positions=positions, marks=marks, metrics=metrics).refresh,
     )
-    runtime.add_runner(consumer)
+    for consumer in consumers:
+        runtime.add_runner(consumer)
     for task in leased:
         runtime.add_runner(task)
         runtime.add_check(f"lease {task.name}", _progress(task, settings.stall_after_s))
@@ -106,7 +112,7 @@ def _wire(
     limit = settings.stall_after_s
     runtime.add_check("gauges", stalled(lambda: gauges.last_progress, limit))
     runtime.state[STATE_KEY] = PositionsParts(
-        consumer, feed, marks_lease, reconcilers, reconcile_leases
+        consumers, feed, marks_lease, reconcilers, reconcile_leases
     )
 
 
@@ -114,12 +120,18 @@ def _wire(
 class PositionsParts:
     """The running parts, for tests and introspection (`runtime.state[STATE_KEY]`)."""
 
-    consumer: StreamConsumer[Envelope]
+    consumers: Sequence[StreamConsumer[Envelope]]
+    """One per account's `orders.events`, in `MMX_ACCOUNTS` order."""
     feed: MarksFeed
     marks_lease: LeasedTask
     reconcilers: Mapping[AccountId, PositionReconciler]
     """Each account's, in `MMX_ACCOUNTS` order."""
     reconcile_leases: Mapping[AccountId, LeasedTask]
+
+    @property
+    def handled(self) -> int:
+        """Entries handled by every consumer."""
+        return sum(consumer.stats.handled for consumer in self.consumers)
 
     @property
     def reconciler(self) -> PositionReconciler:

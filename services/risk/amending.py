@@ -38,7 +38,7 @@ from libs.common.messages import AmendOrder, Envelope, OrderAmendRejected
 from libs.common.risk_view import RiskView
 from libs.common.stores import OrderStore
 from libs.common.stores.exposure import AdmitRequest
-from libs.common.topology import idempotency_key
+from libs.common.topology import keys_of
 from services.risk.decisions import Decision, DecisionStore
 from services.risk.outbox import Outbox
 from services.risk.placing import Denied, Prepared, Replay
@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 RISK_REFUSAL_CODE = -1
 """`code` of a refusal by risk in a VenueRefusal event: no venue retCode is negative."""
 AMEND_NAMESPACE = "risk:amend"
-"""Decisions on amends are kept under `idempotency_key(AMEND_NAMESPACE, event id)`."""
+"""Decisions on amends are kept under the order's account's
+`AccountKeys.idempotency(AMEND_NAMESPACE, event id)`."""
 ADMITTED = Decision.approve().model_dump_json()
 
 
@@ -92,7 +93,7 @@ def prepare_amend(
         admitted=admitted,
         event=envelope.to_json(),
         rate_member=f"{cid}:{envelope.event_id}",
-        decision_key=idempotency_key(AMEND_NAMESPACE, envelope.event_id),
+        decision_key=keys_of(record.account).idempotency(AMEND_NAMESPACE, envelope.event_id),
         decision=ADMITTED,
     )
 
@@ -154,7 +155,9 @@ async def deny_amends(
             account=command.account,
         )
         event_id = derive_event_id(envelope.event_id, "amend-denied")
-        outbox.events.append(Envelope.wrap(refusal, envelope.correlation_id, event_id=event_id))
+        outbox.announce(
+            command.account, Envelope.wrap(refusal, envelope.correlation_id, event_id=event_id)
+        )
         log.info(
             "amend of %s denied: %s",
             command.client_order_id,

@@ -119,14 +119,15 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
         actor=actor,
         markout_horizons_ms=horizons,
     )
-    amend_decisions = DecisionStore(redis, AMEND_NAMESPACE, settings.decision_ttl_s)
     deciders = PerAccount(
         accounts,
         lambda a: Decider(
             orders=RedisOrderStore(redis, account=a),
             reader=readers[a],
             ledger=ledgers[a],
-            amend_decisions=amend_decisions,
+            amend_decisions=DecisionStore(
+                redis, AMEND_NAMESPACE, settings.decision_ttl_s, account=a
+            ),
             metrics=metrics,
             decision_ttl_s=settings.decision_ttl_s,
         ),
@@ -143,10 +144,17 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     events = OrderEventsHandler(edge=edge, bus=bus, clock=clock)
     consumers = [
         *(
-            _consumer(runtime, settings, topology.ORDERS_REQUESTS, requests)
-            for _ in range(settings.request_consumers)
+            _consumer(runtime, settings, stream, requests)
+            for stream in topology.ORDERS_REQUESTS.each(accounts)
+            # the desk's stream carries edge reports and desk freezes only: one reader
+            for _ in range(
+                1 if stream == topology.ORDERS_REQUESTS.desk else settings.request_consumers
+            )
         ),
-        _consumer(runtime, settings, topology.ORDERS_EVENTS, events),
+        *(
+            _consumer(runtime, settings, stream, events)
+            for stream in topology.ORDERS_EVENTS.each(accounts)
+        ),
     ]
     monitor = RiskMonitor(
         redis=redis,

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
+from libs.common.domain.ids import AccountId
 from libs.common.domain.risk_checks import Check
 from libs.common.stores._support import text
-from libs.common.topology import idempotency_key
+from libs.common.topology import keys_of
 
 
 class Decision(BaseModel):
@@ -37,18 +38,20 @@ class Decision(BaseModel):
 
 
 class DecisionStore:
-    """Decisions by key in one namespace (`idempotency_key(namespace, key)`), with a TTL."""
+    """One account's decisions by key in one namespace (`AccountKeys.idempotency`), with a
+    TTL: all in the account's slot, so that the admission script can write them."""
 
-    def __init__(self, redis: Redis, namespace: str, ttl_s: float) -> None:
+    def __init__(self, redis: Redis, namespace: str, ttl_s: float, *, account: AccountId) -> None:
         self._redis = redis
         self._namespace = namespace
+        self._keys = keys_of(account)
         self._ttl_ms = max(1, int(ttl_s * 1000))
 
     async def get_many(self, keys: Sequence[str]) -> list[Decision | None]:
         """The decisions taken on `keys`, None where none was; one round trip."""
         if not keys:
             return []
-        values = await self._redis.mget([idempotency_key(self._namespace, k) for k in keys])
+        values = await self._redis.mget([self._keys.idempotency(self._namespace, k) for k in keys])
         return [None if v is None else Decision.model_validate_json(text(v)) for v in values]
 
     async def record_many(
@@ -59,7 +62,7 @@ class DecisionStore:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for key, decision in items:
-                name = idempotency_key(self._namespace, key)
+                name = self._keys.idempotency(self._namespace, key)
                 pipe.set(name, decision.model_dump_json(), nx=True, px=self._ttl_ms)
                 pipe.get(name)
             replies = await pipe.execute()

@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from libs.common.batching import derive_event_id
 from libs.common.bus import Bus
 from libs.common.display import bps
-from libs.common.domain.ids import EventId, ExecId, Symbol
+from libs.common.domain.ids import AccountId, EventId, ExecId, Symbol
 from libs.common.domain.risk_checks import edge_breach, measured_edge_bps
 from libs.common.freeze import trigger_freeze
 from libs.common.messages import EdgeMeasured, Envelope, OrderFilled, ReportEdge
@@ -40,7 +40,7 @@ from libs.common.topology import (
     EDGE_KEY,
     MARKOUTS_PENDING_KEY,
     edge_fills_key,
-    idempotency_key,
+    edge_seen_key,
 )
 from services.risk.markouts import PendingMarkout, schedule
 from services.risk.rules import EdgeSample, rolling_edge
@@ -90,7 +90,7 @@ class EdgeBook:
     ) -> tuple[bool, list[EdgeSample]]:
         """Add the fill to the window and schedule its `markouts`, unless it was; return
         (added now, the window)."""
-        keys = [idempotency_key("risk:edge", exec_id), edge_fills_key(symbol), MARKOUTS_PENDING_KEY]
+        keys = [edge_seen_key(exec_id), edge_fills_key(symbol), MARKOUTS_PENDING_KEY]
         args: list[ScriptArg] = [sample.encode(), self._window, SEEN_TTL_S * 1000]
         for markout in markouts:
             args += [markout.due_ms, markout.encode()]
@@ -158,10 +158,11 @@ class EdgeWatch:
 
     async def on_fills(
         self, fills: Sequence[tuple[Envelope, OrderFilled]], now_ns: int
-    ) -> tuple[list[Envelope], list[BaseException | None]]:
-        """Measure each fill; return the EdgeMeasured events to publish and, per fill, the
-        error that stopped its measurement (None when done)."""
-        events: list[Envelope] = []
+    ) -> tuple[list[tuple[AccountId, Envelope]], list[BaseException | None]]:
+        """Measure each fill; return the EdgeMeasured events to publish (each with the account
+        of its fill, whose stream carries it) and, per fill, the error that stopped its
+        measurement (None when done)."""
+        events: list[tuple[AccountId, Envelope]] = []
         errors: list[BaseException | None] = []
         latest: dict[Symbol, tuple[Decimal, int]] = {}
         for envelope, fill in fills:
@@ -173,7 +174,7 @@ class EdgeWatch:
             errors.append(None)
             if measured is not None:
                 event, rolling = measured
-                events.append(event)
+                events.append((fill.account, event))
                 if rolling is not None:
                     latest[fill.symbol] = rolling
         for symbol, (edge, count) in latest.items():

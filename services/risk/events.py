@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from libs.common import topology
 from libs.common.batching import Clock, Incoming, Results
 from libs.common.bus import Bus
+from libs.common.domain.ids import AccountId
 from libs.common.messages import (
     Envelope,
     OrderFilled,
@@ -46,6 +47,9 @@ class OrderEventsHandler:
         measured, errors = await self._edge.on_fills([(e, f) for _, e, f in fills], now_ns)
         for (index, _, _), error in zip(fills, errors, strict=True):
             results[index] = error
-        if measured:
-            await self._bus.publish_many(topology.ORDERS_EVENTS, measured)
+        by_account: dict[AccountId, list[Envelope]] = {}
+        for account, event in measured:
+            by_account.setdefault(account, []).append(event)
+        for account, events in by_account.items():
+            await self._bus.publish_many(topology.ORDERS_EVENTS.of(account), events)
         return results

@@ -132,7 +132,9 @@ async def deny_places(
                 denied.reason,
                 extra={"cid": envelope.correlation_id},
             )
-        outbox.events.append(denial_event(envelope, command, result.after.reason, now_ns))
+        outbox.announce(
+            command.account, denial_event(envelope, command, result.after.reason, now_ns)
+        )
 
 
 def denial_event(envelope: Envelope, command: PlaceOrder, reason: str, now_ns: int) -> Envelope:

@@ -91,7 +91,7 @@ class RequestsHandler:
                 case PlaceOrder() | AmendOrder():
                     orders.setdefault(message.account, []).append(Item(index, envelope, message))
                 case CancelOrder() | CancelAllOrders():
-                    outbox.approved.append(envelope)
+                    outbox.approve(message.account, envelope)
                 case _:
                     results[index] = PoisonMessage(
                         f"risk does not handle {envelope.type} on orders.requests"

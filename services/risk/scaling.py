@@ -126,10 +126,10 @@ class LimitScaler:
                 limits={name: Decimal(getattr(scope.limits, name)) for name in changed},
                 reason="; ".join(reasons) if reasons else "nothing scales: as configured",
             )
-            async with self._redis.pipeline(transaction=True) as pipe:
-                self._bus.add(pipe, topology.AUDIT, Envelope.wrap(event))
-                pipe.hset(topology.RISK_SCALED_KEY, scope.label, _encode(factors))
-                await pipe.execute()
+            # the record first, then the factors it announces (two slots on a Redis Cluster):
+            # a crash between the two announces the change again, never not at all
+            await self._bus.publish(topology.AUDIT, Envelope.wrap(event))
+            await self._redis.hset(topology.RISK_SCALED_KEY, scope.label, _encode(factors))
             log.warning(
                 "limits of %s scaled (%s): %s",
                 scope.label,

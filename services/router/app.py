@@ -129,10 +129,10 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     lanes = [await _lane(settings, config, rt, risk, account) for account in settings.accounts]
     by_account = {lane.ctx.account: lane for lane in lanes}
     intake = Intake(PerAccount(settings.accounts, lambda a: by_account[a].intake))
-    consumers = [
+    consumers = [  # `consumers` per account's stream: each is in its account's slot
         rt.bus.batch_consumer(
             ConsumerSpec(
-                stream=topology.ORDERS_APPROVED,
+                stream=stream,
                 group=topology.Group.ROUTER,
                 ack=Ack.BATCH,
                 consumer=f"{settings.instance}-{default_consumer_name()}",
@@ -141,6 +141,7 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
             ),
             intake,
         )
+        for stream in topology.ORDERS_APPROVED.each(settings.accounts)
         for _ in range(settings.consumers)
     ]
     rt.add_runner(

@@ -56,10 +56,10 @@ class RouterContext:
         return scoped_name(name, self.account)
 
     async def publish(self, events: Sequence[Outgoing]) -> None:
-        """Publish order events on `orders.events`, in order, in one pipeline."""
+        """Publish order events on the account's `orders.events`, in order, in one pipeline."""
         if events:
             await self.bus.publish_many(
-                topology.ORDERS_EVENTS,
+                topology.ORDERS_EVENTS.of(self.account),
                 [Envelope.wrap(message, correlation) for message, correlation in events],
             )
 

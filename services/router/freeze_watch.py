@@ -84,7 +84,9 @@ class FreezeWatcher:
         self._ctx = ctx
         self._barrier = barrier
         self._on_resume = on_resume
-        self._reader = ctx.bus.broadcast_reader(topology.CONTROL, self._on_control)
+        self._readers = ctx.bus.broadcast_readers(  # the desk's broadcast and the account's
+            [topology.CONTROL.desk, topology.CONTROL.of(ctx.account)], self._on_control
+        )
         self._seen: News | None = None
         self._frozen = False
         self._sweep: asyncio.Task[None] | None = None
@@ -103,12 +105,14 @@ class FreezeWatcher:
         return self._sweep is not None and not self._sweep.done()
 
     async def start(self) -> None:
-        await self._reader.start()
+        for reader in self._readers:
+            await reader.start()
         await self._read_state()  # before anything can be sent: the barrier starts closed
         self._poll = asyncio.create_task(self._poll_loop(), name="router:freeze-poll")
 
     async def stop(self) -> None:
-        await self._reader.stop()
+        for reader in self._readers:
+            await reader.stop()
         for task in (self._poll, self._sweep):
             if task is not None:
                 await cancel_and_wait(task)

@@ -1,4 +1,6 @@
-"""Every contract suite runs twice: against the fake (`[fake]`) and against Redis (`[redis]`).
+"""Every contract suite runs three times: against the fake (`[fake]`), against Redis
+(`[redis]`) and against a Redis Cluster of 3 primaries and 3 replicas (`[cluster]`,
+`tests/redis_cluster.py`), where a script or command whose keys cross hash slots fails.
 
 A port's fixture gives two instances that share state, as two service instances would:
 for Redis, stores over two separate clients (the second decodes responses, so both client
@@ -8,13 +10,19 @@ kinds are covered); for the fake, the same object twice.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, cast
 
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode as AsyncNode
+from redis.asyncio.cluster import RedisCluster as AsyncCluster
+from redis.cluster import RedisCluster as SyncCluster
 
 from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.orders import Order
+from libs.common.redis_connect import redis_from_url
+from libs.common.redis_url import parse_cluster_url
 from libs.common.stores import (
     IdempotencyStore,
     InMemoryIdempotencyStore,
@@ -40,11 +48,35 @@ from libs.common.topology import keys_of
 
 Clients = tuple[aioredis.Redis, aioredis.Redis]
 
+
+def _cluster(url: str, *, decode_responses: bool) -> aioredis.Redis:
+    """An asyncio cluster client of `url` (`redis+cluster://`), as the engine builds it but
+    decoding replies when asked."""
+    parsed = parse_cluster_url(url)
+    nodes = [AsyncNode(host, port) for host, port in parsed.nodes]
+    return cast(
+        aioredis.Redis, AsyncCluster(startup_nodes=nodes, decode_responses=decode_responses)
+    )
+
+
+def _plain(url: str) -> str:
+    """`redis+cluster://h:p,...` as the `redis://h:p` of its first node (a cluster client
+    finds the others)."""
+    host, port = parse_cluster_url(url).nodes[0]
+    return f"redis://{host}:{port}"
+
+
 RATE_LIMITS = {"orders": RateLimit(limit=5, window_s=0.25), "other": RateLimit(2, 0.4)}
 """The buckets the rate limiter fixtures know."""
 
 
-@pytest.fixture(params=["fake", pytest.param("redis", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("redis", marks=pytest.mark.integration),
+        pytest.param("cluster", marks=pytest.mark.integration),
+    ]
+)
 def backend(request: pytest.FixtureRequest) -> str:
     """Which implementation the suite runs against; `-m "not integration"` runs the fakes only."""
     return str(request.param)
@@ -57,12 +89,15 @@ async def clients(backend: str, request: pytest.FixtureRequest) -> AsyncIterator
     if backend == "fake":
         yield None
         return
-    # The `redis_url` fixture only when needed: the fake runs need no server.
-    redis_url: str = request.getfixturevalue("redis_url")
-    first = aioredis.Redis.from_url(redis_url)
-    second = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    try:
+    if backend == "cluster":  # flushed by the fixture
+        url: str = request.getfixturevalue("redis_cluster_url")
+        first, second = redis_from_url(url), _cluster(url, decode_responses=True)
+    else:  # the `redis_url` fixture only when needed: the fake runs need no server
+        url = request.getfixturevalue("redis_url")
+        first = aioredis.Redis.from_url(url)
+        second = aioredis.Redis.from_url(url, decode_responses=True)
         await first.flushdb()
+    try:
         yield first, second
     finally:
         await first.aclose()
@@ -90,7 +125,11 @@ def foreign_write(
     if isinstance(order_store, InMemoryOrderStore):
         yield order_store.force_put
         return
-    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    client: Any = (
+        SyncCluster.from_url(_plain(request.getfixturevalue("redis_cluster_url")))
+        if backend == "cluster"
+        else redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    )
 
     def write(order: Order) -> None:
         client.set(keys_of(DEFAULT_ACCOUNT).order(order.client_order_id), order.model_dump_json())

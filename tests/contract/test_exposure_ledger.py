@@ -56,15 +56,15 @@ from libs.common.stores.exposure import (
 )
 from libs.common.stores.exposure_fake import InMemoryExposureLedger
 from libs.common.stores.exposure_redis import RedisExposureLedger
-from libs.common.topology import Stream
+from libs.common.topology import AccountStream, keys_of
 from tests.contract.conftest import Clients
 
 D = Decimal
 BTC, ETH = Symbol("BTCUSDT"), Symbol("ETHUSDT")
 USD = 1_000_000
 NOW_MS = 1_700_000_000_000
-APPROVED = Stream("test.approved", maxlen=10_000)
-EVENTS = Stream("test.events", maxlen=10_000)
+APPROVED = AccountStream("test.approved", maxlen=10_000)
+EVENTS = AccountStream("test.events", maxlen=10_000)
 
 
 @dataclass
@@ -86,7 +86,7 @@ def desks(clients: Clients | None) -> tuple[Desk, Desk]:
         orders = InMemoryOrderStore()
         positions = InMemoryPositionStore(ledger=orders.ledger)
         risk, own = InMemoryRiskStateStore(), InMemoryRiskStateStore()
-        desk = Desk(orders, positions, risk, InMemoryExposureLedger(orders, risk, own), own)
+        desk = Desk(orders, positions, risk, InMemoryExposureLedger(orders, own), own)
         return desk, desk
     return tuple(  # type: ignore[return-value]
         Desk(
@@ -125,8 +125,15 @@ def terms(symbol: Symbol, version: int = 0, *, position: int = 0, **kw: int) -> 
     )
 
 
-def desk_terms(total: int = 50_000 * USD, now_ms: int = NOW_MS) -> DeskTerms:
-    return DeskTerms(now_ms=now_ms, total_limit=total, max_positions_lag_ms=5_000)
+def desk_terms(
+    total: int = 50_000 * USD, now_ms: int = NOW_MS, trading: TradingState = TradingState.ACTIVE
+) -> DeskTerms:
+    return DeskTerms(now_ms=now_ms, total_limit=total, max_positions_lag_ms=5_000, trading=trading)
+
+
+def claim(key: str) -> str:
+    """A claim or decision key of the ledger's account: in its slot, as the services make."""
+    return keys_of(DEFAULT_ACCOUNT).idempotency("test", key)
 
 
 async def request_for(desk: Desk, cid: str) -> AdmitRequest:
@@ -146,8 +153,9 @@ async def place(
     symbols = {o.symbol for o in orders_} | {t.symbol for t in all_terms}
     given = {t.symbol: t for t in all_terms}
     full = [given.get(s, terms(s)) for s in sorted(symbols | await desk.ledger.symbols())]
+    desk_state = (await desk.risk.trading_state()).state  # as the batch's risk view reads it
     results = await desk.ledger.admit(
-        desk_terms(total), full, requests, to=APPROVED, decision_ttl_ms=60_000
+        desk_terms(total, trading=desk_state), full, requests, to=APPROVED, decision_ttl_ms=60_000
     )
     return [r.outcome for r in results]
 
@@ -184,7 +192,7 @@ async def test_every_transition_moves_the_order_s_count_in_the_same_step(
 async def test_a_reported_fill_counts_until_positions_folds_it(desks: tuple[Desk, Desk]) -> None:
     a, b = desks
     fill = FillRecord(
-        BTC, ExecId("e1"), Side.SELL, fill_units(D("0.1"), D(50_000)), "claim:e1", b"f1"
+        BTC, ExecId("e1"), Side.SELL, fill_units(D("0.1"), D(50_000)), claim("e1"), b"f1"
     )
     first = await a.ledger.record_fills([fill], to=EVENTS, claim_ttl_ms=60_000, now_ms=NOW_MS)
     again = await b.ledger.record_fills([fill], to=EVENTS, claim_ttl_ms=60_000, now_ms=NOW_MS + 1)
@@ -206,7 +214,7 @@ async def test_a_reported_funding_counts_as_unfolded_until_positions_folds_it_on
     """A funding settlement is recorded with no units (it moves no quantity): it still holds
     the positions lag until folded, and its fold and a replayed fold clear it cleanly."""
     a, b = desks
-    record = FillRecord(BTC, ExecId("f1"), Side.BUY, 0, "claim:f1", b"funding")
+    record = FillRecord(BTC, ExecId("f1"), Side.BUY, 0, claim("f1"), b"funding")
     assert await a.ledger.record_fills([record], to=EVENTS, claim_ttl_ms=60_000, now_ms=NOW_MS)
     assert await book(b) == SymbolBook(oldest_unfolded_ms=NOW_MS)
     funding = Funding(
@@ -314,7 +322,7 @@ async def test_an_amend_up_is_reserved_once_and_its_key_marks_it_decided(
     amended = reserve_amend(live, D("0.15"), ts_ns=4)
     amend = AdmitRequest(
         Candidate(BTC, Side.BUY, order_units(amended), place=False), live, amended, b"amend",
-        rate_member="o1:a1", decision_key="decided:a1", decision="yes",
+        rate_member="o1:a1", decision_key=claim("a1"), decision="yes",
     )  # fmt: skip
     (first,) = await b.ledger.admit(
         desk_terms(), [terms(BTC)], [amend], to=APPROVED, decision_ttl_ms=60_000

@@ -32,7 +32,7 @@ from libs.common.stores import (
     OrderNotFound,
     OrderStore,
 )
-from libs.common.topology import Stream, keys_of
+from libs.common.topology import AccountStream, keys_of
 from tests.contract.conftest import Clients
 
 BTC = Symbol("BTCUSDT")
@@ -394,7 +394,7 @@ async def test_create_and_send_writes_each_new_record_with_its_command_once(
     order_stores: tuple[OrderStore, OrderStore], clients: Clients | None
 ) -> None:
     first, second = order_stores
-    stream = Stream("test.requests", maxlen=1_000)
+    stream = AccountStream("test.requests", maxlen=1_000)
     one, two = make_order("c-1"), make_order("c-2")
     await second.create(two)  # already there: no command for it
 
@@ -406,9 +406,9 @@ async def test_create_and_send_writes_each_new_record_with_its_command_once(
     assert await second.get(ClientOrderId("c-1")) == one
     if clients is None:
         assert isinstance(first, InMemoryOrderStore)
-        sent = [entry for name, entry in first.sent if name == stream.name]
+        sent = [entry for name, entry in first.sent if name == stream.of(DEFAULT_ACCOUNT).name]
     else:
-        entries = await clients[0].xrange(stream.name)
+        entries = await clients[0].xrange(stream.of(DEFAULT_ACCOUNT).name)
         sent = [fields[b"__data__"] for _, fields in entries]
     assert sent == [b"cmd-1"]
 
@@ -417,7 +417,7 @@ async def test_create_and_send_of_an_adopted_order_indexes_its_venue_id_with_its
     order_stores: tuple[OrderStore, OrderStore], clients: Clients | None
 ) -> None:
     writer, reader = order_stores
-    stream = Stream("test.events", maxlen=1_000)
+    stream = AccountStream("test.events", maxlen=1_000)
     adopted = make_order("v-77").model_copy(
         update={"venue_order_id": VenueOrderId("77"), "status": OrderStatus.NEW}
     )
@@ -429,9 +429,12 @@ async def test_create_and_send_of_an_adopted_order_indexes_its_venue_id_with_its
     assert [o.client_order_id for o in await reader.open_orders(BTC)] == ["v-77"]
     if clients is None:
         assert isinstance(writer, InMemoryOrderStore)
-        sent = [entry for name, entry in writer.sent if name == stream.name]
+        sent = [entry for name, entry in writer.sent if name == stream.of(DEFAULT_ACCOUNT).name]
     else:
-        sent = [fields[b"__data__"] for _, fields in await clients[0].xrange(stream.name)]
+        sent = [
+            fields[b"__data__"]
+            for _, fields in await clients[0].xrange(stream.of(DEFAULT_ACCOUNT).name)
+        ]
     assert sent == [b"acked-77"]
 
 
@@ -442,7 +445,9 @@ async def test_requested_terms_are_written_with_the_record_and_survive_send_ack_
     placed = make_order("r-1", qty="2.04").model_copy(
         update={"requested_qty": Decimal("2.04"), "requested_price": Decimal("100.550")}
     )
-    await first.create_and_send([(placed, b"cmd-r-1")], Stream("test.requests", maxlen=1_000))
+    await first.create_and_send(
+        [(placed, b"cmd-r-1")], AccountStream("test.requests", maxlen=1_000)
+    )
     cid = ClientOrderId("r-1")
     read = await second.get(cid)
 
@@ -519,7 +524,7 @@ async def test_update_many_with_a_stale_known_record_reads_again_and_applies_onc
 class _Announce:
     """Announces every change as `before.status>after.status`, on a test stream."""
 
-    stream = Stream("test.order-events", maxlen=1_000)
+    stream = AccountStream("test.order-events", maxlen=1_000)
 
     def __call__(self, before: Order, after: Order) -> list[bytes]:
         return [f"{before.client_order_id}:{before.status}>{after.status}".encode()]
@@ -542,9 +547,9 @@ async def test_a_write_appends_its_events_in_the_same_step_and_only_when_it_wins
     assert all(not isinstance(r, Exception) for r in results)
     if clients is None:
         assert isinstance(first, InMemoryOrderStore)
-        said = [e for name, e in first.sent if name == _Announce.stream.name]
+        said = [e for name, e in first.sent if name == _Announce.stream.of(DEFAULT_ACCOUNT).name]
     else:
-        entries = await clients[0].xrange(_Announce.stream.name)
+        entries = await clients[0].xrange(_Announce.stream.of(DEFAULT_ACCOUNT).name)
         said = [fields[b"__data__"] for _, fields in entries]
     assert said == [b"a-2:Pending>New"]  # a-1 was New already: no change, nothing said
 

@@ -233,7 +233,7 @@ async def test_every_change_is_broadcast_in_its_own_step_with_epoch_and_generati
         assert isinstance(writer, InMemoryRiskStateStore)
         said = list(writer.announced)
     else:
-        entries = await clients[0].xrange(CONTROL.name)
+        entries = await clients[0].xrange(CONTROL.desk.name)
         said = [Envelope.from_json(f[b"__data__"]).open() for _, f in entries]
     assert [(m.state, m.epoch, m.generation, m.actor) for m in said] == [
         (TradingState.FROZEN, 1, generation, "risk-1"),
@@ -418,5 +418,5 @@ async def _announced(writer: RiskStateStore, clients: Clients | None) -> list[Tr
     if clients is None:
         assert isinstance(writer, InMemoryRiskStateStore)
         return list(writer.announced)
-    entries = await clients[0].xrange(CONTROL.name)
+    entries = await clients[0].xrange(CONTROL.desk.name)
     return [Envelope.from_json(f[b"__data__"]).open() for _, f in entries]

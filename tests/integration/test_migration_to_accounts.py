@@ -1,5 +1,6 @@
 """`mmx migrate`: data written before accounts (layout 1) becomes the `default` account's,
-and no service starts on layout-1 data."""
+the streams of layout 2 move into the slots of their account or of the desk (layout 3), and
+no service starts on older data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
+from libs.common import topology
 from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, Symbol
 from libs.common.domain.orders import Order
@@ -99,9 +101,43 @@ async def test_migrating_twice_moves_nothing_the_second_time(
     await _write_layout_1(redis)
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert await main(["migrate"]) == 0
-    assert "layout 1 -> 2" in capsys.readouterr().out
+    assert "layout 1 -> 3" in capsys.readouterr().out
     assert await main(["migrate"]) == 0
-    assert "layout 2 -> 2: 0 key(s) moved" in capsys.readouterr().out
+    assert "layout 3 -> 3: 0 key(s) moved" in capsys.readouterr().out
+
+
+async def test_layout_2_streams_move_with_their_groups_and_pending_entries(
+    redis: aioredis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await redis.xgroup_create("orders.events", "positions", id="0", mkstream=True)
+    await redis.xadd("orders.events", {"__data__": b"fill"})
+    await redis.xreadgroup("positions", "p-1", {"orders.events": ">"})  # now pending
+    await redis.xadd("orders.events.dlq", {"__data__": b"poison"})
+    await redis.xadd("control", {"__data__": b"frozen"})
+    await redis.hset("mmx:risk:freeze", mapping={"state": "FROZEN", "epoch": 3})
+    await redis.hset("mmx:risk:limits", "max_total_notional", "1000")
+    await redis.hset("mmx:apikey:k1", "role", "trader")
+    await redis.sadd("mmx:apikeys", "k1")
+    await redis.hset("mmx:mark:BTCUSDT", "mark", "60000")
+    await redis.set(SCHEMA_KEY, 2)
+    with pytest.raises(LayoutOutdated, match="layout 2"):
+        await check_layout(redis)
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert await main(["migrate"]) == 0
+
+    await check_layout(redis)
+    events = topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT)
+    pending = await redis.xpending(events.name, "positions")
+    assert pending["pending"] == 1
+    assert await redis.xlen(events.dlq.name) == 1
+    assert await redis.xlen(topology.CONTROL.desk.name) == 1
+    assert await redis.hget(topology.FREEZE_KEY, "state") == b"FROZEN"
+    assert await redis.hget(topology.RISK_LIMITS_KEY, "max_total_notional") == b"1000"
+    assert await redis.smembers(topology.API_KEYS_KEY) == {b"k1"}
+    assert await redis.hget(topology.api_key_key("k1"), "role") == b"trader"
+    assert await redis.hget(topology.mark_key(BTC), "mark") == b"60000"
+    assert not await redis.exists("orders.events", "control", "mmx:risk:freeze", "mmx:apikeys")
 
 
 async def test_a_redis_no_engine_wrote_to_gets_the_current_layout(redis: aioredis.Redis) -> None:

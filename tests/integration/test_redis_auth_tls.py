@@ -30,7 +30,7 @@ from libs.common import topology
 from libs.common.api_keys import ApiKeyRecord, RedisApiKeyStore, Role, issue_key
 from libs.common.bus import Ack, Bus, ConsumerSpec, Delivery, ensure_groups
 from libs.common.domain.enums import OrderType, Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import Envelope, PlaceOrder
 from libs.common.redis_server import free_port
@@ -169,7 +169,7 @@ def bid(cid: str) -> PlaceOrder:
 
 async def bus_and_stores_work(redis: aioredis.Redis) -> None:
     """A consumer group round trip, Lua-scripted store writes, and an API key record."""
-    await ensure_groups(redis)
+    await ensure_groups(redis, topology.consumed([DEFAULT_ACCOUNT]))
     bus = Bus(redis, EnvelopeCodec())
     seen: list[Delivery[Envelope]] = []
 
@@ -177,7 +177,7 @@ async def bus_and_stores_work(redis: aioredis.Redis) -> None:
         seen.append(delivery)
 
     spec = ConsumerSpec(
-        stream=topology.ORDERS_REQUESTS,
+        stream=topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT),
         group=topology.Group.RISK,
         ack=Ack.BATCH,
         consumer="auth-test",
@@ -186,7 +186,7 @@ async def bus_and_stores_work(redis: aioredis.Redis) -> None:
     consumer = bus.consumer(spec, handle)
     await consumer.start()
     try:
-        await bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(bid("tls-1")))
+        await bus.publish(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT), Envelope.wrap(bid("tls-1")))
         for _ in range(250):
             if seen:
                 break
@@ -194,7 +194,9 @@ async def bus_and_stores_work(redis: aioredis.Redis) -> None:
     finally:
         await consumer.stop()
     assert [d.message.open_as(PlaceOrder).client_order_id for d in seen] == ["tls-1"]
-    pending = await redis.xpending(topology.ORDERS_REQUESTS.name, topology.Group.RISK.value)
+    pending = await redis.xpending(
+        topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name, topology.Group.RISK.value
+    )
     assert pending["pending"] == 0
 
     orders = RedisOrderStore(redis)

@@ -12,6 +12,7 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 import orjson
@@ -40,7 +41,7 @@ def channels_of(stream: str) -> dict[str, dict[str, Any]]:
 def payload_schema(channel: str) -> dict[str, Any]:
     """The schema of what `channel` carries, resolvable on its own (with the components)."""
     (ref,) = document()["channels"][channel]["messages"].values()
-    message = document()["components"]["messages"][ref["$ref"].rsplit("/", 1)[-1]]
+    message = document()["components"]["messages"][ref_name(ref)]
     return {**message["payload"], "components": document()["components"]}
 
 
@@ -48,9 +49,14 @@ def message_names(channel: str) -> set[str]:
     """The names of the models a channel's payload may be (each member of its union)."""
     schemas = document()["components"]["schemas"]
     payload = payload_schema(channel)
-    name = payload["$ref"].rsplit("/", 1)[-1]
+    name = ref_name(payload)
     members = schemas[name].get("oneOf", [{"$ref": name}])
-    return {member["$ref"].rsplit("/", 1)[-1] for member in members}
+    return {ref_name(member) for member in members}
+
+
+def ref_name(ref: dict[str, Any]) -> str:
+    """The component a `$ref` names (a JSON pointer in URI form: percent-encoded)."""
+    return unquote(ref["$ref"].rsplit("/", 1)[-1])
 
 
 def accepts(channel: str, entry: object) -> bool:
@@ -79,11 +85,24 @@ def test_the_committed_document_is_the_generated_one() -> None:
 
 def test_every_stream_of_the_topology_has_one_flow_and_its_channels() -> None:
     addresses = {c["address"] for c in document()["channels"].values()}
-    grouped = [s for s in topology.STREAMS if any(s in g for g in topology.CONSUMES.values())]
+    every = (*topology.ACCOUNT_STREAMS, *topology.STREAMS)
+    grouped = [s for s in every if any(s in g for g in topology.CONSUMES.values())]
 
-    assert [f.stream for f in STREAM_FLOWS] == list(topology.STREAMS)
-    assert addresses == {s.name for s in topology.STREAMS} | {s.dlq.name for s in grouped}
-    assert {f.stream.name for f in FLOWS} == addresses
+    assert sorted(map(str, (f.stream for f in STREAM_FLOWS))) == sorted(map(str, every))
+    assert addresses == {_name(s) for s in every} | {_name(s.dlq) for s in grouped}
+    assert {f.name for f in FLOWS} == addresses
+
+
+def test_an_account_streams_channels_declare_the_account_parameter() -> None:
+    channels = document()["channels"].values()
+    family = [c for c in channels if c["address"].startswith("mmx:{account}:")]
+
+    assert family and all("account" in c["parameters"] for c in family)
+    assert all("parameters" not in c for c in channels if c not in family)
+
+
+def _name(stream: topology.AnyStream) -> str:
+    return stream.pattern if isinstance(stream, topology.AccountStream) else stream.name
 
 
 def test_every_registered_message_type_flows_on_some_stream() -> None:
@@ -113,13 +132,13 @@ def test_each_consumer_group_is_a_subscriber_of_each_stream_it_reads() -> None:
     assert len(subscribers) == sum(len(streams) for streams in topology.CONSUMES.values())
 
 
-@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.stream.name)
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
 def test_each_channel_carries_the_messages_of_the_table(flow: Flow) -> None:
     expected = {f"{flow.stream}:send:{service}" for service in flow.producers}
     expected |= {f"{flow.stream}:group:{group}" for group in flow.groups}
     expected |= {f"{flow.stream}:read:{reader}" for reader in flow.readers}
 
-    assert set(channels_of(flow.stream.name)) == expected
+    assert set(channels_of(flow.name)) == expected
     for service, types in flow.producers.items():
         assert message_names(f"{flow.stream}:send:{service}") == model_names(flow, types)
     for title in expected - {f"{flow.stream}:send:{service}" for service in flow.producers}:
@@ -138,7 +157,7 @@ def test_the_wire_form_of_a_message_is_accepted_exactly_where_it_flows(message: 
     entry = wire(message)
 
     for flow in (f for f in FLOWS if f.enveloped):
-        for title in channels_of(flow.stream.name):
+        for title in channels_of(flow.name):
             carries = f"{message.TYPE}Envelope" in message_names(title)
             assert accepts(title, entry) is carries, (title, message.TYPE)
 
@@ -148,5 +167,7 @@ def test_an_envelope_whose_payload_is_not_its_type_is_refused() -> None:
     place = wire(next(m for m in SAMPLES if m.TYPE == "PlaceOrder"))
     assert isinstance(cancel, dict) and isinstance(place, dict)
 
-    assert not accepts("orders.requests:group:risk", {**cancel, "payload": place["payload"]})
-    assert not accepts("orders.requests:group:risk", {**cancel, "schema_version": 2})
+    assert not accepts(
+        "mmx:{account}:orders.requests:group:risk", {**cancel, "payload": place["payload"]}
+    )
+    assert not accepts("mmx:{account}:orders.requests:group:risk", {**cancel, "schema_version": 2})

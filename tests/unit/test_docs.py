@@ -36,6 +36,8 @@ DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 CODE_DIRS = ("libs", "services", "bench", "scripts", "examples")
 """Where the code that reads the environment lives."""
 SETTINGS_DIRS = ("libs", "services")
+TEST_PLUGINS = ("redis_fixture", "redis_cluster", "redis_sentinel")
+"""The suite's plugins that read where its Redis is (`REDIS_URL`, `REDIS_CLUSTER_URL`)."""
 
 LINK = re.compile(r"\]\(([^)\s]*)\)")
 ENV = re.compile(r"(?<![\w{<])((?:MMX|REDIS|SECRETS|BYBIT|GRAFANA)_[A-Z0-9_]*[A-Z0-9])\b")
@@ -325,6 +327,7 @@ def _names_read() -> set[str]:
     files = [path for folder in CODE_DIRS for path in (ROOT / folder).rglob("*.py")]
     files += list((ROOT / "scripts").rglob("*.sh"))
     files += [ROOT / "docker-compose.yml", ROOT / "Makefile", ROOT / "Dockerfile"]
+    files += [ROOT / "tests" / f"{plugin}.py" for plugin in TEST_PLUGINS]
     files += [  # an example of a value is not a reader of it
         path
         for path in (ROOT / "deploy").rglob("*")

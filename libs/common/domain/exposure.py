@@ -141,6 +141,9 @@ class DeskTerms:
     now_ms: int
     total_limit: int
     max_positions_lag_ms: int
+    trading: TradingState = TradingState.ACTIVE
+    """The desk's trading state as the batch's view read it (the account's own is read with
+    the ledger, in the admission's step; the stricter of the two applies)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,9 @@ CLIENT_ORDER_ID_MAX_LEN = 36
 _CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 _ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+RESERVED_ACCOUNT_IDS = frozenset({"desk"})
+"""Names no account may have: `desk` is the hash tag of the desk-wide trading state
+(`libs.common.topology.DESK`), which an account's keys would collide with."""
 DEFAULT_ACCOUNT = AccountId("default")
 """The account of everything written before accounts existed, and of a desk that has one."""
 
@@ -59,12 +62,16 @@ def parse_symbol(value: str) -> Symbol:
 
 def parse_account_id(value: str) -> AccountId:
     """Return `value` as an AccountId, or raise if it is not 1-32 lower-case letters, digits,
-    `_` or `-` (starting with a letter or digit): it appears in Redis keys, secret names and
-    metric labels."""
+    `_` or `-` (starting with a letter or digit), or is reserved (`RESERVED_ACCOUNT_IDS`): it
+    appears in Redis keys, secret names and metric labels."""
     if not _ACCOUNT_RE.fullmatch(value):
         raise InvalidIdentifier(
             f"account {value!r} is invalid: expected 1-32 characters of [a-z0-9_-] starting "
             "with a letter or digit, e.g. default"
+        )
+    if value in RESERVED_ACCOUNT_IDS:
+        raise InvalidIdentifier(
+            f"account {value!r} is reserved (the desk-wide state's keys): choose another name"
         )
     return AccountId(value)
 

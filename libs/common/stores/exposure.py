@@ -39,7 +39,7 @@ from libs.common.domain.exposure import (
 from libs.common.domain.ids import ClientOrderId, ExecId, Symbol
 from libs.common.domain.orders import Order
 from libs.common.stores.errors import StoreError
-from libs.common.topology import Stream
+from libs.common.topology import AccountStream
 
 
 class StaleView(StoreError):
@@ -110,7 +110,7 @@ class ExposureLedger(Protocol):
         terms: Sequence[SymbolTerms],
         requests: Sequence[AdmitRequest],
         *,
-        to: Stream,
+        to: AccountStream,
         decision_ttl_ms: int,
     ) -> list[Admission]:
         """Check and admit each request in turn (see the module docstring); one result each.
@@ -121,7 +121,7 @@ class ExposureLedger(Protocol):
         ...
 
     async def record_fills(
-        self, fills: Sequence[FillRecord], *, to: Stream, claim_ttl_ms: int, now_ms: int
+        self, fills: Sequence[FillRecord], *, to: AccountStream, claim_ttl_ms: int, now_ms: int
     ) -> list[bool]:
         """Claim, count and publish each fill once; True for those this call published."""
         ...

@@ -16,22 +16,19 @@ from libs.common.stores.exposure import (
 )
 from libs.common.stores.orders import InMemoryOrderStore
 from libs.common.stores.risk_state import RiskStateStore
-from libs.common.topology import Stream
+from libs.common.topology import AccountStream
 
 
 class InMemoryExposureLedger:
-    """ExposureLedger over an InMemoryOrderStore (records and ledger state) and a risk state
-    store (the trading state). No await inside `admit` once it has the trading state, so a
-    batch is atomic as it is in Redis. What it publishes is kept in `published`."""
+    """ExposureLedger over an InMemoryOrderStore (records and ledger state) and the account's
+    risk state store (its own trading state; the desk's comes in `DeskTerms`). No await inside
+    `admit` once it has the trading state, so a batch is atomic as it is in Redis. What it
+    publishes is kept in `published`."""
 
     def __init__(
-        self,
-        orders: InMemoryOrderStore,
-        risk: RiskStateStore,
-        account_risk: RiskStateStore | None = None,
+        self, orders: InMemoryOrderStore, account_risk: RiskStateStore | None = None
     ) -> None:
         self._orders = orders
-        self._risk = risk
         self._account_risk = account_risk
         """The account's own trading state (None: never frozen on its own)."""
         self.state = orders.ledger
@@ -45,10 +42,10 @@ class InMemoryExposureLedger:
         terms: Sequence[SymbolTerms],
         requests: Sequence[AdmitRequest],
         *,
-        to: Stream,
+        to: AccountStream,
         decision_ttl_ms: int,
     ) -> list[Admission]:
-        trading = (await self._risk.trading_state()).state
+        trading = desk.trading
         if self._account_risk is not None:
             own = await self._account_risk.trading_state()
             trading = combined_state(trading, own.state)
@@ -67,7 +64,9 @@ class InMemoryExposureLedger:
             results.append(self._admit_one(check, request, to))
         return results
 
-    def _admit_one(self, check: ExposureCheck, request: AdmitRequest, to: Stream) -> Admission:
+    def _admit_one(
+        self, check: ExposureCheck, request: AdmitRequest, to: AccountStream
+    ) -> Admission:
         key, cid = request.decision_key, request.read.client_order_id
         if key is not None and key in self.decisions:
             return Admission(AdmitOutcome.DUPLICATE)
@@ -84,11 +83,11 @@ class InMemoryExposureLedger:
         self.state.rates.setdefault(request.candidate.symbol, []).append(check.desk.now_ms)
         if key is not None:
             self.decisions[key] = request.decision
-        self.published.append((to.name, request.event))
+        self.published.append((to.of(self._orders.account).name, request.event))
         return Admission(AdmitOutcome.ADMITTED)
 
     async def record_fills(
-        self, fills: Sequence[FillRecord], *, to: Stream, claim_ttl_ms: int, now_ms: int
+        self, fills: Sequence[FillRecord], *, to: AccountStream, claim_ttl_ms: int, now_ms: int
     ) -> list[bool]:
         results = []
         for fill in fills:
@@ -96,7 +95,7 @@ class InMemoryExposureLedger:
             if won:
                 self.claims.add(fill.claim_key)
                 self.state.add_fill(fill.symbol, fill.exec_id, fill.side, fill.units, now_ms)
-                self.published.append((to.name, fill.event))
+                self.published.append((to.of(self._orders.account).name, fill.event))
             results.append(won)
         return results
 

@@ -48,7 +48,7 @@ from libs.common.stores.exposure import (
     FillRecord,
     StaleView,
 )
-from libs.common.topology import FREEZE_KEY, Stream, keys_of
+from libs.common.topology import AccountStream, keys_of
 
 LEDGER_LUA = """
 local function ledger_total(side, unfolded)
@@ -107,10 +107,11 @@ end
 
 # Admit a batch: `ExposureCheck.decide` for each request, and for each one admitted its
 # record, contribution, rate entry, decision key and approval, all in this one step.
-# KEYS[1] freeze hash, KEYS[2] the exposure symbols set, KEYS[3] the approval stream; then per
-# symbol of the spec 4 keys (exposure, position, rate window, unfolded); then per request 2
-# (record, decision key or the record again); last, the account's own freeze hash (the state
-# checked is the stricter of the two). ARGV[1] the spec as JSON (see `_spec`).
+# KEYS[1] the account's own freeze hash, KEYS[2] the exposure symbols set, KEYS[3] the approval
+# stream; then per symbol of the spec 4 keys (exposure, position, rate window, unfolded); then
+# per request 2 (record, decision key or the record again): all in the account's slot. The
+# desk's state comes in the spec, as the batch's view read it (the state checked is the
+# stricter of the two). ARGV[1] the spec as JSON (see `_spec`).
 # Returns {'stale', what, symbol} (nothing written), or one reply per request:
 # {'ok'} | {'deny', check, value, limit} | {'conflict'} | {'dup'} | {'missing'}.
 _ADMIT = LuaScript(
@@ -119,8 +120,8 @@ _ADMIT = LuaScript(
     + """
 local spec = cjson.decode(ARGV[1])
 local now = spec.now
-local state = redis.call('HGET', KEYS[1], 'state') or 'ACTIVE'
-local own = redis.call('HGET', KEYS[#KEYS], 'state') or 'ACTIVE'
+local state = spec.desk
+local own = redis.call('HGET', KEYS[1], 'state') or 'ACTIVE'
 if own == 'FROZEN' or (own == 'REDUCING' and state == 'ACTIVE') then state = own end
 local books, known, total, oldest = {}, {}, 0, false
 local function num(v) return tonumber(v or '0') or 0 end
@@ -253,14 +254,14 @@ class RedisExposureLedger:
         terms: Sequence[SymbolTerms],
         requests: Sequence[AdmitRequest],
         *,
-        to: Stream,
+        to: AccountStream,
         decision_ttl_ms: int,
     ) -> list[Admission]:
         if not requests:
             return []
         index = {t.symbol: i for i, t in enumerate(terms, start=1)}
         k = self._keys
-        keys = [FREEZE_KEY, k.exposure_symbols, to.name]
+        keys = [k.freeze, k.exposure_symbols, to.of(self.account).name]
         for t in terms:
             keys += [
                 k.exposure(t.symbol),
@@ -268,7 +269,7 @@ class RedisExposureLedger:
                 k.order_times(t.symbol),
                 k.unfolded(t.symbol),
             ]
-        for r in requests:  # the account's freeze hash goes last, after these
+        for r in requests:
             if r.read.account != self.account:
                 raise ValueError(
                     f"order {r.read.client_order_id} is of account {r.read.account}: expected "
@@ -276,7 +277,6 @@ class RedisExposureLedger:
                 )
             record = k.order(r.read.client_order_id)
             keys += [record, r.decision_key or record]
-        keys.append(k.freeze)
         spec = _spec(desk, terms, requests, index, to, decision_ttl_ms)
         reply = await _ADMIT(self._redis, keys, [spec])
         if reply and text(reply[0]) == "stale":
@@ -284,7 +284,7 @@ class RedisExposureLedger:
         return [_admission(r) for r in reply]
 
     async def record_fills(
-        self, fills: Sequence[FillRecord], *, to: Stream, claim_ttl_ms: int, now_ms: int
+        self, fills: Sequence[FillRecord], *, to: AccountStream, claim_ttl_ms: int, now_ms: int
     ) -> list[bool]:
         calls: list[ScriptCall] = [
             (
@@ -294,7 +294,7 @@ class RedisExposureLedger:
                     self._keys.exposure(f.symbol),
                     self._keys.unfolded(f.symbol),
                     self._keys.exposure_symbols,
-                    to.name,
+                    to.of(self.account).name,
                 ],
                 [
                     claim_ttl_ms,
@@ -339,7 +339,7 @@ def _spec(
     terms: Sequence[SymbolTerms],
     requests: Sequence[AdmitRequest],
     index: dict[Symbol, int],
-    to: Stream,
+    to: AccountStream,
     decision_ttl_ms: int,
 ) -> bytes:
     return orjson.dumps(
@@ -349,6 +349,7 @@ def _spec(
             "lag": desk.max_positions_lag_ms,
             "ttl": decision_ttl_ms,
             "maxlen": to.maxlen,
+            "desk": desk.trading.value,
             "symbols": [
                 {
                     "s": t.symbol,

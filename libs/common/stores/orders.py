@@ -29,7 +29,7 @@ from libs.common.domain.orders import Order, is_open
 from libs.common.stores._support import backoff
 from libs.common.stores.errors import ConcurrentUpdateError, InvalidUpdate, OrderNotFound
 from libs.common.stores.exposure import LedgerState
-from libs.common.topology import Stream
+from libs.common.topology import AccountStream
 
 UpdateFn = Callable[[Order], Order]
 """A pure function from the stored order to the next one, e.g. `partial(apply_cancel, ts_ns=t)`."""
@@ -40,7 +40,8 @@ UpdateResult = Order | Exception
 class Announcer(Protocol):
     """What a change of a record means on the bus (see `OrderStore.update_many`)."""
 
-    stream: Stream
+    stream: AccountStream
+    """Where the entries go: the stream of the record's account."""
 
     def __call__(self, before: Order, after: Order) -> Sequence[bytes]:
         """The entries to append when `before` is replaced by `after`."""
@@ -60,13 +61,13 @@ class OrderStore(Protocol):
         ...
 
     async def create_and_send(
-        self, items: Sequence[tuple[Order, bytes]], stream: Stream
+        self, items: Sequence[tuple[Order, bytes]], stream: AccountStream
     ) -> list[tuple[Order, bool] | Exception]:
         """For each (order, entry): create the record unless its id exists and, only if this
-        call created it, append `entry` to `stream`, in one atomic step per order (pipelined
-        for the batch); return (stored record, created) per item, or the error of an item
-        that wrote nothing. A record is never written without its command, nor a command
-        sent twice for one id. Raises if the store could not be reached at all."""
+        call created it, append `entry` to its account's `stream`, in one atomic step per
+        order (pipelined for the batch); return (stored record, created) per item, or the
+        error of an item that wrote nothing. A record is never written without its command,
+        nor a command sent twice for one id. Raises if the store could not be reached at all."""
         ...
 
     async def get(self, client_order_id: ClientOrderId) -> Order | None:
@@ -322,13 +323,13 @@ class InMemoryOrderStore(CasBackend):
         return order, True
 
     async def create_and_send(
-        self, items: Sequence[tuple[Order, bytes]], stream: Stream
+        self, items: Sequence[tuple[Order, bytes]], stream: AccountStream
     ) -> list[tuple[Order, bool] | Exception]:
         results: list[tuple[Order, bool] | Exception] = []
         for order, entry in items:
             stored, created = await self.create(order)
             if created:
-                self.sent.append((stream.name, entry))
+                self.sent.append((stream.of(self.account).name, entry))
             results.append((stored, created))
         return results
 
@@ -376,6 +377,7 @@ class InMemoryOrderStore(CasBackend):
                 self._records[old.client_order_id] = new
                 self.ledger.set_order(new)
                 if announce is not None:
-                    self.sent += [(announce.stream.name, e) for e in announce(old, new)]
+                    stream = announce.stream.of(self.account).name
+                    self.sent += [(stream, e) for e in announce(old, new)]
                 outcomes.append(CasOutcome.WRITTEN)
         return outcomes

@@ -36,7 +36,7 @@ from libs.common.stores._support import (
 from libs.common.stores.errors import InvalidUpdate
 from libs.common.stores.exposure_redis import LEDGER_LUA
 from libs.common.stores.orders import Announcer, CasBackend, CasOutcome
-from libs.common.topology import ORDERS_EVENTS, Stream, keys_of
+from libs.common.topology import ORDERS_EVENTS, AccountStream, keys_of
 
 DEFAULT_TERMINAL_RETENTION_S = 7 * 24 * 3600
 WRITES_PER_CALL = 100
@@ -176,14 +176,15 @@ class RedisOrderStore(CasBackend):
         return _decode(reply[1]), False
 
     async def create_and_send(
-        self, items: Sequence[tuple[Order, bytes]], stream: Stream
+        self, items: Sequence[tuple[Order, bytes]], stream: AccountStream
     ) -> list[tuple[Order, bool] | Exception]:
         """See `OrderStore.create_and_send`."""
+        own = stream.of(self.account)
         calls: list[ScriptCall] = [
             (
                 _CREATE_AND_SEND,
-                self._record_keys(order, stream.name),
-                [*self._args(order), maxlen_arg(stream.maxlen), entry],
+                self._record_keys(order, own.name),
+                [*self._args(order), maxlen_arg(own.maxlen), entry],
             )
             for order, entry in items
         ]
@@ -247,7 +248,7 @@ class RedisOrderStore(CasBackend):
     ) -> list[CasOutcome]:
         """Compare-and-set records with their events: one script call per `WRITES_PER_CALL`
         writes, all in one pipeline."""
-        stream = announce.stream if announce is not None else ORDERS_EVENTS
+        stream = (announce.stream if announce is not None else ORDERS_EVENTS).of(self.account)
         calls: list[ScriptCall] = []
         for start in range(0, len(writes), WRITES_PER_CALL):
             chunk = writes[start : start + WRITES_PER_CALL]

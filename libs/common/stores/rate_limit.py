@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from libs.common.stores._support import Clock, LuaScript, ScriptArg, monotonic
 from libs.common.stores.errors import UnknownBucket
-from libs.common.topology import rate_limit_key
+from libs.common.topology import rate_limit_block_key, rate_limit_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,13 +187,11 @@ class RedisRateLimiter:
         self._seq += 1
         unique = f"{id(self):x}-{self._seq}-{time.monotonic_ns()}"
         args: list[ScriptArg] = [limit.limit, int(limit.window_s * 1_000_000), cost, unique]
-        keys = [rate_limit_key(bucket), rate_limit_key(f"{bucket}:blocked")]
+        keys = [rate_limit_key(bucket), rate_limit_block_key(bucket)]
         wait_us = int(await _ACQUIRE(self._redis, keys, args))
         return wait_us / 1_000_000
 
     async def block(self, bucket: str, until_ms: int) -> None:
         ttl_ms = until_ms - int(time.time() * 1000)
         if ttl_ms > 0:
-            await self._redis.set(
-                rate_limit_key(f"{bucket}:blocked"), str(until_ms), px=ttl_ms + 1000
-            )
+            await self._redis.set(rate_limit_block_key(bucket), str(until_ms), px=ttl_ms + 1000)

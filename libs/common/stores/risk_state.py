@@ -8,8 +8,9 @@ replaces the desk's limits and the rule in one MULTI.
 Trading state. `FREEZE_KEY` holds {state, reason, actor, epoch, since_ns, generation, code,
 class}; no key means ACTIVE at epoch 0. `code` is the reason's code (a `FreezeReason` value)
 and `class` its `FreezeClass`, so that the auto-recovery knows what froze trading without
-reading the text. Every change bumps the epoch, appends a record to `RISK_FREEZE_HISTORY` and
-publishes `TradingStateChanged` on `CONTROL`, in the same atomic step: a change is never
+reading the text. Every change bumps the epoch, appends a record to its history stream and
+publishes `TradingStateChanged` on its control stream (`topology.freeze_history_stream`,
+`control_stream`: the desk's, or the account's), in the same atomic step: a change is never
 written without its broadcast, nor broadcast without being written. A change to the state
 already held changes nothing and reports changed=False: of N instances that detect the same
 breach and all call `freeze`, exactly one gets changed=True, and only that one counts
@@ -179,7 +180,8 @@ class RiskStateStore(Protocol):
         ...
 
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
-        """The last `limit` state changes, newest first."""
+        """The last `limit` changes of this store's state (the desk's, or the account's),
+        newest first."""
         ...
 
 

@@ -5,12 +5,15 @@ field -> value (a limit that is None is absent); `RISK_SCALING_KEY` the scaling 
 absent for none), written with the desk limits in one MULTI; `FREEZE_KEY` hash {state,
 reason, actor, epoch, generation, since_ns, code, class}: the desk's, and an account's
 (`AccountKeys.freeze`, the same fields) in a store made for that account;
-`RISK_FREEZE_HISTORY` stream of state changes (each with its `account`, "" for the desk).
+`topology.freeze_history_stream(account)` the stream of its state changes (each with its
+`account`, "" for the desk), `control_stream(account)` their broadcast.
 
 A state change (freeze, reducing, unfreeze) is replicated before `transition` returns: under
 Sentinel (`redis+sentinel://`), it waits (`WAIT`, up to `REPLICATION_WAIT_MS`) until every
-replica the sentinels know has the change, so a failover right after an acknowledged freeze
-does not lose it. A replica that has not acknowledged in time is logged; the change stands.
+replica the sentinels know has the change; on a Redis Cluster, every replica of the shard
+that holds the freeze hash (the WAIT goes on the write's own connection, in its pipeline).
+So a failover right after an acknowledged freeze does not lose it. A replica that has not
+acknowledged in time is logged; the change stands.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.exceptions import NoScriptError
 
 from libs.common.domain.ids import AccountId, Symbol
 from libs.common.domain.limit_scaling import ScalingRule
@@ -41,17 +46,18 @@ from libs.common.stores.risk_state import (
     stored_limits,
 )
 from libs.common.topology import (
-    CONTROL,
     FREEZE_KEY,
-    RISK_FREEZE_HISTORY,
     RISK_LIMITS_KEY,
     RISK_SCALING_KEY,
+    control_stream,
+    freeze_history_stream,
     keys_of,
     symbol_limits_key,
 )
 
 # Change the trading state with its epoch, its audit record and its broadcast, or refuse, in
-# one step. KEYS[1] FREEZE_KEY hash, KEYS[2] history stream, KEYS[3] control stream.
+# one step. KEYS[1] the freeze hash, KEYS[2] its history stream, KEYS[3] its control stream
+# (the desk's, `mmx:{desk}:...`, or the account's, `mmx:{account}:...`: one slot).
 # ARGV: target state, reason, actor, now ns, history maxlen, cooldown cut-off ns ('' for
 # none), a generation for a new key, control maxlen ('' when its groups trim it), then the
 # TradingStateChanged entry in three parts (before the epoch, between the epoch and the
@@ -149,6 +155,8 @@ class RedisRiskStateStore(StateMachine):
         self._redis = redis
         self.account = account
         self._freeze_key = FREEZE_KEY if account is None else keys_of(account).freeze
+        self._history = freeze_history_stream(account)
+        self._control = control_stream(account)
 
     async def get_limits(self, symbol: Symbol | None = None) -> RiskLimits:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -208,7 +216,7 @@ class RedisRiskStateStore(StateMachine):
         freeze_class: FreezeClass | None = None,
         expect_epoch: int | None = None,
     ) -> tuple[int, Transition]:
-        history = RISK_FREEZE_HISTORY
+        history = self._history
         cutoff = "" if cutoff_ns is None else str(cutoff_ns)
         args: list[ScriptArg] = [
             target.value,
@@ -218,19 +226,52 @@ class RedisRiskStateStore(StateMachine):
             history.length_cap,
             cutoff,
             secrets.token_hex(8),
-            maxlen_arg(CONTROL.maxlen),
+            maxlen_arg(self._control.maxlen),
             *announcement(target, reason, actor, self.account),
             code,
             "" if freeze_class is None else freeze_class.value,
             "" if expect_epoch is None else str(expect_epoch),
             self.account or "",
         ]
-        keys = [self._freeze_key, history.name, CONTROL.name]
+        keys = [self._freeze_key, history.name, self._control.name]
+        if isinstance(self._redis, RedisCluster):
+            epoch, what, _ = await self._transition_on_cluster(self._redis, keys, args, target)
+            return int(epoch), Transition(text(what))
         epoch, what, _ = await _TRANSITION(self._redis, keys, args)
         done = Transition(text(what))
         if done is Transition.CHANGED:
             await self._replicate(target)
         return int(epoch), done
+
+    async def _transition_on_cluster(
+        self, cluster: RedisCluster, keys: list[str], args: list[ScriptArg], target: TradingState
+    ) -> Any:
+        """The transition and a WAIT for the replicas of its shard, on one connection to the
+        shard's primary (one pipeline: WAIT counts the writes of its own connection)."""
+        await cluster.initialize()  # the slot map, before the first command reads it
+        node = cluster.get_node_from_key(self._freeze_key)
+        replicas = len(cluster.nodes_manager.slots_cache.get(cluster.keyslot(keys[0]), [])) - 1
+        for attempt in (1, 2):
+            async with cluster.pipeline(transaction=False) as pipe:
+                pipe.evalsha(_TRANSITION.sha, len(keys), *keys, *args)
+                if replicas > 0:
+                    pipe.execute_command("WAIT", replicas, REPLICATION_WAIT_MS, target_nodes=node)
+                reply, *acked = await pipe.execute(raise_on_error=False)
+            if isinstance(reply, NoScriptError) and attempt == 1:
+                await cluster.script_load(_TRANSITION.source)
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            if acked and not isinstance(acked[0], Exception) and int(acked[0]) < replicas:
+                log.warning(
+                    "trading state %s written; %d of %d replica(s) acknowledged it in %d ms",
+                    target.value,
+                    int(acked[0]),
+                    replicas,
+                    REPLICATION_WAIT_MS,
+                )
+            return reply
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _replicate(self, target: TradingState) -> None:
         """Wait until every replica the sentinels know holds the change (no wait without
@@ -253,7 +294,7 @@ class RedisRiskStateStore(StateMachine):
             )
 
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
-        entries: Any = await self._redis.xrevrange(RISK_FREEZE_HISTORY.name, count=limit)
+        entries: Any = await self._redis.xrevrange(self._history.name, count=limit)
         return [_record(entry_id, fields) for entry_id, fields in entries or ()]
 
 

@@ -3,8 +3,10 @@
 venue rate-limit buckets and headroom, the reconciliation drift and stream health.
 
 Every reader is read-only: a hash (edge, headroom; the two drift hashes in one pipeline),
-one XREVRANGE, XLEN and XINFO GROUPS per stream, and one pipeline over the router's known
-rate-limit buckets (`topology.rate_limit_buckets`). Nothing scans the keyspace.
+one XREVRANGE, one pipeline of XLEN and XINFO GROUPS over every stream of the desk (each
+account's of `MMX_ACCOUNTS`, the desk's: `topology.all_streams`), and one pipeline over the
+router's known rate-limit buckets (`topology.rate_limit_buckets`). Nothing scans the
+keyspace.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +25,7 @@ from redis.exceptions import ResponseError
 from libs.common import topology
 from libs.common.bus_types import DATA_FIELD
 from libs.common.display import Bps, Money, Ratio
+from libs.common.domain.ids import AccountId
 from libs.common.domain.time import NS_PER_MS
 from libs.common.messages import Envelope
 from libs.common.metrics import EdgeSource
@@ -34,7 +38,6 @@ AUDIT_ROWS = 50
 """Newest audit entries shown."""
 RATE_WINDOW_US = 1_000_000
 """Rate-limit use is counted over the last second (the venue's window)."""
-_BLOCKED = ":blocked"
 HEADROOM_STALE_MS = topology.VENUE_HEADROOM_TTL_MS
 """A venue answer older than this says nothing about its rate-limit window now."""
 
@@ -125,9 +128,10 @@ class GroupRow(ApiModel):
 
 class StreamRow(ApiModel):
     stream: str
+    """Its name: `mmx:{account}:orders.events`, `audit`, ..."""
     length: int
     dead_letters: int
-    """Entries in `<stream>.dlq`."""
+    """Entries in its dead-letter stream."""
     groups: list[GroupRow]
 
 
@@ -144,15 +148,18 @@ class Overview(ApiModel):
     """An unfreeze within this long of the freeze is refused unless forced."""
 
 
-async def read_overview(redis: Redis, unfreeze_cooldown_s: Decimal) -> Overview:
-    """Every part of the overview, read now: the parts at once (their round trips overlap)."""
+async def read_overview(
+    redis: Redis, unfreeze_cooldown_s: Decimal, accounts: Iterable[AccountId]
+) -> Overview:
+    """Every part of the overview of the desk with `accounts`, read now: the parts at once
+    (their round trips overlap)."""
     edge, audit, rate_limits, headroom, drift, streams = await asyncio.gather(
         read_edge(redis),
         read_audit(redis),
         read_rate_limits(redis),
         read_headroom(redis),
         read_drift(redis),
-        read_streams(redis),
+        read_streams(redis, accounts),
     )
     return Overview(
         edge=edge,
@@ -212,9 +219,9 @@ async def read_rate_limits(redis: Redis) -> list[RateRow]:
     buckets = sorted(topology.rate_limit_buckets())
     async with redis.pipeline(transaction=False) as pipe:
         for bucket in buckets:
-            pipe.exists(topology.rate_limit_key(bucket), topology.rate_limit_key(bucket + _BLOCKED))
+            pipe.exists(topology.rate_limit_key(bucket), topology.rate_limit_block_key(bucket))
             pipe.zcount(topology.rate_limit_key(bucket), now_us - RATE_WINDOW_US, "+inf")
-            pipe.get(topology.rate_limit_key(bucket + _BLOCKED))
+            pipe.get(topology.rate_limit_block_key(bucket))
         replies: list[Any] = await pipe.execute()
     rows = []
     for bucket, exists, used, until in zip(
@@ -293,17 +300,19 @@ _ORDER_FIELDS: dict[str, tuple[str, Any]] = {
 """`DriftRow` field -> (field of the router's JSON, its parser)."""
 
 
-async def read_streams(redis: Redis) -> list[StreamRow]:
-    """Each stream's length, dead letters and groups: one pipeline for every stream."""
+async def read_streams(redis: Redis, accounts: Iterable[AccountId]) -> list[StreamRow]:
+    """The length, dead letters and groups of every stream of the desk with `accounts`
+    (`topology.all_streams`, in its order): one pipeline for them all."""
+    streams = topology.all_streams(accounts)
     async with redis.pipeline(transaction=False) as pipe:
-        for stream in topology.STREAMS:
+        for stream in streams:
             pipe.xlen(stream.name)
             pipe.xlen(stream.dlq.name)
             pipe.xinfo_groups(stream.name)
         # XINFO GROUPS of a stream not created yet is an error: that stream has no groups
         replies: list[Any] = await pipe.execute(raise_on_error=False)
     rows = []
-    for i, stream in enumerate(topology.STREAMS):
+    for i, stream in enumerate(streams):
         length, dead, groups = replies[3 * i : 3 * i + 3]
         if isinstance(groups, ResponseError):  # no such stream yet
             groups = []

@@ -1,6 +1,7 @@
 """A real moto server (S3 and CloudWatch Logs over HTTP, `tests.moto_server`), a TCP gate in
 front of it that can go dark and come back (an S3 outage without losing moto's state), and
-archive writers on the test's Redis. AWS credentials are dummies; nothing is read from ~/.aws.
+archive writers on the test's Redis, for a desk of two accounts (`ACCOUNTS`). AWS credentials
+are dummies; nothing is read from ~/.aws.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from libs.common import topology
 from libs.common.bus import ensure_groups
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from libs.common.metrics import EngineMetrics
 from libs.common.redis_server import free_port
 from services.archive.cloudwatch import CloudWatchLogsSink
@@ -28,6 +31,10 @@ from tests.moto_server import REGION, Moto, aws_test_env, moto_server
 
 BUCKET = "mmx-audit-test"
 PREFIX = "mmx/audit"
+ACCOUNTS = (DEFAULT_ACCOUNT, AccountId("alpha"))
+"""The desk's accounts (`MMX_ACCOUNTS` of every writer here)."""
+ARCHIVED = topology.consumed(ACCOUNTS)[topology.Group.ARCHIVE]
+"""Every stream the writers read."""
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +134,7 @@ class Writers:
             "flush_interval_s": 0.2,
             "claim_idle_ms": 1_000,
             "retry_max_s": 0.5,
+            "MMX_ACCOUNTS": ",".join(ACCOUNTS),
             **overrides,
         }
         return ArchiveSettings(**values)
@@ -161,7 +169,7 @@ class Writers:
 
 @pytest.fixture
 async def writers(redis: aioredis.Redis, moto: Moto) -> AsyncIterator[Writers]:
-    await ensure_groups(redis)
+    await ensure_groups(redis, topology.consumed(ACCOUNTS))
     made = Writers(redis, moto.url)
     try:
         yield made

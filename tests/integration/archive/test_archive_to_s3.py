@@ -21,7 +21,14 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec
 from libs.common.domain.enums import OrderType, Side
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
 from libs.common.domain.risk_checks import RiskLimits, TradingState
 from libs.common.messages import (
     Envelope,
@@ -36,15 +43,24 @@ from libs.common.messages import (
 )
 from services.cli import main
 from tests.e2e.harness import wait_for
-from tests.integration.archive.conftest import BUCKET, PREFIX, Gate, Moto, Writers
+from tests.integration.archive.conftest import (
+    ACCOUNTS,
+    ARCHIVED,
+    BUCKET,
+    PREFIX,
+    Gate,
+    Moto,
+    Writers,
+)
 
 pytestmark = pytest.mark.integration
 
 GROUP = str(topology.Group.ARCHIVE)
 
 
-def place(cid: str) -> PlaceOrder:
+def place(cid: str, account: AccountId) -> PlaceOrder:
     return PlaceOrder(
+        account=account,
         client_order_id=ClientOrderId(cid),
         symbol=Symbol("BTCUSDT"),
         side=Side.BUY,
@@ -54,12 +70,13 @@ def place(cid: str) -> PlaceOrder:
     )
 
 
-def trail(cid: str) -> list[tuple[topology.Stream, Envelope]]:
-    """One order's whole trail over every archived stream, plus a freeze, a limit change
-    and an operator action."""
-    order = place(cid)
+def trail(cid: str, account: AccountId = DEFAULT_ACCOUNT) -> list[tuple[topology.Stream, Envelope]]:
+    """One order of `account`'s whole trail over every archived family (its account's
+    streams), plus a desk freeze, an account freeze, a limit change and an operator action."""
+    order = place(cid, account)
     ids = {"client_order_id": ClientOrderId(cid), "symbol": Symbol("BTCUSDT")}
     fill = OrderFilled(
+        account=account,
         **ids,
         venue_order_id=VenueOrderId(f"v-{cid}"),
         exec_id=ExecId(f"x-{cid}"),
@@ -70,26 +87,20 @@ def trail(cid: str) -> list[tuple[topology.Stream, Envelope]]:
         is_maker=True,
         ts_event_ns=time.time_ns(),
     )
+    acknowledged = OrderAcknowledged(
+        account=account, **ids, venue_order_id=VenueOrderId(f"v-{cid}"), ts_event_ns=time.time_ns()
+    )
+    frozen = TradingStateChanged(state=TradingState.FROZEN, reason="test", actor="alice", epoch=1)
     return [
-        (topology.ORDERS_REQUESTS, Envelope.wrap(order)),
-        (topology.ORDERS_APPROVED, Envelope.wrap(OrderApproved(order=order))),
-        (
-            topology.ORDERS_EVENTS,
-            Envelope.wrap(
-                OrderAcknowledged(
-                    **ids, venue_order_id=VenueOrderId(f"v-{cid}"), ts_event_ns=time.time_ns()
-                )
-            ),
-        ),
-        (topology.ORDERS_EVENTS, Envelope.wrap(fill)),
+        (topology.ORDERS_REQUESTS.of(account), Envelope.wrap(order)),
+        (topology.ORDERS_APPROVED.of(account), Envelope.wrap(OrderApproved(order=order))),
+        (topology.ORDERS_EVENTS.of(account), Envelope.wrap(acknowledged)),
+        (topology.ORDERS_EVENTS.of(account), Envelope.wrap(fill)),
         (topology.AUDIT, Envelope.wrap(FreezeTrading(reason="test", actor="alice"))),
+        (topology.CONTROL.desk, Envelope.wrap(frozen)),
         (
-            topology.CONTROL,
-            Envelope.wrap(
-                TradingStateChanged(
-                    state=TradingState.FROZEN, reason="test", actor="alice", epoch=1
-                )
-            ),
+            topology.CONTROL.of(account),
+            Envelope.wrap(frozen.model_copy(update={"account": account})),
         ),
         (
             topology.AUDIT,
@@ -110,7 +121,7 @@ async def publish(
 async def unarchived(redis: aioredis.Redis) -> int:
     """Entries of the trail the archive group has not acknowledged (lag + pending)."""
     total = 0
-    for stream in topology.CONSUMES[topology.Group.ARCHIVE]:
+    for stream in ARCHIVED:
         for info in await redis.xinfo_groups(stream.name):
             if info["name"].decode() == GROUP:
                 total += int(info["lag"] or 0) + int(info["pending"])
@@ -139,7 +150,7 @@ async def query(
 async def test_every_stream_of_the_trail_goes_to_s3_with_manifests_and_query_reads_it_back(
     redis: aioredis.Redis, moto: Moto, writers: Writers, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sent = trail("mm-1") + trail("mm-2")
+    sent = trail("mm-1") + trail("mm-2", ACCOUNTS[1])
     since = time.time_ns() // 1_000_000
     writer, _ = await writers.start("archive-a")
 
@@ -164,7 +175,7 @@ async def test_every_stream_of_the_trail_goes_to_s3_with_manifests_and_query_rea
     code, events = await query(capsys, moto, "--since", str(since - 1000))
     assert code == 0
     assert sorted(e["envelope"]["event_id"] for e in events) == sorted(e.event_id for _, e in sent)
-    for stream in topology.CONSUMES[topology.Group.ARCHIVE]:  # each stream in its own order
+    for stream in ARCHIVED:  # each stream in its own order
         assert [e["envelope"]["event_id"] for e in events if e["stream"] == stream.name] == [
             e.event_id for s, e in sent if s == stream
         ]
@@ -227,7 +238,7 @@ async def test_an_s3_outage_loses_nothing_shows_a_backlog_and_everything_is_arch
         return writer.stats.failed_writes >= 2 and backlog == len(during)
 
     await wait_for(failing_with_a_backlog, what="failed writes and a backlog", timeout_s=15)
-    pending = await redis.xpending(topology.ORDERS_EVENTS.name, GROUP)
+    pending = await redis.xpending(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name, GROUP)
     assert pending["pending"] == 4, "read, held, not acknowledged"
     await gauges.refresh()
     oldest = max(age for _, age in gauges.last_values.values())
@@ -236,7 +247,7 @@ async def test_an_s3_outage_loses_nothing_shows_a_backlog_and_everything_is_arch
     assert metric("audit_archive_backlog", {"stream": "audit"}) == 6
     assert metric("audit_archive_oldest_unarchived_seconds", {"stream": "audit"}) > 0
     assert metric("audit_archive_writes_total", {"outcome": "failed"}) >= 2
-    for stream in topology.CONSUMES[topology.Group.ARCHIVE]:
+    for stream in ARCHIVED:
         assert await redis.xlen(stream.dlq.name) == 0, "an outage dead-letters nothing"
 
     await gate.open()
@@ -260,7 +271,7 @@ async def test_entries_written_twice_come_back_once(
     await publish(redis, sent)
     await wait_for(lambda: _zero(unarchived(redis)), what="archived once")
     # As after a crash between a write and its acknowledgement: everything comes again.
-    for stream in topology.CONSUMES[topology.Group.ARCHIVE]:
+    for stream in ARCHIVED:
         await redis.xgroup_setid(stream.name, GROUP, "0")
     await wait_for(lambda: _zero(unarchived(redis)), what="archived twice")
 

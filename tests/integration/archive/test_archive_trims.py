@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, ensure_groups
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.messages import Envelope, OperatorAction
 from libs.common.metrics import EngineMetrics
-from services.archive import writer as archive_writer
 from services.archive.settings import ArchiveSettings
 from services.archive.store import DirectoryObjectStore
 from services.archive.writer import ArchiveWriter, BacklogGauges
@@ -28,9 +28,10 @@ async def test_audit_is_kept_whole_until_archived_then_trimmed_to_its_count(
     redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small = topology.Stream(topology.AUDIT.name, maxlen=None, keep=KEPT)
-    streams = tuple(small if s == topology.AUDIT else s for s in archive_writer.STREAMS)
-    monkeypatch.setattr(archive_writer, "STREAMS", streams)
-    await ensure_groups(redis)
+    families = topology.CONSUMES[topology.Group.ARCHIVE]
+    streams = tuple(small if s == topology.AUDIT else s for s in families)
+    monkeypatch.setitem(topology.CONSUMES, topology.Group.ARCHIVE, streams)
+    await ensure_groups(redis, topology.consumed([DEFAULT_ACCOUNT]))
     bus = Bus(redis, EnvelopeCodec())
     actions = [OperatorAction(action="drill", actor="ops", reason=str(n)) for n in range(300)]
     await bus.publish_many(topology.AUDIT, [Envelope.wrap(a) for a in actions])

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, ensure_groups
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.messages import Envelope, OrderSubmitted
 from libs.common.metrics import EngineMetrics
 from services.archive.settings import ArchiveSettings
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 async def test_a_full_batch_goes_at_once_and_the_rest_waits_for_the_interval_or_the_stop(
     redis: aioredis.Redis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    await ensure_groups(redis)
+    await ensure_groups(redis, topology.consumed([DEFAULT_ACCOUNT]))
     settings = ArchiveSettings(dir=tmp_path, max_batch=5, flush_interval_s=3600)
     writer = ArchiveWriter(
         redis,
@@ -48,7 +48,8 @@ async def test_a_full_batch_goes_at_once_and_the_rest_waits_for_the_interval_or_
         for i in range(12)
     ]
     since = time.time_ns() // 1_000_000 - 1000
-    await Bus(redis, EnvelopeCodec()).publish_many(topology.ORDERS_EVENTS, sent)
+    events = topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT)
+    await Bus(redis, EnvelopeCodec()).publish_many(events, sent)
     await writer.start()
     try:
 
@@ -58,7 +59,7 @@ async def test_a_full_batch_goes_at_once_and_the_rest_waits_for_the_interval_or_
         await wait_for(two_full_batches, what="two batches of 5 written")
         await asyncio.sleep(0.5)
         assert (writer.stats.archived, writer.held) == (10, 2), "2 wait for the interval"
-        pending = await redis.xpending(topology.ORDERS_EVENTS.name, "archive")
+        pending = await redis.xpending(events.name, "archive")
         assert pending["pending"] == 2
     finally:
         await writer.stop()
@@ -67,7 +68,7 @@ async def test_a_full_batch_goes_at_once_and_the_rest_waits_for_the_interval_or_
     objects = [k for k in keys if k.endswith(".ndjson.gz")]
     assert len(objects) == 3 and len(keys) == 6, keys
     assert all(k.startswith("mmx/audit/date=") for k in keys)
-    assert (await redis.xpending(topology.ORDERS_EVENTS.name, "archive"))["pending"] == 0
+    assert (await redis.xpending(events.name, "archive"))["pending"] == 0
     code = await asyncio.to_thread(
         main, ["audit", "query", "--since", str(since), "--from", str(tmp_path / "mmx/audit")]
     )

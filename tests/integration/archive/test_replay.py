@@ -1,12 +1,14 @@
 """`mmx audit replay` refuses an archive whose objects do not match their manifests (nothing
 written), and folds fills and funding into positions exactly once however often the archive
-holds them."""
+holds them, under whichever stream names (objects written before accounts had streams of
+their own name them plainly)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,15 +16,24 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec
-from libs.common.domain.enums import Side
-from libs.common.domain.ids import AccountId, ClientOrderId, ExecId, Symbol, VenueOrderId
-from libs.common.messages import Envelope, FundingSettled, OrderFilled
+from libs.common.domain.enums import OrderType, Side
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
+from libs.common.messages import Envelope, FundingSettled, OrderFilled, PlaceOrder
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import start_redis_server
 from libs.common.stores import RedisPositionStore
+from services.archive.layout import ArchivedEvent, build_object
+from services.archive.replay import archived_order
 from services.cli import main
 from tests.e2e.harness import wait_for
-from tests.integration.archive.conftest import BUCKET, PREFIX, Moto, Writers
+from tests.integration.archive.conftest import ACCOUNTS, BUCKET, PREFIX, Moto, Writers
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +70,9 @@ async def archive(
 ) -> None:
     bus = Bus(redis, EnvelopeCodec())
     await writers.start("archive-r")
+    for theirs in extra:  # on their account's stream
+        await bus.publish(topology.ORDERS_EVENTS.of(theirs.account), Envelope.wrap(theirs))
     for message in (
-        *extra,
         fill("x1", Side.BUY, "0.002", "60000"),
         fill("x2", Side.SELL, "0.001", "60100"),
         FundingSettled(
@@ -73,15 +85,15 @@ async def archive(
             ts_event_ns=time.time_ns(),
         ),
     ):
-        await bus.publish(topology.ORDERS_EVENTS, Envelope.wrap(message))
+        await bus.publish(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), Envelope.wrap(message))
 
     async def done() -> bool:
-        (info,) = [
-            i
-            for i in await redis.xinfo_groups(topology.ORDERS_EVENTS.name)
-            if i["name"] == b"archive"
-        ]
-        return int(info["lag"] or 0) + int(info["pending"]) == 0
+        left = 0
+        for stream in topology.ORDERS_EVENTS.each(ACCOUNTS):
+            for info in await redis.xinfo_groups(stream.name):
+                if info["name"] == b"archive":
+                    left += int(info["lag"] or 0) + int(info["pending"])
+        return left == 0
 
     await wait_for(done, what="archived")
 
@@ -110,7 +122,8 @@ async def test_replay_folds_each_fill_and_funding_once_even_when_archived_twice(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await archive(redis, writers)
-    await redis.xgroup_setid(topology.ORDERS_EVENTS.name, "archive", "0")  # written again
+    events = topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT)
+    await redis.xgroup_setid(events.name, "archive", "0")  # written again
 
     async def twice() -> bool:
         s3 = moto.client("s3")
@@ -141,6 +154,50 @@ async def test_replay_folds_each_accounts_fills_into_that_accounts_positions(
     (alphas,) = await RedisPositionStore(client, account=alpha).all()
     assert (mine.qty, alphas.qty) == (Decimal("0.001"), Decimal("-0.004"))
     assert alphas.account == alpha
+
+
+async def test_replay_reads_objects_that_name_the_streams_plainly_as_before_accounts(
+    moto: Moto, target: tuple[str, aioredis.Redis], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An hour archived under the old names (`orders.requests`, `orders.events`), then the
+    next under the account's streams, one fill in both (a stream renamed with entries the
+    archive had not acknowledged): each event folds once, in archive order."""
+    t0 = int(datetime(2024, 5, 1, 12, tzinfo=UTC).timestamp() * 1000)
+    order = PlaceOrder(
+        client_order_id=ClientOrderId("mm-r"),
+        symbol=Symbol("BTCUSDT"),
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        qty=Decimal("0.002"),
+        price=Decimal("60000"),
+    )
+    bought = Envelope.wrap(fill("x1", Side.BUY, "0.002", "60000"))
+    sold = Envelope.wrap(fill("x2", Side.SELL, "0.001", "60100"))
+    old = [
+        ArchivedEvent(stream="orders.requests", entry_id=f"{t0}-0", envelope=Envelope.wrap(order)),
+        ArchivedEvent(stream="orders.events", entry_id=f"{t0 + 1}-0", envelope=bought),
+        ArchivedEvent(stream="orders.events", entry_id=f"{t0 + 2}-0", envelope=sold),
+    ]
+    renamed = topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name
+    new = [ArchivedEvent(stream=renamed, entry_id=f"{t0 + 3_600_000}-0", envelope=sold)]
+    s3 = moto.client("s3")
+    for seq, events in enumerate((old, new), 1):
+        obj = build_object(events, prefix=PREFIX, writer="archive-v1", seq=seq, written_ms=t0)
+        s3.put_object(Bucket=BUCKET, Key=obj.key, Body=obj.body)
+        s3.put_object(Bucket=BUCKET, Key=obj.manifest.key, Body=obj.manifest_json())
+    url, client = target
+
+    assert await replay(moto, url) == 0
+    (position,) = await RedisPositionStore(client).all()
+    assert (position.qty, position.realized_pnl) == (Decimal("0.001"), Decimal("0.1"))
+    assert position.fees_paid == Decimal("0.02")
+    assert "1 repeated event ids dropped" in capsys.readouterr().out
+    history = await archived_order(client, "mm-r")
+    assert history is not None
+    assert [e["stream"] for e in history["events"]] == [
+        "orders.requests", "orders.events", "orders.events"
+    ]  # fmt: skip
+    assert [f["exec_id"] for f in history["fills"]] == ["x1", "x2"]
 
 
 async def test_replay_refuses_an_archive_with_an_object_that_does_not_match_its_manifest(

@@ -20,6 +20,7 @@ from libs.common.bus import (
     EnvelopeCodec,
     PoisonMessage,
 )
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import CancelOrder, Envelope
 from libs.common.stores import RedisRiskStateStore
@@ -54,9 +55,14 @@ async def test_each_producer_publishes_one_field_its_channel_accepts(
         for service, types in flow.producers.items():
             sent = [Envelope.wrap(by_type[t.TYPE]) for t in types]
             expected += len(sent)
-            await redis.delete(flow.stream.name)
-            await bus.publish_many(flow.stream, sent)
-            for entry in await entries(redis, flow.stream):
+            stream = (
+                flow.stream.of(DEFAULT_ACCOUNT)
+                if isinstance(flow.stream, topology.AccountStream)
+                else flow.stream
+            )
+            await redis.delete(stream.name)
+            await bus.publish_many(stream, sent)
+            for entry in await entries(redis, stream):
                 assert accepts(f"{flow.stream}:send:{service}", parsed(entry)), entry
                 published += 1
     assert published == expected
@@ -69,11 +75,11 @@ async def test_a_trading_state_change_writes_the_entries_the_document_describes(
 
     await store.transition(TradingState.FROZEN, "drill", "ops", time.time_ns(), None)
 
-    (control,) = await entries(redis, topology.CONTROL)
-    (history,) = await entries(redis, topology.RISK_FREEZE_HISTORY)
-    assert accepts("control:read:router", parsed(control))
-    assert accepts("risk.freeze_history:send:risk", history)
-    assert not accepts("risk.freeze_history:send:risk", {**history, "epoch": "one"})
+    (control,) = await entries(redis, topology.CONTROL.desk)
+    (history,) = await entries(redis, topology.RISK_FREEZE_HISTORY.desk)
+    assert accepts("mmx:{account}:control:read:router", parsed(control))
+    assert accepts("mmx:{account}:risk.freeze_history:send:risk", history)
+    assert not accepts("mmx:{account}:risk.freeze_history:send:risk", {**history, "epoch": "1x"})
 
 
 async def test_a_dead_letter_is_the_entry_the_document_describes(
@@ -83,14 +89,19 @@ async def test_a_dead_letter_is_the_entry_the_document_describes(
         raise PoisonMessage("refused for the test")
 
     spec = ConsumerSpec(
-        stream=topology.ORDERS_REQUESTS, group=topology.Group.RISK, ack=Ack.BATCH, block_ms=20
+        stream=topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT),
+        group=topology.Group.RISK,
+        ack=Ack.BATCH,
+        block_ms=20,
     )
     bus = Bus(redis, EnvelopeCodec())
     consumer = await start(bus.consumer(spec, refuse))
     cancel = next(m for m in SAMPLES if isinstance(m, CancelOrder))
-    await bus.publish(topology.ORDERS_REQUESTS, Envelope.wrap(cancel))
+    await bus.publish(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT), Envelope.wrap(cancel))
 
     await wait_until(lambda: consumer.stats.dead_lettered == 1)
-    (dead,) = await entries(redis, topology.ORDERS_REQUESTS.dlq)
-    assert accepts("orders.requests.dlq:send:risk", dead)
-    assert accepts("orders.requests:group:risk", parsed({"__data__": dead["__data__"]}))
+    (dead,) = await entries(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).dlq)
+    assert accepts("mmx:{account}:orders.requests.dlq:send:risk", dead)
+    assert accepts(
+        "mmx:{account}:orders.requests:group:risk", parsed({"__data__": dead["__data__"]})
+    )

@@ -19,13 +19,14 @@ from libs.common.bus import (
     StreamConsumer,
     read_dead_letters,
 )
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.topology import ORDERS_REQUESTS, Stream
 from tests.integration.bus.conftest import Start
 from tests.integration.bus.helpers import pending_count, wait_until
 
 pytestmark = pytest.mark.integration
 
-STREAM = ORDERS_REQUESTS
+STREAM = ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)
 GROUP = "risk"
 
 

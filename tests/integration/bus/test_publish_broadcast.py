@@ -55,7 +55,7 @@ async def test_add_publishes_inside_the_callers_transaction(
 
 
 async def test_broadcast_reaches_every_reader(bus: Bus[bytes], start: Start) -> None:
-    await bus.publish(CONTROL, b"before")
+    await bus.publish(CONTROL.desk, b"before")
     seen: list[list[bytes]] = [[], [], []]
 
     def recorder(into: list[bytes]) -> Handler[bytes]:
@@ -65,12 +65,12 @@ async def test_broadcast_reaches_every_reader(bus: Bus[bytes], start: Start) -> 
         return handle
 
     for into in seen:
-        await start(bus.broadcast_reader(CONTROL, recorder(into)))
+        await start(bus.broadcast_reader(CONTROL.desk, recorder(into)))
     replay: list[bytes] = []
-    await start(bus.broadcast_reader(CONTROL, recorder(replay), from_start=True))
+    await start(bus.broadcast_reader(CONTROL.desk, recorder(replay), from_start=True))
 
     for message in (b"freeze", b"unfreeze", b"freeze"):
-        await bus.publish(CONTROL, message)
+        await bus.publish(CONTROL.desk, message)
 
     expected = [b"freeze", b"unfreeze", b"freeze"]
     await wait_until(lambda: all(s == expected for s in seen) and len(replay) == 4)
@@ -85,8 +85,8 @@ async def test_broadcast_reader_survives_a_failing_handler(bus: Bus[bytes], star
             raise ValueError("bad control message")
         seen.append(delivery.message)
 
-    await start(bus.broadcast_reader(CONTROL, handle))
-    await bus.publish_many(CONTROL, [b"bad", b"good"])
+    await start(bus.broadcast_reader(CONTROL.desk, handle))
+    await bus.publish_many(CONTROL.desk, [b"bad", b"good"])
 
     await wait_until(lambda: seen == [b"good"])
 

@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from libs.common.bus import DATA_FIELD
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.messages import Envelope, Message
 from libs.common.topology import ORDERS_REQUESTS, Stream
 from services.gateway.app import create_app
@@ -45,7 +46,7 @@ def order(**overrides: Any) -> dict[str, Any]:
 
 async def requests_len(redis: aioredis.Redis) -> int:
     """How many commands `orders.requests` holds."""
-    return int(await redis.xlen(ORDERS_REQUESTS.name))
+    return int(await redis.xlen(ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name))
 
 
 def gateway_settings(redis_url: str, **overrides: Any) -> GatewaySettings:

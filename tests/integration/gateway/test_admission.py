@@ -144,7 +144,7 @@ async def test_past_max_inflight_orders_places_and_amends_get_429_and_write_noth
         assert [response.status_code for response in placed] == [202, 202, 202]
         for cid in ("shed-1", "shed-2", "shed-3"):
             assert not await recorded(redis, cid), f"a shed request wrote the record of {cid}"
-        commands = await messages(redis, topology.ORDERS_REQUESTS)
+        commands = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
         assert sorted(c.client_order_id for c in commands if isinstance(c, PlaceOrder)) == list(
             holding
         )
@@ -239,13 +239,15 @@ async def test_while_risk_is_behind_past_the_backlog_bound_places_get_429_and_wr
 ) -> None:
     gateway = serve(max_engine_backlog=5, backlog_poll_s=0.05)  # it declares the groups
     for n in range(8):  # commands nobody handles: risk is 8 behind
-        await redis.xadd(topology.ORDERS_REQUESTS.name, {"__data__": f"queued-{n}"})
+        await redis.xadd(
+            topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name, {"__data__": f"queued-{n}"}
+        )
     await eventually(lambda: gateway.admission.backlog == 8)
 
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
         refused = await http.post("/v1/orders", json=order("bk-1"))
         cancel = await http.delete("/v1/orders", params={"symbol": "BTCUSDT"})
-        await redis.delete(topology.ORDERS_REQUESTS.name)  # caught up
+        await redis.delete(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name)  # caught up
         await eventually(lambda: gateway.admission.backlog == 0)
         accepted = await http.post("/v1/orders", json=order("bk-1"))
 

@@ -26,6 +26,7 @@ from libs.common.api_keys import (
     hash_secret,
     issue_key,
 )
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.messages import FreezeTrading, SetRiskLimits, UnfreezeTrading
 from libs.common.secrets import SecretNotFound
 from services.gateway.app import create_app
@@ -175,7 +176,7 @@ async def test_a_key_that_is_not_accepted_answers_401_without_echoing_it(
     # mmx_<hex id>_<secret>: the secret is all after the second "_" (it may contain "_");
     # a malformed key has no "_" and is checked whole.
     assert_not_echoed(presented.split("_", 2)[-1], response, logged.text)
-    assert await redis.xlen(topology.ORDERS_REQUESTS.name) == 0
+    assert await redis.xlen(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name) == 0
 
 
 ROUTES: list[tuple[str, str, dict[str, Any], Role]] = [

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from tests.integration.gateway.conftest import LiveGateway
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,7 @@ async def test_a_body_declared_past_the_limit_is_refused_with_413_and_nothing_wr
         reply = await http.post("/v1/orders", json={**order(0), "note": padding})
     assert reply.status_code == 413
     assert "expected at most 262144 bytes" in reply.json()["error"]
-    assert await redis.xlen(topology.ORDERS_REQUESTS.name) == 0
+    assert await redis.xlen(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name) == 0
 
 
 async def test_a_chunked_body_past_the_limit_is_refused_and_a_small_one_goes_through(

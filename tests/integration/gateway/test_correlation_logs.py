@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.logs import ContextFilter, LineFormatter
 from tests.integration.gateway.conftest import entries, order
 from tests.integration.risk.helpers import Desk, running_risk
@@ -45,7 +46,7 @@ async def test_a_denied_orders_gateway_and_risk_lines_carry_its_place_correlatio
 
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "denied"
-    (place,) = await entries(redis, topology.ORDERS_REQUESTS)
+    (place,) = await entries(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     tag = f"[cid={place.correlation_id}]"
     (sent,) = _lines(caplog, "services.gateway.placing", "order cid-story-1: place sent")
     (denied,) = _lines(caplog, "services.risk.placing", "order cid-story-1 denied")
@@ -76,7 +77,7 @@ async def test_a_cancel_is_logged_with_the_correlation_id_of_the_command_it_sent
     response = await client.delete("/v1/orders/cid-cancel-1")
 
     assert response.status_code == 202, response.text
-    place, cancel = await entries(redis, topology.ORDERS_REQUESTS)
+    place, cancel = await entries(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert cancel.type == "CancelOrder" and cancel.correlation_id != place.correlation_id
     (line,) = _lines(caplog, "services.gateway.commands", "order cid-cancel-1: cancel sent")
     assert f"[cid={cancel.correlation_id}]" in line

@@ -112,7 +112,7 @@ async def test_a_batch_with_an_id_taken_by_other_terms_places_the_others_and_nam
 async def test_a_place_that_redis_failed_leaves_its_id_free_for_other_terms(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
-    stream = topology.ORDERS_REQUESTS.name
+    stream = topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name
     await redis.set(stream, "not a stream")  # the write of record and command fails (WRONGTYPE)
     failed = await client.post("/v1/orders", json=order())
     await redis.delete(stream)
@@ -122,7 +122,7 @@ async def test_a_place_that_redis_failed_leaves_its_id_free_for_other_terms(
     assert failed.status_code == 503, failed.text
     # the terms are kept only with the record: the failed place took nothing
     assert (other.status_code, other.json()["created"]) == (202, True), other.text
-    placed = await messages(redis, topology.ORDERS_REQUESTS)
+    placed = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert [(c.client_order_id, c.side, c.qty) for c in placed if isinstance(c, PlaceOrder)] == [
         ("id-1", "Sell", Decimal("0.02"))
     ]
@@ -195,7 +195,7 @@ async def test_retry_with_wait_of_a_pending_order_answers_its_outcome_when_it_co
             ts_event_ns=2,
             reason="no mark",
         )
-        await publish(redis, topology.ORDERS_EVENTS, denied)
+        await publish(redis, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), denied)
 
     risk = asyncio.create_task(deny_later())
     retry = await client.post("/v1/orders", params={"wait": "true"}, json=order())

@@ -63,7 +63,7 @@ async def test_place_writes_a_pending_record_then_publishes_place_order(
         Decimal("0.010"),
         Decimal("65000.5"),
     )
-    (command,) = await messages(redis, topology.ORDERS_REQUESTS)
+    (command,) = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert isinstance(command, PlaceOrder)
     assert command.client_order_id == "strat1-0001"
     assert (command.side, command.order_type, command.qty) == (
@@ -106,7 +106,7 @@ async def test_place_without_client_order_id_generates_one(
 
     generated = response.json()["order"]["clientOrderId"]
     assert generated.startswith("gw-") and len(generated) <= 36
-    (command,) = await messages(redis, topology.ORDERS_REQUESTS)
+    (command,) = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert isinstance(command, PlaceOrder) and command.client_order_id == generated
 
 
@@ -237,12 +237,12 @@ async def test_place_with_wait_answers_accepted_when_the_router_acknowledges(
     store = RedisOrderStore(redis)
 
     async def act_as_router() -> None:
-        await eventually(lambda: redis.xlen(topology.ORDERS_REQUESTS.name))
+        await eventually(lambda: redis.xlen(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name))
         cid = ClientOrderId("strat1-0001")
         await store.update(cid, lambda o: apply_ack(o, VenueOrderId("v-1"), ts_ns=2))
         await publish(
             redis,
-            topology.ORDERS_EVENTS,
+            topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT),
             OrderAcknowledged(
                 client_order_id=cid, symbol=BTC, ts_event_ns=1, venue_order_id=VenueOrderId("v-1")
             ),
@@ -262,14 +262,14 @@ async def test_place_with_wait_answers_denied_with_the_risk_reason(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     async def act_as_risk() -> None:
-        await eventually(lambda: redis.xlen(topology.ORDERS_REQUESTS.name))
+        await eventually(lambda: redis.xlen(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name))
         denied = OrderDenied(
             client_order_id=ClientOrderId("strat1-0001"),
             symbol=BTC,
             ts_event_ns=1,
             reason="order notional BTCUSDT 650.01 USD is above the limit 500 USD",
         )
-        await publish(redis, topology.ORDERS_EVENTS, denied)
+        await publish(redis, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), denied)
 
     risk = asyncio.create_task(act_as_risk())
     response = await client.post("/v1/orders?wait=true&waitMs=5000", json=order())
@@ -306,7 +306,7 @@ async def test_batch_places_each_order_in_one_request(
     results = response.json()["results"]
     assert [r["order"]["clientOrderId"] for r in results] == ["b-1", "b-2", "b-3"]
     assert [r["created"] for r in results] == [False, True, True]
-    commands = await messages(redis, topology.ORDERS_REQUESTS)
+    commands = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert [c.client_order_id for c in commands if isinstance(c, PlaceOrder)] == [
         "b-1",
         "b-2",
@@ -354,7 +354,7 @@ async def test_amend_of_a_working_order_publishes_amend_order(
 
     assert response.status_code == 202, response.text
     assert response.json()["command"] == "AmendOrder"
-    amend = (await messages(redis, topology.ORDERS_REQUESTS))[-1]
+    amend = (await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)))[-1]
     assert isinstance(amend, AmendOrder)
     assert (amend.price, amend.qty, amend.symbol) == (Decimal(64000), None, BTC)
 
@@ -409,7 +409,7 @@ async def test_cancel_publishes_cancel_order(
     response = await client.delete("/v1/orders/strat1-0001")
 
     assert response.status_code == 202
-    cancel = (await messages(redis, topology.ORDERS_REQUESTS))[-1]
+    cancel = (await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)))[-1]
     assert isinstance(cancel, CancelOrder) and cancel.client_order_id == "strat1-0001"
 
 
@@ -436,7 +436,7 @@ async def test_cancel_all_publishes_cancel_all_orders(
 
     assert response.status_code == 202
     assert response.json()["openOrders"] == 1
-    cancel_all = (await messages(redis, topology.ORDERS_REQUESTS))[-1]
+    cancel_all = (await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)))[-1]
     assert isinstance(cancel_all, CancelAllOrders) and cancel_all.symbol == BTC
 
 
@@ -506,7 +506,7 @@ async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
 async def test_place_when_the_command_cannot_be_sent_is_503_and_writes_no_record(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
-    stream = topology.ORDERS_REQUESTS.name
+    stream = topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name
     await redis.delete(stream)
     await redis.set(stream, "not a stream")  # every XADD now fails (WRONGTYPE)
 
@@ -518,7 +518,7 @@ async def test_place_when_the_command_cannot_be_sent_is_503_and_writes_no_record
     assert refused.status_code == 503
     assert "nothing was written or sent for them" in refused.json()["error"]
     assert (retried.status_code, retried.json()["created"]) == (202, True)
-    placed = await messages(redis, topology.ORDERS_REQUESTS)
+    placed = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert [c.client_order_id for c in placed if isinstance(c, PlaceOrder)] == ["strat1-0001"]
 
 
@@ -536,7 +536,7 @@ async def test_batch_when_one_record_cannot_be_written_places_the_others_and_say
     error = response.json()["error"]
     assert "could not record order(s) b-2" in error
     assert "order(s) b-1, b-3 were placed" in error
-    placed = await messages(redis, topology.ORDERS_REQUESTS)
+    placed = await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT))
     assert [c.client_order_id for c in placed if isinstance(c, PlaceOrder)] == ["b-1", "b-3"]
 
 
@@ -549,4 +549,4 @@ async def test_a_category_the_engine_does_not_manage_is_refused_with_422(
     for response in (placed, cancel_all):
         assert response.status_code == 422, response.text
         assert "category spot is not managed by this engine: expected linear" in response.text
-    assert await messages(redis, topology.ORDERS_REQUESTS) == []
+    assert await messages(redis, topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)) == []

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ExecId, Symbol
 from libs.common.domain.positions import Fill
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import (
@@ -44,7 +44,7 @@ async def test_freeze_sets_the_freeze_key_and_broadcasts_on_control(
     status = await RedisRiskStateStore(redis).trading_state()
     assert (status.state, status.actor) == (TradingState.FROZEN, "alice")
     assert "exchange issues" in status.reason
-    (broadcast,) = await messages(redis, topology.CONTROL)
+    (broadcast,) = await messages(redis, topology.CONTROL.desk)
     assert isinstance(broadcast, TradingStateChanged)
     assert (broadcast.state, broadcast.epoch) == (TradingState.FROZEN, 1)
     (audit,) = await messages(redis, topology.AUDIT)
@@ -58,7 +58,7 @@ async def test_freeze_twice_broadcasts_once(
     again = await client.post("/v1/risk/freeze", json={"reason": "two"})
 
     assert again.json() == {"state": "FROZEN", "epoch": 1, "changed": False}
-    assert len(await messages(redis, topology.CONTROL)) == 1
+    assert len(await messages(redis, topology.CONTROL.desk)) == 1
 
 
 async def test_freeze_counts_the_manual_freeze_metric(client: httpx.AsyncClient) -> None:
@@ -89,7 +89,7 @@ async def test_unfreeze_within_the_cooldown_is_409_and_stays_frozen(
     assert "pass force=true to override" in error
     assert COOLDOWN_S == 60
     assert (await RedisRiskStateStore(redis).trading_state()).state is TradingState.FROZEN
-    assert len(await messages(redis, topology.CONTROL)) == 1
+    assert len(await messages(redis, topology.CONTROL.desk)) == 1
 
 
 async def test_unfreeze_with_force_resumes_and_broadcasts(
@@ -104,7 +104,7 @@ async def test_unfreeze_with_force_resumes_and_broadcasts(
     assert response.status_code == 200, response.text
     assert response.json() == {"state": "ACTIVE", "epoch": 2, "changed": True, "venueCircuits": []}
     assert (await RedisRiskStateStore(redis).trading_state()).state is TradingState.ACTIVE
-    resumed = (await messages(redis, topology.CONTROL))[-1]
+    resumed = (await messages(redis, topology.CONTROL.desk))[-1]
     assert isinstance(resumed, TradingStateChanged) and resumed.state is TradingState.ACTIVE
     audit = (await messages(redis, topology.AUDIT))[-1]
     assert audit == UnfreezeTrading(reason="fixed", actor="alice", force=True)
@@ -121,7 +121,7 @@ async def test_unfreeze_when_active_changes_nothing(
         "changed": False,
         "venueCircuits": [],  # no router wrote its circuit
     }
-    assert await messages(redis, topology.CONTROL) == []
+    assert await messages(redis, topology.CONTROL.desk) == []
 
 
 async def test_get_risk_shows_state_limits_and_freeze_history(client: httpx.AsyncClient) -> None:
@@ -317,7 +317,7 @@ async def test_report_edge_publishes_report_edge(
     )
 
     assert response.status_code == 202
-    (report,) = await messages(redis, topology.ORDERS_REQUESTS)
+    (report,) = await messages(redis, topology.ORDERS_REQUESTS.desk)
     assert report == ReportEdge(symbol=BTC, edge_bps=Decimal("-12.5"), source="mm-1")
 
 
@@ -333,7 +333,7 @@ async def test_simulate_answers_without_placing(
     assert small == {"approved": True, "reason": None}
     assert too_big["approved"] is False
     assert "order notional BTCUSDT 60000 USD is above the limit 5000 USD" in too_big["reason"]
-    assert await redis.xlen(topology.ORDERS_REQUESTS.name) == 0
+    assert await redis.xlen(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name) == 0
 
 
 async def test_simulate_without_a_mark_is_denied(client: httpx.AsyncClient) -> None:

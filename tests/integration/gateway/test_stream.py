@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol, VenueOrderId
 from libs.common.messages import OrderAcknowledged, PositionUpdated
 from tests.integration.gateway.conftest import LiveGateway, publish
 
@@ -47,7 +47,9 @@ async def test_stream_starts_with_the_trading_state_then_pushes_order_events(
 ) -> None:
     async with http.ws_connect(ws_url(live_gateway)) as ws:
         hello = await receive(ws)
-        await publish(redis, topology.ORDERS_EVENTS, acknowledged("c-1", "BTCUSDT"))
+        await publish(
+            redis, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), acknowledged("c-1", "BTCUSDT")
+        )
         event = await receive(ws)
 
     assert hello["type"] == "TradingState"
@@ -97,8 +99,12 @@ async def test_stream_with_symbols_only_pushes_those_symbols(
 ) -> None:
     async with http.ws_connect(ws_url(live_gateway, "?symbols=ETHUSDT,SOLUSDT")) as ws:
         await receive(ws)
-        await publish(redis, topology.ORDERS_EVENTS, acknowledged("btc-1", "BTCUSDT"))
-        await publish(redis, topology.ORDERS_EVENTS, acknowledged("eth-1", "ETHUSDT"))
+        await publish(
+            redis, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), acknowledged("btc-1", "BTCUSDT")
+        )
+        await publish(
+            redis, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), acknowledged("eth-1", "ETHUSDT")
+        )
         event = await receive(ws)
 
     assert event["data"]["clientOrderId"] == "eth-1"

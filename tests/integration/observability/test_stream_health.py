@@ -17,11 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from libs.common import topology
 from libs.common.bus import DATA_FIELD, Ack, Bus, BytesCodec, ConsumerSpec, StreamConsumer
 from libs.common.bus_types import Delivery
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.service import Runner, ServiceRuntime, ServiceSettings, service_app
 
 pytestmark = pytest.mark.integration
 
-STREAM = topology.ORDERS_REQUESTS
+STREAM = topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)
 GROUP = topology.Group.RISK
 
 

@@ -116,7 +116,9 @@ def from_execution(execution: Execution) -> OrderFilled:
 
 async def publish(redis: aioredis.Redis, message: OrderFilled | FundingSettled) -> Envelope:
     envelope = Envelope.wrap(message)
-    await redis.xadd(topology.ORDERS_EVENTS.name, {DATA_FIELD: envelope.to_json()})
+    await redis.xadd(
+        topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name, {DATA_FIELD: envelope.to_json()}
+    )
     return envelope
 
 

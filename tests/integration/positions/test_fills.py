@@ -90,7 +90,7 @@ async def test_funding_folds_into_net_pnl_once_and_is_published(
         await publish(redis, filled("e1", Side.BUY, "2", "100", fee="0.1"))
         sent = await publish(redis, funding)
         await publish(redis, funding)  # a replay: nothing more
-        await wait_until(lambda: parts(positions).consumer.stats.handled == 3)
+        await wait_until(lambda: parts(positions).handled == 3)
         gauges = positions.registry.get_sample_value
         # unrealized 20 - fees 0.1 - funding 0.022
         await wait_until(
@@ -117,7 +117,7 @@ async def test_replayed_fill_changes_nothing_and_publishes_nothing(
         await wait_until(lambda: _updates_count(redis, 1))
         before = await RedisPositionStore(redis).get(BTC)
         await publish(redis, first)  # the same execution, published again
-        await wait_until(lambda: parts(positions).consumer.stats.handled == 2)
+        await wait_until(lambda: parts(positions).handled == 2)
 
     assert await RedisPositionStore(redis).get(BTC) == before
     assert len(await updates(redis)) == 1
@@ -145,7 +145,7 @@ async def test_two_instances_on_one_stream_sum_every_fill_exactly_once(
         for fill in fills:
             await publish(redis, fill)
         await wait_until(lambda: _updates_count(redis, len(fills)), timeout_s=20)
-        handled = [parts(r).consumer.stats.handled for r in (first, second)]
+        handled = [parts(r).handled for r in (first, second)]
 
     stored = await RedisPositionStore(redis).get(BTC)
     assert stored is not None

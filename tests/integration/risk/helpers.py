@@ -15,7 +15,13 @@ from libs.common import topology
 from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.exposure import fill_units, from_units
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, new_client_order_id
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    new_client_order_id,
+)
 from libs.common.domain.positions import Fill
 from libs.common.domain.risk_checks import RiskLimits
 from libs.common.messages import Envelope, Message, PlaceOrder
@@ -29,6 +35,8 @@ from services.risk.settings import RiskSettings
 from tests.metric_samples import sample_sum
 
 BTC = Symbol("BTCUSDT")
+
+DEFAULT_REQUESTS = topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)
 
 
 @asynccontextmanager
@@ -89,14 +97,16 @@ class Desk:
         )
         await self.orders.create(command.to_order(time.time_ns()))
         envelope = Envelope.wrap(command)
-        await self.publish(topology.ORDERS_REQUESTS, envelope)
+        await self.publish(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT), envelope)
         return command, envelope
 
     async def publish(self, stream: topology.Stream, envelope: Envelope) -> None:
         await self.redis.xadd(stream.name, {DATA_FIELD: envelope.to_json()})
 
     async def send(
-        self, message: Message, stream: topology.Stream = topology.ORDERS_REQUESTS
+        self,
+        message: Message,
+        stream: topology.Stream = DEFAULT_REQUESTS,
     ) -> Envelope:
         envelope = Envelope.wrap(message)
         await self.publish(stream, envelope)
@@ -143,7 +153,7 @@ class Desk:
             event=b"{}",
         )
         await self.ledger.record_fills(
-            [record], to=topology.Stream("test.fills", 100), claim_ttl_ms=60_000,
+            [record], to=topology.AccountStream("test.fills", 100), claim_ttl_ms=60_000,
             now_ms=time.time_ns() // 1_000_000,
         )  # fmt: skip
 
@@ -161,3 +171,10 @@ def sample(runtime: ServiceRuntime, name: str, **labels: str) -> float:
     """A metric's current value in one instance, summed over the series with `labels` (0
     when it has none)."""
     return sample_sum(runtime.registry, name, **labels)
+
+
+def handled(runtime: ServiceRuntime, family: str = "orders.requests") -> int:
+    """Messages of the `family` streams (the desk's and every account's) this risk instance
+    handled, over all its consumers of them."""
+    consumers = runtime.state["risk.consumers"]
+    return sum(int(c.stats.handled) for c in consumers if c.spec.stream.name.endswith(f":{family}"))

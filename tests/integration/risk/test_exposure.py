@@ -16,12 +16,11 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.domain.enums import Side
 from libs.common.domain.exposure import FROZEN_REASON, from_units
-from libs.common.domain.ids import ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ExecId, Symbol, VenueOrderId
 from libs.common.domain.orders import apply_ack, apply_fill
 from libs.common.messages import AmendOrder, OrderAmendRejected, OrderApproved, OrderDenied
-from libs.common.service import ServiceRuntime
 from tests.integration.bus.helpers import wait_until
-from tests.integration.risk.helpers import BTC, Desk, running_risk
+from tests.integration.risk.helpers import BTC, Desk, handled, running_risk
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -34,11 +33,11 @@ def desk(redis: aioredis.Redis) -> Desk:
 
 
 async def _approved(desk: Desk) -> list[OrderApproved]:
-    return list(await desk.messages(topology.ORDERS_APPROVED, OrderApproved))
+    return list(await desk.messages(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), OrderApproved))
 
 
 async def _decided(desk: Desk, n: int) -> bool:
-    denied = await desk.messages(topology.ORDERS_EVENTS, OrderDenied)
+    denied = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)
     return len(await _approved(desk)) + len(denied) >= n
 
 
@@ -56,11 +55,13 @@ async def test_an_amend_past_the_total_notional_is_denied_and_reserves_nothing(
         cid = command.client_order_id
         await desk.orders.update(cid, lambda o: apply_ack(o, VenueOrderId("v1"), ts_ns=1))
         past = await desk.send(AmendOrder(client_order_id=cid, symbol=BTC, qty=D(5)))
-        await wait_until(lambda: _count(desk, topology.ORDERS_EVENTS, OrderAmendRejected, 1))
+        await wait_until(
+            lambda: _count(desk, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderAmendRejected, 1)
+        )
 
-    (refusal,) = await desk.messages(topology.ORDERS_EVENTS, OrderAmendRejected)
+    (refusal,) = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderAmendRejected)
     assert refusal.reason == "total notional would be 1100 USD, limit 1000 USD"
-    approved = [e.event_id for e in await desk.read(topology.ORDERS_APPROVED)]
+    approved = [e.event_id for e in await desk.read(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT))]
     assert past.event_id not in approved
     assert await desk.reserved_usd() == D(300)
     record = await desk.orders.get(cid)
@@ -83,7 +84,7 @@ async def test_an_amend_up_is_reserved_before_the_router_sends_it(
         other, _ = await desk.place("3", "100")  # 800 + 300 > 1000: the amend counts
         await wait_until(lambda: _decided(desk, 2))
 
-    (denial,) = await desk.messages(topology.ORDERS_EVENTS, OrderDenied)
+    (denial,) = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)
     assert denial.client_order_id == other.client_order_id
     assert denial.reason.startswith("inventory BTCUSDT Buy would be 1100 USD")
 
@@ -106,7 +107,7 @@ async def test_two_instances_racing_on_different_symbols_never_pass_the_total(
             )
         )
         await wait_until(lambda: _decided(desk, 40), timeout_s=30)
-        handled = [_handled(first), _handled(second)]
+        counts = [handled(first), handled(second)]
 
     approved = await _approved(desk)
     notional = sum(m.order.qty * (m.order.price or 0) for m in approved)
@@ -115,7 +116,7 @@ async def test_two_instances_racing_on_different_symbols_never_pass_the_total(
     assert symbols == {BTC, ETH}
     books = await desk.ledger.books([BTC, ETH])
     assert sum(from_units(b.buy) for b in books.values()) == D(2_000)
-    assert all(count > 0 for count in handled), f"both instances decided orders: {handled}"
+    assert all(count > 0 for count in counts), f"both instances decided orders: {counts}"
 
 
 async def test_a_reported_fill_counts_until_positions_folds_it_then_lag_denies_everything(
@@ -144,7 +145,7 @@ async def test_a_reported_fill_counts_until_positions_folds_it_then_lag_denies_e
         await wait_until(lambda: _decided(desk, 4))
 
     reasons = {d.client_order_id: d.reason for d in await desk.messages(
-        topology.ORDERS_EVENTS, OrderDenied
+        topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied
     )}  # fmt: skip
     assert reasons[inventory.client_order_id].startswith("inventory BTCUSDT Buy would be 1100")
     assert reasons[lagging.client_order_id].startswith("positions lag: a reported fill has")
@@ -163,7 +164,7 @@ async def test_frozen_in_the_admission_step_denies_orders_checked_just_before(
         command, _ = await desk.place("1", "100")
         await wait_until(lambda: _decided(desk, 1))
 
-    (denial,) = await desk.messages(topology.ORDERS_EVENTS, OrderDenied)
+    (denial,) = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)
     assert (denial.client_order_id, denial.reason) == (command.client_order_id, FROZEN_REASON)
 
 
@@ -173,8 +174,3 @@ async def _count(desk: Desk, stream: topology.Stream, kind: type, n: int) -> boo
 
 async def _reserved(desk: Desk, usd: Decimal) -> bool:
     return await desk.reserved_usd() == usd
-
-
-def _handled(runtime: ServiceRuntime) -> int:
-    consumers = runtime.state["risk.consumers"]
-    return sum(int(c.stats.handled) for c in consumers if c.spec.stream.name == "orders.requests")

@@ -25,7 +25,7 @@ from libs.common.risk_view import utc_day
 from libs.common.service import ServiceRuntime
 from libs.common.topology import keys_of
 from tests.integration.bus.helpers import wait_until
-from tests.integration.risk.helpers import BTC, Desk, running_risk, sample
+from tests.integration.risk.helpers import BTC, Desk, handled, running_risk, sample
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +48,15 @@ async def test_reported_edge_below_threshold_freezes_once_across_two_instances(
         for _ in range(100):  # until both instances have handled reports
             await desk.send(report)
             await asyncio.sleep(0.005)
-            if min(_handled(first), _handled(second)) >= 2:
+            if min(handled(first), handled(second)) >= 2:
                 break
         await wait_until(lambda: _all_handled(desk, first, second))
         freezes = [_freezes(r, "edge_collapse") for r in (first, second)]
         gauge = sample(first, "edge_bps", symbol=BTC, source="reported")
 
-    assert min(_handled(first), _handled(second)) >= 2
+    assert min(handled(first), handled(second)) >= 2
     assert sum(freezes) == 1
-    (changed,) = await desk.messages(topology.CONTROL, TradingStateChanged)
+    (changed,) = await desk.messages(topology.CONTROL.desk, TradingStateChanged)
     assert changed.state is TradingState.FROZEN
     assert changed.reason.startswith("edge_collapse: reported edge 150.5 bps on BTCUSDT")
     assert (await desk.risk.trading_state()).state is TradingState.FROZEN
@@ -73,7 +73,7 @@ async def test_reported_edge_at_or_above_threshold_leaves_trading_active(
         await wait_until(lambda: sample(risk, "edge_bps", symbol=BTC, source="reported") == 200)
 
     assert (await desk.risk.trading_state()).state is TradingState.ACTIVE
-    assert await desk.read(topology.CONTROL) == []
+    assert await desk.read(topology.CONTROL.desk) == []
 
 
 async def test_an_edge_report_is_taken_on_a_desk_without_the_default_account(
@@ -83,10 +83,11 @@ async def test_an_edge_report_is_taken_on_a_desk_without_the_default_account(
     await desk.limits(edge_freeze_threshold_bps=Decimal(200))
 
     async with running_risk(redis_url) as risk:
-        await desk.send(ReportEdge(symbol=BTC, edge_bps=Decimal(250), source="mm-alpha"))
+        report = ReportEdge(symbol=BTC, edge_bps=Decimal(250), source="mm-alpha")
+        await desk.send(report, topology.ORDERS_REQUESTS.desk)  # where the gateway sends it
         await wait_until(lambda: sample(risk, "edge_bps", symbol=BTC, source="reported") == 250)
 
-    assert await desk.read(topology.ORDERS_REQUESTS.dlq) == []
+    assert await desk.read(topology.ORDERS_REQUESTS.desk.dlq) == []
 
 
 async def test_measured_edge_collapse_freezes_without_any_report(
@@ -98,17 +99,17 @@ async def test_measured_edge_collapse_freezes_without_any_report(
 
     async with running_risk(redis_url, edge_min_fills=3, edge_window_fills=5) as risk:
         for fill in fills[:2]:
-            await desk.send(fill, topology.ORDERS_EVENTS)
+            await desk.send(fill, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT))
         await wait_until(lambda: _count(desk, EdgeMeasured, 2))
         await asyncio.sleep(0.05)
         state_after_two = (await desk.risk.trading_state()).state
-        await desk.send(fills[2], topology.ORDERS_EVENTS)
+        await desk.send(fills[2], topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT))
         await wait_until(lambda: _frozen(desk))
         gauge = sample(risk, "edge_bps", symbol=BTC, source="measured")
         freezes = _freezes(risk, "edge_collapse")
 
     assert state_after_two is TradingState.ACTIVE  # fewer than edge_min_fills fills
-    measured = await desk.messages(topology.ORDERS_EVENTS, EdgeMeasured)
+    measured = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), EdgeMeasured)
     assert [(m.exec_id, m.mid, m.edge_bps) for m in measured] == [
         (f"e{i}", Decimal(100), Decimal(-40)) for i in range(3)
     ]
@@ -130,14 +131,18 @@ async def test_measured_edge_weighs_fills_by_size_and_counts_a_replayed_fill_onc
 
     async with running_risk(redis_url) as risk:
         for fill in (big, small, small):
-            await desk.send(fill, topology.ORDERS_EVENTS)
+            await desk.send(fill, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT))
         await wait_until(lambda: _count(desk, EdgeMeasured, 3))
-        await wait_until(lambda: _handled(risk, "orders.events") == 6)  # 3 fills, 3 EdgeMeasured
+        await wait_until(lambda: handled(risk, "orders.events") == 6)  # 3 fills, 3 EdgeMeasured
         gauge = sample(risk, "edge_bps", symbol=BTC, source="measured")
 
     expected = (Decimal("300.6") * 20 + Decimal("100.5") * -50) / Decimal("401.1")
     assert gauge == pytest.approx(float(expected))
-    measured = [e for e in await desk.read(topology.ORDERS_EVENTS) if e.type == "EdgeMeasured"]
+    measured = [
+        e
+        for e in await desk.read(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT))
+        if e.type == "EdgeMeasured"
+    ]
     assert len({e.event_id for e in measured}) == 2  # the replay is announced under its id
     assert (await desk.risk.trading_state()).state is TradingState.ACTIVE
 
@@ -192,7 +197,7 @@ async def test_daily_loss_at_the_soft_limit_reduces_and_at_the_limit_freezes(
     )
     assert (reducing.code, reducing.freeze_class) == ("daily_loss_soft", FreezeClass.HARD)
     assert frozen.reason == "daily_loss: P&L today -54.00 USD reached the daily loss limit 50 USD"
-    announced = await desk.messages(topology.CONTROL, TradingStateChanged)
+    announced = await desk.messages(topology.CONTROL.desk, TradingStateChanged)
     assert [m.state for m in announced] == [TradingState.REDUCING, TradingState.FROZEN]
     assert counts == (1, 1)
 
@@ -254,7 +259,7 @@ def _fill(exec_id: str, side: Side, price: str, *, qty: str = "1") -> OrderFille
 
 
 async def _count(desk: Desk, kind: type, n: int) -> bool:
-    return len(await desk.messages(topology.ORDERS_EVENTS, kind)) >= n
+    return len(await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), kind)) >= n
 
 
 async def _exists(redis: aioredis.Redis, key: str) -> bool:
@@ -270,14 +275,8 @@ async def _state_is(desk: Desk, state: TradingState) -> bool:
 
 
 async def _all_handled(desk: Desk, *runtimes: ServiceRuntime) -> bool:
-    sent = len(await desk.read(topology.ORDERS_REQUESTS))
-    return sum(_handled(r) for r in runtimes) >= sent
-
-
-def _handled(runtime: ServiceRuntime, stream: str = "orders.requests") -> int:
-    """Messages of `stream` this risk instance handled (over all its consumers of it)."""
-    consumers = runtime.state["risk.consumers"]
-    return sum(int(c.stats.handled) for c in consumers if c.spec.stream.name == stream)
+    sent = len(await desk.read(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT)))
+    return sum(handled(r) for r in runtimes) >= sent
 
 
 def _freezes(runtime: ServiceRuntime, reason: str) -> float:

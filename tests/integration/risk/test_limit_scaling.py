@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.bus import Bus
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.limit_scaling import ScalingRule, VolatilityRule, Window
 from libs.common.domain.risk_checks import RiskLimits
 from libs.common.messages import LimitsScaled, OrderApproved, OrderDenied
@@ -81,7 +82,7 @@ async def test_a_volatility_spike_tightens_the_limits_and_an_order_that_passed_b
         await wait_until(lambda: _gauge_is(risk, "risk_limit", 250))
         bps = sample(risk, "realised_volatility_bps", symbol=BTC)
 
-    (denied,) = await desk.messages(topology.ORDERS_EVENTS, OrderDenied)
+    (denied,) = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)
     assert denied.reason == "order notional BTCUSDT 882 USD is above the limit 250 USD"
     (scaled,) = await desk.messages(topology.AUDIT, LimitsScaled)
     assert (scaled.symbol, scaled.factors) == (BTC, {"max_order_notional": Decimal("0.25")})
@@ -158,11 +159,11 @@ async def test_a_schedule_window_scales_the_checks_from_its_first_nanosecond(
 
 
 async def _count(desk: Desk, kind: type[OrderApproved], n: int) -> bool:
-    return len(await desk.messages(topology.ORDERS_APPROVED, kind)) >= n
+    return len(await desk.messages(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), kind)) >= n
 
 
 async def _denied(desk: Desk, n: int) -> bool:
-    return len(await desk.messages(topology.ORDERS_EVENTS, OrderDenied)) >= n
+    return len(await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)) >= n
 
 
 async def _gauge_is(risk: ServiceRuntime, name: str, value: float) -> bool:

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, ExecId, VenueOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, VenueOrderId
 from libs.common.domain.risk_checks import TradingState
 from libs.common.messages import EdgeMeasured, OrderFilled
 from libs.common.service import ServiceRuntime
@@ -106,7 +106,7 @@ async def test_market_running_through_filled_bids_freezes_on_markout_edge_alone(
         await wait_until(lambda: sample(risk, "edge_bps", symbol=BTC, source="markout_1s") < 0)
 
         status = await desk.risk.trading_state()
-        measured = await desk.messages(topology.ORDERS_EVENTS, EdgeMeasured)
+        measured = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), EdgeMeasured)
         gauges = {
             source: sample(risk, "edge_bps", symbol=BTC, source=source)
             for source in ("measured", "markout_0.2s", "markout_0.5s", "markout_1s")
@@ -144,7 +144,7 @@ async def test_markouts_scheduled_before_a_restart_are_settled_by_the_next_insta
 
     async with running_risk(redis_url, **first):
         fill = _fill("r1", "99.95")  # +5 bps at fill time
-        await desk.send(fill, topology.ORDERS_EVENTS)
+        await desk.send(fill, topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT))
         await wait_until(lambda: _count(desk, EdgeMeasured, 1))
         await desk.mark("99.5", spread="0.1")  # then the market runs away
     pending = await redis.zcard(topology.MARKOUTS_PENDING_KEY)
@@ -172,7 +172,7 @@ async def _all_new(desk: Desk, client_order_ids: list[ClientOrderId]) -> bool:
 
 
 async def _count(desk: Desk, kind: type, n: int) -> bool:
-    return len(await desk.messages(topology.ORDERS_EVENTS, kind)) >= n
+    return len(await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), kind)) >= n
 
 
 def _fill(exec_id: str, price: str) -> OrderFilled:

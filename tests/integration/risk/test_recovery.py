@@ -65,7 +65,7 @@ async def test_a_venue_circuit_freeze_recovers_through_reducing_once_every_circu
     assert reducing.ts_ns - closed_ns >= 0.3 * S  # cleared for recovery_clear_s first
     assert active.ts_ns - reducing.ts_ns >= 0.3 * S  # then the reduce-only warm-up
     assert reducing.reason.startswith("auto-recovery: venue_circuit cleared for 0.3 s")
-    announced = await desk.messages(topology.CONTROL, TradingStateChanged)
+    announced = await desk.messages(topology.CONTROL.desk, TradingStateChanged)
     assert [(m.state, m.epoch) for m in announced] == [
         (TradingState.FROZEN, 1),
         (TradingState.REDUCING, 2),

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from libs.common import topology
 from libs.common.bus import Bus
 from libs.common.domain.enums import Category, OrderType, Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.messages import Command, Envelope, Message, OrderApproved, PlaceOrder
 from libs.common.service import EnvelopeCodec, ServiceRuntime
@@ -187,16 +187,16 @@ class Desk:
         for place in places:
             await self.orders.create(place.to_order(time.time_ns()))
         envelopes = [Envelope.wrap(OrderApproved(order=place)) for place in places]
-        await self.bus.publish_many(topology.ORDERS_APPROVED, envelopes)
+        await self.bus.publish_many(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), envelopes)
 
     async def approve_only(self, *places: PlaceOrder) -> None:
         """Publish approvals of records written already."""
         envelopes = [Envelope.wrap(OrderApproved(order=place)) for place in places]
-        await self.bus.publish_many(topology.ORDERS_APPROVED, envelopes)
+        await self.bus.publish_many(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), envelopes)
 
     async def command(self, command: Command | OrderApproved) -> None:
         """Publish an approval, or an amend / cancel / cancel-all as risk republishes it."""
-        await self.bus.publish(topology.ORDERS_APPROVED, Envelope.wrap(command))
+        await self.bus.publish(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), Envelope.wrap(command))
 
     async def order(self, cid: str) -> Order:
         order = await self.orders.get(ClientOrderId(cid))
@@ -209,7 +209,7 @@ class Desk:
 
     async def events(self, kind: type[M]) -> list[M]:
         """The messages of one kind on orders.events, oldest first."""
-        entries: Any = await self.redis.xrange(topology.ORDERS_EVENTS.name)
+        entries: Any = await self.redis.xrange(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name)
         messages = [Envelope.from_json(fields[b"__data__"]).open() for _, fields in entries]
         return [m for m in messages if isinstance(m, kind)]
 

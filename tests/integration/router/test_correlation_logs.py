@@ -8,7 +8,7 @@ import time
 import pytest
 
 from libs.common import topology
-from libs.common.domain.ids import CorrelationId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, CorrelationId
 from libs.common.domain.orders import OrderStatus
 from libs.common.logs import ContextFilter, LineFormatter
 from libs.common.messages import Envelope, OrderApproved
@@ -26,7 +26,7 @@ async def test_a_venue_rejection_is_logged_with_the_correlation_id_of_its_approv
     place = bid("story-big", qty="900")  # far beyond the account's margin
     await desk.orders.create(place.to_order(time.time_ns()))
     approval = Envelope.wrap(OrderApproved(order=place), CorrelationId("story-cid-7"))
-    await desk.bus.publish(topology.ORDERS_APPROVED, approval)
+    await desk.bus.publish(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), approval)
 
     await wait_until(lambda: desk.status_is("story-big", OrderStatus.REJECTED))
     stamp, render = ContextFilter("router", "r-1"), LineFormatter()

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import (
     AmendOrder,
@@ -292,8 +292,10 @@ async def test_cancel_all_of_a_symbol_the_venue_does_not_list_is_final_not_retri
     await wait_until(partial(desk.status_is, "after-unknown", OrderStatus.NEW))
 
     async def settled() -> bool:
-        summary: Any = await redis.xpending(topology.ORDERS_APPROVED.name, "router")
+        summary: Any = await redis.xpending(
+            topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT).name, "router"
+        )
         return int(summary["pending"]) == 0
 
     await wait_until(settled, timeout_s=2, what="every approved command acked")
-    assert await redis.xlen(topology.ORDERS_APPROVED.dlq.name) == 0
+    assert await redis.xlen(topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT).dlq.name) == 0

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from libs.common.domain.enums import Category, OrderType, Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.domain.orders import OrderStatus
 from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
 from libs.common.stores import RedisLeaseStore
@@ -102,14 +102,14 @@ async def test_an_adoption_whose_event_cannot_be_written_writes_no_record_either
     await wait_until(lambda: router.reconciler.passes >= 1, what="the start-up pass")
     async with BybitVenue(venue_config(venue_sim)) as manual:
         await manual.place(manual_bid("by-hand-2", "58000"))
-    await redis.delete(ORDERS_EVENTS.name)
-    await redis.set(ORDERS_EVENTS.name, "not a stream")
+    await redis.delete(ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name)
+    await redis.set(ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name, "not a stream")
 
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         await router.reconciler.reconcile(BTC)
 
     assert await desk.orders.get(ClientOrderId("by-hand-2")) is None
-    await redis.delete(ORDERS_EVENTS.name)
+    await redis.delete(ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name)
     drift = await router.reconciler.run_once()
     assert drift[BTC].adopted == 1
     assert (await desk.order("by-hand-2")).status is OrderStatus.NEW

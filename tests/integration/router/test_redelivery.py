@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.domain.enums import Category
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.domain.orders import OrderStatus, reject, start_send
 from libs.common.messages import OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected
 from libs.common.venue import BybitVenue, CancelOrder
@@ -46,7 +47,7 @@ async def test_a_claimed_approval_adopts_what_the_venue_did_and_rejects_only_the
     # the dead router wrote the one it sent as Sending first
     sending = partial(start_send, qty=placed.qty, price=placed.price, ts_ns=old_ns)
     await desk.orders.update(placed.client_order_id, sending)
-    stream = topology.ORDERS_APPROVED.name
+    stream = topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT).name
     await redis.xgroup_create(stream, topology.Group.ROUTER.value, id="$", mkstream=True)
     await desk.approve_only(placed, never)
     taken = await redis.xreadgroup(topology.Group.ROUTER.value, "dead-router", {stream: ">"})

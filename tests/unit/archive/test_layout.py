@@ -1,5 +1,6 @@
 """The archive's layout: partitions by hour, objects and their manifests, checksums, the
-order events come back in and the dedupe of repeated event ids."""
+order events come back in and the dedupe of repeated event ids, under the streams' names and
+under the plain names of objects written before accounts had streams of their own."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from decimal import Decimal
 
 import pytest
 
+from libs.common import topology
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    AccountId,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    VenueOrderId,
+)
 from libs.common.messages import Envelope, OperatorAction, OrderFilled, OrderSubmitted
 from services.archive.cloudwatch import EVENT_OVERHEAD, MAX_BYTES, MAX_EVENTS, batches
 from services.archive.layout import (
@@ -26,17 +35,22 @@ from services.archive.layout import (
     parse_manifest,
     partitions_between,
     read_object,
+    stream_family,
 )
 
 T0 = int(datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp() * 1000)
+EVENTS = topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT).name
+APPROVED = topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT).name
 
 
-def submitted(cid: str, ms: int, seq: int = 0, *, event_id: str | None = None) -> ArchivedEvent:
+def submitted(
+    cid: str, ms: int, seq: int = 0, *, event_id: str | None = None, stream: str = EVENTS
+) -> ArchivedEvent:
     message = OrderSubmitted(
         client_order_id=ClientOrderId(cid), symbol=Symbol("BTCUSDT"), ts_event_ns=ms * 1_000_000
     )
     envelope = Envelope.wrap(message, ts_ns=ms * 1_000_000, event_id=event_id)  # type: ignore[arg-type]
-    return ArchivedEvent(stream="orders.events", entry_id=f"{ms}-{seq}", envelope=envelope)
+    return ArchivedEvent(stream=stream, entry_id=f"{ms}-{seq}", envelope=envelope)
 
 
 def operator_action(ms: int) -> ArchivedEvent:
@@ -92,7 +106,7 @@ def test_an_object_is_gzip_ndjson_of_the_events_and_its_manifest_vouches_for_it(
     assert manifest.last_event_id == events[-1].envelope.event_id
     assert manifest.client_order_ids == ["mm-1", "mm-2"]
     assert manifest.types == {"OrderSubmitted": 2, "OperatorAction": 1}
-    assert manifest.streams["orders.events"].model_dump() == {
+    assert manifest.streams[EVENTS].model_dump() == {
         "count": 2,
         "first_entry_id": f"{T0 + 1}-0",
         "last_entry_id": f"{T0 + 3}-4",
@@ -171,7 +185,7 @@ def test_the_order_of_an_approval_is_found_inside_it_and_a_fill_of_no_order_has_
         is_maker=True,
         ts_event_ns=1,
     )
-    event = ArchivedEvent(stream="orders.events", entry_id="1-0", envelope=Envelope.wrap(fill))
+    event = ArchivedEvent(stream=EVENTS, entry_id="1-0", envelope=Envelope.wrap(fill))
 
     assert event.client_order_id is None
     assert submitted("mm-7", T0).client_order_id == "mm-7"
@@ -197,10 +211,49 @@ def test_cloudwatch_batches_never_span_more_than_a_day() -> None:
     assert [len(b) for b in batches(events)] == [1, 1]
 
 
-def test_dedupe_is_per_stream_an_approval_keeps_its_commands_event_id() -> None:
+def test_dedupe_is_per_family_an_approval_keeps_its_commands_event_id() -> None:
     command = submitted("mm-1", T0, event_id="c" * 32)
-    approval = ArchivedEvent(
-        stream="orders.approved", entry_id=f"{T0}-0", envelope=command.envelope
-    )
+    approval = ArchivedEvent(stream=APPROVED, entry_id=f"{T0}-0", envelope=command.envelope)
 
     assert dedupe([command, approval]) == [approval, command]  # approvals rank first
+
+
+def test_a_stream_is_of_its_family_under_its_accounts_name_the_desks_or_a_plain_old_name() -> None:
+    alpha = AccountId("alpha")
+    for family in topology.ACCOUNT_STREAMS:
+        assert stream_family(family.of(alpha).name) == family.suffix
+        assert stream_family(family.suffix) == family.suffix  # written before accounts
+    assert stream_family(topology.CONTROL.desk.name) == "control"
+    assert stream_family(topology.AUDIT.name) == "audit"
+
+
+def test_within_a_millisecond_families_keep_their_order_whatever_the_names() -> None:
+    alpha = AccountId("alpha")
+    action = operator_action(T0)
+    control = ArchivedEvent(
+        stream=topology.CONTROL.desk.name, entry_id=f"{T0}-0", envelope=action.envelope
+    )
+    old_events = submitted("mm-1", T0, 3, stream="orders.events")
+    alphas = submitted("mm-2", T0, 1, stream=topology.ORDERS_EVENTS.of(alpha).name)
+    old_approval = ArchivedEvent(
+        stream="orders.approved", entry_id=f"{T0}-5", envelope=action.envelope
+    )
+    request = ArchivedEvent(
+        stream=topology.ORDERS_REQUESTS.desk.name, entry_id=f"{T0}-9", envelope=action.envelope
+    )
+
+    ordered = sorted(
+        [action, control, old_events, alphas, old_approval, request], key=lambda e: e.sort_key
+    )
+
+    assert ordered == [request, old_approval, alphas, old_events, control, action]
+
+
+def test_dedupe_takes_an_event_under_its_plain_old_name_and_its_accounts_name_as_one() -> None:
+    old = submitted("mm-1", T0, event_id="d" * 32, stream="orders.events")
+    new = submitted("mm-1", T0 + 5, event_id="d" * 32)
+    other_family = ArchivedEvent(
+        stream="orders.approved", entry_id=f"{T0}-1", envelope=old.envelope
+    )
+
+    assert dedupe([new, old, other_family]) == [other_family, old]

@@ -8,6 +8,7 @@ import pytest
 
 from libs.common import topology
 from libs.common.bus import Ack, BusConfigError, ConsumerSpec, default_consumer_name
+from libs.common.domain.errors import InvalidIdentifier
 from libs.common.domain.ids import (
     DEFAULT_ACCOUNT,
     AccountId,
@@ -16,6 +17,7 @@ from libs.common.domain.ids import (
     ExecId,
     Symbol,
     VenueOrderId,
+    parse_account_id,
 )
 
 
@@ -61,19 +63,33 @@ def test_default_consumer_name_is_unique() -> None:
     assert len({default_consumer_name() for _ in range(100)}) == 100
 
 
-def test_every_stream_has_a_distinct_name_and_a_dlq() -> None:
-    names = [s.name for s in (*topology.STREAMS, *topology.DLQS)]
+def test_every_stream_has_a_distinct_name_and_a_dlq_in_its_slot() -> None:
+    streams = topology.all_streams([DEFAULT_ACCOUNT, AccountId("alpha")])
+    names = [s.name for s in streams] + [s.dlq.name for s in streams]
 
     assert len(names) == len(set(names))
-    assert topology.ORDERS_EVENTS.dlq.name == "orders.events.dlq"
+    events = topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT)
+    assert events.name == "mmx:{default}:orders.events"
+    assert events.dlq.name == "mmx:{default}:orders.events.dlq"
+    assert topology.ORDERS_EVENTS.dlq.of(DEFAULT_ACCOUNT) == events.dlq
+    assert topology.AUDIT.dlq.name == "{audit}.dlq"  # hashes as `audit` does
+    assert topology.CONTROL.desk.name == "mmx:{desk}:control"
     with pytest.raises(ValueError, match="dead-letter"):
-        _ = topology.ORDERS_EVENTS.dlq.dlq
+        _ = events.dlq.dlq
+    with pytest.raises(ValueError, match="only each account"):
+        _ = topology.ORDERS_EVENTS.desk
+
+
+def test_desk_is_no_accounts_name() -> None:
+    with pytest.raises(InvalidIdentifier, match="reserved"):
+        parse_account_id(topology.DESK)
 
 
 def test_every_consumed_stream_is_in_the_topology() -> None:
-    consumed = {s for streams in topology.CONSUMES.values() for s in streams}
+    accounts = [DEFAULT_ACCOUNT, AccountId("alpha")]
+    consumed = {s for streams in topology.consumed(accounts).values() for s in streams}
 
-    assert consumed <= set(topology.STREAMS)
+    assert consumed <= set(topology.all_streams(accounts))
     served = {
         s
         for g, streams in topology.CONSUMES.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from libs.common.domain.ids import AccountId
 from libs.common.stream_trim import after, group_trimmed_streams, min_id, trim_point
 from libs.common.topology import AUDIT, CONTROL, ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS
 
@@ -39,8 +40,11 @@ def test_the_recent_window_is_kept_even_when_every_group_is_done() -> None:
     assert trim_point([done], {}, "200-0") == "200-0"
 
 
-def test_every_stream_a_group_reads_is_trimmed_by_its_groups() -> None:
-    trimmed = [AUDIT, CONTROL, ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS]
+def test_every_stream_a_group_reads_is_trimmed_by_its_groups_each_accounts_and_the_desks() -> None:
+    accounts = (AccountId("default"), AccountId("alpha"))
+    families = (ORDERS_APPROVED, ORDERS_EVENTS, ORDERS_REQUESTS, CONTROL)
+    trimmed = [AUDIT, *(family.of(a) for family in families for a in accounts)]
+    trimmed += [CONTROL.desk, ORDERS_REQUESTS.desk]
 
-    assert group_trimmed_streams() == trimmed
-    assert (AUDIT.keep, CONTROL.keep) == (500_000, 10_000)  # the console reads audit by range
+    assert group_trimmed_streams(accounts) == sorted(trimmed, key=lambda s: s.name)
+    assert (AUDIT.keep, CONTROL.of(accounts[0]).keep) == (500_000, 10_000)  # read by range

@@ -48,7 +48,13 @@ async def test_asyncapi_page_loads_nothing_from_anywhere_and_its_links_resolve(
     assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert 'href="/asyncapi.json"' in page
     assert set(ANCHOR_LINK.findall(page)) <= set(ANCHOR.findall(page))
-    for stream in ("orders.requests", "orders.events", "control", "orders.events.dlq"):
+    for stream in (
+        "mmx:{account}:orders.requests",
+        "mmx:{account}:orders.events",
+        "mmx:{account}:control",
+        "mmx:{account}:orders.events.dlq",
+        "{audit}.dlq",
+    ):
         assert f"id='stream-{stream}'" in page
 
 

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.api_keys import ApiKeyRecord, RedisApiKeyStore, Role, issue_key
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 
@@ -65,5 +66,6 @@ async def test_overview_answers_a_viewer_and_refuses_a_call_without_a_key(
     assert body["edge"] == [
         {"symbol": "BTCUSDT", "reported": "5.00", "measured": None, "measuredFills": None}
     ]
-    assert {s["stream"] for s in body["streams"]} == {s.name for s in topology.STREAMS}
+    streams = topology.all_streams([DEFAULT_ACCOUNT])
+    assert [s["stream"] for s in body["streams"]] == [s.name for s in streams]
     assert refused == [401, 401]

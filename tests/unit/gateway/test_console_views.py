@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from libs.common import topology
 from libs.common.bus import Bus, EnvelopeCodec, ensure_groups
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from libs.common.messages import Envelope, FreezeTrading, OperatorAction
 from services.gateway import circuits as venue_circuits
 from services.gateway.console import views
@@ -65,7 +66,7 @@ async def test_venue_health_reads_circuits_and_rate_limit_use_in_the_last_second
     bucket = topology.rate_limit_key("bybit:linear:trade")
     await redis.zadd(bucket, {"old": now_us - 5_000_000, "a": now_us - 1000, "b": now_us})
     until_ms = now_us // 1000 + 30_000
-    await redis.set(topology.rate_limit_key("bybit:linear:trade:blocked"), str(until_ms))
+    await redis.set(topology.rate_limit_block_key("bybit:linear:trade"), str(until_ms))
 
     circuits = await venue_circuits.read_circuits(redis)
     rates = await views.read_rate_limits(redis)
@@ -79,24 +80,31 @@ async def test_venue_health_reads_circuits_and_rate_limit_use_in_the_last_second
     ]
 
 
-async def test_stream_health_shows_lag_pending_and_dead_letters(redis: aioredis.Redis) -> None:
-    await ensure_groups(redis)
+async def test_stream_health_shows_every_stream_of_the_desk_with_lag_pending_and_dead_letters(
+    redis: aioredis.Redis,
+) -> None:
+    accounts = (DEFAULT_ACCOUNT, AccountId("alpha"))
+    approved = topology.ORDERS_APPROVED.of(accounts[1])
+    await ensure_groups(redis, topology.consumed(accounts))
     bus = Bus(redis, EnvelopeCodec())
     for _ in range(3):
-        await bus.publish(
-            topology.ORDERS_APPROVED, Envelope.wrap(FreezeTrading(reason="x", actor="t"))
-        )
-    await redis.xreadgroup("router", "r1", {topology.ORDERS_APPROVED.name: ">"}, count=1)
-    await redis.xadd(topology.ORDERS_APPROVED.dlq.name, {"x": "1"})
+        await bus.publish(approved, Envelope.wrap(FreezeTrading(reason="x", actor="t")))
+    await redis.xreadgroup("router", "r1", {approved.name: ">"}, count=1)
+    await redis.xadd(approved.dlq.name, {"x": "1"})
+    await redis.xadd(topology.AUDIT.dlq.name, {"x": "1"})
 
-    rows = {row.stream: row for row in await views.read_streams(redis)}
+    listed = await views.read_streams(redis, accounts)
+    rows = {row.stream: row for row in listed}
 
-    approved = rows[topology.ORDERS_APPROVED.name]
-    assert (approved.length, approved.dead_letters) == (3, 1)
-    assert [(g.group, g.lag, g.pending) for g in approved.groups] == [
+    assert [row.stream for row in listed] == [s.name for s in topology.all_streams(accounts)]
+    alphas = rows[approved.name]
+    assert (alphas.length, alphas.dead_letters) == (3, 1)
+    assert [(g.group, g.lag, g.pending) for g in alphas.groups] == [
         ("archive", 3, 0),
         ("router", 2, 1),
     ]
-    assert set(rows) == {s.name for s in topology.STREAMS}
+    assert rows[topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT).name].length == 0
     assert [g.group for g in rows[topology.AUDIT.name].groups] == ["archive"]
+    assert rows[topology.AUDIT.name].dead_letters == 1  # `{audit}.dlq`, in audit's slot
+    assert [g.group for g in rows[topology.CONTROL.desk.name].groups] == ["archive"]
     assert rows[topology.POSITIONS_UPDATES.name].groups == []
