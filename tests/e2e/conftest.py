@@ -1,7 +1,10 @@
 """E2E fixtures: one simulator for the session; per test a flushed Redis db, a reset simulator
 (frozen market, raised limits) and a fresh stack of service processes (`tests/e2e/harness.py`).
 
-A failed test prints the tail of every process's log.
+Every scenario on a stack of `make_stack` runs twice: on one Redis (`[redis]`) and on a Redis
+Cluster of 3 primaries and 3 replicas (`[cluster]`, `tests/redis_cluster.py`), where a script
+or command whose keys cross hash slots fails. A failed test prints the tail of every
+process's log.
 """
 
 from __future__ import annotations
@@ -49,27 +52,37 @@ def e2e_sim() -> Iterator[SimProcess]:
         sim.stop()
 
 
-@pytest.fixture
-async def make_stack(
-    redis_url: str, e2e_sim: SimProcess, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[StackFactory]:
-    """`await make_stack(routers=N, env={"router": {...}})`: a started stack, stopped after;
-    on the session's Redis (flushed first), or on `redis_url=` a Redis of the test's own
-    (one it will kill, or a Sentinel set-up)."""
-    await e2e_sim.control("reset", {"marketFrozen": True})
-    await e2e_sim.control("limits", SIM_LIMITS)
-    client = aioredis.Redis.from_url(redis_url)
+@pytest.fixture(params=["redis", "cluster"])
+async def e2e_redis_url(request: pytest.FixtureRequest) -> str:
+    """Where a stack keeps its state, emptied first: the session's Redis db, or the session's
+    Redis Cluster (a `redis+cluster://` URL every service and `redis_from_url` take)."""
+    if request.param == "cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
+    url = str(request.getfixturevalue("redis_url"))
+    client = aioredis.Redis.from_url(url)
     try:
         await client.flushdb()
     finally:
         await client.aclose()
+    return url
+
+
+@pytest.fixture
+async def make_stack(
+    e2e_redis_url: str, e2e_sim: SimProcess, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[StackFactory]:
+    """`await make_stack(routers=N, env={"router": {...}})`: a started stack, stopped after;
+    on `e2e_redis_url` (emptied first), or on `redis_url=` a Redis of the test's own (one it
+    will kill, or a Sentinel set-up)."""
+    await e2e_sim.control("reset", {"marketFrozen": True})
+    await e2e_sim.control("limits", SIM_LIMITS)
     stacks: list[E2EStack] = []
 
     async def factory(
         *,
         routers: int = 1,
         env: dict[str, dict[str, str]] | None = None,
-        redis_url: str = redis_url,
+        redis_url: str = e2e_redis_url,
     ) -> E2EStack:
         stack = E2EStack(redis_url, e2e_sim, tmp_path / f"logs-{len(stacks)}", env=env or {})
         stacks.append(stack)

@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import start_redis_server
 from libs.common.stores import RedisOrderStore, RedisPositionStore
@@ -115,7 +115,7 @@ async def _flow(stack: E2EStack) -> None:
 
 
 async def _archived_everything(live: aioredis.Redis) -> bool:
-    for stream in topology.CONSUMES[topology.Group.ARCHIVE]:
+    for stream in topology.consumed([DEFAULT_ACCOUNT])[topology.Group.ARCHIVE]:
         for info in await live.xinfo_groups(stream.name):
             if info["name"] == b"archive" and (int(info["lag"] or 0) or int(info["pending"])):
                 return False

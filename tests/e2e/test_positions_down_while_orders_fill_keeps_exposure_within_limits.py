@@ -15,10 +15,10 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-import redis.asyncio as aioredis
 
 from libs.common.domain.exposure import from_units
 from libs.common.domain.ids import Symbol
+from libs.common.redis_connect import redis_from_url
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from tests.e2e.harness import E2EStack, wait_for
 
@@ -32,7 +32,7 @@ async def test_positions_down_while_orders_fill_keeps_exposure_within_limits(
     await stack.set_mid("BTCUSDT", "60000")
     await stack.set_limits(maxInventoryUsd="1500", maxOrderNotional="1000", maxPositionsLagS="3")
     stack.service("positions").kill()
-    client = aioredis.Redis.from_url(stack.redis_url)
+    client = redis_from_url(stack.redis_url)
     ledger = RedisExposureLedger(client)
 
     async def unfolded_usd() -> Decimal:

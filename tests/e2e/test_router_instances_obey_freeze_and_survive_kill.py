@@ -26,8 +26,9 @@ import redis.asyncio as aioredis
 from libs.common import topology
 from libs.common.bus import Bus
 from libs.common.domain.enums import OrderType, Side
-from libs.common.domain.ids import ClientOrderId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, Symbol
 from libs.common.messages import Envelope, OrderApproved, PlaceOrder
+from libs.common.redis_connect import redis_from_url
 from libs.common.service import EnvelopeCodec
 from libs.common.stores import RedisOrderStore
 from services.router.private_stream import PRIVATE_STREAM_LEASE
@@ -62,28 +63,28 @@ QUOTES = {"BTCUSDT": ("0.001", "58000"), "ETHUSDT": ("0.01", "2900")}
 
 
 async def test_freeze_reaches_every_router_and_kill_9_loses_and_doubles_nothing(
-    make_stack: StackFactory, redis_url: str
+    make_stack: StackFactory,
 ) -> None:
     stack = await make_stack(routers=3, env={"router": ROUTER_ENV})
     await stack.set_limits(**OPEN_LIMITS)
     await stack.set_mid("BTCUSDT", "60000")
     await stack.set_mid("ETHUSDT", "3000")
 
-    await _freeze_reaches_every_router(stack, redis_url)
+    await _freeze_reaches_every_router(stack)
 
     reply = await stack.gateway.post("/v1/risk/unfreeze", {"reason": "e2e: resume"})
     assert reply.status_code == 200, reply.text
-    await _kill_9_under_flow(stack, redis_url)
+    await _kill_9_under_flow(stack)
 
 
-async def _freeze_reaches_every_router(stack: E2EStack, redis_url: str) -> None:
+async def _freeze_reaches_every_router(stack: E2EStack) -> None:
     before = await stack.gateway.place(symbol="BTCUSDT", side="Buy", qty="0.001", price="58000")
     assert before["outcome"] == "accepted", before
     reply = await stack.gateway.post("/v1/risk/freeze", {"reason": "e2e: all routers"})
     assert reply.status_code == 200, reply.text
     await wait_for(_no_open_orders(stack), what="the freeze sweep", timeout_s=15)
 
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_from_url(stack.redis_url)
     try:
         store = RedisOrderStore(client)
         ids = [ClientOrderId(f"e2e-late-{i}") for i in range(30)]
@@ -118,11 +119,13 @@ async def _freeze_reaches_every_router(stack: E2EStack, redis_url: str) -> None:
 async def _approve(client: aioredis.Redis, command: PlaceOrder) -> None:
     """Publish the approval of `command` on `orders.approved`, as risk does."""
     bus = Bus(client, EnvelopeCodec())
-    await bus.publish(topology.ORDERS_APPROVED, Envelope.wrap(OrderApproved(order=command)))
+    await bus.publish(
+        topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), Envelope.wrap(OrderApproved(order=command))
+    )
 
 
-async def _private_stream_holder(stack: E2EStack, redis_url: str) -> ServiceProcess:
-    client = aioredis.Redis.from_url(redis_url)
+async def _private_stream_holder(stack: E2EStack) -> ServiceProcess:
+    client = redis_from_url(stack.redis_url)
     try:
         raw = await client.get(topology.lease_key(PRIVATE_STREAM_LEASE))
     finally:
@@ -133,7 +136,7 @@ async def _private_stream_holder(stack: E2EStack, redis_url: str) -> ServiceProc
     return holder
 
 
-async def _kill_9_under_flow(stack: E2EStack, redis_url: str) -> None:
+async def _kill_9_under_flow(stack: E2EStack) -> None:
     accepted: list[str] = []
 
     async def flow() -> None:
@@ -159,7 +162,7 @@ async def _kill_9_under_flow(stack: E2EStack, redis_url: str) -> None:
     await stack.sim.control("faults", {"latencyMs": 40, "paths": CREATE_PATHS})
     task = asyncio.create_task(flow())
     await wait_for(under_way, what="the flow under way")
-    victim = await _private_stream_holder(stack, redis_url)
+    victim = await _private_stream_holder(stack)
     victim.kill()
     await task
     assert not victim.alive
@@ -189,7 +192,7 @@ async def _kill_9_under_flow(stack: E2EStack, redis_url: str) -> None:
         return record is not None and record["status"] == "Filled"
 
     await wait_for(filled, what="a fill after the kill reaching its record", timeout_s=15)
-    assert (await _private_stream_holder(stack, redis_url)) is not victim
+    assert (await _private_stream_holder(stack)) is not victim
 
 
 def _no_open_orders(stack: E2EStack) -> Callable[[], Awaitable[bool]]:

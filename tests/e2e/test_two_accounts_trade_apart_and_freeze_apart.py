@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from tests.e2e.conftest import SIM_LIMITS
 from tests.e2e.harness import SERVICES, E2EStack, wait_for
@@ -24,13 +23,12 @@ DEFAULT_UID, ALPHA_UID = "100100100", "100100101"
 
 
 @pytest.fixture
-async def two_accounts(redis_url: str, tmp_path: Path) -> AsyncIterator[E2EStack]:
+async def two_accounts(e2e_redis_url: str, tmp_path: Path) -> AsyncIterator[E2EStack]:
+    """Two accounts on one Redis, then on a Redis Cluster (`e2e_redis_url`, emptied)."""
+    redis_url = e2e_redis_url
     sim = SimProcess(market_frozen=True)
     sim.extra_env["MMX_SIM_KEYS"] = f"{sim.api_key}:{sim.api_secret},{ALPHA_KEY}:{ALPHA_SECRET}"
     sim.start()
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
     shared = {
         "MMX_ACCOUNTS": "default,alpha",
         "MMX_API_KEY_ALPHA": ALPHA_KEY,

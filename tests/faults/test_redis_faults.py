@@ -1,5 +1,7 @@
 """Redis faults mid-flow: kill -9 of a durable Redis and a restart on the same AOF, a
-Sentinel failover (kill -9 of the primary), and the loss of every key (FLUSHALL). The
+Sentinel failover (kill -9 of the primary), a Redis Cluster failover (kill -9 of the primary
+of the shard that holds the account's orders, positions and streams), and the loss of every
+key (FLUSHALL). The
 services ride through the outage (requests answered 503 meanwhile); nothing acknowledged is
 lost, nothing is doubled or left behind. After the data loss the engine recovers from the
 venue: reconciliation adopts the orders open there and replays the venue's executions into
@@ -12,8 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from libs.common.domain.ids import DEFAULT_ACCOUNT
+from libs.common.redis_cluster import RedisClusterRig
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import RedisServer, start_redis_server
+from libs.common.topology import keys_of
 from tests.e2e.conftest import StackFactory
 from tests.faults.flow import OPEN_LIMITS
 from tests.faults.scenario import assert_all_alive, fault_stack, run_scenario
@@ -44,6 +49,21 @@ async def test_kill_9_redis_and_restart_on_its_aof_loses_nothing(
 
     await run_scenario(stack, "kill -9 Redis, restart on its AOF", inject=kill_and_restart)
     assert_all_alive(stack, "with Redis")
+
+
+async def test_redis_cluster_failover_mid_flow_loses_nothing(
+    make_stack: StackFactory, private_redis_cluster: RedisClusterRig
+) -> None:
+    cluster = private_redis_cluster
+    stack = await fault_stack(make_stack, redis_url=cluster.url)
+    account_slot = keys_of(DEFAULT_ACCOUNT).prefix  # every money-path key of the account
+
+    async def fail_over() -> None:
+        cluster.kill_primary_for(account_slot)
+        await asyncio.to_thread(cluster.wait_for_failover, account_slot, 15.0)
+
+    await run_scenario(stack, "Redis Cluster failover", inject=fail_over)
+    assert_all_alive(stack, "in the cluster failover")
 
 
 async def test_sentinel_failover_mid_flow_loses_nothing(

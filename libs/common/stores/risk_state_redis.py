@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import NoScriptError
 
@@ -251,27 +251,21 @@ class RedisRiskStateStore(StateMachine):
         await cluster.initialize()  # the slot map, before the first command reads it
         node = cluster.get_node_from_key(self._freeze_key)
         replicas = len(cluster.nodes_manager.slots_cache.get(cluster.keyslot(keys[0]), [])) - 1
-        for attempt in (1, 2):
-            async with cluster.pipeline(transaction=False) as pipe:
-                pipe.evalsha(_TRANSITION.sha, len(keys), *keys, *args)
-                if replicas > 0:
-                    pipe.execute_command("WAIT", replicas, REPLICATION_WAIT_MS, target_nodes=node)
-                reply, *acked = await pipe.execute(raise_on_error=False)
-            if isinstance(reply, NoScriptError) and attempt == 1:
-                await cluster.script_load(_TRANSITION.source)
-                continue
-            if isinstance(reply, Exception):
-                raise reply
-            if acked and not isinstance(acked[0], Exception) and int(acked[0]) < replicas:
-                log.warning(
-                    "trading state %s written; %d of %d replica(s) acknowledged it in %d ms",
-                    target.value,
-                    int(acked[0]),
-                    replicas,
-                    REPLICATION_WAIT_MS,
-                )
-            return reply
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        reply, acked = await _run_and_wait(cluster, keys, args, node, replicas)
+        if isinstance(reply, NoScriptError):  # a promoted replica, a restart: load, run again
+            await cluster.script_load(_TRANSITION.source)
+            reply, acked = await _run_and_wait(cluster, keys, args, node, replicas)
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(acked, int) and acked < replicas:
+            log.warning(
+                "trading state %s written; %d of %d replica(s) acknowledged it within %d ms",
+                target.value,
+                acked,
+                replicas,
+                REPLICATION_WAIT_MS,
+            )
+        return reply
 
     async def _replicate(self, target: TradingState) -> None:
         """Wait until every replica the sentinels know holds the change (no wait without
@@ -296,6 +290,23 @@ class RedisRiskStateStore(StateMachine):
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
         entries: Any = await self._redis.xrevrange(self._history.name, count=limit)
         return [_record(entry_id, fields) for entry_id, fields in entries or ()]
+
+
+async def _run_and_wait(
+    cluster: RedisCluster,
+    keys: list[str],
+    args: list[ScriptArg],
+    node: ClusterNode | None,
+    replicas: int,
+) -> tuple[Any, Any]:
+    """(the transition's reply, the replicas that acknowledged it or None), both from one
+    pipeline to `node`; errors are returned, not raised."""
+    async with cluster.pipeline(transaction=False) as pipe:
+        pipe.evalsha(_TRANSITION.sha, len(keys), *keys, *args)
+        if replicas > 0 and node is not None:
+            pipe.execute_command("WAIT", replicas, REPLICATION_WAIT_MS, target_nodes=node)
+        reply, *acked = await pipe.execute(raise_on_error=False)
+    return reply, (acked[0] if acked else None)
 
 
 def decode_status(record: Mapping[Any, Any]) -> TradingStatus:
