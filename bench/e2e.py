@@ -2,6 +2,7 @@
 gateway) under load, one table of figures.
 
     python -m bench.e2e [--runs 3] [--quick] [--repo PATH] [--rows single,batch,...]
+                        [--durable-redis] [--cluster] [--accounts N]
 
 Rows: 1 throughput of single POSTs and 2 of batches (orders that reached the venue per
 second, and gateway-accepted per second), with 0 and 5,000 resting orders; 3 latency at a
@@ -12,6 +13,21 @@ median of `--runs` runs, each on a freshly started stack, with min-max.
 
 `--repo PATH` runs the engine services from another checkout (before/after comparisons);
 the simulator and this script always run from this checkout.
+
+`--cluster` runs the stack on a local Redis Cluster of 3 primaries with a replica each
+(`libs.common.redis_cluster`, `REDIS_URL=redis+cluster://...`) instead of one redis-server;
+row 6 then lists each node (`redis-1` to `redis-3`: the primaries of shards 1-3, numbered by
+their slots; `redis-1r` ...: their replicas), and rows 1 and 2 add each shard's share of the
+commands the primaries processed in the window (each primary's INFO stats
+`total_commands_processed` before and after it, on a plain client per node; the commands a
+script runs count, each one), the primaries' commands/s, and each primary's CPU. The notes
+say which shard serves each account.
+
+`--accounts N` (default 1) gives the desk N accounts (`default`, `alpha`, `beta`, ...: on a
+3-primary cluster the first three hash to three different shards), each with its own
+simulator key pair; rows 1-3 send request i for account i mod N (a batch's 20 orders are all
+of one account) and the resting orders go batch by batch round-robin over them; row 4 trades
+the `default` account, and row 5's freeze is the desk's (every account).
 """
 
 from __future__ import annotations
@@ -31,10 +47,10 @@ import uvloop
 from bench.e2e_events import fill_to_position, freeze_to_flat
 from bench.e2e_run import Measure, Options, run_once
 from bench.e2e_stack import (
+    CLUSTER_PRIMARIES,
     REPO_ROOT,
     STOP_GRACE_S,
     SYMBOLS,
-    LoadProfile,
     new_log_dir,
     stop_all,
 )
@@ -44,11 +60,11 @@ from bench.e2e_throughput import (
     BATCH_SIZE,
     OFFER_BATCH_PER_S,
     OFFER_SINGLE_PER_S,
-    PROCESSES,
     SINGLE_CONNECTIONS,
     latency,
     throughput,
 )
+from libs.common.accounts import MAX_ACCOUNTS
 
 ROW_NAMES = {"1": "single", "2": "batch", "3": "latency", "4": "fill", "5": "freeze"}
 LATENCY_RATES = (100, 500, 1_000)
@@ -70,6 +86,20 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="Redis with an AOF fsynced before every acknowledged write (appendfsync always)",
     )
     parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help=f"run on a local Redis Cluster of {CLUSTER_PRIMARIES} primaries with a replica "
+        "each (no persistence) instead of one redis-server; rows 1 and 2 add each shard's "
+        "share of the commands",
+    )
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="accounts of the desk (default 1): default, alpha, beta, ...; the load goes "
+        "round-robin over them, a batch's orders all of one account",
+    )
+    parser.add_argument(
         "--rows",
         default="single,batch,latency,fill,freeze",
         help="rows to run, by name or number: single (1), batch (2), latency (3), fill (4), "
@@ -82,6 +112,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown rows {sorted(unknown)}: expected {sorted(ROW_NAMES.values())}")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if not 1 <= args.accounts <= MAX_ACCOUNTS:
+        parser.error(f"--accounts must be 1 to {MAX_ACCOUNTS}")
+    if args.cluster and args.durable_redis:
+        parser.error("--cluster runs without persistence: not with --durable-redis")
     if not (args.repo / "services" / "gateway").is_dir():
         parser.error(f"--repo {args.repo} is not a checkout of mmx (no services/gateway)")
     return args
@@ -104,10 +138,11 @@ def plan(opts: Options, rows: set[str]) -> tuple[list[Planned], list[Row]]:
         for count in (0, resting):
             row = Row(
                 number,
-                f"{kind}, {count:,} resting",
+                f"{kind}, {count:,} resting{_desk(opts)}",
                 [
                     Line("orders at the venue", "venue", "/s"),
                     Line("accepted by the gateway", "accepted", "/s"),
+                    *(_shard_lines() if opts.cluster else []),
                 ],
             )
             measure = throughput(
@@ -116,14 +151,13 @@ def plan(opts: Options, rows: set[str]) -> tuple[list[Planned], list[Row]]:
             connections = BATCH_CONNECTIONS if batch else SINGLE_CONNECTIONS
             slug = f"{name}-{count}"
             planned.append((slug, row, measure, connections, START_S + 150 + window))
-            lines = [Line(p, f"cpu:{p}", "%") for p in PROCESSES]
             title = f"CPU % of one core, {row.title}"
-            cpu_rows.append(Row("6", title, lines, row.outcomes, notes=False))
+            cpu_rows.append(Row("6", title, [], row.outcomes, notes=False))
     if "latency" in rows:
         for rate in LATENCY_RATES:
             row = Row(
                 "3",
-                f"latency at {rate:,}/s offered",
+                f"latency at {rate:,}/s offered{_desk(opts)}",
                 [
                     Line("internal p50 (accept -> venue)", "internal_p50", "ms"),
                     Line("internal p99", "internal_p99", "ms"),
@@ -159,6 +193,36 @@ def plan(opts: Options, rows: set[str]) -> tuple[list[Planned], list[Row]]:
     return planned, cpu_rows
 
 
+def _desk(opts: Options) -> str:
+    """What a row's title says of the Redis and the accounts when they are not the default."""
+    said = [f"{CLUSTER_PRIMARIES}-shard cluster"] if opts.cluster else []
+    said += [f"{opts.accounts} accounts"] if opts.accounts > 1 else []
+    return f" ({', '.join(said)})" if said else ""
+
+
+def _shard_lines() -> list[Line]:
+    """Each shard's share of the commands the primaries processed, their total, and each
+    primary's CPU (rows 1 and 2 on a cluster)."""
+    shares = [
+        Line(f"shard {n} commands (share)", f"shard:{n}", "%")
+        for n in range(1, CLUSTER_PRIMARIES + 1)
+    ]
+    cpu = [
+        Line(f"shard {n} primary CPU (redis-{n})", f"cpu:redis-{n}", "%")
+        for n in range(1, CLUSTER_PRIMARIES + 1)
+    ]
+    return [*shares, Line("commands on the primaries", "shard_commands", "/s"), *cpu]
+
+
+def cpu_lines(row: Row) -> list[Line]:
+    """Row 6's lines: every process its runs measured (`cpu:<name>` figures), in the order
+    the stack lists them (`BenchStack.pids`, then the load generator)."""
+    names: dict[str, None] = {}
+    for outcome in row.outcomes:
+        names |= dict.fromkeys(k.removeprefix("cpu:") for k in outcome.figures if k[:4] == "cpu:")
+    return [Line(name, f"cpu:{name}", "%") for name in names] or [Line("every process", "-", "%")]
+
+
 def preamble(opts: Options) -> list[str]:
     """What ran, under which load profile and method: printed above the table."""
     head = _git_head(opts.engine_repo)
@@ -169,7 +233,7 @@ def preamble(opts: Options) -> list[str]:
         f"simulator and bench from {REPO_ROOT}",
         f"machine: {os.cpu_count()} cores, load average at start {load[0]:.2f}",
         "load profile (every raised limit):",
-        *(f"  {line}" for line in LoadProfile(durable_redis=opts.durable_redis).lines()),
+        *(f"  {line}" for line in opts.profile().lines()),
         "method:",
         f"  symbols: {', '.join(SYMBOLS)}: all {len(SYMBOLS)} linear symbols the simulator "
         "lists (row 5 asks for 10; there are only these); market frozen, mids at catalogue",
@@ -191,10 +255,37 @@ def preamble(opts: Options) -> list[str]:
         "a few dozen samples is about their maximum)",
         "  freeze: POST /v1/risk/freeze, then GET /sim/health every 5 ms until openOrders is 0",
         "  CPU: /proc/<pid>/stat utime+stime over the throughput window, % of one core",
-        f"  every run: new redis-server (no persistence), simulator and services on free ports; "
+        *_method_of_desk(opts),
+        f"  every run: new {_redis(opts)}, simulator and services on free ports; "
         f"stopped with SIGTERM, SIGKILL {STOP_GRACE_S:.0f} s later (noted when needed)",
         f"service logs: {opts.log_dir}",
     ]
+
+
+def _redis(opts: Options) -> str:
+    if opts.cluster:
+        return f"Redis Cluster ({CLUSTER_PRIMARIES} primaries, 1 replica each, no persistence)"
+    fsync = "AOF, appendfsync always" if opts.durable_redis else "no persistence"
+    return f"redis-server ({fsync})"
+
+
+def _method_of_desk(opts: Options) -> list[str]:
+    """How the accounts and the shards are measured, when they are in play."""
+    said = []
+    if opts.accounts > 1:
+        said.append(
+            f"  accounts: request i (a single POST, or a batch of {BATCH_SIZE} all of one "
+            f"account) trades for account i mod {opts.accounts}; resting orders batch by batch "
+            "likewise; row 4 trades default, row 5 freezes the desk"
+        )
+    if opts.cluster:
+        said.append(
+            "  shards: INFO stats total_commands_processed of each primary (a plain client per "
+            "node) at the start and end of the throughput window (every command a script "
+            "runs counts); each primary's share of the primaries' total, and that total / s; "
+            "shard n = the primary of the n-th slot range (redis-n; redis-nr its replica)"
+        )
+    return said
 
 
 def _git_head(repo: Path) -> str:
@@ -252,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         engine_repo=args.repo.resolve(),
         log_dir=new_log_dir(),
         durable_redis=args.durable_redis,
+        cluster=args.cluster,
+        accounts=args.accounts,
     )
     planned, cpu_rows = plan(opts, args.rows)
     lines = preamble(opts)
@@ -263,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("interrupted: the table holds the runs done so far", flush=True)
     finally:
         stop_all()
+    for row in cpu_rows:
+        row.lines = cpu_lines(row)
     print()
     print(render([row for _, row, *_ in planned] + cpu_rows))
     took = time.monotonic() - started

@@ -4,7 +4,7 @@ control API, and the order records and `positions.updates` stream in the stack's
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from bench.e2e_orders import Body
 from libs.common.bus_types import DATA_FIELD
-from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId
+from libs.common.domain.ids import AccountId, ClientOrderId
 from libs.common.topology import POSITIONS_UPDATES, keys_of
 
 REQUEST_TIMEOUT_S = 30.0
@@ -116,17 +116,23 @@ class Sim:
         return {o["orderLinkId"]: int(o["receivedNs"]) for o in got["orders"]}
 
 
-async def created_ns(redis: aioredis.Redis, ids: Sequence[str]) -> dict[str, int]:
-    """clientOrderId -> the record's `created_ts_ns` (the gateway's accept time)."""
+async def created_ns(redis: aioredis.Redis, ids: Mapping[str, AccountId]) -> dict[str, int]:
+    """clientOrderId -> the record's `created_ts_ns` (the gateway's accept time), of orders
+    given with their accounts. One MGET per account and 1,000 ids: an account's records
+    share its hash slot, so each MGET stays in one slot on a cluster."""
+    by_account: dict[AccountId, list[str]] = {}
+    for cid, account in ids.items():
+        by_account.setdefault(account, []).append(cid)
     found: dict[str, int] = {}
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        raws: list[Any] = await redis.mget(
-            [keys_of(DEFAULT_ACCOUNT).order(ClientOrderId(c)) for c in chunk]
-        )
-        for cid, raw in zip(chunk, raws, strict=True):
-            if raw is not None:
-                found[cid] = int(orjson.loads(raw)["created_ts_ns"])
+    for account, cids in by_account.items():
+        for start in range(0, len(cids), 1000):
+            chunk = cids[start : start + 1000]
+            raws: list[Any] = await redis.mget(
+                [keys_of(account).order(ClientOrderId(c)) for c in chunk]
+            )
+            for cid, raw in zip(chunk, raws, strict=True):
+                if raw is not None:
+                    found[cid] = int(orjson.loads(raw)["created_ts_ns"])
     return found
 
 

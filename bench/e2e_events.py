@@ -9,7 +9,7 @@ from functools import partial
 
 from bench.e2e_client import CallFailed, call, last_position_id, next_position
 from bench.e2e_load import gather_limited
-from bench.e2e_orders import Body, marketable, resting
+from bench.e2e_orders import Body, for_account, marketable, resting
 from bench.e2e_run import Ctx, Figures, Measure
 from bench.e2e_table import percentile
 
@@ -23,11 +23,15 @@ FLAT_POLL_S = 0.005
 
 async def place_resting(ctx: Ctx, count: int) -> None:
     """Place `count` GTC orders 3-4% from the mid through the gateway (batches of 20),
-    spread evenly over the symbols and sides; wait until the venue holds all of them.
+    spread evenly over the symbols and sides, and over the accounts batch by batch (batch j
+    is account j mod N's); wait until the venue holds all of them (over every account).
     Raises if that takes more than RESTING_TIMEOUT_S."""
     symbols = len(ctx.insts)
     bodies = [resting(ctx.insts[i % symbols], i // symbols, ctx.ids()) for i in range(count)]
     chunks = [bodies[i : i + RESTING_BATCH] for i in range(0, count, RESTING_BATCH)]
+    for j, chunk in enumerate(chunks):
+        for body in chunk:
+            for_account(body, ctx.account(j))
 
     async def send(chunk: list[Body]) -> None:
         while True:  # a shed (429) or failed (5xx) batch is sent again: same ids, no doubles

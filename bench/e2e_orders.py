@@ -7,6 +7,9 @@ The simulator's market is frozen, so each symbol's mid stays at its catalogue st
   marketable): the venue cancels it at once, so load never grows the book.
 - `resting`: a GTC Limit 3-4% from the mid: rests, never fills.
 - `marketable`: a Market order of the minimum size: fills at once at the touch.
+
+`for_account` names the account an order trades for (`"account"`; left out for `default`,
+which is what the gateway assumes).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from libs.common.domain.enums import Category
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
 from services.venue_sim.engine.catalog import CATALOG, InstrumentSpec
 
 MIN_NOTIONAL_USD = Decimal(5)
@@ -88,6 +92,13 @@ def _body(
     }
     if price is not None:
         body["price"] = str(price)
+    return body
+
+
+def for_account(body: Body, account: AccountId) -> Body:
+    """`body` for `account`: with its `"account"` field, unless the account is `default`."""
+    if account != DEFAULT_ACCOUNT:
+        body["account"] = account
     return body
 
 

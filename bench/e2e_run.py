@@ -1,8 +1,9 @@
 """One run of one row: a freshly started stack, the limits raised, the marks in, then the
 row's measurement under a timeout; the stack is stopped whatever happens.
 
-Every run of every row gets its own stack (new redis-server, simulator and services), so no
-run sees another's orders, streams, positions or freeze.
+Every run of every row gets its own stack (new redis-server or cluster, simulator and
+services), so no run sees another's orders, streams, positions or freeze. The run's Redis
+client is `redis_from_url`'s, as the services' (a cluster client on a `--cluster` stack).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from bench.e2e_stack import (
     StackDown,
     cpu_seconds,
 )
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import AccountId, Symbol
+from libs.common.redis_connect import redis_from_url
 from libs.common.topology import mark_key
 
 MARKS_TIMEOUT_S = 20.0
@@ -45,6 +47,16 @@ class Options:
     log_dir: Path
     durable_redis: bool = False
     """Run Redis with an AOF fsynced before every acknowledged write."""
+    cluster: bool = False
+    """Run a 3-primary/3-replica Redis Cluster instead of one redis-server."""
+    accounts: int = 1
+    """Accounts of the desk; the load goes round-robin over them."""
+
+    def profile(self) -> LoadProfile:
+        """The load profile these options ask for."""
+        return LoadProfile(
+            durable_redis=self.durable_redis, cluster=self.cluster, accounts=self.accounts
+        )
 
     @property
     def window_s(self) -> float:
@@ -70,10 +82,36 @@ class Ctx:
     notes: list[str] = field(default_factory=list)
     """What the run wants said next to its figures (e.g. how many requests were shed)."""
 
+    @property
+    def accounts(self) -> tuple[AccountId, ...]:
+        """The desk's accounts (`default` first)."""
+        return self.stack.profile.account_ids
+
+    def account(self, n: int) -> AccountId:
+        """The account of the n-th request: round-robin over the accounts."""
+        return self.accounts[n % len(self.accounts)]
+
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of every process of the stack, and of this load generator."""
         pids = self.stack.pids() | {"load generator": os.getpid()}
         return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    async def shard_commands(self) -> dict[int, int]:
+        """Each cluster primary's `total_commands_processed` (INFO stats) so far, by shard
+        number, read from all of them at once on a plain client per node ({} without a
+        cluster)."""
+
+        async def read(port: int) -> int:
+            client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+            try:
+                info = await client.info("stats")
+            finally:
+                await client.aclose()
+            return int(info["total_commands_processed"])
+
+        shards = self.stack.shards
+        counts = await asyncio.gather(*(read(shard.primary.port) for shard in shards))
+        return {shard.number: count for shard, count in zip(shards, counts, strict=True)}
 
 
 @dataclass
@@ -94,13 +132,13 @@ async def fresh_stack(
 ) -> AsyncIterator[Ctx]:
     """Start a stack (logs in `opts.log_dir/name`), raise the risk limits, wait for every
     symbol's mark; stop the stack on the way out (noting any process it had to kill)."""
-    profile = profile or LoadProfile(durable_redis=opts.durable_redis)
+    profile = profile or opts.profile()
     stack = BenchStack(opts.log_dir / name, engine_repo=opts.engine_repo, profile=profile)
     ctx: Ctx | None = None
     try:
         await asyncio.to_thread(stack.start)
         async with session(connections) as http:
-            redis = aioredis.Redis.from_url(stack.redis_url)
+            redis = redis_from_url(stack.redis_url)
             try:
                 ctx = Ctx(
                     stack,
@@ -111,6 +149,9 @@ async def fresh_stack(
                     instruments(profile.symbols),
                     Ids(name.replace("/", "-")),
                 )
+                if stack.shards:
+                    placed = (f"{a} on shard {_shard_number(stack, a)}" for a in ctx.accounts)
+                    ctx.notes.append(f"accounts: {', '.join(placed)}")
                 await ctx.gateway.put_limits(dict(profile.risk_limits))
                 await _wait_marks(redis, profile.symbols)
                 yield ctx
@@ -124,7 +165,14 @@ async def fresh_stack(
             )
 
 
+def _shard_number(stack: BenchStack, account: AccountId) -> str:
+    shard = stack.shard_of(account)
+    return str(shard.number) if shard else "?"
+
+
 async def _wait_marks(redis: aioredis.Redis, symbols: tuple[str, ...]) -> None:
+    """Until every symbol has a mark. One EXISTS of every mark: they share the `{marks}`
+    hash tag, so it stays in one slot on a cluster."""
     deadline = time.monotonic() + MARKS_TIMEOUT_S
     keys = [mark_key(Symbol(s)) for s in symbols]
     while await redis.exists(*keys) < len(keys):

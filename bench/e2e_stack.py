@@ -1,5 +1,12 @@
-"""The benchmark's stack: its own redis-server, the simulator and the four services, on free
-ports, under the load profile; every process known by its pid and stopped by it.
+"""The benchmark's stack: its own redis-server (or, with `cluster`, a 3-primary/3-replica
+Redis Cluster), the simulator and the four services, on free ports, under the load profile;
+every process known by its pid and stopped by it.
+
+With `accounts` > 1 the desk has that many accounts (`account_ids`: `default`, `alpha`,
+`beta`, ...), each with its own simulator key pair (its own simulated account) passed to the
+router and positions as `MMX_API_KEY_{ACCOUNT}` / `MMX_API_SECRET_{ACCOUNT}`. An account's
+keys and streams share one hash slot (`mmx:{account}:...`), so on a cluster each account's
+order flow lands on one shard; `BenchStack.shards` says which node serves which slots.
 
 The simulator always runs from this checkout (it records the receipt times the benchmark
 reads); the engine services (risk, router, positions, gateway) run from `engine_repo`, which
@@ -19,8 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+from redis.crc import key_slot
+
+from libs.common.accounts import MAX_ACCOUNTS
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, parse_account_id
+from libs.common.redis_cluster import RedisClusterRig, start_redis_cluster
 from libs.common.redis_server import RedisServer, free_port, start_redis_server
-from libs.common.topology import RATE_LIMIT_GROUPS
+from libs.common.topology import RATE_LIMIT_GROUPS, keys_of
 from services.stack import http_probe
 from services.venue_sim.settings import DEV_KEY, DEV_SECRET
 
@@ -33,6 +46,16 @@ HIGH = 100_000
 """Requests per second for every raised rate limit: far above what the stack can do."""
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
+CLUSTER_PRIMARIES = 3
+"""Primaries (shards) of the `--cluster` stack, each with one replica."""
+ACCOUNT_NAMES = (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi",
+    "chi", "psi", "omega",
+)  # fmt: skip
+"""The accounts after `default` (then `acct{n}`). On a cluster of 3 primaries with the even
+slot split of `redis-cli --cluster create`, `default`, `alpha` and `beta` hash to three
+different shards (and so do the first six): the shard of each account is noted per run."""
 _LIVE: list[BenchStack] = []
 """Stacks started and not yet stopped: `stop_all` ends them whatever happened."""
 
@@ -48,6 +71,11 @@ class LoadProfile:
     durable_redis: bool = False
     """Redis with an AOF fsynced before every write is acknowledged (as `mmx up` and the
     compose file run it); False: no persistence."""
+    cluster: bool = False
+    """A Redis Cluster of CLUSTER_PRIMARIES primaries with a replica each (no persistence)
+    instead of one redis-server."""
+    accounts: int = 1
+    """Accounts of the desk (`account_ids`), each its own simulator key pair."""
     sim_max_active_orders: int = 2_000
     """Open orders per (category, symbol) at the venue (Bybit: 500); 5,000 resting on 4
     symbols need 1,250 on each."""
@@ -64,10 +92,42 @@ class LoadProfile:
     )
     """PUT /v1/risk/limits; the price band stays at its default (500 bps)."""
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.accounts <= MAX_ACCOUNTS:
+            raise ValueError(f"accounts={self.accounts}: expected 1 to {MAX_ACCOUNTS}")
+        if self.cluster and self.durable_redis:
+            raise ValueError("the cluster runs without persistence: not with durable_redis")
+
+    @property
+    def account_ids(self) -> tuple[AccountId, ...]:
+        """`default`, then ACCOUNT_NAMES, then `acct{n}`: `accounts` of them."""
+        names = [DEFAULT_ACCOUNT, *ACCOUNT_NAMES]
+        names += [f"acct{n}" for n in range(len(names) + 1, self.accounts + 1)]
+        return tuple(parse_account_id(name) for name in names[: self.accounts])
+
+    def credentials(self, account: AccountId) -> tuple[str, str]:
+        """The simulator key pair of `account` (the dev pair for `default`)."""
+        if account == DEFAULT_ACCOUNT:
+            return DEV_KEY, DEV_SECRET
+        return f"mmx-bench-key-{account}", f"mmx-bench-secret-{account}"
+
+    def engine_env(self) -> dict[str, str]:
+        """What every engine service gets for the accounts: `MMX_ACCOUNTS`, and each other
+        account's venue key pair (the router and positions sign with them)."""
+        env = {"MMX_ACCOUNTS": ",".join(self.account_ids)}
+        for account in self.account_ids[1:]:
+            key, secret = self.credentials(account)
+            suffix = account.upper().replace("-", "_")
+            env[f"MMX_API_KEY_{suffix}"] = key
+            env[f"MMX_API_SECRET_{suffix}"] = secret
+        return env
+
     def sim_env(self) -> dict[str, str]:
-        """The simulator's environment: every listed symbol, a frozen market, raised limits."""
+        """The simulator's environment: a key pair (an account) for each of the desk's
+        accounts, every listed symbol, a frozen market, raised limits."""
+        pairs = (self.credentials(account) for account in self.account_ids)
         return {
-            "MMX_SIM_KEYS": f"{DEV_KEY}:{DEV_SECRET}",
+            "MMX_SIM_KEYS": ",".join(f"{key}:{secret}" for key, secret in pairs),
             "MMX_SIM_SYMBOLS": ",".join(self.symbols),
             "MMX_SIM_MARKET_FROZEN": "true",
             "MMX_SIM_TRADE_PER_SECOND": str(HIGH),
@@ -98,8 +158,20 @@ class LoadProfile:
         """The profile as printed above the table."""
         sim = {k: v for k, v in self.sim_env().items() if k not in ("MMX_SIM_KEYS",)}
         out = ["simulator (env): " + ", ".join(f"{k}={v}" for k, v in sim.items())]
-        fsync = "AOF, appendfsync always" if self.durable_redis else "no persistence"
-        out.append(f"redis-server: {fsync}")
+        if self.cluster:
+            out.append(
+                f"redis: a Redis Cluster of {CLUSTER_PRIMARIES} primaries with 1 replica each "
+                "(libs.common.redis_cluster), no persistence; REDIS_URL=redis+cluster://..."
+            )
+        else:
+            fsync = "AOF, appendfsync always" if self.durable_redis else "no persistence"
+            out.append(f"redis-server: {fsync}")
+        if self.accounts > 1:
+            out.append(
+                f"accounts: {', '.join(self.account_ids)} (MMX_ACCOUNTS for every service; "
+                "each its own simulator key pair, MMX_API_KEY_<ACCOUNT> for the router and "
+                "positions)"
+            )
         for service in ENGINE:
             env = self.service_env(service)
             if env:
@@ -126,6 +198,28 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
 
+@dataclass(frozen=True)
+class Shard:
+    """One primary of the cluster, its slots and its replicas; numbered from 1 by its
+    lowest slot. Its nodes are `redis-{number}` (the primary) and `redis-{number}r` (each
+    replica; `r2`, `r3`, ... for more) in `BenchStack.pids`."""
+
+    number: int
+    primary: RedisServer
+    replicas: tuple[RedisServer, ...]
+    slots: tuple[tuple[int, int], ...]
+
+    @property
+    def name(self) -> str:
+        return f"redis-{self.number}"
+
+    def replica_name(self, index: int) -> str:
+        return f"{self.name}r" + (str(index + 1) if index else "")
+
+    def serves(self, slot: int) -> bool:
+        return any(first <= slot <= last for first, last in self.slots)
+
+
 @dataclass
 class BenchStack:
     """Redis, simulator, risk, router, positions, gateway; `stop()` ends every one by pid."""
@@ -134,12 +228,22 @@ class BenchStack:
     engine_repo: Path = REPO_ROOT
     profile: LoadProfile = field(default_factory=LoadProfile)
     redis: RedisServer | None = None
+    cluster: RedisClusterRig | None = None
+    shards: list[Shard] = field(default_factory=list)
+    """The cluster's primaries by their slots (empty without `cluster`)."""
     procs: dict[str, Proc] = field(default_factory=dict)
 
     @property
     def redis_url(self) -> str:
+        if self.cluster is not None:
+            return self.cluster.url
         assert self.redis is not None
         return self.redis.url
+
+    def shard_of(self, account: AccountId) -> Shard | None:
+        """The shard that serves `account`'s keys and streams (None without a cluster)."""
+        slot = key_slot(keys_of(account).prefix.encode())
+        return next((shard for shard in self.shards if shard.serves(slot)), None)
 
     @property
     def sim_url(self) -> str:
@@ -150,15 +254,26 @@ class BenchStack:
         return self.procs["gateway"].url
 
     def pids(self) -> dict[str, int]:
-        """Every process of the stack by name, redis-server included."""
+        """Every process of the stack by name: the redis-server, or each cluster node
+        (`redis-1`, `redis-2`, ... the shards' primaries, then `redis-1r`, ... their
+        replicas), then the simulator and the engine services."""
         found = {"redis-server": self.redis.process.pid} if self.redis else {}
+        for shard in self.shards:
+            found[shard.name] = shard.primary.process.pid
+        for shard in self.shards:
+            for index, replica in enumerate(shard.replicas):
+                found[shard.replica_name(index)] = replica.process.pid
         return found | {name: p.pid for name, p in self.procs.items()}
 
     def start(self) -> BenchStack:
         """Start everything and wait until each answers (raises StackDown on failure)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         _LIVE.append(self)
-        self.redis = start_redis_server(durable=self.profile.durable_redis)
+        if self.profile.cluster:
+            self.cluster = start_redis_cluster(CLUSTER_PRIMARIES, replicas_per_primary=1)
+            self.shards = _shards(self.cluster)
+        else:
+            self.redis = start_redis_server(durable=self.profile.durable_redis)
         sim = self._spawn("venue-sim", "services.venue_sim", REPO_ROOT, self.profile.sim_env())
         self._wait({"venue-sim": f"{sim.url}/sim/health"})
         common = {
@@ -167,6 +282,7 @@ class BenchStack:
             "MMX_VENUE_URL": sim.url,
             "MMX_API_KEY": DEV_KEY,
             "MMX_API_SECRET": DEV_SECRET,
+            **self.profile.engine_env(),
         }
         for name in self.engine_names:
             service = name.split("-")[0]
@@ -215,8 +331,8 @@ class BenchStack:
 
     def stop(self) -> list[str]:
         """SIGTERM the engine services, then the simulator, SIGKILL whichever has not exited
-        STOP_GRACE_S on; then the redis-server. Only ever our own children, by pid. Returns
-        the names of those that had to be killed."""
+        STOP_GRACE_S on; then the redis-server or the cluster's nodes. Only ever our own
+        children, by pid. Returns the names of those that had to be killed."""
         killed: list[str] = []
         for names in ([n for n in self.engine_names if n in self.procs], ["venue-sim"]):
             found = [self.procs.pop(n) for n in names if n in self.procs]
@@ -233,9 +349,40 @@ class BenchStack:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+            self.shards = []
         if self in _LIVE:
             _LIVE.remove(self)
         return killed
+
+
+def _shards(rig: RedisClusterRig) -> list[Shard]:
+    """The cluster's primaries with their slots (CLUSTER SLOTS) and replicas (each node's
+    INFO replication), by their lowest slot."""
+    by_port = {server.port: server for server in rig.servers}
+    slots: dict[int, list[tuple[int, int]]] = {}
+    replicas: dict[int, list[RedisServer]] = {}
+    with _node_client(rig.servers[0].port) as client:
+        reply = client.execute_command("CLUSTER", "SLOTS")
+    for first, last, primary, *_ in reply:
+        slots.setdefault(int(primary[1]), []).append((int(first), int(last)))
+    for server in rig.servers:
+        with _node_client(server.port) as client:
+            info = client.info("replication")
+        if info.get("role") == "slave":
+            replicas.setdefault(int(info["master_port"]), []).append(server)
+    primaries = sorted(slots, key=lambda port: min(slots[port]))
+    return [
+        Shard(n, by_port[port], tuple(replicas.get(port, ())), tuple(sorted(slots[port])))
+        for n, port in enumerate(primaries, 1)
+    ]
+
+
+def _node_client(port: int) -> redis.Redis:
+    """A plain (not cluster) client of one node."""
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=5)
 
 
 def stop_all() -> None:

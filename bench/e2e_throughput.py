@@ -1,8 +1,9 @@
-"""Rows 1-3 and 6: sustained throughput (single POSTs, batches; with CPU shares) and latency
-at a paced offered rate.
+"""Rows 1-3 and 6: sustained throughput (single POSTs, batches; with CPU shares and, on a
+cluster, each shard's share of the commands) and latency at a paced offered rate.
 
 Load orders are Limit IOC orders 1% from the mid (non-marketable, inside risk's 5% band):
 the venue cancels each at once, so the number of resting orders stays what the row set up.
+Request i trades for account i mod N (`Ctx.account`): a batch's orders are all of one account.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import time
 from bench.e2e_client import created_ns
 from bench.e2e_events import place_resting
 from bench.e2e_load import LoadResult, Request, open_loop
-from bench.e2e_orders import Body, ioc_away
+from bench.e2e_orders import Body, for_account, ioc_away
 from bench.e2e_run import Ctx, Figures, Measure
 from bench.e2e_table import percentile
+from libs.common.domain.ids import AccountId
 
 BATCH_SIZE = 20
 """Orders per `POST /v1/orders/batch` (the gateway's batch_max_orders default)."""
@@ -30,20 +32,12 @@ WAIT_MS = 2_000
 """The gateway's default `?wait=true` wait (wait_default_ms)."""
 SETTLE_TIMEOUT_S = 25.0
 """How long a latency run waits for its accepted orders to reach the venue."""
-PROCESSES = (
-    "redis-server",
-    "venue-sim",
-    "gateway",
-    "risk",
-    "router",
-    "positions",
-    "load generator",
-)
 
 
 def throughput(*, batch: bool, resting: int, window_s: float, warmup_s: float) -> Measure:
     """Offer more than the stack takes for warmup + window; count over the window the orders
-    the simulator received, and those the gateway accepted; CPU of each process over it."""
+    the simulator received, and those the gateway accepted; CPU of each process over it and,
+    on a cluster, each primary's share of the commands the primaries processed in it."""
 
     async def measure(ctx: Ctx) -> Figures:
         if resting:
@@ -53,13 +47,14 @@ def throughput(*, batch: bool, resting: int, window_s: float, warmup_s: float) -
         rate = OFFER_BATCH_PER_S if batch else OFFER_SINGLE_PER_S
 
         def make(i: int) -> Request:
-            bodies = [_load_order(ctx, i * size + k) for k in range(size)]
+            account = ctx.account(i)
+            bodies = [_load_order(ctx, i * size + k, account) for k in range(size)]
             ids = tuple(str(b["clientOrderId"]) for b in bodies)
             return url, ({"orders": bodies} if batch else bodies[0]), ids
 
         start_ns = time.time_ns()
         w0, w1 = start_ns + int(warmup_s * 1e9), start_ns + int((warmup_s + window_s) * 1e9)
-        cpu = asyncio.create_task(_cpu_between(ctx, warmup_s, window_s))
+        cpu = asyncio.create_task(_usage_between(ctx, warmup_s, window_s))
         load = await open_loop(
             ctx.http,
             make,
@@ -76,7 +71,8 @@ def throughput(*, batch: bool, resting: int, window_s: float, warmup_s: float) -
         venue = sum(1 for ns in received.values() if w0 <= ns < w1) / window_s
         accepted = load.count((200, 202), w0, w1) / window_s
         offered = rate * size
-        ctx.notes.append(f"offered {offered}/s on {_connections(batch)} connections")
+        spread = f", round-robin over {len(ctx.accounts)} accounts" if len(ctx.accounts) > 1 else ""
+        ctx.notes.append(f"offered {offered}/s on {_connections(batch)} connections{spread}")
         if load.dropped:
             ctx.notes.append(f"{load.dropped} arrivals dropped in the client (backlog full)")
         _note_statuses(ctx, load)
@@ -91,17 +87,29 @@ def _connections(batch: bool) -> int:
     return BATCH_CONNECTIONS if batch else SINGLE_CONNECTIONS
 
 
-def _load_order(ctx: Ctx, n: int) -> Body:
-    return ioc_away(ctx.insts[n % len(ctx.insts)], n // len(ctx.insts), ctx.ids())
+def _load_order(ctx: Ctx, n: int, account: AccountId) -> Body:
+    body = ioc_away(ctx.insts[n % len(ctx.insts)], n // len(ctx.insts), ctx.ids())
+    return for_account(body, account)
 
 
-async def _cpu_between(ctx: Ctx, warmup_s: float, window_s: float) -> Figures:
-    """% of one core each process used over the window."""
+async def _usage_between(ctx: Ctx, warmup_s: float, window_s: float) -> Figures:
+    """% of one core each process used over the window (`cpu:<process>`); on a cluster,
+    each primary's share in % of the commands all primaries processed over it
+    (`shard:<n>`: INFO stats total_commands_processed, after minus before) and their sum
+    per second (`shard_commands`)."""
     await asyncio.sleep(warmup_s)
+    commands_before = await ctx.shard_commands()
     before, t0 = ctx.cpu(), time.monotonic()
     await asyncio.sleep(window_s)
     after, elapsed = ctx.cpu(), time.monotonic() - t0
-    return {f"cpu:{name}": (after[name] - before[name]) / elapsed * 100 for name in before}
+    commands_after = await ctx.shard_commands()
+    figures = {f"cpu:{name}": (after[name] - before[name]) / elapsed * 100 for name in before}
+    done = {n: commands_after[n] - commands_before[n] for n in commands_before}
+    total = sum(done.values())
+    if total > 0:
+        figures |= {f"shard:{n}": count / total * 100 for n, count in done.items()}
+        figures["shard_commands"] = total / elapsed
+    return figures
 
 
 def _note_statuses(ctx: Ctx, load: LoadResult) -> None:
@@ -121,8 +129,12 @@ def latency(*, rate: int, window_s: float) -> Measure:
     async def measure(ctx: Ctx) -> Figures:
         url = f"{ctx.gateway.orders_url}?wait=true"
 
+        account_of: dict[str, AccountId] = {}
+
         def make(i: int) -> Request:
-            body = _load_order(ctx, i)
+            account = ctx.account(i)
+            body = _load_order(ctx, i, account)
+            account_of[str(body["clientOrderId"])] = account
             return url, body, (str(body["clientOrderId"]),)
 
         start_ns = time.time_ns()
@@ -131,7 +143,7 @@ def latency(*, rate: int, window_s: float) -> Measure:
         )
         answered = [o for o in load.outcomes if o.status in (200, 202)]
         client = [(o.done_ns - o.due_ns) / 1e6 for o in answered]
-        accepted = await created_ns(ctx.redis, [o.ids[0] for o in answered])
+        accepted = await created_ns(ctx.redis, {o.ids[0]: account_of[o.ids[0]] for o in answered})
         received = await _settle(ctx, start_ns, len(accepted))
         internal = [
             (received[cid] - ns) / 1e6 if cid in received else math.inf
