@@ -86,13 +86,16 @@ CIRCUIT_SETTLE_S = 2.0
 @router.get("", dependencies=[VIEWER])
 async def get_risk(gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT) -> RiskState:
     """Live limits, their utilisation and P&L today (of `account`), the trading state and the
-    freeze history."""
+    freeze history (the desk's and `account`'s own changes, newest first)."""
     limit = gateway.settings.freeze_history_limit
-    view, history, venue_circuits = await asyncio.gather(
-        gateway.book(account).snapshots.read(gateway.clock_ns(), books=True),
+    book = gateway.book(account)
+    view, desk_history, own_history, venue_circuits = await asyncio.gather(
+        book.snapshots.read(gateway.clock_ns(), books=True),
         gateway.risk.freeze_history(limit),
+        book.risk.freeze_history(limit),
         circuits.read_circuits(gateway.redis),
     )
+    history = sorted([*desk_history, *own_history], key=lambda r: r.ts_ns, reverse=True)
     return RiskState(
         limits=Limits.of(view.configured_desk_limits, view.scale.rule),
         effective_limits=_effective(view),
@@ -102,7 +105,7 @@ async def get_risk(gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT)
         utilisation=_utilisation(view),
         pnl_today=view.pnl_today,
         net_pnl=view.net_pnl,
-        freeze_history=[StateChange.of(record) for record in history],
+        freeze_history=[StateChange.of(record) for record in history[:limit]],
         venue_circuits=venue_circuits,
     )
 

@@ -193,7 +193,7 @@ class RiskState(ApiModel):
     net_pnl: Money
     """Net P&L of every position: realized - fees - funding + unrealized at the latest mark."""
     freeze_history: list[StateChange]
-    """Newest first."""
+    """The desk's changes and the account's own (`account`), newest first."""
     venue_circuits: list[VenueCircuit]
     """Each running router's venue circuit breaker: ACTIVE trading with an open circuit
     still refuses new orders (`circuit_open`) on that router."""

@@ -30,6 +30,7 @@ from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.e2e.conftest import (  # the e2e fixtures, for this directory too
     e2e_sim,
+    flushed,
     make_stack,
     pytest_runtest_makereport,
     stack,
@@ -38,6 +39,14 @@ from tests.e2e.harness import E2EStack, ServiceProcess
 from tests.simulator import REPO_ROOT
 
 __all__ = ["e2e_sim", "make_stack", "pytest_runtest_makereport", "stack"]
+
+
+@pytest.fixture
+async def e2e_redis_url(redis_url: str) -> str:
+    """The session's Redis db, flushed: the console's tests run on one Redis (the e2e suite
+    runs the stack on a Redis Cluster too)."""
+    return await flushed(redis_url)
+
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

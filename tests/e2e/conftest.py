@@ -58,7 +58,11 @@ async def e2e_redis_url(request: pytest.FixtureRequest) -> str:
     Redis Cluster (a `redis+cluster://` URL every service and `redis_from_url` take)."""
     if request.param == "cluster":
         return str(request.getfixturevalue("redis_cluster_url"))
-    url = str(request.getfixturevalue("redis_url"))
+    return await flushed(str(request.getfixturevalue("redis_url")))
+
+
+async def flushed(url: str) -> str:
+    """`url` (a Redis db), emptied."""
     client = aioredis.Redis.from_url(url)
     try:
         await client.flushdb()

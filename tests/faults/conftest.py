@@ -8,10 +8,10 @@ end of the session every scenario's row is printed as one table.
 from __future__ import annotations
 
 import pytest
-import redis.asyncio as aioredis
 
 from tests.e2e.conftest import (  # noqa: F401  (fixtures and the failure-log hook)
     e2e_sim,
+    flushed,
     make_stack,
     pytest_runtest_makereport,
 )
@@ -23,12 +23,7 @@ from tests.faults.scenario import ROWS
 async def e2e_redis_url(redis_url: str) -> str:
     """The session's Redis db, flushed: a scenario runs once (the e2e suite runs each on a
     Redis Cluster too; the cluster's own fault is `test_redis_faults`' failover)."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-    return redis_url
+    return await flushed(redis_url)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -15,8 +15,10 @@ placed: only "created" answers are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
@@ -68,6 +70,8 @@ class Flow:
         self.sent = 0
         self.answers: Counter[str] = Counter()
         """HTTP status (or transport error) -> how many answers."""
+        self._gate = asyncio.Lock()
+        """Held while an order is sent, and by `paused`."""
 
     def start(self, *, orders: int, rate_per_s: float = 30.0) -> asyncio.Task[None]:
         return asyncio.create_task(self.run(orders, rate_per_s), name=f"flow:{self.scenario}")
@@ -76,7 +80,15 @@ class Flow:
         started = time.monotonic()
         for i in range(orders):
             await asyncio.sleep(max(0.0, started + i / rate_per_s - time.monotonic()))
-            await self.place(order_body(self.scenario, i))
+            async with self._gate:
+                await self.place(order_body(self.scenario, i))
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No order is sent inside (the one in flight is answered first); the flow catches
+        up on its schedule after."""
+        async with self._gate:
+            yield
 
     async def place(self, body: dict[str, str]) -> None:
         self.sent += 1

@@ -56,16 +56,22 @@ async def run_scenario(
     after_freeze: bool = False,
     settle_timeout_s: float = 45.0,
     seen: Callable[[], dict[str, int]] | None = None,
+    between_orders: bool = False,
 ) -> FaultRow:
     """Run the flow, `inject` at a third of it, `heal` after it, and count (see module).
 
     `seen` adds counts the scenario took itself while it ran (e.g. orders open at the venue
-    when the freeze sweep confirmed flat), by FaultRow field name."""
+    when the freeze sweep confirmed flat), by FaultRow field name. With `between_orders`,
+    `inject` runs while the flow holds its next order (the one in flight answered first)."""
     started = time.monotonic()
     flow = Flow(stack, re.sub(r"[^a-z0-9]+", "-", scenario.lower())[:24].strip("-"))
     task = flow.start(orders=orders, rate_per_s=rate_per_s)
     await flow.reached(orders // 3)
-    await inject()
+    if between_orders:
+        async with flow.paused():
+            await inject()
+    else:
+        await inject()
     await task
     if heal is not None:
         await heal()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from libs.common import topology
+from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.redis_connect import redis_from_url
 from tests.e2e.conftest import StackFactory
 from tests.e2e.harness import wait_for
@@ -13,6 +14,8 @@ from tests.faults.scenario import assert_all_alive, fault_stack, run_scenario
 
 pytestmark = pytest.mark.e2e
 
+ACCOUNTS = (DEFAULT_ACCOUNT,)
+"""The fault stack's accounts: every stream of theirs and the desk's is poisoned."""
 POISONS: list[dict[str, bytes]] = [
     {b"__data__": b"not json at all"},
     {b"__data__": b'{"type": "NoSuchMessage", "payload": {}}'},
@@ -29,11 +32,11 @@ async def test_poison_on_every_stream_is_dead_lettered_and_the_flow_goes_on(
     client = redis_from_url(stack.redis_url)
 
     async def poison_every_stream() -> None:
-        for stream in topology.STREAMS:
+        for stream in topology.all_streams(ACCOUNTS):
             for fields in POISONS:
                 await client.xadd(stream.name, fields)  # type: ignore[arg-type]
 
-    grouped = {s for streams in topology.CONSUMES.values() for s in streams}
+    grouped = {s for streams in topology.consumed(ACCOUNTS).values() for s in streams}
     try:
         await run_scenario(stack, "poison on every stream", inject=poison_every_stream)
 

@@ -13,13 +13,16 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+import redis.asyncio as aioredis
 
+from libs.common import topology
 from libs.common.domain.ids import DEFAULT_ACCOUNT
 from libs.common.redis_cluster import RedisClusterRig
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_server import RedisServer, start_redis_server
 from libs.common.topology import keys_of
 from tests.e2e.conftest import StackFactory
+from tests.e2e.harness import wait_for
 from tests.faults.flow import OPEN_LIMITS
 from tests.faults.scenario import assert_all_alive, fault_stack, run_scenario
 from tests.redis_sentinel import SentinelCluster
@@ -85,8 +88,12 @@ async def test_redis_data_loss_mid_flow_is_recovered_from_the_venue(
     stack = await fault_stack(make_stack)
 
     async def flush_everything() -> None:
+        # Between two orders, once risk and the router have taken every command: an order
+        # recorded and queued but not yet sent when Redis loses everything is gone with it
+        # (the venue never saw it), which no recovery from the venue can undo.
         client = redis_from_url(stack.redis_url)
         try:
+            await wait_for(lambda: _drained(client), what="every command taken", timeout_s=15)
             await client.flushall()
         finally:
             await client.aclose()
@@ -96,4 +103,19 @@ async def test_redis_data_loss_mid_flow_is_recovered_from_the_venue(
         await stack.connect_gateway()
         await stack.set_limits(**OPEN_LIMITS)
 
-    await run_scenario(stack, "Redis data loss (FLUSHALL)", inject=flush_everything)
+    await run_scenario(
+        stack, "Redis data loss (FLUSHALL)", inject=flush_everything, between_orders=True
+    )
+
+
+async def _drained(client: aioredis.Redis) -> bool:
+    """Whether risk and the router have taken every command of the default account."""
+    queues = (
+        (topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT), topology.Group.RISK),
+        (topology.ORDERS_APPROVED.of(DEFAULT_ACCOUNT), topology.Group.ROUTER),
+    )
+    for stream, group in queues:
+        for info in await client.xinfo_groups(stream.name):
+            if info["name"].decode() == group and (int(info["lag"] or 0) or info["pending"]):
+                return False
+    return True
