@@ -92,6 +92,8 @@ async def clients(backend: str, request: pytest.FixtureRequest) -> AsyncIterator
     if backend == "cluster":  # flushed by the fixture
         url: str = request.getfixturevalue("redis_cluster_url")
         first, second = redis_from_url(url), _cluster(url, decode_responses=True)
+        for client in (first, second):  # the slot map now, not inside a test's timed steps
+            await client.ping()
     else:  # the `redis_url` fixture only when needed: the fake runs need no server
         url = request.getfixturevalue("redis_url")
         first = aioredis.Redis.from_url(url)
