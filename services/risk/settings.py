@@ -55,9 +55,10 @@ class RiskSettings(ServiceSettings):
     batch_size: int = Field(50, ge=1, le=100)
     """Entries per XREADGROUP of each consumer."""
     request_consumers: int = Field(2, ge=1, le=8)
-    """Consumers of `orders.requests` in this process: batches decided at once. Each is a
-    consumer of the group as another risk instance would be; the ledger's admission step
-    keeps them from admitting past a limit together, as it does across instances."""
+    """Consumers of each account's `orders.requests` in this process (the desk's has one):
+    batches decided at once. Each is a consumer of the group as another risk instance would
+    be; the ledger's admission step keeps them from admitting past a limit together, as it
+    does across instances."""
     block_ms: int = Field(100, ge=1)
     claim_idle_ms: int = Field(5_000, ge=1_000, le=10_000)
     """Entries pending this long in a dead consumer are claimed by a live one. An order waits

@@ -32,9 +32,9 @@ class RouterSettings(ServiceSettings):
     batch_size: int = Field(50, ge=1, le=100)
     """Approved commands handled per read of `orders.approved`."""
     consumers: int = Field(2, ge=1, le=8)
-    """Consumers of `orders.approved` in this process: batches handled at once. Each is a
-    consumer of the group as another router instance would be (orders never depend on
-    the order of the stream across consumers)."""
+    """Consumers of each account's `orders.approved` in this process: batches handled at
+    once. Each is a consumer of the group as another router instance would be (orders never
+    depend on the order of the stream across consumers)."""
 
     lease_ttl_s: float = Field(6.0, gt=0)
     """TTL of the private-stream lease; renewed every third of it."""
