@@ -509,7 +509,8 @@ DEAD_LETTER_LENGTH = MetricSpec(
     "dead_letter_length",
     Kind.GAUGE,
     ("stream",),
-    "Entries in the dead-letter stream <stream>.dlq (XLEN)",
+    "Entries in the dead-letter stream of <stream> (XLEN of <stream>.dlq, or {<stream>}.dlq "
+    "for a stream name without a hash tag)",
     "each service for the streams it reads; query with max by (stream)",
 )
 SUBSCRIBER_LAST_POLL = MetricSpec(
