@@ -132,16 +132,19 @@ class LayoutOutdated(RuntimeError):
 
 async def layout_version(redis: Redis) -> int:
     """The layout of the data in `redis`: `SCHEMA_KEY`; else 1 when version-1 keys exist,
-    2 when version-2 streams do; else `LAYOUT_VERSION` (a Redis no engine wrote to). One key
-    per EXISTS: on a Redis Cluster they are in different slots."""
+    2 when version-2 keys do; else `LAYOUT_VERSION` (a Redis no engine wrote to). One key
+    per EXISTS (on a Redis Cluster they are in different slots), all in one pipeline."""
     stored = await redis.get(SCHEMA_KEY)
     if stored is not None:
         return int(stored)
-    for version, names in ((1, _LEGACY_SINGLES), (2, tuple(_renamed_singles()))):
-        for name in names:
-            if await redis.exists(name):
-                return version
-    return LAYOUT_VERSION
+    older = [(1, name) for name in _LEGACY_SINGLES] + [(2, name) for name in _renamed_singles()]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _, name in older:
+            pipe.exists(name)
+        found = await pipe.execute()
+    return next(
+        (version for (version, _), n in zip(older, found, strict=True) if n), LAYOUT_VERSION
+    )
 
 
 async def check_layout(redis: Redis) -> None:

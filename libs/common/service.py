@@ -418,13 +418,14 @@ class StreamHealth:
                     c.stats.last_poll + wall_minus_mono
                 )
         groups = sorted({(c.spec.stream.name, str(c.spec.group)) for c in consumers})
-        streams = sorted({stream for stream, _ in groups})
+        by_name = {c.spec.stream.name: c.spec.stream for c in consumers}
+        streams = sorted(by_name)
         if not streams:
             return
         async with self._runtime.redis.pipeline(transaction=False) as pipe:
             for stream in streams:
                 pipe.xinfo_groups(stream)
-                pipe.xlen(topology.Stream(stream, None).dlq.name)
+                pipe.xlen(by_name[stream].dlq.name)
                 pipe.xlen(stream)
             replies = await pipe.execute(raise_on_error=False)
         read: dict[str, Any] = {}

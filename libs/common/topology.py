@@ -48,14 +48,18 @@ DLQ_MAXLEN = 50_000
 """Dead letters are rare and each is a bug or a poison message to look at: keep plenty."""
 
 
-def has_hash_tag(name: str) -> bool:
-    """Whether Redis Cluster hashes `name` by a `{tag}` in it rather than by the whole name:
-    the first `{` followed later by a `}` with something between them."""
+def hash_key(name: str) -> str:
+    """What Redis Cluster hashes `name` by: the `tag` of its first `{tag}` (a `{` followed
+    later by a `}` with something between them), else the whole name. Names with one hash key
+    share a slot."""
     start = name.find("{")
-    if start < 0:
-        return False
-    end = name.find("}", start + 1)
-    return end > start + 1
+    end = name.find("}", start + 1) if start >= 0 else -1
+    return name[start + 1 : end] if end > start + 1 else name
+
+
+def has_hash_tag(name: str) -> bool:
+    """Whether Redis Cluster hashes `name` by a `{tag}` in it rather than by the whole name."""
+    return hash_key(name) != name
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from libs.common.messages import Envelope
 from libs.common.metrics import ArchiveWrite, EngineMetrics
 from libs.common.stream_trim import trim_acked
 from libs.common.tasks import cancel_and_wait, wait_or_timeout
-from libs.common.topology import has_hash_tag
+from libs.common.topology import hash_key
 from services.archive.cloudwatch import CloudWatchLogsSink
 from services.archive.layout import ArchivedEvent, ArchiveObject, build_object, by_partition
 from services.archive.settings import ArchiveSettings
@@ -443,9 +443,7 @@ def _by_hash_tag(names: Iterable[str]) -> list[list[str]]:
     streams one XREADGROUP may read together, in one slot."""
     groups: dict[str, list[str]] = {}
     for name in names:
-        start = name.find("{")
-        tag = name[start + 1 : name.find("}", start + 1)] if has_hash_tag(name) else name
-        groups.setdefault(tag, []).append(name)
+        groups.setdefault(hash_key(name), []).append(name)
     return list(groups.values())
 
 

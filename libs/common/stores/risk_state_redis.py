@@ -257,14 +257,8 @@ class RedisRiskStateStore(StateMachine):
             reply, acked = await _run_and_wait(cluster, keys, args, node, replicas)
         if isinstance(reply, Exception):
             raise reply
-        if isinstance(acked, int) and acked < replicas:
-            log.warning(
-                "trading state %s written; %d of %d replica(s) acknowledged it within %d ms",
-                target.value,
-                acked,
-                replicas,
-                REPLICATION_WAIT_MS,
-            )
+        if isinstance(acked, int):
+            _warn_if_unreplicated(target, acked, replicas)
         return reply
 
     async def _replicate(self, target: TradingState) -> None:
@@ -278,18 +272,23 @@ class RedisRiskStateStore(StateMachine):
         if not replicas:
             return
         acked = int(await self._redis.wait(replicas, REPLICATION_WAIT_MS))
-        if acked < replicas:
-            log.warning(
-                "trading state %s written; %d of %d replica(s) acknowledged it within %d ms",
-                target.value,
-                acked,
-                replicas,
-                REPLICATION_WAIT_MS,
-            )
+        _warn_if_unreplicated(target, acked, replicas)
 
     async def freeze_history(self, limit: int = 100) -> list[StateChangeRecord]:
         entries: Any = await self._redis.xrevrange(self._history.name, count=limit)
         return [_record(entry_id, fields) for entry_id, fields in entries or ()]
+
+
+def _warn_if_unreplicated(target: TradingState, acked: int, replicas: int) -> None:
+    """Log a change that fewer than `replicas` acknowledged in time (it stands)."""
+    if acked < replicas:
+        log.warning(
+            "trading state %s written; %d of %d replica(s) acknowledged it within %d ms",
+            target.value,
+            acked,
+            replicas,
+            REPLICATION_WAIT_MS,
+        )
 
 
 async def _run_and_wait(
