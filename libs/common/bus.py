@@ -198,6 +198,6 @@ async def ensure_groups(
 async def read_dead_letters(
     redis: Redis, stream: topology.Stream, count: int = 100
 ) -> list[DeadLetter]:
-    """Return the oldest `count` dead letters of `stream` (from `<stream>.dlq`)."""
+    """Return the oldest `count` dead letters of `stream` (from `stream.dlq`)."""
     entries: Any = await redis.xrange(stream.dlq.name, count=count)
     return [DeadLetter.from_entry(entry) for entry in entries]

@@ -18,8 +18,9 @@ batch's acks go in the same round trip as the next read, and at stop: a crash be
 redelivers the batch, as a crash before any ack would). Each
 failure is settled by one Lua script, atomically with the PEL: below `max_deliveries` it stays
 pending and is redelivered after a backoff that doubles per delivery; at `max_deliveries` (at
-once for `PoisonMessage` or an undecodable entry) it is copied to `<stream>.dlq` with the error,
-original id, stream, group, consumer and delivery count, and acked. A claimed entry already
+once for `PoisonMessage` or an undecodable entry) it is copied to the stream's dead-letter
+stream (`Stream.dlq`, in its slot) with the error, original id, stream, group, consumer and
+delivery count, and acked. A claimed entry already
 delivered more than `max_deliveries` times (its consumers died while handling it) is
 dead-lettered without being handled again.
 
