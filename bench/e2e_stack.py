@@ -34,6 +34,7 @@ from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, parse_account_id
 from libs.common.redis_cluster import RedisClusterRig, start_redis_cluster
 from libs.common.redis_server import RedisServer, free_port, start_redis_server
 from libs.common.topology import RATE_LIMIT_GROUPS, keys_of
+from libs.common.venue.credentials import env_suffix
 from services.stack import http_probe
 from services.venue_sim.settings import DEV_KEY, DEV_SECRET
 
@@ -117,9 +118,9 @@ class LoadProfile:
         env = {"MMX_ACCOUNTS": ",".join(self.account_ids)}
         for account in self.account_ids[1:]:
             key, secret = self.credentials(account)
-            suffix = account.upper().replace("-", "_")
-            env[f"MMX_API_KEY_{suffix}"] = key
-            env[f"MMX_API_SECRET_{suffix}"] = secret
+            suffix = env_suffix(account)
+            env[f"MMX_API_KEY{suffix}"] = key
+            env[f"MMX_API_SECRET{suffix}"] = secret
         return env
 
     def sim_env(self) -> dict[str, str]:
