@@ -1,12 +1,15 @@
-"""Test harness for the Bybit V5 simulator: run it as a real subprocess and drive it.
+"""Test harness for the venue simulator: run it as a real subprocess and drive it.
 
-    sim = SimProcess().start()          # free port, known key pair, frozen market
+    sim = SimProcess().start()          # Bybit V5: free port, known key pair, frozen market
+    binance = SimProcess(personality="binance-usdm").start()   # Binance USDⓈ-M futures
     await sim.control("reset", {"marketFrozen": True})
     await sim.control("mid", {"symbol": "BTCUSDT", "price": "60000"})
     orders = await sim.orders()
     sim.stop()
 
-`SimClient` signs requests exactly like a Bybit client, for tests that speak raw HTTP.
+`SimClient` signs requests exactly like a Bybit client, for tests that speak raw HTTP
+(`tests.binance_client.BinanceClient` is the Binance personality's). The `/sim/...`
+control endpoints are the same in both personalities.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from libs.common.venue.signing import sign_rest, sign_ws_auth
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_API_KEY = "mmx-test-key"
 TEST_API_SECRET = "mmx-test-secret"
+PERSONALITIES = ("bybit", "binance-usdm")
 
 
 class SimProcess:
-    """The simulator as a child process (`python -m services.venue_sim`)."""
+    """The simulator as a child process (`python -m services.venue_sim`) of one
+    personality: "bybit" (default) or "binance-usdm" (`MMX_SIM_PERSONALITY`)."""
 
     def __init__(
         self,
@@ -45,7 +50,11 @@ class SimProcess:
         seed: int = 7,
         market_frozen: bool = True,
         env: dict[str, str] | None = None,
+        personality: str = "bybit",
     ) -> None:
+        if personality not in PERSONALITIES:
+            raise ValueError(f"personality must be one of {PERSONALITIES}, was {personality!r}")
+        self.personality = personality
         self.api_key = api_key
         self.api_secret = api_secret
         self.seed = seed
@@ -58,6 +67,12 @@ class SimProcess:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base (the Binance personality's streams hang off it: `/ws/<key>`,
+        `/stream`, `/market/stream`, ...)."""
+        return f"ws://127.0.0.1:{self.port}"
 
     @property
     def ws_private_url(self) -> str:
@@ -83,6 +98,7 @@ class SimProcess:
                 "MMX_SIM_MARKET_FROZEN": "true" if self.market_frozen else "false",
                 "MMX_SIM_LOG_LEVEL": "WARNING",
                 **self.extra_env,
+                "MMX_SIM_PERSONALITY": self.personality,
             }
             with self.log_path.open("ab") as log:
                 self.proc = subprocess.Popen(
@@ -103,7 +119,10 @@ class SimProcess:
             if self._wait_healthy(timeout_s):
                 return self
             self.stop()
-        raise RuntimeError(f"venue-sim did not start; log:\n{self.log_path.read_text()}")
+        raise RuntimeError(
+            f"venue-sim did not start (personality {self.personality}); log:\n"
+            f"{self.log_path.read_text()}"
+        )
 
     def _wait_healthy(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -176,7 +195,8 @@ class SimProcess:
             return json.loads(resp.read())
 
     async def orders(self) -> list[dict[str, Any]]:
-        """Every order the simulator holds, any status (Bybit fields plus "category")."""
+        """Every order the simulator holds, any status (Bybit fields plus "category", in
+        either personality; the Binance one's orderId is its numeric orderId as a string)."""
         result: list[dict[str, Any]] = (await self.control("orders", method="GET"))["list"]
         return result
 
@@ -222,13 +242,13 @@ class SimClient:
         query = "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
         url = f"{self.sim.base_url}{path}" + (f"?{query}" if query else "")
         async with self.session.get(url, headers=self.headers(query, **kw)) as resp:
-            return await _reply(resp)
+            return await read_reply(resp)
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Reply:
         raw = json.dumps(body or {})
         url = f"{self.sim.base_url}{path}"
         async with self.session.post(url, data=raw, headers=self.headers(raw, **kw)) as resp:
-            return await _reply(resp)
+            return await read_reply(resp)
 
     def ws_auth(self, *, expires: int | None = None) -> dict[str, Any]:
         """The private stream's `auth` op."""
@@ -239,7 +259,8 @@ class SimClient:
         }
 
 
-async def _reply(resp: aiohttp.ClientResponse) -> Reply:
+async def read_reply(resp: aiohttp.ClientResponse) -> Reply:
+    """A response as a `Reply` (body parsed when it is JSON)."""
     text = await resp.text()
     try:
         body = json.loads(text)

@@ -1,4 +1,6 @@
-"""The aiohttp application: REST and WebSocket on one port, plus the market and publish loops."""
+"""The aiohttp application: REST and WebSocket on one port, plus the periodic work
+(`background`). `create_app` builds the Bybit personality's, or hands over to the
+Binance personality's (`services.venue_sim.binance.app`)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,12 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from libs.common.domain.enums import Category
 from libs.common.logs import configure_logging
-from libs.common.tasks import cancel_and_wait
 from services.venue_sim import (
     control,
     rest_account,
@@ -23,6 +23,8 @@ from services.venue_sim import (
     rest_position,
     rest_trade,
 )
+from services.venue_sim.background import background
+from services.venue_sim.binance.app import create_app as create_binance_app
 from services.venue_sim.gate import STATE, Handler, private, public
 from services.venue_sim.settings import SimSettings
 from services.venue_sim.state import SimState
@@ -67,42 +69,6 @@ PRIVATE_GET: list[tuple[str, Handler, str]] = [
 """(path, handler, rate-limit group): each query endpoint has its own quota."""
 
 
-async def _every(seconds: Callable[[], float], action: Callable[[], None], name: str) -> None:
-    while True:
-        await asyncio.sleep(seconds())
-        try:
-            action()
-        except Exception:
-            log.exception("%s failed", name)
-
-
-def _save_if_changed(state: SimState) -> None:
-    if state.dirty:
-        state.save()
-
-
-async def _background(app: web.Application) -> AsyncIterator[None]:
-    state = app[STATE]
-    interval = state.settings.public_interval_ms / 1000
-    tasks = [
-        asyncio.create_task(_every(lambda: state.tick_ms / 1000, state.step_market, "market")),
-        asyncio.create_task(_every(lambda: interval, state.public.flush, "public flush")),
-    ]
-    path = state.settings.state_path
-    if path is not None:
-        save_s = state.settings.state_save_interval_s
-        tasks.append(
-            asyncio.create_task(_every(lambda: save_s, partial(_save_if_changed, state), "save"))
-        )
-    yield
-    for task in tasks:
-        await cancel_and_wait(task)
-    state.private.drop_all()
-    state.public.drop_all()
-    if path is not None:
-        log.info("saved the venue state to %s: %s", path, state.save())
-
-
 def _ws_handler(
     state: SimState, channel: str
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -122,8 +88,11 @@ def _ws_handler(
 
 
 def create_app(settings: SimSettings | None = None) -> web.Application:
-    """The simulator as an aiohttp application (REST `/v5/...`, WS, control `/sim/...`)."""
+    """The simulator as an aiohttp application of the settings' personality: Bybit V5
+    (REST `/v5/...`, WS, control `/sim/...`) or Binance USDⓈ-M (`services.venue_sim.binance`)."""
     settings = settings or SimSettings()
+    if settings.personality == "binance-usdm":
+        return create_binance_app(settings)
     state = SimState(settings)
     if (loaded := state.load()) is not None:
         log.info("continuing from the venue state in %s: %s", settings.state_path, loaded)
@@ -142,12 +111,13 @@ def create_app(settings: SimSettings | None = None) -> web.Application:
     router.add_get("/v5/public/spot", _ws_handler(state, "spot"))
     for method, path, control_handler in control.ROUTES:
         router.add_route(method, path, control_handler)
-    app.cleanup_ctx.append(_background)
+    app.cleanup_ctx.append(background)
     return app
 
 
 def run(settings: SimSettings | None = None) -> None:
-    """Serve the simulator until SIGINT/SIGTERM (uvloop when available)."""
+    """Serve the simulator of the settings' personality until SIGINT/SIGTERM (uvloop when
+    available)."""
     settings = settings or SimSettings()
     instance = f"{socket.gethostname()}-{os.getpid()}"
     configure_logging("venue-sim", instance, level=settings.log_level)

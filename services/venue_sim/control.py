@@ -92,18 +92,21 @@ class FaultsBody(_Body):
 
     latency_ms: int | None = Field(default=None, ge=0)
     http5xx_next: int | None = Field(default=None, ge=0)
+    http5xx_after_next: int | None = Field(default=None, ge=0)
     rate_limit_next: int | None = Field(default=None, ge=0)
     ip_ban_next: int | None = Field(default=None, ge=0)
     drop_response_next: int | None = Field(default=None, ge=0)
     drop_mode: Literal["close", "hang"] | None = None
     hang_ms: int | None = Field(default=None, ge=0)
+    drop_private_next: int | None = Field(default=None, ge=0)
     paths: list[str] | None = None
     clock_offset_ms: int | None = None
     clear: bool = False
 
 
 class LimitsBody(_Body):
-    """`tradePerSecond` also sets the spot trade limit unless `spotTradePerSecond` is given."""
+    """`tradePerSecond` also sets the spot trade limit unless `spotTradePerSecond` is given.
+    `weightPerMinute`, `ordersPerMinute` and `ordersPer10s` are the Binance personality's."""
 
     trade_per_second: int | None = Field(default=None, ge=1)
     spot_trade_per_second: int | None = Field(default=None, ge=1)
@@ -112,6 +115,9 @@ class LimitsBody(_Body):
     ip_per_5s: int | None = Field(default=None, ge=1)
     ip_ban_seconds: int | None = Field(default=None, ge=0)
     max_active_orders: int | None = Field(default=None, ge=1)
+    weight_per_minute: int | None = Field(default=None, ge=1)
+    orders_per_minute: int | None = Field(default=None, ge=1)
+    orders_per_10s: int | None = Field(default=None, ge=1)
 
 
 class DropBody(_Body):
@@ -245,12 +251,7 @@ async def ws_drop(request: web.Request) -> web.Response:
     """Close private, public or all WebSocket connections; answers how many."""
     state = request.app[STATE]
     body = await _body(request, DropBody)
-    closed = 0
-    if body.channel in ("private", "all"):
-        closed += state.private.drop_all()
-    if body.channel in ("public", "all"):
-        closed += state.public.drop_all()
-    return json_response({"closed": closed})
+    return json_response({"closed": state.drop_connections(body.channel)})
 
 
 ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] = [

@@ -211,7 +211,7 @@ async def health(request: web.Request) -> web.Response:
             "faults": faults_json(state.faults),
             "limits": limits_json(state),
             "dcpFired": [product for _, product in state.dcp.fired],
-            "connections": {"private": len(state.private.conns), "public": len(state.public.conns)},
+            "connections": state.connection_counts(),
         }
     )
 

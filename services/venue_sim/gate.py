@@ -118,12 +118,13 @@ def private(
         now = state.now()
         if not state.ip_guard.allow(request.remote or "", now):
             return forbidden()
-        drop = False
+        drop = fail_after = False
         if state.faults.armed and state.faults.applies(request.path, private=True):
             early = await _injected(state, now)
             if early is not None:
                 return early
             drop = state.faults.take("drop_response_next")
+            fail_after = state.faults.take("http5xx_after_next")
         raw, params, parse_error = await _params(request)
         try:
             api_key = state.auth.check_rest(request.headers, raw, now)
@@ -159,6 +160,8 @@ def private(
         response = respond(envelope(code, msg, result, ext, now), headers)
         if drop:
             await _drop(request, state)
+        if fail_after:  # handled, but the client learns nothing of it
+            return web.Response(status=503, text="Service Unavailable")
         return response
 
     return endpoint
@@ -172,12 +175,13 @@ def public(handler: Handler) -> WebHandler:
         now = state.now()
         if not state.ip_guard.allow(request.remote or "", now):
             return forbidden()
-        drop = False
+        drop = fail_after = False
         if state.faults.armed and state.faults.applies(request.path, private=False):
             early = await _injected(state, now)
             if early is not None:
                 return early
             drop = state.faults.take("drop_response_next")
+            fail_after = state.faults.take("http5xx_after_next")
         try:
             reply = handler(Call(state, dict(request.query)))
             code, msg, result = errors.OK, reply.msg, reply.result
@@ -186,6 +190,8 @@ def public(handler: Handler) -> WebHandler:
         response = respond(envelope(code, msg, result, {}, now))
         if drop:
             await _drop(request, state)
+        if fail_after:
+            return web.Response(status=503, text="Service Unavailable")
         return response
 
     return endpoint

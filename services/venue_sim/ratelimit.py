@@ -31,6 +31,12 @@ class Limits:
     dcp_per_second: int
     ip_per_5s: int
     ip_ban_seconds: int
+    weight_per_minute: int = 2400
+    """Binance personality: REQUEST_WEIGHT per IP and minute (429 -1003 beyond)."""
+    orders_per_minute: int = 1200
+    """Binance personality: ORDERS per account and minute (429 -1015 beyond)."""
+    orders_per_10s: int = 300
+    """Binance personality: ORDERS per account and 10 seconds (429 -1015 beyond)."""
 
     def for_group(self, group: str, category: str | None) -> int:
         """The per-second limit of an endpoint group (`TRADE_GROUPS` and "dcp" are trade

@@ -1,5 +1,10 @@
 """Simulator settings: environment variables with the prefix `MMX_SIM_`.
 
+`MMX_SIM_PERSONALITY` picks the venue the process simulates: `bybit` (Bybit V5, the default)
+or `binance-usdm` (Binance USDⓈ-M futures, `services.venue_sim.binance`). Each personality
+is a process of its own with its own state; the Binance one listens on 8091 and charges
+Binance's default taker fee (0.0005) unless `MMX_SIM_PORT` / `MMX_SIM_TAKER_FEE` say else.
+
 Lists and maps are plain comma-separated strings so they are easy to set from a shell:
 `MMX_SIM_KEYS="key:secret,key2:secret2"`, `MMX_SIM_SYMBOLS="BTCUSDT,ETHUSDT"`,
 `MMX_SIM_WALLET="USDT:100000,BTC:1"`.
@@ -15,15 +20,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.venue_sim.engine.model import DEFAULT_UID
 
 DEV_KEY = "mmx-dev-key"
 DEV_SECRET = "mmx-dev-secret"
+Personality = Literal["bybit", "binance-usdm"]
+PERSONALITIES: tuple[str, ...] = get_args(Personality)
+DEFAULT_PORTS: dict[str, int] = {"bybit": 8090, "binance-usdm": 8091}
+BINANCE_TAKER_FEE = Decimal("0.0005")
+"""Binance USDⓈ-M's regular-user taker rate (its maker rate, 0.0002, is Bybit's too)."""
 
 
 class ApiKey(NamedTuple):
@@ -99,8 +109,11 @@ class SimSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MMX_SIM_", extra="ignore")
 
+    personality: Personality = "bybit"
+    """The venue simulated: `bybit` (V5) or `binance-usdm` (USDⓈ-M futures)."""
     host: str = "127.0.0.1"
     port: int = 8090
+    """8090, or 8091 for the Binance personality, unless set."""
     keys: Annotated[tuple[ApiKey, ...], NoDecode] = Field(
         default_factory=lambda: (ApiKey(DEV_KEY, DEV_SECRET, DEFAULT_UID),)
     )
@@ -151,6 +164,16 @@ class SimSettings(BaseSettings):
     state_save_interval_s: float = Field(default=5.0, gt=0)
     """How often the state file is rewritten while running, when orders, fills or balances
     changed (each write serialises the whole history: every order and fill)."""
+
+    @model_validator(mode="after")
+    def _personality_defaults(self) -> SimSettings:
+        """The Binance personality's own defaults for what was not set explicitly."""
+        if self.personality == "binance-usdm":
+            if "port" not in self.model_fields_set:
+                self.port = DEFAULT_PORTS[self.personality]
+            if "taker_fee" not in self.model_fields_set:
+                self.taker_fee = BINANCE_TAKER_FEE
+        return self
 
     @field_validator("keys", mode="before")
     @classmethod

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import fields
+from typing import Literal
 
 from libs.common.domain.enums import Category
 from services.venue_sim import persist
 from services.venue_sim.auth import Authenticator
 from services.venue_sim.dcp import DcpWatch
 from services.venue_sim.engine import Changes, Exchange, SyntheticMarket
-from services.venue_sim.engine.catalog import specs_for
+from services.venue_sim.engine.catalog import InstrumentSpec, specs_for
+from services.venue_sim.engine.model import new_id
 from services.venue_sim.faults import Faults
 from services.venue_sim.ratelimit import IpGuard, Limits, RateLimiter
 from services.venue_sim.receipts import Receipts
 from services.venue_sim.settings import SimSettings
 from services.venue_sim.ws_private import PrivateHub
 from services.venue_sim.ws_public import PublicHub
+
+Channel = Literal["private", "public", "all"]
+Periodic = tuple[Callable[[], float], Callable[[], None], str]
+"""(seconds between runs, action, name) of a periodic task of the running simulator."""
 
 
 def limits_from(settings: SimSettings) -> Limits:
@@ -32,11 +39,15 @@ def limits_from(settings: SimSettings) -> Limits:
 
 
 class SimState:
-    """Everything one simulator process holds; `reset()` brings it back to the start."""
+    """Everything one simulator process holds; `reset()` brings it back to the start.
+
+    This is the Bybit personality's; another personality subclasses it and overrides the
+    hooks that differ (`listed_specs`, `new_ids`, `publish`, `flush_public`, `periodic`,
+    `drop_connections`, `connection_counts`, `reset_streams`)."""
 
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
-        self.specs = specs_for(settings.symbols)
+        self.specs = self.listed_specs(settings)
         self.auth = Authenticator(
             {pair.key: pair.secret for pair in settings.keys},
             {pair.key: pair.uid for pair in settings.keys},
@@ -60,7 +71,9 @@ class SimState:
             self.exchange, seed=self.seed, volatility_bps=self.volatility_bps
         )
         self.dcp = DcpWatch(self._dcp_fire)
-        self.private = PrivateHub(self.auth, lambda: self.exchange, self.now, self.dcp)
+        self.private = PrivateHub(
+            self.auth, lambda: self.exchange, self.now, self.dcp, lambda: self.faults
+        )
         self.public = PublicHub(lambda: self.exchange, self.now)
         self.dirty = False
         """Orders, fills or balances changed since the last `save()`."""
@@ -68,6 +81,14 @@ class SimState:
     def now(self) -> int:
         """The venue clock in ms (wall clock plus any injected offset)."""
         return int(time.time() * 1000) + self.faults.clock_offset_ms
+
+    def listed_specs(self, settings: SimSettings) -> list[InstrumentSpec]:
+        """The instruments this personality lists: linear and spot (Bybit)."""
+        return specs_for(settings.symbols)
+
+    def new_ids(self) -> Callable[[], str]:
+        """What makes the ids of new orders and executions (UUID-shaped on Bybit)."""
+        return new_id
 
     def _new_exchange(self) -> Exchange:
         s = self.settings
@@ -83,17 +104,50 @@ class SimState:
             half_spread_ticks=s.half_spread_ticks,
             max_active_orders=s.max_active_orders,
             uids=self.uids,
+            ids=self.new_ids(),
         )
 
     def publish(self, changes: Changes) -> None:
         """Hand an operation's changes to the private and public streams (fills' times are
         recorded in `receipts` first)."""
+        self.record(changes)
+        self.private.dispatch(changes)
+        self.public.dispatch(changes)
+
+    def record(self, changes: Changes) -> None:
+        """Note an operation's changes: receipt times of its fills, and that there is
+        something new to save."""
         if changes.executions:
             self.receipts.executed(changes.executions, time.time_ns())
         if changes.orders or changes.executions or changes.wallet or changes.positions:
             self.dirty = True
-        self.private.dispatch(changes)
-        self.public.dispatch(changes)
+
+    def flush_public(self) -> None:
+        """Publish the public book and ticker changes collected since the last flush."""
+        self.public.flush()
+
+    def periodic(self) -> list[Periodic]:
+        """Periodic tasks of this personality besides the market walk, the public flush and
+        saving (none on Bybit)."""
+        return []
+
+    def drop_connections(self, channel: Channel) -> int:
+        """Close the private, public or all WebSocket connections; how many were closed."""
+        closed = 0
+        if channel in ("private", "all"):
+            closed += self.private.drop_all()
+        if channel in ("public", "all"):
+            closed += self.public.drop_all()
+        return closed
+
+    def connection_counts(self) -> dict[str, int]:
+        """Open WebSocket connections: {"private": n, "public": m}."""
+        return {"private": len(self.private.conns), "public": len(self.public.conns)}
+
+    def reset_streams(self) -> None:
+        """After a reset: forget pending DCP cancels, republish every book."""
+        self.dcp.reset()
+        self.public.reset()
 
     def step_market(self) -> None:
         """One tick of the synthetic market (no-op while frozen)."""
@@ -120,8 +174,7 @@ class SimState:
         self.market = SyntheticMarket(
             self.exchange, seed=self.seed, volatility_bps=self.volatility_bps
         )
-        self.dcp.reset()
-        self.public.reset()
+        self.reset_streams()
         self.dirty = True
 
     def save(self) -> str | None:

@@ -16,6 +16,7 @@ from services.venue_sim.auth import Authenticator
 from services.venue_sim.dcp import DcpWatch
 from services.venue_sim.engine import Changes, Exchange
 from services.venue_sim.engine.model import Execution, SimOrder
+from services.venue_sim.faults import Faults
 from services.venue_sim.wire import (
     Json,
     execution_item,
@@ -60,11 +61,14 @@ class PrivateHub:
         exchange: Callable[[], Exchange],
         clock: Callable[[], int],
         dcp: DcpWatch,
+        faults: Callable[[], Faults] | None = None,
     ) -> None:
         self.auth = auth
         self.exchange = exchange
         self.clock = clock
         self.dcp = dcp
+        self.faults = faults
+        """The faults in force (`drop_private_next` drops pushes), when injected."""
         self.conns: set[WsConn] = set()
         self.authed: dict[WsConn, str] = {}
         """Authenticated connection -> the UID of its key's account."""
@@ -202,6 +206,8 @@ class PrivateHub:
     def _send(self, uid: str, topic: str, data: list[Json]) -> None:
         subscribers = self.subs.get((uid, topic))
         if not data or not subscribers:
+            return
+        if self.faults is not None and self.faults().take("drop_private_next"):
             return
         self._msg_seq += 1
         encoded = orjson.dumps(

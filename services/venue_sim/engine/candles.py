@@ -55,6 +55,11 @@ def _step(interval: str, start: int, months: int) -> int:
     return int(datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
+def bucket_end(interval: str, start: int) -> int:
+    """The last ms of the `interval` bucket starting at `start` (a candle's close time)."""
+    return _step(interval, start, 1) - 1
+
+
 @dataclass(slots=True)
 class Candle:
     """One bucket: open/high/low/close, base volume and quote turnover."""

@@ -17,7 +17,7 @@ from services.venue_sim.engine import errors, funding, position_settings, valida
 from services.venue_sim.engine.account import SETTLE
 from services.venue_sim.engine.ledger import Ledger
 from services.venue_sim.engine.matching import Matcher
-from services.venue_sim.engine.model import Changes, MarketState, SimOrder, new_id
+from services.venue_sim.engine.model import Changes, MarketState, SimOrder
 from services.venue_sim.engine.validate import NewOrder, Params
 
 CANCEL_ALL_MAX = 500
@@ -32,14 +32,31 @@ class Exchange(Matcher):
     ) -> tuple[SimOrder, Changes]:
         """POST /v5/order/create for the account `uid`. Raises SimError when the order is
         refused."""
+        return self.place_order(category, validate.new_order(category, params), uid)
+
+    def place_order(
+        self,
+        category: Category,
+        req: NewOrder,
+        uid: str | None = None,
+        *,
+        reuse_closed_link_ids: bool = False,
+        min_notional: bool = True,
+    ) -> tuple[SimOrder, Changes]:
+        """Place a request that passed the parameter checks for the account `uid`, Bybit's
+        way by default: an orderLinkId is never reused and every order meets the minimum
+        order value. `reuse_closed_link_ids` allows the id of an order that is no longer
+        open (Binance's clientOrderId rule); `min_notional=False` leaves the minimum to the
+        caller (Binance exempts reduce-only orders). Raises SimError when refused."""
         ledger = self.ledger(uid)
-        req = validate.new_order(category, params)
         market = self.market(category, req.symbol)
-        if req.link_id and (category, req.link_id) in ledger.by_link:
-            raise errors.duplicate_link(category)
+        if req.link_id:
+            taken = ledger.by_link.get((category, req.link_id))
+            if taken is not None and (taken.is_open or not reuse_closed_link_ids):
+                raise errors.duplicate_link(category)
         if ledger.open_count[(category, req.symbol)] >= self.max_active_orders:
             raise errors.too_many_orders(category, self.max_active_orders)
-        price, qty = self._checked_price_qty(market, req)
+        price, qty = self._checked_price_qty(market, req, min_notional)
         if req.reduce_only:
             room = ledger.reduce_only_room(req.symbol, req.side)
             if room <= 0:
@@ -51,7 +68,7 @@ class Exchange(Matcher):
         now = self.clock()
         self.order_seq += 1
         order = SimOrder(
-            order_id=new_id(),
+            order_id=self.new_id(),
             link_id=req.link_id,
             category=category,
             symbol=req.symbol,
@@ -196,7 +213,23 @@ class Exchange(Matcher):
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _checked_price_qty(self, market: MarketState, req: NewOrder) -> tuple[Decimal, Decimal]:
+    def would_take(
+        self, category: Category, symbol: str, side: Side, price: Decimal, uid: str
+    ) -> bool:
+        """Whether a Limit order at `price` of the account `uid` would trade at once: it
+        crosses the synthetic touch or another account's resting order (a post-only check
+        made before the order exists)."""
+        market = self.market(category, symbol)
+        book = self.books[(category, symbol)]
+        if side is Side.BUY:
+            marketable, resting, bound = price >= market.ask, book.asks, min(price, market.ask)
+        else:
+            marketable, resting, bound = price <= market.bid, book.bids, max(price, market.bid)
+        return marketable or any(o.uid != uid for o in resting.reachable(bound))
+
+    def _checked_price_qty(
+        self, market: MarketState, req: NewOrder, min_notional: bool = True
+    ) -> tuple[Decimal, Decimal]:
         """(price, qty) on the instrument grid; a Market order's price is the touch."""
         spec = market.spec
         if req.price is not None:
@@ -211,7 +244,8 @@ class Exchange(Matcher):
                 raise errors.qty_below_min(spec.category, base, spec.rules.min_qty)
             return price, qty
         qty = validate.check_qty(spec, req.qty, req.order_type)
-        validate.check_notional(spec, qty * price)
+        if min_notional:
+            validate.check_notional(spec, qty * price)
         return price, qty
 
     @staticmethod

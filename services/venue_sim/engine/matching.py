@@ -36,7 +36,6 @@ from services.venue_sim.engine.model import (
     Execution,
     MarketState,
     SimOrder,
-    new_id,
 )
 from services.venue_sim.engine.venue import Venue
 
@@ -188,7 +187,7 @@ class Matcher(Venue):
         indexed by its order when it has one, pushed on the private stream with the wallet."""
         ledger = self.ledgers[fields["uid"]]
         seq = len(ledger.executions[fields["category"]])
-        execution = Execution(exec_id=new_id(), seq=seq, **fields)
+        execution = Execution(exec_id=self.new_id(), seq=seq, **fields)
         ledger.add_execution(execution)
         changes.executions.append(execution)
         changes.wallets.add(ledger.uid)

@@ -12,7 +12,14 @@ from services.venue_sim.engine.account import SETTLE
 from services.venue_sim.engine.book import Book
 from services.venue_sim.engine.catalog import InstrumentSpec
 from services.venue_sim.engine.ledger import Ledger
-from services.venue_sim.engine.model import DEFAULT_UID, ZERO, BookKey, MarketState, SimOrder
+from services.venue_sim.engine.model import (
+    DEFAULT_UID,
+    ZERO,
+    BookKey,
+    MarketState,
+    SimOrder,
+    new_id,
+)
 
 Clock = Callable[[], int]
 
@@ -31,10 +38,14 @@ class Venue:
         half_spread_ticks: int = 1,
         max_active_orders: int = 500,
         uids: Sequence[str] = (DEFAULT_UID,),
+        ids: Callable[[], str] = new_id,
     ) -> None:
         if not uids or len(set(uids)) != len(uids):
             raise ValueError(f"uids must be a non-empty list of distinct UIDs, was {uids!r}")
         self.clock = clock
+        self.new_id = ids
+        """Makes the id of each new order and execution (UUID-shaped unless a personality
+        wants others, e.g. Binance's numeric ids)."""
         self.fees = fees
         """category -> (maker rate, taker rate)."""
         self.max_active_orders = max_active_orders
