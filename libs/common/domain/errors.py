@@ -6,7 +6,8 @@
     ├── InvalidOrder          an order (or an amendment) that cannot be made valid
     ├── InvalidFill           a fill with a non-positive qty or price, or for another symbol
     ├── InvalidTransition     an (order state, event) pair the FSM does not allow
-    └── Overfill              a fill that would take cumulative fills past the quantity
+    ├── Overfill              a fill that would take cumulative fills past the quantity
+    └── RoutingError          a route request, policy or venue snapshot the router cannot use
 
 Each message says what was wrong and what was expected.
 """
@@ -36,6 +37,19 @@ class UnknownAccount(DomainError, KeyError):
         return str(self.args[0])
 
 
+class UnknownVenue(DomainError, KeyError):
+    """A venue the desk does not trade (`MMX_VENUES`)."""
+
+    def __init__(self, venue: str, known: tuple[str, ...]) -> None:
+        self.venue = venue
+        super().__init__(
+            f"venue {venue!r} is not traded here: expected one of {', '.join(known)} (MMX_VENUES)"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class InvalidOrder(DomainError, ValueError):
     """An order the instrument cannot accept, or an amendment the order cannot take."""
 
@@ -50,3 +64,8 @@ class InvalidTransition(DomainError):
 
 class Overfill(DomainError):
     """Cumulative filled quantity would exceed the order quantity."""
+
+
+class RoutingError(DomainError, ValueError):
+    """A route request, policy or venue quote that cannot be routed as given: a non-positive
+    qty, a negative or unsorted book level, a duplicate venue (`libs.common.domain.routing`)."""

@@ -1,4 +1,5 @@
-"""The venue port and its Bybit V5 adapter (REST, private and public WebSocket).
+"""The venue port, its Bybit V5 adapter (REST, private and public WebSocket) and its
+Binance USDⓈ-M adapter (`BinanceVenue`, `BinancePrivateStream`: `libs.common.venue.binance`).
 
 async with BybitVenue(VenueConfig()) as venue:
     ack = await venue.place(PlaceOrder(...))
@@ -8,6 +9,7 @@ async with BybitVenue(VenueConfig()) as venue:
 
 from libs.common.venue.barrier import SendBarrier, SendRefused
 from libs.common.venue.batch import CANCEL_ALL_CAP
+from libs.common.venue.binance import BinanceConfig, BinancePrivateStream, BinanceVenue
 from libs.common.venue.bybit import BybitVenue
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import (
@@ -31,7 +33,9 @@ from libs.common.venue.models import (
     BatchItemResult,
     CancelOrder,
     Execution,
+    FeeRates,
     OrderAck,
+    OrderBook,
     PlaceOrder,
     PrivateEvent,
     PrivateSnapshot,
@@ -45,22 +49,41 @@ from libs.common.venue.private_ws import PrivateStream
 from libs.common.venue.public_ws import PublicStream
 from libs.common.venue.rest import OnRequest
 
+LiveVenue = BybitVenue | BinanceVenue
+"""A venue adapter the router and positions run: Bybit's or Binance's."""
+
+
+def open_venue(
+    config: VenueConfig | BinanceConfig, on_request: OnRequest | None = None
+) -> LiveVenue:
+    """The adapter of the venue `config` describes (not started)."""
+    if isinstance(config, BinanceConfig):
+        return BinanceVenue(config, on_request=on_request)
+    return BybitVenue(config, on_request=on_request)
+
+
 __all__ = [
     "CANCEL_ALL_CAP",
     "AmendOrder",
     "AuthenticationFailed",
     "BatchErrorKind",
     "BatchItemResult",
+    "BinanceConfig",
+    "BinancePrivateStream",
+    "BinanceVenue",
     "BybitVenue",
     "CancelOrder",
     "ClockSkew",
     "Execution",
+    "FeeRates",
     "HttpRefused",
     "InsufficientBalance",
     "InvalidOrderRequest",
     "IpBanned",
+    "LiveVenue",
     "OnRequest",
     "OrderAck",
+    "OrderBook",
     "OrderClosed",
     "OrderNotFound",
     "OutcomeUnknown",
@@ -81,4 +104,5 @@ __all__ = [
     "VenuePosition",
     "VenueRejected",
     "VenueUnavailable",
+    "open_venue",
 ]

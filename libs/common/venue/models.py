@@ -242,3 +242,22 @@ class PrivateSnapshot(_Frozen):
 
 
 PrivateEvent = PrivateSnapshot | VenueOrder | Execution | VenuePosition
+
+
+class OrderBook(_Frozen):
+    """The top of one symbol's book: (price, qty) levels, best first (bids high to low, asks
+    low to high), as the venue gave them at `ts_ms` (its clock)."""
+
+    symbol: str
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    ts_ms: int
+
+
+class FeeRates(_Frozen):
+    """The account's fee rates on one symbol, as fractions (0.00055 = 5.5 bps); a negative
+    maker rate is a rebate."""
+
+    symbol: str
+    maker: Decimal
+    taker: Decimal

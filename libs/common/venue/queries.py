@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -10,7 +11,14 @@ from libs.common.domain.enums import Category
 from libs.common.domain.instruments import InstrumentRules
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import InvalidOrderRequest, rejection
-from libs.common.venue.models import Execution, Ticker, VenueOrder, VenuePosition
+from libs.common.venue.models import (
+    Execution,
+    FeeRates,
+    OrderBook,
+    Ticker,
+    VenueOrder,
+    VenuePosition,
+)
 from libs.common.venue.rest import Envelope, OnRequest, RestClient
 from libs.common.venue.signer import Params
 from libs.common.venue.wire import (
@@ -213,3 +221,30 @@ class VenueQueries:
         )
         ts = env.time_ms or self.rest.clock.now_ms()
         return [parse_ticker(d, category, ts) for d in env.result.get("list") or []]
+
+    async def order_book(self, category: Category, symbol: str, depth: int = 50) -> OrderBook:
+        """The top `depth` levels of each side of `symbol`'s book (`/v5/market/orderbook`)."""
+        path = "/v5/market/orderbook"
+        params = {"category": category.value, "symbol": symbol, "limit": depth}
+        env = self._ok(await self.rest.get(path, params, signed=False), path)
+        result = env.result
+        return OrderBook(
+            symbol=symbol,
+            bids=tuple((Decimal(p), Decimal(q)) for p, q, *_ in result.get("b") or []),
+            asks=tuple((Decimal(p), Decimal(q)) for p, q, *_ in result.get("a") or []),
+            ts_ms=int(result.get("ts") or env.time_ms or self.rest.clock.now_ms()),
+        )
+
+    async def fee_rates(self, category: Category, symbol: str) -> FeeRates:
+        """The account's maker and taker fee rates on `symbol` (`/v5/account/fee-rate`)."""
+        path = "/v5/account/fee-rate"
+        params = {"category": category.value, "symbol": symbol}
+        env = self._ok(await self.rest.get(path, params), path)
+        for item in env.result.get("list") or []:
+            if item.get("symbol") == symbol:
+                return FeeRates(
+                    symbol=symbol,
+                    maker=Decimal(item["makerFeeRate"]),
+                    taker=Decimal(item["takerFeeRate"]),
+                )
+        raise InvalidOrderRequest(f"no fee rate for {category.value} {symbol}: expected one")
