@@ -16,7 +16,14 @@ from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
 from libs.common.domain.errors import UnknownAccount
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, parse_account_id
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
+    AccountId,
+    VenueId,
+    parse_account_id,
+    parse_venue_id,
+)
 
 T = TypeVar("T", covariant=True)
 
@@ -41,6 +48,31 @@ def parse_accounts(value: object) -> tuple[AccountId, ...]:
 AccountList = Annotated[tuple[AccountId, ...], NoDecode, BeforeValidator(parse_accounts)]
 """A settings field of accounts: comma-separated in the environment (`default,alpha`)."""
 DEFAULT_ACCOUNTS: tuple[AccountId, ...] = (DEFAULT_ACCOUNT,)
+
+
+def parse_venues(value: object) -> tuple[VenueId, ...]:
+    """`MMX_VENUES` as a tuple: comma-separated venue names (`bybit,binance-usdm`), at least
+    one, none twice."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("venues is empty: expected at least one venue, e.g. bybit")
+    venues = tuple(parse_venue_id(str(venue)) for venue in value)
+    if len(set(venues)) != len(venues):
+        raise ValueError(f"venues {', '.join(venues)} name a venue twice")
+    return venues
+
+
+VenueList = Annotated[tuple[VenueId, ...], NoDecode, BeforeValidator(parse_venues)]
+"""A settings field of venues: comma-separated in the environment (`bybit,binance-usdm`)."""
+DEFAULT_VENUES: tuple[VenueId, ...] = (DEFAULT_VENUE,)
+
+
+def venue_scoped(name: str, venue: VenueId, sep: str = ":") -> str:
+    """`name` (a lease, a rate bucket, a key, a lane) at `venue`: as it is for `bybit`, the
+    venue of everything before venues, so that its names stay what they were;
+    `{name}{sep}{venue}` for any other."""
+    return name if venue == DEFAULT_VENUE else f"{name}{sep}{venue}"
 
 
 def scoped_name(name: str, account: AccountId, sep: str = ":") -> str:

@@ -21,17 +21,20 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, mo
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce
 from libs.common.domain.ids import (
     DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
     AccountId,
     ClientOrderId,
     CorrelationId,
     EventId,
     ExecId,
     Symbol,
+    VenueId,
     VenueOrderId,
     new_event_id,
     parse_account_id,
     parse_client_order_id,
     parse_symbol,
+    parse_venue_id,
 )
 from libs.common.domain.limit_scaling import ScalingRule
 from libs.common.domain.orders import Order
@@ -41,6 +44,7 @@ from libs.common.domain.risk_checks import OrderIntent, RiskLimits, TradingState
 ClientOrderIdField = Annotated[ClientOrderId, AfterValidator(parse_client_order_id)]
 SymbolField = Annotated[Symbol, AfterValidator(parse_symbol)]
 AccountField = Annotated[AccountId, AfterValidator(parse_account_id)]
+VenueField = Annotated[VenueId, AfterValidator(parse_venue_id)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -103,6 +107,10 @@ class PlaceOrder(Command):
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
+    parent_id: ClientOrderIdField | None = None
+    """The order the smart order router split this child from (`venue: "auto"`); None for an
+    order placed as it is."""
 
     @model_validator(mode="after")
     def _check_price(self) -> Self:
@@ -127,6 +135,8 @@ class PlaceOrder(Command):
         return Order.model_construct(
             client_order_id=self.client_order_id,
             account=self.account,
+            venue=self.venue,
+            parent_id=self.parent_id,
             symbol=self.symbol,
             side=self.side,
             order_type=self.order_type,
@@ -150,6 +160,8 @@ class AmendOrder(Command):
     qty: PositiveDecimal | None = None
     price: PositiveDecimal | None = None
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
+    """The venue the order is at (the gateway takes it from the order's record)."""
 
     @model_validator(mode="after")
     def _check_change(self) -> Self:
@@ -165,6 +177,8 @@ class CancelOrder(Command):
     client_order_id: ClientOrderIdField
     symbol: SymbolField
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
+    """The venue the order is at (the gateway takes it from the order's record)."""
 
 
 class CancelAllOrders(Command):
@@ -177,6 +191,8 @@ class CancelAllOrders(Command):
     issued_ts_ns: int = Field(default_factory=time.time_ns, gt=0)
     """When the command was issued: orders created later are not its business."""
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField | None = None
+    """Cancel at one venue; None: at every venue the router trades."""
 
 
 class FreezeTrading(Command):
@@ -275,6 +291,7 @@ class OrderEvent(Event):
     symbol: SymbolField
     ts_event_ns: int = Field(ge=0)
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
 
 
 class VenueRefusal(OrderEvent):
@@ -326,6 +343,7 @@ class OrderFilled(Event):
     is_maker: bool
     ts_event_ns: int = Field(ge=0)
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
 
     def to_fill(self) -> Fill:
         """The fill as the position fold takes it."""
@@ -340,6 +358,7 @@ class OrderFilled(Event):
             client_order_id=self.client_order_id,
             is_maker=self.is_maker,
             account=self.account,
+            venue=self.venue,
         )
 
 
@@ -357,6 +376,7 @@ class FundingSettled(Event):
     mark_price: PositiveDecimal
     ts_event_ns: int = Field(ge=0)
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
 
     def to_funding(self) -> Funding:
         """The settlement as the position fold takes it."""
@@ -369,6 +389,7 @@ class FundingSettled(Event):
             mark_price=self.mark_price,
             ts_ns=self.ts_event_ns,
             account=self.account,
+            venue=self.venue,
         )
 
 
@@ -414,6 +435,7 @@ class PositionUpdated(Event):
     unrealized_pnl: Decimal | None = None
     ts_event_ns: int = Field(ge=0)
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
 
     @classmethod
     def from_position(cls, position: Position, mark: Decimal | None = None) -> PositionUpdated:
@@ -429,6 +451,7 @@ class PositionUpdated(Event):
             unrealized_pnl=None if mark is None else unrealized_pnl(position, mark),
             ts_event_ns=position.updated_ts_ns,
             account=position.account,
+            venue=position.venue,
         )
 
 
@@ -457,6 +480,7 @@ class EdgeMeasured(Event):
     mid: PositiveDecimal
     edge_bps: Decimal
     account: AccountField = DEFAULT_ACCOUNT
+    venue: VenueField = DEFAULT_VENUE
 
 
 M = TypeVar("M", bound=Message)

@@ -299,7 +299,7 @@ class MetricSpec:
         return frozenset({self.name})
 
 
-_ORDER = ("account", "symbol", "side")
+_ORDER = ("account", "venue", "symbol", "side")
 
 ORDERS_PLACED = MetricSpec(
     "orders_placed_total",
@@ -361,7 +361,7 @@ AUTO_RECOVERIES = MetricSpec(
 ORDER_LATENCY = MetricSpec(
     "order_latency_seconds",
     Kind.HISTOGRAM,
-    ("account", "symbol"),
+    ("account", "venue", "symbol"),
     "Seconds from the gateway accepting an order intent to the venue acknowledging it",
     "router: the instance that placed the order, once per acknowledged order",
     LATENCY_BUCKETS,
@@ -385,7 +385,7 @@ EXPOSURE_DRIFT = MetricSpec(
 FILLS_REFUSED = MetricSpec(
     "fills_refused_total",
     Kind.COUNTER,
-    ("account", "symbol", "reason"),
+    ("account", "venue", "symbol", "reason"),
     "Venue executions not published: too_old (older than fill_replay_horizon_s, a replay "
     "could not be told apart; the position reconciliation reports the drift) or "
     "overfill (more than its order's qty)",
@@ -401,7 +401,7 @@ GATEWAY_REQUESTS_SHED = MetricSpec(
 FILL_LATENCY = MetricSpec(
     "fill_latency_seconds",
     Kind.HISTOGRAM,
-    ("account", "symbol"),
+    ("account", "venue", "symbol"),
     "Seconds from sending an order to each of its fills (venue execTime)",
     "router: the private-stream lease holder, once per execId",
     LATENCY_BUCKETS,
@@ -409,7 +409,7 @@ FILL_LATENCY = MetricSpec(
 ORDER_RETRY_COUNT = MetricSpec(
     "order_retry_count",
     Kind.HISTOGRAM,
-    ("account", "symbol"),
+    ("account", "venue", "symbol"),
     "Retries needed to place an order (0 when the first send was answered)",
     "router: the instance that placed the order, once per order",
     RETRY_BUCKETS,
@@ -417,16 +417,16 @@ ORDER_RETRY_COUNT = MetricSpec(
 POSITION_QTY = MetricSpec(
     "position_qty",
     Kind.GAUGE,
-    ("account", "symbol"),
+    ("account", "venue", "symbol"),
     "Signed position in base units",
-    "positions: every instance, from Redis; query with max by (account, symbol)",
+    "positions: every instance, from Redis; query with max by (account, venue, symbol)",
 )
 POSITION_PNL = MetricSpec(
     "position_pnl",
     Kind.GAUGE,
-    ("account", "symbol"),
+    ("account", "venue", "symbol"),
     "Position P&L in quote currency: realized + unrealized - fees - funding",
-    "positions: every instance, from Redis; query with max by (account, symbol)",
+    "positions: every instance, from Redis; query with max by (account, venue, symbol)",
 )
 RISK_UTILISATION = MetricSpec(
     "risk_utilisation_ratio",
@@ -523,7 +523,7 @@ SUBSCRIBER_LAST_POLL = MetricSpec(
 VENUE_REQUEST = MetricSpec(
     "venue_request_seconds",
     Kind.HISTOGRAM,
-    ("endpoint", "ret_code"),
+    ("venue", "endpoint", "ret_code"),
     "Seconds per venue REST request, by path and retCode (or http_<status>, timeout, ...)",
     "router (and any service calling the venue REST API): the instance that sent it",
     LATENCY_BUCKETS,
@@ -531,28 +531,30 @@ VENUE_REQUEST = MetricSpec(
 VENUE_RATE_LIMIT_REMAINING = MetricSpec(
     "venue_rate_limit_remaining",
     Kind.GAUGE,
-    ("endpoint",),
-    "Requests left in the venue's current rate-limit window (X-Bapi-Limit-Status)",
-    "the instance that got the answer; the quota is the account's: query with min by (endpoint)",
+    ("venue", "endpoint"),
+    "Requests left in the venue's current rate-limit window (Bybit X-Bapi-Limit-Status; "
+    "Binance: the tightest X-MBX-USED-WEIGHT / X-MBX-ORDER-COUNT window left)",
+    "the instance that got the answer; the quota is the account's: query with min by "
+    "(venue, endpoint)",
 )
 VENUE_CIRCUIT_STATE = MetricSpec(
     "venue_circuit_state",
     Kind.GAUGE,
-    ("state",),
+    ("venue", "state"),
     "1 for the circuit breaker's current state (closed, half_open, open), 0 for the others",
     "router: each instance for its own breaker",
 )
 RECONCILIATION_DRIFT = MetricSpec(
     "reconciliation_drift",
     Kind.GAUGE,
-    ("account", "kind", "symbol"),
+    ("account", "venue", "kind", "symbol"),
     "What the last reconciliation found different at the venue (0 = none)",
     "the reconciliation lease holder (router: orders and executions; positions: positions)",
 )
 VENUE_WS_RECONNECTS = MetricSpec(
     "venue_ws_reconnects_total",
     Kind.COUNTER,
-    ("channel",),
+    ("venue", "channel"),
     "Reconnections of a venue WebSocket",
     "the instance holding the connection",
 )
@@ -703,20 +705,26 @@ class EngineMetrics:
                 for outcome in RecoveryOutcome:
                     self.auto_recoveries.labels(reason=reason.value, outcome=outcome.value)
         for channel in WsChannel:  # likewise: the first reconnect must show as an increase
-            self.venue_ws_reconnects.labels(channel=channel.value)
+            self.venue_ws_reconnects.labels(venue="bybit", channel=channel.value)
         for kind in ExposureDriftKind:  # and the first drift
             self.exposure_drift.labels(kind=kind.value)
         for route in ShedRoute:  # and the first 429
             self.gateway_requests_shed.labels(route=route.value)
 
-    def init_order_series(self, symbols: Iterable[str], accounts: Iterable[str]) -> None:
-        """Expose the order counters of `symbols` of each of `accounts` at 0 (router, at
-        start-up), for the same reason as the freeze counter: rates then see the first order
-        of each symbol (and `orders_rejected_total` with reason `venue`, so rejection rates
-        read 0, not nothing)."""
-        for account, symbol in ((a, s) for a in accounts for s in symbols):
+    def init_order_series(
+        self,
+        symbols: Iterable[str],
+        accounts: Iterable[str],
+        venues: Iterable[str] = ("bybit",),
+    ) -> None:
+        """Expose the order counters of `symbols` of each of `accounts` at each of `venues`
+        at 0 (router, at start-up), for the same reason as the freeze counter: rates then see
+        the first order of each symbol (and `orders_rejected_total` with reason `venue`, so
+        rejection rates read 0, not nothing)."""
+        lanes = [(a, v) for a in accounts for v in venues]
+        for (account, venue), symbol in ((lane, s) for lane in lanes for s in symbols):
             for side in Side:
-                labels = {"account": account, "symbol": symbol, "side": side.value}
+                labels = {"account": account, "venue": venue, "symbol": symbol, "side": side.value}
                 for counter in (
                     self.orders_placed,
                     self.orders_filled,
@@ -725,18 +733,23 @@ class EngineMetrics:
                 ):
                     counter.labels(**labels)
                 self.orders_rejected.labels(**labels, reason=REJECT_REASON_VENUE)
+            for channel in WsChannel:
+                self.venue_ws_reconnects.labels(venue=venue, channel=channel.value)
             for refusal in FillRefusal:
-                self.fills_refused.labels(account=account, symbol=symbol, reason=refusal.value)
+                self.fills_refused.labels(
+                    account=account, venue=venue, symbol=symbol, reason=refusal.value
+                )
 
     def set_trading_state(self, state: TradingState) -> None:
         """Set `trading_state` to 1 for `state` and 0 for every other state."""
         for each in TradingState:
             self.trading_state.labels(state=each.value).set(1 if each is state else 0)
 
-    def set_circuit_state(self, state: CircuitState) -> None:
-        """Set `venue_circuit_state` to 1 for `state` and 0 for every other state."""
+    def set_circuit_state(self, state: CircuitState, venue: str = "bybit") -> None:
+        """Set `venue_circuit_state` of `venue` to 1 for `state` and 0 for every other state."""
         for each in CircuitState:
-            self.venue_circuit_state.labels(state=each.value).set(1 if each is state else 0)
+            gauge = self.venue_circuit_state.labels(venue=venue, state=each.value)
+            gauge.set(1 if each is state else 0)
 
     def set_risk_utilisation(self, account: str, limit: str, symbol: str, ratio: float) -> None:
         """Set the used fraction of `account`'s `limit` (a `RiskLimits` field) on `symbol` or

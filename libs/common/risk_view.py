@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
 
+from libs.common.accounts import DEFAULT_VENUES
 from libs.common.domain.exposure import (
     DeskTerms,
     SymbolBook,
@@ -47,7 +48,7 @@ from libs.common.domain.exposure import (
     position_units,
     to_units,
 )
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol, VenueId
 from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS, Scale, ScalingRule
 from libs.common.domain.positions import Position, net_pnl
 from libs.common.domain.risk_checks import (
@@ -62,7 +63,7 @@ from libs.common.stores import TradingStatus
 from libs.common.stores._support import text
 from libs.common.stores.exposure import ExposureLedger
 from libs.common.stores.marks import Mark, decode_mark
-from libs.common.stores.positions_redis import read_versioned
+from libs.common.stores.positions_redis import RedisPositionStore, read_versioned
 from libs.common.stores.risk_state import decode_scaling
 from libs.common.stores.risk_state_redis import decode_limits, decode_status
 from libs.common.stores.volatility import SymbolVolatility
@@ -73,7 +74,6 @@ from libs.common.topology import (
     RISK_LIMITS_KEY,
     RISK_SCALING_KEY,
     RISK_VOLATILITY_KEY,
-    AccountKeys,
     keys_of,
     mark_key,
     symbol_limits_key,
@@ -116,8 +116,10 @@ class RiskView:
     """The desk limits in force: configured, scaled."""
     symbol_limits: Mapping[Symbol, RiskLimits]
     """Each symbol's limits in force: the desk's with its overrides, scaled."""
-    positions: Mapping[Symbol, Position]
+    positions: Mapping[Symbol, tuple[Position, ...]]
+    """Each symbol's positions, one per venue that has one: risk adds them up."""
     versions: Mapping[Symbol, int]
+    """The sum of each symbol's venue position versions: it moves when any of them does."""
     marks: Mapping[Symbol, Mark]
     """The latest mark of each symbol that has one, fresh or not."""
     fresh: Mapping[Symbol, Decimal]
@@ -156,8 +158,8 @@ class RiskView:
         return [desk, *(LimitScope(s, s, SYMBOL_LIMITS, self.limits(s)) for s in self.symbols)]
 
     def position_qty(self, symbol: Symbol) -> Decimal:
-        position = self.positions.get(symbol)
-        return _ZERO if position is None else position.qty
+        """The symbol's net position across every venue."""
+        return sum((p.qty for p in self.positions.get(symbol, ())), _ZERO)
 
     def terms(self, symbol: Symbol) -> SymbolTerms | None:
         """The symbol's terms for the ledger; None when its position has no fresh mark."""
@@ -194,10 +196,13 @@ class RiskReader:
         *,
         ledger: ExposureLedger,
         account: AccountId = DEFAULT_ACCOUNT,
+        venues: Sequence[VenueId] = DEFAULT_VENUES,
         mark_max_age_s: float = 30.0,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
+        self._books = tuple(RedisPositionStore(redis, account=account, venue=v) for v in venues)
+        """One position store per venue: their keys, and a flat position per venue."""
         self.account = account
         self._keys = keys_of(account)
         self._mark_max_age_ns = seconds_to_ns(Decimal(str(mark_max_age_s)))
@@ -220,17 +225,22 @@ class RiskReader:
             pipe.get(self._keys.pnl_baseline(utc_day(now_ns)))
             pipe.get(RISK_SCALING_KEY)
             pipe.hgetall(RISK_VOLATILITY_KEY)
-            for key in (self._keys.exposure_symbols, self._keys.position_symbols, MARK_SYMBOLS_KEY):
+            sets = (
+                self._keys.exposure_symbols,
+                *(book.symbols_key for book in self._books),
+                MARK_SYMBOLS_KEY,
+            )
+            for key in sets:
                 pipe.smembers(key)
-            _queue_symbols(pipe, self._keys, wanted)
+            self._queue_symbols(pipe, wanted)
             status, own, desk, mine, baseline, rule, volatility, *replies = await pipe.execute()
-        named = {Symbol(text(m)) for members in replies[:3] for m in members}
-        parts = _parts(self.account, wanted, replies[3:])
+        named = {Symbol(text(m)) for members in replies[: len(sets)] for m in members}
+        parts = self._parts(wanted, replies[len(sets) :])
         new = sorted(named - set(wanted))
         if new:
             async with self._redis.pipeline(transaction=False) as pipe:
-                _queue_symbols(pipe, self._keys, new)
-                parts |= _parts(self.account, new, await pipe.execute())
+                self._queue_symbols(pipe, new)
+                parts |= self._parts(new, await pipe.execute())
         self._known |= set(parts)
         known = sorted(parts)
         totals: dict[Symbol, SymbolBook] = {}
@@ -255,6 +265,30 @@ class RiskReader:
             self._rule_raw, self._rule_decoded = raw, decode_scaling(raw)
         return self._rule_decoded
 
+    def _queue_symbols(self, pipe: Any, symbols: Iterable[Symbol]) -> None:
+        for symbol in symbols:
+            pipe.hgetall(symbol_limits_key(symbol))
+            pipe.hgetall(self._keys.symbol_limits(symbol))
+            for book in self._books:
+                pipe.hgetall(book.position_key(symbol))
+            pipe.hgetall(mark_key(symbol))
+
+    def _parts(self, symbols: list[Symbol], replies: list[Any]) -> dict[Symbol, _Part]:
+        """Decode `_queue_symbols`' replies (limits, own limits, a position per venue, the
+        mark for each symbol) in `symbols`' order."""
+        per_symbol = 3 + len(self._books)
+        parts: dict[Symbol, _Part] = {}
+        for k, symbol in enumerate(symbols):
+            overrides, own, *records, mark = replies[per_symbol * k : per_symbol * (k + 1)]
+            read = [
+                read_versioned(record, book.flat(symbol))
+                for book, record in zip(self._books, records, strict=True)
+            ]
+            held = tuple(p for p, v in read if v)  # a venue with a record (version >= 1)
+            version = sum(v for _, v in read)
+            parts[symbol] = _Part(overrides, own, held, version, decode_mark(symbol, mark))
+        return parts
+
     def _view(
         self,
         now_ns: int,
@@ -267,9 +301,11 @@ class RiskReader:
         totals: dict[Symbol, SymbolBook],
         rates: dict[Symbol, int],
     ) -> RiskView:
-        positions = {s: p.position for s, p in parts.items()}
+        positions = {s: p.positions for s, p in parts.items()}
         marks = {s: p.mark for s, p in parts.items() if p.mark is not None}
-        net = sum((_net_pnl(p, marks.get(s)) for s, p in positions.items()), _ZERO)
+        net = sum(
+            (_net_pnl(p, marks.get(s)) for s, books in positions.items() for p in books), _ZERO
+        )
         desk, mine = limits
         configured = decode_limits(desk)
         return RiskView(
@@ -306,31 +342,11 @@ class _Part:
     """The symbol's desk-wide overrides."""
     own: Mapping[Any, Any]
     """The account's overrides for the symbol."""
-    position: Position
+    positions: tuple[Position, ...]
+    """The symbol's position at each venue that has one."""
     version: int
+    """The sum of their versions."""
     mark: Mark | None
-
-
-_PER_SYMBOL = 4
-
-
-def _queue_symbols(pipe: Any, keys: AccountKeys, symbols: Iterable[Symbol]) -> None:
-    for symbol in symbols:
-        pipe.hgetall(symbol_limits_key(symbol))
-        pipe.hgetall(keys.symbol_limits(symbol))
-        pipe.hgetall(keys.position(symbol))
-        pipe.hgetall(mark_key(symbol))
-
-
-def _parts(account: AccountId, symbols: list[Symbol], replies: list[Any]) -> dict[Symbol, _Part]:
-    """Decode `_queue_symbols`' replies, `_PER_SYMBOL` per symbol, in `symbols`' order."""
-    parts: dict[Symbol, _Part] = {}
-    for k, symbol in enumerate(symbols):
-        overrides, own, position, mark = replies[_PER_SYMBOL * k : _PER_SYMBOL * (k + 1)]
-        parts[symbol] = _Part(
-            overrides, own, *read_versioned(symbol, position, account), decode_mark(symbol, mark)
-        )
-    return parts
 
 
 def _net_pnl(position: Position, mark: Mark | None) -> Decimal:

@@ -51,7 +51,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
 
 from libs.common import logs, topology
-from libs.common.accounts import DEFAULT_ACCOUNTS, AccountList
+from libs.common.accounts import DEFAULT_ACCOUNTS, DEFAULT_VENUES, AccountList, VenueList
 from libs.common.bus import Bus, EnvelopeCodec, StreamConsumer, ensure_groups
 from libs.common.domain.ids import Symbol, parse_symbol
 from libs.common.messages import Envelope
@@ -111,6 +111,10 @@ class ServiceSettings(BaseSettings):
     accounts: AccountList = Field(DEFAULT_ACCOUNTS, validation_alias=AliasChoices("MMX_ACCOUNTS"))
     """The desk's accounts (`MMX_ACCOUNTS`, comma-separated, the same for every service;
     `default` when unset): `libs.common.accounts`."""
+    venues: VenueList = Field(DEFAULT_VENUES, validation_alias=AliasChoices("MMX_VENUES"))
+    """The venues the desk trades (`MMX_VENUES`, comma-separated, the same for every service;
+    `bybit` when unset): the router runs a lane per account and venue, the gateway refuses an
+    order for another venue (422) and routes `venue: "auto"` among them."""
     host: str = "127.0.0.1"
     port: int
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{_pid()}")

@@ -350,6 +350,11 @@ class AccountKeys:
         """That `key` was handled in `namespace` for this account (set with NX and a TTL)."""
         return f"{self.prefix}:idem:{namespace}:{key}"
 
+    def route(self, parent_id: ClientOrderId) -> str:
+        """The route of an order placed with `venue: "auto"` and its children's terms (JSON),
+        claimed once per parent clientOrderId (`services.gateway.routed`)."""
+        return f"{self.prefix}:route:{parent_id}"
+
     def exec_seen(self, exec_id: ExecId) -> str:
         """A fill (or funding) positions has folded: each execId is folded once."""
         return self.idempotency("exec", exec_id)
@@ -447,6 +452,16 @@ EDGE_KEY = f"{EDGE_TAG}:risk:edge"
 """Hash of the latest edge per symbol: `{symbol}|reported`, `{symbol}|measured`, ... (bps)."""
 
 
+BOOKS_TAG = f"{KEY_PREFIX}:{{books}}"
+"""The prefix of each venue's book tops for the smart order router (`book_key`)."""
+
+
+def book_key(venue: str, symbol: Symbol) -> str:
+    """Hash of the top of `symbol`'s book at `venue` with the desk's fees and the
+    instrument's rules there (`libs.common.route_books`)."""
+    return f"{BOOKS_TAG}:book:{venue}:{symbol}"
+
+
 def mark_key(symbol: Symbol) -> str:
     """Hash of the latest mark of `symbol`: {mark, bid, ask, mid, ts_ns, seen_ns}."""
     return f"{MARKS_TAG}:mark:{symbol}"
@@ -488,12 +503,18 @@ def freeze_flat_key(generation: str, epoch: int) -> str:
     return f"{KEY_PREFIX}:freeze:flat:{generation}:{epoch}"
 
 
+CIRCUITS_TAG = f"{KEY_PREFIX}:{{circuits}}"
+"""The prefix of the routers' circuits (`{circuits}`: one slot, so that a router writes its
+circuit and the registry of circuits in one MULTI on a Redis Cluster too)."""
+
+
 def venue_circuit_key(instance: str) -> str:
-    """Hash of a router instance's venue circuit breaker: {state, failures, reason, updated_ns}."""
-    return f"{KEY_PREFIX}:router:circuit:{instance}"
+    """Hash of a router lane's venue circuit breaker: {state, failures, reason, updated_ns,
+    account, venue, latency_ms}."""
+    return f"{CIRCUITS_TAG}:router:circuit:{instance}"
 
 
-VENUE_CIRCUITS_KEY = f"{KEY_PREFIX}:router:circuits"
+VENUE_CIRCUITS_KEY = f"{CIRCUITS_TAG}:router:circuits"
 """Sorted set of the router instances that wrote a `venue_circuit_key`, by the ms of their
 latest write: readers list the circuits without scanning the keyspace."""
 

@@ -45,6 +45,7 @@ from services.gateway import (
     routes_orders,
     routes_positions,
     routes_risk,
+    routes_route,
 )
 from services.gateway import console as console_pages
 from services.gateway.backlog import BacklogWatch
@@ -87,7 +88,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     admission.install(app)
     auth.install(app)
-    for module in (routes_orders, routes_positions, routes_risk, routes_accounts, routes_console):
+    modules = (
+        routes_orders,
+        routes_route,
+        routes_positions,
+        routes_risk,
+        routes_accounts,
+        routes_console,
+    )
+    for module in modules:
         app.include_router(module.router, responses=auth.RESPONSES)
     app.include_router(routes_asyncapi.router)  # public, like /docs
     console_pages.install(app)
@@ -105,12 +114,17 @@ def _wire(runtime: ServiceRuntime, settings: GatewaySettings) -> None:
     risk, marks = RedisRiskStateStore(redis), RedisMarkStore(redis)
 
     def book(account: AccountId) -> Book:
-        ledger = RedisExposureLedger(redis, account=account)
+        venues = settings.venues
+        ledger = RedisExposureLedger(redis, account=account, venues=venues)
         return Book(
             orders=RedisOrderStore(redis, account=account),
-            positions=RedisPositionStore(redis, account=account),
+            positions=tuple(RedisPositionStore(redis, account=account, venue=v) for v in venues),
             snapshots=RiskReader(
-                redis, ledger=ledger, account=account, mark_max_age_s=settings.mark_max_age_s
+                redis,
+                ledger=ledger,
+                account=account,
+                venues=venues,
+                mark_max_age_s=settings.mark_max_age_s,
             ),
             risk=RedisRiskStateStore(redis, account=account),
         )

@@ -14,8 +14,8 @@ import logging
 
 from libs.common import topology
 from libs.common.domain.enums import Category, OrderType
-from libs.common.domain.errors import InvalidOrder, InvalidTransition
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol
+from libs.common.domain.errors import InvalidOrder, InvalidTransition, UnknownVenue
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol, VenueId
 from libs.common.domain.orders import Order, is_terminal, request_amend
 from libs.common.messages import AmendOrder, CancelAllOrders, CancelOrder, Envelope
 from services.gateway.context import Gateway
@@ -64,6 +64,7 @@ async def amend(
         qty=body.qty,
         price=body.price,
         account=account,
+        venue=order.venue,
     )
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS.of(account), envelope)
@@ -80,7 +81,9 @@ async def cancel(
     order = await find(gateway, client_order_id, account)
     if is_terminal(order.status):
         raise Conflict(f"order {client_order_id} is {order.status}: there is nothing to cancel")
-    command = CancelOrder(client_order_id=client_order_id, symbol=order.symbol, account=account)
+    command = CancelOrder(
+        client_order_id=client_order_id, symbol=order.symbol, account=account, venue=order.venue
+    )
     envelope = Envelope.wrap(command)
     await gateway.bus.publish(topology.ORDERS_REQUESTS.of(account), envelope)
     log.debug("order %s: cancel sent", client_order_id, extra=_cid(envelope))
@@ -88,12 +91,23 @@ async def cancel(
 
 
 async def cancel_all(
-    gateway: Gateway, symbol: Symbol, category: Category, account: AccountId
+    gateway: Gateway,
+    symbol: Symbol,
+    category: Category,
+    account: AccountId,
+    venue: VenueId | None = None,
 ) -> CommandAccepted:
-    """Publish CancelAllOrders, issued now: the router cancels at the venue every order of
-    the symbol in `account` created by then, whatever the store holds."""
-    open_orders = await gateway.book(account).orders.open_orders(symbol)
-    command = CancelAllOrders(symbol=symbol, category=category, account=account)
+    """Publish CancelAllOrders, issued now: the router cancels at the venue (at every venue
+    when `venue` is None) every order of the symbol in `account` created by then, whatever
+    the store holds."""
+    if venue is not None and venue not in gateway.settings.venues:
+        raise Invalid(str(UnknownVenue(venue, gateway.settings.venues)))
+    open_orders = [
+        o
+        for o in await gateway.book(account).orders.open_orders(symbol)
+        if venue is None or o.venue == venue
+    ]
+    command = CancelAllOrders(symbol=symbol, category=category, account=account, venue=venue)
     await gateway.bus.publish(topology.ORDERS_REQUESTS.of(account), Envelope.wrap(command))
     return CommandAccepted(command=command.TYPE, symbol=symbol, open_orders=len(open_orders))
 

@@ -58,7 +58,8 @@ class Book:
     """One account's stores, as the gateway reads and writes them."""
 
     orders: OrderStore
-    positions: PositionStore
+    positions: tuple[PositionStore, ...]
+    """The account's positions at each venue of `MMX_VENUES`, in that order."""
     snapshots: RiskReader
     """The risk view (limits, exposure, marks, P&L today) as the risk service reads it."""
     risk: RiskStateStore

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 
 from libs.common import topology
-from libs.common.domain.ids import ClientOrderId, new_client_order_id
+from libs.common.domain.errors import UnknownVenue
+from libs.common.domain.ids import AUTO_VENUE, ClientOrderId, new_client_order_id
 from libs.common.domain.orders import UNACKNOWLEDGED_STATUSES, Order, OrderStatus
 from libs.common.messages import Envelope, PlaceOrder
 from services.gateway import terms
@@ -42,7 +43,13 @@ async def place(
     """Place `bodies` (one pipeline of records and commands); wait up to `wait_ms` for
     outcomes if set. A clientOrderId already placed with other terms is a 409 (`terms`):
     nothing is placed for it, the others of a batch are."""
-    commands = _commands(gateway, bodies)
+    return await place_commands(gateway, _commands(gateway, bodies), wait_ms)
+
+
+async def place_commands(
+    gateway: Gateway, commands: list[PlaceOrder], wait_ms: int | None
+) -> list[PlaceResult]:
+    """Place validated `commands` as `place` does (their accounts and venues configured)."""
     now_ns = gateway.clock_ns()
     ids = [c.client_order_id for c in commands]
     accounts = {c.client_order_id: c.account for c in commands}
@@ -64,8 +71,13 @@ async def place(
 
 
 def _commands(gateway: Gateway, bodies: Sequence[OrderBody]) -> list[PlaceOrder]:
-    for body in bodies:  # an account that is not configured: 422 before anything is written
+    venues = gateway.settings.venues
+    for body in bodies:  # an account or venue not configured: 422 before anything is written
         gateway.book(body.account)
+        if body.venue == AUTO_VENUE:
+            raise Invalid("venue auto routes one order at a time: send it alone to POST /v1/orders")
+        if body.venue not in venues:
+            raise Invalid(str(UnknownVenue(body.venue, venues)))
     prefix = gateway.settings.client_order_id_prefix
     ids: list[ClientOrderId] = [b.client_order_id or new_client_order_id(prefix) for b in bodies]
     repeated = sorted(cid for cid, n in Counter(ids).items() if n > 1)

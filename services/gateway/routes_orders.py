@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from libs.common import topology
 from libs.common.api_keys import OperatorAction
 from libs.common.domain.enums import Category, check_managed
-from libs.common.domain.ids import DEFAULT_ACCOUNT
-from libs.common.messages import ClientOrderIdField, Envelope, SymbolField
+from libs.common.domain.ids import AUTO_VENUE, DEFAULT_ACCOUNT
+from libs.common.messages import ClientOrderIdField, Envelope, SymbolField, VenueField
 from services.gateway import admission, commands, placing
 from services.gateway.admission import AdmissionDep, ShedRoute
 from services.gateway.auth import AccountQuery, Principal, Role, authorize_account, require_role
 from services.gateway.context import Gateway, GatewayDep
 from services.gateway.errors import ErrorBody, Invalid, responses
+from services.gateway.routed import place_routed
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import (
     AmendBody,
@@ -28,6 +29,7 @@ from services.gateway.schemas import (
     Outcome,
     PlaceResult,
 )
+from services.gateway.schemas_route import RoutedResult
 
 router = APIRouter(prefix="/v1", tags=["orders"], route_class=ExactJsonRoute)
 
@@ -48,7 +50,9 @@ SETTLED = (
     "No order left pending: each has its first outcome (`?wait=true`) or existed already "
     "(its clientOrderId was sent before: nothing placed)"
 )
-PLACE_RESPONSES = PLACE_ERRORS | {200: {"model": PlaceResult, "description": SETTLED}}
+PLACE_RESPONSES = PLACE_ERRORS | {
+    200: {"model": PlaceResult | RoutedResult, "description": SETTLED}
+}
 BATCH_RESPONSES = PLACE_ERRORS | {200: {"model": BatchResult, "description": SETTLED}}
 
 Wait = Annotated[bool, Query(description="answer with the first outcome (or 202 on timeout)")]
@@ -58,6 +62,10 @@ WaitMs = Annotated[
 ]
 OrderId = Annotated[ClientOrderIdField, Path(alias="clientOrderId")]
 SymbolQuery = Annotated[SymbolField, Query(description="e.g. BTCUSDT")]
+VenueQuery = Annotated[
+    VenueField | None,
+    Query(description="one venue of MMX_VENUES (bybit, binance-usdm); every venue when absent"),
+]
 Reason = Annotated[str, Query(min_length=1, max_length=500, description="why, for the audit trail")]
 
 
@@ -70,15 +78,26 @@ async def place_order(
     response: Response,
     wait: Wait = False,
     wait_ms: WaitMs = None,
-) -> PlaceResult:
+) -> PlaceResult | RoutedResult:
     """Record the order as Pending, then send it to risk. 202 with the record; with
     `?wait=true`, 200 with the first outcome (accepted, denied, rejected) or 202 on timeout.
     The same clientOrderId again (or as Bybit's `orderLinkId`) with the same terms: 200 with
     the existing order and its first outcome and reason, nothing placed; with other terms:
     409 naming the terms that differ, nothing placed. 429 with `Retry-After` when too many
-    orders are in flight: nothing written."""
+    orders are in flight: nothing written.
+
+    With `venue: "auto"` (a Market or IOC Limit order) the smart order router splits it
+    across the venues (`POST /v1/route/preview` shows how, and why): the answer is the
+    route and a result per child order placed (`clientOrderId` `{parentId}-{n}`), each as
+    above. A retry with the same clientOrderId answers the same children, re-routing
+    nothing."""
     authorize_account(request, body.account)
     wait_for = _wait_ms(gateway, wait, wait_ms)
+    if body.venue == AUTO_VENUE:
+        with gate.admit(len(gateway.settings.venues), ShedRoute.PLACE):
+            routed = await place_routed(gateway, body, wait_for)
+        response.status_code = _status(routed.children)
+        return routed
     with gate.admit(1, ShedRoute.PLACE):
         (result,) = await placing.place(gateway, [body], wait_for)
     response.status_code = _status([result])
@@ -146,20 +165,22 @@ async def cancel_all_orders(
     category: Category = Category.LINEAR,
     reason: Reason = "not given",
     account: AccountQuery = DEFAULT_ACCOUNT,
+    venue: VenueQuery = None,
 ) -> CommandAccepted:
-    """Cancel every order of `symbol` open at the venue when this request is accepted,
-    whoever placed it; orders placed after it keep working (operators only; allowed even
-    when frozen, never refused for load). Recorded in the audit trail with the caller and
-    `reason`."""
+    """Cancel every order of `symbol` open at the venue (at `venue`; at every venue when
+    absent) when this request is accepted, whoever placed it; orders placed after it keep
+    working (operators only; allowed even when frozen, never refused for load). Recorded in
+    the audit trail with the caller and `reason`."""
     try:
         check_managed(category)
     except ValueError as error:
         raise Invalid(str(error)) from None
-    accepted = await commands.cancel_all(gateway, symbol, category, account)
+    accepted = await commands.cancel_all(gateway, symbol, category, account, venue)
     details = {
         "symbol": symbol,
         "category": category,
         "account": account,
+        "venue": venue or "all",
         "openOrders": str(accepted.open_orders),
     }
     action = OperatorAction(

@@ -27,9 +27,9 @@ CLOSE_POLICY = 1008
 async def list_positions(
     gateway: GatewayDep, account: AccountQuery = DEFAULT_ACCOUNT
 ) -> PositionList:
-    """Every position of `account` (flat ones included), marked at the latest mark where one
-    is known."""
-    positions = await gateway.book(account).positions.all()
+    """Every position of `account` at every venue (flat ones included), marked at the latest
+    mark of its symbol where one is known."""
+    positions = [p for store in gateway.book(account).positions for p in await store.all()]
     marks = await gateway.marks.get_many([p.symbol for p in positions])
     views = [PositionView.of(p, marks.get(p.symbol)) for p in positions]
     return PositionList(positions=views, net_pnl=sum((v.net_pnl for v in views), Decimal(0)))

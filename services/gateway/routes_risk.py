@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from libs.common import topology
+from libs.common.domain.errors import UnknownVenue
 from libs.common.domain.exposure import (
     FROZEN_REASON,
     Candidate,
@@ -24,7 +25,9 @@ from libs.common.domain.exposure import (
     to_units,
 )
 from libs.common.domain.ids import (
+    AUTO_VENUE,
     DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
     AccountId,
     ClientOrderId,
     Symbol,
@@ -54,7 +57,8 @@ from services.gateway.auth import (
     require_role,
 )
 from services.gateway.context import Gateway, GatewayDep
-from services.gateway.errors import Conflict, responses
+from services.gateway.errors import Conflict, Invalid, responses
+from services.gateway.routed import check_routable
 from services.gateway.routing import ExactJsonRoute
 from services.gateway.schemas import CommandAccepted, OrderBody
 from services.gateway.schemas_risk import (
@@ -71,6 +75,8 @@ from services.gateway.schemas_risk import (
     UnfreezeChange,
     Utilisation,
 )
+from services.gateway.schemas_route import RouteView
+from services.gateway.smart_routing import plan_route
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/risk", tags=["risk"], route_class=ExactJsonRoute)
@@ -216,11 +222,25 @@ async def report_edge(body: EdgeBody, gateway: GatewayDep) -> CommandAccepted:
 @router.post("/simulate", dependencies=[TRADER], responses=ERRORS)
 async def simulate(body: OrderBody, request: Request, gateway: GatewayDep) -> SimulateResult:
     """Run every pre-trade check on an order against the live risk view and exposure
-    ledger, without placing it. Orders admitted meanwhile may still change the answer."""
+    ledger, without placing it. Orders admitted meanwhile may still change the answer.
+    With `venue: "auto"` the answer also says where the smart order router would send it,
+    and why (`route`, as `POST /v1/route/preview`); risk counts a symbol across venues, so
+    the check is of the order as a whole."""
     authorize_account(request, body.account)
+    gateway.book(body.account)
+    route = None
+    if body.venue == AUTO_VENUE:
+        check_routable(body)
+        routing = await plan_route(
+            gateway, body.account, body.symbol, body.side, body.qty, body.price
+        )
+        route = RouteView.of(routing)
+        body = body.model_copy(update={"venue": DEFAULT_VENUE})
+    elif body.venue not in gateway.settings.venues:
+        raise Invalid(str(UnknownVenue(body.venue, gateway.settings.venues)))
     command = body.to_command(body.client_order_id or _placeholder_id())
     reason = await _check(gateway, command.to_intent(), command.account)
-    return SimulateResult(approved=reason is None, reason=reason)
+    return SimulateResult(approved=reason is None, reason=reason, route=route)
 
 
 async def _check(gateway: Gateway, intent: OrderIntent, account: AccountId) -> str | None:

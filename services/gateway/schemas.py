@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +25,16 @@ from pydantic.alias_generators import to_camel
 
 from libs.common.display import Money
 from libs.common.domain.enums import Category, OrderType, Side, TimeInForce, check_managed
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    AUTO_VENUE,
+    DEFAULT_ACCOUNT,
+    VENUES,
+    AccountId,
+    ClientOrderId,
+    Symbol,
+    VenueId,
+    VenueOrderId,
+)
 from libs.common.domain.orders import Order, OrderStatus
 from libs.common.domain.time import ns_to_ms
 from libs.common.messages import AccountField, ClientOrderIdField, PlaceOrder, SymbolField
@@ -108,6 +117,12 @@ def _document_order_link_id(schema: dict[str, Any]) -> None:
         }
 
 
+VenueChoice = Literal["bybit", "binance-usdm", "auto"]
+"""Where an order goes: a venue of `VENUES`, or `auto` (the smart order router)."""
+if set(get_args(VenueChoice)) != {*VENUES, AUTO_VENUE}:  # one list of venues
+    raise RuntimeError(f"VenueChoice {get_args(VenueChoice)} differs from {VENUES} + auto")
+
+
 class OrderBody(RequestModel):
     """An order, in Bybit V5's field names. `clientOrderId` (Bybit `orderLinkId`, accepted
     too) is the idempotency key: sending the same one again with the same terms returns the
@@ -137,6 +152,13 @@ class OrderBody(RequestModel):
         description="the account to trade for, one of MMX_ACCOUNTS (default: `default`); "
         "another is refused with 422",
     )
+    venue: VenueChoice = Field(
+        default="bybit",
+        description="where to place it: a venue of MMX_VENUES (default `bybit`; another is "
+        "refused with 422), or `auto`: the smart order router splits it across the venues "
+        "by price after fees, depth, venue health and risk headroom (Market and IOC orders "
+        "only; one order per request, `POST /v1/orders`)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -161,7 +183,10 @@ class OrderBody(RequestModel):
         return self
 
     def to_command(self, client_order_id: ClientOrderId) -> PlaceOrder:
-        """The PlaceOrder command for this body under `client_order_id`."""
+        """The PlaceOrder command for this body under `client_order_id` (at a venue: an
+        `auto` body is routed into child bodies first, `services.gateway.smart_routing`)."""
+        if self.venue == AUTO_VENUE:
+            raise ValueError("an auto order is routed into child orders before it is placed")
         return PlaceOrder(
             client_order_id=client_order_id,
             symbol=self.symbol,
@@ -173,6 +198,7 @@ class OrderBody(RequestModel):
             time_in_force=self.time_in_force,
             reduce_only=self.reduce_only,
             account=self.account,
+            venue=VenueId(self.venue),
         )
 
 
@@ -198,6 +224,9 @@ class OrderView(ApiModel):
 
     client_order_id: ClientOrderId
     account: AccountId
+    venue: VenueId
+    parent_id: ClientOrderId | None
+    """The order a smart-routed child was split from (`venue: "auto"`); null otherwise."""
     symbol: Symbol
     side: Side
     order_type: OrderType
@@ -220,6 +249,8 @@ class OrderView(ApiModel):
         return cls(
             client_order_id=order.client_order_id,
             account=order.account,
+            venue=order.venue,
+            parent_id=order.parent_id,
             symbol=order.symbol,
             side=order.side,
             order_type=order.order_type,

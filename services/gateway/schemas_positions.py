@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from libs.common.display import Money
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import Symbol, VenueId
 from libs.common.domain.positions import Position, net_pnl, unrealized_pnl
 from libs.common.domain.time import ns_to_ms
 from libs.common.stores.marks import Mark
@@ -17,6 +17,7 @@ class PositionView(ApiModel):
     exactly 8 decimals, rounded half-even (`display.Money`); the store keeps them exact."""
 
     symbol: Symbol
+    venue: VenueId
     qty: Money
     avg_entry_price: Money | None
     realized_pnl: Money
@@ -35,6 +36,7 @@ class PositionView(ApiModel):
         entry = position.avg_entry_price
         return cls(
             symbol=position.symbol,
+            venue=position.venue,
             qty=position.qty,
             avg_entry_price=entry,
             realized_pnl=position.realized_pnl,

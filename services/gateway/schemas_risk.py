@@ -15,6 +15,7 @@ from libs.common.messages import AccountField, SymbolField
 from libs.common.stores import StateChangeRecord, TradingStatus
 from services.gateway.errors import Invalid, readable
 from services.gateway.schemas import REQUEST_CONFIG, ApiModel, ExactDecimal, Reason, RequestModel
+from services.gateway.schemas_route import RouteView
 
 
 class VolatilityBody(VolatilityRule):
@@ -240,3 +241,5 @@ class SimulateResult(ApiModel):
     approved: bool
     reason: str | None
     """Why the order would be denied; None when approved."""
+    route: RouteView | None = None
+    """Where the smart order router would send a `venue: "auto"` order, and why."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
@@ -63,6 +64,14 @@ class GatewaySettings(ServiceSettings):
     (read through libs.common.secrets; `SECRETS_MOCK_MODE=1` reads the environment)."""
     api_keys_refresh_s: float = Field(default=60.0, gt=0)
     """How often the secret's key list is re-read."""
+    route_max_book_age_ms: int = Field(default=2_000, ge=1, le=60_000)
+    """The smart order router (`venue: "auto"`) spares a venue whose book top is older."""
+    route_min_rate_headroom: Decimal = Field(default=Decimal("0.1"), ge=0, le=1)
+    """... a venue with less than this fraction of its order rate budget left."""
+    route_latency_penalty_bps_per_ms: Decimal = Field(default=Decimal("0.01"), ge=0, le=10)
+    """Each ms of a venue's recent latency costs this many bps in the ranking."""
+    route_max_latency_ms: Decimal | None = Field(default=None, gt=0)
+    """... and a venue slower than this is spared (unset: no cap)."""
 
     @field_validator("max_inflight_orders")
     @classmethod

@@ -44,6 +44,7 @@ def terms_of(order: PlaceOrder | Order) -> dict[str, str | None]:
         "price": _optional_number(order.price),
         "timeInForce": order.time_in_force.value,
         "reduceOnly": str(order.reduce_only).lower(),
+        "venue": order.venue,
     }
 
 

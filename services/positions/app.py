@@ -4,7 +4,11 @@ orders.events (group positions) ──▶ FillsHandler ──▶ positions.updat
 lease "marks"                   ──▶ MarksFeed (public tickers ──▶ MarkStore, re-marking)
 lease "positions-reconcile"     ──▶ ReconcileJob of `default` (its venue positions vs ours)
 lease "positions-reconcile:{a}" ──▶ ReconcileJob of each other account `a`, signed with a's
-                                    own credentials (services.positions.venues)
+                                    own credentials (services.positions.venues); at a venue
+                                    other than Bybit, `:{venue}` appended
+lease "positions-books"         ──▶ BookFeed, while MMX_VENUES names more than one venue:
+                                    each venue's book top, fees and rules for the smart
+                                    order router (services.positions.books)
 every refresh_interval_s        ──▶ PositionGauges (position_qty, position_pnl)
 
 Each account's credentials are read at start: a configured account without a pair stops it.
@@ -15,19 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI
 
 from libs.common import topology
-from libs.common.accounts import PerAccount, scoped_name
+from libs.common.accounts import PerAccount, scoped_name, venue_scoped
 from libs.common.batching import Periodic, batched
 from libs.common.bus import Ack, ConsumerSpec, StreamConsumer
-from libs.common.domain.ids import AccountId
+from libs.common.domain.ids import AccountId, VenueId
 from libs.common.messages import Envelope
 from libs.common.service import ReadinessCheck, ServiceRuntime, service_app, stalled
 from libs.common.stores import RedisLeaseStore, RedisPositionStore
 from libs.common.stores.marks import RedisMarkStore
-from libs.common.venue import VenueConfig
+from libs.common.venue import BinanceConfig, VenueConfig, open_venue
+from services.positions.books import BOOKS_LEASE, BookFeed
 from services.positions.fills import FillsHandler
 from services.positions.gauges import PositionGauges
 from services.positions.leader import LeasedTask
@@ -53,11 +59,16 @@ def create_app(settings: PositionsSettings) -> FastAPI:
 
 
 def _wire(
-    runtime: ServiceRuntime, settings: PositionsSettings, venues: Mapping[AccountId, VenueConfig]
+    runtime: ServiceRuntime,
+    settings: PositionsSettings,
+    venues: Mapping[tuple[AccountId, VenueId], VenueConfig | BinanceConfig],
 ) -> None:
     redis, bus, metrics = runtime.redis, runtime.bus, runtime.metrics
     marks, leases = RedisMarkStore(redis), RedisLeaseStore(redis)
-    positions = PerAccount(settings.accounts, lambda a: RedisPositionStore(redis, account=a))
+    positions = PerAccount(
+        settings.accounts,
+        lambda a: {v: RedisPositionStore(redis, account=a, venue=v) for v in settings.venues},
+    )
     handler = batched(
         FillsHandler(positions=positions, marks=marks, bus=bus, metrics=runtime.metrics)
     )
@@ -81,16 +92,20 @@ def _wire(
         MARKS_LEASE, leases=leases, owner=owner, ttl_ms=settings.lease_ttl_ms, work=feed.run
     )
     drift_gauges = DriftGauges(metrics)
-    reconcilers: dict[AccountId, PositionReconciler] = {}
-    reconcile_leases: dict[AccountId, LeasedTask] = {}
-    for account, venue in venues.items():
+    reconcilers: dict[tuple[AccountId, VenueId], PositionReconciler] = {}
+    reconcile_leases: dict[tuple[AccountId, VenueId], LeasedTask] = {}
+    for (account, venue), config in venues.items():
         reconciler = PositionReconciler(
-            positions=positions[account], gauges=drift_gauges, redis=redis, account=account
+            positions=positions[account][venue],
+            gauges=drift_gauges,
+            redis=redis,
+            account=account,
+            venue=venue,
         )
-        job = ReconcileJob(reconciler, venue, settings.reconcile_interval_s)
-        reconcilers[account] = reconciler
-        reconcile_leases[account] = LeasedTask(
-            scoped_name(RECONCILE_LEASE, account),
+        job = ReconcileJob(reconciler, config, settings.reconcile_interval_s)
+        reconcilers[account, venue] = reconciler
+        reconcile_leases[account, venue] = LeasedTask(
+            venue_scoped(scoped_name(RECONCILE_LEASE, account), venue),
             leases=leases,
             owner=owner,
             ttl_ms=settings.lease_ttl_ms,
@@ -98,6 +113,25 @@ def _wire(
             on_lost=reconciler.clear,
         )
     leased = [marks_lease, *reconcile_leases.values()]
+    if len(settings.venues) > 1:  # the smart order router's books, read as the first account
+        first = settings.accounts[0]
+        books = BookFeed(
+            redis=redis,
+            venues={v: partial(open_venue, venues[first, v]) for v in settings.venues},
+            symbols=settings.symbols,
+            interval_s=settings.book_interval_s,
+            depth=settings.book_depth,
+            fees_interval_s=settings.book_fees_interval_s,
+        )
+        leased.append(
+            LeasedTask(
+                BOOKS_LEASE,
+                leases=leases,
+                owner=owner,
+                ttl_ms=settings.lease_ttl_ms,
+                work=books.run,
+            )
+        )
     gauges = Periodic(
         "position-gauges",
         settings.refresh_interval_s,
@@ -124,9 +158,10 @@ class PositionsParts:
     """One per account's `orders.events`, in `MMX_ACCOUNTS` order."""
     feed: MarksFeed
     marks_lease: LeasedTask
-    reconcilers: Mapping[AccountId, PositionReconciler]
+    reconcilers: Mapping[tuple[AccountId, VenueId], PositionReconciler]
+    """By (account, venue), in `MMX_ACCOUNTS` then `MMX_VENUES` order."""
     """Each account's, in `MMX_ACCOUNTS` order."""
-    reconcile_leases: Mapping[AccountId, LeasedTask]
+    reconcile_leases: Mapping[tuple[AccountId, VenueId], LeasedTask]
 
     @property
     def handled(self) -> int:

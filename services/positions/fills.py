@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from libs.common import topology
 from libs.common.accounts import PerAccount
 from libs.common.batching import Incoming, Results, derive_event_id, gather_limited
 from libs.common.bus import Bus, PoisonMessage
-from libs.common.domain.errors import UnknownAccount
-from libs.common.domain.ids import AccountId, Symbol
+from libs.common.domain.errors import UnknownAccount, UnknownVenue
+from libs.common.domain.ids import AccountId, Symbol, VenueId
 from libs.common.domain.positions import Position
 from libs.common.messages import Envelope, FundingSettled, OrderFilled, PositionUpdated
 from libs.common.metrics import EngineMetrics, Stage
@@ -55,7 +55,7 @@ class FillsHandler:
     def __init__(
         self,
         *,
-        positions: PerAccount[PositionStore],
+        positions: PerAccount[Mapping[VenueId, PositionStore]],
         marks: MarkStore,
         bus: Bus[Envelope],
         metrics: EngineMetrics,
@@ -67,20 +67,22 @@ class FillsHandler:
 
     async def __call__(self, batch: Sequence[Incoming]) -> Results:
         results: list[BaseException | None] = [None] * len(batch)
-        by_book: dict[tuple[AccountId, Symbol], list[_Fill]] = {}
+        by_book: dict[tuple[AccountId, VenueId, Symbol], list[_Fill]] = {}
         for index, incoming in enumerate(batch):
             if isinstance(fill := incoming.message, OrderFilled | FundingSettled):
-                if fill.account not in self._positions:
-                    unknown = UnknownAccount(fill.account, self._positions.accounts)
+                unknown = self._unknown(fill)
+                if unknown is not None:
                     results[index] = PoisonMessage(f"{_named(fill)}: {unknown}")
                     continue
-                by_book.setdefault((fill.account, fill.symbol), []).append((index, incoming, fill))
+                book = (fill.account, fill.venue, fill.symbol)
+                by_book.setdefault(book, []).append((index, incoming, fill))
         if not by_book:
             return results
         applied = await gather_limited(
-            self._apply(self._positions[account], fills) for (account, _), fills in by_book.items()
+            self._apply(self._positions[account][venue], fills)
+            for (account, venue, _), fills in by_book.items()
         )
-        marks = await self._marks_of(sorted({symbol for _, symbol in by_book}))
+        marks = await self._marks_of(sorted({symbol for _, _, symbol in by_book}))
         updates: list[tuple[int, Envelope]] = []
         stage = self._metrics.order_stage.labels(stage=Stage.FILL_TO_POSITION.value)
         folded_ns = time.time_ns()
@@ -111,6 +113,15 @@ class FillsHandler:
                 for index, _ in updates:
                     results[index] = error
         return results
+
+    def _unknown(self, fill: OrderFilled | FundingSettled) -> Exception | None:
+        """Why no position store here takes `fill` (its account or venue not configured)."""
+        if fill.account not in self._positions:
+            return UnknownAccount(fill.account, self._positions.accounts)
+        venues = self._positions[fill.account]
+        if fill.venue not in venues:
+            return UnknownVenue(fill.venue, tuple(venues))
+        return None
 
     async def _marks_of(self, symbols: Sequence[Symbol]) -> dict[Symbol, Mark]:
         """The marks of `symbols`; none if they cannot be read (an update without a mark

@@ -8,9 +8,11 @@ the latest mark - fees - funding (unrealized 0 while a symbol has no mark).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from libs.common.accounts import PerAccount
+from libs.common.domain.ids import VenueId
 from libs.common.domain.positions import net_pnl
 from libs.common.metrics import EngineMetrics
 from libs.common.stores import PositionStore
@@ -21,18 +23,31 @@ _ZERO = Decimal(0)
 
 class PositionGauges:
     def __init__(
-        self, *, positions: PerAccount[PositionStore], marks: MarkStore, metrics: EngineMetrics
+        self,
+        *,
+        positions: PerAccount[Mapping[VenueId, PositionStore]],
+        marks: MarkStore,
+        metrics: EngineMetrics,
     ) -> None:
         self._positions = positions
         self._marks = marks
         self._metrics = metrics
 
     async def refresh(self) -> None:
-        positions = [p for _, store in self._positions.items() for p in await store.all()]
+        positions = [
+            p
+            for _, stores in self._positions.items()
+            for store in stores.values()
+            for p in await store.all()
+        ]
         marks = await self._marks.get_many({p.symbol for p in positions})
         for position in positions:
             mark = marks.get(position.symbol)
             pnl = net_pnl(position, None if mark is None else mark.mark)
-            labels = {"account": position.account, "symbol": position.symbol}
+            labels = {
+                "account": position.account,
+                "venue": position.venue,
+                "symbol": position.symbol,
+            }
             self._metrics.position_qty.labels(**labels).set(float(position.qty))
             self._metrics.position_pnl.labels(**labels).set(float(pnl))

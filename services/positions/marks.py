@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from libs.common import topology
 from libs.common.accounts import PerAccount
 from libs.common.bus import Bus
-from libs.common.domain.ids import AccountId, Symbol
+from libs.common.domain.ids import AccountId, Symbol, VenueId
 from libs.common.domain.positions import unrealized_pnl
 from libs.common.domain.time import NS_PER_MS
 from libs.common.messages import Envelope
@@ -53,7 +53,7 @@ class MarksFeed:
         *,
         settings: PositionsSettings,
         marks: MarkStore,
-        positions: PerAccount[PositionStore],
+        positions: PerAccount[Mapping[VenueId, PositionStore]],
         bus: Bus[Envelope],
         venue: VenueConfig | None = None,
     ) -> None:
@@ -63,7 +63,7 @@ class MarksFeed:
         self._positions = positions
         self._bus = bus
         self._pending: dict[str, Ticker] = {}
-        self._said: dict[tuple[AccountId, Symbol], Decimal] = {}
+        self._said: dict[tuple[AccountId, VenueId, Symbol], Decimal] = {}
         """Unrealized P&L last published per symbol (by this holder)."""
 
     async def run(self, release: asyncio.Event) -> None:
@@ -106,7 +106,11 @@ class MarksFeed:
         """Publish PositionUpdated for positions (of every account) whose unrealized P&L
         moved."""
         positions = [
-            p for _, store in self._positions.items() for p in await store.all() if not p.is_flat
+            p
+            for _, stores in self._positions.items()
+            for store in stores.values()
+            for p in await store.all()
+            if not p.is_flat
         ]
         marks = await self._marks.get_many({p.symbol for p in positions})
         updates = []
@@ -115,7 +119,7 @@ class MarksFeed:
             if mark is None:
                 continue
             pnl = unrealized_pnl(position, mark.mark)
-            book = (position.account, position.symbol)
+            book = (position.account, position.venue, position.symbol)
             if self._said.get(book) == pnl:
                 continue
             self._said[book] = pnl

@@ -1,17 +1,18 @@
-"""Compare each account's positions with that account's at the venue, signed with its own
-credentials, by the one instance holding that account's lease: `positions-reconcile` for
-`default`, `positions-reconcile:{account}` for another. Drift is reported, never repaired:
+"""Compare each account's positions at each venue with that account's there, signed with its
+own credentials, by the one instance holding that lane's lease: `positions-reconcile` for
+`default` at Bybit, `positions-reconcile:{account}` for another account, `:{venue}` appended
+for another venue. Drift is reported, never repaired:
 the venue is the truth, but a difference means a fill we missed or booked wrong, which an
 operator must look at (the router's reconciliation replays missed executions; they then fold
 in here).
 
-`reconciliation_drift{account, kind="position_qty", symbol}` is |venue qty - our qty| of each
-account this instance holds the lease of (`DriftGauges`), set after each pass; an account's
-series are dropped when its lease is lost. Each pass also replaces
-the account's drift hash, for the console: `POSITION_DRIFT_KEY` for `default`,
-`POSITION_DRIFT_KEY:{account}` for another (`drift_key`), per symbol our qty, the venue's,
-the drift and when it was checked (kept when the lease is lost: the next holder's first pass
-replaces it).
+`reconciliation_drift{account, venue, kind="position_qty", symbol}` is |venue qty - our qty|
+of each lane this instance holds the lease of (`DriftGauges`), set after each pass; a lane's
+series are dropped when its lease is lost. Each pass also replaces the lane's drift hash,
+for the console: `POSITION_DRIFT_KEY` for `default` at Bybit, `POSITION_DRIFT_KEY:{account}`
+for another account, `:{venue}` appended for another venue (`drift_key`), per symbol our
+qty, the venue's, the drift and when it was checked (kept when the lease is lost: the next
+holder's first pass replaces it).
 """
 
 from __future__ import annotations
@@ -25,16 +26,22 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
-from libs.common.accounts import scoped_name
+from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.display import plain
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE, AccountId, Symbol, VenueId
 from libs.common.metrics import DriftKind, EngineMetrics
 from libs.common.stores import PositionStore
 from libs.common.stores._support import replace_hash
 from libs.common.tasks import wait_or_timeout
 from libs.common.topology import POSITION_DRIFT_KEY
-from libs.common.venue import BybitVenue, VenueConfig, VenuePort, VenuePosition
+from libs.common.venue import (
+    BinanceConfig,
+    VenueConfig,
+    VenuePort,
+    VenuePosition,
+    open_venue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +88,10 @@ def drift_record(engine_qty: Decimal, venue_qty: Decimal, checked_ms: int) -> st
     )
 
 
-def drift_key(account: AccountId) -> str:
-    """The account's drift hash: `POSITION_DRIFT_KEY` for `default` (the console reads it),
-    `POSITION_DRIFT_KEY:{account}` for another."""
-    return scoped_name(POSITION_DRIFT_KEY, account)
+def drift_key(account: AccountId, venue: VenueId = DEFAULT_VENUE) -> str:
+    """The lane's drift hash: `POSITION_DRIFT_KEY` for `default` at Bybit (the console reads
+    it), `POSITION_DRIFT_KEY:{account}` for another account, `:{venue}` for another venue."""
+    return venue_scoped(scoped_name(POSITION_DRIFT_KEY, account), venue)
 
 
 async def write_drift(
@@ -104,26 +111,28 @@ async def write_drift(
 
 
 class DriftGauges:
-    """`reconciliation_drift{account, kind="position_qty", symbol}` of the accounts reported
-    (those whose lease this instance holds)."""
+    """`reconciliation_drift{account, venue, kind="position_qty", symbol}` of the lanes
+    reported (those whose lease this instance holds)."""
 
     def __init__(self, metrics: EngineMetrics) -> None:
         self._metrics = metrics
-        self._shown: dict[AccountId, set[Symbol]] = {}
+        self._shown: dict[tuple[AccountId, VenueId], set[Symbol]] = {}
 
-    def report(self, account: AccountId, drift: Mapping[Symbol, Decimal]) -> None:
-        """`account`'s drift of its latest pass replaces its previous one."""
+    def report(
+        self, account: AccountId, drift: Mapping[Symbol, Decimal], venue: VenueId = DEFAULT_VENUE
+    ) -> None:
+        """The lane's drift of its latest pass replaces its previous one."""
         gauge, kind = self._metrics.reconciliation_drift, DriftKind.POSITION_QTY.value
-        for symbol in self._shown.get(account, set()) - drift.keys():
-            gauge.remove(account, kind, symbol)
+        for symbol in self._shown.get((account, venue), set()) - drift.keys():
+            gauge.remove(account, venue, kind, symbol)
         for symbol, amount in drift.items():
-            gauge.labels(account=account, kind=kind, symbol=symbol).set(float(amount))
-        self._shown[account] = set(drift)
+            gauge.labels(account=account, venue=venue, kind=kind, symbol=symbol).set(float(amount))
+        self._shown[account, venue] = set(drift)
 
-    def clear(self, account: AccountId) -> None:
-        """Drop `account`'s series (its lease was lost)."""
-        self.report(account, {})
-        self._shown.pop(account, None)
+    def clear(self, account: AccountId, venue: VenueId = DEFAULT_VENUE) -> None:
+        """Drop the lane's series (its lease was lost)."""
+        self.report(account, {}, venue)
+        self._shown.pop((account, venue), None)
 
 
 class PositionReconciler:
@@ -137,9 +146,11 @@ class PositionReconciler:
         gauges: DriftGauges,
         redis: Redis | None = None,
         account: AccountId = DEFAULT_ACCOUNT,
+        venue: VenueId = DEFAULT_VENUE,
         category: Category = Category.LINEAR,
     ) -> None:
         self.account = account
+        self.venue = venue
         self._positions = positions
         self._gauges = gauges
         self._redis = redis
@@ -155,22 +166,23 @@ class PositionReconciler:
         for symbol, amount in drift.items():
             if amount:
                 log.warning(
-                    "position %s of account %s drifts from the venue by %s",
+                    "position %s of account %s drifts from %s by %s",
                     symbol,
                     self.account,
+                    self.venue,
                     amount,
                 )
         self.last = drift
-        self._gauges.report(self.account, drift)
+        self._gauges.report(self.account, drift, self.venue)
         if self._redis is not None:
             checked_ms = time.time_ns() // 1_000_000
-            key = drift_key(self.account)
+            key = drift_key(self.account, self.venue)
             await write_drift(self._redis, sides, checked_ms=checked_ms, key=key)
         return drift
 
     def clear(self) -> None:
-        """Drop this account's share of the gauges: only the lease holder reports drift."""
-        self._gauges.clear(self.account)
+        """Drop this lane's share of the gauges: only the lease holder reports drift."""
+        self._gauges.clear(self.account, self.venue)
         self.last = {}
 
 
@@ -179,7 +191,10 @@ class ReconcileJob:
     reconcile every interval until released."""
 
     def __init__(
-        self, reconciler: PositionReconciler, venue: VenueConfig, interval_s: float
+        self,
+        reconciler: PositionReconciler,
+        venue: VenueConfig | BinanceConfig,
+        interval_s: float,
     ) -> None:
         self._reconciler = reconciler
         self._venue = venue
@@ -187,7 +202,7 @@ class ReconcileJob:
 
     async def run(self, release: asyncio.Event) -> None:
         """Reconcile every interval until `release` is set."""
-        venue = BybitVenue(self._venue)
+        venue = open_venue(self._venue)
         try:  # not `async with`: a start that fails must close what it opened too
             await venue.start()
             while not release.is_set():

@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from libs.common.domain.ids import Symbol
 from libs.common.service import ServiceSettings, SymbolList
-from libs.common.venue import VenueConfig
+from libs.common.venue import BinanceConfig, VenueConfig
 
 
 class PositionsSettings(ServiceSettings):
@@ -27,7 +27,9 @@ class PositionsSettings(ServiceSettings):
     )
     """Symbols whose tickers are followed for marks; every traded symbol needs one."""
     venue: VenueConfig = Field(default_factory=VenueConfig)
-    """The venue; its key pair is the `default` account's unless `secrets_env` is set."""
+    """Bybit; its key pair is the `default` account's unless `secrets_env` is set."""
+    binance: BinanceConfig = Field(default_factory=BinanceConfig)
+    """Binance USDⓈ-M (`MMX_BINANCE_*`), used when `MMX_VENUES` names binance-usdm."""
     secrets_env: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MMX_SECRETS_ENV", "MMX_POSITIONS_SECRETS_ENV"),
@@ -50,3 +52,10 @@ class PositionsSettings(ServiceSettings):
     """How often positions are re-marked: a PositionUpdated when unrealized P&L moved."""
     reconcile_interval_s: float = Field(30.0, gt=0)
     """How often positions are compared with the venue's."""
+    book_interval_s: float = Field(0.25, gt=0, le=5)
+    """How often each venue's book top of each symbol is read for the smart order router,
+    while more than one venue is traded (`MMX_VENUES`)."""
+    book_depth: int = Field(50, ge=1, le=200)
+    """Levels per side read for the smart order router."""
+    book_fees_interval_s: float = Field(300.0, gt=0)
+    """How often each venue's fee rates and instrument rules are read again."""

@@ -91,11 +91,16 @@ def _wire(runtime: ServiceRuntime, settings: RiskSettings) -> None:
     risk, marks = RedisRiskStateStore(redis), RedisMarkStore(redis)
     leases = RedisLeaseStore(redis)
     accounts = settings.accounts
-    ledgers = PerAccount(accounts, lambda a: RedisExposureLedger(redis, account=a))
+    venues = settings.venues
+    ledgers = PerAccount(accounts, lambda a: RedisExposureLedger(redis, account=a, venues=venues))
     readers = PerAccount(
         accounts,
         lambda a: RiskReader(
-            redis, ledger=ledgers[a], account=a, mark_max_age_s=settings.mark_max_age_s
+            redis,
+            ledger=ledgers[a],
+            account=a,
+            venues=venues,
+            mark_max_age_s=settings.mark_max_age_s,
         ),
     )
 

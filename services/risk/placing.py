@@ -122,6 +122,7 @@ async def deny_places(
         if result.changed and denied.check is not None:
             metrics.orders_denied.labels(
                 account=command.account,
+                venue=command.venue,
                 symbol=command.symbol,
                 side=command.side.value,
                 reason=DENY_REASONS[denied.check].value,

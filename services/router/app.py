@@ -1,8 +1,9 @@
 """The router service: `create_app(settings)` wires the parts; nothing runs at import time.
 
-Each account of `MMX_ACCOUNTS` has its own lane (`RouterLane`): its venue client with its own
-credentials, circuit, gate and rate buckets, freeze sweep, private stream and reconciliation.
-The consumers are shared: `Intake` hands each approval to its account's lane.
+Each account of `MMX_ACCOUNTS` has its own lane (`RouterLane`) at each venue of `MMX_VENUES`:
+its venue client with the account's credentials there, circuit, gate and rate buckets,
+freeze sweep, private stream and reconciliation. The consumers are shared: `Intake` hands
+each approval to its account's lane at its venue.
 
 Runners, started in this order (each lane's in turn) and stopped in reverse:
 
@@ -30,10 +31,10 @@ from functools import partial
 from fastapi import FastAPI
 
 from libs.common import topology
-from libs.common.accounts import PerAccount, scoped_name
+from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.bus import Ack, ConsumerSpec, default_consumer_name
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE, AccountId, VenueId
 from libs.common.service import Runner, ServiceRuntime, service_app
 from libs.common.stores import (
     RedisIdempotencyStore,
@@ -44,8 +45,15 @@ from libs.common.stores import (
 )
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.timings import publish_and_check
-from libs.common.topology import RATE_LIMIT_GROUPS, rate_limit_bucket
-from libs.common.venue import BybitVenue, SendBarrier, VenueConfig
+from libs.common.topology import RATE_LIMIT_GROUPS
+from libs.common.venue import (
+    BinanceConfig,
+    BinanceVenue,
+    BybitVenue,
+    LiveVenue,
+    SendBarrier,
+    VenueConfig,
+)
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
 from services.router.context import RouterContext
@@ -56,7 +64,7 @@ from services.router.credentials import (
     with_credentials,
 )
 from services.router.freeze_watch import FreezeWatcher
-from services.router.gate import VenueGate
+from services.router.gate import VenueGate, lane_bucket
 from services.router.intake import Intake, Lane
 from services.router.placing import Placer
 from services.router.private_stream import PrivateStreamOwner
@@ -72,7 +80,7 @@ class InOrder:
     """Runners started in order and stopped one by one in reverse: nothing still running
     may find a venue closed under it (the service kit stops its runners concurrently)."""
 
-    def __init__(self, venues: Sequence[BybitVenue], *runners: Runner) -> None:
+    def __init__(self, venues: Sequence[LiveVenue], *runners: Runner) -> None:
         self._venues = venues
         self._runners = runners
         self._started: list[Runner] = []
@@ -99,7 +107,9 @@ class InOrder:
             await venue.close()
 
 
-def check_claim_outlives_a_send(settings: RouterSettings, venue: VenueConfig) -> None:
+def check_claim_outlives_a_send(
+    settings: RouterSettings, venue: VenueConfig | BinanceConfig
+) -> None:
     """An approval claimed from a dead router must find that router's last send expired: a
     redelivery that the venue does not know is then final (`redelivery`)."""
     send_s = venue.recv_window / 1000 + venue.request_timeout_s
@@ -111,24 +121,45 @@ def check_claim_outlives_a_send(settings: RouterSettings, venue: VenueConfig) ->
         )
 
 
-def create_app(settings: RouterSettings, venue: VenueConfig | None = None) -> FastAPI:
-    """The router app; `venue` defaults to `VenueConfig()` (MMX_VENUE, MMX_VENUE_URL, ...)."""
-    return service_app("router", settings, build=partial(_build, settings, venue))
+def create_app(
+    settings: RouterSettings,
+    venue: VenueConfig | None = None,
+    binance: BinanceConfig | None = None,
+) -> FastAPI:
+    """The router app; `venue` (Bybit's) defaults to `VenueConfig()` (MMX_VENUE,
+    MMX_VENUE_URL, ...), `binance` to `BinanceConfig()` (MMX_BINANCE_*), read only when
+    MMX_VENUES names binance-usdm."""
+    return service_app("router", settings, build=partial(_build, settings, venue, binance))
 
 
-async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: ServiceRuntime) -> None:
+async def _build(
+    settings: RouterSettings,
+    venue: VenueConfig | None,
+    binance: BinanceConfig | None,
+    rt: ServiceRuntime,
+) -> None:
     # No 10006 waits inside the adapter: the gate closes the shared window for every
     # instance and retries within its own bounds (the send deadline for placements).
     update = {"sync_clock_on_start": False, "rate_limit_retries": 0}
-    config = (venue or VenueConfig()).model_copy(update=update)
-    check_claim_outlives_a_send(settings, config)
+    configs: dict[VenueId, VenueConfig | BinanceConfig] = {}
+    for venue_id in settings.venues:
+        if venue_id == DEFAULT_VENUE:
+            configs[venue_id] = (venue or VenueConfig()).model_copy(update=update)
+        else:
+            configs[venue_id] = (binance or BinanceConfig()).model_copy(update=update)
+        check_claim_outlives_a_send(settings, configs[venue_id])
     timings = {"claim_idle_s": settings.claim_idle_s, "max_order_age_s": settings.max_order_age_s}
     await publish_and_check(rt.redis, "router", timings)
-    rt.metrics.init_order_series(settings.symbols, settings.accounts)
+    rt.metrics.init_order_series(settings.symbols, settings.accounts, settings.venues)
     risk = RedisRiskStateStore(rt.redis)
-    lanes = [await _lane(settings, config, rt, risk, account) for account in settings.accounts]
-    by_account = {lane.ctx.account: lane for lane in lanes}
-    intake = Intake(PerAccount(settings.accounts, lambda a: by_account[a].intake))
+    lanes = [
+        await _lane(settings, configs[venue_id], rt, risk, account, venue_id)
+        for account in settings.accounts
+        for venue_id in settings.venues
+    ]
+    by_key = {(lane.ctx.account, lane.ctx.venue): lane for lane in lanes}
+    by_account = {lane.ctx.account: lane for lane in lanes if lane.ctx.venue == settings.venues[0]}
+    intake = Intake({key: lane.intake for key, lane in by_key.items()})
     consumers = [  # `consumers` per account's stream: each is in its account's slot
         rt.bus.batch_consumer(
             ConsumerSpec(
@@ -155,11 +186,11 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     for each in consumers:  # inside InOrder: for the stream metrics and "subscribers" check
         rt.watch(each)
     for lane in lanes:
-        name = "venue" if lane.ctx.account == DEFAULT_ACCOUNT else f"venue {lane.ctx.account}"
-        rt.add_check(name, lane.health.readiness)
+        rt.add_check(_check_name(lane.ctx.account, lane.ctx.venue), lane.health.readiness)
     first = lanes[0]
     rt.state.update(
         lanes=by_account,
+        venue_lanes=by_key,
         context=first.ctx,
         venue=first.adapter,
         health=first.health,
@@ -173,13 +204,21 @@ async def _build(settings: RouterSettings, venue: VenueConfig | None, rt: Servic
     )
 
 
+def _check_name(account: AccountId, venue: VenueId) -> str:
+    """The readiness check of a lane: `venue` for `default` at `bybit` (as before accounts
+    and venues), `venue {account}` for another account, ` at {venue}` for another venue."""
+    name = "venue" if account == DEFAULT_ACCOUNT else f"venue {account}"
+    return venue_scoped(name, venue, " at ")
+
+
 @dataclass(frozen=True, slots=True)
 class RouterLane:
-    """One account's part of the router: its venue client (its own credentials), circuit,
-    gate and rate buckets, freeze sweep, private stream and reconciliation."""
+    """One account's part of the router at one venue: its venue client (the account's
+    credentials there), circuit, gate and rate buckets, freeze sweep, private stream and
+    reconciliation."""
 
     ctx: RouterContext
-    adapter: BybitVenue
+    adapter: LiveVenue
     health: VenueHealth
     keeper: CredentialKeeper
     freeze: FreezeWatcher
@@ -198,14 +237,15 @@ class RouterLane:
 
 async def _lane(
     settings: RouterSettings,
-    config: VenueConfig,
+    config: VenueConfig | BinanceConfig,
     rt: ServiceRuntime,
     risk: RedisRiskStateStore,
     account: AccountId,
+    venue: VenueId,
 ) -> RouterLane:
     credentials = CredentialSettings()
     source = credential_source(
-        credentials, principal=f"router:{settings.instance}", account=account
+        credentials, principal=f"router:{settings.instance}", account=account, venue=venue
     )
     if credentials.secrets_env or account != DEFAULT_ACCOUNT:
         # the secret (or another account's MMX_API_KEY_{ACCOUNT}) is the truth; missing, it
@@ -216,8 +256,8 @@ async def _lane(
             source.close()
             raise
         config = with_credentials(config, creds)
-        log.info("router: venue credentials %r (account %s)", creds, account)
-    lane = scoped_name(settings.instance, account, "/")
+        log.info("router: venue credentials %r (account %s at %s)", creds, account, venue)
+    lane = venue_scoped(scoped_name(settings.instance, account, "/"), venue, "@")
     health = VenueHealth(
         breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_s),
         metrics=rt.metrics,
@@ -225,9 +265,16 @@ async def _lane(
         risk=risk,
         instance=lane,
         probe_interval_s=settings.venue_probe_interval_s,
-        headroom_key=scoped_name(topology.VENUE_HEADROOM_KEY, account),
+        headroom_key=venue_scoped(scoped_name(topology.VENUE_HEADROOM_KEY, account), venue),
+        account=account,
+        venue_id=venue,
+        freeze_on_open=len(settings.venues) == 1,
     )
-    adapter = BybitVenue(config, on_request=health.on_request)
+    adapter: LiveVenue
+    if isinstance(config, BinanceConfig):
+        adapter = BinanceVenue(config, on_request=health.on_request)
+    else:
+        adapter = BybitVenue(config, on_request=health.on_request)
     barrier = SendBarrier(recv_window_ms=config.recv_window)  # closed until the state is read
     adapter.rest.barrier = barrier
     health.venue = adapter
@@ -240,7 +287,7 @@ async def _lane(
     )
     health.credentials = keeper
     limits = {
-        scoped_name(rate_limit_bucket(category, group), account): settings.rate_limit(group)
+        lane_bucket(category, group, account, venue): settings.rate_limit(group)
         for category in Category
         for group in RATE_LIMIT_GROUPS
     }
@@ -253,6 +300,7 @@ async def _lane(
         retries=settings.transient_retries,
         backoff_s=settings.retry_backoff_s,
         account=account,
+        venue_id=venue,
     )
     health.on_quota_spent = gate.quota_spent
     ctx = RouterContext(
@@ -265,9 +313,10 @@ async def _lane(
         risk=risk,
         idempotency=RedisIdempotencyStore(rt.redis),
         leases=RedisLeaseStore(rt.redis),
-        ledger=RedisExposureLedger(rt.redis, account=account),
+        ledger=RedisExposureLedger(rt.redis, account=account, venues=settings.venues),
         account_risk=RedisRiskStateStore(rt.redis, account=account),
         account=account,
+        venue=venue,
     )
     sync = VenueSync(ctx)
     return RouterLane(

@@ -203,7 +203,7 @@ class Commands:
         issued_ns = command.issued_ts_ns
         tracker = Tracker()
         for order in await self._ctx.orders.open_orders(command.symbol):
-            if order.created_ts_ns <= issued_ns:
+            if order.created_ts_ns <= issued_ns and self._ctx.mine(order):
                 fn = partial(
                     apply_event, event_kind=OrderEventKind.CANCEL_REQUESTED, ts_ns=now_ns()
                 )
@@ -277,6 +277,7 @@ def _amend_rejected(command: AmendOrder, code: int, reason: str) -> Outgoing:
         code=code,
         reason=reason,
         account=command.account,
+        venue=command.venue,
     )
     return event, None
 
@@ -290,5 +291,6 @@ def _cancel_rejected(command: CancelOrder, code: int, reason: str) -> Outgoing:
         code=code,
         reason=reason,
         account=command.account,
+        venue=command.venue,
     )
     return event, None

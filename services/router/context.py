@@ -9,9 +9,16 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from libs.common import topology
-from libs.common.accounts import scoped_name
+from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.bus import Bus
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, CorrelationId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
+    AccountId,
+    CorrelationId,
+    VenueId,
+)
+from libs.common.domain.orders import Order
 from libs.common.messages import Envelope, Message
 from libs.common.metrics import EngineMetrics
 from libs.common.stores import IdempotencyStore, LeaseStore, OrderStore, RiskStateStore
@@ -25,7 +32,8 @@ Outgoing = tuple[Message, CorrelationId | None]
 
 @dataclass(frozen=True, slots=True)
 class RouterContext:
-    """One account's lane of the router: its venue gate (its own credentials), its stores."""
+    """One lane of the router, an account at a venue: its venue gate (the account's
+    credentials at that venue), its stores (the account's: records of every venue)."""
 
     settings: RouterSettings
     redis: Redis
@@ -40,6 +48,7 @@ class RouterContext:
     account_risk: RiskStateStore
     """The account's own trading state (`risk` is the desk's)."""
     account: AccountId = DEFAULT_ACCOUNT
+    venue: VenueId = DEFAULT_VENUE
 
     @property
     def instance(self) -> str:
@@ -47,13 +56,19 @@ class RouterContext:
 
     @property
     def lane(self) -> str:
-        """This instance's lane of the account in shared keys (circuit, flat confirmations):
-        the instance for `default` (as before accounts), `{instance}/{account}` otherwise."""
-        return scoped_name(self.settings.instance, self.account, "/")
+        """This instance's lane in shared keys (circuit, flat confirmations): the instance
+        for `default` at `bybit` (as before accounts and venues), `{instance}/{account}`
+        for another account, `@{venue}` appended for another venue."""
+        return venue_scoped(scoped_name(self.settings.instance, self.account, "/"), self.venue, "@")
 
     def scoped(self, name: str) -> str:
-        """`name` (a lease, a key) for this account (`libs.common.accounts.scoped_name`)."""
-        return scoped_name(name, self.account)
+        """`name` (a lease, a key) for this account at this venue (`scoped_name`, then
+        `venue_scoped`)."""
+        return venue_scoped(scoped_name(name, self.account), self.venue)
+
+    def mine(self, order: Order) -> bool:
+        """True if `order` is at this lane's venue (the account's records hold every venue's)."""
+        return order.venue == self.venue
 
     async def publish(self, events: Sequence[Outgoing]) -> None:
         """Publish order events on the account's `orders.events`, in order, in one pipeline."""

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from libs.common.tasks import cancel_and_wait
-from libs.common.venue import AuthenticationFailed, BybitVenue, VenueError
+from libs.common.venue import AuthenticationFailed, LiveVenue, VenueError
 from libs.common.venue.credentials import (
     EXCHANGE,
     Credentials,
@@ -77,7 +77,7 @@ class CredentialKeeper:
 
     def __init__(
         self,
-        venue: BybitVenue,
+        venue: LiveVenue,
         source: CredentialSource,
         *,
         verify: Callable[[], Awaitable[object]],

@@ -295,10 +295,9 @@ class FreezeWatcher:
         for order in still_open:
             counts[order.symbol] = counts.get(order.symbol, 0) + 1
         gauge, account = self._ctx.metrics.reconciliation_drift, self._ctx.account
+        kind, venue = DriftKind.OPEN_ORDERS.value, self._ctx.venue
         for symbol, count in counts.items():
-            gauge.labels(account=account, kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(
-                count
-            )
+            gauge.labels(account=account, venue=venue, kind=kind, symbol=symbol).set(count)
         if still_open:
             log.warning(
                 "freeze sweep attempt %d: %d order(s) still open at the venue %s",

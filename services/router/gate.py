@@ -37,9 +37,9 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from libs.common.accounts import scoped_name
+from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE, AccountId, VenueId
 from libs.common.stores import RateLimiter, throttle
 from libs.common.topology import RATE_LIMIT_GROUPS, rate_limit_bucket
 from libs.common.venue import (
@@ -61,6 +61,7 @@ from libs.common.venue import (
     VenueRejected,
     VenueUnavailable,
 )
+from libs.common.venue.binance.wire import quota_group
 from libs.common.venue.errors import RATE_LIMIT_CODE
 from services.router.venue_health import VenueHealth
 
@@ -83,14 +84,22 @@ _TRADE_PATHS = ("/v5/order/create", "/v5/order/amend", "/v5/order/cancel")
 
 def group_of(path: str) -> str:
     """The venue's quota group of a path: single create / amend / cancel share `trade`; the
-    batch calls share `batch` (one unit per order); then `cancel_all`, and `query`."""
+    batch calls share `batch` (one unit per order); then `cancel_all`, and `query` (Bybit's
+    paths; Binance's by `libs.common.venue.binance.wire.quota_group`)."""
     if path in _TRADE_PATHS:
         return TRADE
     if path.endswith("-batch"):
         return BATCH
     if path == "/v5/order/cancel-all":
         return CANCEL_ALL
+    if path.startswith("/fapi/"):  # Binance's paths
+        return quota_group(path)
     return QUERY
+
+
+def lane_bucket(category: Category, group: str, account: AccountId, venue: VenueId) -> str:
+    """The rate-limit bucket of an endpoint group for an account at a venue."""
+    return venue_scoped(scoped_name(rate_limit_bucket(category, group), account), venue)
 
 
 def group_for(count: int) -> str:
@@ -198,11 +207,13 @@ class VenueGate:
         retries: int,
         backoff_s: float,
         account: AccountId = DEFAULT_ACCOUNT,
+        venue_id: VenueId = DEFAULT_VENUE,
     ) -> None:
         self.venue = venue
         self.account = account
         """Whose credentials `venue` signs with: the venue counts rates per account, so the
-        buckets are the account's."""
+        buckets are the account's (at that venue: `venue_id`)."""
+        self.venue_id = venue_id
         self.barrier = barrier
         self._health = health
         self._limiter = limiter
@@ -383,8 +394,8 @@ class VenueGate:
         return await throttle(self._limiter, self.bucket(category, group), cost, until=deadline)
 
     def bucket(self, category: Category, group: str) -> str:
-        """The rate-limit bucket of an endpoint group for this gate's account."""
-        return scoped_name(rate_limit_bucket(category, group), self.account)
+        """The rate-limit bucket of an endpoint group for this gate's account and venue."""
+        return lane_bucket(category, group, self.account, self.venue_id)
 
     async def _retrying(
         self, category: Category, group: str, call: Callable[[], Awaitable[T]], *, mutating: bool

@@ -6,19 +6,20 @@ ones are retried. It keeps the stream's order where it matters: a run of consecu
 is one batch, and a command (amend, cancel, cancel-all) is handled where it stands, so
 "cancel all, then quote again" never cancels the new quotes.
 
-Each account has its own lane (its venue credentials, its records): a place or command goes
-to its account's; one for an account this router does not have (`MMX_ACCOUNTS`) is poison.
+Each account has a lane at each venue (the account's credentials there, its records): a
+place or command goes to its account's lane at its venue (a cancel-all naming no venue: to
+every venue's); one for an account or a venue this router does not have (`MMX_ACCOUNTS`,
+`MMX_VENUES`) is poison.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from libs.common.accounts import PerAccount
 from libs.common.bus import Delivery, PoisonMessage
-from libs.common.domain.errors import UnknownAccount
-from libs.common.domain.ids import AccountId
+from libs.common.domain.errors import UnknownAccount, UnknownVenue
+from libs.common.domain.ids import AccountId, VenueId
 from libs.common.messages import (
     AmendOrder,
     CancelAllOrders,
@@ -32,17 +33,22 @@ from services.router.placing import Approved, Placer
 
 
 class Lane(NamedTuple):
-    """What handles one account's approvals."""
+    """What handles one account's approvals at one venue."""
 
     placer: Placer
     commands: Commands
 
 
+LaneKey = tuple[AccountId, VenueId]
+
+
 class Intake:
     """The batch handler of `orders.approved`."""
 
-    def __init__(self, lanes: PerAccount[Lane]) -> None:
+    def __init__(self, lanes: Mapping[LaneKey, Lane]) -> None:
         self._lanes = lanes
+        self._accounts = tuple(dict.fromkeys(account for account, _ in lanes))
+        self._venues = tuple(dict.fromkeys(venue for _, venue in lanes))
 
     async def __call__(
         self, deliveries: Sequence[Delivery[Envelope]]
@@ -55,9 +61,8 @@ class Intake:
             except Exception as exc:
                 failures[index] = PoisonMessage(f"cannot open {delivery.message.type}: {exc}")
                 continue
-            account = _account_of(message)
-            if account is not None and account not in self._lanes:
-                unknown = UnknownAccount(account, self._lanes.accounts)
+            unknown = self._unknown(message)
+            if unknown is not None:
                 failures[index] = PoisonMessage(f"{delivery.message.type}: {unknown}")
                 continue
             if isinstance(message, OrderApproved):
@@ -66,35 +71,48 @@ class Intake:
                 continue
             failures |= await self._flush(places)
             places = []
-            if isinstance(message, AmendOrder | CancelOrder | CancelAllOrders):
+            if isinstance(message, AmendOrder | CancelOrder):
                 requested = Requested(index, message, delivery.message)
-                failures |= await self._lanes[message.account].commands.handle([requested])
+                lane = self._lanes[message.account, message.venue]
+                failures |= await lane.commands.handle([requested])
+            elif isinstance(message, CancelAllOrders):
+                requested = Requested(index, message, delivery.message)
+                for venue in (message.venue,) if message.venue else self._venues:
+                    lane = self._lanes[message.account, venue]
+                    failures |= await lane.commands.handle([requested])
             else:
                 failures[index] = _unexpected(message)
         failures |= await self._flush(places)
         return [failures.get(index) for index in range(len(deliveries))]
 
     async def _flush(self, places: list[Approved]) -> dict[int, Exception]:
-        """Place a run of approvals, each account's in its lane; if an account's run fails as
-        a whole, each of them is retried."""
-        by_account: dict[AccountId, list[Approved]] = {}
+        """Place a run of approvals, each account's at each venue in its lane; if a lane's
+        run fails as a whole, each of them is retried."""
+        by_lane: dict[LaneKey, list[Approved]] = {}
         for item in places:
-            by_account.setdefault(item.command.account, []).append(item)
+            by_lane.setdefault((item.command.account, item.command.venue), []).append(item)
         failures: dict[int, Exception] = {}
-        for account, run in by_account.items():
+        for key, run in by_lane.items():
             try:
-                failures |= await self._lanes[account].placer.handle(run)
+                failures |= await self._lanes[key].placer.handle(run)
             except Exception as exc:
                 failures |= {item.index: exc for item in run}
         return failures
 
-
-def _account_of(message: Message) -> AccountId | None:
-    if isinstance(message, OrderApproved):
-        return message.order.account
-    if isinstance(message, AmendOrder | CancelOrder | CancelAllOrders):
-        return message.account
-    return None
+    def _unknown(self, message: Message) -> Exception | None:
+        """Why no lane here can take `message` (an account or venue not configured), or None."""
+        venue: VenueId | None
+        if isinstance(message, OrderApproved):
+            account, venue = message.order.account, message.order.venue
+        elif isinstance(message, AmendOrder | CancelOrder | CancelAllOrders):
+            account, venue = message.account, message.venue
+        else:
+            return None
+        if account not in self._accounts:
+            return UnknownAccount(account, self._accounts)
+        if venue is not None and venue not in self._venues:
+            return UnknownVenue(venue, self._venues)
+        return None
 
 
 def _unexpected(message: Message) -> PoisonMessage:

@@ -279,14 +279,18 @@ class Placer:
             item = send.item
             command = item.command
             if sent.outcome in _SENT:
-                series = {"account": command.account, "symbol": command.symbol}
+                series = {
+                    "account": command.account,
+                    "venue": command.venue,
+                    "symbol": command.symbol,
+                }
                 metrics.order_retry_count.labels(**series).observe(sent.retries)
             if sent.outcome is Outcome.UNKNOWN:
                 events.append((_submitted(send), item.envelope.correlation_id))
             if sent.outcome is Outcome.ACKED:  # intent accepted by the gateway -> venue ack
                 latency_s = max(0.0, (now_ns() - send.order.created_ts_ns) / 1e9)
                 metrics.order_latency.labels(
-                    account=command.account, symbol=command.symbol
+                    account=command.account, venue=command.venue, symbol=command.symbol
                 ).observe(latency_s)
             result = results[index] if index >= 0 else None
             if isinstance(result, Exception):
@@ -354,6 +358,7 @@ def _submitted(send: _Send) -> OrderSubmitted:
         symbol=command.symbol,
         ts_event_ns=now_ns(),
         account=command.account,
+        venue=command.venue,
     )
 
 
@@ -375,6 +380,7 @@ def _replay(item: Approved, order: Order) -> list[Outgoing]:
         ts_event_ns=order.updated_ts_ns,
         venue_order_id=order.venue_order_id,
         account=order.account,
+        venue=order.venue,
     )
     return [(ack, item.envelope.correlation_id)]
 

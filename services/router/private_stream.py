@@ -22,8 +22,10 @@ from libs.common.metrics import WsChannel
 from libs.common.tasks import cancel_and_wait, wait_or_timeout
 from libs.common.topology import exec_cursor_key
 from libs.common.venue import (
-    BybitVenue,
+    BinancePrivateStream,
+    BinanceVenue,
     Execution,
+    LiveVenue,
     PrivateEvent,
     PrivateSnapshot,
     PrivateStream,
@@ -63,7 +65,7 @@ def _batches(events: list[PrivateEvent]) -> list[list[PrivateEvent]]:
 class PrivateStreamOwner:
     """Holds the private stream while it holds the lease (a Runner)."""
 
-    def __init__(self, ctx: RouterContext, venue: BybitVenue, sync: VenueSync) -> None:
+    def __init__(self, ctx: RouterContext, venue: LiveVenue, sync: VenueSync) -> None:
         self._ctx = ctx
         self._venue = venue
         self._sync = sync
@@ -73,7 +75,7 @@ class PrivateStreamOwner:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cursor_ms = 0
-        self._stream: PrivateStream | None = None
+        self._stream: PrivateStream | BinancePrivateStream | None = None
         self.holding = False
         """True while this instance owns the private stream."""
         self.executions_seen = 0
@@ -121,9 +123,16 @@ class PrivateStreamOwner:
         )
         dcp_window_s = self._ctx.settings.dcp_window_s
         topics = (*DEFAULT_TOPICS, DCP_TOPIC) if dcp_window_s else DEFAULT_TOPICS
-        stream = PrivateStream(
-            self._venue, categories=(self._ctx.settings.category,), topics=topics, since_ms=since_ms
-        )
+        categories = (self._ctx.settings.category,)
+        stream: PrivateStream | BinancePrivateStream
+        if isinstance(self._venue, BinanceVenue):  # its user-data stream (listenKey)
+            stream = BinancePrivateStream(
+                self._venue, categories=categories, topics=topics, since_ms=since_ms
+            )
+        else:
+            stream = PrivateStream(
+                self._venue, categories=categories, topics=topics, since_ms=since_ms
+            )
         self._stream = stream
         try:
             async with stream:
@@ -168,7 +177,7 @@ class PrivateStreamOwner:
         self._cursor_ms = int(raw) if raw is not None else int(time.time() * 1000) - lookback_ms
         return self._cursor_ms
 
-    async def _consume(self, stream: PrivateStream) -> None:
+    async def _consume(self, stream: PrivateStream | BinancePrivateStream) -> None:
         async for event in stream:
             # the pushes already received go with it, as one batch (one read, one write)
             for batch in _batches([event, *stream.ready(PUSHES_PER_BATCH)]):
@@ -189,7 +198,8 @@ class PrivateStreamOwner:
             if isinstance(event, PrivateSnapshot):
                 if event.connection > 0:
                     reconnects = self._ctx.metrics.venue_ws_reconnects
-                    reconnects.labels(channel=WsChannel.PRIVATE.value).inc()
+                    channel = WsChannel.PRIVATE.value
+                    reconnects.labels(venue=self._ctx.venue, channel=channel).inc()
                 snaps += event.open_orders
                 fills += event.executions
             elif isinstance(event, VenueOrder):

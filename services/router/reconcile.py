@@ -145,7 +145,9 @@ class Reconciler:
                 symbol,
             )
             await gate.cancel_all(category, symbol)
-        book = OpenBook(await self._ctx.orders.open_orders(symbol))
+        book = OpenBook(
+            [o for o in await self._ctx.orders.open_orders(symbol) if self._ctx.mine(o)]
+        )
         known = [s for s in venue_open if book.match(s) is not None]
         unknown = [s for s in venue_open if book.match(s) is None]
         seen = {o.client_order_id for s in known if (o := book.match(s)) is not None}
@@ -186,7 +188,9 @@ class Reconciler:
     async def _adopt(self, snap: VenueOrder) -> bool:
         """Write a record of `snap` with its `OrderAcknowledged`, in one step (a crash leaves
         both or neither); False when a record of it exists already."""
-        order = adopted_order(snap, ts_ns=now_ns())
+        order = adopted_order(
+            snap, ts_ns=now_ns(), account=self._ctx.account, venue=self._ctx.venue
+        )
         (event,) = order_events(_unacked(order), order)  # an open snapshot: acknowledged
         entry = Envelope.wrap(event).to_json()
         (result,) = await self._ctx.orders.create_and_send([(order, entry)], ORDERS_EVENTS)
@@ -284,6 +288,7 @@ class Reconciler:
             code=REFUSED_CODE,
             reason="the venue still has the old terms",
             account=order.account,
+            venue=order.venue,
         )
         return [(rejected, None)]
 
@@ -304,13 +309,13 @@ class Reconciler:
 
     def _report(self, symbol: Symbol, drift: Drift) -> None:
         gauge = self._ctx.metrics.reconciliation_drift
-        account = self._ctx.account
-        gauge.labels(account=account, kind=DriftKind.OPEN_ORDERS.value, symbol=symbol).set(
-            drift.open_orders
-        )
-        gauge.labels(account=account, kind=DriftKind.EXECUTIONS.value, symbol=symbol).set(
-            drift.fills
-        )
+        account, venue = self._ctx.account, self._ctx.venue
+        gauge.labels(
+            account=account, venue=venue, kind=DriftKind.OPEN_ORDERS.value, symbol=symbol
+        ).set(drift.open_orders)
+        gauge.labels(
+            account=account, venue=venue, kind=DriftKind.EXECUTIONS.value, symbol=symbol
+        ).set(drift.fills)
         if drift.open_orders or drift.fills:
             log.warning("reconciliation of %s found drift: %s", symbol, drift)
 

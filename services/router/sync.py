@@ -33,7 +33,7 @@ from functools import partial
 from libs.common import topology
 from libs.common.domain.errors import DomainError
 from libs.common.domain.exposure import fill_units
-from libs.common.domain.ids import AccountId, ClientOrderId, Symbol
+from libs.common.domain.ids import AccountId, ClientOrderId, Symbol, VenueId
 from libs.common.domain.orders import Order, OrderStatus, apply_fill
 from libs.common.messages import Envelope, FundingSettled, OrderFilled
 from libs.common.metrics import FillRefusal
@@ -144,7 +144,10 @@ class VenueSync:
 
     def _refuse(self, fill: Execution, reason: FillRefusal) -> None:
         self._ctx.metrics.fills_refused.labels(
-            account=self._ctx.account, symbol=fill.symbol, reason=reason.value
+            account=self._ctx.account,
+            venue=self._ctx.venue,
+            symbol=fill.symbol,
+            reason=reason.value,
         ).inc()
 
     def _bookable(self, fill: Execution, records: dict[str, Order]) -> bool:
@@ -204,7 +207,7 @@ class VenueSync:
                 side=fill.side,
                 units=fill_units(fill.qty, fill.price),
                 claim_key=claims.idempotency(FILL_NAMESPACE, fill.exec_id),
-                event=Envelope.wrap(_filled(fill, order, account)).to_json(),
+                event=Envelope.wrap(_filled(fill, order, account, self._ctx.venue)).to_json(),
             )
             for fill, order in fills
         ]
@@ -215,7 +218,7 @@ class VenueSync:
                 side=entry.side,
                 units=0,
                 claim_key=claims.idempotency(FILL_NAMESPACE, entry.exec_id),
-                event=Envelope.wrap(_settled(entry, account)).to_json(),
+                event=Envelope.wrap(_settled(entry, account, self._ctx.venue)).to_json(),
             )
             for entry in funding
         ]
@@ -232,7 +235,7 @@ class VenueSync:
             if order is not None:
                 latency_s = max(0.0, fill.exec_time_ms / 1000 - order.created_ts_ns / 1e9)
                 self._ctx.metrics.fill_latency.labels(
-                    account=self._ctx.account, symbol=fill.symbol
+                    account=self._ctx.account, venue=self._ctx.venue, symbol=fill.symbol
                 ).observe(latency_s)
         return len(claimed)
 
@@ -245,9 +248,10 @@ def _fill(order: Order, *, fill: Execution, ts_ns: int) -> Order:
     return apply_fill(order, fill.exec_id, fill.qty, fill.price, ts_ns=ts_ns)
 
 
-def _settled(entry: Execution, account: AccountId) -> FundingSettled:
+def _settled(entry: Execution, account: AccountId, venue: VenueId) -> FundingSettled:
     return FundingSettled(
         account=account,
+        venue=venue,
         symbol=Symbol(entry.symbol),
         exec_id=entry.exec_id,
         amount=entry.fee,
@@ -258,12 +262,15 @@ def _settled(entry: Execution, account: AccountId) -> FundingSettled:
     )
 
 
-def _filled(fill: Execution, order: Order | None, account: AccountId) -> OrderFilled:
+def _filled(
+    fill: Execution, order: Order | None, account: AccountId, venue: VenueId
+) -> OrderFilled:
     client_order_id: ClientOrderId | None = (
         order.client_order_id if order is not None else fill.client_order_id
     )
     return OrderFilled(
         account=account,
+        venue=venue,
         client_order_id=client_order_id,
         venue_order_id=fill.venue_order_id,
         symbol=Symbol(fill.symbol),

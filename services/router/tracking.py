@@ -12,7 +12,12 @@ __all__ = ["Change", "Tracker", "changes_only", "count_change"]
 def count_change(metrics: EngineMetrics, change: Change, *, reject_reason: str = "") -> None:
     """Count the order metrics of a transition this instance wrote (see `libs.common.metrics`)."""
     before, after = change.before, change.after
-    labels = {"account": after.account, "symbol": after.symbol, "side": after.side.value}
+    labels = {
+        "account": after.account,
+        "venue": after.venue,
+        "symbol": after.symbol,
+        "side": after.side.value,
+    }
     if before.venue_order_id is None and after.venue_order_id is not None:
         metrics.orders_placed.labels(**labels).inc()
     if after.status is not before.status:

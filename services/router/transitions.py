@@ -17,7 +17,15 @@ from functools import partial
 from libs.common import topology
 from libs.common.domain.enums import OrderType, TimeInForce, VenueOrderStatus
 from libs.common.domain.errors import DomainError
-from libs.common.domain.ids import ClientOrderId, Symbol, VenueOrderId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
+    AccountId,
+    ClientOrderId,
+    Symbol,
+    VenueId,
+    VenueOrderId,
+)
 from libs.common.domain.orders import (
     Order,
     OrderEventKind,
@@ -94,6 +102,7 @@ def order_events(
         "symbol": after.symbol,
         "ts_event_ns": after.updated_ts_ns,
         "account": after.account,
+        "venue": after.venue,
     }
     events: list[OrderEvent] = []
     if before.venue_order_id is None and after.venue_order_id is not None:
@@ -151,7 +160,13 @@ def adopted_id(snap: VenueOrder) -> ClientOrderId:
     return ClientOrderId((ADOPTED_PREFIX + _ID_JUNK.sub("", snap.venue_order_id))[:36])
 
 
-def adopted_order(snap: VenueOrder, *, ts_ns: int) -> Order:
+def adopted_order(
+    snap: VenueOrder,
+    *,
+    ts_ns: int,
+    account: AccountId = DEFAULT_ACCOUNT,
+    venue: VenueId = DEFAULT_VENUE,
+) -> Order:
     """A New record for an open venue order we have no record of. Its fills are applied
     afterwards from the venue's executions, one execId each. It is live at the venue, so it
     counts as exposure at once (its risk price is its limit price): nobody checked it."""
@@ -169,4 +184,6 @@ def adopted_order(snap: VenueOrder, *, ts_ns: int) -> Order:
         risk_price=snap.price if snap.order_type is OrderType.LIMIT and snap.price else None,
         created_ts_ns=snap.created_ms * 1_000_000,
         updated_ts_ns=ts_ns,
+        account=account,
+        venue=venue,
     )

@@ -5,7 +5,10 @@
 them to the `HeadroomBoard` (the headroom per endpoint in Redis, for the console) and tells
 the breaker whether the venue answered. Breaker changes are shown at once in
 `venue_circuit_state` and written, by a background task, to `venue_circuit_key(instance)`;
-when the circuit OPENS that task freezes trading (`FreezeReason.VENUE_CIRCUIT`), as it does
+when the circuit OPENS that task freezes trading (`FreezeReason.VENUE_CIRCUIT`) if the desk
+trades this venue alone (`freeze_on_open`; with more venues an open circuit freezes nothing:
+this lane's gate refuses its sends, `circuit_open`, and the smart order router routes
+around it, while the desk trades on elsewhere), as it does
 when the venue refuses our credentials (`FreezeReason.AUTH`: nothing can trade), unless a
 `CredentialKeeper` is set: it refreshes the credentials once first and reports here only
 what it could not cure (`auth_failed`). The same task asks the venue's server time every
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 
 from libs.common.domain.enums import Category
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE, AccountId, VenueId
 from libs.common.freeze import trigger_freeze
 from libs.common.metrics import (
     RET_CODE_CONNECTION_ERROR,
@@ -45,7 +49,7 @@ from libs.common.metrics import (
 from libs.common.stores import RiskStateStore
 from libs.common.tasks import cancel_and_wait
 from libs.common.topology import VENUE_CIRCUITS_KEY, VENUE_HEADROOM_KEY, venue_circuit_key
-from libs.common.venue import BybitVenue
+from libs.common.venue import LiveVenue
 from libs.common.venue.errors import AUTH_CODES, RATE_LIMIT_CODE
 from services.router.circuit import CircuitBreaker, CircuitChange
 from services.router.credentials import CredentialKeeper
@@ -103,9 +107,18 @@ class VenueHealth:
         probe_interval_s: float,
         category: Category = Category.LINEAR,
         headroom_key: str = VENUE_HEADROOM_KEY,
+        account: AccountId = DEFAULT_ACCOUNT,
+        venue_id: VenueId = DEFAULT_VENUE,
+        freeze_on_open: bool = True,
     ) -> None:
         self.breaker = breaker
-        self.venue: BybitVenue | None = None
+        self.freeze_on_open = freeze_on_open
+        """Freeze trading when the circuit opens: when the desk trades this venue alone."""
+        self.account = account
+        self.venue_id = venue_id
+        self.latency_ms: float | None = None
+        """An exponentially weighted mean of the venue's answer times (ms), for routing."""
+        self.venue: LiveVenue | None = None
         self.credentials: CredentialKeeper | None = None
         """Refreshes the credentials once before a refusal freezes (None: freeze at once)."""
         self.on_quota_spent: Callable[[str, int], None] | None = None
@@ -126,17 +139,23 @@ class VenueHealth:
         from services.router.gate import group_of  # gate imports this module: not at the top
 
         self.headroom = HeadroomBoard(redis, group_of=group_of, key=headroom_key)
-        metrics.set_circuit_state(breaker.state)
+        metrics.set_circuit_state(breaker.state, venue_id)
 
     # -- synchronous hooks --------------------------------------------------------------------
 
     def on_request(self, path: str, ret_code: int, seconds: float) -> None:
         """`BybitVenue(on_request=...)`: runs after every HTTP exchange with the venue."""
         label = ret_code_label(ret_code)
-        self._metrics.venue_request.labels(endpoint=path, ret_code=label).observe(seconds)
+        venue = self.venue_id
+        self._metrics.venue_request.labels(venue=venue, endpoint=path, ret_code=label).observe(
+            seconds
+        )
+        ms = seconds * 1000
+        self.latency_ms = ms if self.latency_ms is None else 0.8 * self.latency_ms + 0.2 * ms
         status = self.venue.rest.rate_limits.get(path) if self.venue is not None else None
         if status is not None and status.remaining is not None:
-            self._metrics.venue_rate_limit_remaining.labels(endpoint=path).set(status.remaining)
+            remaining = self._metrics.venue_rate_limit_remaining.labels(venue=venue, endpoint=path)
+            remaining.set(status.remaining)
         self.headroom.observe(path, status)
         spent = ret_code == RATE_LIMIT_CODE or (status is not None and status.remaining == 0)
         if spent and self.on_quota_spent is not None:
@@ -168,7 +187,7 @@ class VenueHealth:
     def _changed(self, change: CircuitChange | None) -> None:
         if change is None:
             return
-        self._metrics.set_circuit_state(change.state)
+        self._metrics.set_circuit_state(change.state, self.venue_id)
         level = logging.ERROR if change.state is CircuitState.OPEN else logging.WARNING
         log.log(
             level,
@@ -265,7 +284,7 @@ class VenueHealth:
                     await self._freeze(FreezeReason.AUTH, event)
                     return
                 await self._write_state(event.state)
-                if event.state is CircuitState.OPEN:
+                if event.state is CircuitState.OPEN and self.freeze_on_open:
                     detail = f"{event.failures} consecutive venue failures, last: {event.reason}"
                     await self._freeze(FreezeReason.VENUE_CIRCUIT, detail)
                 return
@@ -284,6 +303,9 @@ class VenueHealth:
                     "failures": self.breaker.failures,
                     "reason": self.breaker.last_failure,
                     "updated_ns": time.time_ns(),
+                    "account": self.account,
+                    "venue": self.venue_id,
+                    "latency_ms": "" if self.latency_ms is None else f"{self.latency_ms:.1f}",
                 },
             )
             if probed_epoch is not None:

@@ -46,25 +46,30 @@ STAGES = (
 )  # fmt: skip
 EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
     # exposed name: (EngineMetrics attribute, type, labels, histogram buckets)
-    "orders_placed_total": ("orders_placed", "counter", ("account", "symbol", "side"), ()),
-    "orders_filled_total": ("orders_filled", "counter", ("account", "symbol", "side"), ()),
+    "orders_placed_total": ("orders_placed", "counter", ("account", "venue", "symbol", "side"), ()),
+    "orders_filled_total": ("orders_filled", "counter", ("account", "venue", "symbol", "side"), ()),
     "orders_partially_filled_total": (
         "orders_partially_filled",
         "counter",
-        ("account", "symbol", "side"),
+        ("account", "venue", "symbol", "side"),
         (),
     ),
     "orders_rejected_total": (
         "orders_rejected",
         "counter",
-        ("account", "symbol", "side", "reason"),
+        ("account", "venue", "symbol", "side", "reason"),
         (),
     ),
-    "orders_canceled_total": ("orders_canceled", "counter", ("account", "symbol", "side"), ()),
+    "orders_canceled_total": (
+        "orders_canceled",
+        "counter",
+        ("account", "venue", "symbol", "side"),
+        (),
+    ),
     "orders_denied_total": (
         "orders_denied",
         "counter",
-        ("account", "symbol", "side", "reason"),
+        ("account", "venue", "symbol", "side", "reason"),
         (),
     ),
     "freeze_triggered_total": ("freeze_triggered", "counter", ("reason",), ()),
@@ -74,19 +79,26 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         "histogram",
         (
             "account",
+            "venue",
             "symbol",
         ),
         LATENCY,
     ),
     "order_stage_seconds": ("order_stage", "histogram", ("stage",), STAGES),
     "exposure_drift_total": ("exposure_drift", "counter", ("kind",), ()),
-    "fills_refused_total": ("fills_refused", "counter", ("account", "symbol", "reason"), ()),
+    "fills_refused_total": (
+        "fills_refused",
+        "counter",
+        ("account", "venue", "symbol", "reason"),
+        (),
+    ),
     "gateway_requests_shed_total": ("gateway_requests_shed", "counter", ("route",), ()),
     "fill_latency_seconds": (
         "fill_latency",
         "histogram",
         (
             "account",
+            "venue",
             "symbol",
         ),
         LATENCY,
@@ -96,6 +108,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         "histogram",
         (
             "account",
+            "venue",
             "symbol",
         ),
         RETRIES,
@@ -105,6 +118,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         "gauge",
         (
             "account",
+            "venue",
             "symbol",
         ),
         (),
@@ -114,6 +128,7 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         "gauge",
         (
             "account",
+            "venue",
             "symbol",
         ),
         (),
@@ -135,11 +150,26 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         ("stream", "group"),
         (),
     ),
-    "venue_request_seconds": ("venue_request", "histogram", ("endpoint", "ret_code"), LATENCY),
-    "venue_rate_limit_remaining": ("venue_rate_limit_remaining", "gauge", ("endpoint",), ()),
-    "venue_circuit_state": ("venue_circuit_state", "gauge", ("state",), ()),
-    "reconciliation_drift": ("reconciliation_drift", "gauge", ("account", "kind", "symbol"), ()),
-    "venue_ws_reconnects_total": ("venue_ws_reconnects", "counter", ("channel",), ()),
+    "venue_request_seconds": (
+        "venue_request",
+        "histogram",
+        ("venue", "endpoint", "ret_code"),
+        LATENCY,
+    ),
+    "venue_rate_limit_remaining": (
+        "venue_rate_limit_remaining",
+        "gauge",
+        ("venue", "endpoint"),
+        (),
+    ),
+    "venue_circuit_state": ("venue_circuit_state", "gauge", ("venue", "state"), ()),
+    "reconciliation_drift": (
+        "reconciliation_drift",
+        "gauge",
+        ("account", "venue", "kind", "symbol"),
+        (),
+    ),
+    "venue_ws_reconnects_total": ("venue_ws_reconnects", "counter", ("venue", "channel"), ()),
     "audit_archive_backlog": ("audit_archive_backlog", "gauge", ("stream",), ()),
     "audit_archive_oldest_unarchived_seconds": ("audit_archive_oldest", "gauge", ("stream",), ()),
     "audit_archive_writes_total": ("audit_archive_writes", "counter", ("outcome",), ()),
@@ -286,15 +316,18 @@ def test_engine_metrics_exposes_every_auto_recovery_step_of_each_transient_reaso
 
 def test_init_order_series_exposes_both_sides_of_each_symbol_of_each_account_at_zero() -> None:
     registry = CollectorRegistry()
-    EngineMetrics(registry).init_order_series(["BTCUSDT"], ["default", "alpha"])
+    EngineMetrics(registry).init_order_series(
+        ["BTCUSDT"], ["default", "alpha"], ["bybit", "binance-usdm"]
+    )
 
-    for account in ("default", "alpha"):
+    for account, venue in ((a, v) for a in ("default", "alpha") for v in ("bybit", "binance-usdm")):
         for side in ("Buy", "Sell"):
-            labels = {"account": account, "symbol": "BTCUSDT", "side": side}
+            labels = {"account": account, "venue": venue, "symbol": "BTCUSDT", "side": side}
             assert registry.get_sample_value("orders_placed_total", labels) == 0
             assert registry.get_sample_value("orders_canceled_total", labels) == 0
         for refusal in FillRefusal:
-            labels = {"account": account, "symbol": "BTCUSDT", "reason": refusal.value}
+            labels = {"account": account, "venue": venue, "symbol": "BTCUSDT"}
+            labels["reason"] = refusal.value
             assert registry.get_sample_value("fills_refused_total", labels) == 0
 
 
@@ -315,13 +348,15 @@ def test_set_circuit_state_sets_one_state_and_clears_the_others() -> None:
     registry = CollectorRegistry()
     m = EngineMetrics(registry)
 
-    m.set_circuit_state(CircuitState.OPEN)
+    m.set_circuit_state(CircuitState.OPEN, "binance-usdm")
+    m.set_circuit_state(CircuitState.CLOSED, "bybit")
 
-    values = {
-        s.value: registry.get_sample_value("venue_circuit_state", {"state": s})
-        for s in CircuitState
-    }
-    assert values == {"closed": 0, "half_open": 0, "open": 1}
+    for venue, open_ in (("binance-usdm", 1), ("bybit", 0)):
+        values = {
+            s.value: registry.get_sample_value("venue_circuit_state", {"venue": venue, "state": s})
+            for s in CircuitState
+        }
+        assert values == {"closed": 1 - open_, "half_open": 0, "open": open_}
 
 
 def test_set_risk_utilisation_unknown_limit_raises() -> None:
@@ -335,14 +370,15 @@ def test_set_risk_utilisation_unknown_limit_raises() -> None:
 def test_render_metrics_returns_the_latest_text_format() -> None:
     registry = CollectorRegistry()
     EngineMetrics(registry).orders_placed.labels(
-        account="default", symbol="BTCUSDT", side="Buy"
+        account="default", venue="bybit", symbol="BTCUSDT", side="Buy"
     ).inc()
 
     exposition = metrics.render_metrics(registry)
 
     assert exposition.content_type.startswith("text/plain; version=")
-    assert b'orders_placed_total{account="default",side="Buy",symbol="BTCUSDT"} 1.0' in (
-        exposition.body
+    assert (
+        b'orders_placed_total{account="default",side="Buy",symbol="BTCUSDT",venue="bybit"} 1.0'
+        in (exposition.body)
     )
 
 

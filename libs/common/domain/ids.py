@@ -19,6 +19,8 @@ Symbol = NewType("Symbol", str)
 AccountId = NewType("AccountId", str)
 """A trading account of the desk: its own venue credentials, limits, positions, freeze state
 and open orders. `default` until a desk configures more."""
+VenueId = NewType("VenueId", str)
+"""A venue the desk trades on (`VENUES`): every order, fill and position is at one."""
 EventId = NewType("EventId", str)
 CorrelationId = NewType("CorrelationId", str)
 
@@ -29,6 +31,12 @@ _ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 RESERVED_ACCOUNT_IDS = frozenset({"desk"})
 """Names no account may have: `desk` is the hash tag of the desk-wide trading state
 (`libs.common.topology.DESK`), which an account's keys would collide with."""
+DEFAULT_VENUE = VenueId("bybit")
+"""The venue of everything written before venues existed, and of a desk that trades one."""
+VENUES: tuple[VenueId, ...] = (DEFAULT_VENUE, VenueId("binance-usdm"))
+"""The venues an order may name: Bybit V5 linear and Binance USDⓈ-M futures."""
+AUTO_VENUE = "auto"
+"""What an order names to let the smart order router choose its venue(s) at the gateway."""
 DEFAULT_ACCOUNT = AccountId("default")
 """The account of everything written before accounts existed, and of a desk that has one."""
 
@@ -74,6 +82,13 @@ def parse_account_id(value: str) -> AccountId:
             f"account {value!r} is reserved (the desk-wide state's keys): choose another name"
         )
     return AccountId(value)
+
+
+def parse_venue_id(value: str) -> VenueId:
+    """Return `value` as a VenueId, or raise if it is not one of `VENUES`."""
+    if value not in VENUES:
+        raise InvalidIdentifier(f"venue {value!r} is unknown: expected one of {', '.join(VENUES)}")
+    return VenueId(value)
 
 
 def new_event_id() -> EventId:

@@ -20,10 +20,12 @@ from libs.common.domain.enums import OrderType, Side, TimeInForce, VenueOrderSta
 from libs.common.domain.errors import InvalidFill, InvalidOrder, InvalidTransition, Overfill
 from libs.common.domain.ids import (
     DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
     AccountId,
     ClientOrderId,
     ExecId,
     Symbol,
+    VenueId,
     VenueOrderId,
 )
 
@@ -194,6 +196,10 @@ class Order(BaseModel):
     """Limit price; None for a Market order."""
     account: AccountId = DEFAULT_ACCOUNT
     """The account the order trades for (a record written before accounts: `default`)."""
+    venue: VenueId = DEFAULT_VENUE
+    """The venue the order is at (a record written before venues: `bybit`)."""
+    parent_id: ClientOrderId | None = None
+    """The order a smart-routed child was split from; None for an order placed as it is."""
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
     requested_qty: Decimal | None = Field(default=None, gt=0)

@@ -22,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.domain.enums import Side
 from libs.common.domain.errors import InvalidFill
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ClientOrderId, ExecId, Symbol
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
+    AccountId,
+    ClientOrderId,
+    ExecId,
+    Symbol,
+    VenueId,
+)
 
 _ZERO = Decimal(0)
 
@@ -44,6 +52,7 @@ class Fill(BaseModel):
     """None for fills of orders that are not ours (or before we mapped them by orderId)."""
     is_maker: bool = False
     account: AccountId = DEFAULT_ACCOUNT
+    venue: VenueId = DEFAULT_VENUE
 
     @property
     def signed_qty(self) -> Decimal:
@@ -67,6 +76,7 @@ class Funding(BaseModel):
     mark_price: Decimal = Field(gt=0)
     ts_ns: int = Field(ge=0)
     account: AccountId = DEFAULT_ACCOUNT
+    venue: VenueId = DEFAULT_VENUE
 
 
 class Position(BaseModel):
@@ -92,6 +102,9 @@ class Position(BaseModel):
     exec_ids: frozenset[ExecId] = frozenset()
     updated_ts_ns: int = Field(default=0, ge=0)
     account: AccountId = DEFAULT_ACCOUNT
+    venue: VenueId = DEFAULT_VENUE
+    """The venue the position is at: a symbol's positions at two venues are two positions
+    (risk adds them up per symbol)."""
 
     @model_validator(mode="after")
     def _check_entry(self) -> Self:
@@ -114,7 +127,7 @@ def apply_fill(position: Position, fill: Fill) -> Position:
     unit, signed by the position. Through zero: realize the closed part, open the rest at
     the fill price.
     """
-    _check_book(f"fill {fill.exec_id}", fill.symbol, fill.account, position)
+    _check_book(f"fill {fill.exec_id}", fill, position)
     if fill.exec_id in position.exec_ids:
         return position
     qty, entry, realized = _trade(position, fill.signed_qty, fill.price)
@@ -128,13 +141,14 @@ def apply_fill(position: Position, fill: Fill) -> Position:
         exec_ids=position.exec_ids | {fill.exec_id},
         updated_ts_ns=max(position.updated_ts_ns, fill.ts_ns),
         account=position.account,
+        venue=position.venue,
     )
 
 
 def apply_funding(position: Position, funding: Funding) -> Position:
     """Return the position after `funding`: only the funding paid moves. A replayed exec_id
     returns `position` unchanged."""
-    _check_book(f"funding {funding.exec_id}", funding.symbol, funding.account, position)
+    _check_book(f"funding {funding.exec_id}", funding, position)
     if funding.exec_id in position.exec_ids:
         return position
     return position.model_copy(
@@ -146,12 +160,17 @@ def apply_funding(position: Position, funding: Funding) -> Position:
     )
 
 
-def _check_book(what: str, symbol: Symbol, account: AccountId, position: Position) -> None:
-    if symbol != position.symbol:
-        raise InvalidFill(f"{what} is for {symbol}, not for the {position.symbol} position")
-    if account != position.account:
+def _check_book(what: str, entry: Fill | Funding, position: Position) -> None:
+    if entry.symbol != position.symbol:
+        raise InvalidFill(f"{what} is for {entry.symbol}, not for the {position.symbol} position")
+    if entry.account != position.account:
         raise InvalidFill(
-            f"{what} is of account {account}, not for the position of account {position.account}"
+            f"{what} is of account {entry.account}, not for the position of account "
+            f"{position.account}"
+        )
+    if entry.venue != position.venue:
+        raise InvalidFill(
+            f"{what} is at venue {entry.venue}, not for the position at {position.venue}"
         )
 
 
@@ -163,10 +182,13 @@ def book(position: Position, entry: Fill | Funding) -> Position:
 
 
 def fold_fills(
-    symbol: Symbol, fills: Iterable[Fill], account: AccountId = DEFAULT_ACCOUNT
+    symbol: Symbol,
+    fills: Iterable[Fill],
+    account: AccountId = DEFAULT_ACCOUNT,
+    venue: VenueId = DEFAULT_VENUE,
 ) -> Position:
-    """Rebuild a position of `account` from its fills, starting flat."""
-    return reduce(apply_fill, fills, Position(symbol=symbol, account=account))
+    """Rebuild a position of `account` at `venue` from its fills, starting flat."""
+    return reduce(apply_fill, fills, Position(symbol=symbol, account=account, venue=venue))
 
 
 def unrealized_pnl(position: Position, mark: Decimal) -> Decimal:

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from libs.common.accounts import DEFAULT_VENUES, venue_scoped
 from libs.common.domain.exposure import (
     RATE_WINDOW_MS,
     Denial,
@@ -31,7 +32,7 @@ from libs.common.domain.exposure import (
     SymbolBook,
     SymbolTerms,
 )
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol, VenueId
 from libs.common.domain.risk_checks import Check
 from libs.common.stores._support import (
     XADD_LUA,
@@ -108,8 +109,10 @@ end
 # Admit a batch: `ExposureCheck.decide` for each request, and for each one admitted its
 # record, contribution, rate entry, decision key and approval, all in this one step.
 # KEYS[1] the account's own freeze hash, KEYS[2] the exposure symbols set, KEYS[3] the approval
-# stream; then per symbol of the spec 4 keys (exposure, position, rate window, unfolded); then
-# per request 2 (record, decision key or the record again): all in the account's slot. The
+# stream; then per symbol of the spec 3 + nv keys (exposure, the position at each of the nv
+# venues, rate window, unfolded); then per request 2 (record, decision key or the record
+# again): all in the account's slot. The position's version checked is the sum of the
+# venues' (each only grows, so the sum moves when any of them does). The
 # desk's state comes in the spec, as the batch's view read it (the state checked is the
 # stricter of the two). ARGV[1] the spec as JSON (see `_spec`).
 # Returns {'stale', what, symbol} (nothing written), or one reply per request:
@@ -129,17 +132,22 @@ local function worst(b, buy, sell)
   local p = b.pos + b.ubuy - b.usell
   return math.max(math.abs(p + buy), math.abs(p - sell))
 end
+local nv = spec.nv
+local stride = 3 + nv
 for i, t in ipairs(spec.symbols) do
-  local k = 3 + 4 * (i - 1)
-  if num(redis.call('HGET', KEYS[k + 2], 'version')) ~= t.v then
+  local k = 3 + stride * (i - 1)
+  local version = 0
+  for v = 1, nv do version = version + num(redis.call('HGET', KEYS[k + 1 + v], 'version')) end
+  if version ~= t.v then
     return {'stale', 'position', t.s}
   end
+  local krate, kunf = KEYS[k + 2 + nv], KEYS[k + 3 + nv]
   local f = redis.call('HMGET', KEYS[k + 1], 'buy', 'sell', 'count', 'ubuy', 'usell')
-  redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now - 1000)
-  local b = {s = t.s, kexp = KEYS[k + 1], krate = KEYS[k + 3], pos = t.p, inv = t.inv,
+  redis.call('ZREMRANGEBYSCORE', krate, '-inf', now - 1000)
+  local b = {s = t.s, kexp = KEYS[k + 1], krate = krate, pos = t.p, inv = t.inv,
     open = t.open, rate_limit = t.rate, buy = num(f[1]), sell = num(f[2]), count = num(f[3]),
-    ubuy = num(f[4]), usell = num(f[5]), rate = redis.call('ZCARD', KEYS[k + 3])}
-  local first = redis.call('ZRANGE', KEYS[k + 4], 0, 0, 'WITHSCORES')
+    ubuy = num(f[4]), usell = num(f[5]), rate = redis.call('ZCARD', krate)}
+  local first = redis.call('ZRANGE', kunf, 0, 0, 'WITHSCORES')
   if first[2] and (not oldest or tonumber(first[2]) < oldest) then oldest = tonumber(first[2]) end
   books[i] = b
   known[t.s] = true
@@ -150,7 +158,7 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 local lag = 0
 if oldest then lag = math.max(0, now - oldest) end
-local base = 3 + 4 * #spec.symbols
+local base = 3 + stride * #spec.symbols
 local replies = {}
 for j, c in ipairs(spec.requests) do
   local korder, kdec = KEYS[base + 2 * j - 1], KEYS[base + 2 * j]
@@ -243,10 +251,18 @@ class RedisExposureLedger:
     """ExposureLedger of one account over Redis; safe to share between any number of
     instances."""
 
-    def __init__(self, redis: Redis, *, account: AccountId = DEFAULT_ACCOUNT) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        account: AccountId = DEFAULT_ACCOUNT,
+        venues: Sequence[VenueId] = DEFAULT_VENUES,
+    ) -> None:
         self._redis = redis
         self.account = account
         self._keys = keys_of(account)
+        self._venues = tuple(venues)
+        """The venues whose positions on a symbol add up to the account's (`MMX_VENUES`)."""
 
     async def admit(
         self,
@@ -265,7 +281,7 @@ class RedisExposureLedger:
         for t in terms:
             keys += [
                 k.exposure(t.symbol),
-                k.position(t.symbol),
+                *(venue_scoped(k.position(t.symbol), venue) for venue in self._venues),
                 k.order_times(t.symbol),
                 k.unfolded(t.symbol),
             ]
@@ -277,7 +293,7 @@ class RedisExposureLedger:
                 )
             record = k.order(r.read.client_order_id)
             keys += [record, r.decision_key or record]
-        spec = _spec(desk, terms, requests, index, to, decision_ttl_ms)
+        spec = _spec(desk, terms, requests, index, to, decision_ttl_ms, len(self._venues))
         reply = await _ADMIT(self._redis, keys, [spec])
         if reply and text(reply[0]) == "stale":
             raise StaleView(f"{text(reply[1])} {text(reply[2])} moved since the batch read it")
@@ -341,10 +357,12 @@ def _spec(
     index: dict[Symbol, int],
     to: AccountStream,
     decision_ttl_ms: int,
+    venues: int,
 ) -> bytes:
     return orjson.dumps(
         {
             "now": desk.now_ms,
+            "nv": venues,
             "total": desk.total_limit,
             "lag": desk.max_positions_lag_ms,
             "ttl": decision_ttl_ms,

@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, ExecId, Symbol
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
+    AccountId,
+    ExecId,
+    Symbol,
+    VenueId,
+)
 from libs.common.domain.positions import Fill, Funding, Position, book
 from libs.common.stores._support import Clock, monotonic
 from libs.common.stores.exposure import LedgerState
@@ -62,7 +69,7 @@ class PositionStore(Protocol):
 
 def fold_once(position: Position | None, entry: Fill | Funding) -> Position:
     """The position after `entry`, without the execId set (the store keeps that apart)."""
-    base = position or Position(symbol=entry.symbol, account=entry.account)
+    base = position or Position(symbol=entry.symbol, account=entry.account, venue=entry.venue)
     return book(base, entry).model_copy(update={"exec_ids": frozenset()})
 
 
@@ -80,8 +87,10 @@ class InMemoryPositionStore:
         seen_ttl_s: float = SEEN_TTL_S,
         ledger: LedgerState | None = None,
         account: AccountId = DEFAULT_ACCOUNT,
+        venue: VenueId = DEFAULT_VENUE,
     ) -> None:
         self.account = account
+        self.venue = venue
         self._positions: dict[Symbol, Position] = {}
         self._seen: dict[ExecId, float] = {}
         self._clock = clock
@@ -100,16 +109,16 @@ class InMemoryPositionStore:
         return self._apply(funding)
 
     def _apply(self, entry: Fill | Funding) -> tuple[Position, bool]:
-        if entry.account != self.account:
+        if (entry.account, entry.venue) != (self.account, self.venue):
             raise ValueError(
-                f"{entry.exec_id} is of account {entry.account}: expected {self.account}, the "
-                "account of this store"
+                f"{entry.exec_id} is of account {entry.account} at {entry.venue}: expected "
+                f"{self.account} at {self.venue}, those of this store"
             )
         now = self._clock()
         current = self._positions.get(entry.symbol)
         if self._seen.get(entry.exec_id, now) > now:
             self.ledger.fold(entry.symbol, entry.exec_id, applied=False)
-            return current or Position(symbol=entry.symbol, account=self.account), False
+            return current or self._flat(entry.symbol), False
         position = fold_once(current, entry)
         self._positions[entry.symbol] = position
         self._seen[entry.exec_id] = now + self._seen_ttl_s
@@ -120,11 +129,14 @@ class InMemoryPositionStore:
         versions = self.ledger.position_versions
         return {
             s: (
-                self._positions.get(s) or Position(symbol=s, account=self.account),
+                self._positions.get(s) or self._flat(s),
                 versions.get(s, 0),
             )
             for s in symbols
         }
+
+    def _flat(self, symbol: Symbol) -> Position:
+        return Position(symbol=symbol, account=self.account, venue=self.venue)
 
     async def get(self, symbol: Symbol) -> Position | None:
         return self._positions.get(symbol)

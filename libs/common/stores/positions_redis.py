@@ -1,6 +1,9 @@
 """The position store over Redis: a hash per symbol, changed by one compare-and-set script.
 
-One store serves one account; its keys are the account's (`topology.AccountKeys`).
+One store serves one account at one venue; its keys are the account's
+(`topology.AccountKeys`), those of a venue other than `bybit` suffixed `:{venue}` (the
+position hash, the symbol set, the seen execIds). The exposure ledger it folds fills out of
+is the account's, every venue's together: risk adds a symbol up across venues.
 `position(symbol)` is a hash of the position's numbers as exact decimal strings
 (`qty`, `avg_entry_price` ("" when flat), `realized_pnl`, `fees_paid`, `funding_paid`,
 `updated_ts_ns`) and a `version` bumped on every fill and funding settlement. No execIds are
@@ -21,7 +24,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol
+from libs.common.accounts import venue_scoped
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE, AccountId, Symbol, VenueId
 from libs.common.domain.positions import Fill, Funding, Position
 from libs.common.stores._support import LuaScript, ScriptArg, backoff, text
 from libs.common.stores.errors import ConcurrentUpdateError
@@ -58,14 +62,20 @@ return 1
 
 
 class RedisPositionStore:
-    """PositionStore of one account over Redis; safe to share between any number of
-    instances."""
+    """PositionStore of one account at one venue over Redis; safe to share between any number
+    of instances."""
 
     def __init__(
-        self, redis: Redis, *, account: AccountId = DEFAULT_ACCOUNT, seen_ttl_s: float = SEEN_TTL_S
+        self,
+        redis: Redis,
+        *,
+        account: AccountId = DEFAULT_ACCOUNT,
+        venue: VenueId = DEFAULT_VENUE,
+        seen_ttl_s: float = SEEN_TTL_S,
     ) -> None:
         self._redis = redis
         self.account = account
+        self.venue = venue
         self._keys = keys_of(account)
         self._seen_ttl_ms = int(seen_ttl_s * 1000)
         if self._seen_ttl_ms < 1:
@@ -82,16 +92,16 @@ class RedisPositionStore:
         return await self._apply(funding, max_retries)
 
     async def _apply(self, entry: Fill | Funding, max_retries: int) -> tuple[Position, bool]:
-        if entry.account != self.account:
+        if (entry.account, entry.venue) != (self.account, self.venue):
             raise ValueError(
-                f"{entry.exec_id} is of account {entry.account}: expected {self.account}, the "
-                "account of this store"
+                f"{entry.exec_id} is of account {entry.account} at {entry.venue}: expected "
+                f"{self.account} at {self.venue}, those of this store"
             )
         k = self._keys
         keys = [
-            k.position(entry.symbol),
-            k.exec_seen(entry.exec_id),
-            k.position_symbols,
+            self._position(entry.symbol),
+            venue_scoped(k.exec_seen(entry.exec_id), self.venue),
+            self._symbols,
             k.exposure(entry.symbol),
             k.unfolded(entry.symbol),
             k.exposure_symbols,
@@ -113,46 +123,65 @@ class RedisPositionStore:
                 return position, True
             if reply == 0:  # another instance applied this execId between our read and write
                 current, _ = await self._read(entry.symbol)
-                return current or Position(symbol=entry.symbol, account=self.account), False
+                return current or self._flat(entry.symbol), False
         raise ConcurrentUpdateError(
             f"position {entry.symbol}: other writers changed it before each of "
             f"{max_retries + 1} attempts to apply {entry.exec_id}; gave up"
         )
 
+    def _position(self, symbol: Symbol) -> str:
+        return venue_scoped(self._keys.position(symbol), self.venue)
+
+    @property
+    def symbols_key(self) -> str:
+        """The key of the set of symbols with a position record at this venue."""
+        return venue_scoped(self._keys.position_symbols, self.venue)
+
+    _symbols = symbols_key
+
+    def flat(self, symbol: Symbol) -> Position:
+        """A flat position on `symbol` of this store's account and venue."""
+        return Position(symbol=symbol, account=self.account, venue=self.venue)
+
+    _flat = flat
+
+    def position_key(self, symbol: Symbol) -> str:
+        """The key of the position hash on `symbol` (for a caller's pipeline)."""
+        return self._position(symbol)
+
     async def get(self, symbol: Symbol) -> Position | None:
-        return _decode(symbol, await self._redis.hgetall(self._keys.position(symbol)), self.account)
+        return _decode(
+            symbol, await self._redis.hgetall(self._position(symbol)), self._flat(symbol)
+        )
 
     async def all(self) -> list[Position]:
-        members = await self._redis.smembers(self._keys.position_symbols)
+        members = await self._redis.smembers(self._symbols)
         symbols = sorted(Symbol(text(s)) for s in members)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in symbols:
-                pipe.hgetall(self._keys.position(symbol))
+                pipe.hgetall(self._position(symbol))
             records = await pipe.execute()
-        positions = (_decode(s, r, self.account) for s, r in zip(symbols, records, strict=True))
+        positions = (_decode(s, r, self._flat(s)) for s, r in zip(symbols, records, strict=True))
         return [p for p in positions if p is not None]
 
     async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
         listed = list(symbols)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in listed:
-                pipe.hgetall(self._keys.position(symbol))
+                pipe.hgetall(self._position(symbol))
             records = await pipe.execute()
-        return {s: read_versioned(s, r, self.account) for s, r in zip(listed, records, strict=True)}
+        return {s: read_versioned(r, self._flat(s)) for s, r in zip(listed, records, strict=True)}
 
     async def _read(self, symbol: Symbol) -> tuple[Position | None, int]:
         """The position (None if none) and its version (0 if none): one round trip."""
-        record = await self._redis.hgetall(self._keys.position(symbol))
-        return _decode(symbol, record, self.account), int(_field(record, "version") or 0)
+        record = await self._redis.hgetall(self._position(symbol))
+        return _decode(symbol, record, self._flat(symbol)), int(_field(record, "version") or 0)
 
 
-def read_versioned(
-    symbol: Symbol, record: Mapping[Any, Any], account: AccountId
-) -> tuple[Position, int]:
-    """A position hash of `account` as (position, version): flat at version 0 when there is
-    none."""
+def read_versioned(record: Mapping[Any, Any], flat: Position) -> tuple[Position, int]:
+    """A position hash as (position, version): `flat` at version 0 when there is none."""
     version = int(_field(record, "version") or 0)
-    return _decode(symbol, record, account) or Position(symbol=symbol, account=account), version
+    return _decode(flat.symbol, record, flat) or flat, version
 
 
 def _fields(position: Position) -> list[str]:
@@ -172,13 +201,14 @@ def _field(record: Mapping[Any, Any], name: str) -> str | None:
     return None if value is None else text(value)
 
 
-def _decode(symbol: Symbol, record: Mapping[Any, Any], account: AccountId) -> Position | None:
+def _decode(symbol: Symbol, record: Mapping[Any, Any], flat: Position) -> Position | None:
     if not record:
         return None
     entry = _field(record, "avg_entry_price")
     return Position(
         symbol=symbol,
-        account=account,
+        account=flat.account,
+        venue=flat.venue,
         qty=Decimal(_field(record, "qty") or 0),
         avg_entry_price=Decimal(entry) if entry else None,
         realized_pnl=Decimal(_field(record, "realized_pnl") or 0),

@@ -1,12 +1,13 @@
 """Where an account's venue credentials come from, for every service that signs (the router,
 positions).
 
-Each account has its own pair. With `MMX_SECRETS_ENV` set, it is the secret
-`{env}/bybit/api` for the `default` account and `{env}/bybit/api-{account}` for any other
-(libs.common.secrets; in mock mode `BYBIT_API_KEY` / `BYBIT_API_SECRET`, suffixed
-`_{ACCOUNT}` for another account). Without it, the pair is `MMX_API_KEY` / `MMX_API_SECRET`
-(VenueConfig) for `default`, and `MMX_API_KEY_{ACCOUNT}` / `MMX_API_SECRET_{ACCOUNT}` for
-another (upper case, `-` as `_`).
+Each account has its own pair at each venue. With `MMX_SECRETS_ENV` set, it is the secret
+`{env}/{venue}/api` for the `default` account and `{env}/{venue}/api-{account}` for any
+other (`{venue}` is `bybit` or `binance-usdm`; libs.common.secrets; in mock mode
+`BYBIT_API_KEY` / `BYBIT_API_SECRET`, suffixed `_{ACCOUNT}` for another account). Without
+it, the pair is `MMX_API_KEY` / `MMX_API_SECRET` (VenueConfig) for `default` at Bybit, and
+`MMX_API_KEY_{ACCOUNT}` / `MMX_API_SECRET_{ACCOUNT}` for another (upper case, `-` as `_`);
+at Binance the same with `MMX_BINANCE_` for `MMX_` (BinanceConfig).
 
 A service reads them at start (`credential_source(...).read()`): a missing pair stops it
 there. `refresh` reads them again, bypassing the secret's cache (the router's
@@ -18,18 +19,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE, AccountId, VenueId
 from libs.common.secrets import ApiCredentials, SecretsClient, SecretsSettings, mask
+from libs.common.venue.binance import BinanceConfig, BinanceVenue
 from libs.common.venue.bybit import BybitVenue
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import AuthenticationFailed
 
 EXCHANGE = "bybit"
+"""The secret's exchange segment for Bybit; another venue's is its name."""
+ENV_PREFIXES: dict[str, str] = {"bybit": "MMX_", "binance-usdm": "MMX_BINANCE_"}
+"""The prefix of each venue's credential variables (`{prefix}API_KEY[_{ACCOUNT}]`)."""
 
 
 class SecretsEnvSettings(Protocol):
@@ -86,17 +91,25 @@ class SecretSource:
     """`{env}/bybit/api` (another account's: `api-{account}`) through a SecretsClient;
     `refresh` bypasses its cache."""
 
-    def __init__(self, client: SecretsClient, env: str, account: AccountId = DEFAULT_ACCOUNT):
+    def __init__(
+        self,
+        client: SecretsClient,
+        env: str,
+        account: AccountId = DEFAULT_ACCOUNT,
+        venue: VenueId = DEFAULT_VENUE,
+    ):
         self._client = client
         self._env = env
         self._account = None if account == DEFAULT_ACCOUNT else account
+        self._exchange = EXCHANGE if venue == DEFAULT_VENUE else venue
 
     async def read(self) -> Credentials:
-        creds = await self._client.aget_api_credentials(self._env, EXCHANGE, self._account)
+        creds = await self._client.aget_api_credentials(self._env, self._exchange, self._account)
         return _from_secret(creds)
 
     async def refresh(self) -> Credentials:
-        creds = await self._client.arefresh_api_credentials(self._env, EXCHANGE, self._account)
+        client = self._client
+        creds = await client.arefresh_api_credentials(self._env, self._exchange, self._account)
         return _from_secret(creds)
 
     def close(self) -> None:
@@ -115,11 +128,13 @@ def env_suffix(account: AccountId) -> str:
 
 
 class EnvSource:
-    """`MMX_API_KEY` / `MMX_API_SECRET` (another account's: suffixed `_{ACCOUNT}`), re-read
-    from the environment."""
+    """`MMX_API_KEY` / `MMX_API_SECRET` (another account's: suffixed `_{ACCOUNT}`; another
+    venue's: `ENV_PREFIXES`), re-read from the environment."""
 
-    def __init__(self, account: AccountId = DEFAULT_ACCOUNT) -> None:
+    def __init__(self, account: AccountId = DEFAULT_ACCOUNT, venue: VenueId = DEFAULT_VENUE):
         self._suffix = env_suffix(account)
+        self._venue = venue
+        self._prefix = ENV_PREFIXES[venue]
 
     async def read(self) -> Credentials:
         return self._read()
@@ -131,41 +146,56 @@ class EnvSource:
         return None
 
     def _read(self) -> Credentials:
-        if not self._suffix:
-            config = VenueConfig()
+        prefix, suffix = self._prefix, self._suffix
+        if not suffix:  # the default account: the venue's config (the sim's dev pair)
+            config = default_config(self._venue)
             key, secret = config.key, config.secret
         else:
-            key = os.environ.get(f"MMX_API_KEY{self._suffix}")
-            secret = os.environ.get(f"MMX_API_SECRET{self._suffix}")
+            key = os.environ.get(f"{prefix}API_KEY{suffix}")
+            secret = os.environ.get(f"{prefix}API_SECRET{suffix}")
         if not key or not secret:
             raise AuthenticationFailed(
-                f"no venue API key: expected MMX_API_KEY{self._suffix} and "
-                f"MMX_API_SECRET{self._suffix}"
+                f"no {self._venue} API key: expected {prefix}API_KEY{suffix} and "
+                f"{prefix}API_SECRET{suffix}"
             )
-        return Credentials(key, SecretStr(secret), f"MMX_API_KEY{self._suffix}")
+        return Credentials(key, SecretStr(secret), f"{prefix}API_KEY{suffix}")
+
+
+def default_config(venue: VenueId) -> VenueConfig | BinanceConfig:
+    """The venue's adapter settings from the environment (`VenueConfig`, `BinanceConfig`)."""
+    return VenueConfig() if venue == DEFAULT_VENUE else BinanceConfig()
 
 
 def credential_source(
-    settings: SecretsEnvSettings, principal: str, account: AccountId = DEFAULT_ACCOUNT
+    settings: SecretsEnvSettings,
+    principal: str,
+    account: AccountId = DEFAULT_ACCOUNT,
+    venue: VenueId = DEFAULT_VENUE,
 ) -> CredentialSource:
-    """The account's secret when `settings.secrets_env` (`MMX_SECRETS_ENV`) is set, read as
-    `principal` unless `SECRETS_PRINCIPAL` says otherwise; else the environment."""
+    """The account's secret at `venue` when `settings.secrets_env` (`MMX_SECRETS_ENV`) is set,
+    read as `principal` unless `SECRETS_PRINCIPAL` says otherwise; else the environment."""
     if not settings.secrets_env:
-        return EnvSource(account)
+        return EnvSource(account, venue)
     secrets = SecretsSettings()
     if not os.environ.get("SECRETS_PRINCIPAL"):
         secrets = secrets.model_copy(update={"principal": principal})
-    return SecretSource(SecretsClient(secrets), settings.secrets_env, account)
+    return SecretSource(SecretsClient(secrets), settings.secrets_env, account, venue)
 
 
-def with_credentials(config: VenueConfig, creds: Credentials) -> VenueConfig:
+Config = TypeVar("Config", bound=BaseSettings)
+
+
+def with_credentials(config: Config, creds: Credentials) -> Config:
     """`config` signing with `creds`."""
     return config.model_copy(update={"api_key": creds.api_key, "api_secret": creds.api_secret})
 
 
-def use_credentials(venue: BybitVenue, creds: Credentials) -> None:
+def use_credentials(venue: BybitVenue | BinanceVenue, creds: Credentials) -> None:
     """Sign every later request of `venue` (REST and the next private-stream login) with
     `creds`; the connection pool and the clock offset stay."""
+    if isinstance(venue, BinanceVenue):
+        venue.use_credentials(creds)
+        return
     config = with_credentials(venue.config, creds)
     venue.config = config
     venue.rest.config = config

@@ -56,7 +56,7 @@ async def test_an_accounts_limits_bind_it_alone_and_are_audited(
     order = ORDER | {"qty": "0.03"}  # 1800 USD: within the desk's 5000, over alpha's 1000
     mine = (await desk.post("/v1/risk/simulate", json=order)).json()
     theirs = (await desk.post("/v1/risk/simulate", json=order | {"account": "alpha"})).json()
-    assert mine == {"approved": True, "reason": None}
+    assert mine == {"approved": True, "reason": None, "route": None}
     assert theirs["approved"] is False and "above the limit 1000 USD" in theirs["reason"]
 
     rows = (await desk.get("/v1/risk", params={"account": "alpha"})).json()["effectiveLimits"]

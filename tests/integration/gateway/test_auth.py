@@ -278,6 +278,7 @@ async def test_operator_actions_are_audited_with_the_key_holder_never_the_key(
             "symbol": "BTCUSDT",
             "category": "linear",
             "account": "default",
+            "venue": "all",
             "openOrders": "0",
         },
     )

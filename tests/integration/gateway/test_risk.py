@@ -330,7 +330,7 @@ async def test_simulate_answers_without_placing(
     small = (await client.post("/v1/risk/simulate", json=order | {"qty": "0.01"})).json()
     too_big = (await client.post("/v1/risk/simulate", json=order)).json()
 
-    assert small == {"approved": True, "reason": None}
+    assert small == {"approved": True, "reason": None, "route": None}
     assert too_big["approved"] is False
     assert "order notional BTCUSDT 60000 USD is above the limit 5000 USD" in too_big["reason"]
     assert await redis.xlen(topology.ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name) == 0
@@ -344,6 +344,7 @@ async def test_simulate_without_a_mark_is_denied(client: httpx.AsyncClient) -> N
     assert answer == {
         "approved": False,
         "reason": "no mark price for BTCUSDT: cannot check the order",
+        "route": None,
     }
 
 
@@ -353,7 +354,11 @@ async def test_simulate_when_frozen_is_denied(client: httpx.AsyncClient) -> None
 
     answer = (await client.post("/v1/risk/simulate", json=order)).json()
 
-    assert answer == {"approved": False, "reason": "trading is FROZEN: no new orders"}
+    assert answer == {
+        "approved": False,
+        "reason": "trading is FROZEN: no new orders",
+        "route": None,
+    }
 
 
 async def test_get_positions_marks_them(client: httpx.AsyncClient, redis: aioredis.Redis) -> None:

@@ -61,6 +61,7 @@ async def test_stream_starts_with_the_trading_state_then_pushes_order_events(
             "symbol": "BTCUSDT",
             "tsEventNs": 5,
             "account": "default",
+            "venue": "bybit",
             "venueOrderId": "v-c-1",
         },
     }

@@ -112,10 +112,11 @@ async def test_each_account_is_compared_with_its_own_venue_account(
         # with default's key would find no drift for alpha)
         await publish(redis, filled("a-part", Side.BUY, "0.004", "60000", account=ALPHA))
         found = parts(positions)
-        await wait_until(lambda: found.reconcilers[ALPHA].last.get(BTC) == D("0.006"))
-        await wait_until(lambda: found.reconcilers[DEFAULT].last.get(BTC) == 0)
+        await wait_until(lambda: found.reconcilers[ALPHA, "bybit"].last.get(BTC) == D("0.006"))
+        await wait_until(lambda: found.reconcilers[DEFAULT, "bybit"].last.get(BTC) == 0)
         gauge = positions.registry.get_sample_value(
-            "reconciliation_drift", {"account": ALPHA, "kind": "position_qty", "symbol": BTC}
+            "reconciliation_drift",
+            {"account": ALPHA, "venue": "bybit", "kind": "position_qty", "symbol": BTC},
         )
         leases = RedisLeaseStore(redis)
         holders = (await leases.holder(RECONCILE_LEASE), await leases.holder(ALPHA_LEASE))
@@ -125,7 +126,7 @@ async def test_each_account_is_compared_with_its_own_venue_account(
 
     assert len(default_fills) == 1 and len(alpha_fills) == 1  # one fill at each venue account
     assert at_venue == (D("0.004"), D("0.01"))
-    assert list(found.reconcilers) == [DEFAULT, ALPHA]
+    assert list(found.reconcilers) == [(DEFAULT, "bybit"), (ALPHA, "bybit")]
     assert default_record is not None and alpha_record is not None
     quantities = ("engine_qty", "venue_qty", "drift")
     assert [D(default_record[q]) for q in quantities] == [D("0.004"), D("0.004"), D(0)]
@@ -147,7 +148,7 @@ async def test_an_account_without_a_key_pair_stops_the_start(
             pass  # never reached: the start stops
 
     assert str(raised.value) == (
-        "positions cannot reconcile account 'alpha' (MMX_ACCOUNTS): no venue API key: "
+        "positions cannot reconcile account 'alpha' (MMX_ACCOUNTS): no bybit API key: "
         "expected MMX_API_KEY_ALPHA and MMX_API_SECRET_ALPHA"
     )
     assert await RedisLeaseStore(redis).holder(RECONCILE_LEASE) is None  # nothing ran

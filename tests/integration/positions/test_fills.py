@@ -14,7 +14,7 @@ from libs.common.accounts import PerAccount
 from libs.common.batching import Incoming
 from libs.common.bus import Bus
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import DEFAULT_ACCOUNT
+from libs.common.domain.ids import DEFAULT_ACCOUNT, DEFAULT_VENUE
 from libs.common.messages import FundingSettled
 from libs.common.metrics import EngineMetrics
 from libs.common.service import EnvelopeCodec
@@ -54,9 +54,12 @@ async def test_fills_fold_into_the_position_exactly_as_computed_by_hand(
         gauges = positions.registry.get_sample_value
         # realized 12.5 + unrealized 2.5 - fees 0.34, from Redis on the next refresh
         await wait_until(
-            lambda: gauges("position_pnl", {"account": "default", "symbol": BTC}) == 14.66
+            lambda: (
+                gauges("position_pnl", {"account": "default", "venue": "bybit", "symbol": BTC})
+                == 14.66
+            )
         )
-        qty_gauge = gauges("position_qty", {"account": "default", "symbol": BTC})
+        qty_gauge = gauges("position_qty", {"account": "default", "venue": "bybit", "symbol": BTC})
 
     stored = await RedisPositionStore(redis).get(BTC)
     assert stored is not None
@@ -94,7 +97,10 @@ async def test_funding_folds_into_net_pnl_once_and_is_published(
         gauges = positions.registry.get_sample_value
         # unrealized 20 - fees 0.1 - funding 0.022
         await wait_until(
-            lambda: gauges("position_pnl", {"account": "default", "symbol": BTC}) == 19.878
+            lambda: (
+                gauges("position_pnl", {"account": "default", "venue": "bybit", "symbol": BTC})
+                == 19.878
+            )
         )
 
     stored = await RedisPositionStore(redis).get(BTC)
@@ -162,7 +168,9 @@ async def test_redelivered_fill_republishes_the_position_under_the_same_event_id
     redis: aioredis.Redis,
 ) -> None:
     handler = FillsHandler(
-        positions=PerAccount([DEFAULT_ACCOUNT], lambda a: RedisPositionStore(redis, account=a)),
+        positions=PerAccount(
+            [DEFAULT_ACCOUNT], lambda a: {DEFAULT_VENUE: RedisPositionStore(redis, account=a)}
+        ),
         marks=RedisMarkStore(redis),
         bus=Bus(redis, EnvelopeCodec()),
         metrics=EngineMetrics(CollectorRegistry()),

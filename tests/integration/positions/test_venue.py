@@ -95,7 +95,8 @@ async def test_reconciliation_reports_zero_drift_after_fills_at_the_simulator(
         await wait_until(lambda: _position_is(redis, D("0.003")))
         await wait_until(lambda: reconciler.last.get(BTC) == 0)
         gauge = positions.registry.get_sample_value(
-            "reconciliation_drift", {"account": "default", "kind": "position_qty", "symbol": BTC}
+            "reconciliation_drift",
+            {"account": "default", "venue": "bybit", "kind": "position_qty", "symbol": BTC},
         )
 
     assert len(executions) >= 2
@@ -113,7 +114,8 @@ async def test_reconciliation_reports_drift_and_leaves_the_position_alone(
         reconciler = parts(positions).reconciler
         await wait_until(lambda: reconciler.last.get(BTC) == D("0.25"))
         gauge = positions.registry.get_sample_value(
-            "reconciliation_drift", {"account": "default", "kind": "position_qty", "symbol": BTC}
+            "reconciliation_drift",
+            {"account": "default", "venue": "bybit", "kind": "position_qty", "symbol": BTC},
         )
 
     assert gauge == 0.25

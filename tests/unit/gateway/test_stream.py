@@ -47,6 +47,7 @@ async def test_hub_pushes_type_and_camel_case_data_to_every_client() -> None:
                 "symbol": "BTCUSDT",
                 "tsEventNs": 1,
                 "account": "default",
+                "venue": "bybit",
                 "reason": "no",
             },
         }

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from prometheus_client import CollectorRegistry
 
-from libs.common.domain.ids import AccountId, Symbol
+from libs.common.domain.ids import AccountId, Symbol, VenueId
 from libs.common.metrics import EngineMetrics
-from libs.common.venue import VenueConfig
+from libs.common.venue import BinanceConfig, VenueConfig
 from services.positions.reconcile import DriftGauges, drift_key
 from services.positions.settings import PositionsSettings
 from services.positions.venues import MissingCredentials, account_venue, account_venues
@@ -18,6 +18,7 @@ from services.positions.venues import MissingCredentials, account_venue, account
 D = Decimal
 DEFAULT, ALPHA = AccountId("default"), AccountId("alpha")
 BTC, ETH = Symbol("BTCUSDT"), Symbol("ETHUSDT")
+BYBIT, BINANCE = VenueId("bybit"), VenueId("binance-usdm")
 KEY_A, SECRET_A = "alpha-key-0123456789", "alpha-secret-0123456789abcdef"
 
 
@@ -26,6 +27,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "MMX_API_KEY_ALPHA",
         "MMX_API_SECRET_ALPHA",
+        "MMX_BINANCE_API_KEY_ALPHA",
+        "MMX_BINANCE_API_SECRET_ALPHA",
         "MMX_SECRETS_ENV",
         "MMX_POSITIONS_SECRETS_ENV",
         "BYBIT_API_KEY_ALPHA",
@@ -46,10 +49,38 @@ async def test_each_account_signs_with_its_own_pair(monkeypatch: pytest.MonkeyPa
 
     venues = await account_venues(settings())
 
-    assert list(venues) == [DEFAULT, ALPHA]
-    assert venues[DEFAULT].key == "default-key-0123456789"
-    assert (venues[ALPHA].key, venues[ALPHA].secret) == (KEY_A, SECRET_A)
-    assert venues[ALPHA].rest_base == venues[DEFAULT].rest_base
+    assert list(venues) == [(DEFAULT, BYBIT), (ALPHA, BYBIT)]
+    default, alpha = venues[DEFAULT, BYBIT], venues[ALPHA, BYBIT]
+    assert isinstance(default, VenueConfig) and isinstance(alpha, VenueConfig)
+    assert default.key == "default-key-0123456789"
+    assert (alpha.key, alpha.secret) == (KEY_A, SECRET_A)
+    assert alpha.rest_base == default.rest_base
+
+
+async def test_each_account_signs_at_binance_with_its_binance_pair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MMX_API_KEY_ALPHA", KEY_A)
+    monkeypatch.setenv("MMX_API_SECRET_ALPHA", SECRET_A)
+    monkeypatch.setenv("MMX_BINANCE_API_KEY_ALPHA", "alpha-binance-key-0123")
+    monkeypatch.setenv("MMX_BINANCE_API_SECRET_ALPHA", "alpha-binance-secret-0123")
+
+    venues = await account_venues(settings(venues="bybit,binance-usdm"))
+
+    assert list(venues) == [(DEFAULT, BYBIT), (DEFAULT, BINANCE), (ALPHA, BYBIT), (ALPHA, BINANCE)]
+    assert venues[ALPHA, BINANCE].key == "alpha-binance-key-0123"
+    assert venues[DEFAULT, BINANCE].key == "mmx-dev-key"  # the simulator's pair
+    assert isinstance(venues[ALPHA, BINANCE], BinanceConfig)
+
+
+async def test_a_missing_binance_pair_names_the_binance_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MMX_API_KEY_ALPHA", KEY_A)
+    monkeypatch.setenv("MMX_API_SECRET_ALPHA", SECRET_A)
+
+    with pytest.raises(MissingCredentials, match="MMX_BINANCE_API_KEY_ALPHA"):
+        await account_venues(settings(venues="bybit,binance-usdm"))
 
 
 async def test_a_missing_pair_names_the_account_and_the_variables_expected() -> None:
@@ -80,17 +111,20 @@ async def test_a_secrets_env_reads_each_accounts_secret(monkeypatch: pytest.Monk
     monkeypatch.setenv("BYBIT_API_SECRET_ALPHA", SECRET_A)
     venues = await account_venues(settings())
 
-    assert venues[DEFAULT].key == "secret-default-key-0123"  # the secret's, not MMX_API_KEY's
-    assert venues[ALPHA].key == KEY_A
+    assert venues[DEFAULT, BYBIT].key == "secret-default-key-0123"  # the secret's
+    assert venues[ALPHA, BYBIT].key == KEY_A
 
 
 def test_the_default_account_keeps_its_drift_key_and_another_has_its_own() -> None:
     assert drift_key(DEFAULT) == "mmx:positions:drift"
     assert drift_key(ALPHA) == "mmx:positions:drift:alpha"
+    assert drift_key(ALPHA, BINANCE) == "mmx:positions:drift:alpha:binance-usdm"
 
 
-def _gauge(registry: CollectorRegistry, account: str, symbol: Symbol) -> float | None:
-    labels = {"account": account, "kind": "position_qty", "symbol": symbol}
+def _gauge(
+    registry: CollectorRegistry, account: str, symbol: Symbol, venue: str = BYBIT
+) -> float | None:
+    labels = {"account": account, "venue": venue, "kind": "position_qty", "symbol": symbol}
     return registry.get_sample_value("reconciliation_drift", labels)
 
 

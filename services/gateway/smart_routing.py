@@ -1,0 +1,204 @@
+"""Smart order routing at the gateway: where an order with `venue: "auto"` goes, and why.
+
+`plan_route` gathers, in a few round trips, what the pure router
+(`libs.common.domain.routing.route`) judges each venue of `MMX_VENUES` by:
+
+- the venue's book top, taker fee and instrument rules (`libs.common.route_books`, written
+  by the positions service's book feed; a venue without one is reported and skipped);
+- its health: a circuit is open when any router instance's lane of the account at that
+  venue has it open; the rate headroom is the least fraction left of the lane's `trade` and
+  `batch` quotas the venue last reported; the latency is the lanes' mean answer time;
+- the account's risk headroom on the symbol: how much more of the side its inventory limit
+  admits at the mark, counting the position at every venue, the fills not folded yet and
+  the open orders (`libs.common.domain.exposure`). Risk counts a symbol across venues, so
+  the plan routes at most that much in all (the rest is `unfilledQty`, and the summary says
+  why), and the same figure caps each venue; risk then decides each child as any order.
+
+`POST /v1/route/preview` and `POST /v1/risk/simulate` answer the plan; `POST /v1/orders`
+places it (`place_routed`): one child per venue, an IOC Limit at the plan's worst price
+there (never beyond the parent's limit), each a normal order with `parentId` set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+
+from libs.common.accounts import scoped_name, venue_scoped
+from libs.common.display import plain
+from libs.common.domain.enums import Side
+from libs.common.domain.exposure import UNITS_PER_USD
+from libs.common.domain.ids import AccountId, Symbol, VenueId
+from libs.common.domain.routing import route
+from libs.common.domain.routing_models import (
+    RoutePlan,
+    RoutePolicy,
+    RouteRequest,
+    RouteVerdict,
+    VenueQuote,
+)
+from libs.common.metrics import CircuitState
+from libs.common.route_books import StoredBook, read_books
+from libs.common.stores._support import text
+from libs.common.topology import VENUE_HEADROOM_KEY
+from libs.common.venue_circuits import read_circuit_fields
+from services.gateway.context import Gateway
+
+ORDER_GROUPS = frozenset({"trade", "batch"})
+"""The quota groups an order's send spends (`services.router.gate.group_of`)."""
+
+
+def policy_of(gateway: Gateway) -> RoutePolicy:
+    """The routing policy the gateway is configured with (`MMX_GATEWAY_ROUTE_*`)."""
+    s = gateway.settings
+    return RoutePolicy(
+        max_book_age_ms=s.route_max_book_age_ms,
+        min_rate_headroom=s.route_min_rate_headroom,
+        latency_penalty_bps_per_ms=s.route_latency_penalty_bps_per_ms,
+        max_latency_ms=s.route_max_latency_ms,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """A plan with what the gateway adds: the qty asked for (the plan's may be less: the
+    risk headroom), a verdict per venue not judged (no book), and why the qty was cut."""
+
+    plan: RoutePlan
+    qty: Decimal
+    missing: tuple[RouteVerdict, ...]
+    note: str = ""
+
+    @property
+    def unfilled_qty(self) -> Decimal:
+        return self.qty - self.plan.routed_qty
+
+    @property
+    def summary(self) -> str:
+        return f"{self.note}; {self.plan.summary}" if self.note else self.plan.summary
+
+
+async def plan_route(
+    gateway: Gateway,
+    account: AccountId,
+    symbol: Symbol,
+    side: Side,
+    qty: Decimal,
+    limit_price: Decimal | None,
+) -> Routing:
+    """The routing of `qty` of `symbol` on `side` now (see the module docstring)."""
+    venues = gateway.settings.venues
+    now_ns = gateway.clock_ns()
+    books = await read_books(gateway.redis, venues, symbol)
+    health = await _health(gateway.redis, account, venues)
+    headroom = await risk_headroom(gateway, account, symbol, side)
+    quotes: list[VenueQuote] = []
+    missing: list[RouteVerdict] = []
+    for venue in venues:
+        book = books[venue]
+        if book is None:
+            reason = "no book: the positions service's book feed has not written one lately"
+            missing.append(RouteVerdict(venue, False, reason))
+            continue
+        quotes.append(_quote(book, health.get(venue, _Health()), headroom))
+    routed, note = qty, ""
+    if headroom is not None and 0 < headroom < qty:
+        routed = headroom
+        note = f"risk admits {plain(headroom)} of {plain(qty)} more {symbol} {side.value}"
+    request = RouteRequest(side=side, qty=routed, limit_price=limit_price, now_ns=now_ns)
+    plan = route(request, quotes, policy_of(gateway))
+    return Routing(plan, qty, tuple(missing), note)
+
+
+class _Health:
+    """One venue's health as the account's router lanes last wrote it."""
+
+    def __init__(
+        self,
+        circuit_open: bool = False,
+        rate_headroom: Decimal = Decimal(1),
+        latency_ms: Decimal | None = None,
+    ) -> None:
+        self.circuit_open = circuit_open
+        self.rate_headroom = rate_headroom
+        self.latency_ms = latency_ms
+
+
+def _quote(book: StoredBook, health: _Health, headroom: Decimal | None) -> VenueQuote:
+    return VenueQuote(
+        venue=book.venue,
+        rules=book.rules,
+        taker_fee_rate=book.taker_fee,
+        book_ts_ns=book.ts_ns,
+        bids=book.bids,
+        asks=book.asks,
+        circuit_open=health.circuit_open,
+        rate_headroom=health.rate_headroom,
+        latency_ms=health.latency_ms,
+        risk_headroom_qty=headroom,
+    )
+
+
+async def _health(
+    redis: Redis, account: AccountId, venues: tuple[VenueId, ...]
+) -> dict[VenueId, _Health]:
+    circuits = await read_circuit_fields(redis)
+    async with redis.pipeline(transaction=False) as pipe:
+        for venue in venues:
+            pipe.hgetall(venue_scoped(scoped_name(VENUE_HEADROOM_KEY, account), venue))
+        boards: list[Any] = await pipe.execute()
+    found: dict[VenueId, _Health] = {}
+    for venue, board in zip(venues, boards, strict=True):
+        lanes = [
+            f
+            for f in circuits.values()
+            if f.get("account", account) == account and f.get("venue", "bybit") == venue
+        ]
+        latencies = [Decimal(f["latency_ms"]) for f in lanes if f.get("latency_ms")]
+        found[venue] = _Health(
+            circuit_open=any(f.get("state") == CircuitState.OPEN.value for f in lanes),
+            rate_headroom=rate_headroom(board),
+            latency_ms=sum(latencies, Decimal(0)) / len(latencies) if latencies else None,
+        )
+    return found
+
+
+def rate_headroom(board: Mapping[Any, Any]) -> Decimal:
+    """The least fraction left of the order quotas a venue last reported (1 when none)."""
+    fractions = []
+    for raw in board.values():
+        entry = json.loads(text(raw))
+        if entry.get("group") in ORDER_GROUPS and entry.get("limit"):
+            left = Decimal(max(0, int(entry["remaining"]))) / Decimal(int(entry["limit"]))
+            fractions.append(min(Decimal(1), left))
+    return min(fractions, default=Decimal(1))
+
+
+async def risk_headroom(
+    gateway: Gateway, account: AccountId, symbol: Symbol, side: Side
+) -> Decimal | None:
+    """How much more of `side` on `symbol` the account's inventory limit admits, in the
+    symbol's qty at the mark; None when there is no fresh mark (risk then decides alone)."""
+    view = await gateway.book(account).snapshots.read(
+        gateway.clock_ns(), symbols=[symbol], books=True
+    )
+    mark, terms = view.fresh.get(symbol), view.terms(symbol)
+    if mark is None or terms is None:
+        return None
+    book = view.books.get(symbol)
+    position = terms.position if book is None else book.effective_position(terms.position)
+    if side is Side.BUY:
+        used = position + (book.buy if book else 0)
+        units = terms.inventory_limit - used
+    else:
+        used = position - (book.sell if book else 0)
+        units = terms.inventory_limit + used
+    return max(Decimal(0), (Decimal(units) / UNITS_PER_USD / mark).quantize(_QTY, ROUND_FLOOR))
+
+
+_QTY = Decimal("1e-8")
