@@ -8,7 +8,10 @@ times `--reads` reads in a row, `--runs` times, for each case:
 - a rule with a schedule window open now (on two limits) and volatility (on two limits),
   every symbol's volatility factor below 1: every symbol's limits are scaled.
 
-    python -m bench.risk_view [--symbols 10] [--reads 2000] [--runs 5]
+`--venues bybit,binance-usdm` gives every symbol a position at each venue, read (and added
+up) by a reader of both: the cost of a second venue on the hot path.
+
+    python -m bench.risk_view [--symbols 10] [--reads 2000] [--runs 5] [--venues bybit]
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from libs.common.accounts import DEFAULT_VENUES, parse_venues
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.ids import ExecId, Symbol, VenueId
 from libs.common.domain.limit_scaling import (
     ScalingRule,
     VolatilityEstimate,
@@ -55,22 +59,24 @@ RULE = ScalingRule(
 )
 
 
-async def prepare(redis: aioredis.Redis, symbols: list[Symbol]) -> None:
+async def prepare(redis: aioredis.Redis, symbols: list[Symbol], venues: list[VenueId]) -> None:
     now = time.time_ns()
     marks = [Mark.of(s, ts_ns=now, seen_ns=now + 3600 * 10**9, mark=Decimal(100)) for s in symbols]
     await RedisMarkStore(redis).put_many([m for m in marks if m is not None])
-    positions = RedisPositionStore(redis)
-    for k, symbol in enumerate(symbols):
-        fill = Fill(
-            exec_id=ExecId(f"bench-{k}"),
-            symbol=symbol,
-            side=Side.BUY,
-            qty=Decimal(1),
-            price=Decimal(100),
-            fee=Decimal(0),
-            ts_ns=now,
-        )
-        await positions.apply_fill(fill)
+    for venue in venues:
+        positions = RedisPositionStore(redis, venue=venue)
+        for k, symbol in enumerate(symbols):
+            fill = Fill(
+                exec_id=ExecId(f"bench-{venue}-{k}"),
+                symbol=symbol,
+                side=Side.BUY,
+                qty=Decimal(1),
+                price=Decimal(100),
+                fee=Decimal(0),
+                ts_ns=now,
+                venue=venue,
+            )
+            await positions.apply_fill(fill)
 
 
 async def time_reads(reader: RiskReader, reads: int) -> float:
@@ -84,13 +90,13 @@ async def time_reads(reader: RiskReader, reads: int) -> float:
     return elapsed / reads * 1e6
 
 
-async def main(symbols: int, reads: int, runs: int) -> None:
+async def main(symbols: int, reads: int, runs: int, venues: list[VenueId]) -> None:
     server = start_redis_server()
     names = [Symbol(f"SYM{k}USDT") for k in range(symbols)]
     results: dict[str, list[float]] = {"no rule": [], "a rule scaling every symbol": []}
     try:
         async with aioredis.Redis.from_url(server.url) as redis:
-            await prepare(redis, names)
+            await prepare(redis, names, venues)
             store = RedisRiskStateStore(redis)
             entry = SymbolVolatility(
                 VolatilityEstimate(mid=Decimal(100), ts_ns=1, variance=1e-5, returns=9),
@@ -100,13 +106,20 @@ async def main(symbols: int, reads: int, runs: int) -> None:
             for _ in range(runs):
                 for case, rule in (("no rule", None), ("a rule scaling every symbol", RULE)):
                     await store.set_limits(RiskLimits(), scaling=rule)
-                    reader = RiskReader(redis, ledger=RedisExposureLedger(redis))
+                    reader = RiskReader(
+                        redis, ledger=RedisExposureLedger(redis, venues=venues), venues=venues
+                    )
                     results[case].append(await time_reads(reader, reads))
-            scaled = await RiskReader(redis, ledger=RedisExposureLedger(redis)).read(time.time_ns())
+            ledger = RedisExposureLedger(redis, venues=venues)
+            scaled = await RiskReader(redis, ledger=ledger, venues=venues).read(time.time_ns())
             assert scaled.limits(names[0]).max_inventory_usd == 2_500  # 10,000 x 0.5 x 0.5
+            assert scaled.position_qty(names[0]) == len(venues)  # one at each venue, added up
     finally:
         server.stop()
-    print(f"\nRiskReader.read over {symbols} symbols, {reads} reads a run, median of {runs} runs\n")
+    at = ", ".join(venues)
+    print(
+        f"\nRiskReader.read over {symbols} symbols at {at}, {reads} reads a run, median of {runs}\n"
+    )
     print(f"{'case':<30} {'us/read':>9}  {'min-max':>13}")
     for case, values in results.items():
         spread = f"{min(values):,.0f}-{max(values):,.0f}"
@@ -118,9 +131,10 @@ def parse_args() -> Any:
     parser.add_argument("--symbols", type=int, default=10)
     parser.add_argument("--reads", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--venues", type=parse_venues, default=DEFAULT_VENUES)
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     args = parse_args()
-    asyncio.run(main(args.symbols, args.reads, args.runs))
+    asyncio.run(main(args.symbols, args.reads, args.runs, list(args.venues)))
