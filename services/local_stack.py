@@ -60,6 +60,8 @@ REDIS_DIR = "redis"
 """The embedded Redis' AOF."""
 SIM_STATE = Path("venue-sim") / "state.json"
 """The simulator's orders, fills, positions and balances (`services.venue_sim.persist`)."""
+BINANCE_SIM_STATE = Path("venue-sim-binance") / "state.json"
+"""The same of the Binance USDⓈ-M simulator (`mmx up --venues bybit,binance-usdm`)."""
 
 
 def has_redis_data(data_dir: Path) -> bool:
@@ -71,7 +73,8 @@ def wipe_state(data_dir: Path) -> list[Path]:
     """Remove the Redis data and the simulator state of earlier runs (not the logs); what
     was removed."""
     removed = []
-    for path in (data_dir / REDIS_DIR, (data_dir / SIM_STATE).parent):
+    sims = ((data_dir / state).parent for state in (SIM_STATE, BINANCE_SIM_STATE))
+    for path in (data_dir / REDIS_DIR, *sims):
         if path.exists():
             shutil.rmtree(path)
             removed.append(path)

@@ -185,6 +185,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         help=f"embedded Redis port (default {REDIS_DEFAULT_PORT}, a free one if that is taken)",
     )
+    up.add_argument(
+        "--venues",
+        help="the venues to trade, comma-separated: bybit, binance-usdm (env MMX_VENUES; "
+        "default bybit); with binance-usdm its simulator runs too, on 8091 (--base-port P: P+6)",
+    )
     up.add_argument("--no-demo", action="store_true", help="do not start the demo quoter")
     up.add_argument(
         "--with-prometheus",

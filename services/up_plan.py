@@ -10,6 +10,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from libs.common.accounts import parse_venues
 from libs.common.redis_server import free_port
 from services import local_prometheus, local_stack
 from services.stack import (
@@ -51,6 +52,10 @@ DEFAULT_PORTS = {
 }
 BASE_OFFSETS = {"gateway": 0, "venue-sim": 1, "router": 2, "risk": 3, "positions": 4, "archive": 5}
 """`--base-port B`: gateway B, venue-sim B+1, router B+2, risk B+3, positions B+4, archive B+5."""
+BINANCE_SIM = "venue-sim-binance"
+"""The Binance USDⓈ-M simulator, run when `--venues` names binance-usdm: port 8091, or the
+base port + 6."""
+BINANCE_SIM_PORT, BINANCE_SIM_OFFSET = 8091, 6
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,14 @@ class UpPlan:
     """MMX_GATEWAY_AUTH when set, else `disabled` (a development stack)."""
     fresh: bool = False
     """`--fresh`: remove the Redis data and the simulator state of earlier runs first."""
+    venues: tuple[str, ...] = ("bybit",)
+    """`--venues` (MMX_VENUES): the venues the stack trades; with binance-usdm its simulator
+    runs too, on `binance_port`."""
+    binance_port: int | None = None
 
     def url(self, name: str) -> str:
-        return f"http://{self.host}:{self.ports[name]}"
+        port = self.binance_port if name == BINANCE_SIM else self.ports[name]
+        return f"http://{self.host}:{port}"
 
 
 def plan_up(args: argparse.Namespace, environ: dict[str, str]) -> UpPlan:
@@ -118,6 +128,17 @@ def plan_up(args: argparse.Namespace, environ: dict[str, str]) -> UpPlan:
             "--fresh removes the embedded Redis' data, but REDIS_URL names another Redis: "
             "empty that one yourself, or unset REDIS_URL"
         )
+    try:
+        venues = parse_venues(args.venues or environ.get("MMX_VENUES") or "bybit")
+    except ValueError as error:
+        raise StackError(f"--venues: {error}") from None
+    binance_port = None
+    if "binance-usdm" in venues:
+        binance_port = base + BINANCE_SIM_OFFSET if base else BINANCE_SIM_PORT
+        if binance_port in ports.values() or not port_is_free(host, binance_port):
+            raise StackError(
+                f"port {binance_port} for the Binance simulator is in use: pass --base-port"
+            )
     prometheus_port = None
     if args.with_prometheus:
         prometheus_port = args.prometheus_port or free_port(host)
@@ -133,6 +154,8 @@ def plan_up(args: argparse.Namespace, environ: dict[str, str]) -> UpPlan:
         prometheus_port=prometheus_port,
         gateway_auth=gateway_auth,
         fresh=args.fresh,
+        venues=venues,
+        binance_port=binance_port,
     )
 
 
@@ -162,11 +185,19 @@ def _service_spec(plan: UpPlan, name: str, redis_url: str) -> ProcessSpec:
     urls: tuple[tuple[str, str], ...] = ((f"{name} metrics", f"{base}/metrics"),)
     env = {
         "REDIS_URL": redis_url,
+        "MMX_VENUES": ",".join(plan.venues),
         "MMX_VENUE": "sim",
         "MMX_VENUE_URL": plan.url("venue-sim"),
         "MMX_API_KEY": SIM_KEY,
         "MMX_API_SECRET": SIM_SECRET,
     }
+    if plan.binance_port is not None:
+        env |= {
+            "MMX_BINANCE_VENUE": "sim",
+            "MMX_BINANCE_URL": plan.url(BINANCE_SIM),
+            "MMX_BINANCE_API_KEY": SIM_KEY,
+            "MMX_BINANCE_API_SECRET": SIM_SECRET,
+        }
     if name == "archive" and not os.environ.get("MMX_ARCHIVE_BUCKET"):
         env["MMX_ARCHIVE_DIR"] = str(plan.data_dir / local_stack.ARCHIVE_DIR)
     if name == "gateway":
@@ -179,6 +210,36 @@ def _service_spec(plan: UpPlan, name: str, redis_url: str) -> ProcessSpec:
             *urls,
         )
     return ProcessSpec(name, argv, http_probe(f"{base}/ready"), urls=urls, env=env)
+
+
+def _binance_sim_spec(plan: UpPlan, port: int) -> ProcessSpec:
+    """The Binance USDⓈ-M personality of the simulator, its own process and state."""
+    base, ws = plan.url(BINANCE_SIM), f"ws://{plan.host}:{port}"
+    argv = python_module(
+        "services.venue_sim",
+        "--personality",
+        "binance-usdm",
+        "--host",
+        plan.host,
+        "--port",
+        str(port),
+    )
+    return ProcessSpec(
+        BINANCE_SIM,
+        argv,
+        http_probe(f"{base}/sim/health"),
+        urls=(
+            ("simulator REST (Binance USDⓈ-M)", f"{base}/fapi/v1/ticker/bookTicker"),
+            ("simulator user stream", f"{ws}/ws/<listenKey>"),
+        ),
+        env={
+            "MMX_SIM_KEYS": f"{SIM_KEY}:{SIM_SECRET}",
+            "MMX_SIM_MARKET_FROZEN": "false",
+            "MMX_SIM_STATE_PATH": str(plan.data_dir / local_stack.BINANCE_SIM_STATE),
+            "MMX_SIM_LOG_LEVEL": os.environ.get("MMX_SIM_LOG_LEVEL", "INFO"),
+        },
+        fatal=SIM_NOT_RESTARTED,
+    )
 
 
 def _demo_spec(plan: UpPlan) -> ProcessSpec:
@@ -206,6 +267,8 @@ def process_specs(plan: UpPlan) -> list[ProcessSpec]:
         )
         specs.append(spec)
         redis_url = spec.urls[0][1]
+    if plan.binance_port is not None:  # before the services, as the Bybit simulator
+        specs.append(_binance_sim_spec(plan, plan.binance_port))
     specs += [_service_spec(plan, name, redis_url) for name in MODULES]
     if plan.prometheus_port is not None:
         specs += _prometheus_specs(plan)

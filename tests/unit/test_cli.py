@@ -309,3 +309,34 @@ def test_restart_crashes_older_than_the_window_are_forgotten() -> None:
 def test_exit_is_described_by_code_or_signal() -> None:
     assert describe_exit(3) == "exited with code 3"
     assert describe_exit(-9) == "killed by SIGKILL"
+
+
+# -- two venues ---------------------------------------------------------------------------------
+
+
+def test_up_with_binance_runs_its_simulator_and_points_every_service_at_both(
+    tmp_path: Path,
+) -> None:
+    base = free_port_block(7)
+    plan = _plan(["--base-port", str(base), "--data-dir", str(tmp_path)], {})
+    assert (plan.venues, plan.binance_port) == (("bybit",), None)  # Bybit alone by default
+
+    plan = _plan(
+        ["--base-port", str(base), "--data-dir", str(tmp_path), "--venues", "bybit,binance-usdm"]
+    )
+
+    specs = {spec.name: spec for spec in process_specs(plan)}
+    binance = specs["venue-sim-binance"]
+    assert binance.argv[-6:] == [
+        "--personality", "binance-usdm", "--host", "127.0.0.1", "--port", str(base + 6)
+    ]  # fmt: skip
+    assert binance.env["MMX_SIM_STATE_PATH"] == str(tmp_path / "venue-sim-binance" / "state.json")
+    for name in ("router", "positions", "risk", "gateway"):
+        env = specs[name].env
+        assert env["MMX_VENUES"] == "bybit,binance-usdm"
+        assert env["MMX_BINANCE_URL"] == f"http://127.0.0.1:{base + 6}"
+
+
+def test_up_with_an_unknown_venue_is_refused_naming_the_venues() -> None:
+    with pytest.raises(StackError, match="--venues: venue 'okx' is unknown: expected one of"):
+        _plan(["--base-port", str(free_port_block(7)), "--venues", "bybit,okx"])
