@@ -115,18 +115,13 @@ async def plan_route(
     return Routing(plan, qty, tuple(missing), note)
 
 
+@dataclass(frozen=True, slots=True)
 class _Health:
     """One venue's health as the account's router lanes last wrote it."""
 
-    def __init__(
-        self,
-        circuit_open: bool = False,
-        rate_headroom: Decimal = Decimal(1),
-        latency_ms: Decimal | None = None,
-    ) -> None:
-        self.circuit_open = circuit_open
-        self.rate_headroom = rate_headroom
-        self.latency_ms = latency_ms
+    circuit_open: bool = False
+    rate_headroom: Decimal = Decimal(1)
+    latency_ms: Decimal | None = None
 
 
 def _quote(book: StoredBook, health: _Health, headroom: Decimal | None) -> VenueQuote:
