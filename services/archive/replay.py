@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 
 from libs.common import messages as msg
 from libs.common import topology
-from libs.common.domain.ids import AccountId, ClientOrderId
+from libs.common.domain.ids import AccountId, ClientOrderId, VenueId
 from libs.common.domain.orders import TERMINAL_STATUSES, OrderStatus
 from libs.common.domain.positions import Position
 from libs.common.stores import RedisPositionStore
@@ -226,12 +226,13 @@ async def verify_all(reader: ArchiveReader) -> tuple[Listing, ReplayReport]:
 async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
     """Verify the whole archive, then rebuild positions and order history into `redis`."""
     listing, report = await verify_all(reader)
-    stores: dict[AccountId, RedisPositionStore] = {}
+    stores: dict[tuple[AccountId, VenueId], RedisPositionStore] = {}
 
-    def positions(account: AccountId) -> RedisPositionStore:
-        found = stores.get(account)
+    def positions(message: msg.OrderFilled | msg.FundingSettled) -> RedisPositionStore:
+        book = (message.account, message.venue)
+        found = stores.get(book)
         if found is None:
-            found = stores[account] = RedisPositionStore(redis, account=account)
+            found = stores[book] = RedisPositionStore(redis, account=book[0], venue=book[1])
         return found
 
     orders: dict[str, OrderHistory] = {}
@@ -251,10 +252,10 @@ async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
                 log.warning("replay: %s %s left out: %s", event.stream, event.entry_id, error)
                 continue
             if isinstance(message, msg.OrderFilled):
-                await positions(message.account).apply_fill(message.to_fill())
+                await positions(message).apply_fill(message.to_fill())
                 report.fills += 1
             elif isinstance(message, msg.FundingSettled):
-                await positions(message.account).apply_funding(message.to_funding())
+                await positions(message).apply_funding(message.to_funding())
                 report.fundings += 1
             if (cid := event.client_order_id) is not None:
                 orders.setdefault(cid, OrderHistory(cid)).apply(event, message)
@@ -264,7 +265,7 @@ async def replay(reader: ArchiveReader, redis: Redis) -> ReplayReport:
             pipe.zadd(topology.ARCHIVED_ORDERS_KEY, {cid: order.first_ms})
         await pipe.execute()
     report.orders = len(orders)
-    report.positions = [p for a in sorted(stores) for p in await stores[a].all()]
+    report.positions = [p for book in sorted(stores) for p in await stores[book].all()]
     return report
 
 

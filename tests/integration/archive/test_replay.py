@@ -23,6 +23,7 @@ from libs.common.domain.ids import (
     ClientOrderId,
     ExecId,
     Symbol,
+    VenueId,
     VenueOrderId,
 )
 from libs.common.messages import Envelope, FundingSettled, OrderFilled, PlaceOrder
@@ -154,6 +155,21 @@ async def test_replay_folds_each_accounts_fills_into_that_accounts_positions(
     (alphas,) = await RedisPositionStore(client, account=alpha).all()
     assert (mine.qty, alphas.qty) == (Decimal("0.001"), Decimal("-0.004"))
     assert alphas.account == alpha
+
+
+async def test_replay_folds_each_venues_fills_into_that_venues_position(
+    redis: aioredis.Redis, moto: Moto, writers: Writers, target: tuple[str, aioredis.Redis]
+) -> None:
+    binance = VenueId("binance-usdm")
+    there = fill("b1", Side.BUY, "0.003", "60050").model_copy(update={"venue": binance})
+    await archive(redis, writers, extra=[there])
+    url, client = target
+
+    assert await replay(moto, url) == 0
+    (bybit,) = await RedisPositionStore(client).all()
+    (at_binance,) = await RedisPositionStore(client, venue=binance).all()
+    assert (bybit.qty, at_binance.qty) == (Decimal("0.001"), Decimal("0.003"))
+    assert (bybit.venue, at_binance.venue) == ("bybit", binance)
 
 
 async def test_replay_reads_objects_that_name_the_streams_plainly_as_before_accounts(
