@@ -19,7 +19,7 @@ from redis.asyncio.cluster import ClusterNode as AsyncNode
 from redis.asyncio.cluster import RedisCluster as AsyncCluster
 from redis.cluster import RedisCluster as SyncCluster
 
-from libs.common.domain.ids import DEFAULT_ACCOUNT
+from libs.common.domain.ids import DEFAULT_ACCOUNT, VenueId
 from libs.common.domain.orders import Order
 from libs.common.redis_connect import redis_from_url
 from libs.common.redis_url import parse_cluster_url
@@ -44,6 +44,7 @@ from libs.common.stores import (
     RedisRiskStateStore,
     RiskStateStore,
 )
+from libs.common.stores.exposure import LedgerState
 from libs.common.topology import keys_of
 
 Clients = tuple[aioredis.Redis, aioredis.Redis]
@@ -148,6 +149,18 @@ def position_stores(clients: Clients | None) -> tuple[PositionStore, PositionSto
         fake = InMemoryPositionStore()
         return fake, fake
     return RedisPositionStore(clients[0]), RedisPositionStore(clients[1])
+
+
+@pytest.fixture
+def venue_position_stores(clients: Clients | None) -> tuple[PositionStore, PositionStore]:
+    """The default account's position stores at Bybit and at Binance USDⓈ-M (one ledger)."""
+    binance = VenueId("binance-usdm")
+    if clients is None:
+        ledger = LedgerState()
+        return InMemoryPositionStore(ledger=ledger), InMemoryPositionStore(
+            ledger=ledger, venue=binance
+        )
+    return RedisPositionStore(clients[0]), RedisPositionStore(clients[0], venue=binance)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import ExecId, Symbol
+from libs.common.domain.ids import ExecId, Symbol, VenueId
 from libs.common.domain.positions import Fill, Funding, Position, fold_fills, net_pnl
 from libs.common.stores import PositionStore
 
@@ -198,3 +198,27 @@ async def test_a_fill_after_funding_keeps_the_funding_paid(
     assert after.is_flat and after.realized_pnl == 20
     assert after.funding_paid == Decimal("0.02") and after.updated_ts_ns == 60
     assert (await store.versioned([BTC]))[BTC][1] == 3
+
+
+async def test_each_venue_keeps_its_own_position_of_a_symbol_and_refuses_the_others_fills(
+    venue_position_stores: tuple[PositionStore, PositionStore],
+) -> None:
+    bybit, binance = venue_position_stores
+    at_binance = make_fill("b1", Side.SELL, "2", "101").model_copy(
+        update={"venue": VenueId("binance-usdm")}
+    )
+
+    await bybit.apply_fill(make_fill("y1", Side.BUY, "1", "100"))
+    await binance.apply_fill(at_binance)
+
+    (mine,) = await bybit.all()
+    (theirs,) = await binance.all()
+    assert (mine.venue, mine.qty, theirs.venue, theirs.qty) == (
+        "bybit", Decimal(1), "binance-usdm", Decimal(-2),
+    )  # fmt: skip
+    try:
+        await bybit.apply_fill(at_binance)
+    except ValueError as refused:
+        assert "binance-usdm" in str(refused)
+    else:
+        raise AssertionError("a Bybit store folded a Binance fill")
