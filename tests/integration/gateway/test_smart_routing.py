@@ -19,12 +19,12 @@ from fastapi import FastAPI
 
 from libs.common.bus import DATA_FIELD
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import DEFAULT_ACCOUNT, VenueId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, VenueId
 from libs.common.domain.instruments import InstrumentRules
 from libs.common.messages import Envelope, PlaceOrder
 from libs.common.route_books import write_book
 from libs.common.stores.marks import Mark, RedisMarkStore
-from libs.common.topology import ORDERS_REQUESTS, VENUE_CIRCUITS_KEY, venue_circuit_key
+from libs.common.topology import ORDERS_REQUESTS, VENUE_CIRCUITS_KEY, keys_of, venue_circuit_key
 from libs.common.venue.models import FeeRates, OrderBook
 from services.gateway.app import create_app
 from tests.integration.gateway.conftest import gateway_settings
@@ -265,3 +265,30 @@ async def test_an_order_for_a_venue_not_traded_is_refused(redis_url: str) -> Non
             answer = await client.post("/v1/orders", json=body | {"venue": "binance-usdm"})
     assert answer.status_code == 422, answer.text
     assert "MMX_VENUES" in answer.json()["error"]
+
+
+async def test_a_failure_between_the_route_claim_and_the_children_is_completed_by_the_retry(
+    http: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await put_book(redis, BYBIT, [("60000", "5")], taker="0.00055")
+    await put_book(redis, BINANCE, [("60010", "0.04"), ("60100", "5")], taker="0.0002")
+    stream = ORDERS_REQUESTS.of(DEFAULT_ACCOUNT).name
+    await redis.set(stream, "not a stream")  # every XADD fails: the children cannot be written
+
+    failed = await http.post("/v1/orders", json=auto(qty="0.15", clientOrderId="hedge-9"))
+
+    assert failed.status_code == 503, failed.text
+    claim = keys_of(DEFAULT_ACCOUNT).route(ClientOrderId("hedge-9"))
+    assert await redis.exists(claim)  # the route was claimed before the children failed
+    await redis.delete(stream)
+    await put_book(redis, BINANCE, [("59000", "9")], taker="0.0002")  # the books move meanwhile
+
+    retried = await http.post("/v1/orders", json=auto(qty="0.15", clientOrderId="hedge-9"))
+
+    assert retried.status_code == 202, retried.text
+    orders = [r["order"] for r in retried.json()["children"]]
+    assert [(o["clientOrderId"], o["venue"], D(o["qty"])) for o in orders] == [
+        ("hedge-9-1", "binance-usdm", D("0.04")),  # the claimed route, not a new one
+        ("hedge-9-2", "bybit", D("0.11")),
+    ]
+    assert await redis.xlen(stream) == 2
