@@ -18,9 +18,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
-from tests.simulator import Reply, SimProcess, read_reply
+from tests.simulator import KeyedClient, Reply, read_reply
 
 KEY_HEADER = "X-MBX-APIKEY"
 
@@ -30,21 +28,8 @@ def sign(secret: str, total_params: str) -> str:
     return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
 
 
-class BinanceClient:
+class BinanceClient(KeyedClient):
     """Public, USER_STREAM and SIGNED requests to a Binance-personality simulator."""
-
-    def __init__(
-        self,
-        sim: SimProcess,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-    ) -> None:
-        self.sim = sim
-        self.session = session
-        self.api_key = api_key or sim.api_key
-        self.api_secret = api_secret or sim.api_secret
 
     async def public(self, method: str, path: str, params: dict[str, Any] | None = None) -> Reply:
         """An unsigned request (market data), parameters in the query string."""

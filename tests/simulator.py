@@ -210,8 +210,10 @@ class Reply:
     headers: dict[str, str]
 
 
-class SimClient:
-    """Signs requests like a Bybit client; every knob of the signature can be overridden."""
+class KeyedClient:
+    """Raw HTTP to a simulator over `session`, with an API key pair (default: the
+    simulator's own). `SimClient` signs like Bybit, `tests.binance_client.BinanceClient`
+    like Binance."""
 
     def __init__(
         self,
@@ -225,6 +227,10 @@ class SimClient:
         self.session = session
         self.api_key = api_key or sim.api_key
         self.api_secret = api_secret or sim.api_secret
+
+
+class SimClient(KeyedClient):
+    """Signs requests like a Bybit client; every knob of the signature can be overridden."""
 
     def headers(
         self, payload: str, *, timestamp: int | None = None, recv_window: int = 5000

@@ -19,14 +19,25 @@ TEST_LIMITS = {
 """Limits high enough that only tests about limits ever meet them."""
 
 
-@pytest.fixture(scope="session")
-def venue_sim_process() -> Iterator[SimProcess]:
-    """One simulator process for the whole session."""
-    sim = SimProcess().start()
+def _running(sim: SimProcess) -> Iterator[SimProcess]:
+    """`sim` started, and stopped once its fixture ends."""
+    sim.start()
     try:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture(scope="session")
+def venue_sim_process() -> Iterator[SimProcess]:
+    """One simulator process for the whole session."""
+    yield from _running(SimProcess())
+
+
+@pytest.fixture(scope="module")
+def binance_sim_process() -> Iterator[SimProcess]:
+    """One Binance-personality simulator per test module that uses it (not reset)."""
+    yield from _running(SimProcess(personality="binance-usdm"))
 
 
 @pytest.fixture

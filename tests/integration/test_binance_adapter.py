@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -21,12 +21,10 @@ from libs.common.venue import (
     AmendOrder,
     BatchErrorKind,
     CancelOrder,
-    Execution,
     IpBanned,
     OrderClosed,
     OrderNotFound,
     PlaceOrder,
-    PrivateEvent,
     PrivateSnapshot,
     RateLimited,
     VenueOrder,
@@ -37,11 +35,11 @@ from libs.common.venue.binance import BinanceConfig, BinancePrivateStream, Binan
 from libs.common.venue.binance.limits import ORDERS, WEIGHT
 from libs.common.venue.binance.wire import BATCH_ORDERS, ORDER
 from libs.common.venue.rest import TRANSPORT_ERROR
+from tests.adapter_helpers import Calls, caught_up, collect, fills, until
 from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
 LINEAR = Category.LINEAR
-E = TypeVar("E")
 HIGH_LIMITS = {
     "weightPerMinute": 1_000_000,
     "ordersPerMinute": 1_000_000,
@@ -50,35 +48,12 @@ HIGH_LIMITS = {
 """Limits high enough that only the tests about limits ever meet them."""
 
 
-@pytest.fixture(scope="module")
-def binance_process() -> Iterator[SimProcess]:
-    """One Binance-personality simulator for this module."""
-    sim = SimProcess(personality="binance-usdm").start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
 @pytest.fixture
-async def sim(binance_process: SimProcess) -> AsyncIterator[SimProcess]:
+async def sim(binance_sim_process: SimProcess) -> AsyncIterator[SimProcess]:
     """The module's simulator, reset: no orders, frozen market (mid 60000), no faults."""
-    await binance_process.control("reset", {"marketFrozen": True})
-    await binance_process.control("limits", HIGH_LIMITS)
-    yield binance_process
-
-
-class Calls:
-    """Records `on_request(path, ret_code, seconds)`."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, int]] = []
-
-    def __call__(self, path: str, code: int, seconds: float) -> None:
-        self.seen.append((path, code))
-
-    def codes(self, path: str) -> list[int]:
-        return [c for p, c in self.seen if p == path]
+    await binance_sim_process.control("reset", {"marketFrozen": True})
+    await binance_sim_process.control("limits", HIGH_LIMITS)
+    yield binance_sim_process
 
 
 def config(sim: SimProcess, **kw: Any) -> BinanceConfig:
@@ -403,39 +378,6 @@ async def test_1021_resyncs_the_clock_and_retries_once(sim: SimProcess) -> None:
 # -- the user-data stream -------------------------------------------------------------------------
 
 
-async def collect(
-    stream: AsyncIterator[E], done: Callable[[list[E]], bool], within_s: float = 10.0
-) -> list[E]:
-    """Events until `done(events)`, then whatever else arrives within 0.3 s."""
-    events: list[E] = []
-    async with asyncio.timeout(within_s):
-        while not done(events):
-            events.append(await anext(stream))
-    try:
-        async with asyncio.timeout(0.3):
-            while True:
-                events.append(await anext(stream))
-    except TimeoutError:
-        return events
-
-
-async def until(check: Callable[[], bool], within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
-def fills(events: list[PrivateEvent]) -> list[Execution]:
-    out: list[Execution] = []
-    for event in events:
-        if isinstance(event, PrivateSnapshot):
-            out.extend(event.executions)
-        elif isinstance(event, Execution):
-            out.append(event)
-    return out
-
-
 @pytest.fixture
 async def stream_venue(sim: SimProcess) -> AsyncIterator[BinanceVenue]:
     # A slow first reconnect leaves room to trade while the stream is down.
@@ -465,14 +407,8 @@ async def test_stream_delivers_a_fill_and_recovers_it_after_a_reconnect(
         missed = await trade(sim, "58980", "0.020")  # ws-1, ws-2 filled while away
         assert len(missed) == 2 and not stream.connected.is_set()
 
-        events += await collect(stream, lambda ev: {e.exec_id for e in fills(ev)} >= set(missed))
-        assert stream.reconnects == 1
-        snapshot = next(e for e in events if isinstance(e, PrivateSnapshot))
-        assert snapshot.connection == 1
-        assert {e.exec_id for e in snapshot.executions} == set(missed)  # the overlap deduped
+        events = await caught_up(stream, events, live, missed)
 
-    ids = [e.exec_id for e in fills(events)]
-    assert sorted(ids) == sorted(live + missed)  # every fill exactly once
     assert sum(e.qty for e in fills(events)) == Decimal("0.030")
 
 

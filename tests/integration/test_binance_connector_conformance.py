@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -29,19 +29,10 @@ from tests.simulator import SimProcess
 BTC = "BTCUSDT"
 
 
-@pytest.fixture(scope="module")
-def binance_sim() -> Iterator[SimProcess]:
-    sim = SimProcess(personality="binance-usdm").start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
 @pytest.fixture
-def sim(binance_sim: SimProcess) -> SimProcess:
-    binance_sim.control_sync("reset", {"marketFrozen": True})
-    return binance_sim
+def sim(binance_sim_process: SimProcess) -> SimProcess:
+    binance_sim_process.control_sync("reset", {"marketFrozen": True})
+    return binance_sim_process
 
 
 @pytest.fixture

@@ -65,22 +65,13 @@ def sdk(sim: SimProcess, **kw: Any) -> DerivativesTradingUsdsFutures:
     )
 
 
-@pytest.fixture(scope="module")
-def binance_sim() -> Iterator[SimProcess]:
-    sim = SimProcess(personality="binance-usdm").start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
 @pytest.fixture
-def sim(binance_sim: SimProcess, caplog: pytest.LogCaptureFixture) -> Iterator[SimProcess]:
+def sim(binance_sim_process: SimProcess, caplog: pytest.LogCaptureFixture) -> Iterator[SimProcess]:
     """The module's simulator, reset; fails the test when an answer did not fit the SDK's
     models."""
-    binance_sim.control_sync("reset", {"marketFrozen": True})
+    binance_sim_process.control_sync("reset", {"marketFrozen": True})
     with caplog.at_level(logging.WARNING):
-        yield binance_sim
+        yield binance_sim_process
     logged = [r.getMessage() for r in caplog.get_records("call")]
     misfits = [message for message in logged if any(m in message for m in MISFITS)]
     assert not misfits, misfits

@@ -23,6 +23,7 @@ from libs.common.venue import (
     VenueUnavailable,
 )
 from libs.common.venue.rest import TRANSPORT_ERROR, Envelope
+from tests.adapter_helpers import Calls
 from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
@@ -39,19 +40,6 @@ def config(sim: SimProcess, **kw: Any) -> VenueConfig:
         retry_backoff_s=0.01,
         **kw,
     )
-
-
-class Calls:
-    """Records `on_request(path, ret_code, seconds)`."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, int]] = []
-
-    def __call__(self, path: str, code: int, seconds: float) -> None:
-        self.seen.append((path, code))
-
-    def codes(self, path: str) -> list[int]:
-        return [c for p, c in self.seen if p == path]
 
 
 @pytest.fixture

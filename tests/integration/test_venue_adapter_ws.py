@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -16,7 +15,6 @@ from libs.common.venue import (
     BybitVenue,
     Execution,
     PlaceOrder,
-    PrivateEvent,
     PrivateSnapshot,
     PrivateStream,
     PublicStream,
@@ -24,11 +22,11 @@ from libs.common.venue import (
     VenueConfig,
     VenueOrder,
 )
+from tests.adapter_helpers import caught_up, collect, fills, until
 from tests.simulator import SimProcess
 
 pytestmark = pytest.mark.integration
 LINEAR = Category.LINEAR
-E = TypeVar("E")
 
 
 def config(sim: SimProcess, **kw: Any) -> VenueConfig:
@@ -48,40 +46,6 @@ async def venue(venue_sim: SimProcess) -> AsyncIterator[BybitVenue]:
     # A slow first reconnect leaves room to trade while the stream is down.
     async with BybitVenue(config(venue_sim, ws_reconnect_min_s=1.0)) as v:
         yield v
-
-
-async def collect(
-    stream: AsyncIterator[E], done: Callable[[list[E]], bool], within_s: float = 5.0
-) -> list[E]:
-    """Events until `done(events)`, then whatever else arrives within 0.3 s."""
-    events: list[E] = []
-    async with asyncio.timeout(within_s):
-        while not done(events):
-            events.append(await anext(stream))
-    try:
-        async with asyncio.timeout(0.3):
-            while True:
-                events.append(await anext(stream))
-    except TimeoutError:
-        return events
-
-
-async def until(check: Callable[[], bool], within_s: float = 5.0) -> None:
-    """Poll `check` (the streams expose state, not events, for these conditions)."""
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
-def fills(events: list[PrivateEvent]) -> list[Execution]:
-    out: list[Execution] = []
-    for event in events:
-        if isinstance(event, PrivateSnapshot):
-            out.extend(event.executions)
-        elif isinstance(event, Execution):
-            out.append(event)
-    return out
 
 
 def bid(link: str, price: str) -> PlaceOrder:
@@ -119,14 +83,9 @@ async def test_no_execution_is_lost_or_doubled_across_a_drop(
         missed += await trade(venue_sim, "58970", "0.001")  # ws-3 rest
         assert len(live) == 2 and len(missed) == 4 and not stream.connected.is_set()
 
-        events += await collect(stream, lambda ev: {e.exec_id for e in fills(ev)} >= set(missed))
-        assert stream.reconnects == 1
-        snapshot = next(e for e in events if isinstance(e, PrivateSnapshot))
-        assert snapshot.connection == 1
-        assert {e.exec_id for e in snapshot.executions} == set(missed)  # the overlap deduped
+        events = await caught_up(stream, events, live, missed)
 
     ids = [e.exec_id for e in fills(events)]
-    assert sorted(ids) == sorted(live + missed)  # every fill exactly once
     at_venue = (await venue_sim.control("executions", method="GET"))["list"]
     assert sorted(ids) == sorted(e["execId"] for e in at_venue)
     assert sum(e.qty for e in fills(events)) == Decimal("0.008")

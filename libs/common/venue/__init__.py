@@ -27,6 +27,7 @@ from libs.common.venue.errors import (
     VenueRejected,
     VenueUnavailable,
 )
+from libs.common.venue.http import OnRequest
 from libs.common.venue.models import (
     AmendOrder,
     BatchErrorKind,
@@ -47,7 +48,6 @@ from libs.common.venue.models import (
 from libs.common.venue.port import VenuePort
 from libs.common.venue.private_ws import PrivateStream
 from libs.common.venue.public_ws import PublicStream
-from libs.common.venue.rest import OnRequest
 
 LiveVenue = BybitVenue | BinanceVenue
 """A venue adapter the router and positions run: Bybit's or Binance's."""

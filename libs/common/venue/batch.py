@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from libs.common.domain.enums import Category
 from libs.common.domain.ids import VenueOrderId
 from libs.common.venue.barrier import SendRefused
+from libs.common.venue.batch_results import Results, filled, item_ack, item_error
 from libs.common.venue.errors import (
-    RATE_LIMIT_CODE,
     InvalidOrderRequest,
     Outcome,
     OutcomeUnknown,
@@ -64,40 +64,18 @@ CANCEL_ALL_CAP = 500
 """Most orders one linear cancel-all cancels: as many acks means there may be more."""
 
 
-def _error(
-    req: PlaceOrder | AmendOrder | CancelOrder, kind: BatchErrorKind, exc: Exception
-) -> BatchItemResult:
-    return BatchItemResult(
-        client_order_id=req.client_order_id,
-        venue_order_id=getattr(req, "venue_order_id", None),
-        error_kind=kind,
-        code=_code(exc),
-        message=str(exc),
-    )
-
-
-def _code(exc: Exception) -> int:
-    if isinstance(exc, VenueRejected):
-        return exc.code
-    return RATE_LIMIT_CODE if isinstance(exc, RateLimited) else 0
-
-
 async def _settle(req: R, outcome: Awaitable[OrderAck]) -> BatchItemResult:
     try:
         ack = await outcome
     except InvalidOrderRequest as exc:
-        return _error(req, BatchErrorKind.INVALID, exc)
+        return item_error(req, BatchErrorKind.INVALID, exc)
     except RateLimited as exc:  # 10006 on this item: certainly not placed, send it again
-        return _error(req, BatchErrorKind.NOT_SENT, exc)
+        return item_error(req, BatchErrorKind.NOT_SENT, exc)
     except VenueRejected as exc:
-        return _error(req, BatchErrorKind.REJECTED, exc)
+        return item_error(req, BatchErrorKind.REJECTED, exc)
     except (OutcomeUnknown, VenueError) as exc:
-        return _error(req, BatchErrorKind.UNKNOWN, exc)
-    return BatchItemResult(
-        client_order_id=ack.client_order_id or req.client_order_id,
-        venue_order_id=ack.venue_order_id,
-        ack=ack,
-    )
+        return item_error(req, BatchErrorKind.UNKNOWN, exc)
+    return item_ack(req, ack)
 
 
 def _item_envelope(k: int, env: Envelope) -> Envelope:
@@ -118,7 +96,7 @@ async def _run(
     path: str,
     items: Sequence[Item[R]],
     on_item: OnItem[R],
-    results: list[BatchItemResult | None],
+    results: Results,
 ) -> None:
     """Send the items in chunks of the venue's batch limit, every chunk at once."""
     by_category: dict[Category, list[Item[R]]] = {}
@@ -139,24 +117,24 @@ async def _run_chunk(
     category: Category,
     chunk: Sequence[Item[R]],
     on_item: OnItem[R],
-    results: list[BatchItemResult | None],
+    results: Results,
 ) -> None:
     body = {"category": category.value, "request": [b for _, _, b in chunk]}
     try:
         env = await venue._send(path, body)
     except SendRefused as exc:  # a closed barrier: frozen, never sent
         for i, req, _ in chunk:
-            results[i] = _error(req, BatchErrorKind.REFUSED, exc)
+            results[i] = item_error(req, BatchErrorKind.REFUSED, exc)
         return
     except VenueError as exc:  # refused before the venue acted
         for i, req, _ in chunk:
-            results[i] = _error(req, BatchErrorKind.NOT_SENT, exc)
+            results[i] = item_error(req, BatchErrorKind.NOT_SENT, exc)
         return
     top = classify(env.ret_code)
     if top not in (Outcome.OK, Outcome.AMBIGUOUS):
         refused = VenueRejected(env.ret_code, env.ret_msg, context=path)
         for i, req, _ in chunk:
-            results[i] = _error(req, BatchErrorKind.REJECTED, refused)
+            results[i] = item_error(req, BatchErrorKind.REJECTED, refused)
         return
     settled = await asyncio.gather(
         *(
@@ -176,42 +154,37 @@ async def _run_chunk(
         results[i] = result
 
 
-def _done(results: list[BatchItemResult | None]) -> list[BatchItemResult]:
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]
-
-
 async def place_batch(venue: BybitVenue, orders: Sequence[PlaceOrder]) -> list[BatchItemResult]:
-    results: list[BatchItemResult | None] = [None] * len(orders)
+    results: Results = [None] * len(orders)
     items: list[Item[PlaceOrder]] = []
     for i, order in enumerate(orders):
         rules = await venue.rules(order.category, order.symbol)
         try:
             items.append((i, order, place_item(order, *normalize_place(rules, order))))
         except InvalidOrderRequest as exc:
-            results[i] = _error(order, BatchErrorKind.INVALID, exc)
+            results[i] = item_error(order, BatchErrorKind.INVALID, exc)
     await _run(venue, CREATE_BATCH, items, venue._create_outcome, results)
-    return _done(results)
+    return filled(results)
 
 
 async def amend_batch(venue: BybitVenue, amends: Sequence[AmendOrder]) -> list[BatchItemResult]:
-    results: list[BatchItemResult | None] = [None] * len(amends)
+    results: Results = [None] * len(amends)
     items: list[Item[AmendOrder]] = []
     for i, amend in enumerate(amends):
         rules = await venue.rules(amend.category, amend.symbol)
         try:
             items.append((i, amend, amend_item(amend, *normalize_amend(rules, amend))))
         except InvalidOrderRequest as exc:
-            results[i] = _error(amend, BatchErrorKind.INVALID, exc)
+            results[i] = item_error(amend, BatchErrorKind.INVALID, exc)
     await _run(venue, AMEND_BATCH, items, venue._amend_outcome, results)
-    return _done(results)
+    return filled(results)
 
 
 async def cancel_batch(venue: BybitVenue, cancels: Sequence[CancelOrder]) -> list[BatchItemResult]:
-    results: list[BatchItemResult | None] = [None] * len(cancels)
+    results: Results = [None] * len(cancels)
     items = [(i, cancel, cancel_item(cancel)) for i, cancel in enumerate(cancels)]
     await _run(venue, CANCEL_BATCH, items, venue._cancel_outcome, results)
-    return _done(results)
+    return filled(results)
 
 
 async def cancel_all(

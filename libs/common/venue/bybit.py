@@ -32,7 +32,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from libs.common.domain.enums import Category
-from libs.common.domain.ids import VenueOrderId
 from libs.common.venue import batch
 from libs.common.venue.errors import (
     ORDER_NOT_FOUND_CODES,
@@ -40,9 +39,7 @@ from libs.common.venue.errors import (
     OrderClosed,
     OrderNotFound,
     Outcome,
-    OutcomeUnknown,
     RateLimited,
-    VenueError,
     VenueUnavailable,
     classify,
     rejection,
@@ -55,13 +52,13 @@ from libs.common.venue.models import (
     PlaceOrder,
     VenueOrder,
 )
+from libs.common.venue.outcomes import Req, answered, lookup, recovered, resent, unknown
 from libs.common.venue.port import VenuePort
 from libs.common.venue.queries import VenueQueries
 from libs.common.venue.rest import Envelope
 from libs.common.venue.wire import (
     amend_body,
     cancel_body,
-    link_id,
     normalize_amend,
     normalize_place,
     place_body,
@@ -74,37 +71,11 @@ _NOT_FOUND = min(ORDER_NOT_FOUND_CODES)
 UNKNOWN_OUTCOME = 10000
 """How `_send` reports a request whose outcome is unknown (Bybit's own server-timeout code)."""
 
-Req = PlaceOrder | AmendOrder | CancelOrder
 Body = Mapping[str, Any]
 
 
-def _ids(req: Req) -> tuple[str | None, str | None]:
-    if isinstance(req, PlaceOrder):
-        return req.client_order_id, None
-    return req.client_order_id, req.venue_order_id
-
-
 def _ack(req: Req, result: Mapping[str, Any], attempts: int) -> OrderAck:
-    coid, voi = _ids(req)
-    return OrderAck(
-        category=req.category,
-        symbol=req.symbol,
-        client_order_id=link_id(result.get("orderLinkId")) or link_id(coid),
-        venue_order_id=VenueOrderId(str(result.get("orderId") or voi or "")),
-        attempts=attempts,
-    )
-
-
-def _recovered(found: VenueOrder, attempts: int) -> OrderAck:
-    return OrderAck(
-        category=found.category,
-        symbol=found.symbol,
-        client_order_id=found.client_order_id,
-        venue_order_id=found.venue_order_id,
-        recovered=True,
-        attempts=attempts,
-        order=found,
-    )
+    return answered(req, result.get("orderLinkId"), result.get("orderId"), attempts)
 
 
 def _amended(found: VenueOrder, body: Body) -> bool:
@@ -119,25 +90,11 @@ class BybitVenue(VenueQueries):
     """Bybit V5 over REST (one keep-alive pool). Use `async with BybitVenue(config) as v:`.
 
     The lifecycle and read-only calls come from `VenueQueries`; batches run the same
-    per-item policy (`libs.common.venue.batch`).
+    per-item policy (`libs.common.venue.batch`); the lookups, acks and the single resend
+    are `libs.common.venue.outcomes`'.
     """
 
-    # -- lookups ----------------------------------------------------------------------------
-
-    async def _lookup(self, op: str, req: Req, reason: str) -> VenueOrder | None:
-        """The order by orderLinkId / orderId, or OutcomeUnknown if the query itself fails."""
-        coid, voi = _ids(req)
-        try:
-            return await self.get_order(
-                req.category, req.symbol, coid if voi is None else None, venue_order_id=voi
-            )
-        except VenueError as exc:
-            raise OutcomeUnknown(
-                op,
-                f"{reason}; the lookup failed too: {exc}",
-                client_order_id=coid,
-                venue_order_id=voi,
-            ) from exc
+    # -- sending ----------------------------------------------------------------------------
 
     async def _send(self, path: str, body: Body) -> Envelope:
         """POST; an unknown outcome is reported as retCode 10000 (server timeout).
@@ -153,13 +110,7 @@ class BybitVenue(VenueQueries):
 
     async def _resend(self, op: str, req: Req, path: str, body: Body, reason: str) -> Envelope:
         """The single resend; if it cannot even be sent, the first outcome stays unknown."""
-        try:
-            return await self._send(path, body)
-        except VenueError as exc:
-            coid, voi = _ids(req)
-            raise OutcomeUnknown(
-                op, f"{reason}; the resend failed: {exc}", client_order_id=coid, venue_order_id=voi
-            ) from exc
+        return await resent(op, req, reason, self._send(path, body))
 
     # -- create -----------------------------------------------------------------------------
 
@@ -178,21 +129,17 @@ class BybitVenue(VenueQueries):
             return _ack(order, env.result, n)
         reason = f"create attempt {n}: retCode {code} {msg}".strip()
         if outcome is Outcome.AMBIGUOUS and n == 1:
-            found = await self._lookup("create", order, reason)
+            found = await lookup(self, "create", order, reason)
             if found is not None:
-                return _recovered(found, n)
+                return recovered(found, n)
             # Definitely not at the venue: resend once, same orderLinkId.
             env = await self._resend("create", order, CREATE, body, reason)
             return await self._create_outcome(order, body, env, 2)
         if outcome in (Outcome.AMBIGUOUS, Outcome.DUPLICATE):
-            found = await self._lookup("create", order, reason)
+            found = await lookup(self, "create", order, reason)
             if found is None:
-                raise OutcomeUnknown(
-                    "create",
-                    f"{reason}; not found by orderLinkId",
-                    client_order_id=order.client_order_id,
-                )
-            return _recovered(found, n)
+                raise unknown("create", order, f"{reason}; not found by orderLinkId")
+            return recovered(found, n)
         if code == RATE_LIMIT_CODE:  # refused by the quota: certainly not placed
             raise RateLimited(CREATE, None, None)
         raise rejection(code, msg, context=f"create {order.client_order_id}")
@@ -215,30 +162,25 @@ class BybitVenue(VenueQueries):
         context = f"amend {amend.ident}"
         reason = f"amend attempt {n}: retCode {code} {msg}".strip()
         if outcome is Outcome.NOT_FOUND:
-            found = await self._lookup("amend", amend, reason)
+            found = await lookup(self, "amend", amend, reason)
             if found is not None and not found.status.is_open:
                 raise OrderClosed(code, msg, context=context, order=found)
             raise OrderNotFound(code, msg, context=context, order=found)
         if outcome is not Outcome.AMBIGUOUS:
             raise rejection(code, msg, context=context)
-        found = await self._lookup("amend", amend, reason)
+        found = await lookup(self, "amend", amend, reason)
         if found is None:
             raise OrderNotFound(
                 _NOT_FOUND, f"{reason}; the venue does not know it", context=context
             )
         if _amended(found, body):
-            return _recovered(found, n)
+            return recovered(found, n)
         if not found.status.is_open:
             raise OrderClosed(
                 code, f"{reason}; order is {found.status}", context=context, order=found
             )
         if n > 1:
-            raise OutcomeUnknown(
-                "amend",
-                f"{reason}; the order is open without the new values",
-                client_order_id=amend.client_order_id,
-                venue_order_id=amend.venue_order_id,
-            )
+            raise unknown("amend", amend, f"{reason}; the order is open without the new values")
         env = await self._resend("amend", amend, AMEND, body, reason)
         return await self._amend_outcome(amend, body, env, 2)
 
@@ -260,19 +202,14 @@ class BybitVenue(VenueQueries):
         if outcome not in (Outcome.NOT_FOUND, Outcome.AMBIGUOUS):
             raise rejection(code, msg, context=context)
         reason = f"cancel attempt {n}: retCode {code} {msg}".strip()
-        found = await self._lookup("cancel", cancel, reason)
+        found = await lookup(self, "cancel", cancel, reason)
         if found is None:
             not_found = code if outcome is Outcome.NOT_FOUND else _NOT_FOUND
             raise OrderNotFound(not_found, f"{reason}; the venue does not know it", context=context)
         if not found.status.is_open:
-            return _recovered(found, n)
+            return recovered(found, n)
         if n > 1:
-            raise OutcomeUnknown(
-                "cancel",
-                f"{reason}; the order is still open",
-                client_order_id=cancel.client_order_id,
-                venue_order_id=cancel.venue_order_id,
-            )
+            raise unknown("cancel", cancel, f"{reason}; the order is still open")
         env = await self._resend("cancel", cancel, CANCEL, body, reason)
         return await self._cancel_outcome(cancel, body, env, 2)
 

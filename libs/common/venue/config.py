@@ -42,20 +42,16 @@ def ws_from_http(url: str) -> str:
     return url
 
 
-class VenueConfig(BaseSettings):
-    """How to reach the venue. Environment: `MMX_VENUE`, `MMX_VENUE_URL`, `MMX_API_KEY`, ...
+class AdapterSettings(BaseSettings):
+    """The settings every venue adapter has: credentials, the HTTP pool and its retries,
+    and the WebSocket knobs. Each adapter's class adds its own and its env prefix."""
 
-    `api_secret` is a SecretStr: it never appears in repr, str or logs.
-    """
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    model_config = SettingsConfigDict(env_prefix="MMX_", frozen=True, extra="ignore")
-
-    venue: VenueName = "sim"
-    venue_url: str | None = None
-    """Overrides the REST base URL; the WebSocket base is derived from it (http → ws)."""
+    venue: str = "sim"
+    """Which deployment of the venue; `sim` is the simulator (narrowed by each adapter)."""
     api_key: str | None = None
     api_secret: SecretStr | None = None
-    recv_window: int = Field(5000, ge=1, le=60_000)
     connect_timeout_s: float = Field(3.0, gt=0)
     request_timeout_s: float = Field(10.0, gt=0)
     """Total time for one HTTP exchange; past it a mutating call's outcome is unknown."""
@@ -63,25 +59,55 @@ class VenueConfig(BaseSettings):
     dns_cache_ttl_s: int = 300
     keepalive_timeout_s: float = 30.0
     max_rate_limit_wait_s: float = Field(3.0, ge=0)
-    """Longest sleep until `X-Bapi-Limit-Reset-Timestamp` before raising RateLimited."""
+    """Longest sleep until the rate limit resets before raising RateLimited (Bybit's
+    `X-Bapi-Limit-Reset-Timestamp`; after Binance's 429, Retry-After, else the window's end)."""
     rate_limit_retries: int = Field(3, ge=0)
-    ip_ban_s: float = Field(600.0, ge=0)
-    """How long every call is refused after an HTTP 403 (Bybit bans for >= 10 min)."""
     get_attempts: int = Field(3, ge=1)
     """Attempts of a read-only call on connection errors, timeouts and 5xx."""
     retry_backoff_s: float = 0.2
     retry_backoff_max_s: float = 2.0
     sync_clock_on_start: bool = True
     settle_coin: str = "USDT"
-    """Scope of linear queries and cancel-all when no symbol is given."""
+    """Scope of Bybit's linear queries and cancel-all when no symbol is given (Binance's
+    account-wide calls cover every coin: kept there for parity)."""
     ws_ping_interval_s: float = Field(20.0, gt=0)
     ws_pong_timeout_s: float = Field(10.0, gt=0)
-    ws_auth_headroom_ms: int = 10_000
     ws_reconnect_min_s: float = 0.2
     ws_reconnect_max_s: float = 30.0
     ws_exec_overlap_ms: int = 5_000
-    """How far before the last seen execTime the reconnect snapshot starts."""
+    """How far before the last seen fill time (execTime) the reconnect snapshot starts."""
     ws_dedupe_size: int = Field(100_000, ge=1)
+
+    @property
+    def key(self) -> str | None:
+        """The API key; the simulator's dev key when none is set and the venue is `sim`."""
+        if self.api_key:
+            return self.api_key
+        return SIM_API_KEY if self.venue == "sim" else None
+
+    @property
+    def secret(self) -> str | None:
+        if self.api_secret is not None and self.api_secret.get_secret_value():
+            return self.api_secret.get_secret_value()
+        return SIM_API_SECRET if self.venue == "sim" else None
+
+
+class VenueConfig(AdapterSettings):
+    """How to reach the venue. Environment: `MMX_VENUE`, `MMX_VENUE_URL`, `MMX_API_KEY`, ...
+
+    `api_secret` is a SecretStr: it never appears in repr, str or logs. The fields every
+    adapter has come from `AdapterSettings`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MMX_", frozen=True, extra="ignore")
+
+    venue: VenueName = "sim"
+    venue_url: str | None = None
+    """Overrides the REST base URL; the WebSocket base is derived from it (http → ws)."""
+    recv_window: int = Field(5000, ge=1, le=60_000)
+    ip_ban_s: float = Field(600.0, ge=0)
+    """How long every call is refused after an HTTP 403 (Bybit bans for >= 10 min)."""
+    ws_auth_headroom_ms: int = 10_000
 
     @property
     def rest_base(self) -> str:
@@ -102,16 +128,3 @@ class VenueConfig(BaseSettings):
 
     def ws_public_url(self, category: Category = Category.LINEAR) -> str:
         return f"{self.ws_public_base}/v5/public/{category.value}"
-
-    @property
-    def key(self) -> str | None:
-        """The API key; the simulator's dev key when none is set and the venue is `sim`."""
-        if self.api_key:
-            return self.api_key
-        return SIM_API_KEY if self.venue == "sim" else None
-
-    @property
-    def secret(self) -> str | None:
-        if self.api_secret is not None and self.api_secret.get_secret_value():
-            return self.api_secret.get_secret_value()
-        return SIM_API_SECRET if self.venue == "sim" else None

@@ -193,9 +193,4 @@ def with_credentials(config: Config, creds: Credentials) -> Config:
 def use_credentials(venue: BybitVenue | BinanceVenue, creds: Credentials) -> None:
     """Sign every later request of `venue` (REST and the next private-stream login) with
     `creds`; the connection pool and the clock offset stay."""
-    if isinstance(venue, BinanceVenue):
-        venue.use_credentials(creds)
-        return
-    config = with_credentials(venue.config, creds)
-    venue.config = config
-    venue.rest.config = config
+    venue.use_credentials(creds)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from libs.common.domain.enums import Category
 from libs.common.domain.instruments import InstrumentRules
+from libs.common.venue.client import VenueClient
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import InvalidOrderRequest, rejection
+from libs.common.venue.http import OnRequest
 from libs.common.venue.models import (
     Execution,
     FeeRates,
@@ -19,7 +20,7 @@ from libs.common.venue.models import (
     VenueOrder,
     VenuePosition,
 )
-from libs.common.venue.rest import Envelope, OnRequest, RestClient
+from libs.common.venue.rest import Envelope, RestClient
 from libs.common.venue.signer import Params
 from libs.common.venue.wire import (
     parse_execution,
@@ -34,32 +35,14 @@ T = TypeVar("T")
 _MAX_PAGES = 1000  # a runaway cursor must not loop forever
 
 
-class VenueQueries:
-    """The lifecycle and the read-only half of `BybitVenue`."""
+class VenueQueries(VenueClient[VenueConfig, RestClient]):
+    """The read-only half of `BybitVenue`; the lifecycle (clock: `/v5/market/time`) comes
+    from `VenueClient`."""
 
     def __init__(self, config: VenueConfig | None = None, *, on_request: OnRequest | None = None):
-        self.config = config or VenueConfig()
-        self.rest = RestClient(self.config, on_request=on_request)
+        config = config or VenueConfig()
+        super().__init__(config, RestClient(config, on_request=on_request))
         self._rules: dict[tuple[Category, str], InstrumentRules] = {}
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Open the connection pool and sync the clock with `/v5/market/time`."""
-        await self.rest.start()
-
-    async def close(self) -> None:
-        await self.rest.close()
 
     def _ok(self, env: Envelope, context: str) -> Envelope:
         if env.ret_code != 0:
@@ -94,15 +77,6 @@ class VenueQueries:
         if category is Category.LINEAR and symbol is None:
             params["settleCoin"] = settle_coin or self.config.settle_coin
         return params
-
-    def venue_ms(self, local_ns: int) -> int:
-        """A local wall-clock time (ns) as the venue's clock reads it, epoch ms (no I/O)."""
-        return local_ns // 1_000_000 + self.rest.clock.offset_ms
-
-    async def server_time_ms(self) -> int:
-        """The venue's clock in epoch ms (also refreshes the local offset)."""
-        await self.rest.sync_clock()
-        return self.rest.clock.now_ms()
 
     async def instruments(self, category: Category) -> dict[str, InstrumentRules]:
         """All instruments of a category (every page), cached for `rules`."""

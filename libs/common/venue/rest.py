@@ -12,22 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 import yarl
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
 
-from libs.common.venue.barrier import GATED_PATHS, SendBarrier
+from libs.common.venue.barrier import GATED_PATHS
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import (
     AUTH_CODES,
@@ -36,21 +28,16 @@ from libs.common.venue.errors import (
     AuthenticationFailed,
     ClockSkew,
     HttpRefused,
-    IpBanned,
     Outcome,
     RateLimited,
     VenueUnavailable,
     classify,
 )
+from libs.common.venue.http import TRANSPORT_ERROR, HttpClientBase, transport_errors
 from libs.common.venue.models import RateLimitStatus
-from libs.common.venue.signer import Params, Prepared, ServerClock, prepare, wall_ms
+from libs.common.venue.signer import Params, Prepared, prepare, wall_ms
 
 log = logging.getLogger(__name__)
-
-OnRequest = Callable[[str, int, float], None]
-"""`on_request(path, ret_code, seconds)` after every HTTP exchange. `ret_code` is the
-envelope's retCode, `-status` for an HTTP error without one, or `TRANSPORT_ERROR`."""
-TRANSPORT_ERROR = -1
 
 # Read-only calls treat these retCodes like a 5xx: transient, retried.
 _SERVER_BUSY = frozenset({10000, 10016})
@@ -100,45 +87,12 @@ def limit_status(headers: Mapping[str, str]) -> RateLimitStatus | None:
     return None if status == RateLimitStatus(limit=None, remaining=None, reset_ms=None) else status
 
 
-class RestClient:
-    """Signed HTTP to the venue over one `aiohttp.ClientSession` (a keep-alive pool)."""
+class RestClient(HttpClientBase[VenueConfig]):
+    """Signed HTTP to the venue over one `aiohttp.ClientSession` (a keep-alive pool).
 
-    def __init__(self, config: VenueConfig, *, on_request: OnRequest | None = None) -> None:
-        self.config = config
-        self.clock = ServerClock()
-        self.rate_limits: dict[str, RateLimitStatus] = {}
-        """The last `X-Bapi-Limit*` headers seen, by path."""
-        self.on_request = on_request
-        self.barrier: SendBarrier | None = None
-        """When set, every create and amend (and each resend) passes it right before it is
-        written (`libs.common.venue.barrier`)."""
-        self._session: aiohttp.ClientSession | None = None
-        self._banned_until_ms = 0
-        self._timeout = aiohttp.ClientTimeout(
-            total=config.request_timeout_s, connect=config.connect_timeout_s
-        )
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            raise RuntimeError("venue client is not started: use `async with` or start()")
-        return self._session
-
-    async def start(self) -> None:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.config.pool_size,
-                ttl_dns_cache=self.config.dns_cache_ttl_s,
-                keepalive_timeout=self.config.keepalive_timeout_s,
-            )
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        if self.config.sync_clock_on_start:
-            await self.sync_clock()
-
-    async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+    The pool, the clock and the ban bookkeeping come from `HttpClientBase`;
+    `rate_limits[path]` holds the last `X-Bapi-Limit*` headers seen on `path`.
+    """
 
     async def sync_clock(self) -> int:
         """Set the clock offset from `/v5/market/time`; returns the offset in ms."""
@@ -154,16 +108,7 @@ class RestClient:
         self, path: str, params: Params | None = None, *, signed: bool = True
     ) -> Envelope:
         """A read-only call; transient failures are retried, then raise VenueUnavailable."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.get_attempts),
-            wait=wait_exponential(
-                multiplier=self.config.retry_backoff_s, max=self.config.retry_backoff_max_s
-            )
-            + wait_random(0, self.config.retry_backoff_s),
-            retry=retry_if_exception_type(VenueUnavailable),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._read_retrying():
             with attempt:
                 env = await self._send("GET", path, params=params, signed=signed)
                 if env.ret_code in _SERVER_BUSY:
@@ -179,16 +124,6 @@ class RestClient:
         business retCode.
         """
         return await self._send("POST", path, body=body, signed=True)
-
-    def check_ban(self) -> None:
-        """Raise IpBanned while a ban from an HTTP 403 is in force."""
-        now = wall_ms()
-        if now < self._banned_until_ms:
-            raise IpBanned(self._banned_until_ms, (self._banned_until_ms - now) / 1000)
-
-    @property
-    def banned_for_s(self) -> float:
-        return max(0.0, (self._banned_until_ms - wall_ms()) / 1000)
 
     # -- one request, with the retries that are always safe ---------------------------------
 
@@ -286,40 +221,36 @@ class RestClient:
         started = time.perf_counter()
         code = TRANSPORT_ERROR
         try:
-            async with self.session.request(
-                method, yarl.URL(req.url, encoded=True), data=req.body, headers=req.headers
-            ) as resp:
-                raw = await resp.read()
-                received = wall_ms()
-                status = limit_status(resp.headers)
-                if status is not None:
-                    self.rate_limits[path] = status
-                code = -resp.status
-                if resp.status == 403:
-                    self._banned_until_ms = wall_ms() + int(self.config.ip_ban_s * 1000)
-                    raise IpBanned(self._banned_until_ms, self.config.ip_ban_s, first=True)
-                if resp.status == 401:
-                    raise AuthenticationFailed(
-                        f"{path}: HTTP 401; expected a valid API key and signing headers"
-                    )
-                if resp.status >= 500 or resp.status == 429:
-                    raise VenueUnavailable(path, f"HTTP {resp.status}")
-                if resp.status != 200:
-                    raise HttpRefused(resp.status, raw[:200].decode(errors="replace"), context=path)
-                try:
-                    env = Envelope.parse(orjson.loads(raw))
-                except ValueError as exc:
-                    raise VenueUnavailable(path, f"malformed answer: {exc}") from exc
-                code = env.ret_code
-                if env.time_ms is not None:
-                    self.clock.observe(env.time_ms, received)
-                return env, status.reset_ms if status else None
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            raise VenueUnavailable(path, reason, sent=False) from exc
-        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            raise VenueUnavailable(path, reason) from exc
+            with transport_errors(path):
+                async with self.session.request(
+                    method, yarl.URL(req.url, encoded=True), data=req.body, headers=req.headers
+                ) as resp:
+                    raw = await resp.read()
+                    received = wall_ms()
+                    status = limit_status(resp.headers)
+                    if status is not None:
+                        self.rate_limits[path] = status
+                    code = -resp.status
+                    if resp.status == 403:
+                        raise self._banned(self.config.ip_ban_s)
+                    if resp.status == 401:
+                        raise AuthenticationFailed(
+                            f"{path}: HTTP 401; expected a valid API key and signing headers"
+                        )
+                    if resp.status >= 500 or resp.status == 429:
+                        raise VenueUnavailable(path, f"HTTP {resp.status}")
+                    if resp.status != 200:
+                        raise HttpRefused(
+                            resp.status, raw[:200].decode(errors="replace"), context=path
+                        )
+                    try:
+                        env = Envelope.parse(orjson.loads(raw))
+                    except ValueError as exc:
+                        raise VenueUnavailable(path, f"malformed answer: {exc}") from exc
+                    code = env.ret_code
+                    if env.time_ms is not None:
+                        self.clock.observe(env.time_ms, received)
+                    return env, status.reset_ms if status else None
         finally:
             if self.on_request is not None:
                 self.on_request(path, code, time.perf_counter() - started)

@@ -1,4 +1,5 @@
-"""A reconnecting Bybit WebSocket stream: handshake, JSON ping, read timeout, backoff.
+"""A reconnecting venue WebSocket stream: handshake, ping (Bybit's JSON op by default), read
+timeout, backoff.
 
 Subclasses say how to open a session (`_handshake`), what to do once the reader runs
 (`_after_open`, e.g. a REST snapshot), and how to turn pushes into events (`_dispatch`).
@@ -10,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from abc import ABC, abstractmethod
-from types import TracebackType
+from abc import abstractmethod
 from typing import Any, Generic, Self, TypeVar
 
 import aiohttp
 import orjson
 
 from libs.common.tasks import cancel_and_wait
-from libs.common.venue.config import VenueConfig
+from libs.common.venue.config import AdapterSettings
+from libs.common.venue.lifecycle import AsyncLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,10 @@ class _Stop:
 _STOP = _Stop()
 
 
-class ReconnectingStream(ABC, Generic[E]):
+class ReconnectingStream(AsyncLifecycle, Generic[E]):
     """Runs one WebSocket at a time and reconnects with exponential backoff and jitter."""
 
-    def __init__(self, url: str, config: VenueConfig, *, max_queue: int = 0) -> None:
+    def __init__(self, url: str, config: AdapterSettings, *, max_queue: int = 0) -> None:
         self.url = url
         self.config = config
         self.reconnects = 0
@@ -71,18 +72,6 @@ class ReconnectingStream(ABC, Generic[E]):
             await cancel_and_wait(self._task)
             self._task = None
         self._put(_STOP)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def wait_connected(self, within_s: float = 10.0) -> None:
         """Wait until subscribed (and snapshotted), at most `within_s` seconds."""

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from libs.common.domain.enums import Category
 from libs.common.venue.barrier import SendRefused
+from libs.common.venue.batch_results import Results, filled, item_ack, item_error
 from libs.common.venue.binance import wire
 from libs.common.venue.binance.answer import Answer
 from libs.common.venue.binance.errors import classify, rejection
 from libs.common.venue.errors import (
-    RATE_LIMIT_CODE,
     InvalidOrderRequest,
     Outcome,
     OutcomeUnknown,
@@ -46,49 +46,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Req = PlaceOrder | AmendOrder | CancelOrder
-Results = list[BatchItemResult | None]
-
-
-def _code(exc: Exception) -> int:
-    """A rejection's Binance code; a rate limit is the router's `RATE_LIMIT_CODE` (what it
-    reads as "certainly not placed, send again"), as in Bybit's batches."""
-    if isinstance(exc, VenueRejected):
-        return exc.code
-    return RATE_LIMIT_CODE if isinstance(exc, RateLimited) else 0
-
-
-def _error(req: Req, kind: BatchErrorKind, exc: Exception) -> BatchItemResult:
-    code = _code(exc)
-    return BatchItemResult(
-        client_order_id=req.client_order_id,
-        venue_order_id=getattr(req, "venue_order_id", None),
-        error_kind=kind,
-        code=code,
-        message=str(exc),
-    )
 
 
 async def _settle(req: Req, outcome: Awaitable[OrderAck]) -> BatchItemResult:
     try:
         ack = await outcome
     except InvalidOrderRequest as exc:
-        return _error(req, BatchErrorKind.INVALID, exc)
+        return item_error(req, BatchErrorKind.INVALID, exc)
     except SendRefused as exc:  # a closed barrier on a resend: frozen, never sent
-        return _error(req, BatchErrorKind.REFUSED, exc)
+        return item_error(req, BatchErrorKind.REFUSED, exc)
     except RateLimited as exc:  # refused by the quota: certainly not placed
-        return _error(req, BatchErrorKind.NOT_SENT, exc)
+        return item_error(req, BatchErrorKind.NOT_SENT, exc)
     except VenueRejected as exc:
-        return _error(req, BatchErrorKind.REJECTED, exc)
+        return item_error(req, BatchErrorKind.REJECTED, exc)
     except VenueError as exc:  # OutcomeUnknown, or anything that leaves it open
         kind = BatchErrorKind.UNKNOWN
         if not getattr(exc, "sent", True):  # the venue said it failed: safe to send again
             kind = BatchErrorKind.NOT_SENT
-        return _error(req, kind, exc)
-    return BatchItemResult(
-        client_order_id=ack.client_order_id or req.client_order_id,
-        venue_order_id=ack.venue_order_id,
-        ack=ack,
-    )
+        return item_error(req, kind, exc)
+    return item_ack(req, ack)
 
 
 async def _send_chunk(
@@ -98,13 +74,13 @@ async def _send_chunk(
     try:
         answer = await venue._send(method, wire.BATCH_ORDERS, params)
     except SendRefused as exc:  # a closed barrier: frozen, never sent
-        return [_error(r, BatchErrorKind.REFUSED, exc) for r in reqs]
+        return [item_error(r, BatchErrorKind.REFUSED, exc) for r in reqs]
     except VenueError as exc:  # refused before the venue acted
-        return [_error(r, BatchErrorKind.NOT_SENT, exc) for r in reqs]
+        return [item_error(r, BatchErrorKind.NOT_SENT, exc) for r in reqs]
     top = classify(answer.code)
     if top not in (Outcome.OK, Outcome.AMBIGUOUS):
         refused = rejection(answer.code, answer.msg, context=f"{method} {wire.BATCH_ORDERS}")
-        return [_error(r, BatchErrorKind.REJECTED, refused) for r in reqs]
+        return [item_error(r, BatchErrorKind.REJECTED, refused) for r in reqs]
     return answer
 
 
@@ -116,11 +92,6 @@ def _item(k: int, answer: Answer) -> Answer:
     if k < len(rows) and isinstance(rows[k], dict):
         return Answer.item(rows[k])
     return Answer.unknown("batch answer has no result for this item")
-
-
-def _done(results: Results) -> list[BatchItemResult]:
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]
 
 
 # -- create ---------------------------------------------------------------------------------
@@ -135,13 +106,13 @@ async def place_batch(venue: BinanceVenue, orders: Sequence[PlaceOrder]) -> list
             rules = await venue.rules(order.category, order.symbol)
             items.append((i, order, wire.place_params(order, *normalize_place(rules, order))))
         except InvalidOrderRequest as exc:
-            results[i] = _error(order, BatchErrorKind.INVALID, exc)
+            results[i] = item_error(order, BatchErrorKind.INVALID, exc)
     for symbol in sorted({order.symbol for _, order, _ in items}):
         await venue._arm_dcp_for(symbol)
     await asyncio.gather(
         *(_place_chunk(venue, chunk, results) for chunk in chunks(items, wire.PLACE_BATCH_LIMIT))
     )
-    return _done(results)
+    return filled(results)
 
 
 async def _place_chunk(
@@ -184,7 +155,7 @@ async def cancel_batch(
             if cancel.venue_order_id is not None:
                 wire.order_id_number(cancel)
         except InvalidOrderRequest as exc:
-            results[i] = _error(cancel, BatchErrorKind.INVALID, exc)
+            results[i] = item_error(cancel, BatchErrorKind.INVALID, exc)
             continue
         groups.setdefault((cancel.symbol, cancel.venue_order_id is not None), []).append(
             (i, cancel)
@@ -196,7 +167,7 @@ async def cancel_batch(
             for chunk in chunks(group, wire.CANCEL_BATCH_LIMIT)
         )
     )
-    return _done(results)
+    return filled(results)
 
 
 async def _cancel_chunk(

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
-
-from pydantic import SecretStr
+from typing import Any, TypeVar
 
 from libs.common.domain.enums import Category
 from libs.common.domain.instruments import InstrumentRules
@@ -28,7 +25,9 @@ from libs.common.venue.binance.parse import (
     parse_position,
 )
 from libs.common.venue.binance.rest import BinanceRest
+from libs.common.venue.client import VenueClient
 from libs.common.venue.errors import InvalidOrderRequest
+from libs.common.venue.http import OnRequest
 from libs.common.venue.models import (
     Execution,
     FeeRates,
@@ -37,7 +36,6 @@ from libs.common.venue.models import (
     VenueOrder,
     VenuePosition,
 )
-from libs.common.venue.rest import OnRequest
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +47,6 @@ PAGE = 1000
 _MAX_PAGES = 1000  # a runaway cursor must not loop forever
 
 
-class KeyPair(Protocol):
-    """An API key pair (`libs.common.venue.credentials.Credentials` is one)."""
-
-    @property
-    def api_key(self) -> str: ...
-
-    @property
-    def api_secret(self) -> SecretStr: ...
-
-
 def windows(start_ms: int, end_ms: int) -> Iterator[tuple[int, int]]:
     """`[start_ms, end_ms]` cut into spans Binance accepts, oldest first."""
     lo = start_ms
@@ -68,45 +56,17 @@ def windows(start_ms: int, end_ms: int) -> Iterator[tuple[int, int]]:
         lo = hi + 1
 
 
-class BinanceQueries:
-    """The lifecycle and the read-only half of `BinanceVenue`."""
+class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
+    """The read-only half of `BinanceVenue`; the lifecycle (clock: `/fapi/v1/time`) and
+    `use_credentials` (which also signs the next listenKey) come from `VenueClient`."""
 
     def __init__(
         self, config: BinanceConfig | None = None, *, on_request: OnRequest | None = None
     ) -> None:
-        self.config = config or BinanceConfig()
-        self.rest = BinanceRest(self.config, on_request=on_request)
+        config = config or BinanceConfig()
+        super().__init__(config, BinanceRest(config, on_request=on_request))
         self._rules: dict[str, InstrumentRules] = {}
         self._symbols: set[str] = set(self.config.symbols)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Open the connection pool and sync the clock with `/fapi/v1/time`."""
-        await self.rest.start()
-
-    async def close(self) -> None:
-        await self.rest.close()
-
-    def use_credentials(self, creds: KeyPair) -> None:
-        """Sign every later request (REST and the next listenKey) with `creds`; the
-        connection pool and the clock offset stay. What the router's CredentialKeeper does
-        to a live venue (`libs.common.venue.credentials.use_credentials` does the same)."""
-        config = self.config.model_copy(
-            update={"api_key": creds.api_key, "api_secret": creds.api_secret}
-        )
-        self.config = config
-        self.rest.config = config
 
     def track(self, symbols: Iterable[str]) -> None:
         """Cover `symbols` in account-wide fill and history queries from now on."""
@@ -127,15 +87,6 @@ class BinanceQueries:
         orders, positions = await asyncio.gather(self.open_orders(LINEAR), self.positions(LINEAR))
         self.track([o.symbol for o in orders] + [p.symbol for p in positions])
         return set(self._symbols)
-
-    def venue_ms(self, local_ns: int) -> int:
-        """A local wall-clock time (ns) as the venue's clock reads it, epoch ms (no I/O)."""
-        return local_ns // 1_000_000 + self.rest.clock.offset_ms
-
-    async def server_time_ms(self) -> int:
-        """The venue's clock in epoch ms (also refreshes the local offset)."""
-        await self.rest.sync_clock()
-        return self.rest.clock.now_ms()
 
     async def instruments(self, category: Category) -> dict[str, InstrumentRules]:
         """Every USDⓈ-M contract from `/fapi/v1/exchangeInfo`, cached for `rules` (spot: none).

@@ -21,17 +21,9 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
-import aiohttp
 import yarl
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
 
-from libs.common.venue.barrier import SendBarrier, SendRefused
+from libs.common.venue.barrier import SendRefused
 from libs.common.venue.binance import errors as codes
 from libs.common.venue.binance.answer import Answer, error_of, parse_json
 from libs.common.venue.binance.config import BinanceConfig
@@ -47,9 +39,8 @@ from libs.common.venue.binance.limits import (
 from libs.common.venue.binance.signer import Params, prepare
 from libs.common.venue.binance.wire import BATCH_ORDERS, ORDER, TIME
 from libs.common.venue.errors import AuthenticationFailed, ClockSkew, HttpRefused, VenueUnavailable
-from libs.common.venue.models import RateLimitStatus
-from libs.common.venue.rest import TRANSPORT_ERROR, OnRequest
-from libs.common.venue.signer import ServerClock, wall_ms
+from libs.common.venue.http import TRANSPORT_ERROR, HttpClientBase, OnRequest, transport_errors
+from libs.common.venue.signer import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -73,50 +64,22 @@ def _retry_after_s(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-class BinanceRest:
-    """Signed HTTP to Binance over one `aiohttp.ClientSession` (a keep-alive pool)."""
+class BinanceRest(HttpClientBase[BinanceConfig]):
+    """Signed HTTP to Binance over one `aiohttp.ClientSession` (a keep-alive pool).
+
+    The pool, the clock and the ban bookkeeping (an HTTP 418) come from `HttpClientBase`;
+    `rate_limits[path]` holds the headroom of the last answer on `path` (see `limits`).
+    """
+
+    ban_error = BinanceIpBanned
 
     def __init__(self, config: BinanceConfig, *, on_request: OnRequest | None = None) -> None:
-        self.config = config
-        self.clock = ServerClock()
+        super().__init__(config, on_request=on_request)
         self.limits = Limits.defaults(
             config.weight_limit_1m, config.order_limit_10s, config.order_limit_1m
         )
-        self.rate_limits: dict[str, RateLimitStatus] = {}
-        """The headroom of the last answer on each path (see `limits`)."""
         self.usage: dict[Window, int] = {}
         """The latest `X-MBX-*` usage of each window, whichever path reported it."""
-        self.on_request = on_request
-        self.barrier: SendBarrier | None = None
-        """When set, every create and amend (and each resend) passes it right before it is
-        written (`libs.common.venue.barrier`)."""
-        self._session: aiohttp.ClientSession | None = None
-        self._banned_until_ms = 0
-        self._timeout = aiohttp.ClientTimeout(
-            total=config.request_timeout_s, connect=config.connect_timeout_s
-        )
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            raise RuntimeError("venue client is not started: use `async with` or start()")
-        return self._session
-
-    async def start(self) -> None:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.config.pool_size,
-                ttl_dns_cache=self.config.dns_cache_ttl_s,
-                keepalive_timeout=self.config.keepalive_timeout_s,
-            )
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        if self.config.sync_clock_on_start:
-            await self.sync_clock()
-
-    async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
 
     async def sync_clock(self) -> int:
         """Set the clock offset from `/fapi/v1/time`; returns the offset in ms."""
@@ -124,32 +87,13 @@ class BinanceRest:
         self.clock.reset(int(answer.obj["serverTime"]) - wall_ms())
         return self.clock.offset_ms
 
-    def check_ban(self) -> None:
-        """Raise IpBanned while a ban from an HTTP 418 is in force."""
-        now = wall_ms()
-        if now < self._banned_until_ms:
-            raise BinanceIpBanned(self._banned_until_ms, (self._banned_until_ms - now) / 1000)
-
-    @property
-    def banned_for_s(self) -> float:
-        return max(0.0, (self._banned_until_ms - wall_ms()) / 1000)
-
     # -- public interface -------------------------------------------------------------------
 
     async def get(
         self, path: str, params: Params | None = None, *, security: Security = "signed"
     ) -> Answer:
         """A read-only call; transient failures are retried, then raise VenueUnavailable."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.get_attempts),
-            wait=wait_exponential(
-                multiplier=self.config.retry_backoff_s, max=self.config.retry_backoff_max_s
-            )
-            + wait_random(0, self.config.retry_backoff_s),
-            retry=retry_if_exception_type(VenueUnavailable),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._read_retrying():
             with attempt:
                 return await self.request("GET", path, params, security=security)
         raise AssertionError("unreachable: tenacity re-raises the last error")
@@ -261,9 +205,7 @@ class BinanceRest:
     ) -> None:
         """Raise what an answer means when it is not for the caller to judge."""
         if status == 418:
-            ban_s = retry_after_s or self.config.ip_ban_s
-            self._banned_until_ms = wall_ms() + int(ban_s * 1000)
-            raise BinanceIpBanned(self._banned_until_ms, ban_s, first=True)
+            raise self._banned(retry_after_s or self.config.ip_ban_s)
         if status == 401 or code in codes.AUTH_CODES:
             raise AuthenticationFailed(
                 f"{path}: Binance refused the credentials (HTTP {status}, code {code}: {msg}); "
@@ -298,27 +240,22 @@ class BinanceRest:
         started = time.perf_counter()
         hook = TRANSPORT_ERROR
         try:
-            async with self.session.request(
-                method, yarl.URL(req.url, encoded=True), headers=req.headers
-            ) as resp:
-                raw = await resp.read()
-                data = parse_json(raw)
-                code, msg = error_of(resp.status, data)
-                if not msg and resp.status >= 400:  # e.g. the front's 5xx: `{"msg"}` only
-                    msg = str(data.get("msg", "")) if isinstance(data, dict) else ""
-                    msg = msg or raw[:200].decode(errors="replace")
-                hook = codes.hook_code(resp.status, code)
-                retry_after_s = self._note_limits(path, resp.status, resp.headers)
-                self._refuse(path, resp.status, code, msg, retry_after_s)
-                if data is None and resp.status < 300:
-                    raise VenueUnavailable(path, f"HTTP {resp.status}: not JSON")
-                return Answer(resp.status, data, code, msg), retry_after_s
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            raise VenueUnavailable(path, reason, sent=False) from exc
-        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            raise VenueUnavailable(path, reason) from exc
+            with transport_errors(path):
+                async with self.session.request(
+                    method, yarl.URL(req.url, encoded=True), headers=req.headers
+                ) as resp:
+                    raw = await resp.read()
+                    data = parse_json(raw)
+                    code, msg = error_of(resp.status, data)
+                    if not msg and resp.status >= 400:  # e.g. the front's 5xx: `{"msg"}` only
+                        msg = str(data.get("msg", "")) if isinstance(data, dict) else ""
+                        msg = msg or raw[:200].decode(errors="replace")
+                    hook = codes.hook_code(resp.status, code)
+                    retry_after_s = self._note_limits(path, resp.status, resp.headers)
+                    self._refuse(path, resp.status, code, msg, retry_after_s)
+                    if data is None and resp.status < 300:
+                        raise VenueUnavailable(path, f"HTTP {resp.status}: not JSON")
+                    return Answer(resp.status, data, code, msg), retry_after_s
         finally:
             if self.on_request is not None:
                 self.on_request(path, hook, time.perf_counter() - started)

@@ -12,7 +12,8 @@ positions, and fills since the last seen fill time minus an overlap, on every sy
 venue covers: `BinanceQueries.account_symbols`) and emitted as one `PrivateSnapshot`, then
 the buffered pushes, then live ones. An ORDER_TRADE_UPDATE yields its fill (`x` TRADE)
 as an `Execution`, then the order as a `VenueOrder`; ACCOUNT_UPDATE yields its positions.
-Fills are deduped by exec id and order updates by (orderId, time, filled, status).
+Fills are deduped by exec id and order updates by (orderId, time, filled, status): the
+machinery both venues share, `libs.common.venue.snapshot_stream`.
 
 The connection is watched with WebSocket ping frames (Binance answers them with pongs and
 pushes nothing while the account is idle). While connected, the stream also renews the
@@ -30,7 +31,6 @@ import aiohttp
 
 from libs.common.domain.enums import Category
 from libs.common.tasks import cancel_and_wait
-from libs.common.venue.binance.config import stream_knobs
 from libs.common.venue.binance.errors import INVALID_LISTEN_KEY, rejection
 from libs.common.venue.binance.parse import (
     parse_execution_push,
@@ -39,29 +39,20 @@ from libs.common.venue.binance.parse import (
 )
 from libs.common.venue.binance.wire import LISTEN_KEY
 from libs.common.venue.errors import AuthenticationFailed
-from libs.common.venue.models import (
-    Execution,
-    PrivateEvent,
-    PrivateSnapshot,
-    VenueOrder,
-    VenuePosition,
-)
-from libs.common.venue.private_ws import LruSet, order_key
+from libs.common.venue.snapshot_stream import PrivateUpdate, Snapshot, SnapshotStream
 from libs.common.venue.wire import dec
-from libs.common.venue.ws import ReconnectingStream, StreamClosed
+from libs.common.venue.ws import StreamClosed
 
 if TYPE_CHECKING:
     from libs.common.venue.binance.venue import BinanceVenue
 
 log = logging.getLogger(__name__)
 
-PrivateUpdate = VenueOrder | Execution | VenuePosition
 LINEAR = Category.LINEAR
-_MAX_AUTH_FAILURES = 3
 _RETRY_KEEPALIVE_S = 60.0
 
 
-class BinancePrivateStream(ReconnectingStream[PrivateEvent]):
+class BinancePrivateStream(SnapshotStream["BinanceVenue"]):
     """Order, fill and position updates for the account of `venue`'s API key.
 
     `async for event in stream` yields `PrivateSnapshot`, `VenueOrder`, `Execution` and
@@ -69,6 +60,8 @@ class BinancePrivateStream(ReconnectingStream[PrivateEvent]):
     starts (default: the venue's clock at start). `topics` is accepted for the same
     signature and ignored: the user-data stream carries every event of the key.
     """
+
+    name = "user-data stream"
 
     def __init__(
         self,
@@ -78,30 +71,13 @@ class BinancePrivateStream(ReconnectingStream[PrivateEvent]):
         topics: Sequence[str] = (),
         since_ms: int | None = None,
     ) -> None:
-        super().__init__(venue.config.ws_base, stream_knobs(venue.config))
-        self.venue = venue
-        self.categories = tuple(categories)
-        self.topics = list(topics)
-        self.foreign_pushes = 0
-        """Always 0: a USDⓈ-M key pushes linear contracts only (kept for parity)."""
+        super().__init__(
+            venue.config.ws_base, venue, categories=categories, topics=topics, since_ms=since_ms
+        )
         self.listen_key: str | None = None
         self.key_renewals = 0
         """listenKey extensions (PUT) that succeeded."""
-        self._exec_cursor_ms = since_ms
-        self._execs = LruSet(venue.config.ws_dedupe_size)
-        self._orders = LruSet(venue.config.ws_dedupe_size)
-        self._buffer: list[PrivateUpdate] | None = None
-        self._auth_failures = 0
-        self._connections = 0
         self._helpers: list[asyncio.Task[None]] = []
-
-    def _session(self) -> aiohttp.ClientSession:
-        return self.venue.rest.session
-
-    @property
-    def exec_cursor_ms(self) -> int | None:
-        """The latest fill time emitted (or the start point); the next snapshot's anchor."""
-        return self._exec_cursor_ms
 
     async def start(self) -> None:
         await super().start()
@@ -170,10 +146,7 @@ class BinancePrivateStream(ReconnectingStream[PrivateEvent]):
     # -- the connection -------------------------------------------------------------------------
 
     async def _before_connect(self) -> None:
-        banned_s = self.venue.rest.banned_for_s
-        if banned_s > 0:
-            log.warning("user-data stream: IP banned, waiting %.0f s before reconnecting", banned_s)
-            await asyncio.sleep(banned_s)
+        await super()._before_connect()  # waits out an IP ban
         if self.listen_key is None:
             self.listen_key = await self._new_key()
         self._auth_failures = 0
@@ -191,57 +164,17 @@ class BinancePrivateStream(ReconnectingStream[PrivateEvent]):
         if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status == 400:
             self.listen_key = None  # -1125: the key is gone; the next attempt takes a new one
         if isinstance(exc, AuthenticationFailed):
-            # A missing key is fatal at once; a refused one after a few attempts.
             self._auth_failures += 1
-            has_key = self.venue.config.key is not None
-            return has_key and self._auth_failures < _MAX_AUTH_FAILURES
-        return True
+        return super()._on_error(exc)
 
-    async def _after_open(self) -> None:
-        connection = self._connections
-        self._connections += 1
-        clock = self.venue.rest.clock
-        if self._exec_cursor_ms is None:
-            self._exec_cursor_ms = clock.now_ms()
-        since = self._exec_cursor_ms - self.venue.config.ws_exec_overlap_ms
-        taken_ms = clock.now_ms()
-        orders: list[VenueOrder] = []
-        fills: list[Execution] = []
-        positions: list[VenuePosition] = []
-        if LINEAR in self.categories:
-            orders, positions = await asyncio.gather(
-                self.venue.open_orders(LINEAR), self.venue.positions(LINEAR)
-            )  # both note their symbols: the fills below cover them
-            fills = await self.venue.executions_of(sorted(self.venue.tracked_symbols), since)
-        fresh = [e for e in fills if self._new_exec(e)]
-        for order in orders:
-            self._orders.add(order_key(order))
-        # No await from here on: the snapshot and the buffer are emitted atomically.
-        self._put(
-            PrivateSnapshot(
-                connection=connection,
-                taken_ms=taken_ms,
-                open_orders=tuple(orders),
-                executions=tuple(fresh),
-                positions=tuple(positions),
-            )
-        )
-        buffered, self._buffer = self._buffer or [], None
-        for event in buffered:
-            self._emit(event)
-
-    def _new_exec(self, fill: Execution) -> bool:
-        if not self._execs.add(fill.exec_id):
-            return False
-        self._exec_cursor_ms = max(self._exec_cursor_ms or 0, fill.exec_time_ms)
-        return True
-
-    def _emit(self, event: PrivateUpdate) -> None:
-        if isinstance(event, Execution) and not self._new_exec(event):
-            return
-        if isinstance(event, VenueOrder) and not self._orders.add(order_key(event)):
-            return
-        self._put(event)
+    async def _snapshot(self, since_ms: int) -> Snapshot:
+        if LINEAR not in self.categories:
+            return [], [], []
+        orders, positions = await asyncio.gather(
+            self.venue.open_orders(LINEAR), self.venue.positions(LINEAR)
+        )  # both note their symbols: the fills below cover them
+        fills = await self.venue.executions_of(sorted(self.venue.tracked_symbols), since_ms)
+        return orders, fills, positions
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         data = msg.get("data")
@@ -259,10 +192,7 @@ class BinancePrivateStream(ReconnectingStream[PrivateEvent]):
             log.error("user-data stream: unparseable %s push %r: %s", kind, msg, exc)
             return
         for event in updates:
-            if self._buffer is not None:
-                self._buffer.append(event)
-            else:
-                self._emit(event)
+            self._push(event)
 
 
 def _updates(kind: Any, msg: dict[str, Any]) -> list[PrivateUpdate]:

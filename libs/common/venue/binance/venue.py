@@ -38,15 +38,7 @@ from typing import TYPE_CHECKING
 
 from libs.common.domain.enums import Category
 from libs.common.venue.binance import batch, dcp, wire
-from libs.common.venue.binance.acks import (
-    Params,
-    Req,
-    ack_of,
-    carries,
-    did_not_act,
-    ids_of,
-    recovered,
-)
+from libs.common.venue.binance.acks import Params, ack_of, carries, did_not_act
 from libs.common.venue.binance.answer import Answer
 from libs.common.venue.binance.config import BinanceConfig
 from libs.common.venue.binance.errors import (
@@ -62,10 +54,10 @@ from libs.common.venue.errors import (
     OrderClosed,
     OrderNotFound,
     Outcome,
-    OutcomeUnknown,
     VenueError,
     VenueUnavailable,
 )
+from libs.common.venue.http import OnRequest
 from libs.common.venue.models import (
     AmendOrder,
     BatchItemResult,
@@ -74,8 +66,8 @@ from libs.common.venue.models import (
     PlaceOrder,
     VenueOrder,
 )
+from libs.common.venue.outcomes import Req, lookup, recovered, resent, unknown
 from libs.common.venue.port import VenuePort
-from libs.common.venue.rest import OnRequest
 from libs.common.venue.wire import normalize_amend, normalize_place
 
 log = logging.getLogger(__name__)
@@ -114,28 +106,7 @@ class BinanceVenue(BinanceQueries):
 
     async def _resend(self, op: str, req: Req, method: str, params: Params, why: str) -> Answer:
         """The single resend; if it cannot even be sent, the first outcome stays unknown."""
-        try:
-            return await self._send(method, wire.ORDER, params)
-        except VenueError as exc:
-            coid, voi = ids_of(req)
-            raise OutcomeUnknown(
-                op, f"{why}; the resend failed: {exc}", client_order_id=coid, venue_order_id=voi
-            ) from exc
-
-    async def _lookup(self, op: str, req: Req, reason: str) -> VenueOrder | None:
-        """The order by orderId / origClientOrderId, or OutcomeUnknown if the query fails."""
-        coid, voi = ids_of(req)
-        try:
-            return await self.get_order(
-                req.category, req.symbol, coid if voi is None else None, venue_order_id=voi
-            )
-        except VenueError as exc:
-            raise OutcomeUnknown(
-                op,
-                f"{reason}; the lookup failed too: {exc}",
-                client_order_id=coid,
-                venue_order_id=voi,
-            ) from exc
+        return await resent(op, req, why, self._send(method, wire.ORDER, params))
 
     async def _outlast_recv_window(self, sent_ms: int) -> None:
         """Sleep until a request signed at `sent_ms` (venue clock) can no longer execute."""
@@ -164,10 +135,10 @@ class BinanceVenue(BinanceQueries):
             return ack_of(order, answer, n)
         reason = f"create attempt {n}: code {answer.code} {answer.msg}".strip()
         if outcome is Outcome.AMBIGUOUS and n == 1:
-            found = await self._lookup("create", order, reason)
+            found = await lookup(self, "create", order, reason)
             if found is None:
                 await self._outlast_recv_window(sent_ms)
-                found = await self._lookup("create", order, reason)
+                found = await lookup(self, "create", order, reason)
             if found is not None:
                 return recovered(found, n)
             # Definitely not at the venue, and the first request can no longer land: a
@@ -178,20 +149,12 @@ class BinanceVenue(BinanceQueries):
             except VenueError as exc:
                 if did_not_act(exc):
                     raise
-                raise OutcomeUnknown(
-                    "create",
-                    f"{reason}; the resend failed: {exc}",
-                    client_order_id=order.client_order_id,
-                ) from exc
+                raise unknown("create", order, f"{reason}; the resend failed: {exc}") from exc
             return await self._create_outcome(order, params, answer, 2, sent_ms)
         if outcome in (Outcome.AMBIGUOUS, Outcome.DUPLICATE):
-            found = await self._lookup("create", order, reason)
+            found = await lookup(self, "create", order, reason)
             if found is None:
-                raise OutcomeUnknown(
-                    "create",
-                    f"{reason}; not found by origClientOrderId",
-                    client_order_id=order.client_order_id,
-                )
+                raise unknown("create", order, f"{reason}; not found by origClientOrderId")
             return recovered(found, n)
         if answer.code in FAILED_CODES:  # the venue says it failed: nothing was placed
             raise VenueUnavailable(wire.ORDER, reason, sent=False)
@@ -245,18 +208,18 @@ class BinanceVenue(BinanceQueries):
         context = f"amend {amend.ident}"
         reason = f"amend attempt {n}: code {answer.code} {answer.msg}".strip()
         if answer.code == NO_CHANGE_CODE:
-            found = await self._lookup("amend", amend, reason)
+            found = await lookup(self, "amend", amend, reason)
             if found is not None and carries(found, params):
                 return recovered(found, n)
             raise rejection(answer.code, answer.msg, context=context)
         if outcome is Outcome.NOT_FOUND:
-            found = await self._lookup("amend", amend, reason)
+            found = await lookup(self, "amend", amend, reason)
             if found is not None and not found.status.is_open:
                 raise OrderClosed(answer.code, answer.msg, context=context, order=found)
             raise OrderNotFound(answer.code, answer.msg, context=context, order=found)
         if outcome is not Outcome.AMBIGUOUS:
             raise rejection(answer.code, answer.msg, context=context)
-        found = await self._lookup("amend", amend, reason)
+        found = await lookup(self, "amend", amend, reason)
         if found is None:
             raise OrderNotFound(
                 NO_SUCH_ORDER, f"{reason}; the venue does not know it", context=context
@@ -268,12 +231,7 @@ class BinanceVenue(BinanceQueries):
                 answer.code, f"{reason}; order is {found.status}", context=context, order=found
             )
         if n > 1:
-            raise OutcomeUnknown(
-                "amend",
-                f"{reason}; the order is open without the new values",
-                client_order_id=amend.client_order_id,
-                venue_order_id=amend.venue_order_id,
-            )
+            raise unknown("amend", amend, f"{reason}; the order is open without the new values")
         answer = await self._resend("amend", amend, "PUT", params, reason)
         return await self._amend_outcome(amend, params, answer, 2)
 
@@ -296,19 +254,14 @@ class BinanceVenue(BinanceQueries):
         if outcome not in (Outcome.NOT_FOUND, Outcome.AMBIGUOUS):
             raise rejection(answer.code, answer.msg, context=context)
         reason = f"cancel attempt {n}: code {answer.code} {answer.msg}".strip()
-        found = await self._lookup("cancel", cancel, reason)
+        found = await lookup(self, "cancel", cancel, reason)
         if found is None:
             code = answer.code if outcome is Outcome.NOT_FOUND else CANCEL_REJECTED
             raise OrderNotFound(code, f"{reason}; the venue does not know it", context=context)
         if not found.status.is_open:
             return recovered(found, n)
         if n > 1:
-            raise OutcomeUnknown(
-                "cancel",
-                f"{reason}; the order is still open",
-                client_order_id=cancel.client_order_id,
-                venue_order_id=cancel.venue_order_id,
-            )
+            raise unknown("cancel", cancel, f"{reason}; the order is still open")
         answer = await self._resend("cancel", cancel, "DELETE", params, reason)
         return await self._cancel_outcome(cancel, params, answer, 2)
 
