@@ -66,11 +66,12 @@ async def test_operator_watches_demo_trade_freezes_flat_and_forces_unfreeze_in_c
     await expect(page.locator("#orders tbody tr")).to_have_count(4)  # two-sided, two symbols
     await wait_for(lambda: _edge_reported(stack), what="the demo's edge reports")
     await _fill_demo_bid(stack, "BTCUSDT")  # its events refresh every panel, edge included
-    btc_qty = _cell(page, "positions", "BTCUSDT", 2)
+    await expect(_cell(page, "positions", "BTCUSDT", 2)).to_have_text("bybit")
+    btc_qty = _cell(page, "positions", "BTCUSDT", 3)
     await expect(btc_qty).to_have_text("0.001000")  # the stream moved it: no reload
     await _fill_demo_bid(stack, "BTCUSDT")
     await expect(btc_qty).to_have_text("0.002000")
-    await expect(_cell(page, "positions", "BTCUSDT", 4)).to_have_text("60000.00")
+    await expect(_cell(page, "positions", "BTCUSDT", 5)).to_have_text("60000.00")
     # The demo reports 5 bps, then what its fills earned (about 5): two decimals either way.
     await expect(_cell(page, "edge", "BTCUSDT", 2)).to_have_text(re.compile(r"^5\.\d\d$"))
     await expect(page.locator("#edge svg[data-symbol=BTCUSDT] polyline.reported")).to_have_count(1)

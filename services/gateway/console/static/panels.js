@@ -40,6 +40,7 @@ function renderPositions(answer) {
   document.getElementById("net-pnl").textContent = fixed(answer.netPnl, PLACES.money);
   fill("#positions tbody", answer.positions.map((p) => el("tr", { "data-symbol": p.symbol },
     el("td", {}, p.symbol),
+    el("td", {}, p.venue),
     num(p.qty, PLACES.qty, true),
     num(p.avgEntryPrice, PLACES.price),
     num(p.mark, PLACES.price),
@@ -56,6 +57,7 @@ function renderOrders(answer, canCancel, onCancel) {
   fill("#orders tbody", answer.orders.map((o) => el("tr", { "data-id": o.clientOrderId },
     el("td", {}, o.clientOrderId),
     el("td", {}, o.symbol),
+    el("td", {}, o.venue),
     el("td", { class: o.side === "Buy" ? "pos" : "neg" }, o.side),
     el("td", {}, o.orderType),
     num(o.qty, PLACES.qty),
