@@ -152,6 +152,7 @@ class DenyReason(StrEnum):
     TOTAL_NOTIONAL = "total_notional"
     DAILY_LOSS = "daily_loss"
     POSITIONS_LAG = "positions_lag"
+    VENUE_INVENTORY = "venue_inventory"
 
 
 class EdgeSource(StrEnum):

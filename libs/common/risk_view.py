@@ -45,10 +45,11 @@ from libs.common.domain.exposure import (
     DeskTerms,
     SymbolBook,
     SymbolTerms,
+    VenueTerms,
     position_units,
     to_units,
 )
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol, VenueId
+from libs.common.domain.ids import DEFAULT_ACCOUNT, VENUES, AccountId, Symbol, VenueId
 from libs.common.domain.limit_scaling import DESK_LIMITS, SYMBOL_LIMITS, Scale, ScalingRule
 from libs.common.domain.positions import Position, net_pnl
 from libs.common.domain.risk_checks import (
@@ -174,7 +175,24 @@ class RiskView:
             inventory_limit=to_units(limits.max_inventory_usd, round_up=False),
             max_open_orders=limits.max_open_orders_per_symbol,
             max_orders_per_second=limits.max_orders_per_second,
+            venue_limits=self._venue_terms(symbol, limits, mark),
         )
+
+    def _venue_terms(
+        self, symbol: Symbol, limits: RiskLimits, mark: Decimal | None
+    ) -> dict[str, VenueTerms]:
+        """Each venue with an inventory limit of its own, with its share of the position."""
+        held = {p.venue: p.qty for p in self.positions.get(symbol, ())}
+        terms: dict[str, VenueTerms] = {}
+        for venue in VENUES:
+            limit = limits.venue_inventory_limit(venue)
+            if limit is not None:
+                qty = held.get(venue, _ZERO)
+                terms[venue] = VenueTerms(
+                    position=0 if mark is None else position_units(qty, mark),
+                    inventory_limit=to_units(limit, round_up=False),
+                )
+        return terms
 
     def desk_terms(self) -> DeskTerms:
         desk = self.desk_limits

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from libs.common import topology
+from libs.common.domain.enums import OrderType, TimeInForce
 from libs.common.domain.errors import UnknownVenue
 from libs.common.domain.exposure import (
     FROZEN_REASON,
@@ -28,18 +29,18 @@ from libs.common.domain.ids import (
     AUTO_VENUE,
     DEFAULT_ACCOUNT,
     DEFAULT_VENUE,
-    AccountId,
     ClientOrderId,
     Symbol,
     new_client_order_id,
 )
-from libs.common.domain.risk_checks import OrderIntent, TradingState, order_denial
+from libs.common.domain.risk_checks import TradingState, order_denial
 from libs.common.domain.time import NS_PER_SECOND, seconds_to_ns
 from libs.common.freeze import request_unfreeze, trigger_freeze
 from libs.common.messages import (
     Envelope,
     FreezeTrading,
     Message,
+    PlaceOrder,
     ReportEdge,
     SetRiskLimits,
     UnfreezeTrading,
@@ -224,45 +225,64 @@ async def simulate(body: OrderBody, request: Request, gateway: GatewayDep) -> Si
     """Run every pre-trade check on an order against the live risk view and exposure
     ledger, without placing it. Orders admitted meanwhile may still change the answer.
     With `venue: "auto"` the answer also says where the smart order router would send it,
-    and why (`route`, as `POST /v1/route/preview`); risk counts a symbol across venues, so
-    the check is of the order as a whole."""
+    and why (`route`, as `POST /v1/route/preview`), and the checks are those of its children,
+    each at its venue, in turn (as risk would admit them)."""
     authorize_account(request, body.account)
     gateway.book(body.account)
     route = None
+    orders = [body]
     if body.venue == AUTO_VENUE:
         check_routable(body)
         routing = await plan_route(
             gateway, body.account, body.symbol, body.side, body.qty, body.price
         )
         route = RouteView.of(routing)
-        body = body.model_copy(update={"venue": DEFAULT_VENUE})
+        orders = [  # each child as the IOC limit it would be sent as
+            body.model_copy(update={"venue": c.venue, "qty": c.qty, "price": c.worst_price} | IOC)
+            for c in routing.plan.children
+        ] or [body.model_copy(update={"venue": DEFAULT_VENUE})]
     elif body.venue not in gateway.settings.venues:
         raise Invalid(str(UnknownVenue(body.venue, gateway.settings.venues)))
-    command = body.to_command(body.client_order_id or _placeholder_id())
-    reason = await _check(gateway, command.to_intent(), command.account)
+    cid = body.client_order_id or _placeholder_id()
+    commands = [order.to_command(cid) for order in orders]
+    reason = await _check(gateway, commands)
     return SimulateResult(approved=reason is None, reason=reason, route=route)
 
 
-async def _check(gateway: Gateway, intent: OrderIntent, account: AccountId) -> str | None:
-    """What risk would answer now: the checks without exposure, then the ledger's rule."""
-    snapshots = gateway.book(account).snapshots
-    view = await snapshots.read(gateway.clock_ns(), symbols=[intent.symbol], books=True)
+async def _check(gateway: Gateway, commands: list[PlaceOrder]) -> str | None:
+    """What risk would answer now to `commands` (one symbol and account), admitted in turn:
+    the checks without exposure, then the ledger's rule."""
+    first = commands[0]
+    snapshots = gateway.book(first.account).snapshots
+    view = await snapshots.read(gateway.clock_ns(), symbols=[first.symbol], books=True)
     if view.state is TradingState.FROZEN:
         return FROZEN_REASON
-    mark = view.fresh.get(intent.symbol)
-    if denial := order_denial(intent, mark, view.limits(intent.symbol)):
-        return denial[1]
+    mark = view.fresh.get(first.symbol)
+    for command in commands:
+        if denial := order_denial(command.to_intent(), mark, view.limits(first.symbol)):
+            return denial[1]
     terms = {s: t for s in view.symbols if (t := view.terms(s)) is not None}
     if len(terms) < len(view.symbols):
         return "no fresh mark price for a symbol with a position: total exposure cannot be counted"
     assert mark is not None
-    units = to_units(intent.qty * (intent.price or mark), round_up=True)
-    candidate = Candidate(
-        intent.symbol, intent.side, units, place=True, must_reduce=view.daily_loss_reached
-    )
     check = ExposureCheck(view.state, view.desk_terms(), terms, dict(view.books), dict(view.rates))
-    denied = check.decide(candidate, 0)
-    return None if denied is None else explain(denied, candidate, view.state)
+    for command in commands:
+        units = to_units(command.qty * (command.price or mark), round_up=True)
+        candidate = Candidate(
+            command.symbol,
+            command.side,
+            units,
+            place=True,
+            must_reduce=view.daily_loss_reached,
+            venue=command.venue,
+        )
+        if (denied := check.decide(candidate, 0)) is not None:
+            return explain(denied, candidate, view.state)
+    return None
+
+
+IOC = {"order_type": OrderType.LIMIT, "time_in_force": TimeInForce.IOC}
+"""The terms of a smart-routed child (`services.gateway.routed`)."""
 
 
 def _effective(view: RiskView) -> list[EffectiveLimits]:

@@ -12,7 +12,8 @@
   admits at the mark, counting the position at every venue, the fills not folded yet and
   the open orders (`libs.common.domain.exposure`). Risk counts a symbol across venues, so
   the plan routes at most that much in all (the rest is `unfilledQty`, and the summary says
-  why), and the same figure caps each venue; risk then decides each child as any order.
+  why); each venue is capped by it, and by the venue's own inventory limit where one is
+  set. Risk then decides each child as any order.
 
 `POST /v1/route/preview` and `POST /v1/risk/simulate` answer the plan; `POST /v1/orders`
 places it (`place_routed`): one child per venue, an IOC Limit at the plan's worst price
@@ -32,7 +33,7 @@ from redis.asyncio import Redis
 from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.display import plain
 from libs.common.domain.enums import Side
-from libs.common.domain.exposure import UNITS_PER_USD
+from libs.common.domain.exposure import UNITS_PER_USD, SymbolBook, VenueTotals
 from libs.common.domain.ids import AccountId, Symbol, VenueId
 from libs.common.domain.routing import route
 from libs.common.domain.routing_models import (
@@ -105,11 +106,12 @@ async def plan_route(
             reason = "no book: the positions service's book feed has not written one lately"
             missing.append(RouteVerdict(venue, False, reason))
             continue
-        quotes.append(_quote(book, health.get(venue, _Health()), headroom))
+        room = None if headroom is None else headroom.at(venue)
+        quotes.append(_quote(book, health.get(venue, _Health()), room))
     routed, note = qty, ""
-    if headroom is not None and 0 < headroom < qty:
-        routed = headroom
-        note = f"risk admits {plain(headroom)} of {plain(qty)} more {symbol} {side.value}"
+    if headroom is not None and 0 < headroom.total < qty:
+        routed = headroom.total
+        note = f"risk admits {plain(routed)} of {plain(qty)} more {symbol} {side.value}"
     request = RouteRequest(side=side, qty=routed, limit_price=limit_price, now_ns=now_ns)
     plan = route(request, quotes, policy_of(gateway))
     return Routing(plan, qty, tuple(missing), note)
@@ -174,25 +176,48 @@ def rate_headroom(board: Mapping[Any, Any]) -> Decimal:
     return min(fractions, default=Decimal(1))
 
 
+@dataclass(frozen=True, slots=True)
+class RiskHeadroom:
+    """How much more of a side the account's inventory limits admit on a symbol, in its qty
+    at the mark: in all (across venues), and at each venue with a limit of its own."""
+
+    total: Decimal
+    venues: Mapping[str, Decimal]
+
+    def at(self, venue: str) -> Decimal:
+        return min(self.total, self.venues.get(venue, self.total))
+
+
 async def risk_headroom(
     gateway: Gateway, account: AccountId, symbol: Symbol, side: Side
-) -> Decimal | None:
-    """How much more of `side` on `symbol` the account's inventory limit admits, in the
-    symbol's qty at the mark; None when there is no fresh mark (risk then decides alone)."""
+) -> RiskHeadroom | None:
+    """The account's risk headroom on `symbol` for `side`; None when there is no fresh mark
+    (risk then decides alone)."""
     view = await gateway.book(account).snapshots.read(
         gateway.clock_ns(), symbols=[symbol], books=True
     )
     mark, terms = view.fresh.get(symbol), view.terms(symbol)
     if mark is None or terms is None:
         return None
-    book = view.books.get(symbol)
-    position = terms.position if book is None else book.effective_position(terms.position)
-    if side is Side.BUY:
-        used = position + (book.buy if book else 0)
-        units = terms.inventory_limit - used
-    else:
-        used = position - (book.sell if book else 0)
-        units = terms.inventory_limit + used
+    book = view.books.get(symbol) or SymbolBook()
+    whole = VenueTotals(book.buy, book.sell, book.unfolded_buy, book.unfolded_sell)
+    total = _left(side, terms.position, whole, terms.inventory_limit)
+    venues = {
+        venue: _left(side, own.position, book.at(venue), own.inventory_limit)
+        for venue, own in terms.venue_limits.items()
+    }
+    return RiskHeadroom(
+        _qty(total, mark), {venue: _qty(units, mark) for venue, units in venues.items()}
+    )
+
+
+def _left(side: Side, position: int, share: VenueTotals, limit: int) -> int:
+    """Units of `side` an inventory limit still admits over a position and its book share."""
+    p = position + share.unfolded_buy - share.unfolded_sell
+    return limit - (p + share.buy) if side is Side.BUY else limit + (p - share.sell)
+
+
+def _qty(units: int, mark: Decimal) -> Decimal:
     return max(Decimal(0), (Decimal(units) / UNITS_PER_USD / mark).quantize(_QTY, ROUND_FLOOR))
 
 

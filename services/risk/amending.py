@@ -86,6 +86,7 @@ def prepare_amend(
         units=order_units(admitted),
         place=False,
         must_reduce=view.daily_loss_reached,
+        venue=record.venue,
     )
     return AdmitRequest(
         candidate=candidate,

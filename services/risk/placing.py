@@ -84,6 +84,7 @@ def prepare_place(
         units=order_units(admitted),
         place=True,
         must_reduce=view.daily_loss_reached,
+        venue=record.venue,
     )
     return AdmitRequest(
         candidate=candidate,

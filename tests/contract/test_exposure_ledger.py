@@ -21,10 +21,12 @@ from libs.common.domain.exposure import (
     DeskTerms,
     SymbolBook,
     SymbolTerms,
+    VenueTerms,
+    VenueTotals,
     fill_units,
     order_units,
 )
-from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, ExecId, Symbol, VenueId
 from libs.common.domain.orders import (
     Order,
     OrderEventKind,
@@ -114,7 +116,14 @@ def order(cid: str, side: Side = Side.BUY, qty: str = "0.1", symbol: Symbol = BT
     )
 
 
-def terms(symbol: Symbol, version: int = 0, *, position: int = 0, **kw: int) -> SymbolTerms:
+def terms(
+    symbol: Symbol,
+    version: int = 0,
+    *,
+    position: int = 0,
+    venue_limits: dict[str, VenueTerms] | None = None,
+    **kw: int,
+) -> SymbolTerms:
     return SymbolTerms(
         symbol=symbol,
         position=position,
@@ -122,6 +131,7 @@ def terms(symbol: Symbol, version: int = 0, *, position: int = 0, **kw: int) -> 
         inventory_limit=kw.get("inventory", 10_000 * USD),
         max_open_orders=kw.get("max_open", 50),
         max_orders_per_second=kw.get("rate", 1_000),
+        venue_limits=venue_limits or {},
     )
 
 
@@ -140,7 +150,9 @@ async def request_for(desk: Desk, cid: str) -> AdmitRequest:
     read = await desk.orders.get(ClientOrderId(cid))
     assert read is not None
     admitted = admit(read, read.price or D(1), ts_ns=2)
-    candidate = Candidate(read.symbol, read.side, order_units(admitted), place=True)
+    candidate = Candidate(
+        read.symbol, read.side, order_units(admitted), place=True, venue=read.venue
+    )
     return AdmitRequest(candidate, read, admitted, f"approve {cid}".encode(), rate_member=cid)
 
 
@@ -363,3 +375,53 @@ async def test_two_instances_admitting_on_different_symbols_never_pass_the_total
 async def _fresh(desk: Desk, new: Order) -> AdmitRequest:
     await desk.orders.create(new)
     return await request_for(desk, new.client_order_id)
+
+
+BINANCE = VenueId("binance-usdm")
+
+
+def at_binance(cid: str, qty: str) -> Order:
+    return order(cid, qty=qty).model_copy(update={"venue": BINANCE})
+
+
+async def test_a_venues_own_inventory_limit_binds_its_share_alone(
+    desks: tuple[Desk, Desk],
+) -> None:
+    a, b = desks
+    own = {BINANCE: VenueTerms(position=0, inventory_limit=6_000 * USD)}
+    limits = [terms(BTC, venue_limits=own, inventory=20_000 * USD)]
+
+    assert await place(a, at_binance("n1", "0.1"), all_terms=limits) == [AdmitOutcome.ADMITTED]
+    assert await place(b, order("y1", qty="0.1"), all_terms=limits) == [AdmitOutcome.ADMITTED]
+    await b.orders.create(at_binance("n2", "0.1"))
+    (denied,) = await a.ledger.admit(
+        desk_terms(), limits, [await request_for(a, "n2")], to=APPROVED, decision_ttl_ms=60_000
+    )
+
+    assert denied.outcome is AdmitOutcome.DENIED and denied.denial is not None
+    assert (denied.denial.check, denied.denial.value, denied.denial.limit) == (
+        Check.VENUE_INVENTORY, 10_000 * USD, 6_000 * USD,
+    )  # fmt: skip
+    totals = await book(b)  # n2 not counted: denied
+    assert (totals.buy, totals.at(BINANCE), totals.at(VenueId("bybit")).buy) == (
+        10_000 * USD, VenueTotals(buy=5_000 * USD), 5_000 * USD,
+    )  # fmt: skip
+
+
+async def test_bybits_own_limit_counts_the_rest_and_a_fill_at_a_venue_counts_there(
+    desks: tuple[Desk, Desk],
+) -> None:
+    a, b = desks
+    own = {VenueId("bybit"): VenueTerms(position=0, inventory_limit=6_000 * USD)}
+    limits = [terms(BTC, venue_limits=own, inventory=20_000 * USD)]
+    fill = FillRecord(
+        BTC, ExecId("b-e1"), Side.BUY, 2_000 * USD, claim("b-e1"), b"f", venue=BINANCE
+    )
+    await a.ledger.record_fills([fill], to=EVENTS, claim_ttl_ms=60_000, now_ms=NOW_MS)
+
+    assert await place(a, at_binance("n1", "0.1"), all_terms=limits) == [AdmitOutcome.ADMITTED]
+    assert await place(b, order("y1", qty="0.1"), all_terms=limits) == [AdmitOutcome.ADMITTED]
+    assert await place(a, order("y2", qty="0.1"), all_terms=limits) == [AdmitOutcome.DENIED]
+    totals = await book(b)
+    assert totals.at(BINANCE) == VenueTotals(buy=5_000 * USD, unfolded_buy=2_000 * USD)
+    assert totals.at(VenueId("bybit")) == VenueTotals(buy=5_000 * USD)

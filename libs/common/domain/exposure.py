@@ -20,7 +20,11 @@ A symbol's worst case is the larger magnitude of "every buy fills" and "every se
     p     = position + unfolded_buy - unfolded_sell
     worst = max(|p + buy|, |p - sell|)
 
-and the desk's total notional is the sum of the worst cases over symbols.
+and the desk's total notional is the sum of the worst cases over symbols. The totals, the
+position and the limits are the symbol's across every venue. A venue with an inventory limit
+of its own (`RiskLimits.venue_inventory_limit`) is also held to it with the same rule over
+its own share: its position, its unfolded fills and its open orders (`VenueTotals`; the
+ledger keeps them for every venue but Bybit, whose share is the rest).
 
 `ExposureCheck.decide` is the admission rule, checked and applied one candidate at a time
 against totals that already hold the candidates admitted before it. The Redis ledger runs the
@@ -37,7 +41,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import NamedTuple
 
 from libs.common.domain.enums import Side
-from libs.common.domain.ids import Symbol
+from libs.common.domain.ids import DEFAULT_VENUE, Symbol
 from libs.common.domain.orders import Order, is_terminal
 from libs.common.domain.risk_checks import Check, TradingState, fmt_usd
 
@@ -90,6 +94,19 @@ def position_units(qty: Decimal, mark: Decimal) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueTotals:
+    """One venue's share of a symbol's totals."""
+
+    buy: int = 0
+    sell: int = 0
+    unfolded_buy: int = 0
+    unfolded_sell: int = 0
+
+    def side(self, side: Side) -> int:
+        return self.buy if side is Side.BUY else self.sell
+
+
+@dataclass(frozen=True, slots=True)
 class SymbolBook:
     """The ledger's totals for one symbol (see the module docstring)."""
 
@@ -100,6 +117,20 @@ class SymbolBook:
     unfolded_sell: int = 0
     oldest_unfolded_ms: int | None = None
     """Venue time of the oldest fill positions has not folded yet."""
+    venues: Mapping[str, VenueTotals] = field(default_factory=dict)
+    """The share of each venue but Bybit (whose share is the rest: `at`)."""
+
+    def at(self, venue: str) -> VenueTotals:
+        """`venue`'s share of the totals."""
+        if venue != DEFAULT_VENUE:
+            return self.venues.get(venue, VenueTotals())
+        others = self.venues.values()
+        return VenueTotals(
+            buy=self.buy - sum(v.buy for v in others),
+            sell=self.sell - sum(v.sell for v in others),
+            unfolded_buy=self.unfolded_buy - sum(v.unfolded_buy for v in others),
+            unfolded_sell=self.unfolded_sell - sum(v.unfolded_sell for v in others),
+        )
 
     def side(self, side: Side) -> int:
         return self.buy if side is Side.BUY else self.sell
@@ -112,11 +143,22 @@ class SymbolBook:
         p = self.effective_position(position)
         return max(abs(p + self.buy), abs(p - self.sell))
 
-    def with_side(self, side: Side, delta: int, count_delta: int = 0) -> SymbolBook:
-        """The book with `delta` more on `side` (and `count_delta` more orders)."""
+    def with_side(
+        self, side: Side, delta: int, count_delta: int = 0, venue: str = DEFAULT_VENUE
+    ) -> SymbolBook:
+        """The book with `delta` more on `side` (and `count_delta` more orders) at `venue`."""
+        venues = self.venues
+        if venue != DEFAULT_VENUE:
+            mine = self.at(venue)
+            if side is Side.BUY:
+                mine = replace(mine, buy=mine.buy + delta)
+            else:
+                mine = replace(mine, sell=mine.sell + delta)
+            venues = {**venues, venue: mine}
+        count = self.count + count_delta
         if side is Side.BUY:
-            return replace(self, buy=self.buy + delta, count=self.count + count_delta)
-        return replace(self, sell=self.sell + delta, count=self.count + count_delta)
+            return replace(self, buy=self.buy + delta, count=count, venues=venues)
+        return replace(self, sell=self.sell + delta, count=count, venues=venues)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +174,17 @@ class SymbolTerms:
     inventory_limit: int
     max_open_orders: int
     max_orders_per_second: int
+    venue_limits: Mapping[str, VenueTerms] = field(default_factory=dict)
+    """The venues with an inventory limit of their own, with their share of the position."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTerms:
+    """A venue's own inventory limit on a symbol and its position there, in units."""
+
+    position: int
+    """The position at that venue at the mark (`position_units`)."""
+    inventory_limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +211,8 @@ class Candidate:
     """A new order: the open-orders limit applies. False for an amend."""
     must_reduce: bool = False
     """The daily loss limit is reached: only an order that reduces the position passes."""
+    venue: str = DEFAULT_VENUE
+    """Where the order is: the venue's own inventory limit applies too, when it has one."""
 
 
 class Denial(NamedTuple):
@@ -213,12 +268,18 @@ class ExposureCheck:
         rate = self.rates.get(c.symbol, 0)
         if rate >= terms.max_orders_per_second:
             return Denial(Check.ORDER_RATE, rate, terms.max_orders_per_second)
-        after = book.with_side(c.side, delta, (c.units > 0) - (current_units > 0))
+        after = book.with_side(c.side, delta, (c.units > 0) - (current_units > 0), c.venue)
         total = self.total - book.worst_case(terms.position) + after.worst_case(terms.position)
         if delta > 0:
             side_worst = p + after.buy if c.side is Side.BUY else -(p - after.sell)
             if side_worst > terms.inventory_limit:
                 return Denial(Check.INVENTORY, side_worst, terms.inventory_limit)
+            if (venue := terms.venue_limits.get(c.venue)) is not None:
+                mine = after.at(c.venue)
+                pv = venue.position + mine.unfolded_buy - mine.unfolded_sell
+                worst = pv + mine.buy if c.side is Side.BUY else -(pv - mine.sell)
+                if worst > venue.inventory_limit:
+                    return Denial(Check.VENUE_INVENTORY, worst, venue.inventory_limit)
             if total > self.desk.total_limit and total > self.total:
                 return Denial(Check.TOTAL_NOTIONAL, total, self.desk.total_limit)
             if c.must_reduce and not reduces:
@@ -255,6 +316,11 @@ def explain(denial: Denial, candidate: Candidate, state: TradingState) -> str:
         )
     if check is Check.INVENTORY:
         return f"inventory {c.symbol} {c.side} would be {value} USD, limit {limit} USD"
+    if check is Check.VENUE_INVENTORY:
+        return (
+            f"inventory {c.symbol} {c.side} at {c.venue} would be {value} USD, limit {limit} "
+            f"USD at {c.venue}"
+        )
     if check is Check.TOTAL_NOTIONAL:
         return f"total notional would be {value} USD, limit {limit} USD"
     if check is Check.DAILY_LOSS:

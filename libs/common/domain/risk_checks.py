@@ -62,6 +62,7 @@ class Check(StrEnum):
     TOTAL_NOTIONAL = "total_notional"
     DAILY_LOSS = "daily_loss"
     POSITIONS_LAG = "positions_lag"
+    VENUE_INVENTORY = "venue_inventory"
 
 
 USD = Annotated[Decimal, Field(gt=0, le=Decimal(10**9), decimal_places=6)]
@@ -93,7 +94,13 @@ class RiskLimits(BaseModel):
 
     max_order_notional: USD = Decimal(5_000)
     max_inventory_usd: USD = Decimal(10_000)
-    """Per symbol, worst case."""
+    """Per symbol, worst case, across every venue."""
+    max_inventory_usd_bybit: USD | None = None
+    """Per symbol at Bybit alone, worst case: the position there and the fills there not
+    folded yet, with every open order there on the side filled. None: no limit of its own
+    (`max_inventory_usd`, across venues, still applies)."""
+    max_inventory_usd_binance_usdm: USD | None = None
+    """The same at Binance USDⓈ-M."""
     max_total_notional: USD = Decimal(50_000)
     """Sum over symbols, worst case."""
     price_band_bps: Bps = Decimal(500)
@@ -112,6 +119,11 @@ class RiskLimits(BaseModel):
     )
     """Longest a reported fill may wait for positions before every order is denied."""
 
+    def venue_inventory_limit(self, venue: str) -> Decimal | None:
+        """The inventory limit of one venue (`VENUE_INVENTORY_LIMITS`); None: none set."""
+        limit: Decimal | None = getattr(self, VENUE_INVENTORY_LIMITS[venue])
+        return limit
+
     @field_validator("daily_loss_soft_limit")
     @classmethod
     def _soft_below_hard(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
@@ -126,6 +138,13 @@ class RiskLimits(BaseModel):
 LOOSER_WHEN_LOWER = frozenset({"edge_freeze_threshold_bps"})
 """Limits a lower value loosens (a lower edge threshold freezes later); every other limit
 is looser when higher."""
+
+
+VENUE_INVENTORY_LIMITS: dict[str, str] = {
+    "bybit": "max_inventory_usd_bybit",
+    "binance-usdm": "max_inventory_usd_binance_usdm",
+}
+"""The field of each venue's own inventory limit (`libs.common.domain.ids.VENUES`)."""
 
 
 def tighter(a: RiskLimits, b: RiskLimits) -> RiskLimits:

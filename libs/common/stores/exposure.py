@@ -34,9 +34,10 @@ from libs.common.domain.exposure import (
     DeskTerms,
     SymbolBook,
     SymbolTerms,
+    VenueTotals,
     order_units,
 )
-from libs.common.domain.ids import ClientOrderId, ExecId, Symbol
+from libs.common.domain.ids import DEFAULT_VENUE, ClientOrderId, ExecId, Symbol, VenueId
 from libs.common.domain.orders import Order
 from libs.common.stores.errors import StoreError
 from libs.common.topology import AccountStream
@@ -99,6 +100,8 @@ class FillRecord:
     """Set (with `claim_ttl_ms`) by the call that publishes the fill: the execId's dedupe."""
     event: bytes
     """The `OrderFilled` bus entry."""
+    venue: VenueId = DEFAULT_VENUE
+    """Where it filled: the venue's share of the unfolded fills counts it too."""
 
 
 class ExposureLedger(Protocol):
@@ -147,8 +150,8 @@ class LedgerState:
     what the Redis ledger's running totals must always equal.
     """
 
-    orders: dict[ClientOrderId, tuple[Symbol, Side, int]] = field(default_factory=dict)
-    fills: dict[ExecId, tuple[Symbol, Side, int, int]] = field(default_factory=dict)
+    orders: dict[ClientOrderId, tuple[Symbol, Side, int, VenueId]] = field(default_factory=dict)
+    fills: dict[ExecId, tuple[Symbol, Side, int, int, VenueId]] = field(default_factory=dict)
     folded: set[ExecId] = field(default_factory=set)
     rates: dict[Symbol, list[int]] = field(default_factory=dict)
     exposed: set[Symbol] = field(default_factory=set)
@@ -158,14 +161,22 @@ class LedgerState:
         """Set the order's contribution from its record (what every record write does)."""
         units = order_units(order)
         if units:
-            self.orders[order.client_order_id] = (order.symbol, order.side, units)
+            self.orders[order.client_order_id] = (order.symbol, order.side, units, order.venue)
             self.exposed.add(order.symbol)
         else:
             self.orders.pop(order.client_order_id, None)
 
-    def add_fill(self, symbol: Symbol, exec_id: ExecId, side: Side, units: int, ts_ms: int) -> None:
+    def add_fill(
+        self,
+        symbol: Symbol,
+        exec_id: ExecId,
+        side: Side,
+        units: int,
+        ts_ms: int,
+        venue: VenueId = DEFAULT_VENUE,
+    ) -> None:
         if exec_id not in self.fills and exec_id not in self.folded:
-            self.fills[exec_id] = (symbol, side, units, ts_ms)
+            self.fills[exec_id] = (symbol, side, units, ts_ms, venue)
             self.exposed.add(symbol)
 
     def fold(self, symbol: Symbol, exec_id: ExecId, applied: bool) -> None:
@@ -177,15 +188,30 @@ class LedgerState:
             self.position_versions[symbol] = self.position_versions.get(symbol, 0) + 1
 
     def book(self, symbol: Symbol) -> SymbolBook:
-        mine = [(side, units) for s, side, units in self.orders.values() if s == symbol]
-        unfolded = [(side, u, ts) for s, side, u, ts in self.fills.values() if s == symbol]
+        mine = [(side, u, v) for s, side, u, v in self.orders.values() if s == symbol]
+        unfolded = [(side, u, ts, v) for s, side, u, ts, v in self.fills.values() if s == symbol]
+        others = {v for _, _, v in mine} | {v for _, _, _, v in unfolded}
+        others.discard(DEFAULT_VENUE)
         return SymbolBook(
-            buy=sum(u for side, u in mine if side is Side.BUY),
-            sell=sum(u for side, u in mine if side is Side.SELL),
+            buy=sum(u for side, u, _ in mine if side is Side.BUY),
+            sell=sum(u for side, u, _ in mine if side is Side.SELL),
             count=len(mine),
-            unfolded_buy=sum(u for side, u, _ in unfolded if side is Side.BUY),
-            unfolded_sell=sum(u for side, u, _ in unfolded if side is Side.SELL),
-            oldest_unfolded_ms=min((ts for _, _, ts in unfolded), default=None),
+            unfolded_buy=sum(u for side, u, _, _ in unfolded if side is Side.BUY),
+            unfolded_sell=sum(u for side, u, _, _ in unfolded if side is Side.SELL),
+            oldest_unfolded_ms=min((ts for _, _, ts, _ in unfolded), default=None),
+            venues={
+                venue: VenueTotals(
+                    buy=sum(u for side, u, v in mine if v == venue and side is Side.BUY),
+                    sell=sum(u for side, u, v in mine if v == venue and side is Side.SELL),
+                    unfolded_buy=sum(
+                        u for side, u, _, v in unfolded if v == venue and side is Side.BUY
+                    ),
+                    unfolded_sell=sum(
+                        u for side, u, _, v in unfolded if v == venue and side is Side.SELL
+                    ),
+                )
+                for venue in sorted(others)
+            },
         )
 
     def rate(self, symbol: Symbol, now_ms: int) -> int:

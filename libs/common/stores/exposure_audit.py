@@ -26,7 +26,7 @@ from libs.common.domain.ids import AccountId, ClientOrderId, ExecId, Symbol
 from libs.common.domain.orders import Order
 from libs.common.metrics import ExposureDriftKind
 from libs.common.stores._support import LuaScript, ScriptArg, text
-from libs.common.stores.exposure_redis import LEDGER_LUA
+from libs.common.stores.exposure_redis import LEDGER_LUA, ledger_side
 from libs.common.topology import AccountKeys, keys_of
 
 
@@ -79,21 +79,35 @@ _RETOTAL = LuaScript(
     """
 local all = redis.call('HGETALL', KEYS[1])
 local want = {buy = 0, sell = 0, count = 0, ubuy = 0, usell = 0}
+local fields = {'buy', 'sell', 'count', 'ubuy', 'usell'}
 local have = {}
 for i = 1, #all, 2 do
   local field, value = all[i], all[i + 1]
   local kind = string.sub(field, 1, 2)
   if kind == 'o:' or kind == 'x:' then
-    local side, units = string.match(value, '^(%a+):(%d+)$')
-    local total = (side == 'Buy') and 'buy' or 'sell'
+    local side, units = string.match(value, '^(.+):(%d+)$')
+    local base, venue = string.match(side, '^(%a+)@(.+)$')
+    local total = ((base or side) == 'Buy') and 'buy' or 'sell'
     if kind == 'x:' then total = 'u' .. total else want.count = want.count + 1 end
     want[total] = want[total] + tonumber(units)
+    if venue then  -- the venue's share too
+      local share = total .. '@' .. venue
+      if not want[share] then
+        want[share] = 0
+        table.insert(fields, share)
+      end
+      want[share] = want[share] + tonumber(units)
+    end
   else
     have[field] = tonumber(value)
+    if string.find(field, '@', 1, true) and not want[field] then
+      want[field] = 0  -- a venue's share no entry holds any more
+      table.insert(fields, field)
+    end
   end
 end
 local fixed = {}
-for _, field in ipairs({'buy', 'sell', 'count', 'ubuy', 'usell'}) do
+for _, field in ipairs(fields) do
   local recorded = have[field] or 0
   if recorded ~= want[field] then
     redis.call('HSET', KEYS[1], field, string.format('%.0f', want[field]))
@@ -144,7 +158,10 @@ async def _resync(
     units = 0 if record is None else order_units(record)
     if units == (0 if entry is None else entry[1]):
         return []
-    side = record.side.value if record is not None else (entry[0] if entry else "Buy")
+    if record is not None:
+        side = ledger_side(record.side, record.venue)
+    else:
+        side = entry[0] if entry else "Buy"
     version = -1 if record is None else record.version
     keys = [k.order(ClientOrderId(cid)), k.exposure(symbol), k.exposure_symbols]
     args: list[ScriptArg] = [version, symbol, cid, side, str(units)]

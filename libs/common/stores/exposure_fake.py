@@ -94,7 +94,9 @@ class InMemoryExposureLedger:
             won = fill.claim_key not in self.claims
             if won:
                 self.claims.add(fill.claim_key)
-                self.state.add_fill(fill.symbol, fill.exec_id, fill.side, fill.units, now_ms)
+                self.state.add_fill(
+                    fill.symbol, fill.exec_id, fill.side, fill.units, now_ms, fill.venue
+                )
                 self.published.append((to.of(self._orders.account).name, fill.event))
             results.append(won)
         return results

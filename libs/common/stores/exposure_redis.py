@@ -4,8 +4,11 @@ One ledger serves one account; its keys are the account's (`topology.AccountKeys
 symbol: `exposure(symbol)`, a hash of the totals `buy`, `sell`, `count`, `ubuy`, `usell`
 (micro-USD) with one field per entry they sum: `o:{clientOrderId}` = `{side}:{units}` for
 each admitted open order, `x:{execId}` = `{side}:{units}` for each fill positions has not
-folded; `unfolded(symbol)`, those execIds by the ms they were reported; `order_times(symbol)`,
-the order-rate window. `exposure_symbols` lists the symbols that have had exposure.
+folded; an entry of a venue other than Bybit has `{side}@{venue}` for its side and counts in
+that venue's totals too (`buy@{venue}`, `sell@{venue}`, `ubuy@{venue}`, `usell@{venue}`;
+Bybit's share is the rest, so the ledger of a desk before venues needs nothing new);
+`unfolded(symbol)`, those execIds by the ms they were reported; `order_times(symbol)`, the
+order-rate window. `exposure_symbols` lists the symbols that have had exposure.
 
 `LEDGER_LUA` holds the Lua functions that change the totals. The order store's scripts, the
 position store's fold and the scripts below include it, so every change to an entry changes
@@ -25,14 +28,23 @@ import orjson
 from redis.asyncio import Redis
 
 from libs.common.accounts import DEFAULT_VENUES, venue_scoped
+from libs.common.domain.enums import Side
 from libs.common.domain.exposure import (
     RATE_WINDOW_MS,
     Denial,
     DeskTerms,
     SymbolBook,
     SymbolTerms,
+    VenueTotals,
 )
-from libs.common.domain.ids import DEFAULT_ACCOUNT, AccountId, Symbol, VenueId
+from libs.common.domain.ids import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
+    VENUES,
+    AccountId,
+    Symbol,
+    VenueId,
+)
 from libs.common.domain.risk_checks import Check
 from libs.common.stores._support import (
     XADD_LUA,
@@ -60,6 +72,14 @@ local function ledger_total(side, unfolded)
   if unfolded then return 'usell' end
   return 'sell'
 end
+-- Add `units` (a decimal string, '-' for less) to the total of `side` ('Buy', or
+-- 'Buy@binance-usdm' for an entry at another venue than Bybit: its venue's total too).
+local function ledger_count(kexp, side, unfolded, units)
+  local base, venue = string.match(side, '^(%a+)@(.+)$')
+  local total = ledger_total(base or side, unfolded)
+  redis.call('HINCRBY', kexp, total, units)
+  if venue then redis.call('HINCRBY', kexp, total .. '@' .. venue, units) end
+end
 -- Set the order's contribution to `units` (a decimal string; '0': none) on `side`.
 -- Returns the entry it replaced ('' when none), or false when nothing changed.
 local function ledger_set(kexp, kset, symbol, cid, side, units)
@@ -69,14 +89,14 @@ local function ledger_set(kexp, kset, symbol, cid, side, units)
   if units ~= '0' then new = side .. ':' .. units end
   if old == new then return false end
   if old then
-    local oside, ounits = string.match(old, '^(%a+):(%d+)$')
-    redis.call('HINCRBY', kexp, ledger_total(oside, false), '-' .. ounits)
+    local oside, ounits = string.match(old, '^(.+):(%d+)$')
+    ledger_count(kexp, oside, false, '-' .. ounits)
     redis.call('HINCRBY', kexp, 'count', -1)
     redis.call('HDEL', kexp, field)
   end
   if new then
     redis.call('HSET', kexp, field, new)
-    redis.call('HINCRBY', kexp, ledger_total(side, false), units)
+    ledger_count(kexp, side, false, units)
     redis.call('HINCRBY', kexp, 'count', 1)
     redis.call('SADD', kset, symbol)
   end
@@ -85,7 +105,7 @@ end
 -- Count a reported fill until positions folds it; once per execId.
 local function ledger_add_fill(kexp, kunf, kset, symbol, exec, side, units, ts)
   if redis.call('HSETNX', kexp, 'x:' .. exec, side .. ':' .. units) == 1 then
-    redis.call('HINCRBY', kexp, ledger_total(side, true), units)
+    ledger_count(kexp, side, true, units)
     redis.call('ZADD', kunf, ts, exec)
     redis.call('SADD', kset, symbol)
   end
@@ -95,9 +115,9 @@ local function ledger_unfold(kexp, kunf, kset, symbol, exec)
   local field = 'x:' .. exec
   local entry = redis.call('HGET', kexp, field)
   if entry then
-    local side, units = string.match(entry, '^(%a+):(%d+)$')
+    local side, units = string.match(entry, '^(.+):(%d+)$')
     if units ~= '0' then  -- a funding counts no units; and HINCRBY refuses '-0'
-      redis.call('HINCRBY', kexp, ledger_total(side, true), '-' .. units)
+      ledger_count(kexp, side, true, '-' .. units)
     end
     redis.call('HDEL', kexp, field)
   end
@@ -149,9 +169,26 @@ for i, t in ipairs(spec.symbols) do
     ubuy = num(f[4]), usell = num(f[5]), rate = redis.call('ZCARD', krate)}
   local first = redis.call('ZRANGE', kunf, 0, 0, 'WITHSCORES')
   if first[2] and (not oldest or tonumber(first[2]) < oldest) then oldest = tonumber(first[2]) end
+  if t.vl then  -- venues with an inventory limit of their own: every venue's share
+    b.vl, b.vt = t.vl, {}
+    for _, v in ipairs(spec.nd) do
+      local g = redis.call('HMGET', b.kexp, 'buy@' .. v, 'sell@' .. v, 'ubuy@' .. v, 'usell@' .. v)
+      b.vt[v] = {buy = num(g[1]), sell = num(g[2]), ubuy = num(g[3]), usell = num(g[4])}
+    end
+  end
   books[i] = b
   known[t.s] = true
   total = total + worst(b, b.buy, b.sell)
+end
+-- A venue's share of a symbol's totals: its own, or (Bybit's, spec.dv) the rest.
+local function share(b, v)
+  if v ~= spec.dv then return b.vt[v] or {buy = 0, sell = 0, ubuy = 0, usell = 0} end
+  local s = {buy = b.buy, sell = b.sell, ubuy = b.ubuy, usell = b.usell}
+  for _, o in pairs(b.vt) do
+    s.buy, s.sell = s.buy - o.buy, s.sell - o.sell
+    s.ubuy, s.usell = s.ubuy - o.ubuy, s.usell - o.usell
+  end
+  return s
 end
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if not known[member] then return {'stale', 'symbols', member} end
@@ -191,6 +228,13 @@ for j, c in ipairs(spec.requests) do
     local new_total = total - worst(b, b.buy, b.sell) + worst(b, buy, sell)
     local side_worst = -(p - sell)
     if c.side == 'Buy' then side_worst = p + buy end
+    local vworst, vinv = false, 0
+    if delta > 0 and b.vl and b.vl[c.v] then
+      local sh = share(b, c.v)
+      local pv = b.vl[c.v].p + sh.ubuy - sh.usell
+      if c.side == 'Buy' then vworst = pv + sh.buy + delta else vworst = -(pv - sh.sell - delta) end
+      vinv = b.vl[c.v].inv
+    end
     if state == 'FROZEN' then
       reply = {'deny', 'trading_state', 0, 0}
     elseif lag > spec.lag then
@@ -203,6 +247,8 @@ for j, c in ipairs(spec.requests) do
       reply = {'deny', 'order_rate', b.rate, b.rate_limit}
     elseif delta > 0 and side_worst > b.inv then
       reply = {'deny', 'inventory', side_worst, b.inv}
+    elseif vworst and vworst > vinv then
+      reply = {'deny', 'venue_inventory', vworst, vinv}
     elseif delta > 0 and new_total > spec.total and new_total > total then
       reply = {'deny', 'total_notional', new_total, spec.total}
     elseif delta > 0 and c.reduce and not reduces then
@@ -211,8 +257,13 @@ for j, c in ipairs(spec.requests) do
       -- the approval first: a failing call leaves nothing admitted (Redis undoes nothing)
       xadd(KEYS[3], spec.maxlen, c.data)
       redis.call('SET', korder, c.json)
-      ledger_set(b.kexp, KEYS[2], b.s, c.cid, c.side, c.units)
+      ledger_set(b.kexp, KEYS[2], b.s, c.cid, c.ls, c.units)
       b.buy, b.sell, b.count = buy, sell, b.count + count_delta
+      if b.vt and c.v ~= spec.dv then
+        local sh = share(b, c.v)
+        if c.side == 'Buy' then sh.buy = sh.buy + delta else sh.sell = sh.sell + delta end
+        b.vt[c.v] = sh
+      end
       redis.call('ZADD', b.krate, now, c.rm)
       redis.call('PEXPIRE', b.krate, 10000)
       b.rate = b.rate + 1
@@ -245,6 +296,14 @@ return 1
 )
 
 _BOOK_FIELDS = ("buy", "sell", "count", "ubuy", "usell")
+_OTHER_VENUES = tuple(v for v in VENUES if v != DEFAULT_VENUE)
+_VENUE_FIELDS = tuple(f"{t}@{v}" for v in _OTHER_VENUES for t in ("buy", "sell", "ubuy", "usell"))
+
+
+def ledger_side(side: Side, venue: str) -> str:
+    """An entry's side in the ledger: `Buy`, or `Buy@{venue}` at a venue other than Bybit
+    (its venue's totals count it too)."""
+    return side.value if venue == DEFAULT_VENUE else f"{side.value}@{venue}"
 
 
 class RedisExposureLedger:
@@ -316,7 +375,7 @@ class RedisExposureLedger:
                     claim_ttl_ms,
                     f.symbol,
                     f.exec_id,
-                    f.side.value,
+                    ledger_side(f.side, f.venue),
                     str(f.units),
                     now_ms,
                     maxlen_arg(to.maxlen),
@@ -333,7 +392,7 @@ class RedisExposureLedger:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in listed:
-                pipe.hmget(self._keys.exposure(symbol), list(_BOOK_FIELDS))
+                pipe.hmget(self._keys.exposure(symbol), [*_BOOK_FIELDS, *_VENUE_FIELDS])
                 pipe.zrange(self._keys.unfolded(symbol), 0, 0, withscores=True)
             replies = await pipe.execute()
         return {s: _book(replies[2 * i], replies[2 * i + 1]) for i, s in enumerate(listed)}
@@ -368,6 +427,8 @@ def _spec(
             "ttl": decision_ttl_ms,
             "maxlen": to.maxlen,
             "desk": desk.trading.value,
+            "dv": DEFAULT_VENUE,
+            "nd": [v for v in VENUES if v != DEFAULT_VENUE],
             "symbols": [
                 {
                     "s": t.symbol,
@@ -376,6 +437,16 @@ def _spec(
                     "inv": t.inventory_limit,
                     "open": t.max_open_orders,
                     "rate": t.max_orders_per_second,
+                    **(
+                        {
+                            "vl": {
+                                v: {"p": vt.position, "inv": vt.inventory_limit}
+                                for v, vt in t.venue_limits.items()
+                            }
+                        }
+                        if t.venue_limits
+                        else {}
+                    ),
                 }
                 for t in terms
             ],
@@ -384,6 +455,8 @@ def _spec(
                     "i": index[r.candidate.symbol],
                     "cid": r.read.client_order_id,
                     "side": r.candidate.side.value,
+                    "v": r.candidate.venue,
+                    "ls": ledger_side(r.candidate.side, r.candidate.venue),
                     "u": r.candidate.units,
                     "units": str(r.candidate.units),
                     "place": r.candidate.place,
@@ -416,6 +489,11 @@ def _admission(reply: Sequence[Any]) -> Admission:
 
 
 def _book(totals: Sequence[Any], first: Sequence[Any]) -> SymbolBook:
-    buy, sell, count, ubuy, usell = (int(text(v)) if v is not None else 0 for v in totals)
+    buy, sell, count, ubuy, usell, *shares = (int(text(v)) if v is not None else 0 for v in totals)
     oldest = int(first[0][1]) if first else None
-    return SymbolBook(buy, sell, count, ubuy, usell, oldest)
+    venues: dict[str, VenueTotals] = {
+        v: VenueTotals(*shares[4 * k : 4 * k + 4])
+        for k, v in enumerate(_OTHER_VENUES)
+        if any(shares[4 * k : 4 * k + 4])
+    }
+    return SymbolBook(buy, sell, count, ubuy, usell, oldest, venues)

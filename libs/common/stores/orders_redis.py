@@ -34,7 +34,7 @@ from libs.common.stores._support import (
     text,
 )
 from libs.common.stores.errors import InvalidUpdate
-from libs.common.stores.exposure_redis import LEDGER_LUA
+from libs.common.stores.exposure_redis import LEDGER_LUA, ledger_side
 from libs.common.stores.orders import Announcer, CasBackend, CasOutcome
 from libs.common.topology import ORDERS_EVENTS, AccountStream, keys_of
 
@@ -293,7 +293,7 @@ class RedisOrderStore(CasBackend):
             "1" if is_open(order.status) else "0",
             self._retention_ms,
             order.symbol,
-            order.side.value,
+            ledger_side(order.side, order.venue),
             str(order_units(order)),
         ]
 

@@ -292,3 +292,38 @@ async def test_a_failure_between_the_route_claim_and_the_children_is_completed_b
         ("hedge-9-2", "bybit", D("0.11")),
     ]
     assert await redis.xlen(stream) == 2
+
+
+async def test_a_venues_own_inventory_limit_denies_there_and_routing_goes_elsewhere(
+    http: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    limits = {"maxInventoryUsdBinanceUsdm": "2000"}
+    assert (await http.put("/v1/risk/limits", json=limits)).status_code == 200
+    order = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.05"}
+
+    there = (await http.post("/v1/risk/simulate", json=order | {"venue": "binance-usdm"})).json()
+    here = (await http.post("/v1/risk/simulate", json=order | {"venue": "bybit"})).json()
+
+    assert there["approved"] is False
+    assert there["reason"] == (
+        "inventory BTCUSDT Buy at binance-usdm would be 3000 USD, limit 2000 USD at binance-usdm"
+    )
+    assert here["approved"] is True
+
+
+async def test_a_venues_own_inventory_limit_caps_its_share_of_an_auto_order(
+    http: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await put_book(redis, BYBIT, [("60000", "5")], taker="0.00055")
+    await put_book(redis, BINANCE, [("60010", "5")], taker="0.0002")  # the better venue
+    assert (
+        await http.put("/v1/risk/limits", json={"maxInventoryUsdBinanceUsdm": "3000"})
+    ).is_success
+
+    plan = (await http.post("/v1/route/preview", json=auto(qty="0.1"))).json()
+
+    # 3000 USD at the 60000 mark is 0.05 BTC at Binance; the rest goes to Bybit
+    assert {c["venue"]: D(c["qty"]) for c in plan["children"]} == {
+        "binance-usdm": D("0.05"),
+        "bybit": D("0.05"),
+    }

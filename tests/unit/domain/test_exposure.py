@@ -13,6 +13,8 @@ from libs.common.domain.exposure import (
     ExposureCheck,
     SymbolBook,
     SymbolTerms,
+    VenueTerms,
+    VenueTotals,
     explain,
     fill_units,
     from_units,
@@ -53,7 +55,12 @@ def order(side: Side = Side.BUY, qty: str = "0.1", price: str | None = "50000") 
     )
 
 
-def terms(symbol: Symbol = BTC, position: int = 0, **kw: int) -> SymbolTerms:
+def terms(
+    symbol: Symbol = BTC,
+    position: int = 0,
+    venue_limits: dict[str, VenueTerms] | None = None,
+    **kw: int,
+) -> SymbolTerms:
     return SymbolTerms(
         symbol=symbol,
         position=position,
@@ -61,6 +68,7 @@ def terms(symbol: Symbol = BTC, position: int = 0, **kw: int) -> SymbolTerms:
         inventory_limit=kw.get("inventory", 10_000 * USD),
         max_open_orders=kw.get("max_open", 50),
         max_orders_per_second=kw.get("rate", 10),
+        venue_limits=venue_limits or {},
     )
 
 
@@ -231,3 +239,33 @@ def test_explain_gives_the_operator_the_figures(
     from libs.common.domain.exposure import Denial
 
     assert says in explain(Denial(check_, 12_500_000, 10 * USD), place(), state)
+
+
+# -- a venue's own inventory limit -------------------------------------------------------------
+
+
+def test_bybits_share_is_the_rest_of_the_totals_and_another_venues_is_its_own() -> None:
+    book = SymbolBook(
+        buy=9 * USD, sell=4 * USD, unfolded_buy=2 * USD,
+        venues={"binance-usdm": VenueTotals(buy=5 * USD, sell=1 * USD, unfolded_buy=2 * USD)},
+    )  # fmt: skip
+
+    assert book.at("bybit") == VenueTotals(buy=4 * USD, sell=3 * USD)
+    assert book.with_side(Side.BUY, USD, 1, "binance-usdm").at("binance-usdm").buy == 6 * USD
+    assert book.with_side(Side.BUY, USD, 1, "bybit").at("bybit").buy == 5 * USD
+
+
+def test_a_venues_own_limit_denies_its_share_while_the_symbol_has_room() -> None:
+    own = {"binance-usdm": VenueTerms(position=2_000 * USD, inventory_limit=4_000 * USD)}
+    rule = check(terms(venue_limits=own))
+    there = Candidate(BTC, Side.BUY, 1_500 * USD, place=True, venue="binance-usdm")
+    more = Candidate(BTC, Side.BUY, 1_000 * USD, place=True, venue="binance-usdm")
+    here = Candidate(BTC, Side.BUY, 3_000 * USD, place=True, venue="bybit")
+
+    assert rule.decide(there, 0) is None  # 2,000 held there + 1,500
+    denial = rule.decide(more, 0)
+    assert denial == (Check.VENUE_INVENTORY, 4_500 * USD, 4_000 * USD)
+    assert rule.decide(here, 0) is None  # Bybit has no limit of its own
+    assert explain(denial, more, TradingState.ACTIVE) == (
+        "inventory BTCUSDT Buy at binance-usdm would be 4500 USD, limit 4000 USD at binance-usdm"
+    )
