@@ -17,9 +17,11 @@ from libs.common.domain.enums import OrderType, Side
 from libs.common.domain.exposure import fill_units, from_units
 from libs.common.domain.ids import (
     DEFAULT_ACCOUNT,
+    DEFAULT_VENUE,
     ClientOrderId,
     ExecId,
     Symbol,
+    VenueId,
     new_client_order_id,
 )
 from libs.common.domain.positions import Fill
@@ -84,7 +86,13 @@ class Desk:
         return mark
 
     async def place(
-        self, qty: str, price: str | None, *, side: Side = Side.BUY, symbol: Symbol = BTC
+        self,
+        qty: str,
+        price: str | None,
+        *,
+        side: Side = Side.BUY,
+        symbol: Symbol = BTC,
+        venue: str = DEFAULT_VENUE,
     ) -> tuple[PlaceOrder, Envelope]:
         """Write the Pending record and publish PlaceOrder, as the gateway does."""
         command = PlaceOrder(
@@ -94,6 +102,7 @@ class Desk:
             order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
             qty=Decimal(qty),
             price=None if price is None else Decimal(price),
+            venue=VenueId(venue),
         )
         await self.orders.create(command.to_order(time.time_ns()))
         envelope = Envelope.wrap(command)

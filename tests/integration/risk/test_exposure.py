@@ -174,3 +174,23 @@ async def _count(desk: Desk, stream: topology.Stream, kind: type, n: int) -> boo
 
 async def _reserved(desk: Desk, usd: Decimal) -> bool:
     return await desk.reserved_usd() == usd
+
+
+async def test_a_venues_own_inventory_limit_denies_there_and_admits_elsewhere(
+    desk: Desk, redis_url: str
+) -> None:
+    await desk.limits(max_inventory_usd=D(10_000), max_inventory_usd_binance_usdm=D(300))
+    await desk.mark("100")
+
+    async with running_risk(redis_url, venues="bybit,binance-usdm"):
+        await desk.place("2", "100", venue="binance-usdm")  # 200 USD there
+        await desk.place("2", "100", venue="binance-usdm")  # 400: past its own 300
+        await desk.place("5", "100", venue="bybit")  # Bybit has no limit of its own
+        await wait_until(lambda: _decided(desk, 3))
+
+    approved = [(m.order.venue, m.order.qty) for m in await _approved(desk)]
+    denied = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)
+    assert approved == [("binance-usdm", D(2)), ("bybit", D(5))]
+    assert [d.reason for d in denied] == [
+        "inventory BTCUSDT Buy at binance-usdm would be 400 USD, limit 300 USD at binance-usdm"
+    ]
