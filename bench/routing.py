@@ -61,7 +61,7 @@ def main(levels: int, calls: int, runs: int) -> None:
         quote("bybit", D(60_000), "0.00055", levels, now_ns),
         quote("binance-usdm", D(60_001), "0.0002", levels, now_ns),
     ]
-    depth = sum(q for _, q in quotes[1].asks)
+    depth = sum((q for _, q in quotes[1].asks), D(0))
     cases = {"half the better book": depth / 2, "past the better book": depth * D("1.5")}
     results: dict[str, list[float]] = {case: [] for case in cases}
     children: dict[str, int] = {}

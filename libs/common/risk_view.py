@@ -298,11 +298,12 @@ class RiskReader:
         parts: dict[Symbol, _Part] = {}
         for k, symbol in enumerate(symbols):
             overrides, own, *records, mark = replies[per_symbol * k : per_symbol * (k + 1)]
-            read = [
-                read_versioned(record, book.flat(symbol))
+            read = [  # a venue without a record holds nothing (version 0)
+                read_versioned(record, symbol, self.account, book.venue)
                 for book, record in zip(self._books, records, strict=True)
+                if record
             ]
-            held = tuple(p for p, v in read if v)  # a venue with a record (version >= 1)
+            held = tuple(p for p, _ in read)
             version = sum(v for _, v in read)
             parts[symbol] = _Part(overrides, own, held, version, decode_mark(symbol, mark))
         return parts

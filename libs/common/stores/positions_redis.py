@@ -150,9 +150,8 @@ class RedisPositionStore:
         return self._position(symbol)
 
     async def get(self, symbol: Symbol) -> Position | None:
-        return _decode(
-            symbol, await self._redis.hgetall(self._position(symbol)), self._flat(symbol)
-        )
+        record = await self._redis.hgetall(self._position(symbol))
+        return _decode(symbol, record, self.account, self.venue)
 
     async def all(self) -> list[Position]:
         members = await self._redis.smembers(self._symbols)
@@ -161,7 +160,9 @@ class RedisPositionStore:
             for symbol in symbols:
                 pipe.hgetall(self._position(symbol))
             records = await pipe.execute()
-        positions = (_decode(s, r, self._flat(s)) for s, r in zip(symbols, records, strict=True))
+        positions = (
+            _decode(s, r, self.account, self.venue) for s, r in zip(symbols, records, strict=True)
+        )
         return [p for p in positions if p is not None]
 
     async def versioned(self, symbols: Iterable[Symbol]) -> dict[Symbol, tuple[Position, int]]:
@@ -170,18 +171,25 @@ class RedisPositionStore:
             for symbol in listed:
                 pipe.hgetall(self._position(symbol))
             records = await pipe.execute()
-        return {s: read_versioned(r, self._flat(s)) for s, r in zip(listed, records, strict=True)}
+        return {
+            s: read_versioned(r, s, self.account, self.venue)
+            for s, r in zip(listed, records, strict=True)
+        }
 
     async def _read(self, symbol: Symbol) -> tuple[Position | None, int]:
         """The position (None if none) and its version (0 if none): one round trip."""
         record = await self._redis.hgetall(self._position(symbol))
-        return _decode(symbol, record, self._flat(symbol)), int(_field(record, "version") or 0)
+        position = _decode(symbol, record, self.account, self.venue)
+        return position, int(_field(record, "version") or 0)
 
 
-def read_versioned(record: Mapping[Any, Any], flat: Position) -> tuple[Position, int]:
+def read_versioned(
+    record: Mapping[Any, Any], symbol: Symbol, account: AccountId, venue: VenueId
+) -> tuple[Position, int]:
     """A position hash as (position, version): `flat` at version 0 when there is none."""
     version = int(_field(record, "version") or 0)
-    return _decode(flat.symbol, record, flat) or flat, version
+    position = _decode(symbol, record, account, venue)
+    return position or Position(symbol=symbol, account=account, venue=venue), version
 
 
 def _fields(position: Position) -> list[str]:
@@ -201,14 +209,16 @@ def _field(record: Mapping[Any, Any], name: str) -> str | None:
     return None if value is None else text(value)
 
 
-def _decode(symbol: Symbol, record: Mapping[Any, Any], flat: Position) -> Position | None:
+def _decode(
+    symbol: Symbol, record: Mapping[Any, Any], account: AccountId, venue: VenueId
+) -> Position | None:
     if not record:
         return None
     entry = _field(record, "avg_entry_price")
     return Position(
         symbol=symbol,
-        account=flat.account,
-        venue=flat.venue,
+        account=account,
+        venue=venue,
         qty=Decimal(_field(record, "qty") or 0),
         avg_entry_price=Decimal(entry) if entry else None,
         realized_pnl=Decimal(_field(record, "realized_pnl") or 0),
