@@ -543,7 +543,8 @@ VENUE_CIRCUIT_STATE = MetricSpec(
     Kind.GAUGE,
     ("venue", "state"),
     "1 for the circuit breaker's current state (closed, half_open, open), 0 for the others",
-    "router: each instance for its own breaker",
+    "router: each instance for its breaker at each venue (the last lane to change it, when "
+    "the instance runs several accounts)",
 )
 RECONCILIATION_DRIFT = MetricSpec(
     "reconciliation_drift",

@@ -48,18 +48,25 @@ def _levels(levels: Sequence[Level]) -> bytes:
     return orjson.dumps([[str(p), str(q)] for p, q in levels])
 
 
-async def write_book(
+async def write_books(
     redis: Redis,
     venue: VenueId,
-    book: OrderBook,
-    fees: FeeRates,
-    rules: InstrumentRules,
+    books: Sequence[tuple[OrderBook, FeeRates, InstrumentRules]],
     *,
     now_ns: int,
 ) -> None:
-    """Replace `venue`'s book of `book.symbol` (one MULTI: the fields never mix two books)."""
-    key = book_key(venue, Symbol(book.symbol))
-    fields: dict[Any, Any] = {
+    """Replace `venue`'s book of each symbol, with its fees and rules, in one MULTI (one slot,
+    `{books}`: the fields never mix two reads of a book)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for book, fees, rules in books:
+            key = book_key(venue, Symbol(book.symbol))
+            pipe.hset(key, mapping=_fields(book, fees, rules, now_ns))
+            pipe.pexpire(key, BOOK_TTL_MS)
+        await pipe.execute()
+
+
+def _fields(book: OrderBook, fees: FeeRates, rules: InstrumentRules, now_ns: int) -> Any:
+    return {
         "bids": _levels(book.bids),
         "asks": _levels(book.asks),
         "ts_ns": now_ns,
@@ -68,10 +75,6 @@ async def write_book(
         "maker_fee": str(fees.maker),
         "rules": rules.model_dump_json(),
     }
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping=fields)
-        pipe.pexpire(key, BOOK_TTL_MS)
-        await pipe.execute()
 
 
 async def read_books(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.domain.enums import Category
 from libs.common.domain.ids import (
     RESERVED_ACCOUNT_IDS,
@@ -39,6 +40,7 @@ from libs.common.domain.ids import (
     EventId,
     ExecId,
     Symbol,
+    VenueId,
     VenueOrderId,
 )
 
@@ -523,7 +525,16 @@ VENUE_HEADROOM_KEY = f"{KEY_PREFIX}:router:headroom"
 """Hash of the venue's rate-limit headroom per endpoint, from the `X-Bapi-Limit*` headers of
 its latest answer (`services.router.headroom`): `{path}` -> JSON {group, limit, remaining,
 reset_ms, updated_ms}. Written by every router instance (the venue counts per account, so
-the newest answer is the truth) and dropped `VENUE_HEADROOM_TTL_MS` after the last write."""
+the newest answer is the truth) and dropped `VENUE_HEADROOM_TTL_MS` after the last write.
+Another account's or venue's: `venue_headroom_key`."""
+
+
+def venue_headroom_key(account: AccountId, venue: VenueId) -> str:
+    """`VENUE_HEADROOM_KEY` of an account at a venue: as it is for `default` at Bybit,
+    `:{account}` and then `:{venue}` appended for another."""
+    return venue_scoped(scoped_name(VENUE_HEADROOM_KEY, account), venue)
+
+
 VENUE_HEADROOM_TTL_MS = 60_000
 """How long the headroom is kept after its last write; an older answer reads as no data."""
 ORDER_DRIFT_KEY = f"{KEY_PREFIX}:router:drift"

@@ -77,7 +77,7 @@ from services.gateway.schemas_risk import (
     Utilisation,
 )
 from services.gateway.schemas_route import RouteView
-from services.gateway.smart_routing import plan_route
+from services.gateway.smart_routing import plan_route, read_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/risk", tags=["risk"], route_class=ExactJsonRoute)
@@ -231,30 +231,30 @@ async def simulate(body: OrderBody, request: Request, gateway: GatewayDep) -> Si
     gateway.book(body.account)
     route = None
     orders = [body]
+    if body.venue not in (AUTO_VENUE, *gateway.settings.venues):
+        raise Invalid(str(UnknownVenue(body.venue, gateway.settings.venues)))
     if body.venue == AUTO_VENUE:
         check_routable(body)
+    view = await read_view(gateway, body.account, body.symbol)  # one read for route and checks
+    if body.venue == AUTO_VENUE:
         routing = await plan_route(
-            gateway, body.account, body.symbol, body.side, body.qty, body.price
+            gateway, body.account, body.symbol, body.side, body.qty, body.price, view
         )
         route = RouteView.of(routing)
         orders = [  # each child as the IOC limit it would be sent as
             body.model_copy(update={"venue": c.venue, "qty": c.qty, "price": c.worst_price} | IOC)
             for c in routing.plan.children
         ] or [body.model_copy(update={"venue": DEFAULT_VENUE})]
-    elif body.venue not in gateway.settings.venues:
-        raise Invalid(str(UnknownVenue(body.venue, gateway.settings.venues)))
     cid = body.client_order_id or _placeholder_id()
     commands = [order.to_command(cid) for order in orders]
-    reason = await _check(gateway, commands)
+    reason = _check(view, commands)
     return SimulateResult(approved=reason is None, reason=reason, route=route)
 
 
-async def _check(gateway: Gateway, commands: list[PlaceOrder]) -> str | None:
-    """What risk would answer now to `commands` (one symbol and account), admitted in turn:
-    the checks without exposure, then the ledger's rule."""
+def _check(view: RiskView, commands: list[PlaceOrder]) -> str | None:
+    """What risk would answer to `commands` (one symbol and account) in `view`, admitted in
+    turn: the checks without exposure, then the ledger's rule."""
     first = commands[0]
-    snapshots = gateway.book(first.account).snapshots
-    view = await snapshots.read(gateway.clock_ns(), symbols=[first.symbol], books=True)
     if view.state is TradingState.FROZEN:
         return FROZEN_REASON
     mark = view.fresh.get(first.symbol)

@@ -22,6 +22,7 @@ there (never beyond the parent's limit), each a normal order with `parentId` set
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,11 +31,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from libs.common.accounts import scoped_name, venue_scoped
 from libs.common.display import plain
 from libs.common.domain.enums import Side
 from libs.common.domain.exposure import UNITS_PER_USD, SymbolBook, VenueTotals
-from libs.common.domain.ids import AccountId, Symbol, VenueId
+from libs.common.domain.ids import DEFAULT_VENUE, AccountId, Symbol, VenueId
 from libs.common.domain.routing import route
 from libs.common.domain.routing_models import (
     RoutePlan,
@@ -44,9 +44,10 @@ from libs.common.domain.routing_models import (
     VenueQuote,
 )
 from libs.common.metrics import CircuitState
+from libs.common.risk_view import RiskView
 from libs.common.route_books import StoredBook, read_books
 from libs.common.stores._support import text
-from libs.common.topology import VENUE_HEADROOM_KEY
+from libs.common.topology import venue_headroom_key
 from libs.common.venue_circuits import read_circuit_fields
 from services.gateway.context import Gateway
 
@@ -91,13 +92,20 @@ async def plan_route(
     side: Side,
     qty: Decimal,
     limit_price: Decimal | None,
+    view: RiskView | None = None,
 ) -> Routing:
-    """The routing of `qty` of `symbol` on `side` now (see the module docstring)."""
+    """The routing of `qty` of `symbol` on `side` now (see the module docstring), over
+    `view` when the caller has read it (with `books=True`), else over one read here."""
     venues = gateway.settings.venues
     now_ns = gateway.clock_ns()
-    books = await read_books(gateway.redis, venues, symbol)
-    health = await _health(gateway.redis, account, venues)
-    headroom = await risk_headroom(gateway, account, symbol, side)
+    books_read = read_books(gateway.redis, venues, symbol)
+    health_read = _health(gateway.redis, account, venues)
+    if view is None:  # the three reads at once
+        view_read = read_view(gateway, account, symbol)
+        books, health, read = await asyncio.gather(books_read, health_read, view_read)
+    else:
+        (books, health), read = await asyncio.gather(books_read, health_read), view
+    headroom = risk_headroom(read, symbol, side)
     quotes: list[VenueQuote] = []
     missing: list[RouteVerdict] = []
     for venue in venues:
@@ -147,14 +155,14 @@ async def _health(
     circuits = await read_circuit_fields(redis)
     async with redis.pipeline(transaction=False) as pipe:
         for venue in venues:
-            pipe.hgetall(venue_scoped(scoped_name(VENUE_HEADROOM_KEY, account), venue))
+            pipe.hgetall(venue_headroom_key(account, venue))
         boards: list[Any] = await pipe.execute()
     found: dict[VenueId, _Health] = {}
     for venue, board in zip(venues, boards, strict=True):
         lanes = [
             f
             for f in circuits.values()
-            if f.get("account", account) == account and f.get("venue", "bybit") == venue
+            if f.get("account", account) == account and f.get("venue", DEFAULT_VENUE) == venue
         ]
         latencies = [Decimal(f["latency_ms"]) for f in lanes if f.get("latency_ms")]
         found[venue] = _Health(
@@ -188,14 +196,16 @@ class RiskHeadroom:
         return min(self.total, self.venues.get(venue, self.total))
 
 
-async def risk_headroom(
-    gateway: Gateway, account: AccountId, symbol: Symbol, side: Side
-) -> RiskHeadroom | None:
-    """The account's risk headroom on `symbol` for `side`; None when there is no fresh mark
-    (risk then decides alone)."""
-    view = await gateway.book(account).snapshots.read(
+async def read_view(gateway: Gateway, account: AccountId, symbol: Symbol) -> RiskView:
+    """The account's risk view over `symbol`, with the ledger's totals."""
+    return await gateway.book(account).snapshots.read(
         gateway.clock_ns(), symbols=[symbol], books=True
     )
+
+
+def risk_headroom(view: RiskView, symbol: Symbol, side: Side) -> RiskHeadroom | None:
+    """The account's risk headroom on `symbol` for `side` in `view`; None when there is no
+    fresh mark (risk then decides alone)."""
     mark, terms = view.fresh.get(symbol), view.terms(symbol)
     if mark is None or terms is None:
         return None

@@ -4,8 +4,9 @@ While the desk trades more than one venue (`MMX_VENUES`), the holder of the `boo
 reads, for each venue, every `book_interval_s` the top `book_depth` levels of each symbol
 (public REST: `/v5/market/orderbook`, `/fapi/v1/depth`), and every `book_fees_interval_s`
 the desk's fee rates (the `default` account's, signed) and the instrument rules there; it
-writes them with `libs.common.route_books.write_book`. Each venue runs on its own: one
-that fails (its book is then missing, and expires) leaves the others' current. The gateway
+writes each venue's round of books in one step (`libs.common.route_books.write_books`).
+Each venue runs on its own: one that fails (its book is then missing, and expires) leaves
+the others' current. The gateway
 reads them when it routes an order with `venue: "auto"`.
 """
 
@@ -22,7 +23,7 @@ from redis.asyncio import Redis
 from libs.common.domain.enums import Category
 from libs.common.domain.ids import Symbol, VenueId
 from libs.common.domain.instruments import InstrumentRules
-from libs.common.route_books import write_book
+from libs.common.route_books import write_books
 from libs.common.tasks import wait_or_timeout
 from libs.common.venue.models import FeeRates, OrderBook
 
@@ -106,10 +107,8 @@ class BookFeed:
             books = await asyncio.gather(
                 *(source.order_book(category, s, self._depth) for s in self._symbols)
             )
-            now_ns = time.time_ns()
-            for book in books:
-                fees, rules = terms[Symbol(book.symbol)]
-                await write_book(self._redis, venue, book, fees, rules, now_ns=now_ns)
-                self.written += 1
+            read = [(book, *terms[Symbol(book.symbol)]) for book in books]
+            await write_books(self._redis, venue, read, now_ns=time.time_ns())
+            self.written += len(read)
             elapsed = time.monotonic() - started
             await wait_or_timeout(release, max(0.0, self._interval_s - elapsed))

@@ -46,14 +46,7 @@ from libs.common.stores import (
 from libs.common.stores.exposure_redis import RedisExposureLedger
 from libs.common.timings import publish_and_check
 from libs.common.topology import RATE_LIMIT_GROUPS
-from libs.common.venue import (
-    BinanceConfig,
-    BinanceVenue,
-    BybitVenue,
-    LiveVenue,
-    SendBarrier,
-    VenueConfig,
-)
+from libs.common.venue import BinanceConfig, LiveVenue, SendBarrier, VenueConfig, open_venue
 from services.router.circuit import CircuitBreaker
 from services.router.commands import Commands
 from services.router.context import RouterContext
@@ -265,16 +258,12 @@ async def _lane(
         risk=risk,
         instance=lane,
         probe_interval_s=settings.venue_probe_interval_s,
-        headroom_key=venue_scoped(scoped_name(topology.VENUE_HEADROOM_KEY, account), venue),
+        headroom_key=topology.venue_headroom_key(account, venue),
         account=account,
         venue_id=venue,
         freeze_on_open=len(settings.venues) == 1,
     )
-    adapter: LiveVenue
-    if isinstance(config, BinanceConfig):
-        adapter = BinanceVenue(config, on_request=health.on_request)
-    else:
-        adapter = BybitVenue(config, on_request=health.on_request)
+    adapter = open_venue(config, on_request=health.on_request)
     barrier = SendBarrier(recv_window_ms=config.recv_window)  # closed until the state is read
     adapter.rest.barrier = barrier
     health.venue = adapter

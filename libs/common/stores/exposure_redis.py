@@ -428,7 +428,7 @@ def _spec(
             "maxlen": to.maxlen,
             "desk": desk.trading.value,
             "dv": DEFAULT_VENUE,
-            "nd": [v for v in VENUES if v != DEFAULT_VENUE],
+            "nd": _OTHER_VENUES,
             "symbols": [
                 {
                     "s": t.symbol,

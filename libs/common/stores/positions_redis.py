@@ -99,9 +99,9 @@ class RedisPositionStore:
             )
         k = self._keys
         keys = [
-            self._position(entry.symbol),
+            self.position_key(entry.symbol),
             venue_scoped(k.exec_seen(entry.exec_id), self.venue),
-            self._symbols,
+            self.symbols_key,
             k.exposure(entry.symbol),
             k.unfolded(entry.symbol),
             k.exposure_symbols,
@@ -123,13 +123,14 @@ class RedisPositionStore:
                 return position, True
             if reply == 0:  # another instance applied this execId between our read and write
                 current, _ = await self._read(entry.symbol)
-                return current or self._flat(entry.symbol), False
+                return current or self.flat(entry.symbol), False
         raise ConcurrentUpdateError(
             f"position {entry.symbol}: other writers changed it before each of "
             f"{max_retries + 1} attempts to apply {entry.exec_id}; gave up"
         )
 
-    def _position(self, symbol: Symbol) -> str:
+    def position_key(self, symbol: Symbol) -> str:
+        """The key of the position hash on `symbol` (Bybit's; another venue's suffixed)."""
         return venue_scoped(self._keys.position(symbol), self.venue)
 
     @property
@@ -137,28 +138,20 @@ class RedisPositionStore:
         """The key of the set of symbols with a position record at this venue."""
         return venue_scoped(self._keys.position_symbols, self.venue)
 
-    _symbols = symbols_key
-
     def flat(self, symbol: Symbol) -> Position:
         """A flat position on `symbol` of this store's account and venue."""
         return Position(symbol=symbol, account=self.account, venue=self.venue)
 
-    _flat = flat
-
-    def position_key(self, symbol: Symbol) -> str:
-        """The key of the position hash on `symbol` (for a caller's pipeline)."""
-        return self._position(symbol)
-
     async def get(self, symbol: Symbol) -> Position | None:
-        record = await self._redis.hgetall(self._position(symbol))
+        record = await self._redis.hgetall(self.position_key(symbol))
         return _decode(symbol, record, self.account, self.venue)
 
     async def all(self) -> list[Position]:
-        members = await self._redis.smembers(self._symbols)
+        members = await self._redis.smembers(self.symbols_key)
         symbols = sorted(Symbol(text(s)) for s in members)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in symbols:
-                pipe.hgetall(self._position(symbol))
+                pipe.hgetall(self.position_key(symbol))
             records = await pipe.execute()
         positions = (
             _decode(s, r, self.account, self.venue) for s, r in zip(symbols, records, strict=True)
@@ -169,7 +162,7 @@ class RedisPositionStore:
         listed = list(symbols)
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in listed:
-                pipe.hgetall(self._position(symbol))
+                pipe.hgetall(self.position_key(symbol))
             records = await pipe.execute()
         return {
             s: read_versioned(r, s, self.account, self.venue)
@@ -178,7 +171,7 @@ class RedisPositionStore:
 
     async def _read(self, symbol: Symbol) -> tuple[Position | None, int]:
         """The position (None if none) and its version (0 if none): one round trip."""
-        record = await self._redis.hgetall(self._position(symbol))
+        record = await self._redis.hgetall(self.position_key(symbol))
         position = _decode(symbol, record, self.account, self.venue)
         return position, int(_field(record, "version") or 0)
 

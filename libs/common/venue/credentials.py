@@ -31,10 +31,8 @@ from libs.common.venue.bybit import BybitVenue
 from libs.common.venue.config import VenueConfig
 from libs.common.venue.errors import AuthenticationFailed
 
-EXCHANGE = "bybit"
-"""The secret's exchange segment for Bybit; another venue's is its name."""
-ENV_PREFIXES: dict[str, str] = {"bybit": "MMX_", "binance-usdm": "MMX_BINANCE_"}
-"""The prefix of each venue's credential variables (`{prefix}API_KEY[_{ACCOUNT}]`)."""
+EXCHANGE = DEFAULT_VENUE
+"""The secret's exchange segment for Bybit; every venue's is its name (`{env}/{venue}/api`)."""
 
 
 class SecretsEnvSettings(Protocol):
@@ -101,7 +99,7 @@ class SecretSource:
         self._client = client
         self._env = env
         self._account = None if account == DEFAULT_ACCOUNT else account
-        self._exchange = EXCHANGE if venue == DEFAULT_VENUE else venue
+        self._exchange = venue
 
     async def read(self) -> Credentials:
         creds = await self._client.aget_api_credentials(self._env, self._exchange, self._account)
@@ -129,12 +127,12 @@ def env_suffix(account: AccountId) -> str:
 
 class EnvSource:
     """`MMX_API_KEY` / `MMX_API_SECRET` (another account's: suffixed `_{ACCOUNT}`; another
-    venue's: `ENV_PREFIXES`), re-read from the environment."""
+    venue's: its settings' prefix, `MMX_BINANCE_`), re-read from the environment."""
 
     def __init__(self, account: AccountId = DEFAULT_ACCOUNT, venue: VenueId = DEFAULT_VENUE):
         self._suffix = env_suffix(account)
         self._venue = venue
-        self._prefix = ENV_PREFIXES[venue]
+        self._prefix = str(_settings_of(venue).model_config["env_prefix"])
 
     async def read(self) -> Credentials:
         return self._read()
@@ -161,9 +159,13 @@ class EnvSource:
         return Credentials(key, SecretStr(secret), f"{prefix}API_KEY{suffix}")
 
 
+def _settings_of(venue: VenueId) -> type[VenueConfig] | type[BinanceConfig]:
+    return VenueConfig if venue == DEFAULT_VENUE else BinanceConfig
+
+
 def default_config(venue: VenueId) -> VenueConfig | BinanceConfig:
     """The venue's adapter settings from the environment (`VenueConfig`, `BinanceConfig`)."""
-    return VenueConfig() if venue == DEFAULT_VENUE else BinanceConfig()
+    return _settings_of(venue)()
 
 
 def credential_source(

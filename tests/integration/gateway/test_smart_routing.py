@@ -1,6 +1,6 @@
 """The gateway's smart order router over real Redis: previews, auto orders and their children.
 
-Books are written as the positions service's book feed writes them (`write_book`), and a
+Books are written as the positions service's book feed writes them (`write_books`), and a
 circuit as a router lane writes it; the end-to-end routing against two simulators is
 tests/e2e/test_smart_order_routing_across_two_venues.py.
 """
@@ -22,7 +22,7 @@ from libs.common.domain.enums import Category
 from libs.common.domain.ids import DEFAULT_ACCOUNT, ClientOrderId, VenueId
 from libs.common.domain.instruments import InstrumentRules
 from libs.common.messages import Envelope, PlaceOrder
-from libs.common.route_books import write_book
+from libs.common.route_books import write_books
 from libs.common.stores.marks import Mark, RedisMarkStore
 from libs.common.topology import ORDERS_REQUESTS, VENUE_CIRCUITS_KEY, keys_of, venue_circuit_key
 from libs.common.venue.models import FeeRates, OrderBook
@@ -66,7 +66,7 @@ async def put_book(
     )
     fees = FeeRates(symbol="BTCUSDT", maker=D("0.0002"), taker=D(taker))
     now_ns = time.time_ns() - int(age_s * 1e9)
-    await write_book(redis, venue, book, fees, rules(), now_ns=now_ns)
+    await write_books(redis, venue, [(book, fees, rules())], now_ns=now_ns)
 
 
 @pytest.fixture
