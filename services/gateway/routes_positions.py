@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, WebSocket
 from libs.common.api_keys import ALL_ACCOUNTS
 from libs.common.domain.errors import InvalidIdentifier
 from libs.common.domain.ids import DEFAULT_ACCOUNT, parse_symbol
+from libs.common.stores.positions import read_all
 from services.gateway.auth import AccountQuery, Role, require_role
 from services.gateway.context import GatewayDep
 from services.gateway.schemas_positions import PositionList, PositionView
@@ -29,7 +30,7 @@ async def list_positions(
 ) -> PositionList:
     """Every position of `account` at every venue (flat ones included), marked at the latest
     mark of its symbol where one is known."""
-    positions = [p for store in gateway.book(account).positions for p in await store.all()]
+    positions = await read_all(gateway.book(account).positions)
     marks = await gateway.marks.get_many([p.symbol for p in positions])
     views = [PositionView.of(p, marks.get(p.symbol)) for p in positions]
     return PositionList(positions=views, net_pnl=sum((v.net_pnl for v in views), Decimal(0)))

@@ -17,6 +17,7 @@ from libs.common.domain.positions import net_pnl
 from libs.common.metrics import EngineMetrics
 from libs.common.stores import PositionStore
 from libs.common.stores.marks import MarkStore
+from libs.common.stores.positions import read_all
 
 _ZERO = Decimal(0)
 
@@ -34,12 +35,8 @@ class PositionGauges:
         self._metrics = metrics
 
     async def refresh(self) -> None:
-        positions = [
-            p
-            for _, stores in self._positions.items()
-            for store in stores.values()
-            for p in await store.all()
-        ]
+        stores = (s for _, venues in self._positions.items() for s in venues.values())
+        positions = await read_all(stores)
         marks = await self._marks.get_many({p.symbol for p in positions})
         for position in positions:
             mark = marks.get(position.symbol)

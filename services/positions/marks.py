@@ -25,6 +25,7 @@ from libs.common.domain.time import NS_PER_MS
 from libs.common.messages import Envelope
 from libs.common.stores import PositionStore
 from libs.common.stores.marks import Mark, MarkStore
+from libs.common.stores.positions import read_all
 from libs.common.venue import PublicStream, Ticker, VenueConfig
 from services.positions.fills import position_update
 from services.positions.settings import PositionsSettings
@@ -105,13 +106,8 @@ class MarksFeed:
     async def remark(self) -> None:
         """Publish PositionUpdated for positions (of every account) whose unrealized P&L
         moved."""
-        positions = [
-            p
-            for _, stores in self._positions.items()
-            for store in stores.values()
-            for p in await store.all()
-            if not p.is_flat
-        ]
+        stores = (s for _, venues in self._positions.items() for s in venues.values())
+        positions = [p for p in await read_all(stores) if not p.is_flat]
         marks = await self._marks.get_many({p.symbol for p in positions})
         updates = []
         for position in positions:

@@ -13,6 +13,7 @@ fills it has taken (`Position.exec_ids` grows without bound).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -65,6 +66,12 @@ class PositionStore(Protocol):
         position when none was folded): the exposure ledger refuses an admission checked
         against a version that has moved on."""
         ...
+
+
+async def read_all(stores: Iterable[PositionStore]) -> list[Position]:
+    """Every position of `stores` (an account's venues, a desk's accounts), read at once."""
+    found = await asyncio.gather(*(store.all() for store in stores))
+    return [position for positions in found for position in positions]
 
 
 def fold_once(position: Position | None, entry: Fill | Funding) -> Position:
