@@ -2,7 +2,7 @@
 
 1. The order must be one the router may split: a Market order or an IOC Limit, not
    reduce-only (a venue's reduce-only applies to its own position). Else 422.
-2. Its clientOrderId is the parent id (generated when absent; at most 33 characters, so
+2. Its clientOrderId is the parent id (generated when absent; at most 34 characters, so
    that `{parentId}-{n}` fits): the children are `{parentId}-1`, `-2`, ... best venue first.
 3. The route is planned (`smart_routing.plan_route`); a plan that no venue can take any
    part of is a 422 whose details are the verdicts.
@@ -25,6 +25,7 @@ from typing import Any
 from libs.common.domain.enums import OrderType, TimeInForce
 from libs.common.domain.ids import (
     CLIENT_ORDER_ID_MAX_LEN,
+    VENUES,
     ClientOrderId,
     VenueId,
     new_client_order_id,
@@ -41,8 +42,11 @@ from services.gateway.schemas_route import RoutedResult, RouteView
 from services.gateway.smart_routing import plan_route
 
 MAX_CHILDREN = 9
+"""At most one child per venue: `-{n}` is one digit."""
+if len(VENUES) > MAX_CHILDREN:
+    raise RuntimeError(f"{len(VENUES)} venues: a child's `-{{n}}` suffix has one digit")
 PARENT_ID_MAX_LEN = CLIENT_ORDER_ID_MAX_LEN - 2
-"""A parent id leaves room for `-{n}` (n up to `MAX_CHILDREN`)."""
+"""A parent id leaves room for `-{n}`."""
 ROUTE_TTL_S = 7 * 24 * 3600
 """How long a parent's route is kept: a retry within it answers the same children."""
 
@@ -82,7 +86,7 @@ async def place_routed(gateway: Gateway, body: OrderBody, wait_ms: int | None) -
         raise Invalid(f"no venue can take any of it now: {view.summary}", details=details)
     children = [
         _child(body, parent, n, VenueId(c.venue), c.qty, c.worst_price)
-        for n, c in enumerate(plan.children[:MAX_CHILDREN], start=1)
+        for n, c in enumerate(plan.children, start=1)
     ]
     record = {
         "terms": _terms(body),
