@@ -30,7 +30,10 @@ from libs.common.venue.signer import ServerClock, wall_ms
 
 OnRequest = Callable[[str, int, float], None]
 """`on_request(path, ret_code, seconds)` after every HTTP exchange. `ret_code` is the
-envelope's retCode, `-status` for an HTTP error without one, or `TRANSPORT_ERROR`."""
+envelope's retCode, `-status` for an HTTP error without one, or `TRANSPORT_ERROR` (Bybit).
+Binance (`libs.common.venue.binance.errors.hook_code`) reports its code as an absolute value,
+-401 for refused credentials, -403 for an IP ban or the WAF, `-status` for 429 / 5xx, or
+`TRANSPORT_ERROR`."""
 TRANSPORT_ERROR = -1
 
 C = TypeVar("C", bound=AdapterSettings)

@@ -38,14 +38,13 @@ from libs.common.venue.models import (
     OrderAck,
     PlaceOrder,
 )
+from libs.common.venue.outcomes import Req
 from libs.common.venue.wire import chunks, normalize_place
 
 if TYPE_CHECKING:
     from libs.common.venue.binance.venue import BinanceVenue
 
 log = logging.getLogger(__name__)
-
-Req = PlaceOrder | AmendOrder | CancelOrder
 
 
 async def _settle(req: Req, outcome: Awaitable[OrderAck]) -> BatchItemResult:
@@ -201,7 +200,7 @@ async def _cancel_chunk(
 async def cancel_all(venue: BinanceVenue, category: Category, symbol: str | None) -> list[OrderAck]:
     wire.check_linear(category, f"cancel-all {symbol or '(every symbol)'}")
     listed = await venue.open_orders(category, symbol)
-    symbols = [symbol] if symbol else sorted({o.symbol for o in listed} | venue._symbols)
+    symbols = [symbol] if symbol else sorted({o.symbol for o in listed} | venue.tracked_symbols)
     await asyncio.gather(*(_cancel_symbol(venue, s) for s in symbols))
     return [
         OrderAck(

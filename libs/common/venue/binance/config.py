@@ -81,6 +81,8 @@ class BinanceConfig(AdapterSettings):
         return ws_from_http(self.url) if self.url else _URLS[self.venue][1]
 
     def user_stream_url(self, listen_key: str) -> str:
-        """The user-data stream of `listen_key`: `<ws base>/ws/<listenKey>` by default."""
+        """The user-data stream of `listen_key`. The default path is per venue: the routed
+        `/private/ws?listenKey=<listenKey>&events=…` on mainnet, `/ws/<listenKey>` on the
+        testnet and the simulator."""
         template = self.user_stream_path or _URLS[self.venue][2]
         return self.ws_base + template.format(listen_key=listen_key)

@@ -30,7 +30,7 @@ async def set_dcp_window(venue: BinanceVenue, seconds: int) -> None:
         raise ValueError(f"DCP window {seconds} s is invalid: expected 3-300 seconds")
     await venue.account_symbols()  # every symbol with an open order is armed
     venue.dcp_window_ms = seconds * 1000
-    venue.dcp_symbols.update(venue._symbols)
+    venue.dcp_symbols.update(venue.tracked_symbols)
     await renew(venue)
 
 

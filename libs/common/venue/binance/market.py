@@ -22,7 +22,8 @@ DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 """The `limit`s `/fapi/v1/depth` accepts."""
 
 
-def _ok(answer: Answer, context: str) -> Answer:
+def ok(answer: Answer, context: str) -> Answer:
+    """`answer` if the venue accepted the request; else its code raised as a `VenueError`."""
     if not answer.ok:
         raise rejection(answer.code, answer.msg, context=context)
     return answer
@@ -40,8 +41,8 @@ async def tickers(rest: BinanceRest, symbol: str | None) -> list[Ticker]:
         rest.get(wire.BOOK_TICKER, params, security="none"),
         rest.get(wire.PREMIUM_INDEX, params, security="none"),
     )
-    books = _listed(_ok(book, wire.BOOK_TICKER))
-    marks = {d["symbol"]: d for d in _listed(_ok(premium, wire.PREMIUM_INDEX))}
+    books = _listed(ok(book, wire.BOOK_TICKER))
+    marks = {d["symbol"]: d for d in _listed(ok(premium, wire.PREMIUM_INDEX))}
     return [parse_ticker(d, marks.get(d["symbol"])) for d in books]
 
 
@@ -56,7 +57,7 @@ async def order_book(rest: BinanceRest, symbol: str, depth: int) -> OrderBook:
         raise ValueError(f"order book depth {depth} is invalid: expected at least 1")
     limit = next((n for n in DEPTH_LIMITS if n >= depth), DEPTH_LIMITS[-1])
     params = {"symbol": symbol, "limit": limit}
-    book = _ok(await rest.get(wire.DEPTH, params, security="none"), wire.DEPTH).obj
+    book = ok(await rest.get(wire.DEPTH, params, security="none"), wire.DEPTH).obj
     return OrderBook(
         symbol=symbol,
         bids=_levels(book.get("bids"), depth),
@@ -67,7 +68,7 @@ async def order_book(rest: BinanceRest, symbol: str, depth: int) -> OrderBook:
 
 async def fee_rates(rest: BinanceRest, symbol: str) -> FeeRates:
     """The account's maker and taker rates on `symbol` (`/fapi/v1/commissionRate`)."""
-    answer = _ok(await rest.get(wire.COMMISSION_RATE, {"symbol": symbol}), wire.COMMISSION_RATE)
+    answer = ok(await rest.get(wire.COMMISSION_RATE, {"symbol": symbol}), wire.COMMISSION_RATE)
     data = answer.obj
     return FeeRates(
         symbol=symbol,

@@ -15,9 +15,8 @@ from typing import Any, TypeVar
 from libs.common.domain.enums import Category
 from libs.common.domain.instruments import InstrumentRules
 from libs.common.venue.binance import market, wire
-from libs.common.venue.binance.answer import Answer
 from libs.common.venue.binance.config import BinanceConfig
-from libs.common.venue.binance.errors import NO_SUCH_ORDER, rejection
+from libs.common.venue.binance.errors import NO_SUCH_ORDER
 from libs.common.venue.binance.parse import (
     parse_execution,
     parse_instrument,
@@ -77,11 +76,6 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
         """Symbols account-wide queries cover without listing the account first."""
         return frozenset(self._symbols)
 
-    def _ok(self, answer: Answer, context: str) -> Answer:
-        if not answer.ok:
-            raise rejection(answer.code, answer.msg, context=context)
-        return answer
-
     async def account_symbols(self) -> set[str]:
         """Symbols an account-wide query covers (see the module docstring)."""
         orders, positions = await asyncio.gather(self.open_orders(LINEAR), self.positions(LINEAR))
@@ -93,7 +87,7 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
         Its `rateLimits` replace the default limits the headroom is measured against."""
         if category is not LINEAR:
             return {}
-        info = self._ok(
+        info = market.ok(
             await self.rest.get(wire.EXCHANGE_INFO, security="none"), wire.EXCHANGE_INFO
         ).obj
         self.rest.limits = self.rest.limits.updated(info.get("rateLimits") or [])
@@ -126,7 +120,7 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
         if category is not LINEAR:
             return []
         answer = await self.rest.get(wire.OPEN_ORDERS, {"symbol": symbol})
-        orders = [parse_order(d) for d in self._ok(answer, wire.OPEN_ORDERS).rows]
+        orders = [parse_order(d) for d in market.ok(answer, wire.OPEN_ORDERS).rows]
         self.track(o.symbol for o in orders)
         return orders
 
@@ -150,7 +144,7 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
         answer = await self.rest.get(wire.ORDER, {"symbol": symbol, **ident})
         if answer.code == NO_SUCH_ORDER:
             return None
-        return parse_order(self._ok(answer, f"query order {ident}").obj)
+        return parse_order(market.ok(answer, f"query order {ident}").obj)
 
     async def _paged(
         self,
@@ -168,7 +162,7 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
             top = hi
             for _ in range(_MAX_PAGES):
                 page = {**params, "startTime": lo, "endTime": top, "limit": PAGE}
-                got = self._ok(await self.rest.get(path, page), path).rows
+                got = market.ok(await self.rest.get(path, page), path).rows
                 rows.update({key(d): parse(d) for d in got})
                 if len(got) < PAGE:
                     break
@@ -237,7 +231,7 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
         if category is not LINEAR:
             return []
         answer = await self.rest.get(wire.POSITION_RISK, {"symbol": symbol})
-        positions = [parse_position(d) for d in self._ok(answer, wire.POSITION_RISK).rows]
+        positions = [parse_position(d) for d in market.ok(answer, wire.POSITION_RISK).rows]
         self.track(p.symbol for p in positions if p.size)
         return positions
 

@@ -2,10 +2,11 @@
 
 Mirrors `libs.common.venue.private_ws.PrivateStream`. Before each (re)connect a listenKey is
 taken (`POST /fapi/v1/listenKey`, which returns the API key's active one if any) and the
-stream opens `<ws base>/ws/<listenKey>`; a task extends the key every
-`listen_key_keepalive_s` (PUT; -1125 when it is gone → a new one is POSTed and the stream
-reconnects to it), and `listenKeyExpired` reconnects with a new key. The key is never
-DELETEd: every router instance of an API key shares it.
+stream opens `BinanceConfig.user_stream_url` (per venue: the routed
+`/private/ws?listenKey=<listenKey>` on mainnet, `/ws/<listenKey>` on testnet and sim); a
+task extends the key every `listen_key_keepalive_s` (PUT; -1125 when it is gone → a new
+one is POSTed and the stream reconnects to it), and `listenKeyExpired` reconnects with a
+new key. The key is never DELETEd: every router instance of an API key shares it.
 
 On every (re)connect, while pushes are buffered, a REST snapshot is taken (open orders,
 positions, and fills since the last seen fill time minus an overlap, on every symbol the

@@ -15,7 +15,9 @@ The policy is Bybit's (`libs.common.venue.bybit`), in Binance's codes; the order
     refuse it (-5028); still absent → resent ONCE with the SAME newClientOrderId (a
     resend the venue certainly did not act on raises as it is: nothing was placed).
     -4116 (duplicate newClientOrderId) on any attempt means it is there → looked up,
-    `recovered=True`: never placed twice.
+    `recovered=True`. Binance refuses a duplicate newClientOrderId only while the first
+    order is OPEN, so -4116 alone does not prevent a double placement: what does is that
+    every resend here is preceded by a lookup by client order id.
   - amend: found with the new price/qty → `recovered=True`; found unchanged and open →
     resent once; found final → `OrderClosed`; absent → `OrderNotFound`.
   - cancel: found final → `recovered=True` with the final snapshot; found open → resent
@@ -286,7 +288,8 @@ class BinanceVenue(BinanceQueries):
     ) -> list[OrderAck]:
         """Cancel every open order of `symbol` (else of every symbol with one; `settle_coin`
         is ignored). Binance names nothing it cancelled: the acks are the orders open just
-        before (an order that filled meanwhile is among them)."""
+        before, one per order listed then (not capped at `CANCEL_ALL_CAP`; an order that
+        filled meanwhile is among them)."""
         return await batch.cancel_all(self, category, symbol)
 
     async def set_dcp_window(self, seconds: int, product: str = "DERIVATIVES") -> None:
@@ -306,7 +309,7 @@ class BinanceVenue(BinanceQueries):
         await dcp.renew(self)
 
     async def _arm_dcp_for(self, symbol: str) -> None:
-        self._symbols.add(symbol)
+        self.track([symbol])
         await dcp.arm(self, symbol)
 
 
