@@ -12,20 +12,13 @@ HMAC-SHA256(secret, query + body) in hex, appended last.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from typing import Any
 from urllib.parse import urlencode
 
+from libs.common.venue.binance.signer import API_KEY_HEADER
+from libs.common.venue.binance.signer import sign as sign
 from tests.simulator import KeyedClient, Reply, read_reply
-
-KEY_HEADER = "X-MBX-APIKEY"
-
-
-def sign(secret: str, total_params: str) -> str:
-    """Binance's signature of `total_params` (query string + body, as sent)."""
-    return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
 
 
 class BinanceClient(KeyedClient):
@@ -42,7 +35,9 @@ class BinanceClient(KeyedClient):
         """A USER_STREAM request: the API key header, no signature."""
         query = urlencode(params or {})
         url = f"{self.sim.base_url}{path}" + (f"?{query}" if query else "")
-        async with self.session.request(method, url, headers={KEY_HEADER: self.api_key}) as resp:
+        async with self.session.request(
+            method, url, headers={API_KEY_HEADER: self.api_key}
+        ) as resp:
             return await read_reply(resp)
 
     async def signed(
@@ -63,7 +58,7 @@ class BinanceClient(KeyedClient):
         values["timestamp"] = timestamp if timestamp is not None else int(time.time() * 1000)
         payload = urlencode(values)
         signed = f"{payload}&signature={signature or sign(self.api_secret, payload)}"
-        headers = {KEY_HEADER: self.api_key}
+        headers = {API_KEY_HEADER: self.api_key}
         url = f"{self.sim.base_url}{path}"
         if in_body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -31,11 +31,11 @@ import orjson
 
 from libs.common.redis_server import free_port
 from libs.common.venue.signing import sign_rest, sign_ws_auth
+from services.venue_sim.settings import PERSONALITIES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_API_KEY = "mmx-test-key"
 TEST_API_SECRET = "mmx-test-secret"
-PERSONALITIES = ("bybit", "binance-usdm")
 
 
 class SimProcess:

@@ -84,7 +84,7 @@ async def _injected(state: SimState, now: int) -> web.Response | None:
     return None
 
 
-async def _drop(request: web.Request, state: SimState) -> None:
+async def drop(request: web.Request, state: SimState) -> None:
     """Close the connection without answering (after the request took effect)."""
     if state.faults.drop_mode == "hang":
         await asyncio.sleep(state.faults.hang_ms / 1000)
@@ -118,12 +118,12 @@ def private(
         now = state.now()
         if not state.ip_guard.allow(request.remote or "", now):
             return forbidden()
-        drop = fail_after = False
+        dropping = fail_after = False
         if state.faults.armed and state.faults.applies(request.path, private=True):
             early = await _injected(state, now)
             if early is not None:
                 return early
-            drop = state.faults.take("drop_response_next")
+            dropping = state.faults.take("drop_response_next")
             fail_after = state.faults.take("http5xx_after_next")
         raw, params, parse_error = await _params(request)
         try:
@@ -158,8 +158,8 @@ def private(
         result = {} if reply is None else reply.result
         ext = {} if reply is None else reply.ext
         response = respond(envelope(code, msg, result, ext, now), headers)
-        if drop:
-            await _drop(request, state)
+        if dropping:
+            await drop(request, state)
         if fail_after:  # handled, but the client learns nothing of it
             return web.Response(status=503, text="Service Unavailable")
         return response
@@ -175,12 +175,12 @@ def public(handler: Handler) -> WebHandler:
         now = state.now()
         if not state.ip_guard.allow(request.remote or "", now):
             return forbidden()
-        drop = fail_after = False
+        dropping = fail_after = False
         if state.faults.armed and state.faults.applies(request.path, private=False):
             early = await _injected(state, now)
             if early is not None:
                 return early
-            drop = state.faults.take("drop_response_next")
+            dropping = state.faults.take("drop_response_next")
             fail_after = state.faults.take("http5xx_after_next")
         try:
             reply = handler(Call(state, dict(request.query)))
@@ -188,8 +188,8 @@ def public(handler: Handler) -> WebHandler:
         except SimError as exc:
             code, msg, result = exc.code, exc.msg, {}
         response = respond(envelope(code, msg, result, {}, now))
-        if drop:
-            await _drop(request, state)
+        if dropping:
+            await drop(request, state)
         if fail_after:
             return web.Response(status=503, text="Service Unavailable")
         return response

@@ -76,12 +76,7 @@ async def expire_listen_keys(request: web.Request) -> web.Response:
     it) now, as 60 minutes without a keepalive would; answers the keys expired."""
     state = request.app[BINANCE]
     key = request.query.get("listenKey")
-    if key is None:
-        expired = [k for uid in state.uids for k in state.listen_keys.keys_of(uid)]
-        for k in expired:
-            state.expire_listen_keys(k)
-    else:
-        expired = state.expire_listen_keys(key)
+    expired = state.expire_all_listen_keys() if key is None else state.expire_listen_keys(key)
     return web.Response(body=orjson.dumps({"expired": expired}), content_type="application/json")
 
 

@@ -11,24 +11,19 @@ default, at most 60000). The keys and the accounts they trade are the shared
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 
+from libs.common.venue.binance.signer import API_KEY_HEADER
+from libs.common.venue.binance.signer import sign as sign
+from libs.common.venue.signing import signatures_match
 from services.venue_sim.auth import Authenticator
 from services.venue_sim.binance import errors, params
 from services.venue_sim.binance.errors import BinanceError
 from services.venue_sim.binance.params import Params
 
-KEY_HEADER = "X-MBX-APIKEY"
 DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60_000
 FUTURE_TOLERANCE_MS = 1000
-
-
-def sign(secret: str, total_params: str) -> str:
-    """Binance's HMAC-SHA256 signature (lower-case hex) of `total_params`."""
-    return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
 
 
 def split_signature(raw_query: str, raw_body: str) -> tuple[str, str]:
@@ -48,10 +43,10 @@ def split_signature(raw_query: str, raw_body: str) -> tuple[str, str]:
 
 def api_key(registry: Authenticator, headers: Mapping[str, str]) -> str:
     """The accepted API key of the `X-MBX-APIKEY` header; -2014 / -2015 (HTTP 401)."""
-    key = headers.get(KEY_HEADER, "")
+    key = headers.get(API_KEY_HEADER, "")
     if not key:
         raise BinanceError(
-            errors.BAD_API_KEY_FMT, f"API-key format invalid: no {KEY_HEADER} header.", 401
+            errors.BAD_API_KEY_FMT, f"API-key format invalid: no {API_KEY_HEADER} header.", 401
         )
     if key not in registry.keys:
         raise BinanceError(
@@ -99,6 +94,6 @@ def check_signed(
     if not signature:
         raise errors.mandatory("signature")
     expected = sign(registry.keys[key], total)
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not signatures_match(expected, signature):
         raise BinanceError(errors.INVALID_SIGNATURE, "Signature for this request is not valid.")
     return key

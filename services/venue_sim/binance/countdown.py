@@ -25,6 +25,8 @@ class Countdowns:
 
     def due(self, now: int) -> list[tuple[str, str]]:
         """Disarm and return the (uid, symbol) switches whose deadline has passed."""
+        if not self._deadlines:
+            return []
         fired = [key for key, deadline in self._deadlines.items() if deadline <= now]
         for key in fired:
             del self._deadlines[key]

@@ -12,7 +12,7 @@ from typing import Literal
 from services.venue_sim.engine import errors as engine_errors
 from services.venue_sim.engine.errors import SimError
 
-Action = Literal["place", "cancel", "query", "modify", "leverage"]
+Action = Literal["place", "modify", "leverage"]
 
 UNKNOWN = -1000
 TOO_MANY_REQUESTS = -1003
@@ -21,7 +21,6 @@ INVALID_TIMESTAMP = -1021
 INVALID_SIGNATURE = -1022
 ILLEGAL_CHARS = -1100
 MANDATORY_PARAM = -1102
-UNREAD_PARAMETERS = -1104
 PARAM_NOT_REQUIRED = -1106
 BAD_PRECISION = -1111
 INVALID_TIF = -1115
@@ -125,7 +124,7 @@ _ENGINE: dict[int, tuple[int, str]] = {
 def from_engine(exc: SimError, action: Action) -> BinanceError:
     """Binance's answer to a refusal of the shared engine (`action`: what was asked)."""
     if exc.code == engine_errors.NOT_FOUND:
-        return unknown_order() if action == "cancel" else no_such_order()
+        return no_such_order()
     if exc.code == engine_errors.MIN_NOTIONAL:
         return BinanceError(MIN_NOTIONAL, f"Order's notional is too small: {exc.msg}")
     found = _ENGINE.get(exc.code)

@@ -25,6 +25,7 @@ from services.venue_sim.binance import auth, errors
 from services.venue_sim.binance.errors import BinanceError
 from services.venue_sim.binance.params import Params
 from services.venue_sim.binance.state import BinanceState
+from services.venue_sim.gate import drop as drop_connection
 
 BINANCE = web.AppKey("binance", BinanceState)
 Security = Literal["NONE", "USER_STREAM", "SIGNED"]
@@ -43,7 +44,6 @@ class Call:
     now: int
     uid: str = ""
     """The account of the API key ("" on public endpoints)."""
-    api_key: str = ""
 
 
 Handler = Callable[[Call], Any]
@@ -148,7 +148,7 @@ def _admit(
         headers.update(verdict.headers)
         if not verdict.allowed:
             raise Throttled(errors.TOO_MANY_ORDERS, verdict.message, verdict.retry_after_s)
-    return Call(state, p, now, uid, key)
+    return Call(state, p, now, uid)
 
 
 def endpoint(route: Route) -> WebHandler:
@@ -177,10 +177,7 @@ def endpoint(route: Route) -> WebHandler:
         state.ret_codes[code] += 1
         response = _json(body, status, headers)
         if drop:
-            if state.faults.drop_mode == "hang":
-                await asyncio.sleep(state.faults.hang_ms / 1000)
-            if request.transport is not None:
-                request.transport.close()
+            await drop_connection(request, state)
         if fail_after:
             return _front_5xx(request, now, UNKNOWN_OUTCOME_MSG)
         return response

@@ -8,6 +8,7 @@ once by `expire` (the streams then send `listenKeyExpired`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.venue_sim.binance import errors
@@ -74,6 +75,17 @@ class ListenKeys:
             for k, e in self._keys.items()
             if (k == key if key is not None else e.expires <= now)
         ]
+        for k, _ in gone:
+            del self._keys[k]
+        return gone
+
+    def expire_all(self, uids: Iterable[str]) -> list[tuple[str, str]]:
+        """Drop and return (key, uid) of every key of the accounts `uids` at once, account
+        by account (a test's shortcut to expiry)."""
+        by_uid: dict[str, list[str]] = {}
+        for k, e in self._keys.items():
+            by_uid.setdefault(e.uid, []).append(k)
+        gone = [(k, uid) for uid in uids for k in by_uid.pop(uid, [])]
         for k, _ in gone:
             del self._keys[k]
         return gone

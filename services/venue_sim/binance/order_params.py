@@ -61,7 +61,6 @@ class ModifyRequest:
     side: Side
     qty: Decimal
     price: Decimal
-    modify_id: str
 
 
 def generated_client_order_id() -> str:
@@ -188,4 +187,4 @@ def modify(ex: Exchange, p: Params) -> ModifyRequest:
     qty = rules.check_qty(spec, raw_qty, market=False)
     price = rules.check_price(spec, raw_price)
     rules.check_percent_price(spec, side, price, ex.mark(spec.symbol))
-    return ModifyRequest(market, order_id, link, side, qty, price, params.text(p, "modifyId"))
+    return ModifyRequest(market, order_id, link, side, qty, price)

@@ -160,3 +160,11 @@ class BinanceState(SimState):
         for expired, _ in gone:
             self.streams.expired(expired)
         return [expired for expired, _ in gone]
+
+    def expire_all_listen_keys(self) -> list[str]:
+        """Expire every key of the accounts at once; their subscribers get
+        `listenKeyExpired`. Returns the keys expired."""
+        gone = self.listen_keys.expire_all(self.uids)
+        for expired, _ in gone:
+            self.streams.expired(expired)
+        return [expired for expired, _ in gone]

@@ -18,7 +18,7 @@ from typing import Any
 from libs.common.domain.enums import Category, Side
 from services.venue_sim.engine import Exchange
 from services.venue_sim.engine.model import PublicTrade
-from services.venue_sim.market_data import FUNDING_INTERVAL_MS, book_levels
+from services.venue_sim.market_data import FUNDING_INTERVAL_MS, book_levels, levels_json
 from services.venue_sim.wire import fmt
 
 Json = dict[str, Any]
@@ -64,10 +64,6 @@ def parse(name: str, listed: Collection[str]) -> StreamName | None:
     if match["depth"]:
         return StreamName(name, "depth", symbol, int(match["depth"]), interval)
     return StreamName(name, "diff", symbol, DIFF_DEPTH, interval)
-
-
-def _levels(levels: Iterable[tuple[Any, Any]]) -> Levels:
-    return [[fmt(price), fmt(qty)] for price, qty in levels]
 
 
 def _diff(old: Levels, new: Levels) -> Levels:
@@ -119,7 +115,7 @@ class MarketFeed:
 
     def _book(self, stream: StreamName) -> tuple[Levels, Levels]:
         bids, asks = book_levels(self.exchange(), (Category.LINEAR, stream.symbol), stream.depth)
-        return _levels(bids), _levels(asks)
+        return levels_json(bids), levels_json(asks)
 
     def updates(self, streams: Iterable[StreamName]) -> list[tuple[str, Json]]:
         """(stream name, data) of every timed stream that is due and has news."""

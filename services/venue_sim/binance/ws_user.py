@@ -2,10 +2,11 @@
 
 Per order touched, in this order: `ORDER_TRADE_UPDATE` x=NEW when the operation created it,
 x=AMENDMENT when it modified it, x=TRADE per fill (with the trade's `t`, `l`, `L`, `n`, `N`,
-`m`, `rp`, and the running `z` / `ap`), then x=CANCELED or EXPIRED when it ended without
-filling in full. After the orders, `ACCOUNT_UPDATE` (reason ORDER, or FUNDING_FEE) when
-the account had fills or a funding settlement: its USDT balance and the positions of the
-symbols concerned. Resting and cancelling alone change no balance, so they send none.
+`m`, `rp`, and the running `z` / `ap`), then x=CANCELED, EXPIRED or REJECTED
+(whichever final status other than FILLED it reached) when it ended without filling in
+full. After the orders, `ACCOUNT_UPDATE` (reason ORDER, or FUNDING_FEE) when the account
+had fills or a funding settlement: its USDT balance and the positions of the symbols
+concerned. Resting and cancelling alone change no balance, so they send none.
 """
 
 from __future__ import annotations
@@ -105,10 +106,13 @@ def order_updates(
 ) -> list[Json]:
     """The account's `ORDER_TRADE_UPDATE` events of one operation, in order."""
     events: list[Json] = []
+    fills_of: dict[str, list[Execution]] = {}
+    for execution in changes.executions:
+        fills_of.setdefault(execution.order_id, []).append(execution)
     for order in changes.orders.values():
         if order.uid != uid or order.category is not Category.LINEAR:
             continue
-        fills = [e for e in changes.executions if e.order_id == order.order_id]
+        fills = fills_of.get(order.order_id, [])
         running = _Running(order, fills)
         stp = stp_of(order.order_id)
         objects: list[Json] = []
