@@ -190,7 +190,7 @@ async def test_a_venues_own_inventory_limit_denies_there_and_admits_elsewhere(
 
     approved = [(m.order.venue, m.order.qty) for m in await _approved(desk)]
     denied = await desk.messages(topology.ORDERS_EVENTS.of(DEFAULT_ACCOUNT), OrderDenied)
-    assert approved == [("binance-usdm", D(2)), ("bybit", D(5))]
+    assert sorted(approved) == [("binance-usdm", D(2)), ("bybit", D(5))]  # two consumers
     assert [d.reason for d in denied] == [
         "inventory BTCUSDT Buy at binance-usdm would be 400 USD, limit 300 USD at binance-usdm"
     ]

@@ -55,6 +55,10 @@ def windows(start_ms: int, end_ms: int) -> Iterator[tuple[int, int]]:
         lo = hi + 1
 
 
+NOW_MARGIN_MS = 5_000
+"""How far past the venue's clock, as estimated, a query "until now" reaches."""
+
+
 class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
     """The read-only half of `BinanceVenue`; the lifecycle (clock: `/fapi/v1/time`) and
     `use_credentials` (which also signs the next listenKey) come from `VenueClient`."""
@@ -173,7 +177,9 @@ class BinanceQueries(VenueClient[BinanceConfig, BinanceRest]):
         return list(rows.values())
 
     def _span(self, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
-        end = end_ms if end_ms is not None else self.rest.clock.now_ms()
+        # "until now" ends a little past our estimate of the venue's clock: a fill stamped
+        # in the last millisecond or two (the estimate can lag) must not fall outside it
+        end = end_ms if end_ms is not None else self.rest.clock.now_ms() + NOW_MARGIN_MS
         return (start_ms if start_ms is not None else end - WINDOW_MS), end
 
     async def order_history(
